@@ -1,0 +1,40 @@
+/* tokenizer.h — byte-level BPE (GPT-2 style) compatible with HF tokenizer.json: load, encode, decode.
+ * Training lives in tokenizer_train.h. Encode is thread-safe on a shared tokenizer (scratch is per call). */
+#ifndef SC_TOKENIZER_H
+#define SC_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sc_tokenizer sc_tokenizer;
+
+/* Loads an HF tokenizer.json (model BPE + ByteLevel pre-tokenizer, or Sequence[Split(regex), ByteLevel]).
+ * Unsupported models (Unigram, WordPiece, ...) are refused by name. Returns 0 or -1 with sc_error() set. */
+int tokenizer_load(sc_tokenizer **out, const char *path);
+void tokenizer_free(sc_tokenizer *tok);
+
+/* Encodes len bytes of text. Added/special tokens appearing literally in the text are matched first (as HF
+ * does); nothing is prepended or appended. *ids is malloc'd (caller frees), *n its length. */
+int tokenizer_encode(const sc_tokenizer *tok, const char *text, size_t len, int32_t **ids, size_t *n);
+
+/* Decodes ids to bytes (ByteLevel decoder; special tokens are written as their text). *out is malloc'd and
+ * NUL-terminated, *len excludes the NUL. Ids outside the vocabulary are an error naming the id. */
+int tokenizer_decode(const sc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *len);
+
+/* Number of ids (vocabulary + added tokens = max id + 1). */
+int tokenizer_vocab_size(const sc_tokenizer *tok);
+/* Id of a token given by its exact string (e.g. "<|endoftext|>", "<fim_prefix>"), or -1. */
+int tokenizer_token_id(const sc_tokenizer *tok, const char *token);
+/* 64-bit FNV-1a hash of the tokenizer's vocabulary, merges and added tokens in id order: identifies a
+ * tokenizer independently of JSON formatting; shards and teacher logits carry it. */
+uint64_t tokenizer_hash(const sc_tokenizer *tok);
+
+/* The special tokens SmallCoder's own tokenizers carry, in id order after the byte-level vocabulary. */
+#define SC_TOK_ENDOFTEXT "<|endoftext|>"
+#define SC_TOK_FIM_PREFIX "<fim_prefix>"
+#define SC_TOK_FIM_MIDDLE "<fim_middle>"
+#define SC_TOK_FIM_SUFFIX "<fim_suffix>"
+#define SC_TOK_FIM_PAD "<fim_pad>"
+#define SC_TOK_FILE_SEP "<file_sep>"
+
+#endif

@@ -1,0 +1,43 @@
+/* args.h — declarative command-line options shared by every subcommand, so `--help` and errors look the same
+ * everywhere. A command lists its options in a table; sc_args_parse fills them and collects positionals. */
+#ifndef SC_ARGS_H
+#define SC_ARGS_H
+
+#include <stdint.h>
+
+typedef enum {
+    SC_ARG_FLAG,   /* int, set to 1 when present */
+    SC_ARG_INT,    /* int */
+    SC_ARG_I64,    /* int64_t, accepts k/M/G suffixes (1000-based): --tokens 5M */
+    SC_ARG_FLOAT,  /* float */
+    SC_ARG_STR,    /* const char * pointing into argv */
+    SC_ARG_BYTES,  /* int64_t bytes, accepts KiB/MiB/GiB/KB/MB/GB suffixes: --vram-budget 1.75GiB */
+} sc_arg_type;
+
+typedef struct {
+    const char *name;     /* long name without dashes, e.g. "model" */
+    char shortname;       /* optional one-letter alias (-t), or 0 */
+    sc_arg_type type;
+    void *dst;
+    const char *help;     /* one line; the default is printed from *dst when it is set */
+    int required;
+} sc_arg;
+
+typedef struct {
+    const char *command;   /* "smallcoder forward" */
+    const char *usage;     /* "--model DIR --ids FILE [options]" */
+    const char *summary;   /* one paragraph printed under the usage line */
+    const sc_arg *args;
+    int nargs;
+    int min_positional, max_positional;  /* max -1 = unlimited */
+} sc_cli;
+
+/* Parses argv[1..] (argv[0] is the command name). Positionals are compacted into argv[0..*npos-1].
+ * Returns 0 to proceed, 1 when --help was printed (exit 0), 2 on a usage error (already printed, exit 2). */
+int sc_args_parse(const sc_cli *cli, int argc, char **argv, int *npos);
+void sc_args_help(const sc_cli *cli);
+
+/* Parses "1.75GiB", "512MiB", "2e9" into bytes; returns -1 on error. */
+int64_t sc_parse_bytes(const char *s);
+
+#endif

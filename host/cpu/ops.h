@@ -1,0 +1,65 @@
+/* ops.h — the CPU reference ops, FP32. One op per host/cpu/<op>.c (the same name as its kernels/<op>.cu twin),
+ * forward and backward. Row-major everywhere; T = tokens, C = hidden size. Weights use HF Linear layout
+ * [out_features, in_features], so y = x W^T.
+ *
+ * Backward functions ACCUMULATE (+=) into weight gradients and into input gradients whose name says so
+ * ("dinp_acc"); plain outputs ("dq", "dx") are overwritten. Every function is deterministic for a given thread
+ * count (no float atomics; reductions over tokens happen in a fixed order). */
+#ifndef SC_CPU_OPS_H
+#define SC_CPU_OPS_H
+
+#include <stdint.h>
+
+/* ---- matmul.c: y[T,out] = x[T,in] W[out,in]^T (cblas sgemm) ---- */
+void matmul_forward(float *y, const float *x, const float *W, int T, int in, int out);
+/* dx[T,in] += dy W (skipped when dx is NULL); dW[out,in] += dy^T x. */
+void matmul_backward(float *dx_acc, float *dW_acc, const float *dy, const float *x, const float *W, int T, int in,
+                     int out);
+
+/* ---- embedding.c ---- */
+/* out[T,C] = table[ids[t]] */
+void embedding_forward(float *out, const int32_t *ids, const float *table, int T, int C);
+/* dtable[ids[t]] += dout[t], tokens in order (deterministic). */
+void embedding_backward(float *dtable_acc, const float *dout, const int32_t *ids, int T, int C);
+
+/* ---- rmsnorm.c: RMSNorm fused with the residual add that precedes it ----
+ * resid_out = resid_in + delta (delta may be NULL: resid_out = resid_in, and then resid_out may alias resid_in)
+ * norm_out  = resid_out * rstd * weight,   rstd[t] = 1 / sqrt(mean(resid_out[t]^2) + eps) */
+void rmsnorm_forward(float *resid_out, float *norm_out, float *rstd, const float *resid_in, const float *delta,
+                     const float *weight, int T, int C, float eps);
+/* Given dnorm = dL/dnorm_out and dresid = dL/dresid_out from the residual stream's later uses (NULL = zero),
+ * writes dresid_total = dresid + (rmsnorm's input gradient) into dresid_total (which may alias dresid). That is
+ * also the gradient of resid_in and delta. dweight += sum_t dnorm * resid_out * rstd. */
+void rmsnorm_backward(float *dresid_total, float *dweight_acc, const float *dnorm, const float *dresid,
+                      const float *resid_out, const float *rstd, const float *weight, int T, int C);
+
+/* ---- rope.c: HF rotate-half RoPE, in place on x[T, n_heads*head_dim]; position of row t is pos0 + t.
+ * Pairs (i, i + head_dim/2) with inv_freq[i] = theta^(-2i/head_dim). */
+void rope_forward(float *x, int T, int n_heads, int head_dim, int pos0, float theta);
+/* The inverse rotation: turns dL/d(rotated) into dL/d(unrotated), in place. */
+void rope_backward(float *dx, int T, int n_heads, int head_dim, int pos0, float theta);
+
+/* ---- attention.c: causal GQA attention, scale 1/sqrt(head_dim).
+ * q[T, nh*hd], k[T, nkv*hd], v[T, nkv*hd], out[T, nh*hd]; query head h reads kv head h / (nh/nkv).
+ * lse[nh, T] = logsumexp of each query row's scaled, masked scores (kept for backward). Never stores T x T:
+ * works in blocks of query rows. */
+void attention_forward(float *out, float *lse, const float *q, const float *k, const float *v, int T, int nh,
+                       int nkv, int hd);
+/* dq[T,nh*hd], dk[T,nkv*hd], dv[T,nkv*hd] are overwritten; recomputes probabilities from q, k and lse. */
+void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                        const float *v, const float *out, const float *lse, int T, int nh, int nkv, int hd);
+
+/* ---- swiglu.c: out = silu(gate) * up, elementwise over n values ---- */
+void swiglu_forward(float *out, const float *gate, const float *up, int64_t n);
+/* dgate and dup overwritten from dout in one pass. */
+void swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, int64_t n);
+
+/* ---- classifier.c: logits = x W^T over the vocabulary (W = the tied embedding or lm_head), softmax
+ * cross-entropy against targets (target < 0 = ignored), computed in chunks of tokens so no T x V buffer is
+ * needed. losses[t] = -log p(target) (0 for ignored). Returns the sum of losses over counted positions.
+ * When dx is non-NULL it also runs backward with dloss[t] = loss_scale for each counted position:
+ * dx[T,C] = dlogits W (overwritten), dW[V,C] += dlogits^T x. logits_out [T,V] is optional (NULL = not kept). */
+double classifier_forward_backward(float *losses, float *logits_out, float *dx, float *dW_acc, const float *x,
+                                   const float *W, const int32_t *targets, int T, int C, int V, float loss_scale);
+
+#endif

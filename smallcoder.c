@@ -1,0 +1,39 @@
+/* smallcoder.c — the entry point: a table of subcommands and nothing else. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"init", cmd_init, "create a model directory (config.json + model.safetensors) from a preset"},
+    {"info", cmd_info, "print a model's config, parameter count and memory footprint"},
+    {"forward", cmd_forward, "run the model on token ids: loss, logits and gradients"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: smallcoder COMMAND [options]   (smallcoder COMMAND --help for its options)\n\n"
+               "Train, distil and run a small code-completion model on a 2 GB GPU or the CPU.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "smallcoder: unknown command '%s' (see smallcoder --help)\n", argv[1]);
+    return 2;
+}
