@@ -2,9 +2,6 @@
 #ifndef SC_COMMANDS_H
 #define SC_COMMANDS_H
 
-/* host/ */
-int cmd_init(int argc, char **argv);
-int cmd_info(int argc, char **argv);
-int cmd_forward(int argc, char **argv);
+#include "commands_host.h"
 
 #endif

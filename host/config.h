@@ -13,8 +13,8 @@ typedef struct {
     int head_dim;
     int max_position_embeddings;
     int vocab_size;
-    float rms_norm_eps;
-    float rope_theta;
+    double rms_norm_eps;
+    double rope_theta;
     int tie_word_embeddings;
     int bos_token_id;   /* -1 when absent */
     int eos_token_id;   /* -1 when absent */

@@ -1,0 +1,105 @@
+/* cmd_forward.c — `smallcoder forward`: loss, logits and gradients for a token sequence; how anyone checks this
+ * implementation against another (tests/reference/ does, with PyTorch). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "args.h"
+#include "commands_host.h"
+#include "error.h"
+#include "model.h"
+#include "model_cpu.h"
+#include "npy.h"
+#include "token_ids.h"
+#include "threads.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int cmd_forward(int argc, char **argv) {
+    const char *dir = NULL, *ids_path = NULL, *logits_path = NULL, *grads_path = NULL, *device = "auto";
+    int threads = 0, repeat = 1;
+    sc_arg args[] = {
+        {"model", 'm', SC_ARG_STR, &dir, "model directory (config.json + model.safetensors)", 1},
+        {"ids", 'i', SC_ARG_STR, &ids_path, "file of whitespace-separated token ids (- = stdin)", 1},
+        {"logits", 0, SC_ARG_STR, &logits_path, "write the logits [T, vocab] as float32 .npy", 0},
+        {"grads", 0, SC_ARG_STR, &grads_path, "write d(mean loss)/d(parameter) as F32 safetensors, HF names", 0},
+        {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+        {"repeat", 0, SC_ARG_INT, &repeat, "run the forward this many times and report the best time (benchmarks)", 0},
+    };
+    sc_cli cli = {"smallcoder forward", "--model DIR --ids FILE [options]",
+                  "Runs the model on the ids and prints `loss X`: the mean cross-entropy of predicting ids[t+1]\n"
+                  "from ids[0..t] for t < T-1. Timing goes to stderr.",
+                  args, sizeof args / sizeof args[0], 0, 0};
+    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (strcmp(device, "cpu") && strcmp(device, "auto") && strcmp(device, "cuda")) {
+        fprintf(stderr, "smallcoder forward: --device must be cpu, cuda or auto, got '%s'\n", device);
+        return 2;
+    }
+    if (strcmp(device, "cuda") == 0) {
+        fprintf(stderr, "smallcoder forward: --device cuda: the CUDA model backend is not implemented yet; use --device cpu\n");
+        return 1;
+    }
+    if (repeat < 1) repeat = 1;
+    int nthreads = sc_set_threads(threads);
+
+    sc_model m;
+    if (model_load(&m, dir)) goto fail;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (token_ids_read(ids_path, m.cfg.vocab_size, &ids, &n)) {
+        model_free(&m);
+        goto fail;
+    }
+    if (n < 2 || n > (size_t)m.cfg.max_position_embeddings) {
+        sc_fail("%s: %zu ids; expected between 2 and max_position_embeddings (%d)", ids_path, n,
+                m.cfg.max_position_embeddings);
+        free(ids);
+        model_free(&m);
+        goto fail;
+    }
+    int T = (int)n;
+    int32_t *targets = sc_malloc(n * sizeof(int32_t));
+    for (int t = 0; t < T; t++) targets[t] = t + 1 < T ? ids[t + 1] : -1;
+    float *logits = logits_path ? sc_malloc((size_t)T * (size_t)m.cfg.vocab_size * sizeof(float)) : NULL;
+    float *grads = grads_path ? sc_calloc((size_t)m.nparams, sizeof(float)) : NULL;
+    sc_cpu_acts acts;
+    cpu_acts_create(&acts, &m.cfg, T);
+
+    double best = 1e30, loss_sum = 0;
+    int counted = 0;
+    for (int r = 0; r < repeat; r++) {
+        double t0 = now_s();
+        loss_sum = model_cpu_step(&m, &acts, ids, targets, T, logits, NULL, 0, &counted);
+        double dt = now_s() - t0;
+        if (dt < best) best = dt;
+    }
+    double loss = loss_sum / counted;
+    fprintf(stderr, "forward: %d tokens on cpu, %d threads, %.1f ms (%.1f tok/s)\n", T, nthreads, best * 1e3, T / best);
+    if (grads) {
+        double t0 = now_s();
+        model_cpu_step(&m, &acts, ids, targets, T, NULL, grads, 1.0f / (float)counted, &counted);
+        fprintf(stderr, "forward+backward: %.1f ms\n", (now_s() - t0) * 1e3);
+    }
+    rc = 0;
+    if (logits) {
+        int64_t shape[2] = {T, m.cfg.vocab_size};
+        rc = npy_write_f32(logits_path, logits, shape, 2);
+    }
+    if (!rc && grads) rc = model_save_block(&m, grads, grads_path);
+    if (!rc) printf("loss %.6f\n", loss);
+    cpu_acts_free(&acts);
+    free(logits), free(grads), free(targets), free(ids);
+    model_free(&m);
+    if (rc) goto fail;
+    return 0;
+fail:
+    fprintf(stderr, "smallcoder forward: %s\n", sc_error());
+    return 1;
+}

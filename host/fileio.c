@@ -1,0 +1,114 @@
+/* fileio.c — see fileio.h. */
+#include "fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+
+int atomic_open(sc_atomic_file *af, const char *path) {
+    memset(af, 0, sizeof *af);
+    af->path = strdup(path);
+    size_t n = strlen(path) + 32;
+    af->tmp_path = sc_malloc(n);
+    snprintf(af->tmp_path, n, "%s.tmp.%d", path, (int)getpid());
+    af->f = fopen(af->tmp_path, "wb");
+    if (!af->f) {
+        int e = errno;
+        free(af->path), free(af->tmp_path);
+        af->path = af->tmp_path = NULL;
+        return sc_fail("%s: cannot create (%s)", path, strerror(e));
+    }
+    return 0;
+}
+
+int fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return sc_fail("%s: cannot open directory (%s)", dir, strerror(errno));
+    int rc = fsync(fd);
+    close(fd);
+    return rc == 0 ? 0 : sc_fail("%s: fsync failed (%s)", dir, strerror(errno));
+}
+
+int atomic_commit(sc_atomic_file *af) {
+    if (!af->f) return sc_fail("%s: not open", af->path ? af->path : "?");
+    int rc = 0;
+    if (fflush(af->f) != 0 || ferror(af->f) || fsync(fileno(af->f)) != 0)
+        rc = sc_fail("%s: write failed (%s)", af->path, strerror(errno));
+    if (fclose(af->f) != 0 && rc == 0) rc = sc_fail("%s: close failed (%s)", af->path, strerror(errno));
+    af->f = NULL;
+    if (rc == 0 && rename(af->tmp_path, af->path) != 0)
+        rc = sc_fail("%s: rename from %s failed (%s)", af->path, af->tmp_path, strerror(errno));
+    if (rc == 0) {
+        char *copy = strdup(af->path);
+        rc = fsync_dir(dirname(copy));
+        free(copy);
+    } else {
+        unlink(af->tmp_path);
+    }
+    free(af->path), free(af->tmp_path);
+    af->path = af->tmp_path = NULL;
+    return rc;
+}
+
+void atomic_abort(sc_atomic_file *af) {
+    if (af->f) fclose(af->f);
+    if (af->tmp_path) unlink(af->tmp_path);
+    free(af->path), free(af->tmp_path);
+    memset(af, 0, sizeof *af);
+}
+
+int atomic_write_file(const char *path, const void *data, size_t n) {
+    sc_atomic_file af;
+    if (atomic_open(&af, path)) return -1;
+    if (fwrite(data, 1, n, af.f) != n) {
+        int e = errno;
+        atomic_abort(&af);
+        return sc_fail("%s: write failed (%s)", path, strerror(e));
+    }
+    return atomic_commit(&af);
+}
+
+int file_read_all(const char *path, char **data, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return sc_fail("%s: cannot open (%s)", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = sc_malloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) {
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return sc_fail("%s: out of memory reading", path);
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        return sc_fail("%s: read error", path);
+    }
+    buf[n] = 0;
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+char *path_join(char *buf, size_t size, const char *dir, const char *name) {
+    size_t dl = strlen(dir);
+    if (dl && dir[dl - 1] == '/') snprintf(buf, size, "%s%s", dir, name);
+    else snprintf(buf, size, "%s/%s", dir, name);
+    return buf;
+}

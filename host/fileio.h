@@ -1,0 +1,29 @@
+/* fileio.h — whole-file reads and crash-safe writes: data goes to "<path>.tmp.<pid>", is fsynced and renamed
+ * over the target, so a reader never sees a half-written file and a crash leaves the old file intact. */
+#ifndef SC_FILEIO_H
+#define SC_FILEIO_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct {
+    FILE *f;
+    char *path;      /* final name */
+    char *tmp_path;  /* where the bytes go until commit */
+} sc_atomic_file;
+
+int atomic_open(sc_atomic_file *af, const char *path);
+/* Flushes, fsyncs, renames over path and fsyncs the directory. Closes in every case. */
+int atomic_commit(sc_atomic_file *af);
+/* Closes and removes the temporary file (on any error path). Safe to call twice. */
+void atomic_abort(sc_atomic_file *af);
+int atomic_write_file(const char *path, const void *data, size_t n);
+
+/* Reads a whole file into a malloc'd, NUL-terminated buffer. */
+int file_read_all(const char *path, char **data, size_t *len);
+/* fsync a directory so a rename inside it is durable. */
+int fsync_dir(const char *dir);
+/* "dir/name" into buf; returns buf. */
+char *path_join(char *buf, size_t size, const char *dir, const char *name);
+
+#endif

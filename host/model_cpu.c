@@ -1,0 +1,155 @@
+/* model_cpu.c — whole-model forward and backward from the CPU ops (see model_cpu.h). The residual add before
+ * each norm is fused into rmsnorm_forward, so a layer is: norm1(+add) -> qkv -> rope -> attention -> o_proj ->
+ * norm2(+add) -> gate/up -> swiglu -> down, and the down projection is added in the next norm. */
+#include "model_cpu.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "ops.h"
+
+typedef struct {
+    int C, F, Q, KV, nh, nkv, hd, V, L;
+} dims;
+
+static dims dims_of(const sc_config *c) {
+    return (dims){c->hidden_size, c->intermediate_size, c->num_attention_heads * c->head_dim,
+                  c->num_key_value_heads * c->head_dim, c->num_attention_heads, c->num_key_value_heads,
+                  c->head_dim, c->vocab_size, c->num_hidden_layers};
+}
+
+void cpu_acts_create(sc_cpu_acts *a, const sc_config *cfg, int T) {
+    dims d = dims_of(cfg);
+    int64_t t = T;
+    int64_t per_layer = t * (3 * (int64_t)d.C + 2 * d.Q + 2 * d.KV + 3 * (int64_t)d.F + 2) + (int64_t)d.nh * t;
+    int64_t scratch = t * (2 * (int64_t)d.C + 2 * d.Q + 2 * d.KV + 3 * (int64_t)d.F + d.C);
+    int64_t total = per_layer * d.L + t * (2 * (int64_t)d.C + 2) + scratch;
+    memset(a, 0, sizeof *a);
+    a->T = T;
+    a->block = sc_calloc((size_t)total, sizeof(float));
+    a->layers = sc_calloc((size_t)d.L, sizeof(sc_layer_acts));
+    float *p = a->block;
+#define TAKE(n) (p += (n), p - (n))
+    for (int l = 0; l < d.L; l++) {
+        sc_layer_acts *la = &a->layers[l];
+        la->x = TAKE(t * d.C);
+        la->xn1 = TAKE(t * d.C);
+        la->rstd1 = TAKE(t);
+        la->q = TAKE(t * d.Q);
+        la->k = TAKE(t * d.KV);
+        la->v = TAKE(t * d.KV);
+        la->att = TAKE(t * d.Q);
+        la->lse = TAKE(t * d.nh);
+        la->xmid = TAKE(t * d.C);
+        la->xn2 = TAKE(t * d.C);
+        la->rstd2 = TAKE(t);
+        la->gate = TAKE(t * d.F);
+        la->up = TAKE(t * d.F);
+        la->act = TAKE(t * d.F);
+    }
+    a->xfinal = TAKE(t * d.C);
+    a->xnf = TAKE(t * d.C);
+    a->rstdf = TAKE(t);
+    a->losses = TAKE(t);
+    a->dx = TAKE(t * d.C);
+    a->dxn = TAKE(t * d.C);
+    a->datt = TAKE(t * d.Q);
+    a->dq = TAKE(t * d.Q);
+    a->dk = TAKE(t * d.KV);
+    a->dv = TAKE(t * d.KV);
+    a->dgate = TAKE(t * d.F);
+    a->dup = TAKE(t * d.F);
+    a->dact = TAKE(t * d.F);
+    a->tmp = TAKE(t * d.C);
+#undef TAKE
+}
+
+void cpu_acts_free(sc_cpu_acts *a) {
+    free(a->block);
+    free(a->layers);
+    memset(a, 0, sizeof *a);
+}
+
+static void forward_layers(const sc_model *m, sc_cpu_acts *a, const int32_t *ids, int T) {
+    const sc_config *c = &m->cfg;
+    dims d = dims_of(c);
+    float eps = (float)c->rms_norm_eps, theta = (float)c->rope_theta;
+    float *emb = a->tmp;  /* the embedding output is only the first layer's resid_in */
+    embedding_forward(emb, ids, m->w.embed, T, d.C);
+    const float *resid_in = emb, *delta = NULL;
+    for (int l = 0; l < d.L; l++) {
+        const sc_layer_view *w = &m->w.layers[l];
+        sc_layer_acts *la = &a->layers[l];
+        rmsnorm_forward(la->x, la->xn1, la->rstd1, resid_in, delta, w->attn_norm, T, d.C, eps);
+        matmul_forward(la->q, la->xn1, w->wq, T, d.C, d.Q);
+        matmul_forward(la->k, la->xn1, w->wk, T, d.C, d.KV);
+        matmul_forward(la->v, la->xn1, w->wv, T, d.C, d.KV);
+        rope_forward(la->q, T, d.nh, d.hd, 0, theta);
+        rope_forward(la->k, T, d.nkv, d.hd, 0, theta);
+        attention_forward(la->att, la->lse, la->q, la->k, la->v, T, d.nh, d.nkv, d.hd);
+        float *o = a->dx;  /* scratch: the projection output is consumed at once by the fused add */
+        matmul_forward(o, la->att, w->wo, T, d.Q, d.C);
+        rmsnorm_forward(la->xmid, la->xn2, la->rstd2, la->x, o, w->mlp_norm, T, d.C, eps);
+        matmul_forward(la->gate, la->xn2, w->wgate, T, d.C, d.F);
+        matmul_forward(la->up, la->xn2, w->wup, T, d.C, d.F);
+        swiglu_forward(la->act, la->gate, la->up, (int64_t)T * d.F);
+        float *down = a->tmp;
+        matmul_forward(down, la->act, w->wdown, T, d.F, d.C);
+        resid_in = la->xmid;
+        delta = down;
+    }
+    rmsnorm_forward(a->xfinal, a->xnf, a->rstdf, resid_in, delta, m->w.final_norm, T, d.C, eps);
+}
+
+static void backward_layers(const sc_model *m, sc_cpu_acts *a, const int32_t *ids, int T, sc_view *g) {
+    const sc_config *c = &m->cfg;
+    dims d = dims_of(c);
+    float theta = (float)c->rope_theta;
+    /* a->dxn holds dL/dxnf on entry; turn it into dL/d(residual stream) in a->dx */
+    rmsnorm_backward(a->dx, g->final_norm, a->dxn, NULL, a->xfinal, a->rstdf, m->w.final_norm, T, d.C);
+    for (int l = d.L - 1; l >= 0; l--) {
+        const sc_layer_view *w = &m->w.layers[l];
+        sc_layer_view *gw = &g->layers[l];
+        sc_layer_acts *la = &a->layers[l];
+        /* MLP branch: the down projection's output was added to the stream */
+        memset(a->dact, 0, sizeof(float) * (size_t)T * d.F);
+        matmul_backward(a->dact, gw->wdown, a->dx, la->act, w->wdown, T, d.F, d.C);
+        swiglu_backward(a->dgate, a->dup, a->dact, la->gate, la->up, (int64_t)T * d.F);
+        memset(a->dxn, 0, sizeof(float) * (size_t)T * d.C);
+        matmul_backward(a->dxn, gw->wgate, a->dgate, la->xn2, w->wgate, T, d.C, d.F);
+        matmul_backward(a->dxn, gw->wup, a->dup, la->xn2, w->wup, T, d.C, d.F);
+        rmsnorm_backward(a->dx, gw->mlp_norm, a->dxn, a->dx, la->xmid, la->rstd2, w->mlp_norm, T, d.C);
+        /* attention branch */
+        memset(a->datt, 0, sizeof(float) * (size_t)T * d.Q);
+        matmul_backward(a->datt, gw->wo, a->dx, la->att, w->wo, T, d.Q, d.C);
+        attention_backward(a->dq, a->dk, a->dv, a->datt, la->q, la->k, la->v, la->att, la->lse, T, d.nh, d.nkv, d.hd);
+        rope_backward(a->dq, T, d.nh, d.hd, 0, theta);
+        rope_backward(a->dk, T, d.nkv, d.hd, 0, theta);
+        memset(a->dxn, 0, sizeof(float) * (size_t)T * d.C);
+        matmul_backward(a->dxn, gw->wq, a->dq, la->xn1, w->wq, T, d.C, d.Q);
+        matmul_backward(a->dxn, gw->wk, a->dk, la->xn1, w->wk, T, d.C, d.KV);
+        matmul_backward(a->dxn, gw->wv, a->dv, la->xn1, w->wv, T, d.C, d.KV);
+        rmsnorm_backward(a->dx, gw->attn_norm, a->dxn, a->dx, la->x, la->rstd1, w->attn_norm, T, d.C);
+    }
+    embedding_backward(g->embed, a->dx, ids, T, d.C);
+}
+
+double model_cpu_step(const sc_model *m, sc_cpu_acts *a, const int32_t *ids, const int32_t *targets, int T,
+                      float *logits_out, float *grads, float grad_scale, int *counted) {
+    const sc_config *c = &m->cfg;
+    forward_layers(m, a, ids, T);
+    int n = 0;
+    for (int t = 0; t < T; t++) n += targets[t] >= 0;
+    if (counted) *counted = n;
+    sc_view g = {0};
+    if (grads) model_view(m, grads, &g);
+    double loss = classifier_forward_backward(a->losses, logits_out, grads ? a->dxn : NULL, grads ? g.lm_head : NULL,
+                                              a->xnf, m->w.lm_head, targets, T, c->hidden_size, c->vocab_size,
+                                              grad_scale);
+    if (grads) {
+        backward_layers(m, a, ids, T, &g);
+        view_free(&g);
+    }
+    return loss;
+}
