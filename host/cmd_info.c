@@ -73,14 +73,15 @@ int cmd_info(int argc, char **argv) {
     printf("  %-34s %10.1f KiB/token, %.1f MiB at %d tokens\n", "FP16 KV cache", kv_per_token / 1024.0,
            (double)kv_per_token * c.max_position_embeddings / 1048576.0, c.max_position_embeddings);
 
+    char cpath[4096];
+    path_join(cpath, sizeof cpath, dir, "config.json");
     st_file f;
-    if (st_open(&f, path_join(path, sizeof path, dir, "model.safetensors")) == 0) {
-        printf("file: %s, %d tensors, %.1f MiB, first dtype %s\n", path, f.ntensors, f.map_len / 1048576.0,
-               f.ntensors ? st_dtype_name(f.tensors[0].dtype) : "-");
-        st_close(&f);
-    } else {
-        printf("file: %s\n", sc_error());
-    }
+    if (st_open(&f, path_join(path, sizeof path, dir, "model.safetensors"))) goto fail;
+    rc = model_check_file(&c, &f, cpath);
+    if (!rc) printf("file: %s, %d tensors, %.1f MiB, dtype %s, matches the config\n", path, f.ntensors,
+                    f.map_len / 1048576.0, f.ntensors ? st_dtype_name(f.tensors[0].dtype) : "-");
+    st_close(&f);
+    if (rc) goto fail;
     return 0;
 fail:
     fprintf(stderr, "smallcoder info: %s\n", sc_error());

@@ -117,18 +117,15 @@ static int ignorable_tensor(const char *name) {
     return strstr(name, "rotary_emb.inv_freq") != NULL;
 }
 
-int model_load(sc_model *m, const char *dir) {
-    char path[4096], cpath[4096];
-    sc_config cfg;
-    if (config_load(&cfg, path_join(cpath, sizeof cpath, dir, "config.json"))) return -1;
-    path_join(path, sizeof path, dir, "model.safetensors");
-    st_file f;
-    if (st_open(&f, path)) return -1;
-    model_create(m, &cfg);
-    int rc = 0;
-    for (int i = 0; i < m->ntensors && !rc; i++) {
-        const sc_param *p = &m->table[i];
-        const st_tensor *t = st_find(&f, p->name);
+/* Checks that f holds exactly the tensors of cfg with the right shapes (message names file, tensor, shapes). */
+int model_check_file(const sc_config *cfg, const st_file *f, const char *cpath) {
+    sc_param *table;
+    int64_t total;
+    int nt = model_param_table(cfg, &table, &total), rc = 0;
+    const char *path = f->path;
+    for (int i = 0; i < nt && !rc; i++) {
+        const sc_param *p = &table[i];
+        const st_tensor *t = st_find(f, p->name);
         if (!t) {
             rc = sc_fail("%s: missing tensor %s (config %s)", path, p->name, cpath);
             break;
@@ -137,18 +134,17 @@ int model_load(sc_model *m, const char *dir) {
         if (!same) {
             char got[128] = "", want[64];
             int k = 0;
-            for (int d = 0; d < t->ndim; d++) k += snprintf(got + k, sizeof got - (size_t)k, d ? ", %lld" : "%lld", (long long)t->shape[d]);
+            for (int d = 0; d < t->ndim; d++)
+                k += snprintf(got + k, sizeof got - (size_t)k, d ? ", %lld" : "%lld", (long long)t->shape[d]);
             if (p->ndim == 1) snprintf(want, sizeof want, "%lld", (long long)p->shape[0]);
             else snprintf(want, sizeof want, "%lld, %lld", (long long)p->shape[0], (long long)p->shape[1]);
             rc = sc_fail("%s: tensor %s has shape [%s], config says [%s]", path, p->name, got, want);
-            break;
         }
-        rc = st_read_f32(&f, t, m->params + p->offset);
     }
-    for (int i = 0; i < f.ntensors && !rc; i++) {
-        const char *name = f.tensors[i].name;
+    for (int i = 0; i < f->ntensors && !rc; i++) {
+        const char *name = f->tensors[i].name;
         int known = ignorable_tensor(name);
-        for (int j = 0; j < m->ntensors && !known; j++) known = strcmp(m->table[j].name, name) == 0;
+        for (int j = 0; j < nt && !known; j++) known = strcmp(table[j].name, name) == 0;
         if (!known) {
             if (strcmp(name, "lm_head.weight") == 0)
                 rc = sc_fail("%s: tensor lm_head.weight is present but %s says tie_word_embeddings=true", path, cpath);
@@ -156,8 +152,24 @@ int model_load(sc_model *m, const char *dir) {
                 rc = sc_fail("%s: unexpected tensor %s (not part of a Llama model with this config)", path, name);
         }
     }
+    free(table);
+    return rc;
+}
+
+int model_load(sc_model *m, const char *dir) {
+    char path[4096], cpath[4096];
+    sc_config cfg;
+    if (config_load(&cfg, path_join(cpath, sizeof cpath, dir, "config.json"))) return -1;
+    st_file f;
+    if (st_open(&f, path_join(path, sizeof path, dir, "model.safetensors"))) return -1;
+    int rc = model_check_file(&cfg, &f, cpath);
+    if (!rc) {
+        model_create(m, &cfg);
+        for (int i = 0; i < m->ntensors && !rc; i++)
+            rc = st_read_f32(&f, st_find(&f, m->table[i].name), m->params + m->table[i].offset);
+        if (rc) model_free(m);
+    }
     st_close(&f);
-    if (rc) model_free(m);
     return rc;
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "safetensors.h"
 
 typedef struct {
     char name[80];     /* HF name, e.g. model.layers.3.self_attn.q_proj.weight */
@@ -49,6 +50,8 @@ void model_create(sc_model *m, const sc_config *cfg);
 void model_init_weights(sc_model *m, uint64_t seed, float std);
 /* Loads dir/config.json and dir/model.safetensors (F32/F16/BF16), validating names and shapes. */
 int model_load(sc_model *m, const char *dir);
+/* Checks that a safetensors file holds exactly cfg's tensors with the right shapes; cpath names the config. */
+int model_check_file(const sc_config *cfg, const st_file *f, const char *cpath);
 /* Writes dir/config.json and dir/model.safetensors (F32), creating dir. */
 int model_save(const sc_model *m, const char *dir);
 /* Writes any parameter-shaped block (e.g. gradients) as a safetensors file under the HF names. */
