@@ -3,21 +3,20 @@
 #include "shard.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <zstd.h>
 
 #include "checksum.h"
 #include "error.h"
+#include "fileio.h"
 #include "shard_le.h"
 
 struct shard_writer {
-    char *path, *tmp_path;
-    FILE *f;
+    char *path;
+    sc_atomic_file af;        /* bytes go to a temporary name until shard_writer_close renames them */
+    FILE *f;                  /* af.f */
     shard_writer_options opt;
     uint32_t dtype;
     unsigned char *raw;       /* current frame, little-endian ids */
@@ -42,18 +41,12 @@ int shard_writer_open(shard_writer **out, const char *path, const shard_writer_o
     }
     if (!w->opt.zstd_level) w->opt.zstd_level = 3;
     w->dtype = opt->vocab_size <= 65536 ? 2 : 4;
-    w->path = strdup(path);
-    size_t tl = strlen(path) + 32;
-    w->tmp_path = sc_malloc(tl);
-    snprintf(w->tmp_path, tl, "%s.tmp.%ld", path, (long)getpid());
-    w->f = fopen(w->tmp_path, "wb");
-    if (!w->f) {
-        int e = errno;
-        free(w->path);
-        free(w->tmp_path);
+    if (atomic_open(&w->af, path)) {
         free(w);
-        return sc_fail("%s: cannot create: %s", path, strerror(e));
+        return -1;
     }
+    w->f = w->af.f;
+    w->path = strdup(path);
     w->raw = sc_malloc((size_t)w->opt.frame_tokens * w->dtype);
     w->cbuf_cap = ZSTD_compressBound((size_t)w->opt.frame_tokens * w->dtype);
     w->cbuf = sc_malloc(w->cbuf_cap);
@@ -114,32 +107,18 @@ uint64_t shard_writer_tokens(const shard_writer *w) { return w->tokens; }
 uint64_t shard_writer_bytes(const shard_writer *w) { return w->file_pos; }
 
 static void writer_free(shard_writer *w) {
-    if (w->f) fclose(w->f);
     ZSTD_freeCCtx(w->cctx);
     free(w->raw);
     free(w->cbuf);
     free(w->frames);
     free(w->path);
-    free(w->tmp_path);
     free(w);
 }
 
 void shard_writer_abort(shard_writer *w) {
     if (!w) return;
-    if (w->f) fclose(w->f);
-    w->f = NULL;
-    unlink(w->tmp_path);
+    atomic_abort(&w->af);
     writer_free(w);
-}
-
-static int fsync_parent(const char *path) {
-    char *copy = strdup(path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    free(copy);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 int shard_writer_close(shard_writer *w) {
@@ -167,25 +146,15 @@ int shard_writer_close(shard_writer *w) {
     le_put32(h + 56, w->opt.frame_tokens);
     le_put32(h + 60, crc32c_update(crc32c_update(0, h, 60), index, index_bytes));
     int ok = fwrite(index, 1, index_bytes, w->f) == index_bytes && fseek(w->f, 0, SEEK_SET) == 0 &&
-             fwrite(h, 1, sizeof h, w->f) == sizeof h && fflush(w->f) == 0 && fsync(fileno(w->f)) == 0;
+             fwrite(h, 1, sizeof h, w->f) == sizeof h;
     free(index);
     if (!ok) {
         sc_fail("%s: write failed: %s", w->path, strerror(errno));
         goto fail;
     }
-    int rc = fclose(w->f);
-    w->f = NULL;
-    if (rc != 0) {
-        sc_fail("%s: write failed: %s", w->path, strerror(errno));
-        goto fail;
-    }
-    if (rename(w->tmp_path, w->path) != 0) {
-        sc_fail("%s: cannot rename %s into place: %s", w->path, w->tmp_path, strerror(errno));
-        goto fail;
-    }
-    fsync_parent(w->path);  /* durability of the rename; failure here loses nothing already visible */
+    int rc = atomic_commit(&w->af);  /* fsync, rename, fsync dir; removes the temporary file on failure */
     writer_free(w);
-    return 0;
+    return rc;
 fail:
     shard_writer_abort(w);
     return -1;
