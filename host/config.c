@@ -18,7 +18,7 @@ typedef struct {
 /* tiny: tests (GQA 2:1, head_dim 64 so the CUDA kernels take it too). mini/small: the demo on a CPU or a small
  * GPU. 304m: the product model. head_dim = hidden / heads in all of them. */
 static const preset presets[] = {
-    {"tiny", 128, 352, 2, 2, 1, 256, 512},
+    {"tiny", 128, 352, 2, 2, 1, 512, 512},
     {"mini", 256, 704, 4, 4, 2, 512, 4096},
     {"small", 384, 1024, 6, 6, 2, 1024, 8192},
     {"304m", 1152, 3328, 18, 16, 4, 4096, 32768},

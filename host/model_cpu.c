@@ -19,18 +19,12 @@ static dims dims_of(const sc_config *c) {
                   c->head_dim, c->vocab_size, c->num_hidden_layers};
 }
 
-void cpu_acts_create(sc_cpu_acts *a, const sc_config *cfg, int T) {
+/* Lays every buffer out from base and returns the floats used; run once with base = NULL to size the block, so
+ * the size and the layout can never disagree. */
+static int64_t acts_layout(sc_cpu_acts *a, const sc_config *cfg, int T, float *base) {
     dims d = dims_of(cfg);
-    int64_t t = T;
-    int64_t per_layer = t * (3 * (int64_t)d.C + 2 * d.Q + 2 * d.KV + 3 * (int64_t)d.F + 2) + (int64_t)d.nh * t;
-    int64_t scratch = t * (2 * (int64_t)d.C + 2 * d.Q + 2 * d.KV + 3 * (int64_t)d.F + d.C);
-    int64_t total = per_layer * d.L + t * (2 * (int64_t)d.C + 2) + scratch;
-    memset(a, 0, sizeof *a);
-    a->T = T;
-    a->block = sc_calloc((size_t)total, sizeof(float));
-    a->layers = sc_calloc((size_t)d.L, sizeof(sc_layer_acts));
-    float *p = a->block;
-#define TAKE(n) (p += (n), p - (n))
+    int64_t t = T, used = 0;
+#define TAKE(n) (used += (n), base ? base + used - (n) : NULL)
     for (int l = 0; l < d.L; l++) {
         sc_layer_acts *la = &a->layers[l];
         la->x = TAKE(t * d.C);
@@ -63,6 +57,16 @@ void cpu_acts_create(sc_cpu_acts *a, const sc_config *cfg, int T) {
     a->dact = TAKE(t * d.F);
     a->tmp = TAKE(t * d.C);
 #undef TAKE
+    return used;
+}
+
+void cpu_acts_create(sc_cpu_acts *a, const sc_config *cfg, int T) {
+    memset(a, 0, sizeof *a);
+    a->T = T;
+    a->layers = sc_calloc((size_t)cfg->num_hidden_layers, sizeof(sc_layer_acts));
+    int64_t total = acts_layout(a, cfg, T, NULL);
+    a->block = sc_calloc((size_t)total, sizeof(float));
+    acts_layout(a, cfg, T, a->block);
 }
 
 void cpu_acts_free(sc_cpu_acts *a) {
