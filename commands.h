@@ -4,4 +4,8 @@
 
 #include "commands_host.h"
 
+#ifdef SC_HAVE_DATA
+int cmd_shard_info(int argc, char **argv);
+#endif
+
 #endif

@@ -14,6 +14,9 @@ static const command commands[] = {
     {"init", cmd_init, "create a model directory (config.json + model.safetensors) from a preset"},
     {"info", cmd_info, "print a model's config, parameter count and memory footprint"},
     {"forward", cmd_forward, "run the model on token ids: loss, logits and gradients"},
+#ifdef SC_HAVE_DATA
+    {"shard-info", cmd_shard_info, "print and verify token shards (*.tok), or dump their ids"},
+#endif
 };
 
 static void usage(FILE *f) {
