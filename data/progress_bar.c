@@ -29,6 +29,7 @@ static void human(char *buf, size_t n, double v) {
 
 void progress_bar_update(progress_bar *p, uint64_t files, uint64_t bytes, uint64_t tokens, int force) {
     double now = progress_bar_now();
+    if (force && !p->tty) return;  /* in a log the summary that follows says it all */
     if (!force && now - p->last < (p->tty ? 0.2 : 10.0)) return;
     p->last = now;
     double el = now - p->start, rate = el > 0 ? (double)bytes / el : 0;
