@@ -34,24 +34,30 @@ int fim_options_check(const fim_options *o) {
     return 0;
 }
 
+/* memcpy with a NULL source is undefined even for 0 bytes, and empty pieces are NULL */
+static size_t put(int32_t *out, const int32_t *src, size_t n) {
+    if (n) memcpy(out, src, n * sizeof *out);
+    return n;
+}
+
 size_t fim_layout(const fim_tokens *t, int spm, const int32_t *pre, size_t npre, const int32_t *mid, size_t nmid,
                   const int32_t *suf, size_t nsuf, size_t npad, int32_t *out) {
     size_t k = 0;
     out[k++] = t->prefix;
     if (spm) {
         out[k++] = t->suffix;
-        memcpy(out + k, suf, nsuf * sizeof *out), k += nsuf;
+        k += put(out + k, suf, nsuf);
         for (size_t i = 0; i < npad; i++) out[k++] = t->pad;
         out[k++] = t->middle;
-        memcpy(out + k, pre, npre * sizeof *out), k += npre;
-        memcpy(out + k, mid, nmid * sizeof *out), k += nmid;
+        k += put(out + k, pre, npre);
+        k += put(out + k, mid, nmid);
     } else {
-        memcpy(out + k, pre, npre * sizeof *out), k += npre;
+        k += put(out + k, pre, npre);
         out[k++] = t->suffix;
-        memcpy(out + k, suf, nsuf * sizeof *out), k += nsuf;
+        k += put(out + k, suf, nsuf);
         for (size_t i = 0; i < npad; i++) out[k++] = t->pad;
         out[k++] = t->middle;
-        memcpy(out + k, mid, nmid * sizeof *out), k += nmid;
+        k += put(out + k, mid, nmid);
     }
     return k;
 }
