@@ -201,7 +201,7 @@ static void print_summary(const tokenize_stats *s, const corpus_list *l, shard_s
            (double)shard_bytes / 1e6, shard_bytes ? (double)(tokens * dtype) / (double)shard_bytes : 0.0, dtype,
            shard_bytes ? (double)s->bytes_docs / (double)shard_bytes : 0.0);
     printf("  skipped: %llu duplicate, %llu binary, %llu not UTF-8, %llu over %.0f KiB, %llu empty, %llu unreadable, "
-           "%llu with special-token text; %llu not matching --ext, %llu other (hidden/symlinked dirs, devices)\n",
+           "%llu with special-token text; %llu not matching --ext, %llu other (hidden, symlinked dirs, devices)\n",
            (unsigned long long)s->n_dup, (unsigned long long)s->n_binary, (unsigned long long)s->n_not_utf8,
            (unsigned long long)(s->n_large + l->skipped_large), (double)max_size / 1024.0,
            (unsigned long long)s->n_empty, (unsigned long long)(s->n_unreadable + l->skipped_unreadable),

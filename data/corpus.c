@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "error.h"
@@ -13,6 +14,7 @@
 
 int corpus_filter_parse_exts(corpus_filter *f, const char *spec) {
     corpus_filter_free(f);
+    if (strcmp(spec, "*") == 0) return 0;  /* every file */
     const char *p = spec;
     while (*p) {
         const char *comma = strchr(p, ',');
@@ -52,7 +54,7 @@ static int ext_ok(const corpus_filter *f, const char *name) {
     size_t n = strlen(name);
     for (int i = 0; i < f->n_exts; i++) {
         size_t e = strlen(f->exts[i]);
-        if (n > e && strcmp(name + n - e, f->exts[i]) == 0) return 1;
+        if (n > e && strcasecmp(name + n - e, f->exts[i]) == 0) return 1;
     }
     return 0;
 }
@@ -107,11 +109,12 @@ static void walk_dir(corpus_list *l, const char *dir, const corpus_filter *f) {
         char *path = sc_malloc(len);
         snprintf(path, len, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", names[i]);
         struct stat lst, st;
-        if (lstat(path, &lst) != 0) {
+        if (names[i][0] == '.') {
+            l->skipped_other++;   /* hidden: .git, .venv, editor files; tooling, not corpus */
+        } else if (lstat(path, &lst) != 0) {
             l->skipped_unreadable++;
         } else if (S_ISDIR(lst.st_mode)) {
-            if (names[i][0] == '.') l->skipped_other++;   /* .git, .venv, ...: tooling, not corpus */
-            else walk_dir(l, path, f);
+            walk_dir(l, path, f);
         } else if (S_ISLNK(lst.st_mode)) {
             if (stat(path, &st) != 0) l->skipped_unreadable++;         /* dangling */
             else if (S_ISREG(st.st_mode)) visit_file(l, path, &st, f);

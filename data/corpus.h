@@ -18,7 +18,7 @@ typedef struct {
     uint64_t skipped_ext;        /* extension not in --ext */
     uint64_t skipped_large;      /* larger than max_file_size */
     uint64_t skipped_unreadable; /* cannot stat / open directory */
-    uint64_t skipped_other;      /* not a regular file (sockets, devices), symlinked or hidden directories */
+    uint64_t skipped_other;      /* hidden entries, symlinked directories, sockets/devices */
 } corpus_list;
 
 typedef struct {
@@ -27,13 +27,14 @@ typedef struct {
     uint64_t max_file_size;      /* 0 = no limit */
 } corpus_filter;
 
-/* Parses ".py,.c,h" into f->exts (a missing leading dot is added). Returns 0 or -1 (empty item). */
+/* Parses ".py,.c,h" into f->exts (a missing leading dot is added; matched case-insensitively, as
+ * `tokenizer train` does); "*" means every file. Returns 0 or -1 (empty item). */
 int corpus_filter_parse_exts(corpus_filter *f, const char *spec);
 void corpus_filter_free(corpus_filter *f);
 
 /* Appends every file under paths to list: arguments in the order given, each directory's entries sorted by
- * name (bytewise) and walked depth-first, so the list is the same on every machine. Hidden directories
- * (.git, .venv, ...) and symlinks to directories are not entered (cycles). A path argument that does not
+ * name (bytewise) and walked depth-first, so the list is the same on every machine. Hidden entries (.git,
+ * .venv, .DS_Store, ...) and symlinks to directories (cycles) are skipped, as `tokenizer train` does. A path argument that does not
  * exist is an error; unreadable entries inside a walk are counted and skipped. */
 int corpus_walk(corpus_list *list, char *const *paths, int npaths, const corpus_filter *f);
 void corpus_list_free(corpus_list *list);
