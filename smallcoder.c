@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "cpu_tune.h"
 
 typedef struct {
     const char *name;
@@ -17,6 +18,10 @@ static const command commands[] = {
 #ifdef SC_HAVE_DATA
     {"shard-info", cmd_shard_info, "print and verify token shards (*.tok), or dump their ids"},
 #endif
+#ifdef SC_HAVE_TRAIN
+    {"train", cmd_train, "train the model on token shards: checkpoints, resume, eval, metrics and plot"},
+    {"eval", cmd_eval, "validation loss and perplexity of a model on token shards"},
+#endif
 };
 
 static void usage(FILE *f) {
@@ -27,6 +32,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    cpu_tune_openblas(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
