@@ -7,5 +7,8 @@
 #ifdef SC_HAVE_DATA
 int cmd_shard_info(int argc, char **argv);
 #endif
+#ifdef SC_HAVE_TRAIN
+#include "commands_train.h"
+#endif
 
 #endif

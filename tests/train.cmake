@@ -1,0 +1,4 @@
+# Training: the shard generator the scripts use, and the command-line tests of train/eval (resume bit-identity,
+# SIGKILL during a save, Ctrl-C, bad input). The C unit tests (tests/test_train_*.c) are picked up by the glob.
+add_executable(train_make_shards ${CMAKE_CURRENT_SOURCE_DIR}/train_make_shards.c)
+target_link_libraries(train_make_shards PRIVATE ${SC_ALL_LIBS} sc_host)

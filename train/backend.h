@@ -1,0 +1,52 @@
+/* backend.h — what the training loop needs from a device: accumulate gradients over sequences, evaluate, the
+ * gradient norm, the AdamW update, and access to the FP32 state for checkpoints. backend_cpu.c implements it with
+ * host/model_cpu.h (FP32 end to end); the CUDA backend (full and offload placements, FP16 + dynamic loss scaling)
+ * implements the same table, so train/trainer.c, checkpoints, eval and metrics are shared. */
+#ifndef SC_TRAIN_BACKEND_H
+#define SC_TRAIN_BACKEND_H
+
+#include <stdint.h>
+
+#include "adamw.h"
+#include "model.h"
+
+typedef struct train_backend train_backend;
+
+struct train_backend {
+    const char *name;        /* "cpu", "cuda full", "cuda offload" */
+    sc_model *model;         /* FP32 master weights on the host (current after read_state) */
+    int fp16;                /* 1: gradients can overflow, the trainer runs dynamic loss scaling */
+    void *impl;
+
+    /* Adds d(grad_scale * sum of losses)/dparam over n sequences (ids, targets: [n, T], target < 0 ignored) to
+     * the gradient accumulators. *loss_sum gets the unscaled sum of per-token losses, *counted the positions. */
+    int (*accumulate)(train_backend *b, const int32_t *ids, const int32_t *targets, int n, int T, float grad_scale,
+                      double *loss_sum, int64_t *counted);
+    /* Forward only (no gradients touched). */
+    int (*evaluate)(train_backend *b, const int32_t *ids, const int32_t *targets, int n, int T, double *loss_sum,
+                    int64_t *counted);
+    /* Sum of squares of the accumulated gradients (still multiplied by the loss scale); inf/nan when any is. */
+    int (*grad_sumsq)(train_backend *b, double *out);
+    /* AdamW with gradients * grad_mul (unscale and clip), then zero the gradients. */
+    int (*apply)(train_backend *b, float grad_mul, const adamw_hparams *h);
+    /* Zero the gradients without updating (a skipped step). */
+    int (*zero_grads)(train_backend *b);
+    /* Host FP32 views of the AdamW moments for a checkpoint; also brings model->params up to date. The pointers
+     * stay valid until the next accumulate/apply. */
+    int (*read_state)(train_backend *b, const float **m, const float **v);
+    /* On resume: takes weights from model->params and the moments from m, v (nparams floats each). */
+    int (*write_state)(train_backend *b, const float *m, const float *v);
+    /* Test hook: the raw gradient block on the host when the backend keeps one there (NULL otherwise). */
+    float *(*host_grads)(train_backend *b);
+    void (*close)(train_backend *b);
+};
+
+/* The CPU backend over m (not owned), for sequences of up to max_T tokens. training = 0 allocates no gradients
+ * or optimizer state (eval only). */
+void backend_cpu_open(train_backend *b, sc_model *m, int max_T, int training);
+
+static inline void backend_close(train_backend *b) {
+    if (b && b->close) b->close(b);
+}
+
+#endif

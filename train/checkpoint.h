@@ -1,0 +1,47 @@
+/* checkpoint.h — training checkpoints: RUN_DIR/ckpt-<step>/ is an HF model directory (config.json,
+ * model.safetensors, tokenizer.json when known) plus trainer_state.json and optimizer.safetensors (AdamW m and v,
+ * FP32, under the HF names + ".exp_avg" / ".exp_avg_sq"). Saved into a temporary directory, every file fsynced,
+ * renamed into place and the parent fsynced, so a crash at any moment leaves either the old set of checkpoints or
+ * the new one, never a half-written ckpt-<step>. */
+#ifndef SC_TRAIN_CHECKPOINT_H
+#define SC_TRAIN_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+/* Test hook: SMALLCODER_TEST_SLOW_SAVE=<ms> sleeps that long before each file of a save, so a test can kill the
+ * trainer in the middle of one. */
+#define CHECKPOINT_SLOW_SAVE_ENV "SMALLCODER_TEST_SLOW_SAVE"
+
+typedef struct {
+    const sc_model *model;      /* FP32 weights */
+    const float *exp_avg;       /* AdamW m, nparams floats */
+    const float *exp_avg_sq;    /* AdamW v */
+    const char *state_json;     /* trainer_state.json contents */
+    const char *tokenizer;      /* path of a tokenizer.json to copy in, or NULL */
+} checkpoint_data;
+
+/* Writes RUN_DIR/ckpt-<step> atomically (an existing one for the same step is kept as it is), then keeps only the
+ * newest `keep` checkpoints (keep <= 0: all). out receives the checkpoint's path. */
+int checkpoint_save(const char *run_dir, int64_t step, const checkpoint_data *d, int keep, char *out, size_t n);
+
+/* Resolves --resume: a checkpoint directory (has trainer_state.json) or a run directory (its newest ckpt-<step>).
+ * ckpt receives the checkpoint path, run_dir (may be NULL) the directory holding it. */
+int checkpoint_resolve(const char *path, char *ckpt, size_t n, char *run_dir, size_t rn);
+
+/* Steps of the complete checkpoints in run_dir, ascending (malloc'd; *count may be 0). */
+int checkpoint_list(const char *run_dir, int64_t **steps, int *count);
+
+/* Loads a checkpoint: the model (validated against its config.json), the moments (malloc'd, nparams floats each,
+ * names and shapes checked against the model) and trainer_state.json's text (malloc'd). */
+int checkpoint_load(const char *dir, sc_model *m, float **exp_avg, float **exp_avg_sq, char **state_json);
+
+/* Removes leftovers of saves that were interrupted (.tmp-ckpt-* and .trash-* directories in run_dir). */
+void checkpoint_clean_temp(const char *run_dir);
+
+/* rm -r of a directory tree (files and directories, no symlink following). */
+int checkpoint_remove_tree(const char *path);
+
+#endif

@@ -1,0 +1,84 @@
+/* cmd_eval.c — `smallcoder eval`: a model's mean loss and perplexity on a split of a shard directory, over
+ * sequential windows (the same windows every time, the same ones `train --eval-every` uses). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+#include "backend.h"
+#include "commands_train.h"
+#include "data_source.h"
+#include "error.h"
+#include "model.h"
+#include "progress.h"
+#include "threads.h"
+#include "trainer.h"
+
+int cmd_eval(int argc, char **argv) {
+    const char *dir = NULL, *data = NULL, *split = "val", *device = "auto";
+    int seq = 0, micro_batch = 1, threads = 0, json = 0;
+    int64_t max_tokens = 0;
+    sc_arg args[] = {
+        {"model", 'm', SC_ARG_STR, &dir, "model directory (config.json + model.safetensors), e.g. a ckpt-N", 1},
+        {"data", 'd', SC_ARG_STR, &data, "shard directory", 1},
+        {"split", 0, SC_ARG_STR, &split, "which shards: DATA/<split>-*.tok", 0},
+        {"max-tokens", 0, SC_ARG_I64, &max_tokens, "evaluate at most this many tokens (0 = the whole split)", 0},
+        {"seq", 0, SC_ARG_INT, &seq, "tokens per window (0 = the model's context length)", 0},
+        {"micro-batch", 0, SC_ARG_INT, &micro_batch, "windows per forward pass", 0},
+        {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+        {"json", 0, SC_ARG_FLAG, &json, "print one JSON object instead of text", 0},
+    };
+    sc_cli cli = {"smallcoder eval", "--model DIR --data SHARD_DIR [--split val] [--max-tokens N]",
+                  "Prints the mean cross-entropy (nats/token) and perplexity of the model on consecutive windows of\n"
+                  "the split, each token predicted from the window before it.",
+                  args, sizeof args / sizeof args[0], 0, 0};
+    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (strcmp(device, "cpu") && strcmp(device, "auto") && strcmp(device, "cuda")) {
+        fprintf(stderr, "smallcoder eval: --device must be cpu, cuda or auto, got '%s'\n", device);
+        return 2;
+    }
+    if (strcmp(device, "cuda") == 0) {
+        fprintf(stderr, "smallcoder eval: --device cuda: the CUDA backend is not available in this build yet; use --device cpu\n");
+        return 1;
+    }
+    int nthreads = sc_set_threads(threads);
+    sc_model m;
+    batch_source src = {0};
+    train_backend b = {0};
+    if (model_load(&m, dir)) goto fail_nomodel;
+    if (seq <= 0) seq = m.cfg.max_position_embeddings;
+    if (seq > m.cfg.max_position_embeddings) {
+        sc_fail("--seq %d is longer than the model's context (%d)", seq, m.cfg.max_position_embeddings);
+        goto fail;
+    }
+    if (data_source_open(&src, data, split, seq, 0, 0)) goto fail;
+    if (src.vocab_size > (uint32_t)m.cfg.vocab_size) {
+        sc_fail("%s: the shards use %u token ids, the model's vocabulary has %d", data, src.vocab_size, m.cfg.vocab_size);
+        goto fail;
+    }
+    backend_cpu_open(&b, &m, seq, 0);
+    double loss, t0 = progress_now();
+    int64_t tokens;
+    if (trainer_evaluate(&b, &src, micro_batch, max_tokens, &loss, &tokens)) goto fail;
+    double dt = progress_now() - t0;
+    if (json)
+        printf("{\"loss\":%.9g,\"perplexity\":%.9g,\"tokens\":%lld,\"seq\":%d,\"split\":\"%s\"}\n", loss, exp(loss),
+               (long long)tokens, seq, split);
+    else
+        printf("%s loss %.4f, perplexity %.3f over %lld tokens (windows of %d)\n", split, loss, exp(loss),
+               (long long)tokens, seq);
+    fprintf(stderr, "eval: %.1fs on cpu, %d threads (%.0f tok/s)\n", dt, nthreads, dt > 0 ? tokens / dt : 0.0);
+    backend_close(&b);
+    batch_source_close(&src);
+    model_free(&m);
+    return 0;
+fail:
+    backend_close(&b);
+    batch_source_close(&src);
+    model_free(&m);
+fail_nomodel:
+    fprintf(stderr, "smallcoder eval: %s\n", sc_error());
+    return 1;
+}

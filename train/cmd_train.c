@@ -1,0 +1,299 @@
+/* cmd_train.c — `smallcoder train`: sets up model, data, backend and trainer from the options (fresh run or
+ * --resume), prints the memory plan, and runs. The loop itself lives in trainer.c. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backend.h"
+#include "checkpoint.h"
+#include "commands_train.h"
+#include "data_source.h"
+#include "error.h"
+#include "fileio.h"
+#include "model.h"
+#include "plan.h"
+#include "threads.h"
+#include "train_options.h"
+#include "trainer.h"
+
+#define FAIL(...) (sc_fail(__VA_ARGS__), -1)
+
+static int file_exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* Prints the CUDA plans (full and offload) and the CPU plan; returns -1 with the table and advice when the
+ * chosen CUDA placement does not fit the budget. */
+static int show_plan(const train_cli *o, const sc_config *cfg, int use_cuda, int nthreads, int *placement_out) {
+    int fp16 = strcmp(o->precision, "fp32") != 0;
+    train_plan full, off, cpu;
+    plan_cuda(&full, cfg, o->seq, o->micro_batch, PLAN_FULL, fp16);
+    plan_cuda(&off, cfg, o->seq, o->micro_batch, PLAN_OFFLOAD, fp16);
+    plan_cpu(&cpu, cfg, o->seq, o->micro_batch, nthreads);
+    int64_t budget = o->vram_budget;
+    if (o->plan) {
+        plan_print(stdout, &full, budget);
+        printf("\n");
+        plan_print(stdout, &off, budget);
+        printf("\n");
+        plan_print(stdout, &cpu, 0);
+    }
+    if (!use_cuda && !(o->plan && budget > 0)) return 0;
+    const train_plan *chosen = strcmp(o->placement, "full") == 0 ? &full
+                             : strcmp(o->placement, "offload") == 0 ? &off
+                             : (budget <= 0 || full.device_bytes <= budget) ? &full : &off;
+    if (placement_out) *placement_out = chosen->placement;
+    if (budget > 0 && chosen->device_bytes > budget) {
+        char a[1024], b1[32], b2[32];
+        if (!o->plan) plan_print(stderr, chosen, budget);
+        return FAIL("the %s placement needs %s of device memory, over --vram-budget %s; lower: %s",
+                    plan_placement_name(chosen->placement), plan_fmt_bytes(b1, sizeof b1, chosen->device_bytes),
+                    plan_fmt_bytes(b2, sizeof b2, budget), plan_advice(a, sizeof a, cfg, chosen, budget));
+    }
+    if (o->plan && budget > 0)
+        printf("\nchosen placement: %s (%s)\n", plan_placement_name(chosen->placement),
+               strcmp(o->placement, "auto") ? "--placement" : "auto: full when it fits, else offload");
+    return 0;
+}
+
+static int check_device(const train_cli *o, int *use_cuda) {
+    *use_cuda = 0;
+    if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda") && strcmp(o->device, "auto"))
+        return FAIL("--device must be cpu, cuda or auto, got '%s'", o->device);
+    if (strcmp(o->placement, "auto") && strcmp(o->placement, "full") && strcmp(o->placement, "offload"))
+        return FAIL("--placement must be auto, full or offload, got '%s'", o->placement);
+    if (strcmp(o->precision, "auto") && strcmp(o->precision, "fp16") && strcmp(o->precision, "fp32"))
+        return FAIL("--precision must be fp16, fp32 or auto, got '%s'", o->precision);
+    if (o->plan) return 0;
+    if (strcmp(o->device, "cuda") == 0) {
+#ifdef SC_HAVE_CUDA
+        return FAIL("--device cuda: the CUDA training backend is not implemented yet; use --device cpu");
+#else
+        return FAIL("--device cuda: this build has no CUDA backend (built without nvcc; rebuild with "
+                    "-DSMALLCODER_CUDA=ON where the CUDA toolkit is installed); use --device cpu");
+#endif
+    }
+    if (strcmp(o->precision, "fp16") == 0)
+        return FAIL("--precision fp16 is CUDA mixed precision and needs --device cuda; the CPU trains in fp32");
+    return 0;
+}
+
+/* tokenizer.json to copy into checkpoints: from the data directory, else the model (or checkpoint) directory */
+static const char *find_tokenizer(char *buf, size_t n, const char *data, const char *model_dir) {
+    if (data && file_exists(path_join(buf, n, data, "tokenizer.json"))) return buf;
+    if (model_dir && file_exists(path_join(buf, n, model_dir, "tokenizer.json"))) return buf;
+    return NULL;
+}
+
+static int same_shape(const sc_config *a, const sc_config *b) {
+    return a->hidden_size == b->hidden_size && a->intermediate_size == b->intermediate_size &&
+           a->num_hidden_layers == b->num_hidden_layers && a->num_attention_heads == b->num_attention_heads &&
+           a->num_key_value_heads == b->num_key_value_heads && a->head_dim == b->head_dim &&
+           a->vocab_size == b->vocab_size && a->tie_word_embeddings == b->tie_word_embeddings;
+}
+
+typedef struct {
+    train_cli o;
+    train_args a;
+    sc_model model;
+    int have_model;
+    float *m, *v;
+    char *state_text;
+    cJSON *saved_options, *data_state, *options_json;
+    train_state resumed;
+    batch_source train, val;
+    int have_train, have_val;
+    train_backend backend;
+    int have_backend;
+    char ckpt[4096], run_dir[4096], data_abs[PATH_MAX], tok_buf[4200];
+} train_run;
+
+static void run_free(train_run *r) {
+    backend_close(&r->backend);
+    batch_source_close(&r->train);
+    batch_source_close(&r->val);
+    if (r->have_model) model_free(&r->model);
+    free(r->m), free(r->v), free(r->state_text);
+    cJSON_Delete(r->saved_options);
+    cJSON_Delete(r->data_state);
+    cJSON_Delete(r->options_json);
+}
+
+/* --resume: model, moments, trainer state and the recorded options */
+static int load_resume(train_run *r) {
+    train_cli *o = &r->o;
+    if (checkpoint_resolve(o->resume, r->ckpt, sizeof r->ckpt, r->run_dir, sizeof r->run_dir)) return -1;
+    if (checkpoint_load(r->ckpt, &r->model, &r->m, &r->v, &r->state_text)) return -1;
+    r->have_model = 1;
+    char sp[4200];
+    path_join(sp, sizeof sp, r->ckpt, "trainer_state.json");
+    if (train_state_from_json(r->state_text, sp, &r->resumed, NULL, &r->data_state, &r->saved_options)) return -1;
+    if (r->saved_options && train_options_restore(o, &r->a, r->saved_options, sp)) return -1;
+    if (train_option_given(&r->a, "tokens") && !train_option_given(&r->a, "steps")) o->steps = 0;
+    if (o->preset || o->model) {
+        sc_config want;
+        char cp[4200];
+        if (o->preset) {
+            if (config_preset(&want, o->preset)) return -1;
+            want.vocab_size = r->model.cfg.vocab_size; /* a preset takes the data's vocabulary */
+        } else if (config_load(&want, path_join(cp, sizeof cp, o->model, "config.json"))) {
+            return -1;
+        }
+        if (!same_shape(&want, &r->model.cfg))
+            return FAIL("%s: the checkpoint's model (hidden %d, %d layers, vocab %d) is not the one of --%s %s; drop "
+                        "--preset/--model when resuming", r->ckpt, r->model.cfg.hidden_size,
+                        r->model.cfg.num_hidden_layers, r->model.cfg.vocab_size, o->preset ? "preset" : "model",
+                        o->preset ? o->preset : o->model);
+    }
+    if (!o->out) o->out = r->run_dir;
+    return 0;
+}
+
+static int open_model(train_run *r, uint32_t data_vocab) {
+    train_cli *o = &r->o;
+    if (r->have_model) {
+        if (data_vocab > (uint32_t)r->model.cfg.vocab_size)
+            return FAIL("the shards use a vocabulary of %u ids, the model has %d", data_vocab, r->model.cfg.vocab_size);
+        return 0;
+    }
+    if (o->model) {
+        if (model_load(&r->model, o->model)) return -1;
+        r->have_model = 1;
+        if (data_vocab > (uint32_t)r->model.cfg.vocab_size)
+            return FAIL("%s: the model's vocabulary has %d ids, the shards in %s use %u", o->model,
+                        r->model.cfg.vocab_size, o->data, data_vocab);
+        return 0;
+    }
+    sc_config cfg;
+    if (config_preset(&cfg, o->preset)) return -1;
+    if (data_vocab) cfg.vocab_size = (int)data_vocab; /* the preset's shape with the tokenizer's vocabulary */
+    if (config_validate(&cfg, "--preset")) return -1;
+    model_create(&r->model, &cfg);
+    model_init_weights(&r->model, (uint64_t)o->seed, 0.02f);
+    r->have_model = 1;
+    return 0;
+}
+
+static int setup(train_run *r, int *use_cuda, int *nthreads) {
+    train_cli *o = &r->o;
+    if (check_device(o, use_cuda)) return -1;
+    if (o->resume) {
+        if (load_resume(r)) return -1;
+    } else if (!!o->preset == !!o->model) {
+        return FAIL("give exactly one of --preset P (fresh weights) or --model DIR (or --resume RUN_DIR)");
+    }
+    *nthreads = sc_set_threads(o->threads);
+    if (o->plan && !o->data) { /* a plan needs only the model's shape */
+        sc_config cfg;
+        char cp[4200];
+        if (r->have_model) cfg = r->model.cfg;
+        else if (o->model ? config_load(&cfg, path_join(cp, sizeof cp, o->model, "config.json"))
+                          : config_preset(&cfg, o->preset))
+            return -1;
+        if (train_options_resolve(o, &cfg, 0)) return -1;
+        return show_plan(o, &cfg, *use_cuda, *nthreads, NULL) ? -1 : 1;
+    }
+    if (!o->data) return FAIL("--data SHARD_DIR is required");
+    if (!o->out && !o->plan) return FAIL("--out RUN_DIR is required");
+    /* open the train split once with a provisional length to learn its size and vocabulary */
+    batch_source probe;
+    if (data_source_open(&probe, o->data, "train", 1, 0, 0)) return -1;
+    uint64_t ntok = data_source_tokens(&probe);
+    uint32_t vocab = probe.vocab_size;
+    uint64_t hash = data_source_tokenizer_hash(&probe);
+    batch_source_close(&probe);
+    if (open_model(r, vocab)) return -1;
+    if (train_options_resolve(o, &r->model.cfg, ntok)) return -1;
+    if (show_plan(o, &r->model.cfg, *use_cuda, *nthreads, NULL)) return -1;
+    if (o->plan) return 1;
+    if (data_source_open(&r->train, o->data, "train", o->seq, (uint64_t)o->seed, hash)) return -1;
+    r->have_train = 1;
+    if (r->data_state && r->train.state_from_json(r->train.ctx, r->data_state)) return -1;
+    if (data_source_has_split(o->data, "val")) {
+        if (data_source_open(&r->val, o->data, "val", o->seq, 0, hash)) return -1;
+        r->have_val = 1;
+    }
+    if (realpath(o->data, r->data_abs)) o->data = r->data_abs;
+    return 0;
+}
+
+static int prepare_out_dir(train_run *r) {
+    const char *out = r->o.out;
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) return FAIL("%s: cannot create (%s)", out, strerror(errno));
+    checkpoint_clean_temp(out);
+    if (!r->o.resume) {
+        int64_t *steps;
+        int n;
+        if (checkpoint_list(out, &steps, &n)) return -1;
+        int64_t last = n ? steps[n - 1] : 0;
+        free(steps);
+        if (n) return FAIL("%s already holds checkpoints (ckpt-%lld): continue it with --resume %s, or choose another --out",
+                           out, (long long)last, out);
+    }
+    return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+    train_run r;
+    memset(&r, 0, sizeof r);
+    train_options_init(&r.o, &r.a);
+    int prc = train_options_parse(&r.o, &r.a, argc, argv);
+    if (prc) return prc == 1 ? 0 : 2;
+    train_cli *o = &r.o;
+    int use_cuda = 0, nthreads = 1, rc = setup(&r, &use_cuda, &nthreads);
+    if (rc) { /* rc 1: --plan printed */
+        if (rc < 0) fprintf(stderr, "smallcoder train: %s\n", sc_error());
+        run_free(&r);
+        return rc > 0 ? 0 : 1;
+    }
+    if (prepare_out_dir(&r)) goto fail;
+
+    backend_cpu_open(&r.backend, &r.model, o->seq, 1);
+    if (r.m && r.backend.write_state(&r.backend, r.m, r.v)) goto fail;
+    r.options_json = train_options_to_json(o, &r.a);
+    train_config c = {
+        .seq = o->seq, .micro_batch = o->micro_batch, .grad_accum = o->grad_accum,
+        .sched = {o->lr, o->min_lr, o->warmup, o->steps},
+        .weight_decay = o->weight_decay, .clip = o->clip, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+        .dynamic_loss_scale = r.backend.fp16,
+        .eval_every = o->eval_every, .save_every = o->save_every, .keep = o->keep, .eval_tokens = o->eval_tokens,
+        .stop_at = o->stop_at, .run_dir = o->out,
+        .tokenizer = find_tokenizer(r.tok_buf, sizeof r.tok_buf, o->data, o->resume ? r.ckpt : o->model),
+        .options = r.options_json, .show_progress = !o->quiet,
+    };
+    trainer t;
+    if (trainer_open(&t, &r.backend, &r.train, r.have_val ? &r.val : NULL, &c, o->resume ? &r.resumed : NULL))
+        goto fail;
+    int64_t per_step = (int64_t)o->seq * o->micro_batch * o->grad_accum;
+    train_plan cp;
+    plan_cpu(&cp, &r.model.cfg, o->seq, o->micro_batch, nthreads);
+    char mem[32];
+    fprintf(stderr,
+            "train: %s, %lld parameters, cpu fp32, %d threads, ~%s; seq %d x micro-batch %d x grad-accum %d = %lld "
+            "tokens/step; %s step %lld of %lld; lr %g -> %g, warmup %d%s\n",
+            o->resume ? r.ckpt : o->preset ? o->preset : o->model, (long long)r.model.nparams, nthreads,
+            plan_fmt_bytes(mem, sizeof mem, cp.host_bytes), o->seq, o->micro_batch, o->grad_accum,
+            (long long)per_step, o->resume ? "resuming at" : "from", (long long)t.st.step, (long long)o->steps,
+            (double)o->lr, (double)o->min_lr, o->warmup, r.have_val ? "" : "; no val-*.tok shards: no evaluation");
+    if (t.st.step >= o->steps) fprintf(stderr, "train: the run is already at step %lld of %lld\n", (long long)t.st.step, (long long)o->steps);
+    trainer_install_signals();
+    rc = trainer_run(&t);
+    if (rc >= 0)
+        fprintf(stderr, "train: %s after step %lld; %s\n", rc == 1 ? "stopped by signal" : "done",
+                (long long)t.st.step, t.last_ckpt[0] ? t.last_ckpt : "no checkpoint written");
+    if (rc == 1 && t.last_ckpt[0]) fprintf(stderr, "train: continue with: smallcoder train --resume %s\n", o->out);
+    trainer_close(&t);
+    if (rc < 0) goto fail;
+    run_free(&r);
+    return 0;
+fail:
+    fprintf(stderr, "smallcoder train: %s\n", sc_error());
+    run_free(&r);
+    return 1;
+}

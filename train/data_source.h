@@ -1,0 +1,19 @@
+/* data_source.h — batch sources over a shard directory (data/loader.h): random windows of the train split for
+ * training, sequential windows of the val split for evaluation. */
+#ifndef SC_TRAIN_DATA_SOURCE_H
+#define SC_TRAIN_DATA_SOURCE_H
+
+#include <stdint.h>
+
+#include "batch.h"
+
+/* split "train" opens random order with seed; any other split opens sequential order. tokenizer_hash 0 = any. */
+int data_source_open(batch_source *s, const char *dir, const char *split, int seq, uint64_t seed,
+                     uint64_t tokenizer_hash);
+/* Whether DIR holds at least one <split>-*.tok shard. */
+int data_source_has_split(const char *dir, const char *split);
+/* Tokens in the split and the tokenizer hash of the shards (after open). */
+uint64_t data_source_tokens(const batch_source *s);
+uint64_t data_source_tokenizer_hash(const batch_source *s);
+
+#endif

@@ -1,0 +1,201 @@
+/* plan.c — see plan.h. Sizes follow the buffers the trainers allocate: host/model_cpu.c for the CPU, DESIGN.md's
+ * table for CUDA. Every activation term is (micro-batch x seq) tokens times a per-token width, so the table shows
+ * exactly what --seq and --micro-batch cost. */
+#include "plan.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+typedef struct {
+    int64_t C, F, Q, KV, nh, V, L;
+    int64_t layer;   /* parameters of one transformer layer */
+    int64_t embed;   /* V x C: the embedding (and the tied classifier) */
+    int64_t head;    /* V x C when lm_head is untied, else 0 */
+    int64_t total;
+} plan_dims;
+
+static plan_dims dims_of(const sc_config *c) {
+    plan_dims d;
+    d.C = c->hidden_size, d.F = c->intermediate_size, d.V = c->vocab_size, d.L = c->num_hidden_layers;
+    d.Q = (int64_t)c->num_attention_heads * c->head_dim, d.KV = (int64_t)c->num_key_value_heads * c->head_dim;
+    d.nh = c->num_attention_heads;
+    d.layer = 2 * d.C + 2 * d.Q * d.C + 2 * d.KV * d.C + 3 * d.F * d.C;
+    d.embed = d.V * d.C;
+    d.head = c->tie_word_embeddings ? 0 : d.V * d.C;
+    d.total = d.embed + d.head + d.L * d.layer + d.C;
+    return d;
+}
+
+static void add(train_plan *p, plan_where where, int64_t bytes, const char *name, const char *fmt, ...) {
+    if (p->n >= PLAN_MAX_ITEMS || bytes <= 0) return;
+    plan_item *it = &p->items[p->n++];
+    snprintf(it->name, sizeof it->name, "%s", name);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(it->note, sizeof it->note, fmt, ap);
+    va_end(ap);
+    it->bytes = bytes;
+    it->where = where;
+    if (where == PLAN_DEVICE) p->device_bytes += bytes;
+    else p->host_bytes += bytes;
+}
+
+static void plan_begin(train_plan *p, plan_placement pl, int fp16, int seq, int mb, const plan_dims *d) {
+    memset(p, 0, sizeof *p);
+    p->placement = pl, p->fp16 = fp16, p->seq = seq, p->micro_batch = mb, p->nparams = d->total;
+}
+
+/* Activation widths in elements per token (see model_cpu.h's sc_layer_acts for the meaning of each). */
+static int64_t layer_stash_width(const plan_dims *d) { /* x xn1 q k v att xmid xn2 gate up act */
+    return 4 * d->C + 2 * d->Q + 2 * d->KV + 3 * d->F;
+}
+static int64_t backward_scratch_width(const plan_dims *d) { /* dq dk dv dxn (dgate/dup/dact reuse gate/up/act) */
+    return d->Q + 2 * d->KV + d->C;
+}
+
+void plan_cuda(train_plan *p, const sc_config *cfg, int seq, int mb, plan_placement pl, int fp16) {
+    plan_dims d = dims_of(cfg);
+    plan_begin(p, pl, fp16, seq, mb, &d);
+    const int64_t e = fp16 ? 2 : 4, tok = (int64_t)seq * mb, N = d.total;
+    const char *dt = fp16 ? "FP16" : "FP32";
+    p->recompute = pl == PLAN_OFFLOAD;
+
+    add(p, PLAN_DEVICE, N * e, "weights", "%s working copy of all %lld parameters", dt, (long long)N);
+    if (pl == PLAN_FULL) {
+        if (fp16) add(p, PLAN_DEVICE, N * 4, "master weights", "FP32, updated by AdamW on the device");
+        add(p, PLAN_DEVICE, N * 4, "gradients", "FP32 accumulators (GEMMs write FP32 with beta=1)");
+        add(p, PLAN_DEVICE, 2 * N * 4, "AdamW m, v", "FP32");
+    } else {
+        add(p, PLAN_DEVICE, (d.embed + d.head) * e, "embedding grads",
+            "%s, whole table (sparse rows + tied classifier), to host after each micro-batch", dt);
+        add(p, PLAN_DEVICE, 2 * d.layer * e, "layer grads",
+            "%s, two layers double-buffered, streamed to host on a copy stream", dt);
+    }
+
+    if (p->recompute) {
+        add(p, PLAN_DEVICE, (d.L + 1) * tok * d.C * e, "activation checkpoints",
+            "each layer's input + the final norm's input, %s [%lld x %lld]", dt, (long long)tok, (long long)d.C);
+        add(p, PLAN_DEVICE, tok * (layer_stash_width(&d) - d.C) * e + tok * (d.nh + 2) * 4, "layer workspace",
+            "one layer recomputed (flash attention: no T x T); also holds the final norm output");
+    } else {
+        add(p, PLAN_DEVICE, d.L * tok * layer_stash_width(&d) * e + d.L * tok * (d.nh + 2) * 4, "activations",
+            "every layer's activations kept for backward (no recompute), %s", dt);
+        add(p, PLAN_DEVICE, 2 * tok * d.C * e + tok * 4, "final norm", "input and output of model.norm, %s", dt);
+    }
+    add(p, PLAN_DEVICE, tok * backward_scratch_width(&d) * e, "backward scratch", "dq, dk, dv, d(norm output), %s", dt);
+    add(p, PLAN_DEVICE, tok * d.C * 4, "residual gradient", "FP32 [%lld x %lld], carried from layer to layer",
+        (long long)tok, (long long)d.C);
+    int64_t chunk = tok < PLAN_CLASSIFIER_CHUNK ? tok : PLAN_CLASSIFIER_CHUNK;
+    add(p, PLAN_DEVICE, chunk * d.V * 4 + tok * 4, "classifier",
+        "FP32 logits of %lld tokens at a time -> loss -> dlogits in place (never T x V)", (long long)chunk);
+    add(p, PLAN_DEVICE, PLAN_CUBLAS_WORKSPACE + PLAN_MISC_SLACK + tok * 8, "cuBLAS workspace, misc",
+        "32 MiB cuBLAS, token ids/targets, reduction scratch");
+
+    if (pl == PLAN_OFFLOAD) {
+        add(p, PLAN_HOST, 3 * N * 4, "master weights, AdamW m, v", "FP32, AdamW runs here (threaded, vectorised)");
+        add(p, PLAN_HOST, N * 4, "gradient accumulators", "FP32, pinned, summed over the micro-batches of a step");
+        int64_t big = d.embed > d.layer ? d.embed : d.layer;
+        add(p, PLAN_HOST, 2 * big * e, "transfer staging", "pinned %s, double-buffered (grads down, weights up)", dt);
+    } else {
+        add(p, PLAN_HOST, 3 * N * 4, "checkpoint copy", "FP32 weights, m, v copied down while saving");
+    }
+}
+
+void plan_cpu(train_plan *p, const sc_config *cfg, int seq, int mb, int threads) {
+    plan_dims d = dims_of(cfg);
+    plan_begin(p, PLAN_CPU, 0, seq, mb, &d);
+    const int64_t T = seq, N = d.total;
+    if (threads < 1) threads = 1;
+    add(p, PLAN_HOST, N * 4, "weights", "FP32, %lld parameters", (long long)N);
+    add(p, PLAN_HOST, N * 4, "gradients", "FP32, accumulated over the micro-batches of a step");
+    add(p, PLAN_HOST, 2 * N * 4, "AdamW m, v", "FP32");
+    /* host/model_cpu.c cpu_acts_create: one sequence's activations; the micro-batch reuses them */
+    int64_t acts = d.L * (T * (3 * d.C + 2 * d.Q + 2 * d.KV + 3 * d.F + 2) + d.nh * T) + T * (2 * d.C + 2);
+    add(p, PLAN_HOST, acts * 4, "activations", "every layer of one %lld-token sequence, FP32", (long long)T);
+    int64_t scratch = T * (2 * d.C + 2 * d.Q + 2 * d.KV + 3 * d.F + d.C);
+    add(p, PLAN_HOST, scratch * 4, "backward scratch", "FP32");
+    int64_t cls = (T < 64 ? T : 64) * d.V, att = threads * 2 * 64 * T + threads * 2 * T * d.KV;
+    add(p, PLAN_HOST, (cls + att) * 4, "op scratch", "classifier chunk of 64 tokens, attention blocks per thread");
+    add(p, PLAN_HOST, (int64_t)mb * (T + 1) * 4 * 2, "token windows", "micro-batch of %d windows + targets", mb);
+}
+
+const char *plan_placement_name(plan_placement p) {
+    return p == PLAN_CPU ? "cpu" : p == PLAN_FULL ? "full" : "offload";
+}
+
+const char *plan_fmt_bytes(char *buf, size_t n, int64_t b) {
+    double v = (double)b;
+    if (v >= 1024.0 * 1024 * 1024) snprintf(buf, n, "%.2f GiB", v / (1024.0 * 1024 * 1024));
+    else if (v >= 1024.0 * 1024) snprintf(buf, n, "%.1f MiB", v / (1024.0 * 1024));
+    else snprintf(buf, n, "%.1f KiB", v / 1024.0);
+    return buf;
+}
+
+void plan_print(FILE *f, const train_plan *p, int64_t budget) {
+    char b[32];
+    if (p->placement == PLAN_CPU)
+        fprintf(f, "memory plan: cpu, FP32, seq %d x micro-batch %d\n", p->seq, p->micro_batch);
+    else
+        fprintf(f, "memory plan: cuda %s, %s, seq %d x micro-batch %d, %s\n", plan_placement_name(p->placement),
+                p->fp16 ? "FP16 mixed precision" : "FP32", p->seq, p->micro_batch,
+                p->recompute ? "layer recompute" : "no recompute");
+    for (int w = 0; w < 2; w++) {
+        plan_where where = w == 0 ? PLAN_DEVICE : PLAN_HOST;
+        int any = 0;
+        for (int i = 0; i < p->n; i++) {
+            const plan_item *it = &p->items[i];
+            if (it->where != where) continue;
+            if (!any++) fprintf(f, "  %s:\n", where == PLAN_DEVICE ? "device" : "host");
+            fprintf(f, "    %-28s %11s  %s\n", it->name, plan_fmt_bytes(b, sizeof b, it->bytes), it->note);
+        }
+        if (any)
+            fprintf(f, "    %-28s %11s\n", where == PLAN_DEVICE ? "device total" : "host total",
+                    plan_fmt_bytes(b, sizeof b, where == PLAN_DEVICE ? p->device_bytes : p->host_bytes));
+    }
+    if (budget > 0 && p->placement != PLAN_CPU) {
+        char bb[32];
+        plan_fmt_bytes(bb, sizeof bb, budget);
+        if (p->device_bytes <= budget)
+            fprintf(f, "  fits the device budget of %s (%s to spare)\n", bb,
+                    plan_fmt_bytes(b, sizeof b, budget - p->device_bytes));
+        else
+            fprintf(f, "  OVER the device budget of %s by %s\n", bb,
+                    plan_fmt_bytes(b, sizeof b, p->device_bytes - budget));
+    }
+}
+
+const char *plan_advice(char *buf, size_t n, const sc_config *cfg, const train_plan *p, int64_t budget) {
+    size_t k = 0;
+    char b[32];
+    buf[0] = 0;
+#define SAY(...) (k += (size_t)snprintf(buf + k, k < n ? n - k : 0, __VA_ARGS__), k = k < n ? k : n)
+    train_plan q;
+    if (p->placement == PLAN_FULL) {
+        plan_cuda(&q, cfg, p->seq, p->micro_batch, PLAN_OFFLOAD, p->fp16);
+        SAY("--placement offload needs %s%s; ", plan_fmt_bytes(b, sizeof b, q.device_bytes),
+            q.device_bytes <= budget ? " (fits)" : "");
+    }
+    if (!p->fp16) {
+        plan_cuda(&q, cfg, p->seq, p->micro_batch, p->placement, 1);
+        SAY("--precision fp16 needs %s%s; ", plan_fmt_bytes(b, sizeof b, q.device_bytes),
+            q.device_bytes <= budget ? " (fits)" : "");
+    }
+    if (p->micro_batch > 1) {
+        plan_cuda(&q, cfg, p->seq, 1, p->placement, p->fp16);
+        SAY("--micro-batch 1 (raise --grad-accum instead) needs %s%s; ", plan_fmt_bytes(b, sizeof b, q.device_bytes),
+            q.device_bytes <= budget ? " (fits)" : "");
+    }
+    int best = 0;
+    for (int s = p->seq / 2; s >= 64 && !best; s /= 2) {
+        plan_cuda(&q, cfg, s, p->micro_batch, p->placement, p->fp16);
+        if (q.device_bytes <= budget) best = s;
+    }
+    if (best) SAY("--seq %d needs %s (fits); ", best, plan_fmt_bytes(b, sizeof b, q.device_bytes));
+    plan_cuda(&q, cfg, 64, 1, PLAN_OFFLOAD, 1);
+    if (q.device_bytes > budget)
+        SAY("even offload at --seq 64 needs %s: the FP16 weights alone are %s, so a smaller model is needed; ",
+            plan_fmt_bytes(b, sizeof b, q.device_bytes), plan_fmt_bytes(b, sizeof b, q.items[0].bytes));
+#undef SAY
+    if (k >= 2 && buf[k - 2] == ';') buf[k - 2] = 0;
+    return buf;
+}

@@ -1,0 +1,56 @@
+/* plan.h — the training memory planner: every buffer the trainer will allocate, computed from the model config,
+ * sequence length and micro-batch before anything is allocated (DESIGN.md "Memory plan"). Pure arithmetic, so it
+ * is unit-tested, printed by `train --plan`, and is the contract the CUDA backend allocates its one arena from. */
+#ifndef SC_TRAIN_PLAN_H
+#define SC_TRAIN_PLAN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+
+typedef enum { PLAN_CPU, PLAN_FULL, PLAN_OFFLOAD } plan_placement;
+typedef enum { PLAN_DEVICE, PLAN_HOST } plan_where;
+
+#define PLAN_MAX_ITEMS 24
+#define PLAN_CLASSIFIER_CHUNK 128          /* tokens per logits chunk on the GPU (never T x V) */
+#define PLAN_CUBLAS_WORKSPACE (32ll << 20) /* cuBLAS/cuBLASLt workspace */
+#define PLAN_MISC_SLACK (8ll << 20)        /* reduction scratch, kernel parameters, alignment padding */
+
+typedef struct {
+    char name[48];
+    char note[112];
+    int64_t bytes;
+    plan_where where;
+} plan_item;
+
+typedef struct {
+    plan_placement placement;
+    int fp16;        /* device storage: 1 = FP16 weights/activations (FP32 accumulation), 0 = FP32 */
+    int recompute;   /* activation checkpointing: keep each layer's input only, recompute the layer in backward */
+    int seq, micro_batch;
+    int64_t nparams;
+    plan_item items[PLAN_MAX_ITEMS];
+    int n;
+    int64_t device_bytes, host_bytes;
+} train_plan;
+
+/* The CUDA plan for a placement (PLAN_FULL or PLAN_OFFLOAD). full keeps master weights, gradients and AdamW state
+ * on the device and every activation (no recompute); offload keeps only the working weights on the device,
+ * streams gradients to pinned host FP32 accumulators and recomputes each layer in backward. */
+void plan_cuda(train_plan *p, const sc_config *cfg, int seq, int micro_batch, plan_placement placement, int fp16);
+/* The CPU trainer's plan (FP32 everywhere, every activation of one sequence kept; micro-batch sequences run one
+ * after another through the same buffers). threads sizes the per-thread attention scratch. */
+void plan_cpu(train_plan *p, const sc_config *cfg, int seq, int micro_batch, int threads);
+
+/* Prints the table and totals; budget > 0 adds a "fits / over by" line for the device total. */
+void plan_print(FILE *f, const train_plan *p, int64_t budget);
+const char *plan_placement_name(plan_placement p);
+/* "1.23 GiB" / "456.7 MiB" / "12.0 KiB" into buf. */
+const char *plan_fmt_bytes(char *buf, size_t n, int64_t bytes);
+
+/* When p does not fit budget: writes into buf what to lower (another placement, a shorter --seq, micro-batch 1,
+ * fp16) with the sizes those choices would need. Returns buf. */
+const char *plan_advice(char *buf, size_t n, const sc_config *cfg, const train_plan *p, int64_t budget);
+
+#endif

@@ -1,0 +1,50 @@
+/* train_options.h — the options of `smallcoder train`: the table behind --help, the size-dependent defaults
+ * (resolved once and recorded in trainer_state.json), and restoring a run's options on --resume, where options
+ * given on the command line override the recorded ones. */
+#ifndef SC_TRAIN_OPTIONS_H
+#define SC_TRAIN_OPTIONS_H
+
+#include <stdint.h>
+
+#include "args.h"
+#include "config.h"
+
+typedef struct cJSON cJSON;
+
+typedef struct {
+    const char *data, *out, *preset, *model, *resume;
+    const char *device, *placement, *precision;
+    int seq, micro_batch, grad_accum, warmup;
+    float lr, min_lr, weight_decay, clip;
+    int64_t steps, tokens, eval_tokens, vram_budget, stop_at;
+    int eval_every, save_every, keep, seed, threads, plan, quiet;
+} train_cli;
+
+enum { TRAIN_MAX_ARGS = 40 };
+
+typedef struct {
+    sc_arg args[TRAIN_MAX_ARGS];
+    int nargs;
+    char given[TRAIN_MAX_ARGS];   /* option i appeared on the command line */
+} train_args;
+
+/* Fills defaults and the option table; the sentinels (0 or -1 = "auto") are resolved by train_options_resolve. */
+void train_options_init(train_cli *o, train_args *a);
+/* Parses argv (records which options were given first: the parser compacts argv). 0 proceed, 1 help, 2 usage. */
+int train_options_parse(train_cli *o, train_args *a, int argc, char **argv);
+int train_option_given(const train_args *a, const char *name);
+
+/* Resolves the automatic values for a model of cfg with train_tokens tokens in the train split:
+ * seq = the model's context, grad-accum to the target tokens per step (train_tokens_per_step_target), lr by size,
+ * min-lr = lr/10, steps = --tokens or one epoch, warmup = 5% of steps (at most 2000). */
+int train_options_resolve(train_cli *o, const sc_config *cfg, uint64_t train_tokens);
+/* The documented default tokens per optimizer step for a model of nparams parameters. */
+int64_t train_tokens_per_step_target(int64_t nparams);
+float train_default_lr(int64_t nparams);
+
+/* The options that define the run, as JSON (resolved values). */
+cJSON *train_options_to_json(const train_cli *o, const train_args *a);
+/* On resume: every recorded option that was not given on the command line is taken from j. */
+int train_options_restore(train_cli *o, const train_args *a, const cJSON *j, const char *path);
+
+#endif
