@@ -1,7 +1,10 @@
 /* test_cpu_attention.c — causal GQA attention. Forward output and lse against a naive double implementation
  * (T = 7 and T = 64, 65, 300 so query blocks, the diagonal mask and a partial last block are exercised);
  * backward against central finite differences of L = sum(out * R) at T = 7 for nkv = 1, 2, 4, and against a naive
- * double backward at T = 300 (dk/dv pre-filled with garbage to check they are overwritten). */
+ * double backward at T = 300 with 1 and 3 threads (dk/dv pre-filled with garbage to check they are overwritten),
+ * and that two backward runs are bit-identical. */
+#include <omp.h>
+
 #include "ops.h"
 #include "testutil.h"
 
@@ -136,6 +139,23 @@ static void check_backward(sc_rng *rng, shape s, int fd) {
     free(dq), free(dk), free(dv), free(gq), free(gk), free(gv), at_free(&c);
 }
 
+/* two runs of the backward with the same thread count give the same bits */
+static void check_deterministic(sc_rng *rng, shape s) {
+    at_ctx c = at_make(rng, s);
+    int64_t nq = (int64_t)s.T * s.nh * s.hd, nk = (int64_t)s.T * s.nkv * s.hd;
+    attention_forward(c.out, c.lse, c.q, c.k, c.v, s.T, s.nh, s.nkv, s.hd);
+    float *g[2][3];
+    for (int run = 0; run < 2; run++) {
+        g[run][0] = TU_NEW(float, nq), g[run][1] = TU_NEW(float, nk), g[run][2] = TU_NEW(float, nk);
+        attention_backward(g[run][0], g[run][1], g[run][2], c.R, c.q, c.k, c.v, c.out, c.lse, s.T, s.nh, s.nkv, s.hd);
+    }
+    double d = fmax(tu_maxabs_diff(g[0][0], g[1][0], nq),
+                    fmax(tu_maxabs_diff(g[0][1], g[1][1], nk), tu_maxabs_diff(g[0][2], g[1][2], nk)));
+    tu_check("backward twice: bit-identical dq, dk, dv", d, 0.0);
+    for (int run = 0; run < 2; run++) free(g[run][0]), free(g[run][1]), free(g[run][2]);
+    at_free(&c);
+}
+
 int main(void) {
     sc_rng rng;
     rng_seed(&rng, 2024);
@@ -149,7 +169,13 @@ int main(void) {
     check_forward(&rng, (shape){65, 2, 1, 8});
     check_forward(&rng, (shape){300, 4, 2, 8});
     check_forward(&rng, (shape){300, 16, 4, 72});
-    check_backward(&rng, (shape){300, 4, 2, 8}, 0);
-    check_backward(&rng, (shape){130, 4, 4, 6}, 0);
+    /* the backward's per-thread dK/dV copies: one thread, three threads (more than this machine's cores) */
+    for (int nt = 1; nt <= 3; nt += 2) {
+        omp_set_num_threads(nt);
+        printf("-- %d thread(s)\n", nt);
+        check_backward(&rng, (shape){300, 4, 2, 8}, 0);
+        check_backward(&rng, (shape){130, 4, 4, 6}, 0);
+    }
+    check_deterministic(&rng, (shape){300, 4, 2, 8});
     return tu_finish("test_cpu_attention");
 }

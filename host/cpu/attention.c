@@ -11,6 +11,8 @@
 
 #include "error.h"
 #include "ops.h"
+#include "par.h"
+#include "vexp.h"
 
 enum { ATT_BQ = 64 }; /* query rows per block: scores of one block stay in L2 (64 x 4096 x 4 B = 1 MB at most) */
 
@@ -18,8 +20,8 @@ enum { ATT_BQ = 64 }; /* query rows per block: scores of one block stay in L2 (6
  * then serialise on its lock and the two pools fight for the cores. So while our parallel loop runs, OpenBLAS is
  * told to use one thread. (The OpenMP build of OpenBLAS does this by itself; the sequential one needs nothing.)
  * This touches OpenBLAS's global setting, so attention must not run concurrently with other BLAS callers. */
-static int att_blas_single_begin(void) {
-    if (openblas_get_parallel() != 1) return 0;
+static int att_blas_single_begin(int parallel) {
+    if (!parallel || openblas_get_parallel() != 1) return 0;
     int n = openblas_get_num_threads();
     if (n > 1) openblas_set_num_threads(1);
     return n;
@@ -34,6 +36,9 @@ typedef struct {
     int64_t qs, ks; /* row strides of q/out and of k/v */
     float scale;
 } att_dims;
+
+/* Multiply-adds of the causal score and value products: small problems run on the calling thread. */
+static int att_parallel(const att_dims *d) { return PAR((int64_t)d->T * (d->T + 1) / 2 * d->nh * d->hd); }
 
 static att_dims att_dims_make(int T, int nh, int nkv, int hd) {
     att_dims d = {T, nh, nkv, hd, (T + ATT_BQ - 1) / ATT_BQ, (int64_t)nh * hd, (int64_t)nkv * hd,
@@ -60,8 +65,8 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, c
                        int nkv, int hd) {
     if (T <= 0 || nh <= 0) return;
     att_dims d = att_dims_make(T, nh, nkv, hd);
-    int nitems = nh * d.nb, saved = att_blas_single_begin();
-#pragma omp parallel
+    int nitems = nh * d.nb, par = att_parallel(&d), saved = att_blas_single_begin(par);
+#pragma omp parallel if (par)
     {
         float *S = sc_malloc(sizeof(float) * (size_t)ATT_BQ * (size_t)T);
         float inv[ATT_BQ];
@@ -74,11 +79,12 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, c
             for (int r = 0; r < m; r++) {
                 float *row = S + (int64_t)r * kend;
                 int n = q0 + r + 1; /* causal: keys 0..t */
-                float mx = row[0];
+                float mx = row[0], sum = 0.0f;
+#pragma omp simd reduction(max : mx)
                 for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-                float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
                 for (int j = 0; j < n; j++) {
-                    float e = expf(row[j] - mx);
+                    float e = vexp(row[j] - mx);
                     row[j] = e;
                     sum += e;
                 }
@@ -110,10 +116,10 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
     int64_t kvn = (int64_t)T * d.ks;
     memset(dk, 0, sizeof(float) * (size_t)kvn);
     memset(dv, 0, sizeof(float) * (size_t)kvn);
-    int nitems = nh * d.nb, maxt = omp_get_max_threads(), saved = att_blas_single_begin();
+    int nitems = nh * d.nb, maxt = omp_get_max_threads(), par = att_parallel(&d), saved = att_blas_single_begin(par);
     float **part = sc_calloc((size_t)maxt, sizeof(float *)); /* part[tid]: dk then dv copy of thread tid > 0 */
     int nt_used = 1;
-#pragma omp parallel
+#pragma omp parallel if (par)
     {
         int tid = omp_get_thread_num();
 #pragma omp single
@@ -138,16 +144,19 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
             for (int r = 0; r < m; r++) {
                 const float *dOr = dout + qoff + r * d.qs, *Or = out + qoff + r * d.qs;
                 float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
                 for (int c = 0; c < hd; c++) acc += dOr[c] * Or[c];
                 D[r] = acc;
             }
             for (int r = 0; r < m; r++) {
                 float *pr = P + (int64_t)r * kend, *dsr = dS + (int64_t)r * kend, l = lse[(int64_t)h * T + q0 + r];
+                float Dr = D[r];
                 int n = q0 + r + 1;
+#pragma omp simd
                 for (int j = 0; j < n; j++) {
-                    float p = expf(pr[j] - l);
+                    float p = vexp(pr[j] - l);
                     pr[j] = p;
-                    dsr[j] = p * (dsr[j] - D[r]);
+                    dsr[j] = p * (dsr[j] - Dr);
                 }
                 for (int j = n; j < kend; j++) pr[j] = dsr[j] = 0.0f;
             }

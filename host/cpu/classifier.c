@@ -8,6 +8,8 @@
 
 #include "error.h"
 #include "ops.h"
+#include "par.h"
+#include "vexp.h"
 
 enum { CLS_CHUNK = 64 }; /* 64 x 32768 logits = 8 MB of scratch; large enough that each sgemm runs near peak */
 
@@ -16,31 +18,35 @@ enum { CLS_CHUNK = 64 }; /* 64 x 32768 logits = 8 MB of scratch; large enough th
  * [0, V) counts as ignored: the API has no error path, and an out-of-range id must not read out of bounds. */
 static void classifier_rows(float *losses, float *dl, const float *logits, const int32_t *targets, int n, int V,
                             float loss_scale) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)n * V))
     for (int r = 0; r < n; r++) {
         const float *lr = logits + (int64_t)r * V;
         int tgt = targets[r];
         int counted = tgt >= 0 && tgt < V;
         float mx = lr[0];
+        double sum = 0.0; /* V terms: double keeps the loss exact to float precision */
+#pragma omp simd reduction(max : mx)
         for (int j = 1; j < V; j++) mx = lr[j] > mx ? lr[j] : mx;
         float target_logit = counted ? lr[tgt] : 0.0f; /* read before dl (maybe == logits) is written */
-        double sum = 0.0;
         if (dl) {
             float *dr = dl + (int64_t)r * V;
+#pragma omp simd reduction(+ : sum)
             for (int j = 0; j < V; j++) {
-                float e = expf(lr[j] - mx);
+                float e = vexp(lr[j] - mx);
                 dr[j] = e;
                 sum += e;
             }
             if (counted) {
                 float k = (float)(loss_scale / sum);
+#pragma omp simd
                 for (int j = 0; j < V; j++) dr[j] *= k;
                 dr[tgt] -= loss_scale;
             } else {
                 memset(dr, 0, sizeof(float) * (size_t)V);
             }
         } else {
-            for (int j = 0; j < V; j++) sum += expf(lr[j] - mx);
+#pragma omp simd reduction(+ : sum)
+            for (int j = 0; j < V; j++) sum += vexp(lr[j] - mx);
         }
         losses[r] = counted ? (float)((double)mx + log(sum) - (double)target_logit) : 0.0f;
     }

@@ -4,9 +4,10 @@
 #include <string.h>
 
 #include "ops.h"
+#include "par.h"
 
 void embedding_forward(float *out, const int32_t *ids, const float *table, int T, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)T * C))
     for (int t = 0; t < T; t++) memcpy(out + (int64_t)t * C, table + (int64_t)ids[t] * C, sizeof(float) * (size_t)C);
 }
 
@@ -14,7 +15,7 @@ enum { EMB_COLS = 64 }; /* columns per work item: a cache line multiple, and eno
 
 void embedding_backward(float *dtable_acc, const float *dout, const int32_t *ids, int T, int C) {
     int nblocks = (C + EMB_COLS - 1) / EMB_COLS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)T * C))
     for (int b = 0; b < nblocks; b++) {
         int c0 = b * EMB_COLS, c1 = c0 + EMB_COLS < C ? c0 + EMB_COLS : C;
         for (int t = 0; t < T; t++) {

@@ -5,10 +5,11 @@
 #include <stddef.h>
 
 #include "ops.h"
+#include "par.h"
 
 void rmsnorm_forward(float *resid_out, float *norm_out, float *rstd, const float *resid_in, const float *delta,
                      const float *weight, int T, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)T * C))
     for (int t = 0; t < T; t++) {
         const float *a = resid_in + (int64_t)t * C;
         float *r = resid_out + (int64_t)t * C, *o = norm_out + (int64_t)t * C;
@@ -45,7 +46,7 @@ void rmsnorm_backward(float *dresid_total, float *dweight_acc, const float *dnor
     /* dweight first, before dresid_total (which may alias dresid) is written. Each work item owns a block of
      * columns and sums over all tokens in order: no cross-thread reduction, same bits for any thread count. */
     int nblocks = (C + RMS_COLS - 1) / RMS_COLS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)T * C))
     for (int b = 0; b < nblocks; b++) {
         int c0 = b * RMS_COLS, n = C - c0 < RMS_COLS ? C - c0 : RMS_COLS;
         double acc[RMS_COLS] = {0};
@@ -58,7 +59,7 @@ void rmsnorm_backward(float *dresid_total, float *dweight_acc, const float *dnor
         for (int c = 0; c < n; c++) dweight_acc[c0 + c] += (float)acc[c];
     }
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)T * C))
     for (int t = 0; t < T; t++) {
         const float *dy = dnorm + (int64_t)t * C, *x = resid_out + (int64_t)t * C;
         const float *dr = dresid ? dresid + (int64_t)t * C : NULL;

@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "ops.h"
+#include "par.h"
 
 /* cs[t*half + i] = cos, cs[T*half + t*half + i] = sin of angle(pos0 + t, i) */
 static float *rope_table(int T, int head_dim, int pos0, float theta) {
@@ -16,7 +17,7 @@ static float *rope_table(int T, int head_dim, int pos0, float theta) {
     float *sn = cs + (int64_t)T * half;
     float inv_freq[half > 0 ? half : 1];
     for (int i = 0; i < half; i++) inv_freq[i] = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)T * half * 16)) /* sin+cos: ~16x a multiply-add */
     for (int t = 0; t < T; t++) {
         float pos = (float)(pos0 + t);
         for (int i = 0; i < half; i++) {
@@ -35,7 +36,7 @@ static void rope_apply(float *x, int T, int n_heads, int head_dim, int pos0, flo
     float *cs = rope_table(T, head_dim, pos0, theta);
     const float *sn = cs + (int64_t)T * half;
     int64_t row = (int64_t)n_heads * head_dim;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR(T * row))
     for (int t = 0; t < T; t++) {
         const float *c = cs + (int64_t)t * half, *s = sn + (int64_t)t * half;
         for (int h = 0; h < n_heads; h++) {
