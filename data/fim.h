@@ -56,6 +56,14 @@ typedef struct {
                                character); left unchanged */
 } fim_stats;
 
+typedef struct sc_tokenizer sc_tokenizer;
+/* A codec over a loaded tokenizer (fim_tokenizer.c); the tokenizer must outlive its use. */
+fim_codec fim_codec_from_tokenizer(const sc_tokenizer *tok);
+/* Defaults (spm_rate 0.5, character-level) with the given rate, the tokenizer's sentinel ids and its codec.
+ * Fails, naming the token, when the tokenizer lacks a FIM special token. The usual way to enable FIM:
+ *   loader_options lo = {...}; fim_options_from_tokenizer(&lo.fim, tok, 0.5f); */
+int fim_options_from_tokenizer(fim_options *o, const sc_tokenizer *tok, float rate);
+
 /* Fills o with the defaults (rate 0.5, spm_rate 0.5, character-level) and the given token ids. */
 void fim_options_default(fim_options *o, fim_tokens ids);
 int fim_options_check(const fim_options *o);

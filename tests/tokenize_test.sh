@@ -1,11 +1,13 @@
 #!/bin/bash
-# tokenize_test.sh SMALLCODER — `smallcoder tokenize` end to end on a generated corpus: trains a small tokenizer,
+# tokenize_test.sh SMALLCODER [FIM_CHECK] — `smallcoder tokenize` end to end on a generated corpus: trains a small tokenizer,
 # tokenizes with 1 and 3 threads (byte-identical shards), checks the shard stream equals the per-file encodings
 # joined by <|endoftext|>, the skip counts (binary, not UTF-8, oversized, duplicate, empty, unreadable, special
 # text, hidden dir), the deterministic train/val split, and bad input: empty corpus (no output dir left), an
 # output dir that already has shards, a truncated and a bit-flipped shard (shard-info names file and frame).
+# With FIM_CHECK (tests/fim_tokenizer_check), also character-level FIM through the trained tokenizer.
 set -u
 sc=$1
+fim_check=${2:-}
 dir=$(mktemp -d)
 trap 'chmod -R u+rwx "$dir" 2>/dev/null; rm -rf "$dir"' EXIT
 fails=0
@@ -92,6 +94,11 @@ got=$($sc shard-info --ids "$dir/all/train-00000.tok")
 [ "$(echo $expected)" = "$(echo $got)" ] || fail "shard ids differ from the per-file encodings joined by <|endoftext|>"
 $sc shard-info "$dir/all/train-00000.tok" >"$dir/out" 2>&1 || { fail "shard-info:"; cat "$dir/out"; }
 grep -q "56 documents" "$dir/out" || { fail "shard-info document count:"; cat "$dir/out"; }
+
+# ---- character-level FIM through the real tokenizer on these shards (tests/fim_tokenizer_check.c) ----
+if [ -n "$fim_check" ]; then
+  "$fim_check" "$tok" "$dir/all" 2>"$dir/err" || { fail "character-level FIM check:"; cat "$dir/err"; }
+fi
 
 # ---- the split depends on content only: same corpus elsewhere, same shards ----
 cp -r "$c" "$dir/moved" 2>/dev/null
