@@ -12,6 +12,8 @@ typedef struct sc_tokenizer sc_tokenizer;
  * Unsupported models (Unigram, WordPiece, ...) are refused by name. Returns 0 or -1 with sc_error() set. */
 int tokenizer_load(sc_tokenizer **out, const char *path);
 void tokenizer_free(sc_tokenizer *tok);
+/* The same from a tokenizer.json held in memory; name is used in error messages. */
+int tokenizer_load_json(sc_tokenizer **out, const char *json, size_t len, const char *name);
 
 /* Encodes len bytes of text. Added/special tokens appearing literally in the text are matched first (as HF
  * does); nothing is prepended or appended. *ids is malloc'd (caller frees), *n its length. */

@@ -1,0 +1,291 @@
+/* tokenizer_pretok.c — the pre-tokenizer pipeline of an HF tokenizer.json run with PCRE2: Split(regex or
+ * string, with HF's five delimiter behaviours), Digits, and ByteLevel (prefix space + the GPT-2 regex). The
+ * regexes in tokenizer.json are Oniguruma syntax; pretok_translate rewrites the few escapes whose meaning
+ * differs in PCRE2 so both engines split the same way. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "tokenizer_internal.h"
+
+const char *const TOK_GPT2_PATTERN =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+
+/* Oniguruma's \s is Unicode White_Space. PCRE2's UCP \s is \p{Z} plus \h and \v, which also contains
+ * U+180E (MONGOLIAN VOWEL SEPARATOR, no longer White_Space since Unicode 6.3); spell the set out. */
+#define WS_MEMBERS "\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+/* Oniguruma's \w: Letter, Mark, Decimal_Number, Connector_Punctuation (PCRE2 10.42's UCP \w lacks marks). */
+#define WORD_MEMBERS "\\p{L}\\p{M}\\p{Nd}\\p{Pc}"
+/* In Ruby syntax (Oniguruma's default) \h is a hex digit, not horizontal space. */
+#define HEX_MEMBERS "0-9a-fA-F"
+
+static void buf_add(byte_buf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (b->len + n + 1 > cap) cap *= 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) sc_malloc((size_t)-1);
+        b->buf = nb;
+        b->cap = cap;
+    }
+    if (s) memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = 0;
+}
+
+static void buf_str(byte_buf *b, const char *s) { buf_add(b, s, strlen(s)); }
+
+/* Rewrites an Oniguruma pattern into PCRE2 syntax with the same meaning. */
+static int pretok_translate(const char *p, size_t n, byte_buf *out) {
+    int in_class = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '\\' && i + 1 < n) {
+            char e = p[i + 1];
+            if (in_class) in_class = 1;
+            const char *members = e == 's' || e == 'S' ? WS_MEMBERS
+                                  : e == 'w' || e == 'W' ? WORD_MEMBERS
+                                  : e == 'h' || e == 'H' ? HEX_MEMBERS
+                                                         : NULL;
+            int negated = e == 'S' || e == 'W' || e == 'H';
+            if (members && !in_class) {
+                buf_str(out, negated ? "[^" : "[");
+                buf_str(out, members);
+                buf_str(out, "]");
+            } else if (members && !negated) {
+                buf_str(out, members);
+            } else if (members) {
+                return sc_fail("regex '%.*s': \\%c inside a character class is not supported", (int)n, p, e);
+            } else if (e == 'u' && i + 6 <= n) {
+                buf_str(out, "\\x{");
+                buf_add(out, p + i + 2, 4);
+                buf_str(out, "}");
+                i += 4;
+            } else {
+                buf_add(out, p + i, 2);
+            }
+            i++;
+            continue;
+        }
+        if (in_class) {
+            if (c == '[' && i + 1 < n && p[i + 1] == ':') { /* POSIX class [:alpha:] */
+                const char *end = strstr(p + i, ":]");
+                if (!end || (size_t)(end - p) >= n) return sc_fail("regex '%.*s': unterminated [:", (int)n, p);
+                buf_add(out, p + i, (size_t)(end - (p + i)) + 2);
+                i = (size_t)(end - p) + 1;
+                continue;
+            }
+            if (c == '[' || (c == '&' && i + 1 < n && p[i + 1] == '&'))
+                return sc_fail("regex '%.*s': nested character classes / && are not supported", (int)n, p);
+            if (c == ']' && in_class > 1) {
+                in_class = 1; /* ']' right after '[' or '[^' is a literal */
+                buf_add(out, &c, 1);
+                continue;
+            }
+            in_class = c == ']' ? 0 : 1;
+            buf_add(out, &c, 1);
+            continue;
+        }
+        if (c == '[') {
+            in_class = 2;
+            buf_add(out, &c, 1);
+            if (i + 1 < n && p[i + 1] == '^') buf_add(out, &p[++i], 1);
+            continue;
+        }
+        buf_add(out, &c, 1);
+    }
+    return 0;
+}
+
+/* Any non-alphanumeric ASCII character may be escaped in PCRE2; bytes >= 0x80 are UTF-8 literals. */
+static void pretok_escape(const char *p, size_t n, byte_buf *out) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x80 && !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+            if (c < 0x20 || c == 0x7F) {
+                char hex[8];
+                snprintf(hex, sizeof hex, "\\x{%x}", c);
+                buf_str(out, hex);
+                continue;
+            }
+            buf_add(out, "\\", 1);
+        }
+        buf_add(out, (const char *)&p[i], 1);
+    }
+}
+
+int pretok_compile(const char *pattern, size_t len, int literal, pre_step *st) {
+    byte_buf pat = {0};
+    if (literal) pretok_escape(pattern, len, &pat);
+    else if (pretok_translate(pattern, len, &pat)) {
+        free(pat.buf);
+        return -1;
+    }
+    if (!pat.buf) buf_add(&pat, "", 0);
+    int err;
+    PCRE2_SIZE erroff;
+    /* MULTILINE: in Oniguruma's Ruby syntax ^ and $ are line anchors. MATCH_INVALID_UTF: input files may hold
+     * bytes that are not UTF-8; they are never matched and end up in pieces of their own. */
+    st->re = pcre2_compile((PCRE2_SPTR)pat.buf, pat.len,
+                           PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE | PCRE2_MATCH_INVALID_UTF, &err, &erroff, NULL);
+    if (!st->re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(err, msg, sizeof msg);
+        int rc = sc_fail("regex '%.*s': %s at offset %zu", (int)len, pattern, (const char *)msg, (size_t)erroff);
+        free(pat.buf);
+        return rc;
+    }
+    free(pat.buf);
+    st->jit = pcre2_jit_compile(st->re, PCRE2_JIT_COMPLETE) == 0;
+    return 0;
+}
+
+void pretok_step_free(pre_step *st) {
+    if (st->re) pcre2_code_free(st->re);
+    free(st->desc);
+    memset(st, 0, sizeof *st);
+}
+
+void pretok_scratch_init(pretok_scratch *s) {
+    memset(s, 0, sizeof *s);
+    s->md = pcre2_match_data_create(4, NULL);
+    s->mctx = pcre2_match_context_create(NULL);
+    /* the JIT stack only commits what a match touches; long whitespace runs with (?!\S) need some */
+    s->jstack = pcre2_jit_stack_create(32 * 1024, 64 * 1024 * 1024, NULL);
+    if (!s->md || !s->mctx || !s->jstack) sc_malloc((size_t)-1);
+    pcre2_jit_stack_assign(s->mctx, NULL, s->jstack);
+}
+
+void pretok_scratch_free(pretok_scratch *s) {
+    free(s->text.buf);
+    free(s->a.v);
+    free(s->b.v);
+    free(s->found.v);
+    free(s->tmp.v);
+    if (s->md) pcre2_match_data_free(s->md);
+    if (s->mctx) pcre2_match_context_free(s->mctx);
+    if (s->jstack) pcre2_jit_stack_free(s->jstack);
+    memset(s, 0, sizeof *s);
+}
+
+static inline void span_push(span_vec *v, size_t off, size_t len) {
+    if (!len) return; /* HF drops empty splits */
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 256;
+        v->v = realloc(v->v, v->cap * sizeof *v->v);
+        if (!v->v) sc_malloc((size_t)-1);
+    }
+    v->v[v->n].off = off;
+    v->v[v->n].len = len;
+    v->n++;
+}
+
+static void seg_push(seg_vec *v, size_t s, size_t e, int m) {
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 64;
+        v->v = realloc(v->v, v->cap * sizeof *v->v);
+        if (!v->v) sc_malloc((size_t)-1);
+    }
+    v->v[v->n++] = (seg){s, e, m};
+}
+
+/* The matches of re in subj[0..n) as onig's find_iter yields them (leftmost-first; an empty match right
+ * after the previous match is skipped by advancing one character), with the gaps between them. */
+static int pretok_find(const pre_step *st, const char *subj, size_t n, pretok_scratch *s, seg_vec *out) {
+    size_t last_end = 0, prev = 0;
+    int have_last = 0;
+    size_t last_match_end = 0;
+    out->n = 0;
+    while (last_end <= n) {
+        int rc = st->jit ? pcre2_jit_match(st->re, (PCRE2_SPTR)subj, n, last_end, 0, s->md, s->mctx)
+                         : pcre2_match(st->re, (PCRE2_SPTR)subj, n, last_end, 0, s->md, s->mctx);
+        if (rc == PCRE2_ERROR_NOMATCH) break;
+        if (rc < 0) {
+            PCRE2_UCHAR msg[256];
+            pcre2_get_error_message(rc, msg, sizeof msg);
+            return sc_fail("pre-tokenizer regex failed: %s", (const char *)msg);
+        }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
+        size_t ms = ov[0], me = ov[1];
+        if (ms == me && have_last && last_match_end == me) {
+            uint32_t cp;
+            int l = last_end < n ? tok_utf8_decode((const uint8_t *)subj + last_end, n - last_end, &cp) : 1;
+            last_end += l ? (size_t)l : 1;
+            continue;
+        }
+        last_end = me;
+        last_match_end = me;
+        have_last = 1;
+        if (prev != ms) seg_push(out, prev, ms, 0);
+        seg_push(out, ms, me, 1);
+        prev = me;
+    }
+    if (prev != n) seg_push(out, prev, n, 0);
+    return 0;
+}
+
+/* HF NormalizedString::split: folds the match list by behaviour, then drops empty pieces. */
+static void pretok_apply(split_behavior b, int invert, seg *v, size_t n, size_t base, span_vec *out,
+                         seg_vec *tmp) {
+    if (invert)
+        for (size_t i = 0; i < n; i++) v[i].m = !v[i].m;
+    if (b == SPLIT_ISOLATED || b == SPLIT_REMOVED) {
+        for (size_t i = 0; i < n; i++)
+            if (b == SPLIT_ISOLATED || !v[i].m) span_push(out, base + v[i].s, v[i].e - v[i].s);
+        return;
+    }
+    tmp->n = 0;
+    int prev = 0;
+    if (b == SPLIT_MERGED_NEXT) {
+        for (size_t k = n; k-- > 0;) {
+            if (v[k].m && !prev && tmp->n) tmp->v[tmp->n - 1].s = v[k].s;
+            else seg_push(tmp, v[k].s, v[k].e, 0);
+            prev = v[k].m;
+        }
+        for (size_t k = tmp->n; k-- > 0;) span_push(out, base + tmp->v[k].s, tmp->v[k].e - tmp->v[k].s);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int join = b == SPLIT_CONTIGUOUS ? v[i].m == prev : (v[i].m && !prev);
+        if (join && tmp->n) tmp->v[tmp->n - 1].e = v[i].e;
+        else seg_push(tmp, v[i].s, v[i].e, 0);
+        prev = v[i].m;
+    }
+    for (size_t k = 0; k < tmp->n; k++) span_push(out, base + tmp->v[k].s, tmp->v[k].e - tmp->v[k].s);
+}
+
+int pretok_run(const pre_step *steps, int nsteps, const char *text, size_t n, pretok_scratch *s) {
+    s->text.len = 0;
+    buf_add(&s->text, text, n);
+    s->a.n = 0;
+    span_push(&s->a, 0, n);
+    seg_vec *found = &s->found, *tmp = &s->tmp;
+    int rc = 0;
+    for (int k = 0; k < nsteps && !rc; k++) {
+        const pre_step *st = &steps[k];
+        s->b.n = 0;
+        for (size_t i = 0; i < s->a.n && !rc; i++) {
+            tok_span sp = s->a.v[i];
+            if (st->kind == PRE_BYTELEVEL && st->add_prefix_space && s->text.buf[sp.off] != ' ') {
+                size_t off = s->text.len;
+                buf_add(&s->text, " ", 1);
+                buf_add(&s->text, NULL, sp.len); /* grow first: the copy's source lives in the same buffer */
+                memcpy(s->text.buf + off + 1, s->text.buf + sp.off, sp.len);
+                sp.off = off;
+                sp.len += 1;
+            }
+            if (!st->re) {
+                span_push(&s->b, sp.off, sp.len);
+                continue;
+            }
+            rc = pretok_find(st, s->text.buf + sp.off, sp.len, s, found);
+            if (!rc) pretok_apply(st->kind == PRE_BYTELEVEL ? SPLIT_ISOLATED : st->behavior, st->invert, found->v,
+                                  found->n, sp.off, &s->b, tmp);
+        }
+        span_vec t = s->a;
+        s->a = s->b;
+        s->b = t;
+    }
+    return rc;
+}
