@@ -166,7 +166,7 @@ void plan_print(FILE *f, const train_plan *p, int64_t budget) {
 
 const char *plan_advice(char *buf, size_t n, const sc_config *cfg, const train_plan *p, int64_t budget) {
     size_t k = 0;
-    char b[32];
+    char b[32], b2[32];
     buf[0] = 0;
 #define SAY(...) (k += (size_t)snprintf(buf + k, k < n ? n - k : 0, __VA_ARGS__), k = k < n ? k : n)
     train_plan q;
@@ -185,16 +185,28 @@ const char *plan_advice(char *buf, size_t n, const sc_config *cfg, const train_p
         SAY("--micro-batch 1 (raise --grad-accum instead) needs %s%s; ", plan_fmt_bytes(b, sizeof b, q.device_bytes),
             q.device_bytes <= budget ? " (fits)" : "");
     }
-    int best = 0;
-    for (int s = p->seq / 2; s >= 64 && !best; s /= 2) {
-        plan_cuda(&q, cfg, s, p->micro_batch, p->placement, p->fp16);
+    /* all of the above together, then the longest --seq that fits with them */
+    int changes = (p->placement == PLAN_FULL) + !p->fp16 + (p->micro_batch > 1);
+    char flags[128] = "";
+    if (p->placement == PLAN_FULL) strcat(flags, " --placement offload");
+    if (!p->fp16) strcat(flags, " --precision fp16");
+    if (p->micro_batch > 1) strcat(flags, " --micro-batch 1");
+    if (changes > 1) {
+        plan_cuda(&q, cfg, p->seq, 1, PLAN_OFFLOAD, 1);
+        SAY("together,%s needs %s%s; ", flags, plan_fmt_bytes(b, sizeof b, q.device_bytes),
+            q.device_bytes <= budget ? " (fits)" : "");
+    }
+    plan_cuda(&q, cfg, p->seq, 1, PLAN_OFFLOAD, 1);
+    int best = 0, combined_fits = q.device_bytes <= budget;
+    for (int s = p->seq / 2; s >= 64 && !best && !combined_fits; s /= 2) {
+        plan_cuda(&q, cfg, s, 1, PLAN_OFFLOAD, 1);
         if (q.device_bytes <= budget) best = s;
     }
-    if (best) SAY("--seq %d needs %s (fits); ", best, plan_fmt_bytes(b, sizeof b, q.device_bytes));
+    if (best) SAY("%s%s--seq %d needs %s (fits); ", flags + (flags[0] == ' '), flags[0] ? " " : "", best, plan_fmt_bytes(b, sizeof b, q.device_bytes));
     plan_cuda(&q, cfg, 64, 1, PLAN_OFFLOAD, 1);
     if (q.device_bytes > budget)
         SAY("even offload at --seq 64 needs %s: the FP16 weights alone are %s, so a smaller model is needed; ",
-            plan_fmt_bytes(b, sizeof b, q.device_bytes), plan_fmt_bytes(b, sizeof b, q.items[0].bytes));
+            plan_fmt_bytes(b, sizeof b, q.device_bytes), plan_fmt_bytes(b2, sizeof b2, q.items[0].bytes));
 #undef SAY
     if (k >= 2 && buf[k - 2] == ';') buf[k - 2] = 0;
     return buf;
