@@ -6,6 +6,7 @@
 
 #ifdef SC_HAVE_DATA
 int cmd_shard_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 #endif
 #ifdef SC_HAVE_TRAIN

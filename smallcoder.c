@@ -17,6 +17,7 @@ static const command commands[] = {
     {"forward", cmd_forward, "run the model on token ids: loss, logits and gradients"},
 #ifdef SC_HAVE_DATA
     {"shard-info", cmd_shard_info, "print and verify token shards (*.tok), or dump their ids"},
+    {"tokenize", cmd_tokenize, "turn source files into train/val token shards (zstd, indexed)"},
     {"tokenizer", cmd_tokenizer, "train a BPE tokenizer (HF tokenizer.json), encode files, decode ids"},
 #endif
 #ifdef SC_HAVE_TRAIN

@@ -16,6 +16,7 @@
 #include "progress_bar.h"
 #include "shard_set.h"
 #include "tokenizer.h"
+#include "tokenizer_train.h"
 
 /* ---- one file's result, produced by a worker ---- */
 typedef enum { FILE_OK, FILE_EMPTY, FILE_BINARY, FILE_NOT_UTF8, FILE_LARGE, FILE_UNREADABLE, FILE_SPECIAL, FILE_FAILED } file_status;
@@ -210,7 +211,7 @@ static void print_summary(const tokenize_stats *s, const corpus_list *l, shard_s
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    const char *tok_path = NULL, *out = NULL, *ext = NULL;
+    const char *tok_path = NULL, *out = NULL, *ext = TOKENIZER_DEFAULT_EXTS;
     float val_fraction = 0.01f;
     int64_t max_size = 1 << 20, shard_tokens = 100000000;
     int threads = 0, frame_tokens = SHARD_FRAME_TOKENS_DEFAULT, level = 3;
@@ -218,7 +219,7 @@ int cmd_tokenize(int argc, char **argv) {
         {"tokenizer", 't', SC_ARG_STR, &tok_path, "tokenizer.json (HF format)", 1},
         {"out", 'o', SC_ARG_STR, &out, "output directory for train-NNNNN.tok / val-NNNNN.tok", 1},
         {"val-fraction", 0, SC_ARG_FLOAT, &val_fraction, "fraction of documents for val (by content hash)", 0},
-        {"ext", 0, SC_ARG_STR, &ext, "only files with these extensions, e.g. .py,.c,.h (default: every file)", 0},
+        {"ext", 0, SC_ARG_STR, &ext, "only files with these extensions (case-insensitive; \"*\" = every file); default: as tokenizer train", 0},
         {"max-file-size", 0, SC_ARG_BYTES, &max_size, "skip files larger than this", 0},
         {"shard-tokens", 0, SC_ARG_I64, &shard_tokens, "start a new shard after this many tokens", 0},
         {"frame-tokens", 0, SC_ARG_INT, &frame_tokens, "tokens per zstd frame (the unit of random access)", 0},
@@ -260,7 +261,7 @@ int cmd_tokenize(int argc, char **argv) {
         sc_fail("%s: the tokenizer has no %s token to separate documents", tok_path, SC_TOK_ENDOFTEXT);
         goto done;
     }
-    if (ext && corpus_filter_parse_exts(&filter, ext)) goto done;
+    if (corpus_filter_parse_exts(&filter, ext)) goto done;
     if (corpus_walk(&list, argv, npos, &filter)) goto done;
     if (prepare_out_dir(out, &created)) goto done;
 
