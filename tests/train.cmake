@@ -2,3 +2,6 @@
 # SIGKILL during a save, Ctrl-C, bad input). The C unit tests (tests/test_train_*.c) are picked up by the glob.
 add_executable(train_make_shards ${CMAKE_CURRENT_SOURCE_DIR}/train_make_shards.c)
 target_link_libraries(train_make_shards PRIVATE ${SC_ALL_LIBS} sc_host)
+add_test(NAME train_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_cli.sh $<TARGET_FILE:smallcoder>
+                                $<TARGET_FILE:train_make_shards>)
+set_tests_properties(train_cli PROPERTIES LABELS cpu TIMEOUT 900)

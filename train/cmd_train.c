@@ -203,7 +203,7 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     if (!o->out && !o->plan) return FAIL("--out RUN_DIR is required");
     /* open the train split once with a provisional length to learn its size and vocabulary */
     batch_source probe;
-    if (data_source_open(&probe, o->data, "train", 1, 0, 0)) return -1;
+    if (data_source_open(&probe, o->data, "train", 1, 0, 0, 0)) return -1;
     uint64_t ntok = data_source_tokens(&probe);
     uint32_t vocab = probe.vocab_size;
     uint64_t hash = data_source_tokenizer_hash(&probe);
@@ -212,11 +212,11 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     if (train_options_resolve(o, &r->model.cfg, ntok)) return -1;
     if (show_plan(o, &r->model.cfg, *use_cuda, *nthreads, NULL)) return -1;
     if (o->plan) return 1;
-    if (data_source_open(&r->train, o->data, "train", o->seq, (uint64_t)o->seed, hash)) return -1;
+    if (data_source_open(&r->train, o->data, "train", o->seq, 1, (uint64_t)o->seed, hash)) return -1;
     r->have_train = 1;
     if (r->data_state && r->train.state_from_json(r->train.ctx, r->data_state)) return -1;
     if (data_source_has_split(o->data, "val")) {
-        if (data_source_open(&r->val, o->data, "val", o->seq, 0, hash)) return -1;
+        if (data_source_open(&r->val, o->data, "val", o->seq, 0, 0, hash)) return -1;
         r->have_val = 1;
     }
     if (realpath(o->data, r->data_abs)) o->data = r->data_abs;

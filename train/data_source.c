@@ -32,7 +32,7 @@ static int ds_state_from_json(void *ctx, const cJSON *j) {
 
 static void ds_close(void *ctx) { loader_close(ctx); }
 
-int data_source_open(batch_source *s, const char *dir, const char *split, int seq, uint64_t seed,
+int data_source_open(batch_source *s, const char *dir, const char *split, int seq, int random, uint64_t seed,
                      uint64_t tokenizer_hash) {
     memset(s, 0, sizeof *s);
     loader_options o;
@@ -40,7 +40,7 @@ int data_source_open(batch_source *s, const char *dir, const char *split, int se
     o.dir = dir;
     o.split = split;
     o.seq_len = seq;
-    o.order = strcmp(split, "train") == 0 ? LOADER_RANDOM : LOADER_SEQUENTIAL;
+    o.order = random ? LOADER_RANDOM : LOADER_SEQUENTIAL;
     o.seed = seed;
     o.tokenizer_hash = tokenizer_hash;
     loader *l;

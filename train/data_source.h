@@ -7,8 +7,9 @@
 
 #include "batch.h"
 
-/* split "train" opens random order with seed; any other split opens sequential order. tokenizer_hash 0 = any. */
-int data_source_open(batch_source *s, const char *dir, const char *split, int seq, uint64_t seed,
+/* random = 1: the loader's seeded random window order (training); 0: sequential windows from the start
+ * (evaluation). tokenizer_hash 0 = any. */
+int data_source_open(batch_source *s, const char *dir, const char *split, int seq, int random, uint64_t seed,
                      uint64_t tokenizer_hash);
 /* Whether DIR holds at least one <split>-*.tok shard. */
 int data_source_has_split(const char *dir, const char *split);
