@@ -25,6 +25,20 @@ long bytelevel_to_bytes(const char *s, size_t n, uint8_t *out);
 /* Raw bytes -> byte-level string (up to 2 UTF-8 bytes per input byte); returns the length written. */
 size_t bytes_to_bytelevel(const uint8_t *s, size_t n, char *out);
 
+/* ---- Unicode categories as HF's Oniguruma has them (tokenizer_unicode.c, generated) ---- */
+
+typedef struct {
+    uint32_t lo, hi;
+} tok_unicode_range;
+
+typedef struct {
+    const char *name; /* "L", "Lu", "N", ... */
+    const tok_unicode_range *ranges;
+    int n;
+} tok_unicode_category;
+
+extern const tok_unicode_category tok_unicode_categories[]; /* ends with a NULL name */
+
 /* ---- hashing and a byte-string -> id map (open addressing, built once, read-only afterwards) ---- */
 
 uint64_t tok_hash_bytes(const void *p, size_t n);

@@ -2,6 +2,7 @@
  * string, with HF's five delimiter behaviours), Digits, and ByteLevel (prefix space + the GPT-2 regex). The
  * regexes in tokenizer.json are Oniguruma syntax; pretok_translate rewrites the few escapes whose meaning
  * differs in PCRE2 so both engines split the same way. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,6 @@ const char *const TOK_GPT2_PATTERN =
 /* Oniguruma's \s is Unicode White_Space. PCRE2's UCP \s is \p{Z} plus \h and \v, which also contains
  * U+180E (MONGOLIAN VOWEL SEPARATOR, no longer White_Space since Unicode 6.3); spell the set out. */
 #define WS_MEMBERS "\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
-/* Oniguruma's \w: Letter, Mark, Decimal_Number, Connector_Punctuation (PCRE2 10.42's UCP \w lacks marks). */
-#define WORD_MEMBERS "\\p{L}\\p{M}\\p{Nd}\\p{Pc}"
 /* In Ruby syntax (Oniguruma's default) \h is a hex digit, not horizontal space. */
 #define HEX_MEMBERS "0-9a-fA-F"
 
@@ -36,6 +35,89 @@ static void buf_add(byte_buf *b, const char *s, size_t n) {
 
 static void buf_str(byte_buf *b, const char *s) { buf_add(b, s, strlen(s)); }
 
+/* ---- Unicode categories: PCRE2's table (Debian: Unicode 14) is older than HF's, so \p{X} gets the code
+ * points HF files under X that PCRE2 does not, from the generated tokenizer_unicode.c ---- */
+
+static pthread_mutex_t extras_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *extras_cache[64];
+
+/* "\x{a}-\x{b}..." for the code points of category c (index k) that PCRE2's \p{name} misses. */
+static const char *unicode_extras(int k) {
+    pthread_mutex_lock(&extras_mu);
+    if (extras_cache[k]) {
+        pthread_mutex_unlock(&extras_mu);
+        return extras_cache[k];
+    }
+    const tok_unicode_category *c = &tok_unicode_categories[k];
+    /* one string of every member, scanned once for what PCRE2 calls \P{name} */
+    byte_buf text = {0}, out = {0};
+    char u[4];
+    for (int i = 0; i < c->n; i++)
+        for (uint32_t cp = c->ranges[i].lo; cp <= c->ranges[i].hi; cp++) buf_add(&text, u, (size_t)tok_utf8_encode(cp, u));
+    char pat[32];
+    snprintf(pat, sizeof pat, "\\P{%s}", c->name);
+    int err;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    uint32_t lo = 0, hi = 0;
+    int have = 0;
+    buf_add(&out, "", 0);
+    if (re && md) {
+        pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+        size_t at = 0;
+        while (at < text.len && pcre2_match(re, (PCRE2_SPTR)text.buf, text.len, at, 0, md, NULL) > 0) {
+            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+            uint32_t cp;
+            int l = tok_utf8_decode((const uint8_t *)text.buf + ov[0], text.len - ov[0], &cp);
+            at = ov[0] + (size_t)(l ? l : 1);
+            if (have && cp == hi + 1) {
+                hi = cp;
+                continue;
+            }
+            if (have) {
+                char r[48];
+                snprintf(r, sizeof r, lo == hi ? "\\x{%x}" : "\\x{%x}-\\x{%x}", lo, hi);
+                buf_str(&out, r);
+            }
+            lo = hi = cp, have = 1;
+        }
+        if (have) {
+            char r[48];
+            snprintf(r, sizeof r, lo == hi ? "\\x{%x}" : "\\x{%x}-\\x{%x}", lo, hi);
+            buf_str(&out, r);
+        }
+    }
+    if (md) pcre2_match_data_free(md);
+    if (re) pcre2_code_free(re);
+    free(text.buf);
+    extras_cache[k] = out.buf;
+    pthread_mutex_unlock(&extras_mu);
+    return out.buf;
+}
+
+static int unicode_category(const char *name, size_t n) {
+    for (int k = 0; tok_unicode_categories[k].name && k < 64; k++)
+        if (strlen(tok_unicode_categories[k].name) == n && memcmp(tok_unicode_categories[k].name, name, n) == 0) return k;
+    return -1;
+}
+
+/* Appends \p{name} plus the extras (inside a class, or as a class of its own). */
+static void add_category(byte_buf *out, const char *name, int k, int in_class, int negated) {
+    const char *extra = k >= 0 ? unicode_extras(k) : "";
+    char p[48];
+    snprintf(p, sizeof p, "\\p{%s}", name);
+    if (!*extra) {
+        if (negated) p[1] = 'P';
+        buf_str(out, p);
+        return;
+    }
+    if (!in_class) buf_str(out, negated ? "[^" : "[");
+    buf_str(out, p);
+    buf_str(out, extra);
+    if (!in_class) buf_str(out, "]");
+}
+
 /* Rewrites an Oniguruma pattern into PCRE2 syntax with the same meaning. */
 static int pretok_translate(const char *p, size_t n, byte_buf *out) {
     int in_class = 0;
@@ -43,13 +125,41 @@ static int pretok_translate(const char *p, size_t n, byte_buf *out) {
         char c = p[i];
         if (c == '\\' && i + 1 < n) {
             char e = p[i + 1];
+            int inside = in_class != 0;
             if (in_class) in_class = 1;
-            const char *members = e == 's' || e == 'S' ? WS_MEMBERS
-                                  : e == 'w' || e == 'W' ? WORD_MEMBERS
-                                  : e == 'h' || e == 'H' ? HEX_MEMBERS
-                                                         : NULL;
+            if (e == 'p' || e == 'P') { /* \pL, \p{Lu}, \P{N}, \p{^L} */
+                const char *name = p + i + 2;
+                size_t len = 1, skip = 1;
+                int negated = e == 'P';
+                if (i + 2 < n && p[i + 2] == '{') {
+                    const char *end = memchr(p + i + 3, '}', n - i - 3);
+                    if (!end) return sc_fail("regex '%.*s': unterminated \\p{", (int)n, p);
+                    name = p + i + 3, len = (size_t)(end - name), skip = len + 2;
+                    if (len && name[0] == '^') negated = !negated, name++, len--;
+                } else if (i + 2 >= n) {
+                    return sc_fail("regex '%.*s': \\p without a property", (int)n, p);
+                }
+                int k = unicode_category(name, len);
+                char nm[40];
+                snprintf(nm, sizeof nm, "%.*s", (int)(len < 32 ? len : 32), name);
+                if (k >= 0 && negated && inside && *unicode_extras(k))
+                    return sc_fail("regex '%.*s': \\P{%s} inside a character class is not supported", (int)n, p, nm);
+                add_category(out, nm, k, inside, negated);
+                i += 1 + skip;
+                continue;
+            }
             int negated = e == 'S' || e == 'W' || e == 'H';
-            if (members && !in_class) {
+            if (e == 'w' || e == 'W') { /* Oniguruma's \w: Letter, Mark, Decimal_Number, Connector_Punctuation */
+                if (negated && inside) return sc_fail("regex '%.*s': \\W inside a character class is not supported", (int)n, p);
+                if (!inside) buf_str(out, negated ? "[^" : "[");
+                const char *cats[] = {"L", "M", "Nd", "Pc"};
+                for (int j = 0; j < 4; j++) add_category(out, cats[j], unicode_category(cats[j], strlen(cats[j])), 1, 0);
+                if (!inside) buf_str(out, "]");
+                i++;
+                continue;
+            }
+            const char *members = e == 's' || e == 'S' ? WS_MEMBERS : e == 'h' || e == 'H' ? HEX_MEMBERS : NULL;
+            if (members && !inside) {
                 buf_str(out, negated ? "[^" : "[");
                 buf_str(out, members);
                 buf_str(out, "]");
@@ -74,6 +184,7 @@ static int pretok_translate(const char *p, size_t n, byte_buf *out) {
                 if (!end || (size_t)(end - p) >= n) return sc_fail("regex '%.*s': unterminated [:", (int)n, p);
                 buf_add(out, p + i, (size_t)(end - (p + i)) + 2);
                 i = (size_t)(end - p) + 1;
+                in_class = 1;
                 continue;
             }
             if (c == '[' || (c == '&' && i + 1 < n && p[i + 1] == '&'))
