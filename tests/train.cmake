@@ -5,3 +5,5 @@ target_link_libraries(train_make_shards PRIVATE ${SC_ALL_LIBS} sc_host)
 add_test(NAME train_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_cli.sh $<TARGET_FILE:smallcoder>
                                 $<TARGET_FILE:train_make_shards>)
 set_tests_properties(train_cli PROPERTIES LABELS cpu TIMEOUT 900)
+add_test(NAME train_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_e2e.sh $<TARGET_FILE:smallcoder> ${CMAKE_SOURCE_DIR})
+set_tests_properties(train_e2e PROPERTIES LABELS cpu TIMEOUT 900)

@@ -53,7 +53,7 @@ int cmd_eval(int argc, char **argv) {
         sc_fail("--seq %d is longer than the model's context (%d)", seq, m.cfg.max_position_embeddings);
         goto fail;
     }
-    if (data_source_open(&src, data, split, seq, 0, 0, 0)) goto fail;
+    if (data_source_open(&src, data, split, seq, 0, 0, 0, NULL)) goto fail;
     if (src.vocab_size > (uint32_t)m.cfg.vocab_size) {
         sc_fail("%s: the shards use %u token ids, the model's vocabulary has %d", data, src.vocab_size, m.cfg.vocab_size);
         goto fail;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <inttypes.h>
 #include <sys/stat.h>
 
 #include "backend.h"
@@ -18,6 +19,7 @@
 #include "model.h"
 #include "plan.h"
 #include "threads.h"
+#include "tokenizer.h"
 #include "train_options.h"
 #include "trainer.h"
 
@@ -84,13 +86,6 @@ static int check_device(const train_cli *o, int *use_cuda) {
     return 0;
 }
 
-/* tokenizer.json to copy into checkpoints: from the data directory, else the model (or checkpoint) directory */
-static const char *find_tokenizer(char *buf, size_t n, const char *data, const char *model_dir) {
-    if (data && file_exists(path_join(buf, n, data, "tokenizer.json"))) return buf;
-    if (model_dir && file_exists(path_join(buf, n, model_dir, "tokenizer.json"))) return buf;
-    return NULL;
-}
-
 static int same_shape(const sc_config *a, const sc_config *b) {
     return a->hidden_size == b->hidden_size && a->intermediate_size == b->intermediate_size &&
            a->num_hidden_layers == b->num_hidden_layers && a->num_attention_heads == b->num_attention_heads &&
@@ -110,15 +105,56 @@ typedef struct {
     batch_source train, val;
     int have_train, have_val;
     train_backend backend;
-    int have_backend;
-    char ckpt[4096], run_dir[4096], data_abs[PATH_MAX], tok_buf[4200];
+    sc_tokenizer *tok;
+    fim_options fim;
+    char ckpt[4096], run_dir[4096], data_abs[PATH_MAX], tok_path[PATH_MAX];
 } train_run;
+
+/* The shards' tokenizer: --tokenizer (or the run's), else DATA/tokenizer.json, else the model's or checkpoint's.
+ * It must be the one the shards were made with; it is copied into every checkpoint and drives character-level
+ * FIM. None found is fine (no FIM, no tokenizer.json in the checkpoints). */
+static int open_tokenizer(train_run *r, uint64_t shard_hash) {
+    train_cli *o = &r->o;
+    char buf[4200];
+    const char *path = NULL, *model_dir = o->resume ? r->ckpt : o->model;
+    if (o->tokenizer && (train_option_given(&r->a, "tokenizer") || file_exists(o->tokenizer))) path = o->tokenizer;
+    else if (file_exists(path_join(buf, sizeof buf, o->data, "tokenizer.json"))) path = buf;
+    else if (model_dir && file_exists(path_join(buf, sizeof buf, model_dir, "tokenizer.json"))) path = buf;
+    o->tokenizer = NULL;
+    if (!path) return 0;
+    if (tokenizer_load(&r->tok, path)) return -1;
+    uint64_t h = tokenizer_hash(r->tok);
+    if (shard_hash && h != shard_hash)
+        return FAIL("%s: tokenizer %016" PRIx64 " is not the one the shards in %s were made with (%016" PRIx64 "); "
+                    "give the right one with --tokenizer", path, h, o->data, shard_hash);
+    if (!realpath(path, r->tok_path)) snprintf(r->tok_path, sizeof r->tok_path, "%s", path);
+    o->tokenizer = r->tok_path;
+    return 0;
+}
+
+/* --fim-rate: explicit needs a tokenizer with the FIM tokens; automatic (-1) is 0.5 when that is available */
+static int setup_fim(train_run *r) {
+    train_cli *o = &r->o;
+    int automatic = o->fim_rate < 0;
+    if (automatic) o->fim_rate = r->tok ? 0.5f : 0.0f;
+    if (o->fim_rate > 1) return FAIL("--fim-rate must be between 0 and 1, got %g", (double)o->fim_rate);
+    if (o->fim_rate == 0) return 0;
+    if (!r->tok) return FAIL("--fim-rate %g needs the shards' tokenizer (--tokenizer FILE or DATA/tokenizer.json)", (double)o->fim_rate);
+    if (fim_options_from_tokenizer(&r->fim, r->tok, o->fim_rate)) {
+        if (!automatic) return -1;
+        fprintf(stderr, "train: no fill-in-the-middle (%s)\n", sc_error());
+        o->fim_rate = 0;
+        memset(&r->fim, 0, sizeof r->fim);
+    }
+    return 0;
+}
 
 static void run_free(train_run *r) {
     backend_close(&r->backend);
     batch_source_close(&r->train);
     batch_source_close(&r->val);
     if (r->have_model) model_free(&r->model);
+    tokenizer_free(r->tok);
     free(r->m), free(r->v), free(r->state_text);
     cJSON_Delete(r->saved_options);
     cJSON_Delete(r->data_state);
@@ -203,20 +239,21 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     if (!o->out && !o->plan) return FAIL("--out RUN_DIR is required");
     /* open the train split once with a provisional length to learn its size and vocabulary */
     batch_source probe;
-    if (data_source_open(&probe, o->data, "train", 1, 0, 0, 0)) return -1;
+    if (data_source_open(&probe, o->data, "train", 1, 0, 0, 0, NULL)) return -1;
     uint64_t ntok = data_source_tokens(&probe);
     uint32_t vocab = probe.vocab_size;
     uint64_t hash = data_source_tokenizer_hash(&probe);
     batch_source_close(&probe);
     if (open_model(r, vocab)) return -1;
+    if (!o->plan && (open_tokenizer(r, hash) || setup_fim(r))) return -1;
     if (train_options_resolve(o, &r->model.cfg, ntok)) return -1;
     if (show_plan(o, &r->model.cfg, *use_cuda, *nthreads, NULL)) return -1;
     if (o->plan) return 1;
-    if (data_source_open(&r->train, o->data, "train", o->seq, 1, (uint64_t)o->seed, hash)) return -1;
+    if (data_source_open(&r->train, o->data, "train", o->seq, 1, (uint64_t)o->seed, hash, &r->fim)) return -1;
     r->have_train = 1;
     if (r->data_state && r->train.state_from_json(r->train.ctx, r->data_state)) return -1;
     if (data_source_has_split(o->data, "val")) {
-        if (data_source_open(&r->val, o->data, "val", o->seq, 0, 0, hash)) return -1;
+        if (data_source_open(&r->val, o->data, "val", o->seq, 0, 0, hash, NULL)) return -1;
         r->have_val = 1;
     }
     if (realpath(o->data, r->data_abs)) o->data = r->data_abs;
@@ -264,7 +301,7 @@ int cmd_train(int argc, char **argv) {
         .dynamic_loss_scale = r.backend.fp16,
         .eval_every = o->eval_every, .save_every = o->save_every, .keep = o->keep, .eval_tokens = o->eval_tokens,
         .stop_at = o->stop_at, .run_dir = o->out,
-        .tokenizer = find_tokenizer(r.tok_buf, sizeof r.tok_buf, o->data, o->resume ? r.ckpt : o->model),
+        .tokenizer = o->tokenizer,
         .options = r.options_json, .show_progress = !o->quiet,
     };
     trainer t;
@@ -276,11 +313,11 @@ int cmd_train(int argc, char **argv) {
     char mem[32];
     fprintf(stderr,
             "train: %s, %lld parameters, cpu fp32, %d threads, ~%s; seq %d x micro-batch %d x grad-accum %d = %lld "
-            "tokens/step; %s step %lld of %lld; lr %g -> %g, warmup %d%s\n",
+            "tokens/step; %s step %lld of %lld; lr %g -> %g, warmup %d; FIM %g%s\n",
             o->resume ? r.ckpt : o->preset ? o->preset : o->model, (long long)r.model.nparams, nthreads,
             plan_fmt_bytes(mem, sizeof mem, cp.host_bytes), o->seq, o->micro_batch, o->grad_accum,
             (long long)per_step, o->resume ? "resuming at" : "from", (long long)t.st.step, (long long)o->steps,
-            (double)o->lr, (double)o->min_lr, o->warmup, r.have_val ? "" : "; no val-*.tok shards: no evaluation");
+            (double)o->lr, (double)o->min_lr, o->warmup, (double)o->fim_rate, r.have_val ? "" : "; no val-*.tok shards: no evaluation");
     if (t.st.step >= o->steps) fprintf(stderr, "train: the run is already at step %lld of %lld\n", (long long)t.st.step, (long long)o->steps);
     trainer_install_signals();
     rc = trainer_run(&t);

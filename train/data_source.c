@@ -33,7 +33,7 @@ static int ds_state_from_json(void *ctx, const cJSON *j) {
 static void ds_close(void *ctx) { loader_close(ctx); }
 
 int data_source_open(batch_source *s, const char *dir, const char *split, int seq, int random, uint64_t seed,
-                     uint64_t tokenizer_hash) {
+                     uint64_t tokenizer_hash, const fim_options *fim) {
     memset(s, 0, sizeof *s);
     loader_options o;
     memset(&o, 0, sizeof o);
@@ -43,12 +43,13 @@ int data_source_open(batch_source *s, const char *dir, const char *split, int se
     o.order = random ? LOADER_RANDOM : LOADER_SEQUENTIAL;
     o.seed = seed;
     o.tokenizer_hash = tokenizer_hash;
+    if (fim && fim->rate > 0) o.fim = *fim;
     loader *l;
     if (loader_open(&l, &o)) return -1;
     s->ctx = l;
     s->seq = seq;
     s->vocab_size = loader_vocab_size(l);
-    s->ignore_id = -1;
+    s->ignore_id = fim && fim->rate > 0 ? fim->ids.pad : -1;
     s->next = ds_next;
     s->rewind = ds_rewind;
     s->windows = ds_windows;

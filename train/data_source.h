@@ -6,11 +6,13 @@
 #include <stdint.h>
 
 #include "batch.h"
+#include "fim.h"
 
 /* random = 1: the loader's seeded random window order (training); 0: sequential windows from the start
- * (evaluation). tokenizer_hash 0 = any. */
+ * (evaluation). tokenizer_hash 0 = any. fim: NULL or rate 0 = no fill-in-the-middle; otherwise windows are
+ * FIM-transformed by the loader and targets equal to <fim_pad> carry no loss. */
 int data_source_open(batch_source *s, const char *dir, const char *split, int seq, int random, uint64_t seed,
-                     uint64_t tokenizer_hash);
+                     uint64_t tokenizer_hash, const fim_options *fim);
 /* Whether DIR holds at least one <split>-*.tok shard. */
 int data_source_has_split(const char *dir, const char *split);
 /* Tokens in the split and the tokenizer hash of the shards (after open). */

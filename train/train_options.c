@@ -11,19 +11,21 @@
 /* options that are part of a run (recorded, restored on --resume); the rest are per invocation */
 static const char *const recorded[] = {"data", "seq", "micro-batch", "grad-accum", "lr", "min-lr", "warmup",
                                        "weight-decay", "clip", "steps", "eval-every", "eval-tokens", "save-every",
-                                       "keep", "seed", "precision", "placement", NULL};
+                                       "keep", "seed", "precision", "placement", "tokenizer", "fim-rate", NULL};
 
 void train_options_init(train_cli *o, train_args *a) {
     memset(o, 0, sizeof *o);
     memset(a, 0, sizeof *a);
     o->device = "auto", o->placement = "auto", o->precision = "auto";
-    o->micro_batch = 1, o->min_lr = -1, o->warmup = -1, o->weight_decay = 0.1f, o->clip = 1.0f;
+    o->micro_batch = 1, o->min_lr = -1, o->fim_rate = -1, o->warmup = -1, o->weight_decay = 0.1f, o->clip = 1.0f;
     o->eval_every = 100, o->eval_tokens = 65536, o->save_every = 100, o->keep = 3;
     const sc_arg t[] = {
         {"data", 'd', SC_ARG_STR, &o->data, "shard directory: train-*.tok (and val-*.tok for evaluation)", 0},
         {"out", 'o', SC_ARG_STR, &o->out, "run directory: checkpoints, metrics.jsonl, loss.svg", 0},
         {"preset", 'p', SC_ARG_STR, &o->preset, "start from fresh weights of a preset: tiny, mini, small, 304m", 0},
         {"model", 'm', SC_ARG_STR, &o->model, "start from an HF model directory (continued pretraining)", 0},
+        {"tokenizer", 0, SC_ARG_STR, &o->tokenizer, "the shards' tokenizer.json: checked against them, copied into checkpoints, used by FIM (default: DATA/tokenizer.json, else the model's)", 0},
+        {"fim-rate", 0, SC_ARG_FLOAT, &o->fim_rate, "fraction of documents rearranged for fill-in-the-middle (-1 = 0.5 when the tokenizer has FIM tokens, else 0)", 0},
         {"resume", 0, SC_ARG_STR, &o->resume, "continue a run: a run directory (newest ckpt-N) or a ckpt-N directory", 0},
         {"seq", 0, SC_ARG_INT, &o->seq, "tokens per training window (0 = the model's context length)", 0},
         {"micro-batch", 0, SC_ARG_INT, &o->micro_batch, "windows per forward/backward pass", 0},

@@ -13,9 +13,9 @@ typedef struct cJSON cJSON;
 
 typedef struct {
     const char *data, *out, *preset, *model, *resume;
-    const char *device, *placement, *precision;
+    const char *device, *placement, *precision, *tokenizer;
     int seq, micro_batch, grad_accum, warmup;
-    float lr, min_lr, weight_decay, clip;
+    float lr, min_lr, weight_decay, clip, fim_rate;
     int64_t steps, tokens, eval_tokens, vram_budget, stop_at;
     int eval_every, save_every, keep, seed, threads, plan, quiet;
 } train_cli;
