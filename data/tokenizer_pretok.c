@@ -55,7 +55,7 @@ static const char *unicode_extras(int k) {
     for (int i = 0; i < c->n; i++)
         for (uint32_t cp = c->ranges[i].lo; cp <= c->ranges[i].hi; cp++) buf_add(&text, u, (size_t)tok_utf8_encode(cp, u));
     char pat[32];
-    snprintf(pat, sizeof pat, "\\P{%s}", c->name);
+    snprintf(pat, sizeof pat, "\\P{%s}+", c->name);
     int err;
     PCRE2_SIZE off;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
@@ -66,21 +66,26 @@ static const char *unicode_extras(int k) {
     if (re && md) {
         pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
         size_t at = 0;
-        while (at < text.len && pcre2_match(re, (PCRE2_SPTR)text.buf, text.len, at, 0, md, NULL) > 0) {
+        /* the text is valid UTF-8 by construction: checking it on every call would make this quadratic */
+        while (at < text.len &&
+               pcre2_match(re, (PCRE2_SPTR)text.buf, text.len, at, PCRE2_NO_UTF_CHECK, md, NULL) > 0) {
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-            uint32_t cp;
-            int l = tok_utf8_decode((const uint8_t *)text.buf + ov[0], text.len - ov[0], &cp);
-            at = ov[0] + (size_t)(l ? l : 1);
-            if (have && cp == hi + 1) {
-                hi = cp;
-                continue;
+            for (size_t i = ov[0]; i < ov[1];) {
+                uint32_t cp;
+                int l = tok_utf8_decode((const uint8_t *)text.buf + i, ov[1] - i, &cp);
+                i += (size_t)(l ? l : 1);
+                if (have && cp == hi + 1) {
+                    hi = cp;
+                    continue;
+                }
+                if (have) {
+                    char r[48];
+                    snprintf(r, sizeof r, lo == hi ? "\\x{%x}" : "\\x{%x}-\\x{%x}", lo, hi);
+                    buf_str(&out, r);
+                }
+                lo = hi = cp, have = 1;
             }
-            if (have) {
-                char r[48];
-                snprintf(r, sizeof r, lo == hi ? "\\x{%x}" : "\\x{%x}-\\x{%x}", lo, hi);
-                buf_str(&out, r);
-            }
-            lo = hi = cp, have = 1;
+            at = ov[1] > at ? ov[1] : at + 1;
         }
         if (have) {
             char r[48];

@@ -1,0 +1,5 @@
+# Tokenizer tests beyond tests/test_tokenizer.c: agreement with HF tokenizers (Node binding from npm, installed
+# into <build>/npm on first run; skipped with exit 77 where node/npm/the package are unavailable).
+add_test(NAME tokenizer_hf_compat
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer_hf/run.sh $<TARGET_FILE:smallcoder>)
+set_tests_properties(tokenizer_hf_compat PROPERTIES LABELS "cpu;npm" SKIP_RETURN_CODE 77 TIMEOUT 900)
