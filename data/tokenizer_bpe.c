@@ -101,28 +101,27 @@ void tokenizer_bpe_merge(const sc_tokenizer *tok, const uint8_t *w, size_t n, id
     if (heap != small_heap) free(heap);
 }
 
-/* ---- per-thread cache: pre-token bytes -> ids ---- */
+/* ---- per-thread cache: pre-token bytes -> ids ----
+ * Entries live back to back in one arena (header, key bytes, ids), so a hit touches the slot and one entry.
+ * A slot holds a 32-bit hash tag and the entry's offset: most misses never leave the slot array, which
+ * starts small (fits in L2) and doubles as the cache fills. */
 
-#define CACHE_MAX_WORD 256          /* longer pre-tokens are rare and not worth keeping (HF: 256 too) */
-#define CACHE_MAX_ENTRIES (1u << 20) /* then it is cleared and refilled */
-#define CACHE_SLOTS (1u << 21)
-#define CACHE_WAYS 4                /* tokenizers one thread can alternate between without thrashing */
+#define CACHE_MAX_WORD 256            /* longer pre-tokens are rare and not worth keeping (HF: 256 too) */
+#define CACHE_MAX_ENTRIES (1u << 20)  /* then it is cleared and refilled */
+#define CACHE_MAX_ARENA (256u << 20)
+#define CACHE_WAYS 4                  /* tokenizers one thread can alternate between without thrashing */
 
 typedef struct {
-    uint64_t hash;
-    uint32_t key_off, ids_off;
     uint16_t key_len, nids;
-} cache_entry;
+    uint32_t pad;
+} cache_entry; /* followed by key_len bytes, padding to 4, nids int32 ids */
 
 typedef struct {
     uint64_t serial;
-    uint32_t *slots; /* entry index + 1 */
-    cache_entry *e;
-    uint32_t n;
-    uint8_t *keys;
-    size_t keys_len, keys_cap;
-    int32_t *ids;
-    size_t ids_len, ids_cap;
+    uint64_t *slots; /* tag << 32 | (arena offset / 8), 0 = empty */
+    uint32_t mask, n;
+    uint8_t *arena;
+    size_t arena_len, arena_cap;
 } bpe_cache;
 
 typedef struct {
@@ -135,9 +134,7 @@ static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
 static void cache_release(bpe_cache *c) {
     free(c->slots);
-    free(c->e);
-    free(c->keys);
-    free(c->ids);
+    free(c->arena);
     memset(c, 0, sizeof *c);
 }
 
@@ -150,15 +147,16 @@ static void caches_destroy(void *p) {
 static void cache_key_create(void) { pthread_key_create(&cache_key, caches_destroy); }
 
 static void cache_reset(bpe_cache *c, uint64_t serial) {
-    if (!c->slots) {
-        c->slots = sc_calloc(CACHE_SLOTS, sizeof *c->slots);
-        c->e = sc_malloc(CACHE_MAX_ENTRIES * sizeof *c->e);
-    } else {
-        memset(c->slots, 0, CACHE_SLOTS * sizeof *c->slots);
-    }
+    free(c->slots);
+    c->mask = (1u << 14) - 1;
+    c->slots = sc_calloc(c->mask + 1, sizeof *c->slots);
     c->serial = serial;
     c->n = 0;
-    c->keys_len = c->ids_len = 0;
+    c->arena_len = 8; /* offset 0 means empty */
+    if (!c->arena) {
+        c->arena_cap = 1 << 20;
+        c->arena = sc_malloc(c->arena_cap);
+    }
 }
 
 static bpe_cache *cache_for(const sc_tokenizer *tok) {
@@ -175,14 +173,28 @@ static bpe_cache *cache_for(const sc_tokenizer *tok) {
     return c;
 }
 
-static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return p;
-    size_t nc = *cap ? *cap : 4096;
-    while (nc < need) nc *= 2;
-    p = realloc(p, nc * elem);
-    if (!p) sc_malloc((size_t)-1);
-    *cap = nc;
-    return p;
+static inline const cache_entry *entry_at(const bpe_cache *c, uint64_t slot) {
+    return (const cache_entry *)(c->arena + (size_t)(uint32_t)slot * 8);
+}
+
+static inline const int32_t *entry_ids(const cache_entry *e) {
+    return (const int32_t *)((const uint8_t *)(e + 1) + ((e->key_len + 3u) & ~3u));
+}
+
+static void cache_grow(bpe_cache *c) {
+    uint32_t size = (c->mask + 1) * 2;
+    uint64_t *slots = sc_calloc(size, sizeof *slots);
+    for (uint32_t i = 0; i <= c->mask; i++) {
+        if (!c->slots[i]) continue;
+        const cache_entry *e = entry_at(c, c->slots[i]);
+        uint64_t h = tok_hash_bytes(e + 1, e->key_len);
+        uint32_t j = (uint32_t)h & (size - 1);
+        while (slots[j]) j = (j + 1) & (size - 1);
+        slots[j] = c->slots[i];
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->mask = size - 1;
 }
 
 void tokenizer_bpe_word(const sc_tokenizer *tok, const uint8_t *w, size_t n, id_vec *out) {
@@ -203,33 +215,36 @@ void tokenizer_bpe_word(const sc_tokenizer *tok, const uint8_t *w, size_t n, id_
     }
     bpe_cache *c = cache_for(tok);
     uint64_t h = tok_hash_bytes(w, n);
-    uint32_t j = (uint32_t)h & (CACHE_SLOTS - 1);
-    for (; c->slots[j]; j = (j + 1) & (CACHE_SLOTS - 1)) {
-        cache_entry *e = &c->e[c->slots[j] - 1];
-        if (e->hash == h && e->key_len == n && memcmp(c->keys + e->key_off, w, n) == 0) {
-            for (uint32_t k = 0; k < e->nids; k++) idvec_push(out, c->ids[e->ids_off + k]);
+    uint64_t tag = (h >> 32) | 1;
+    uint32_t j = (uint32_t)h & c->mask;
+    for (uint64_t s; (s = c->slots[j]); j = (j + 1) & c->mask) {
+        if (s >> 32 != tag) continue;
+        const cache_entry *e = entry_at(c, s);
+        if (e->key_len == n && memcmp(e + 1, w, n) == 0) {
+            const int32_t *ids = entry_ids(e);
+            for (uint32_t k = 0; k < e->nids; k++) idvec_push(out, ids[k]);
             return;
         }
     }
     size_t before = out->n;
     tokenizer_bpe_merge(tok, w, n, out);
     size_t nids = out->n - before;
-    if (c->n >= CACHE_MAX_ENTRIES || c->keys_len + n > UINT32_MAX / 2 || c->ids_len + nids > UINT32_MAX / 2) {
-        cache_reset(c, tok->serial);
-        j = (uint32_t)h & (CACHE_SLOTS - 1);
+    size_t need = (sizeof(cache_entry) + ((n + 3) & ~(size_t)3) + nids * 4 + 7) & ~(size_t)7;
+    if (c->n >= CACHE_MAX_ENTRIES || c->arena_len + need > CACHE_MAX_ARENA) cache_reset(c, tok->serial);
+    if (c->arena_len + need > c->arena_cap) {
+        while (c->arena_len + need > c->arena_cap) c->arena_cap *= 2;
+        c->arena = realloc(c->arena, c->arena_cap);
+        if (!c->arena) sc_malloc((size_t)-1);
     }
-    c->keys = grow(c->keys, &c->keys_cap, c->keys_len + n, 1);
-    c->ids = grow(c->ids, &c->ids_cap, c->ids_len + nids, sizeof *c->ids);
-    cache_entry *e = &c->e[c->n];
-    e->hash = h;
-    e->key_off = (uint32_t)c->keys_len;
+    cache_entry *e = (cache_entry *)(c->arena + c->arena_len);
     e->key_len = (uint16_t)n;
-    e->ids_off = (uint32_t)c->ids_len;
     e->nids = (uint16_t)nids;
-    memcpy(c->keys + c->keys_len, w, n);
-    memcpy(c->ids + c->ids_len, out->v + before, nids * sizeof *c->ids);
-    c->keys_len += n;
-    c->ids_len += nids;
-    while (c->slots[j]) j = (j + 1) & (CACHE_SLOTS - 1);
-    c->slots[j] = ++c->n;
+    memcpy(e + 1, w, n);
+    memcpy((int32_t *)entry_ids(e), out->v + before, nids * 4);
+    uint64_t slot = tag << 32 | (c->arena_len / 8);
+    c->arena_len += need;
+    if (++c->n * 2 > c->mask) cache_grow(c);
+    j = (uint32_t)h & c->mask;
+    while (c->slots[j]) j = (j + 1) & c->mask;
+    c->slots[j] = slot;
 }
