@@ -66,8 +66,8 @@ static int cmd_train(int argc, char **argv) {
     }
     if (!files.n) {
         fprintf(stderr, "smallcoder tokenizer train: no files with extensions %s under the given paths (%llu larger "
-                "than --max-file-size, %llu unreadable)\n", exts, (unsigned long long)files.skipped_large,
-                (unsigned long long)files.skipped_unreadable);
+                "than --max-file-size, %llu unreadable)\n", exts == TOKENIZER_DEFAULT_EXTS ? "in the default --ext" : exts,
+                (unsigned long long)files.skipped_large, (unsigned long long)files.skipped_unreadable);
         corpus_list_free(&files);
         return 1;
     }
