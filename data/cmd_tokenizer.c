@@ -66,7 +66,7 @@ static int cmd_train(int argc, char **argv) {
     }
     if (!files.n) {
         fprintf(stderr, "smallcoder tokenizer train: no files with extensions %s under the given paths (%llu larger "
-                "than --max-file-size, %llu unreadable)\n", exts == TOKENIZER_DEFAULT_EXTS ? "in the default --ext" : exts,
+                "than --max-file-size, %llu unreadable)\n", strcmp(exts, TOKENIZER_DEFAULT_EXTS) ? exts : "in the default --ext",
                 (unsigned long long)files.skipped_large, (unsigned long long)files.skipped_unreadable);
         corpus_list_free(&files);
         return 1;
