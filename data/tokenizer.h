@@ -27,11 +27,14 @@ int tokenizer_decode(const sc_tokenizer *tok, const int32_t *ids, size_t n, char
 int tokenizer_vocab_size(const sc_tokenizer *tok);
 /* Id of a token given by its exact string (e.g. "<|endoftext|>", "<fim_prefix>"), or -1. */
 int tokenizer_token_id(const sc_tokenizer *tok, const char *token);
-/* 64-bit FNV-1a hash of the tokenizer's vocabulary, merges and added tokens in id order: identifies a
- * tokenizer independently of JSON formatting; shards and teacher logits carry it. */
+/* 64-bit FNV-1a hash of the tokenizer's vocabulary, merges and added tokens in id order, and of its
+ * pre-tokenizer pipeline and BPE options: identifies a tokenizer independently of JSON formatting; shards and
+ * teacher logits carry it. */
 uint64_t tokenizer_hash(const sc_tokenizer *tok);
 
-/* The special tokens SmallCoder's own tokenizers carry, in id order after the byte-level vocabulary. */
+/* The special tokens SmallCoder's own tokenizers carry (`smallcoder tokenizer train`), as ids 0..5 in this
+ * order, before the 256 byte tokens (6..261) and the merges: HF's BpeTrainer and StarCoder put specials first
+ * too, and <|endoftext|> = 0 whatever the vocabulary size. Look them up with tokenizer_token_id(). */
 #define SC_TOK_ENDOFTEXT "<|endoftext|>"
 #define SC_TOK_FIM_PREFIX "<fim_prefix>"
 #define SC_TOK_FIM_MIDDLE "<fim_middle>"
