@@ -3,6 +3,7 @@
  * file order (dedup, train/val split, shard writing), so the output bytes do not depend on the thread count. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,29 @@ static void *worker(void *arg) {
     }
 }
 
+/* Ctrl-C / SIGTERM: stop at the next file and take the normal failure path, which removes every shard and
+ * temporary file of this run (and the output directory if this run created it). */
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig) { interrupted = sig; }
+
+/* Catches SIGINT and SIGTERM unless they were ignored on entry (nohup, background jobs keep that). */
+static void signals_catch(struct sigaction old[2]) {
+    static const int sigs[2] = {SIGINT, SIGTERM};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    interrupted = 0;
+    for (int i = 0; i < 2; i++) {
+        sigaction(sigs[i], NULL, &old[i]);
+        if (old[i].sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+static void signals_restore(const struct sigaction old[2]) {
+    sigaction(SIGINT, &old[0], NULL);
+    sigaction(SIGTERM, &old[1], NULL);
+}
+
 /* ---- exact-duplicate set: open addressing on the 128-bit content hash ---- */
 typedef struct {
     uint64_t *keys;  /* pairs (h1, h2); h1 == 0 && h2 == 0 marks an empty slot */
@@ -255,6 +279,8 @@ int cmd_tokenize(int argc, char **argv) {
     dedup_set dedup = {0};
     int created = 0, rc = -1, started = 0;
     pthread_t *tids = NULL;
+    struct sigaction old_signals[2];
+    signals_catch(old_signals);  /* from here on an interrupt takes the cleanup path below */
     if (tokenizer_load(&tok, tok_path)) goto done;
     int32_t eot = tokenizer_token_id(tok, SC_TOK_ENDOFTEXT);
     if (eot < 0) {
@@ -263,7 +289,10 @@ int cmd_tokenize(int argc, char **argv) {
     }
     if (corpus_filter_parse_exts(&filter, ext)) goto done;
     if (corpus_walk(&list, argv, npos, &filter)) goto done;
-    if (prepare_out_dir(out, &created)) goto done;
+    if (interrupted || prepare_out_dir(out, &created)) {
+        if (interrupted) sc_fail("interrupted (signal %d)", (int)interrupted);
+        goto done;
+    }
 
     shard_writer_options wo = {.vocab_size = (uint32_t)tokenizer_vocab_size(tok), .tokenizer_hash = tokenizer_hash(tok),
                                .frame_tokens = (uint32_t)frame_tokens, .zstd_level = level};
@@ -290,6 +319,11 @@ int cmd_tokenize(int argc, char **argv) {
     double t0 = progress_bar_now();
     int failed = 0;
     for (size_t i = 0; i < list.n && !failed; i++) {
+        if (interrupted) {
+            sc_fail("interrupted (signal %d): removed the partial output", (int)interrupted);
+            failed = 1;
+            break;
+        }
         file_result *slot = &p.ring[i % p.ring_n];
         pthread_mutex_lock(&p.mu);
         while (!slot->ready) pthread_cond_wait(&p.cv_done, &p.mu);
@@ -330,6 +364,7 @@ int cmd_tokenize(int argc, char **argv) {
     }
     progress_bar_update(&bar, st.files, st.bytes_in, shard_set_tokens(sets[0]) + shard_set_tokens(sets[1]), 1);
     progress_bar_finish(&bar);
+    if (!failed && interrupted) failed = sc_fail("interrupted (signal %d): removed the partial output", (int)interrupted) != 0;
     if (failed) goto done;
     if (st.docs == 0) {
         sc_fail("no documents to write: %zu files considered (%llu binary, %llu not UTF-8, %llu empty, %llu oversized, "
@@ -366,6 +401,7 @@ done:
         if (created) rmdir(out);
         fprintf(stderr, "smallcoder tokenize: %s\n", sc_error());
     }
+    signals_restore(old_signals);
     for (int s = 0; s < 2; s++) shard_set_free(sets[s]);
     free(p.ring);
     free(tids);

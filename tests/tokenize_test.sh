@@ -95,6 +95,15 @@ got=$($sc shard-info --ids "$dir/all/train-00000.tok")
 $sc shard-info "$dir/all/train-00000.tok" >"$dir/out" 2>&1 || { fail "shard-info:"; cat "$dir/out"; }
 grep -q "56 documents" "$dir/out" || { fail "shard-info document count:"; cat "$dir/out"; }
 
+# ---- --shard-tokens: several train shards, consecutive names, together the same stream ----
+$sc tokenize -t "$tok" --out "$dir/multi" --max-file-size 64KiB --frame-tokens 256 --val-fraction 0 --shard-tokens 1500 \
+  "$c" >/dev/null 2>"$dir/err" || { fail "tokenize --shard-tokens:"; cat "$dir/err"; }
+n_multi=$(ls "$dir/multi" | grep -c '^train-')
+[ "$n_multi" -ge 3 ] || fail "--shard-tokens 1500 wrote $n_multi train shards, expected several"
+[ "$(ls "$dir/multi" | tail -n 1)" = "$(printf 'train-%05d.tok' $((n_multi - 1)))" ] || fail "train shard names are not consecutive"
+multi=$(for f in "$dir"/multi/train-*.tok; do $sc shard-info --ids "$f"; done)
+[ "$(echo $multi)" = "$(echo $got)" ] || fail "the shards of --shard-tokens 1500 do not concatenate to the single-shard stream"
+
 # ---- character-level FIM through the real tokenizer on these shards (tests/fim_tokenizer_check.c) ----
 if [ -n "$fim_check" ]; then
   "$fim_check" "$tok" "$dir/all" 2>"$dir/err" || { fail "character-level FIM check:"; cat "$dir/err"; }
@@ -162,6 +171,21 @@ expect 1 "flip.tok: frame 1" $sc shard-info "$dir/flip.tok"
 cp "$shard" "$dir/magic.tok"
 printf 'X' | dd of="$dir/magic.tok" bs=1 seek=0 conv=notrunc 2>/dev/null
 expect 1 "bad magic" $sc shard-info "$dir/magic.tok"
+
+# ---- interrupted: SIGTERM (or Ctrl-C) mid-run removes everything this run wrote (if it finished first, that is fine too) ----
+big=$(ls -d /usr/lib/python3.[0-9]* 2>/dev/null | sort -V | tail -n 1)
+if [ -d "$big" ]; then
+  $sc tokenize -t "$tok" --out "$dir/intr" --ext .py --threads 1 "$big" >"$dir/out" 2>"$dir/err" &
+  pid=$!
+  sleep 0.3
+  kill -TERM $pid 2>/dev/null
+  wait $pid
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    grep -q "interrupted" "$dir/err" || { fail "interrupted tokenize: unexpected error:"; cat "$dir/err"; }
+    [ -e "$dir/intr" ] && { fail "interrupted tokenize left $dir/intr behind:"; ls -la "$dir/intr"; }
+  fi
+fi
 
 if [ $fails -ne 0 ]; then echo "tokenize_test: $fails failure(s)"; exit 1; fi
 echo "tokenize_test: all checks passed"
