@@ -240,7 +240,7 @@ void tokenizer_bpe_word(const sc_tokenizer *tok, const uint8_t *w, size_t n, id_
     e->key_len = (uint16_t)n;
     e->nids = (uint16_t)nids;
     memcpy(e + 1, w, n);
-    memcpy((int32_t *)entry_ids(e), out->v + before, nids * 4);
+    if (nids) memcpy((int32_t *)entry_ids(e), out->v + before, nids * 4); /* all bytes unknown: no ids */
     uint64_t slot = tag << 32 | (c->arena_len / 8);
     c->arena_len += need;
     if (++c->n * 2 > c->mask) cache_grow(c);

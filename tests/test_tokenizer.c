@@ -181,6 +181,32 @@ static void test_merges(void) {
     }
 }
 
+/* Bytes missing from the vocabulary are dropped (HF does the same without an unk_token); a pre-token made only
+ * of them encodes to nothing, cached or not. */
+static void test_missing_bytes(void) {
+    const char *m[] = {"a|b"};
+    char *json = make_json(m, 1, NULL, 0, BYTELEVEL, "BPE", 0);
+    cJSON *root = cJSON_Parse(json);
+    cJSON *vocab = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "vocab");
+    cJSON_DeleteItemFromObjectCaseSensitive(vocab, bl("\xc3"));
+    cJSON_DeleteItemFromObjectCaseSensitive(vocab, bl("\xa9"));
+    char *edited = cJSON_PrintUnformatted(root);
+    sc_tokenizer *t = load(edited);
+    CHECK(t != NULL);
+    if (t) {
+        int ab_[] = {256, -1}, none[] = {-1}, sp_x[] = {' ', 'x', -1};
+        for (int twice = 0; twice < 2; twice++) {
+            CHECK(encodes_to(t, "ab\xc3\xa9", ab_));
+            CHECK(encodes_to(t, "\xc3\xa9\xc3\xa9", none));
+            CHECK(encodes_to(t, "\xc3\xa9 x", sp_x)); /* " x" is a piece of its own: its space stays */
+        }
+        tokenizer_free(t);
+    }
+    cJSON_Delete(root);
+    free(edited);
+    free(json);
+}
+
 static void test_specials(void) {
     const char *m[] = {"h|i"};
     const char *added[] = {"<|endoftext|>", "<s>", "<s>>"};
@@ -568,6 +594,7 @@ int main(void) {
     if (!mkdtemp(tmpdir)) return 1;
     test_byte_mapping();
     test_merges();
+    test_missing_bytes();
     test_specials();
     test_roundtrip();
     test_bpe_against_naive();
