@@ -7,6 +7,8 @@
 
 #include "args.h"
 #include "commands_host.h"
+#include "cuda_forward.h"
+#include "device.h"
 #include "error.h"
 #include "model.h"
 #include "model_cpu.h"
@@ -42,8 +44,10 @@ int cmd_forward(int argc, char **argv) {
         fprintf(stderr, "smallcoder forward: --device must be cpu, cuda or auto, got '%s'\n", device);
         return 2;
     }
-    if (strcmp(device, "cuda") == 0) {
-        fprintf(stderr, "smallcoder forward: --device cuda: the CUDA model backend is not implemented yet; use --device cpu\n");
+    /* auto stays on the CPU: forward is the FP32 reference that other implementations are checked against */
+    int use_cuda = device_resolve(device, 0);
+    if (use_cuda < 0) {
+        fprintf(stderr, "smallcoder forward: %s\n", sc_error());
         return 1;
     }
     if (repeat < 1) repeat = 1;
@@ -69,24 +73,33 @@ int cmd_forward(int argc, char **argv) {
     for (int t = 0; t < T; t++) targets[t] = t + 1 < T ? ids[t + 1] : -1;
     float *logits = logits_path ? sc_malloc((size_t)T * (size_t)m.cfg.vocab_size * sizeof(float)) : NULL;
     float *grads = grads_path ? sc_calloc((size_t)m.nparams, sizeof(float)) : NULL;
-    sc_cpu_acts acts;
-    cpu_acts_create(&acts, &m.cfg, T);
+    sc_cpu_acts acts = {0};
 
     double best = 1e30, loss_sum = 0;
     int counted = 0;
-    for (int r = 0; r < repeat; r++) {
-        double t0 = now_s();
-        loss_sum = model_cpu_step(&m, &acts, ids, targets, T, logits, NULL, 0, &counted);
-        double dt = now_s() - t0;
-        if (dt < best) best = dt;
+    if (use_cuda) { /* host/cuda_forward.c: same outputs, FP16 on the GPU */
+        if (cuda_forward_run(&m, ids, targets, T, logits, grads, repeat, &loss_sum, &counted)) {
+            free(logits), free(grads), free(targets), free(ids);
+            model_free(&m);
+            goto fail;
+        }
+    } else {
+        cpu_acts_create(&acts, &m.cfg, T);
+        for (int r = 0; r < repeat; r++) {
+            double t0 = now_s();
+            loss_sum = model_cpu_step(&m, &acts, ids, targets, T, logits, NULL, 0, &counted);
+            double dt = now_s() - t0;
+            if (dt < best) best = dt;
+        }
+        fprintf(stderr, "forward: %d tokens on cpu, %d threads, %.1f ms (%.1f tok/s)\n", T, nthreads, best * 1e3,
+                T / best);
+        if (grads) {
+            double t0 = now_s();
+            model_cpu_step(&m, &acts, ids, targets, T, NULL, grads, 1.0f / (float)counted, &counted);
+            fprintf(stderr, "forward+backward: %.1f ms\n", (now_s() - t0) * 1e3);
+        }
     }
     double loss = loss_sum / counted;
-    fprintf(stderr, "forward: %d tokens on cpu, %d threads, %.1f ms (%.1f tok/s)\n", T, nthreads, best * 1e3, T / best);
-    if (grads) {
-        double t0 = now_s();
-        model_cpu_step(&m, &acts, ids, targets, T, NULL, grads, 1.0f / (float)counted, &counted);
-        fprintf(stderr, "forward+backward: %.1f ms\n", (now_s() - t0) * 1e3);
-    }
     rc = 0;
     if (logits) {
         int64_t shape[2] = {T, m.cfg.vocab_size};

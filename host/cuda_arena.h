@@ -1,0 +1,29 @@
+/* cuda_arena.h — all device memory of a CUDA model from one cudaMalloc: a bump allocator with a high-water mark.
+ * Sizes are found by running the same layout code against a sizing arena first (base NULL: allocations only
+ * count), so the size and the layout can never disagree, and nothing is allocated inside a step. */
+#ifndef SC_CUDA_ARENA_H
+#define SC_CUDA_ARENA_H
+
+#include <stddef.h>
+
+typedef struct {
+    char *base;   /* NULL: sizing pass, alloc returns NULL and only counts */
+    size_t cap;   /* bytes (SIZE_MAX while sizing) */
+    size_t used;  /* bytes handed out */
+    size_t high;  /* largest `used` ever seen */
+} cuda_arena;
+
+enum { CUDA_ARENA_ALIGN = 256 };
+
+/* A sizing arena: counts what a layout would take. */
+void cuda_arena_sizing(cuda_arena *a);
+/* One cudaMalloc of `bytes`; -1 (sc_error names the size and the free memory) when it does not fit. */
+int cuda_arena_open(cuda_arena *a, size_t bytes);
+/* CUDA_ARENA_ALIGN-aligned block; exits on overflow, which means the sizing pass and the layout disagreed. */
+void *cuda_arena_alloc(cuda_arena *a, size_t bytes);
+/* Temporary allocations: release returns to a mark (the high-water mark stays). */
+size_t cuda_arena_mark(const cuda_arena *a);
+void cuda_arena_release(cuda_arena *a, size_t mark);
+void cuda_arena_close(cuda_arena *a);
+
+#endif

@@ -1,0 +1,304 @@
+/* cuda_model.c — see cuda_model.h. A layer is the CPU model's layer (host/model_cpu.c) with the projections
+ * fused: norm1(+add) -> qkv GEMM -> RoPE on q|k -> flash attention -> o GEMM -> norm2(+add) -> gate|up GEMM ->
+ * SwiGLU -> down GEMM, the down output being added in the next norm. The fused GEMMs read the weights in place:
+ * q, k, v (and gate, up) are consecutive in the parameter table, so together they are one [rows, C] matrix. */
+#ifdef SC_HAVE_KERNELS
+#include "cuda_model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_arena.h"
+#include "cuda_check.h"
+#include "device.h"
+#include "error.h"
+#include "kernels.h"
+
+typedef struct {
+    kn_half *x, *xn1, *qkv, *att, *xmid, *xn2, *gu, *act; /* [T,C] [T,C] [T,QKV] [T,Q] [T,C] [T,C] [T,2F] [T,F] */
+    float *rstd1, *rstd2, *lse;                           /* [T] [T] [nh,T] */
+} cuda_layer_acts;
+
+/* Offsets (elements) of one layer's tensors in the parameter block; the same for weights and gradients. */
+typedef struct {
+    int64_t attn_norm, wqkv, wo, mlp_norm, wgu, wdown;
+} cuda_layer_offs;
+
+struct cuda_model {
+    sc_config cfg;
+    int max_T, flags, chunk;
+    int C, F, Q, KV, QKV, nh, nkv, hd, V, L;
+    int64_t nparams, embed_off, final_norm_off, lm_head_off;
+    cuda_layer_offs *offs;
+    char device[160];
+    cudaStream_t stream;
+    kn_blas *blas;
+    cuda_arena arena;
+    /* device memory, all from the arena */
+    kn_half *w;  /* [nparams] FP16 weights */
+    float *g;    /* [nparams] FP32 gradients (CUDA_MODEL_GRADS) */
+    cuda_layer_acts *acts;
+    kn_half *emb, *o, *down, *xfinal, *xnf;
+    float *rstdf, *losses, *logits;
+    int32_t *ids, *targets, *plan;
+    kn_half *dx, *dxn, *datt, *dqkv, *dgu, *dact;
+    void *ws, *blas_ws;
+    size_t ws_bytes, blas_ws_bytes;
+    /* host scratch */
+    float *h_losses;
+    int32_t *h_plan;
+};
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Every device buffer, from arena a (a sizing arena first, then the real one). */
+static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
+    size_t T = (size_t)cm->max_T;
+    int grads = cm->flags & CUDA_MODEL_GRADS;
+#define TAKE(type, n) ((type *)cuda_arena_alloc(a, sizeof(type) * (size_t)(n)))
+    cm->w = TAKE(kn_half, cm->nparams);
+    cm->g = grads ? TAKE(float, cm->nparams) : NULL;
+    for (int l = 0; l < cm->L; l++) {
+        cuda_layer_acts *A = &cm->acts[l];
+        A->x = TAKE(kn_half, T * cm->C);
+        A->xn1 = TAKE(kn_half, T * cm->C);
+        A->qkv = TAKE(kn_half, T * cm->QKV);
+        A->att = TAKE(kn_half, T * cm->Q);
+        A->xmid = TAKE(kn_half, T * cm->C);
+        A->xn2 = TAKE(kn_half, T * cm->C);
+        A->gu = TAKE(kn_half, T * 2 * cm->F);
+        A->act = TAKE(kn_half, T * cm->F);
+        A->rstd1 = TAKE(float, T);
+        A->rstd2 = TAKE(float, T);
+        A->lse = TAKE(float, T * cm->nh);
+    }
+    cm->emb = TAKE(kn_half, T * cm->C);
+    cm->o = TAKE(kn_half, T * cm->C);
+    cm->down = TAKE(kn_half, T * cm->C);
+    cm->xfinal = TAKE(kn_half, T * cm->C);
+    cm->xnf = TAKE(kn_half, T * cm->C);
+    cm->rstdf = TAKE(float, T);
+    cm->losses = TAKE(float, T);
+    cm->logits = (cm->flags & CUDA_MODEL_LOGITS) ? TAKE(float, T * cm->V) : NULL;
+    cm->ids = TAKE(int32_t, T);
+    cm->targets = TAKE(int32_t, T);
+    cm->plan = grads ? TAKE(int32_t, kn_embedding_plan_ints(cm->max_T)) : NULL;
+    if (grads) {
+        cm->dx = TAKE(kn_half, T * cm->C);
+        cm->dxn = TAKE(kn_half, T * cm->C);
+        cm->datt = TAKE(kn_half, T * cm->Q);
+        cm->dqkv = TAKE(kn_half, T * cm->QKV);
+        cm->dgu = TAKE(kn_half, T * 2 * cm->F);
+        cm->dact = TAKE(kn_half, T * cm->F);
+    }
+    /* one workspace for whichever op runs: they run one after another on one stream; also the FP32 staging
+     * buffer of uploads (at least 1 Mi floats) */
+    size_t ws = kn_classifier_workspace(cm->chunk, cm->V);
+    ws = max_sz(ws, kn_rmsnorm_backward_workspace(cm->max_T, cm->C));
+    ws = max_sz(ws, kn_attention_backward_workspace(cm->max_T, cm->nh));
+    ws = max_sz(ws, kn_sumsq_workspace(cm->nparams));
+    ws = max_sz(ws, (size_t)1 << 22);
+    cm->ws_bytes = ws;
+    cm->ws = cuda_arena_alloc(a, ws);
+    cm->blas_ws = cuda_arena_alloc(a, cm->blas_ws_bytes);
+#undef TAKE
+}
+
+static int layer_offsets(cuda_model *cm, const sc_model *m) {
+    const sc_param *t = m->table;
+    cm->offs = sc_calloc((size_t)cm->L, sizeof(cuda_layer_offs));
+    cm->embed_off = t[0].offset;
+    for (int l = 0; l < cm->L; l++) {
+        const sc_param *p = &t[1 + 9 * l]; /* attn_norm q k v o mlp_norm gate up down */
+        if (p[2].offset != p[1].offset + p[1].numel || p[3].offset != p[2].offset + p[2].numel ||
+            p[7].offset != p[6].offset + p[6].numel)
+            return sc_fail("cuda backend: layer %d: q/k/v or gate/up are not contiguous in the parameter table", l);
+        cuda_layer_offs *o = &cm->offs[l];
+        o->attn_norm = p[0].offset, o->wqkv = p[1].offset, o->wo = p[4].offset;
+        o->mlp_norm = p[5].offset, o->wgu = p[6].offset, o->wdown = p[8].offset;
+    }
+    cm->final_norm_off = t[1 + 9 * cm->L].offset;
+    cm->lm_head_off = m->cfg.tie_word_embeddings ? cm->embed_off : t[2 + 9 * cm->L].offset;
+    return 0;
+}
+
+int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
+    *out = NULL;
+    if (device_count() <= 0) return sc_fail("cuda backend: no CUDA device is visible");
+    const sc_config *c = &m->cfg;
+    if (kn_attention_check(c->head_dim, c->num_attention_heads, c->num_key_value_heads,
+                           (c->num_attention_heads + 2 * c->num_key_value_heads) * c->head_dim,
+                           (c->num_attention_heads + 2 * c->num_key_value_heads) * c->head_dim))
+        return sc_fail("cuda backend: %s", kn_last_error());
+    if (max_T < 1) return sc_fail("cuda backend: max_T must be positive, got %d", max_T);
+    cuda_model *cm = sc_calloc(1, sizeof *cm);
+    cm->cfg = *c;
+    cm->max_T = max_T, cm->flags = flags;
+    cm->C = c->hidden_size, cm->F = c->intermediate_size, cm->nh = c->num_attention_heads;
+    cm->nkv = c->num_key_value_heads, cm->hd = c->head_dim, cm->V = c->vocab_size, cm->L = c->num_hidden_layers;
+    cm->Q = cm->nh * cm->hd, cm->KV = cm->nkv * cm->hd, cm->QKV = cm->Q + 2 * cm->KV;
+    cm->nparams = m->nparams;
+    /* classifier chunk: at most 16 MiB of FP32 logits, never more tokens than a step has */
+    cm->chunk = (int)((16u << 20) / (4u * (unsigned)cm->V));
+    if (cm->chunk < 1) cm->chunk = 1;
+    if (cm->chunk > max_T) cm->chunk = max_T;
+    if (layer_offsets(cm, m)) {
+        free(cm->offs), free(cm);
+        return -1;
+    }
+    int dev = 0, major = 0;
+    CU_CHECK(cudaGetDevice(&dev));
+    CU_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    cm->blas_ws_bytes = (size_t)(major >= 9 ? 32 : 4) << 20; /* NVIDIA's advice: 32 MiB on Hopper */
+    if (device_describe(dev, cm->device, sizeof cm->device)) snprintf(cm->device, sizeof cm->device, "cuda:%d", dev);
+    cm->acts = sc_calloc((size_t)cm->L, sizeof(cuda_layer_acts));
+
+    cuda_arena sizing;
+    cuda_arena_sizing(&sizing);
+    cuda_model_layout(cm, &sizing);
+    if (cuda_arena_open(&cm->arena, sizing.used)) {
+        sc_fail_prefix("cuda backend (%d tokens, %s)", max_T, cm->device);
+        free(cm->acts), free(cm->offs), free(cm);
+        return -1;
+    }
+    cuda_model_layout(cm, &cm->arena);
+    CU_CHECK(cudaStreamCreate(&cm->stream));
+    cm->blas = kn_blas_create(cm->stream, cm->blas_ws, cm->blas_ws_bytes);
+    cm->h_losses = sc_malloc(sizeof(float) * (size_t)max_T);
+    cm->h_plan = (flags & CUDA_MODEL_GRADS) ? sc_malloc(sizeof(int32_t) * kn_embedding_plan_ints(max_T)) : NULL;
+    if (cm->g) cuda_model_zero_grads(cm);
+    *out = cm;
+    return cuda_model_upload(cm, m->params);
+}
+
+int cuda_model_upload(cuda_model *cm, const float *params) {
+    /* through the workspace in chunks: FP32 up, cast to FP16 on the device */
+    int64_t chunk = (int64_t)(cm->ws_bytes / sizeof(float));
+    for (int64_t off = 0; off < cm->nparams; off += chunk) {
+        int64_t n = cm->nparams - off < chunk ? cm->nparams - off : chunk;
+        CU_CHECK(cudaMemcpyAsync(cm->ws, params + off, sizeof(float) * (size_t)n, cudaMemcpyHostToDevice, cm->stream));
+        kn_f32_to_f16(cm->w + off, (const float *)cm->ws, n, cm->stream);
+    }
+    CU_CHECK(cudaStreamSynchronize(cm->stream));
+    return 0;
+}
+
+void cuda_model_zero_grads(cuda_model *cm) {
+    if (cm->g) CU_CHECK(cudaMemsetAsync(cm->g, 0, sizeof(float) * (size_t)cm->nparams, cm->stream));
+}
+
+static void forward(cuda_model *cm, int T) {
+    cudaStream_t s = cm->stream;
+    float eps = (float)cm->cfg.rms_norm_eps, theta = (float)cm->cfg.rope_theta;
+    int C = cm->C, F = cm->F, Q = cm->Q, KV = cm->KV, QKV = cm->QKV;
+    kn_embedding_forward(cm->emb, cm->ids, cm->w + cm->embed_off, T, C, s);
+    const kn_half *resid_in = cm->emb, *delta = NULL;
+    for (int l = 0; l < cm->L; l++) {
+        const cuda_layer_offs *o = &cm->offs[l];
+        cuda_layer_acts *A = &cm->acts[l];
+        kn_rmsnorm_forward(A->x, A->xn1, A->rstd1, resid_in, delta, cm->w + o->attn_norm, T, C, eps, s);
+        kn_matmul_forward(cm->blas, A->qkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
+        kn_rope_forward(A->qkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s); /* q and k heads: one call */
+        /* shapes were checked at open, so this cannot fail */
+        kn_attention_forward(A->att, A->lse, A->qkv, A->qkv + Q, A->qkv + Q + KV, T, cm->nh, cm->nkv, cm->hd, QKV,
+                             QKV, s);
+        kn_matmul_forward(cm->blas, cm->o, A->att, cm->w + o->wo, T, Q, C);
+        kn_rmsnorm_forward(A->xmid, A->xn2, A->rstd2, A->x, cm->o, cm->w + o->mlp_norm, T, C, eps, s);
+        kn_matmul_forward(cm->blas, A->gu, A->xn2, cm->w + o->wgu, T, C, 2 * F);
+        kn_swiglu_forward(A->act, A->gu, A->gu + F, T, F, 2 * F, s);
+        kn_matmul_forward(cm->blas, cm->down, A->act, cm->w + o->wdown, T, F, C);
+        resid_in = A->xmid;
+        delta = cm->down;
+    }
+    kn_rmsnorm_forward(cm->xfinal, cm->xnf, cm->rstdf, resid_in, delta, cm->w + cm->final_norm_off, T, C, eps, s);
+}
+
+/* cm->dxn holds dL/dxnf (scaled by CUDA_ACT_GRAD_SCALE); gs = grad_scale / CUDA_ACT_GRAD_SCALE unscales every
+ * weight gradient as it is accumulated in FP32. */
+static void backward(cuda_model *cm, int T, float gs, int nids) {
+    cudaStream_t s = cm->stream;
+    float theta = (float)cm->cfg.rope_theta;
+    int C = cm->C, F = cm->F, Q = cm->Q, KV = cm->KV, QKV = cm->QKV;
+    kn_rmsnorm_backward(cm->dx, cm->g + cm->final_norm_off, gs, cm->dxn, NULL, cm->xfinal, cm->rstdf,
+                        cm->w + cm->final_norm_off, T, C, cm->ws, s);
+    for (int l = cm->L - 1; l >= 0; l--) {
+        const cuda_layer_offs *o = &cm->offs[l];
+        cuda_layer_acts *A = &cm->acts[l];
+        /* MLP branch: its output was added to the stream, so its gradient is dx */
+        kn_matmul_backward(cm->blas, cm->dact, 0, cm->g + o->wdown, gs, cm->dx, A->act, cm->w + o->wdown, T, F, C);
+        kn_swiglu_backward(cm->dgu, cm->dgu + F, cm->dact, A->gu, A->gu + F, T, F, 2 * F, s);
+        kn_matmul_backward(cm->blas, cm->dxn, 0, cm->g + o->wgu, gs, cm->dgu, A->xn2, cm->w + o->wgu, T, C, 2 * F);
+        kn_rmsnorm_backward(cm->dx, cm->g + o->mlp_norm, gs, cm->dxn, cm->dx, A->xmid, A->rstd2, cm->w + o->mlp_norm,
+                            T, C, cm->ws, s);
+        /* attention branch */
+        kn_matmul_backward(cm->blas, cm->datt, 0, cm->g + o->wo, gs, cm->dx, A->att, cm->w + o->wo, T, Q, C);
+        kn_attention_backward(cm->dqkv, cm->dqkv + Q, cm->dqkv + Q + KV, cm->datt, A->qkv, A->qkv + Q,
+                              A->qkv + Q + KV, A->att, A->lse, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, cm->ws, s);
+        kn_rope_backward(cm->dqkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s);
+        kn_matmul_backward(cm->blas, cm->dxn, 0, cm->g + o->wqkv, gs, cm->dqkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
+        kn_rmsnorm_backward(cm->dx, cm->g + o->attn_norm, gs, cm->dxn, cm->dx, A->x, A->rstd1, cm->w + o->attn_norm,
+                            T, C, cm->ws, s);
+    }
+    kn_embedding_backward(cm->g + cm->embed_off, gs, cm->dx, cm->plan, nids, T, C, s);
+}
+
+int cuda_model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets, int T, float *logits_out,
+                    int want_grads, float grad_scale, double *loss_sum, int *counted) {
+    if (T < 1 || T > cm->max_T)
+        return sc_fail("cuda backend: a sequence of %d tokens; this model was opened for 1 to %d", T, cm->max_T);
+    if (want_grads && !cm->g) return sc_fail("cuda backend: opened without gradients");
+    if (logits_out && !cm->logits) return sc_fail("cuda backend: opened without a logits buffer");
+    cudaStream_t s = cm->stream;
+    CU_CHECK(cudaMemcpyAsync(cm->ids, ids, sizeof(int32_t) * (size_t)T, cudaMemcpyHostToDevice, s));
+    CU_CHECK(cudaMemcpyAsync(cm->targets, targets, sizeof(int32_t) * (size_t)T, cudaMemcpyHostToDevice, s));
+    int nids = 0;
+    if (want_grads) {
+        nids = kn_embedding_plan(cm->h_plan, ids, T, cm->V);
+        CU_CHECK(cudaMemcpyAsync(cm->plan, cm->h_plan, sizeof(int32_t) * kn_embedding_plan_ints(T),
+                                 cudaMemcpyHostToDevice, s));
+    }
+    forward(cm, T);
+    float gs = grad_scale / CUDA_ACT_GRAD_SCALE;
+    kn_classifier_forward_backward(cm->blas, cm->losses, logits_out ? cm->logits : NULL, want_grads ? cm->dxn : NULL,
+                                   want_grads ? cm->g + cm->lm_head_off : NULL, gs, cm->xnf, cm->w + cm->lm_head_off,
+                                   cm->targets, T, cm->C, cm->V, CUDA_ACT_GRAD_SCALE, cm->chunk, cm->ws, s);
+    if (want_grads) backward(cm, T, gs, nids);
+    CU_CHECK(cudaMemcpyAsync(cm->h_losses, cm->losses, sizeof(float) * (size_t)T, cudaMemcpyDeviceToHost, s));
+    if (logits_out)
+        CU_CHECK(cudaMemcpyAsync(logits_out, cm->logits, sizeof(float) * (size_t)T * (size_t)cm->V,
+                                 cudaMemcpyDeviceToHost, s));
+    CU_CHECK(cudaStreamSynchronize(s));
+    double total = 0.0;
+    int n = 0;
+    for (int t = 0; t < T; t++) {
+        total += cm->h_losses[t]; /* ignored positions hold 0 */
+        n += targets[t] >= 0;
+    }
+    *loss_sum = total;
+    if (counted) *counted = n;
+    return 0;
+}
+
+int cuda_model_read_grads(cuda_model *cm, float *host) {
+    if (!cm->g) return sc_fail("cuda backend: opened without gradients");
+    CU_CHECK(cudaMemcpyAsync(host, cm->g, sizeof(float) * (size_t)cm->nparams, cudaMemcpyDeviceToHost, cm->stream));
+    CU_CHECK(cudaStreamSynchronize(cm->stream));
+    return 0;
+}
+
+size_t cuda_model_device_bytes(const cuda_model *cm) { return cm->arena.high; }
+
+const char *cuda_model_device_name(const cuda_model *cm) { return cm->device; }
+
+void cuda_model_close(cuda_model *cm) {
+    if (!cm) return;
+    CU_CHECK(cudaStreamSynchronize(cm->stream));
+    kn_blas_destroy(cm->blas);
+    CU_CHECK(cudaStreamDestroy(cm->stream));
+    cuda_arena_close(&cm->arena);
+    free(cm->h_losses), free(cm->h_plan), free(cm->acts), free(cm->offs), free(cm);
+}
+#else
+typedef int cuda_model_unused; /* this build has no CUDA kernels */
+#endif

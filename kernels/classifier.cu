@@ -1,0 +1,83 @@
+// classifier.cu — the output layer fused with softmax cross-entropy (host/cpu/classifier.c is the twin), chunk by
+// chunk so that no T x V buffer exists: cuBLAS writes a chunk of FP32 logits, one block per row finds max, sum and
+// the loss, then overwrites the row in place with its FP16 gradient, and two more GEMMs take dx and dW from it.
+#include "common.cuh"
+#include "gemm.cuh"
+
+enum { CLS_THREADS = 512, CLS_EPT = 8, CLS_SEG = CLS_THREADS * CLS_EPT };
+
+// Row r of the chunk holds V floats at logits + r V. Its FP16 gradient is written over the first half of the same
+// bytes (so dlogits is an FP16 matrix with row stride 2V). Writing element j touches the bytes of float j / 2,
+// which lies in a segment every thread has finished reading: the row is processed in segments of CLS_SEG
+// elements, each read into registers, then a barrier, then written.
+__global__ void __launch_bounds__(CLS_THREADS)
+    classifier_rows_kernel(float *logits, float *losses, const int32_t *targets, int V, float loss_scale,
+                           int want_dl) {
+    int row = blockIdx.x, tid = threadIdx.x;
+    float *lr = logits + (int64_t)row * V;
+    float mx = -INFINITY;
+    for (int j = tid; j < V; j += CLS_THREADS) mx = fmaxf(mx, lr[j]);
+    mx = block_max(mx);
+    float sum = 0.0f;
+    for (int j = tid; j < V; j += CLS_THREADS) sum += expf(lr[j] - mx);
+    sum = block_sum(sum);
+    int tgt = targets[row];
+    int counted = tgt >= 0 && tgt < V;
+    // read before the first write below: every write comes after a barrier this thread reaches later
+    if (tid == 0) losses[row] = counted ? (mx + logf(sum)) - lr[tgt] : 0.0f;
+    if (!want_dl) return;
+    __half *dl = (__half *)lr;
+    float k = loss_scale / sum;
+    for (int base = 0; base < V; base += CLS_SEG) {
+        float vals[CLS_EPT];
+#pragma unroll
+        for (int e = 0; e < CLS_EPT; e++) {
+            int j = base + e * CLS_THREADS + tid;
+            vals[e] = j < V ? lr[j] : 0.0f;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int e = 0; e < CLS_EPT; e++) {
+            int j = base + e * CLS_THREADS + tid;
+            if (j < V) {
+                float g = counted ? expf(vals[e] - mx) * k - (j == tgt ? loss_scale : 0.0f) : 0.0f;
+                dl[j] = f2h(g);
+            }
+        }
+    }
+}
+
+extern "C" size_t kn_classifier_workspace(int chunk, int V) {
+    return sizeof(float) * (size_t)(chunk > 0 ? chunk : 1) * (size_t)(V > 0 ? V : 1);
+}
+
+extern "C" void kn_classifier_forward_backward(kn_blas *b, float *losses, float *logits_out, kn_half *dx,
+                                               float *dW_acc, float dW_scale, const kn_half *x, const kn_half *W,
+                                               const int32_t *targets, int T, int C, int V, float loss_scale,
+                                               int chunk, void *workspace, cudaStream_t stream) {
+    if (T <= 0 || V <= 0) return;
+    if (chunk <= 0) chunk = T;
+    if (stream != b->stream) {  // GEMMs and kernels must be ordered on one stream
+        KN_CUBLAS(cublasSetStream(b->handle, stream));
+        b->stream = stream;
+    }
+    float *buf = (float *)workspace;
+    for (int t0 = 0; t0 < T; t0 += chunk) {
+        int n = T - t0 < chunk ? T - t0 : chunk;
+        const kn_half *xc = x + (int64_t)t0 * C;
+        // logits^T[V, n] = W[V, C] x_c^T, FP32 out
+        kn_gemm(b, CUBLAS_OP_T, CUBLAS_OP_N, V, n, C, 1.0f, W, C, xc, C, 0.0f, buf, 1, V);
+        if (logits_out)
+            KN_CHECK(cudaMemcpyAsync(logits_out + (int64_t)t0 * V, buf, sizeof(float) * (size_t)n * (size_t)V,
+                                     cudaMemcpyDeviceToDevice, stream));
+        classifier_rows_kernel<<<n, CLS_THREADS, 0, stream>>>(buf, losses + t0, targets + t0, V, loss_scale,
+                                                              dx != NULL);
+        KN_CHECK_LAUNCH();
+        if (!dx || C <= 0) continue;
+        const __half *dl = (const __half *)buf;  // FP16, row stride 2V
+        // dx_c^T[C, n] = W^T[C, V] dl^T[V, n]
+        kn_gemm(b, CUBLAS_OP_N, CUBLAS_OP_N, C, n, V, 1.0f, W, C, dl, 2 * V, 0.0f, dx + (int64_t)t0 * C, 0, C);
+        // dW^T[C, V] += x_c^T[C, n] dl[n, V]
+        if (dW_acc) kn_gemm(b, CUBLAS_OP_N, CUBLAS_OP_T, C, V, n, dW_scale, xc, C, dl, 2 * V, 1.0f, dW_acc, 1, C);
+    }
+}

@@ -1,0 +1,132 @@
+/* kernels.h — the C API of the CUDA kernels (kernels/<op>.cu), callable from C. Every op mirrors its CPU twin in
+ * host/cpu/ops.h: same argument order and meaning, same row-major layouts ([T, C], [T, nh*hd], lse [nh, T]), and
+ * the same "ACCUMULATE into *_acc, overwrite the rest" rule. Differences, all deliberate:
+ *   - storage is FP16 (kn_half = IEEE half bits) for weights and activations; statistics (rstd, lse, losses),
+ *     weight gradients and optimizer state are FP32; all arithmetic is FP32;
+ *   - weight-gradient accumulations take a scale (dW += scale * ...), so activation gradients can be kept in FP16
+ *     at a comfortable magnitude and unscaled in FP32 (see docs/cuda.md "gradient scaling");
+ *   - strided views (ld = row stride in elements) where the model fuses projections (q|k|v and gate|up are one
+ *     GEMM each), and a workspace argument where an op needs scratch (size from the *_workspace function).
+ * Every pointer is device memory unless its name ends in _host. All work is queued on `stream`; CUDA errors are
+ * fatal and printed with file:line (kernels/common.cuh). Functions returning int give 0, or -1 with a message in
+ * kn_last_error() for unsupported shapes. Deterministic: no float atomics anywhere. */
+#ifndef SC_KERNELS_H
+#define SC_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h> /* cudaStream_t */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef uint16_t kn_half; /* FP16 bits; __half on the device */
+
+/* ---- device.cu: path selection and errors ---- */
+/* 1 when the current device has usable tensor cores: sm_75+ except the Turing parts without them (GTX 16xx, MX,
+ * T400-T1200), a guess from the name since CUDA exposes no such property. */
+int kn_device_has_tensor_cores(void);
+/* -1 = automatic (device, unless SMALLCODER_NO_TENSOR_CORES=1 is set), 0 = force the FP32-FMA path, 1 = force
+ * the mma.sync path. Tests use it to run both paths in one process. */
+void kn_set_tensor_cores(int mode);
+/* The path the attention kernels take now: 1 = tensor cores (mma.sync), 0 = FP32 FMA. */
+int kn_tensor_cores(void);
+const char *kn_last_error(void);
+
+/* ---- gemm.cu: cuBLAS with FP16 inputs and FP32 accumulation (CUBLAS_COMPUTE_32F) ---- */
+typedef struct kn_blas kn_blas;
+/* One cuBLAS handle bound to stream, using workspace (bytes; NULL/0 = cuBLAS's own) so nothing is allocated later. */
+kn_blas *kn_blas_create(cudaStream_t stream, void *workspace, size_t bytes);
+void kn_blas_destroy(kn_blas *b);
+/* y[T,out] = x[T,in] W[out,in]^T, y in FP16. */
+void kn_matmul_forward(kn_blas *b, kn_half *y, const kn_half *x, const kn_half *W, int T, int in, int out);
+/* dx[T,in] = dy W (dx_accumulate = 0) or += (1), skipped when dx is NULL; dW[out,in] += dW_scale * dy^T x in FP32,
+ * skipped when dW_acc is NULL. */
+void kn_matmul_backward(kn_blas *b, kn_half *dx, int dx_accumulate, float *dW_acc, float dW_scale, const kn_half *dy,
+                        const kn_half *x, const kn_half *W, int T, int in, int out);
+
+/* ---- embedding.cu ---- */
+/* out[T,C] = table[ids[t]] */
+void kn_embedding_forward(kn_half *out, const int32_t *ids, const kn_half *table, int T, int C, cudaStream_t stream);
+/* Host side of the deterministic backward: sorts token positions by id (stable, so each id's tokens stay in token
+ * order) into plan_host (kn_embedding_plan_ints(T) ints); ids outside [0, V) are dropped. Returns the number of
+ * distinct ids. Upload the plan, then call kn_embedding_backward with that count. */
+size_t kn_embedding_plan_ints(int T);
+int kn_embedding_plan(int32_t *plan_host, const int32_t *ids_host, int T, int V);
+/* dtable[id] += scale * dout[t] for every token t of each id, in token order: one block per distinct id, so no
+ * two threads ever add to the same row (no atomics; same bits every run). */
+void kn_embedding_backward(float *dtable_acc, float scale, const kn_half *dout, const int32_t *plan, int nids, int T,
+                           int C, cudaStream_t stream);
+
+/* ---- rmsnorm.cu: fused residual add + RMSNorm (host/cpu/rmsnorm.c) ----
+ * resid_out = resid_in + delta (delta NULL = none; resid_out may alias resid_in), norm_out = resid_out * rstd * w.
+ * rstd is computed from resid_out as stored (FP16), so backward sees exactly what forward normalised. */
+void kn_rmsnorm_forward(kn_half *resid_out, kn_half *norm_out, float *rstd, const kn_half *resid_in,
+                        const kn_half *delta, const kn_half *weight, int T, int C, float eps, cudaStream_t stream);
+size_t kn_rmsnorm_backward_workspace(int T, int C);
+/* dresid_total = dresid (NULL = 0) + rmsnorm's input gradient (may alias dresid);
+ * dweight += dweight_scale * sum_t dnorm * resid_out * rstd (FP32, summed in a fixed order). */
+void kn_rmsnorm_backward(kn_half *dresid_total, float *dweight_acc, float dweight_scale, const kn_half *dnorm,
+                         const kn_half *dresid, const kn_half *resid_out, const float *rstd, const kn_half *weight,
+                         int T, int C, void *workspace, cudaStream_t stream);
+
+/* ---- rope.cu: HF rotate-half RoPE in place on x[T, ld] (heads [0, n_heads) of head_dim each, row t at position
+ * pos0 + t). The q|k part of a fused qkv buffer is rotated by one call: n_heads = nh + nkv, ld = row stride. ---- */
+void kn_rope_forward(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
+                     cudaStream_t stream);
+void kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
+                      cudaStream_t stream);
+
+/* ---- attention.cu: causal GQA flash attention, scale 1/sqrt(hd); host/cpu/attention.c's contract.
+ * q rows have stride ldq, k and v rows stride ldkv (a fused qkv buffer: q = qkv, k = qkv + nh*hd,
+ * v = k + nkv*hd, ldq = ldkv = (nh + 2 nkv) hd); out/dout are [T, nh*hd]; lse [nh, T] FP32 (natural log).
+ * hd must be 64, 72, 80, 96 or 128, nkv must divide nh, pointers 4-byte aligned and ld even. ---- */
+/* 0 when these shapes are supported, else -1 and kn_last_error() says why. */
+int kn_attention_check(int hd, int nh, int nkv, int ldq, int ldkv);
+int kn_attention_forward(kn_half *out, float *lse, const kn_half *q, const kn_half *k, const kn_half *v, int T,
+                         int nh, int nkv, int hd, int ldq, int ldkv, cudaStream_t stream);
+size_t kn_attention_backward_workspace(int T, int nh);
+/* dq (stride ldq), dk, dv (stride ldkv) are overwritten; probabilities recomputed tile by tile from lse. */
+int kn_attention_backward(kn_half *dq, kn_half *dk, kn_half *dv, const kn_half *dout, const kn_half *q,
+                          const kn_half *k, const kn_half *v, const kn_half *out, const float *lse, int T, int nh,
+                          int nkv, int hd, int ldq, int ldkv, void *workspace, cudaStream_t stream);
+
+/* ---- swiglu.cu: out[r, c] = silu(gate[r, c]) * up[r, c] over rows x cols; gate/up/dgate/dup rows have stride
+ * ld_in (gate|up fused: gate = gu, up = gu + F, ld_in = 2F), out/dout are contiguous [rows, cols]. ---- */
+void kn_swiglu_forward(kn_half *out, const kn_half *gate, const kn_half *up, int rows, int cols, int ld_in,
+                       cudaStream_t stream);
+void kn_swiglu_backward(kn_half *dgate, kn_half *dup, const kn_half *dout, const kn_half *gate, const kn_half *up,
+                        int rows, int cols, int ld_in, cudaStream_t stream);
+
+/* ---- classifier.cu: logits = x W^T in chunks of `chunk` tokens (cuBLAS into an FP32 chunk buffer), softmax
+ * cross-entropy, dlogits written in place over the chunk as FP16, then dx = dlogits W and dW += dW_scale *
+ * dlogits^T x. Never a T x V buffer (unless logits_out is asked for). losses[t] = -log p(target) (0 when the
+ * target is outside [0, V)); dlogits = (softmax - onehot) * loss_scale for counted rows. dx NULL = forward only;
+ * logits_out [T, V] FP32 optional. The caller sums losses (deterministically, on the host). ---- */
+size_t kn_classifier_workspace(int chunk, int V);
+void kn_classifier_forward_backward(kn_blas *b, float *losses, float *logits_out, kn_half *dx, float *dW_acc,
+                                    float dW_scale, const kn_half *x, const kn_half *W, const int32_t *targets, int T,
+                                    int C, int V, float loss_scale, int chunk, void *workspace, cudaStream_t stream);
+
+/* ---- amp.cu: mixed-precision helpers ---- */
+void kn_f32_to_f16(kn_half *dst, const float *src, int64_t n, cudaStream_t stream);
+void kn_f16_to_f32(float *dst, const kn_half *src, int64_t n, cudaStream_t stream);
+/* g *= mul; *found_nonfinite (an int on the device, zero it first) is set to 1 if any value is inf/nan. */
+void kn_unscale(float *g, int64_t n, float mul, int *found_nonfinite, cudaStream_t stream);
+/* *result (a double on the device) = sum of g^2 in double: fixed 64Ki chunks (as train/adamw.c grad_sumsq), each
+ * and then the chunk sums reduced in a fixed tree, so the same value every run; inf/nan when any g is. */
+size_t kn_sumsq_workspace(int64_t n);
+void kn_sumsq(double *result, const float *g, int64_t n, void *workspace, cudaStream_t stream);
+
+/* ---- adamw.cu: train/adamw.c adamw_update on the device (the "full" placement); p16 (optional) receives the
+ * updated weights in FP16 for the next forward. ---- */
+void kn_adamw_update(float *p, const float *g, float *m, float *v, kn_half *p16, int64_t n, float grad_mul, float wd,
+                     float lr, float beta1, float beta2, float eps, int64_t t, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
