@@ -81,11 +81,7 @@ typedef struct {
 
 static int encode_plain(encode_ctx *c, const char *s, size_t n) {
     if (!n) return 0;
-    if (pretok_run(c->tok->steps, c->tok->nsteps, s, n, c->sc)) return -1;
-    const span_vec *pieces = &c->sc->a;
-    for (size_t i = 0; i < pieces->n; i++)
-        c->piece(c->arg, (const uint8_t *)c->sc->text.buf + pieces->v[i].off, pieces->v[i].len);
-    return 0;
+    return pretok_run(c->tok->steps, c->tok->nsteps, s, n, c->sc, c->piece, c->arg);
 }
 
 /* HF AddedVocabulary::find_matches for one pass; the gaps go to the next pass, then to the model. */

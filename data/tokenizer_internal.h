@@ -105,41 +105,23 @@ typedef struct {
     char *desc;              /* canonical description, part of tokenizer_hash() */
 } pre_step;
 
-/* A piece of text during pre-tokenization: bytes [off, off+len) of the call's working buffer. */
-typedef struct {
-    size_t off, len;
-} tok_span;
-
-typedef struct {
-    tok_span *v;
-    size_t n, cap;
-} span_vec;
-
 typedef struct {
     char *buf;
     size_t len, cap;
 } byte_buf;
 
-/* A regex match (m = 1) or the gap before one (m = 0), relative to the piece being split. */
-typedef struct {
-    size_t s, e;
-    int m;
-} seg;
+#define PRETOK_MAX_STEPS 16
 
+/* Per-thread scratch for pre-tokenization. */
 typedef struct {
-    seg *v;
-    size_t n, cap;
-} seg_vec;
-
-/* Per-call scratch for pre-tokenization (one per thread of encode). */
-typedef struct {
-    byte_buf text;             /* working buffer: the input segment, plus copies with a prefix space */
-    span_vec a, b;             /* ping-pong piece lists */
-    seg_vec found, tmp;
+    byte_buf prefixed[PRETOK_MAX_STEPS]; /* per step: a piece with ByteLevel's prefix space */
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jstack;
 } pretok_scratch;
+
+typedef void (*tok_piece_fn)(void *arg, const uint8_t *w, size_t n);
+typedef void (*tok_added_fn)(void *arg, int32_t id);
 
 extern const char *const TOK_GPT2_PATTERN;
 
@@ -148,8 +130,9 @@ int pretok_compile(const char *pattern, size_t len, int literal, pre_step *st);
 void pretok_step_free(pre_step *st);
 void pretok_scratch_init(pretok_scratch *s);
 void pretok_scratch_free(pretok_scratch *s);
-/* Runs the steps over text[0..n) and leaves the pieces in s->a (offsets into s->text.buf). */
-int pretok_run(const pre_step *steps, int nsteps, const char *text, size_t n, pretok_scratch *s);
+/* Runs the steps over text[0..n); piece() gets every resulting pre-token, in order. */
+int pretok_run(const pre_step *steps, int nsteps, const char *text, size_t n, pretok_scratch *s, tok_piece_fn piece,
+               void *arg);
 
 /* ---- the tokenizer ---- */
 
@@ -195,8 +178,6 @@ void tokenizer_bpe_merge(const sc_tokenizer *tok, const uint8_t *w, size_t n, id
 
 /* Added-token split + pre-tokenizer pipeline over text: piece() gets each pre-token's raw bytes (valid only
  * during the call), added() each added token's id, in text order. Encode and training both use it. */
-typedef void (*tok_piece_fn)(void *arg, const uint8_t *w, size_t n);
-typedef void (*tok_added_fn)(void *arg, int32_t id);
 int tokenizer_pretokenize(const sc_tokenizer *tok, const char *text, size_t len, tok_piece_fn piece,
                           tok_added_fn added, void *arg);
 

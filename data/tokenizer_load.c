@@ -332,6 +332,7 @@ static int build(sc_tokenizer *t, const cJSON *root) {
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
     if (!pre || cJSON_IsNull(pre)) return sc_fail("pre_tokenizer: missing (a ByteLevel pre-tokenizer is required)");
     if (parse_pretok(t, pre)) return -1;
+    if (t->nsteps > PRETOK_MAX_STEPS) return sc_fail("pre_tokenizer: more than %d steps", PRETOK_MAX_STEPS);
     int nbl = 0;
     for (int i = 0; i < t->nsteps; i++) nbl += t->steps[i].kind == PRE_BYTELEVEL;
     if (nbl != 1 || t->steps[t->nsteps - 1].kind != PRE_BYTELEVEL)

@@ -274,134 +274,129 @@ void pretok_scratch_init(pretok_scratch *s) {
 }
 
 void pretok_scratch_free(pretok_scratch *s) {
-    free(s->text.buf);
-    free(s->a.v);
-    free(s->b.v);
-    free(s->found.v);
-    free(s->tmp.v);
+    for (int i = 0; i < PRETOK_MAX_STEPS; i++) free(s->prefixed[i].buf);
     if (s->md) pcre2_match_data_free(s->md);
     if (s->mctx) pcre2_match_context_free(s->mctx);
     if (s->jstack) pcre2_jit_stack_free(s->jstack);
     memset(s, 0, sizeof *s);
 }
 
-static inline void span_push(span_vec *v, size_t off, size_t len) {
-    if (!len) return; /* HF drops empty splits */
-    if (v->n == v->cap) {
-        v->cap = v->cap ? v->cap * 2 : 256;
-        v->v = realloc(v->v, v->cap * sizeof *v->v);
-        if (!v->v) sc_malloc((size_t)-1);
+/* The pipeline streams: every piece a step produces goes straight through the following steps to the
+ * callback, so memory does not grow with the input (no lists of pieces, however long the text). */
+typedef struct {
+    const pre_step *steps;
+    int nsteps;
+    pretok_scratch *s;
+    tok_piece_fn piece;
+    void *arg;
+} pt_run;
+
+static int run_step(pt_run *r, int k, const char *p, size_t n);
+
+/* HF NormalizedString::split folds the (gap, match) sequence by behaviour; this is the same fold done as the
+ * elements arrive, holding back at most one element. */
+typedef struct {
+    split_behavior b;
+    int have;            /* a pending element */
+    size_t ps, pe;
+    int pm, prev_m;      /* pending's match flag; the last element's */
+} split_fold;
+
+static int fold_push(pt_run *r, int k, const char *p, split_fold *f, size_t s, size_t e, int m) {
+    int rc = 0;
+    switch (f->b) {
+    case SPLIT_ISOLATED:
+        return run_step(r, k + 1, p + s, e - s);
+    case SPLIT_REMOVED:
+        return m ? 0 : run_step(r, k + 1, p + s, e - s);
+    case SPLIT_CONTIGUOUS:
+        if (f->have && m == f->prev_m) {
+            f->pe = e;
+        } else {
+            if (f->have) rc = run_step(r, k + 1, p + f->ps, f->pe - f->ps);
+            f->have = 1, f->ps = s, f->pe = e;
+        }
+        break;
+    case SPLIT_MERGED_PREV:
+        if (f->have && m && !f->prev_m) {
+            f->pe = e;
+        } else {
+            if (f->have) rc = run_step(r, k + 1, p + f->ps, f->pe - f->ps);
+            f->have = 1, f->ps = s, f->pe = e;
+        }
+        break;
+    case SPLIT_MERGED_NEXT: /* a match joins the non-match right after it */
+        if (f->have && f->pm && !m) {
+            rc = run_step(r, k + 1, p + f->ps, e - f->ps);
+            f->have = 0;
+        } else {
+            if (f->have) rc = run_step(r, k + 1, p + f->ps, f->pe - f->ps);
+            f->have = 1, f->ps = s, f->pe = e, f->pm = m;
+        }
+        break;
     }
-    v->v[v->n].off = off;
-    v->v[v->n].len = len;
-    v->n++;
+    f->prev_m = m;
+    return rc;
 }
 
-static void seg_push(seg_vec *v, size_t s, size_t e, int m) {
-    if (v->n == v->cap) {
-        v->cap = v->cap ? v->cap * 2 : 64;
-        v->v = realloc(v->v, v->cap * sizeof *v->v);
-        if (!v->v) sc_malloc((size_t)-1);
-    }
-    v->v[v->n++] = (seg){s, e, m};
-}
-
-/* The matches of re in subj[0..n) as onig's find_iter yields them (leftmost-first; an empty match right
- * after the previous match is skipped by advancing one character), with the gaps between them. */
-static int pretok_find(const pre_step *st, const char *subj, size_t n, pretok_scratch *s, seg_vec *out) {
-    size_t last_end = 0, prev = 0;
-    int have_last = 0;
-    size_t last_match_end = 0;
-    out->n = 0;
-    while (last_end <= n) {
-        int rc = st->jit ? pcre2_jit_match(st->re, (PCRE2_SPTR)subj, n, last_end, 0, s->md, s->mctx)
-                         : pcre2_match(st->re, (PCRE2_SPTR)subj, n, last_end, 0, s->md, s->mctx);
-        if (rc == PCRE2_ERROR_NOMATCH) break;
-        if (rc < 0) {
+/* Splits p[0..n) with the step's regex, matches as onig's find_iter yields them (leftmost-first; an empty
+ * match right after the previous match is skipped by advancing one character), gaps in between. */
+static int split_piece(pt_run *r, int k, const char *p, size_t n) {
+    const pre_step *st = &r->steps[k];
+    pretok_scratch *s = r->s;
+    split_fold f = {st->kind == PRE_BYTELEVEL ? SPLIT_ISOLATED : st->behavior, 0, 0, 0, 0, 0};
+    int inv = st->kind == PRE_SPLIT && st->invert;
+    size_t last_end = 0, prev = 0, last_match_end = 0;
+    int have_last = 0, rc = 0;
+    while (last_end <= n && !rc) {
+        int m = st->jit ? pcre2_jit_match(st->re, (PCRE2_SPTR)p, n, last_end, 0, s->md, s->mctx)
+                        : pcre2_match(st->re, (PCRE2_SPTR)p, n, last_end, 0, s->md, s->mctx);
+        if (m == PCRE2_ERROR_NOMATCH) break;
+        if (m < 0) {
             PCRE2_UCHAR msg[256];
-            pcre2_get_error_message(rc, msg, sizeof msg);
+            pcre2_get_error_message(m, msg, sizeof msg);
             return sc_fail("pre-tokenizer regex failed: %s", (const char *)msg);
         }
+        /* copied out before any recursion: the match data is shared by all steps */
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
         size_t ms = ov[0], me = ov[1];
         if (ms == me && have_last && last_match_end == me) {
             uint32_t cp;
-            int l = last_end < n ? tok_utf8_decode((const uint8_t *)subj + last_end, n - last_end, &cp) : 1;
+            int l = last_end < n ? tok_utf8_decode((const uint8_t *)p + last_end, n - last_end, &cp) : 1;
             last_end += l ? (size_t)l : 1;
             continue;
         }
-        last_end = me;
-        last_match_end = me;
-        have_last = 1;
-        if (prev != ms) seg_push(out, prev, ms, 0);
-        seg_push(out, ms, me, 1);
+        last_end = me, last_match_end = me, have_last = 1;
+        if (prev != ms) rc = fold_push(r, k, p, &f, prev, ms, inv);
+        if (!rc) rc = fold_push(r, k, p, &f, ms, me, !inv);
         prev = me;
     }
-    if (prev != n) seg_push(out, prev, n, 0);
-    return 0;
-}
-
-/* HF NormalizedString::split: folds the match list by behaviour, then drops empty pieces. */
-static void pretok_apply(split_behavior b, int invert, seg *v, size_t n, size_t base, span_vec *out,
-                         seg_vec *tmp) {
-    if (invert)
-        for (size_t i = 0; i < n; i++) v[i].m = !v[i].m;
-    if (b == SPLIT_ISOLATED || b == SPLIT_REMOVED) {
-        for (size_t i = 0; i < n; i++)
-            if (b == SPLIT_ISOLATED || !v[i].m) span_push(out, base + v[i].s, v[i].e - v[i].s);
-        return;
-    }
-    tmp->n = 0;
-    int prev = 0;
-    if (b == SPLIT_MERGED_NEXT) {
-        for (size_t k = n; k-- > 0;) {
-            if (v[k].m && !prev && tmp->n) tmp->v[tmp->n - 1].s = v[k].s;
-            else seg_push(tmp, v[k].s, v[k].e, 0);
-            prev = v[k].m;
-        }
-        for (size_t k = tmp->n; k-- > 0;) span_push(out, base + tmp->v[k].s, tmp->v[k].e - tmp->v[k].s);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int join = b == SPLIT_CONTIGUOUS ? v[i].m == prev : (v[i].m && !prev);
-        if (join && tmp->n) tmp->v[tmp->n - 1].e = v[i].e;
-        else seg_push(tmp, v[i].s, v[i].e, 0);
-        prev = v[i].m;
-    }
-    for (size_t k = 0; k < tmp->n; k++) span_push(out, base + tmp->v[k].s, tmp->v[k].e - tmp->v[k].s);
-}
-
-int pretok_run(const pre_step *steps, int nsteps, const char *text, size_t n, pretok_scratch *s) {
-    s->text.len = 0;
-    buf_add(&s->text, text, n);
-    s->a.n = 0;
-    span_push(&s->a, 0, n);
-    seg_vec *found = &s->found, *tmp = &s->tmp;
-    int rc = 0;
-    for (int k = 0; k < nsteps && !rc; k++) {
-        const pre_step *st = &steps[k];
-        s->b.n = 0;
-        for (size_t i = 0; i < s->a.n && !rc; i++) {
-            tok_span sp = s->a.v[i];
-            if (st->kind == PRE_BYTELEVEL && st->add_prefix_space && s->text.buf[sp.off] != ' ') {
-                size_t off = s->text.len;
-                buf_add(&s->text, " ", 1);
-                buf_add(&s->text, NULL, sp.len); /* grow first: the copy's source lives in the same buffer */
-                memcpy(s->text.buf + off + 1, s->text.buf + sp.off, sp.len);
-                sp.off = off;
-                sp.len += 1;
-            }
-            if (!st->re) {
-                span_push(&s->b, sp.off, sp.len);
-                continue;
-            }
-            rc = pretok_find(st, s->text.buf + sp.off, sp.len, s, found);
-            if (!rc) pretok_apply(st->kind == PRE_BYTELEVEL ? SPLIT_ISOLATED : st->behavior, st->invert, found->v,
-                                  found->n, sp.off, &s->b, tmp);
-        }
-        span_vec t = s->a;
-        s->a = s->b;
-        s->b = t;
-    }
+    if (!rc && prev != n) rc = fold_push(r, k, p, &f, prev, n, inv);
+    if (!rc && f.have) rc = run_step(r, k + 1, p + f.ps, f.pe - f.ps);
     return rc;
+}
+
+static int run_step(pt_run *r, int k, const char *p, size_t n) {
+    if (!n) return 0; /* HF drops empty splits */
+    if (k == r->nsteps) {
+        r->piece(r->arg, (const uint8_t *)p, n);
+        return 0;
+    }
+    const pre_step *st = &r->steps[k];
+    if (st->kind == PRE_BYTELEVEL && st->add_prefix_space && p[0] != ' ') {
+        /* this depth's buffer: deeper steps have their own, and it is free again once this piece is done */
+        byte_buf *b = &r->s->prefixed[k];
+        b->len = 0;
+        buf_add(b, " ", 1);
+        buf_add(b, p, n);
+        p = b->buf, n++;
+    }
+    return st->re ? split_piece(r, k, p, n) : run_step(r, k + 1, p, n);
+}
+
+int pretok_run(const pre_step *steps, int nsteps, const char *text, size_t n, pretok_scratch *s, tok_piece_fn piece,
+               void *arg) {
+    if (nsteps > PRETOK_MAX_STEPS) return sc_fail("pre_tokenizer: more than %d steps", PRETOK_MAX_STEPS);
+    pt_run r = {steps, nsteps, s, piece, arg};
+    return run_step(&r, 0, text, n);
 }
