@@ -47,6 +47,8 @@ expect_train() { "$sc" tokenizer train --vocab-size 300 -q "$@"; }
 ok "train" expect_train --out "$dir/tok.json" "$dir/corpus"
 ok "train wrote tok.json" [ -s "$dir/tok.json" ]
 ok "no temporary file left" [ "$(ls "$dir" | grep -c tmp)" -eq 0 ]
+expect_train --threads 1 --out "$dir/tok1.json" "$dir/corpus"
+ok "the result does not depend on the thread count" cmp -s "$dir/tok.json" "$dir/tok1.json"
 
 # round trip through files and stdin, with specials, CRLF, tabs and non-ASCII
 printf 'x<|endoftext|><fim_prefix>def f(a):\r\n\treturn a  # 🎉 größe\n\n   \n' >"$dir/text.txt"
