@@ -171,6 +171,8 @@ static int build(sc_tokenizer *t, const cJSON *root) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (!cJSON_IsObject(model)) return sc_fail("missing \"model\"");
     const char *type = type_of(model);
+    /* HF reads an untyped model as the first variant that fits: BPE when it has merges */
+    if (!type && cJSON_GetObjectItemCaseSensitive(model, "merges")) type = "BPE";
     if (!type) return sc_fail("model: missing \"type\"");
     if (strcmp(type, "BPE") != 0) return sc_fail("model type '%s' is not supported (only BPE)", type);
     if (parse_model_options(t, model)) return -1;
