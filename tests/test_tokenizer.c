@@ -587,6 +587,22 @@ static void test_bad_input(void) {
     o.vocab_size = 300;
     snprintf(path, sizeof path, "%s/no/such/dir/out.json", tmpdir);
     CHECK_FAILS_WITH(tokenizer_train_texts(txt, txtlen, 1, &o, path, NULL), "out.json");
+
+    /* files: unreadable, binary and non-UTF-8 ones are skipped and counted, the rest trains */
+    char good_path[512], bin_path[512], latin_path[512], gone[512];
+    snprintf(good_path, sizeof good_path, "%s/good.py", tmpdir);
+    snprintf(bin_path, sizeof bin_path, "%s/bin.py", tmpdir);
+    snprintf(latin_path, sizeof latin_path, "%s/latin1.py", tmpdir);
+    snprintf(gone, sizeof gone, "%s/vanished.py", tmpdir);
+    CHECK(atomic_write_file(good_path, "x = 1\ny = x + 1\n", 16) == 0);
+    CHECK(atomic_write_file(bin_path, "ab\0cd", 5) == 0);
+    CHECK(atomic_write_file(latin_path, "caf\xe9 = 1\n", 9) == 0);
+    char *paths[] = {good_path, bin_path, latin_path, gone};
+    tokenizer_train_stats st;
+    snprintf(path, sizeof path, "%s/files.json", tmpdir);
+    CHECK(tokenizer_train_files(paths, 4, &o, path, &st) == 0);
+    CHECK(st.files == 1 && st.skipped_binary == 1 && st.skipped_not_utf8 == 1 && st.unreadable == 1);
+    CHECK(st.bytes == 16);
 }
 
 int main(void) {
