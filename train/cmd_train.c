@@ -105,6 +105,7 @@ typedef struct {
     batch_source train, val;
     int have_train, have_val;
     train_backend backend;
+    int placement;           /* PLAN_FULL / PLAN_OFFLOAD chosen by show_plan for CUDA */
     sc_tokenizer *tok;
     fim_options fim;
     char ckpt[4096], run_dir[4096], data_abs[PATH_MAX], tok_path[PATH_MAX];
@@ -247,7 +248,7 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     if (open_model(r, vocab)) return -1;
     if (!o->plan && (open_tokenizer(r, hash) || setup_fim(r))) return -1;
     if (train_options_resolve(o, &r->model.cfg, ntok)) return -1;
-    if (show_plan(o, &r->model.cfg, *use_cuda, *nthreads, NULL)) return -1;
+    if (show_plan(o, &r->model.cfg, *use_cuda, *nthreads, &r->placement)) return -1;
     if (o->plan) return 1;
     if (data_source_open(&r->train, o->data, "train", o->seq, 1, (uint64_t)o->seed, hash, &r->fim)) return -1;
     r->have_train = 1;
@@ -257,6 +258,14 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
         r->have_val = 1;
     }
     if (realpath(o->data, r->data_abs)) o->data = r->data_abs;
+    return 0;
+}
+
+/* The device backend. The CUDA one (backend_cuda_open(&r->backend, &r->model, seq, micro_batch, r->placement,
+ * fp16), allocating its arena from plan_cuda) goes here; until it exists check_device refuses --device cuda. */
+static int open_backend(train_run *r, int use_cuda) {
+    if (use_cuda) return FAIL("the CUDA training backend is not implemented yet; use --device cpu");
+    backend_cpu_open(&r->backend, &r->model, r->o.seq, 1);
     return 0;
 }
 
@@ -291,7 +300,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (prepare_out_dir(&r)) goto fail;
 
-    backend_cpu_open(&r.backend, &r.model, o->seq, 1);
+    if (open_backend(&r, use_cuda)) goto fail;
     if (r.m && r.backend.write_state(&r.backend, r.m, r.v)) goto fail;
     r.options_json = train_options_to_json(o, &r.a);
     train_config c = {
