@@ -61,11 +61,12 @@ static size_t last_char(const char *s, size_t n) {
 }
 
 /* Longest added token of this pass (normalized or not) that starts at s[0..n), or NULL. */
-static const added_token *added_at(const sc_tokenizer *t, int normalized, const char *s, size_t n) {
+static const added_token *added_at(const sc_tokenizer *t, int pass, const char *s, size_t n) {
     const added_token *best = NULL;
-    for (int k = 0; k < t->nadded; k++) {
-        const added_token *a = &t->added[k];
-        if (a->normalized != normalized || a->len > n || a->content[0] != s[0]) continue;
+    uint8_t b = (uint8_t)s[0];
+    for (int k = t->bucket[pass][b]; k < t->bucket[pass][b + 1]; k++) {
+        const added_token *a = &t->added[t->by_first[pass][k]];
+        if (a->len > n || (a->len > 1 && a->content[1] != s[1])) continue;
         if ((!best || a->len > best->len) && memcmp(a->content, s, a->len) == 0) best = a;
     }
     return best;
@@ -88,10 +89,11 @@ static int encode_plain(encode_ctx *c, const char *s, size_t n) {
 static int encode_pass(encode_ctx *c, int pass, const char *s, size_t n) {
     const sc_tokenizer *t = c->tok;
     if (pass == 2) return encode_plain(c, s, n);
-    const uint8_t *first = t->added_first[pass];
+    const int *bucket = t->bucket[pass];
     size_t start_offset = 0, pos = 0;
     while (pos < n) {
-        if (!first[(uint8_t)s[pos]]) {
+        uint8_t b = (uint8_t)s[pos];
+        if (bucket[b] == bucket[b + 1]) {
             pos++;
             continue;
         }
@@ -211,6 +213,8 @@ void tokenizer_free(sc_tokenizer *t) {
     pairmap_free(&t->merges);
     for (int i = 0; i < t->nadded; i++) free(t->added[i].content);
     free(t->added);
+    free(t->by_first[0]);
+    free(t->by_first[1]);
     for (int i = 0; i < t->nsteps; i++) pretok_step_free(&t->steps[i]);
     free(t->steps);
     free(t);

@@ -158,8 +158,10 @@ struct sc_tokenizer {
     int fuse_unk;
     added_token *added;
     int nadded;
-    /* first-byte filters for the two added-token passes (non-normalized, then normalized) */
-    uint8_t added_first[2][256];
+    /* the two added-token passes (non-normalized, then normalized): the tokens of pass p that start with byte
+     * b are added[by_first[p][bucket[p][b]] .. by_first[p][bucket[p][b + 1]] - 1] */
+    int *by_first[2];
+    int bucket[2][257];
     pre_step *steps;
     int nsteps;
     uint64_t hash;

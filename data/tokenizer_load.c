@@ -306,7 +306,17 @@ static int build(sc_tokenizer *t, const cJSON *root) {
             free(t->id_str[a->id]); /* an added token may re-use a vocabulary id: its text wins, as in HF */
             t->id_str[a->id] = xstrdup(content);
             strmap_put(&t->str_to_id, content, a->len, a->id);
-            t->added_first[a->normalized ? 1 : 0][(uint8_t)content[0]] = 1;
+        }
+        /* bucket each pass's tokens by first byte (counting sort, stable) */
+        for (int pass = 0; pass < 2 && !rc; pass++) {
+            t->by_first[pass] = sc_malloc(((size_t)t->nadded + 1) * sizeof(int));
+            int count[257] = {0};
+            for (int i = 0; i < t->nadded; i++)
+                if (t->added[i].normalized == pass) count[(uint8_t)t->added[i].content[0] + 1]++;
+            for (int b = 0; b < 256; b++) count[b + 1] += count[b];
+            memcpy(t->bucket[pass], count, sizeof count);
+            for (int i = 0; i < t->nadded; i++)
+                if (t->added[i].normalized == pass) t->by_first[pass][count[(uint8_t)t->added[i].content[0]]++] = i;
         }
     }
 
