@@ -106,7 +106,7 @@ typedef struct {
 
 static int cmd_encode(int argc, char **argv) {
     const char *tok_path = NULL;
-    int threads = 1, stats = 0, quiet = 0, repeat = 1;
+    int threads = 0, stats = 0, quiet = 0, repeat = 1;
     sc_arg args[] = {
         {"tokenizer", 't', SC_ARG_STR, &tok_path, "tokenizer.json", 1},
         {"threads", 0, SC_ARG_INT, &threads, "files encoded in parallel (0 = all cores)", 0},
