@@ -82,8 +82,14 @@ static void test_round_trip_and_keep(void) {
     CHECK(checkpoint_list(run, &steps, &cnt) == 0);
     CHECK(cnt == 2 && steps[1] == 40);
     free(steps);
+    char junk[4200];
+    snprintf(junk, sizeof junk, "%s/loss.svg.tmp.4242", run);
+    CHECK(atomic_write_file(junk, "x", 1) == 0);
+    snprintf(junk, sizeof junk, "%s/notes.tmp.1", run); /* not ours: kept */
+    CHECK(atomic_write_file(junk, "x", 1) == 0);
     checkpoint_clean_temp(run);
     CHECK(!exists(run, ".tmp-ckpt-50-123"));
+    CHECK(!exists(run, "loss.svg.tmp.4242") && exists(run, "notes.tmp.1"));
     rmdir(p);
     /* a save that cannot happen (run dir is a file) fails cleanly */
     char bad[4096];

@@ -93,6 +93,19 @@ int checkpoint_list(const char *run_dir, int64_t **steps, int *count) {
     return 0;
 }
 
+/* "metrics.jsonl.tmp.<pid>" / "loss.svg.tmp.<pid>": host/fileio.c's temporary names, left by a crash mid-write */
+static int is_atomic_temp(const char *name) {
+    static const char *const own[] = {"metrics.jsonl.tmp.", "loss.svg.tmp.", NULL};
+    for (int i = 0; own[i]; i++) {
+        size_t k = strlen(own[i]);
+        if (strncmp(name, own[i], k) != 0 || !name[k]) continue;
+        const char *q = name + k;
+        while (*q >= '0' && *q <= '9') q++;
+        if (!*q) return 1;
+    }
+    return 0;
+}
+
 void checkpoint_clean_temp(const char *run_dir) {
     DIR *d = opendir(run_dir);
     if (!d) return;
@@ -100,7 +113,7 @@ void checkpoint_clean_temp(const char *run_dir) {
     char p[4096];
     while ((e = readdir(d))) {
         if (strncmp(e->d_name, CKPT_TEMP_PREFIX, strlen(CKPT_TEMP_PREFIX)) == 0 ||
-            strncmp(e->d_name, CKPT_TRASH_PREFIX, strlen(CKPT_TRASH_PREFIX)) == 0)
+            strncmp(e->d_name, CKPT_TRASH_PREFIX, strlen(CKPT_TRASH_PREFIX)) == 0 || is_atomic_temp(e->d_name))
             checkpoint_remove_tree(path_join(p, sizeof p, run_dir, e->d_name));
     }
     closedir(d);

@@ -38,7 +38,8 @@ int checkpoint_list(const char *run_dir, int64_t **steps, int *count);
  * names and shapes checked against the model) and trainer_state.json's text (malloc'd). */
 int checkpoint_load(const char *dir, sc_model *m, float **exp_avg, float **exp_avg_sq, char **state_json);
 
-/* Removes leftovers of saves that were interrupted (.tmp-ckpt-* and .trash-* directories in run_dir). */
+/* Removes leftovers of saves that were interrupted: .tmp-ckpt-* and .trash-* directories, and temporary
+ * metrics.jsonl / loss.svg files, in run_dir. */
 void checkpoint_clean_temp(const char *run_dir);
 
 /* rm -r of a directory tree (files and directories, no symlink following). */
