@@ -13,7 +13,7 @@
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-static pcre2_code *word_re; /* Unicode \w as Rust's regex has it, for single_word added tokens */
+static pre_step word_re; /* Unicode \w as Rust's regex has it (single_word added tokens), HF's tables */
 
 static void scratch_destroy(void *p) {
     pretok_scratch_free(p);
@@ -22,10 +22,8 @@ static void scratch_destroy(void *p) {
 
 static void scratch_key_create(void) {
     pthread_key_create(&scratch_key, scratch_destroy);
-    int err;
-    PCRE2_SIZE off;
-    const char *pat = "^[\\p{L}\\p{M}\\p{Nd}\\p{Nl}\\p{Pc}\\x{200C}\\x{200D}]";
-    word_re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
+    const char *pat = "\\A[\\p{L}\\p{M}\\p{Nd}\\p{Nl}\\p{Pc}\\x{200C}\\x{200D}]";
+    if (pretok_compile(pat, strlen(pat), 0, &word_re)) word_re.re = NULL; /* then: ASCII word characters only */
 }
 
 static pretok_scratch *thread_scratch(void) {
@@ -50,7 +48,7 @@ static int is_white_space(uint32_t c) {
 static int is_word_char_at(const char *s, size_t n, pretok_scratch *sc) {
     if (!n) return 0;
     if ((unsigned char)s[0] < 0x80) return s[0] == '_' || (s[0] >= '0' && s[0] <= '9') || ((s[0] | 32) >= 'a' && (s[0] | 32) <= 'z');
-    return word_re && pcre2_match(word_re, (PCRE2_SPTR)s, n < 4 ? n : 4, 0, 0, sc->md, NULL) >= 0;
+    return word_re.re && pcre2_match(word_re.re, (PCRE2_SPTR)s, n < 4 ? n : 4, 0, 0, sc->md, NULL) >= 0;
 }
 
 /* Start of the last UTF-8 character of s[0..n). */
