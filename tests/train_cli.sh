@@ -77,7 +77,7 @@ cmp -s "$dir/a/ckpt-20/optimizer.safetensors" "$dir/b/ckpt-20/optimizer.safetens
 SMALLCODER_TEST_SLOW_SAVE=300 $sc train $run --eval-every 0 --out "$dir/k" 2>/dev/null &
 pid=$!
 n=0
-while [ $n -lt 600 ] && ! ls -d "$dir"/k/.tmp-ckpt-10-* >/dev/null 2>&1; do sleep 0.05; n=$((n + 1)); done
+while [ $n -lt 2400 ] && ! ls -d "$dir"/k/.tmp-ckpt-10-* >/dev/null 2>&1; do sleep 0.05; n=$((n + 1)); done
 sleep 0.4 # inside the save: some files written, others not
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
@@ -98,7 +98,7 @@ $sc train $long --out "$dir/c" 2>"$dir/errc" &
 pid=$!
 n=0
 steps_done() { c=$(grep -c train "$dir/c/metrics.jsonl" 2>/dev/null); echo "${c:-0}"; }
-while [ $n -lt 600 ] && [ "$(steps_done)" -lt 3 ]; do sleep 0.05; n=$((n + 1)); done
+while [ $n -lt 2400 ] && [ "$(steps_done)" -lt 3 ]; do sleep 0.05; n=$((n + 1)); done
 kill -INT $pid
 wait $pid
 rc=$?
