@@ -221,6 +221,14 @@ const writeJson = (name, obj) => { const p = path.join(work, name); fs.writeFile
       { type: 'Digits', individual_digits: false },
       byteLevel(true, false)] };
   }), small);
+  await compare('empty-matches', variant('empty', (o) => {
+    o.pre_tokenizer = { type: 'Sequence', pretokenizers: [
+      { type: 'Split', pattern: { Regex: '(?=#)' }, behavior: 'Isolated', invert: false },
+      { type: 'Split', pattern: { Regex: ' ?x*' }, behavior: 'MergedWithNext', invert: false },
+      { type: 'Split', pattern: { Regex: '\\d*' }, behavior: 'Contiguous', invert: true },
+      { type: 'Split', pattern: { Regex: 'e*' }, behavior: 'MergedWithPrevious', invert: false },
+      byteLevel(false, true)] };
+  }), small.slice(0, 30));
   await compare('added-token-options', variant('added', (o) => {
     o.added_tokens = [special('<|endoftext|>', V), special('<mask>', V + 1, { lstrip: true }),
       special('FIXME', V + 2, { rstrip: true }), special('TODO', V + 3, { single_word: true, normalized: true, special: false }),
