@@ -108,7 +108,7 @@ void tokenizer_bpe_merge(const sc_tokenizer *tok, const uint8_t *w, size_t n, id
 
 #define CACHE_MAX_WORD 256            /* longer pre-tokens are rare and not worth keeping (HF: 256 too) */
 #define CACHE_MAX_ENTRIES (1u << 20)  /* then it is cleared and refilled */
-#define CACHE_MAX_ARENA (256u << 20)
+#define CACHE_MAX_ARENA (64u << 20)     /* with the slots, ~100 MB per thread at most */
 #define CACHE_WAYS 4                  /* tokenizers one thread can alternate between without thrashing */
 
 typedef struct {
