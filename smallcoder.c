@@ -34,7 +34,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    cpu_tune_openblas(argv);
+    cpu_tune_startup(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -7,17 +7,31 @@
 #include <strings.h>
 #include <unistd.h>
 
-void cpu_tune_openblas(char **argv) {
+static int openblas_wants_avx512(void) {
 #if defined(__x86_64__)
-    if (getenv("OPENBLAS_CORETYPE")) return;
+    if (getenv("OPENBLAS_CORETYPE")) return 0;
     __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) return;
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) return 0;
     const char *core = openblas_get_corename();
-    if (!core || (strcasecmp(core, "Haswell") != 0 && strcasecmp(core, "Zen") != 0)) return;
-    setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-    execv("/proc/self/exe", argv);
-    /* exec failed: carry on with the kernels we have */
+    return core && (strcasecmp(core, "Haswell") == 0 || strcasecmp(core, "Zen") == 0);
 #else
-    (void)argv;
+    return 0;
 #endif
+}
+
+void cpu_tune_startup(char **argv) {
+    if (getenv("SMALLCODER_TUNED")) return;  /* this process is the re-executed one (or the user opted out) */
+    int changed = 0;
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        changed = 1;
+    }
+    if (openblas_wants_avx512()) {
+        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+        changed = 1;
+    }
+    if (!changed) return;
+    setenv("SMALLCODER_TUNED", "1", 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed: carry on with the settings we have */
 }
