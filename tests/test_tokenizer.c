@@ -482,6 +482,22 @@ static void test_threads_and_hash(void) {
     free(ref);
     free(text);
 
+    /* more distinct words than the per-thread cache keeps (2^20): it is cleared and refilled on the way, and
+     * a second pass (hits after the refill) must give the same ids as the first */
+    size_t nw = (1u << 20) + 50000;
+    text = sc_malloc(nw * 9 + 1);
+    size_t tlen = 0;
+    for (size_t i = 0; i < nw; i++) tlen += (size_t)sprintf(text + tlen, " %08zu", i * 7919 % 100000000);
+    int32_t *a, *b;
+    size_t na, nb;
+    CHECK(tokenizer_encode(t, text, tlen, &a, &na) == 0);
+    CHECK(tokenizer_encode(t, text, tlen, &b, &nb) == 0);
+    CHECK(na == nb && memcmp(a, b, na * sizeof *a) == 0);
+    char *back;
+    size_t nback;
+    CHECK(tokenizer_decode(t, a, na, &back, &nback) == 0 && nback == tlen && memcmp(back, text, tlen) == 0);
+    free(a), free(b), free(back), free(text);
+
     /* the hash ignores JSON formatting but not content */
     char *json;
     size_t len;
