@@ -104,6 +104,13 @@ typedef struct {
     size_t n;
 } enc_file;
 
+static const enc_file *sort_files;
+
+static int by_size_desc(const void *a, const void *b) {
+    size_t la = sort_files[*(const int *)a].len, lb = sort_files[*(const int *)b].len;
+    return la < lb ? 1 : la > lb ? -1 : *(const int *)a - *(const int *)b;
+}
+
 static int cmd_encode(int argc, char **argv) {
     const char *tok_path = NULL;
     int threads = 0, stats = 0, quiet = 0, repeat = 1;
@@ -130,13 +137,19 @@ static int cmd_encode(int argc, char **argv) {
         rc = file_read_all(argv[i], &f[i].data, &f[i].len);
         bytes += f[i].len;
     }
+    /* largest files first, so no thread is left with a big one at the end while the others wait */
+    int *order = sc_malloc((size_t)npos * sizeof *order);
+    for (int i = 0; i < npos; i++) order[i] = i;
+    sort_files = f;
+    qsort(order, (size_t)npos, sizeof *order, by_size_desc);
     double best = 1e30, best_cpu = 1e30;
     int failed = 0;
     char err[1024] = "";
     for (int r = 0; r < repeat && !rc && !failed; r++) {
         double t0 = now_s(), c0 = cpu_s();
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-        for (int i = 0; i < npos; i++) {
+        for (int k = 0; k < npos; k++) {
+            int i = order[k];
             free(f[i].ids);
             if (tokenizer_encode(tok, f[i].data, f[i].len, &f[i].ids, &f[i].n)) {
 #pragma omp critical
@@ -168,6 +181,7 @@ static int cmd_encode(int argc, char **argv) {
                 threads, threads == 1 ? "" : "s", best_cpu, best_cpu > 0 ? (double)bytes / 1e6 / best_cpu : 0.0);
     for (int i = 0; i < npos; i++) free(f[i].data), free(f[i].ids);
     free(f);
+    free(order);
     tokenizer_free(tok);
     return rc ? fail("encode") : 0;
 }
