@@ -12,5 +12,8 @@ int cmd_tokenizer(int argc, char **argv);
 #ifdef SC_HAVE_TRAIN
 #include "commands_train.h"
 #endif
+#ifdef SC_HAVE_DISTILL
+int cmd_teacher(int argc, char **argv);
+#endif
 
 #endif

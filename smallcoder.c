@@ -24,6 +24,9 @@ static const command commands[] = {
     {"train", cmd_train, "train the model on token shards: checkpoints, resume, eval, metrics and plot"},
     {"eval", cmd_eval, "validation loss and perplexity of a model on token shards"},
 #endif
+#ifdef SC_HAVE_DISTILL
+    {"teacher", cmd_teacher, "run a teacher over token shards: top-k logits per position (*.kd) for distillation"},
+#endif
 };
 
 static void usage(FILE *f) {
