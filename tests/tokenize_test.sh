@@ -182,7 +182,10 @@ if [ -d "$big" ]; then
   wait $pid
   rc=$?
   if [ $rc -ne 0 ]; then
-    grep -q "interrupted" "$dir/err" || { fail "interrupted tokenize: unexpected error:"; cat "$dir/err"; }
+    # 143 with nothing said: the signal came before the handler was installed (start-up, e.g. smallcoder's one
+    # re-exec in host/cpu_tune.c, can take longer than the sleep on a loaded machine) - nothing may be left then either
+    [ $rc -eq 143 ] && [ ! -s "$dir/err" ] ||
+      grep -q "interrupted" "$dir/err" || { fail "interrupted tokenize: unexpected error (exit $rc):"; cat "$dir/err"; }
     [ -e "$dir/intr" ] && { fail "interrupted tokenize left $dir/intr behind:"; ls -la "$dir/intr"; }
   fi
 fi
