@@ -2,6 +2,7 @@
  * each norm is fused into rmsnorm_forward, so a layer is: norm1(+add) -> qkv -> rope -> attention -> o_proj ->
  * norm2(+add) -> gate/up -> swiglu -> down, and the down projection is added in the next norm. */
 #include "model_cpu.h"
+#include "kd_loss.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,31 @@ double model_cpu_step(const sc_model *m, sc_cpu_acts *a, const int32_t *ids, con
     double loss = classifier_forward_backward(a->losses, logits_out, grads ? a->dxn : NULL, grads ? g.lm_head : NULL,
                                               a->xnf, m->w.lm_head, targets, T, c->hidden_size, c->vocab_size,
                                               grad_scale);
+    if (grads) {
+        backward_layers(m, a, ids, T, &g);
+        view_free(&g);
+    }
+    return loss;
+}
+
+double model_cpu_step_kd(const sc_model *m, sc_cpu_acts *a, const int32_t *ids, const int32_t *targets, int T,
+                         const kd_targets *kd, float *grads, float grad_scale, int *counted, double *ce_sum) {
+    const sc_config *c = &m->cfg;
+    forward_layers(m, a, ids, T);
+    int n = 0;
+    for (int t = 0; t < T; t++) n += targets[t] >= 0;
+    if (counted) *counted = n;
+    sc_view g = {0};
+    if (grads) model_view(m, grads, &g);
+    float *ce = ce_sum ? sc_malloc(sizeof(float) * (size_t)T) : NULL;
+    double loss = kd_classifier_forward_backward(a->losses, ce, grads ? a->dxn : NULL, grads ? g.lm_head : NULL, a->xnf,
+                                                 m->w.lm_head, targets, kd, T, c->hidden_size, c->vocab_size, grad_scale);
+    if (ce_sum) {
+        double s = 0;
+        for (int t = 0; t < T; t++) s += ce[t];
+        *ce_sum = s;
+        free(ce);
+    }
     if (grads) {
         backward_layers(m, a, ids, T, &g);
         view_free(&g);

@@ -37,4 +37,11 @@ void cpu_acts_free(sc_cpu_acts *a);
 double model_cpu_step(const sc_model *m, sc_cpu_acts *a, const int32_t *ids, const int32_t *targets, int T,
                       float *logits_out, float *grads, float grad_scale, int *counted);
 
+/* The same step with the distillation loss of host/cpu/kd_loss.h (alpha*T^2*KL to the teacher's top-k + tail,
+ * + (1-alpha)*CE) in place of plain cross-entropy; kd holds the teacher's rows for these T positions. Returns the
+ * sum of the mixed per-position losses; *ce_sum (optional) gets the sum of their cross-entropies. */
+typedef struct kd_targets kd_targets;
+double model_cpu_step_kd(const sc_model *m, sc_cpu_acts *a, const int32_t *ids, const int32_t *targets, int T,
+                         const kd_targets *kd, float *grads, float grad_scale, int *counted, double *ce_sum);
+
 #endif

@@ -41,9 +41,20 @@ struct train_backend {
     void (*close)(train_backend *b);
 };
 
+/* Distillation (distill/kd_train.h provides one): the teacher's rows for each training sequence, asked for in the
+ * order accumulate() sees the sequences; ids are the sequence's T input ids (an online teacher runs on them).
+ * The rows stay valid until the next call. evaluate() never uses it (validation stays plain cross-entropy). */
+typedef struct kd_targets kd_targets;
+typedef struct {
+    void *ctx;
+    int (*next)(void *ctx, const int32_t *ids, int T, kd_targets *out);
+} train_kd;
+
 /* The CPU backend over m (not owned), for sequences of up to max_T tokens. training = 0 allocates no gradients
  * or optimizer state (eval only). */
 void backend_cpu_open(train_backend *b, sc_model *m, int max_T, int training);
+/* Trains with the distillation loss from now on (kd copied; kd->ctx not owned). */
+void backend_cpu_set_kd(train_backend *b, const train_kd *kd);
 
 static inline void backend_close(train_backend *b) {
     if (b && b->close) b->close(b);

@@ -6,11 +6,13 @@
 
 #include "backend.h"
 #include "error.h"
+#include "kd_loss.h"
 #include "model_cpu.h"
 
 typedef struct {
     sc_cpu_acts acts;
     float *grads, *m, *v;   /* NULL when opened for evaluation only */
+    train_kd kd;            /* kd.next NULL: plain cross-entropy */
 } cpu_impl;
 
 static int cpu_run(train_backend *b, const int32_t *ids, const int32_t *targets, int n, int T, float *grads,
@@ -21,8 +23,14 @@ static int cpu_run(train_backend *b, const int32_t *ids, const int32_t *targets,
     int64_t cnt = 0;
     for (int i = 0; i < n; i++) {
         int k = 0;
-        loss += model_cpu_step(b->model, &c->acts, ids + (int64_t)i * T, targets + (int64_t)i * T, T, NULL, grads,
-                               grad_scale, &k);
+        const int32_t *si = ids + (int64_t)i * T, *st = targets + (int64_t)i * T;
+        if (grads && c->kd.next) { /* training with a teacher */
+            kd_targets kt;
+            if (c->kd.next(c->kd.ctx, si, T, &kt)) return -1;
+            loss += model_cpu_step_kd(b->model, &c->acts, si, st, T, &kt, grads, grad_scale, &k, NULL);
+        } else {
+            loss += model_cpu_step(b->model, &c->acts, si, st, T, NULL, grads, grad_scale, &k);
+        }
         cnt += k;
     }
     *loss_sum = loss;
@@ -86,6 +94,8 @@ static void cpu_close(train_backend *b) {
     free(c);
     b->impl = NULL;
 }
+
+void backend_cpu_set_kd(train_backend *b, const train_kd *kd) { ((cpu_impl *)b->impl)->kd = *kd; }
 
 void backend_cpu_open(train_backend *b, sc_model *m, int max_T, int training) {
     memset(b, 0, sizeof *b);

@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "commands_train.h"
 #include "data_source.h"
+#include "kd_train.h"
 #include "error.h"
 #include "fileio.h"
 #include "model.h"
@@ -108,8 +109,25 @@ typedef struct {
     int placement;           /* PLAN_FULL / PLAN_OFFLOAD chosen by show_plan for CUDA */
     sc_tokenizer *tok;
     fim_options fim;
+    kd_train *kd;            /* distillation: --teacher-logits or --teacher */
     char ckpt[4096], run_dir[4096], data_abs[PATH_MAX], tok_path[PATH_MAX];
 } train_run;
+
+/* Distillation options; the teacher's logits are for the shards' own token stream, so FIM (which rearranges
+ * windows) is off: automatic FIM becomes 0, an explicit rate is refused. */
+static int check_kd_options(train_cli *o) {
+    if (o->teacher_logits && o->teacher) return FAIL("--teacher-logits and --teacher exclude each other");
+    if (!(o->kd_alpha >= 0 && o->kd_alpha <= 1)) return FAIL("--kd-alpha must be between 0 and 1, got %g", (double)o->kd_alpha);
+    if (!(o->kd_temperature > 0) || !isfinite(o->kd_temperature))
+        return FAIL("--kd-temperature must be positive, got %g", (double)o->kd_temperature);
+    if (strcmp(o->kd_loss, "forward") && strcmp(o->kd_loss, "reverse"))
+        return FAIL("--kd-loss must be forward or reverse, got '%s'", o->kd_loss);
+    if (o->fim_rate > 0)
+        return FAIL("--fim-rate %g cannot be combined with distillation: the teacher's logits follow the unrearranged "
+                    "token stream", (double)o->fim_rate);
+    o->fim_rate = 0;
+    return 0;
+}
 
 /* The shards' tokenizer: --tokenizer (or the run's), else DATA/tokenizer.json, else the model's or checkpoint's.
  * It must be the one the shards were made with; it is copied into every checkpoint and drives character-level
@@ -154,6 +172,7 @@ static void run_free(train_run *r) {
     backend_close(&r->backend);
     batch_source_close(&r->train);
     batch_source_close(&r->val);
+    kd_train_close(r->kd); /* after the train source it wraps */
     if (r->have_model) model_free(&r->model);
     tokenizer_free(r->tok);
     free(r->m), free(r->v), free(r->state_text);
@@ -246,6 +265,7 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     uint64_t hash = data_source_tokenizer_hash(&probe);
     batch_source_close(&probe);
     if (open_model(r, vocab)) return -1;
+    if ((o->teacher_logits || o->teacher) && check_kd_options(o)) return -1;
     if (!o->plan && (open_tokenizer(r, hash) || setup_fim(r))) return -1;
     if (train_options_resolve(o, &r->model.cfg, ntok)) return -1;
     if (show_plan(o, &r->model.cfg, *use_cuda, *nthreads, &r->placement)) return -1;
@@ -253,6 +273,11 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     if (data_source_open(&r->train, o->data, "train", o->seq, 1, (uint64_t)o->seed, hash, &r->fim)) return -1;
     r->have_train = 1;
     if (r->data_state && r->train.state_from_json(r->train.ctx, r->data_state)) return -1;
+    kd_train_options ko = {o->kd_alpha, o->kd_temperature, strcmp(o->kd_loss, "reverse") == 0, o->kd_top_k};
+    if (o->teacher_logits &&
+        kd_train_open_logits(&r->kd, &r->train, o->data, o->teacher_logits, r->model.cfg.vocab_size, &ko))
+        return -1;
+    if (o->teacher && kd_train_open_teacher(&r->kd, o->teacher, r->model.cfg.vocab_size, hash, o->seq, &ko)) return -1;
     if (data_source_has_split(o->data, "val")) {
         if (data_source_open(&r->val, o->data, "val", o->seq, 0, 0, hash, NULL)) return -1;
         r->have_val = 1;
@@ -266,6 +291,10 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
 static int open_backend(train_run *r, int use_cuda) {
     if (use_cuda) return FAIL("the CUDA training backend is not implemented yet; use --device cpu");
     backend_cpu_open(&r->backend, &r->model, r->o.seq, 1);
+    if (r->kd) {
+        train_kd hook = kd_train_hook(r->kd);
+        backend_cpu_set_kd(&r->backend, &hook);
+    }
     return 0;
 }
 
@@ -328,6 +357,10 @@ int cmd_train(int argc, char **argv) {
             (long long)per_step, o->resume ? "resuming at" : "from", (long long)t.st.step, (long long)o->steps,
             (double)o->lr, (double)o->min_lr, o->warmup, (double)o->fim_rate, r.have_val ? "" : "; no val-*.tok shards: no evaluation");
     if (t.st.step >= o->steps) fprintf(stderr, "train: the run is already at step %lld of %lld\n", (long long)t.st.step, (long long)o->steps);
+    if (r.kd)
+        fprintf(stderr, "train: distilling from %s: loss = %g * %g^2 * KL(%s) + %g * CE\n", kd_train_describe(r.kd),
+                (double)o->kd_alpha, (double)o->kd_temperature,
+                strcmp(o->kd_loss, "reverse") ? "teacher||student" : "student||teacher", 1.0 - o->kd_alpha);
     trainer_install_signals();
     rc = trainer_run(&t);
     if (rc >= 0)

@@ -75,3 +75,4 @@ int data_source_has_split(const char *dir, const char *split) {
 
 uint64_t data_source_tokens(const batch_source *s) { return loader_total_tokens(s->ctx); }
 uint64_t data_source_tokenizer_hash(const batch_source *s) { return loader_tokenizer_hash(s->ctx); }
+struct loader *data_source_loader(const batch_source *s) { return s->ctx; }

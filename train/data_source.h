@@ -18,5 +18,7 @@ int data_source_has_split(const char *dir, const char *split);
 /* Tokens in the split and the tokenizer hash of the shards (after open). */
 uint64_t data_source_tokens(const batch_source *s);
 uint64_t data_source_tokenizer_hash(const batch_source *s);
+/* The loader behind a source (distillation maps each served window to its stream position). */
+struct loader *data_source_loader(const batch_source *s);
 
 #endif

@@ -11,7 +11,9 @@
 /* options that are part of a run (recorded, restored on --resume); the rest are per invocation */
 static const char *const recorded[] = {"data", "seq", "micro-batch", "grad-accum", "lr", "min-lr", "warmup",
                                        "weight-decay", "clip", "steps", "eval-every", "eval-tokens", "save-every",
-                                       "keep", "seed", "precision", "placement", "tokenizer", "fim-rate", NULL};
+                                       "keep", "seed", "precision", "placement", "tokenizer", "fim-rate",
+                                       "teacher-logits", "teacher", "kd-alpha", "kd-temperature", "kd-loss",
+                                       "kd-top-k", NULL};
 
 void train_options_init(train_cli *o, train_args *a) {
     memset(o, 0, sizeof *o);
@@ -19,6 +21,7 @@ void train_options_init(train_cli *o, train_args *a) {
     o->device = "auto", o->placement = "auto", o->precision = "auto";
     o->micro_batch = 1, o->min_lr = -1, o->fim_rate = -1, o->warmup = -1, o->weight_decay = 0.1f, o->clip = 1.0f;
     o->eval_every = 100, o->eval_tokens = 65536, o->save_every = 100, o->keep = 3;
+    o->kd_alpha = 0.5f, o->kd_temperature = 2.0f, o->kd_loss = "forward", o->kd_top_k = 32;
     const sc_arg t[] = {
         {"data", 'd', SC_ARG_STR, &o->data, "shard directory: train-*.tok (and val-*.tok for evaluation)", 0},
         {"out", 'o', SC_ARG_STR, &o->out, "run directory: checkpoints, metrics.jsonl, loss.svg", 0},
@@ -50,6 +53,12 @@ void train_options_init(train_cli *o, train_args *a) {
         {"seed", 0, SC_ARG_INT, &o->seed, "seed of the initial weights and the data order", 0},
         {"threads", 't', SC_ARG_INT, &o->threads, "CPU threads (0 = all cores)", 0},
         {"quiet", 'q', SC_ARG_FLAG, &o->quiet, "no progress line", 0},
+        {"teacher-logits", 0, SC_ARG_STR, &o->teacher_logits, "distil: directory of .kd teacher logits for the train shards (smallcoder teacher)", 0},
+        {"teacher", 0, SC_ARG_STR, &o->teacher, "distil from a teacher model computed on the fly (CPU)", 0},
+        {"kd-alpha", 0, SC_ARG_FLOAT, &o->kd_alpha, "distillation: loss = alpha*T^2*KL + (1-alpha)*CE", 0},
+        {"kd-temperature", 0, SC_ARG_FLOAT, &o->kd_temperature, "distillation temperature T", 0},
+        {"kd-loss", 0, SC_ARG_STR, &o->kd_loss, "forward = KL(teacher||student), reverse = KL(student||teacher)", 0},
+        {"kd-top-k", 0, SC_ARG_INT, &o->kd_top_k, "teacher logits per position for --teacher", 0},
     };
     a->nargs = (int)(sizeof t / sizeof t[0]);
     memcpy(a->args, t, sizeof t);

@@ -18,6 +18,9 @@ typedef struct {
     float lr, min_lr, weight_decay, clip, fim_rate;
     int64_t steps, tokens, eval_tokens, vram_budget, stop_at;
     int eval_every, save_every, keep, seed, threads, plan, quiet;
+    const char *teacher_logits, *teacher, *kd_loss;   /* distillation (distill/kd_train.h) */
+    float kd_alpha, kd_temperature;
+    int kd_top_k;
 } train_cli;
 
 enum { TRAIN_MAX_ARGS = 40 };

@@ -8,7 +8,7 @@
 
 /* Teacher targets for T positions: the top-k ids and logits (already divided by the teacher's writing
  * temperature, as stored in a .kd) and the logsumexp of the teacher's full distribution. */
-typedef struct {
+typedef struct kd_targets {
     int k;
     const int32_t *ids;   /* [T*k], distinct within a position, each < V */
     const float *logits;  /* [T*k] */
