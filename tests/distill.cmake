@@ -1,0 +1,5 @@
+# Distillation: `smallcoder teacher` and `train --teacher-logits/--teacher` from the command line, with the bad
+# inputs of issue 7 (k > vocab, another tokenizer, .kd of another shard, truncated .kd). C tests: test_kd_*.c.
+add_test(NAME distill_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/distill_cli.sh $<TARGET_FILE:smallcoder>
+                                  $<TARGET_FILE:train_make_shards> ${CMAKE_SOURCE_DIR})
+set_tests_properties(distill_cli PROPERTIES LABELS cpu TIMEOUT 600)
