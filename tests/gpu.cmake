@@ -1,0 +1,67 @@
+# GPU tests (issue 5). Each tests/gpu/test_*.c checks a CUDA op (or the whole CUDA model) against its CPU twin.
+#  - gpu_<name>: built with the real kernels; ctest label "gpu"; exit 77 (skipped) when there is no device.
+#  - emu_<name>: the same test source linked against the CPU emulator of tests/gpu/emu (kernels/*.cu translated to
+#    C++, CUDA threads as fibers, cuBLAS through OpenBLAS), with the small shapes only; label "emu". It checks the
+#    kernels' logic where no GPU exists; it is not a GPU result (docs/cuda.md).
+# Also builds sc_bench_kernels (bench/gpu/bench_kernels.c), the timing driver of bench/gpu-suite.
+file(GLOB SC_GPU_TEST_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/gpu/test_*.c)
+
+if(TARGET sc_kernels)
+  foreach(src ${SC_GPU_TEST_SOURCES})
+    get_filename_component(name ${src} NAME_WE)
+    add_executable(gpu_${name} ${src})
+    target_link_libraries(gpu_${name} PRIVATE ${SC_ALL_LIBS} sc_host)
+    target_include_directories(gpu_${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/gpu)
+    set_target_properties(gpu_${name} PROPERTIES LINKER_LANGUAGE CUDA)
+    add_test(NAME gpu_${name} COMMAND gpu_${name} WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+    set_tests_properties(gpu_${name} PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 900)
+  endforeach()
+  if(EXISTS ${CMAKE_SOURCE_DIR}/bench/gpu/bench_kernels.c)
+    add_executable(sc_bench_kernels ${CMAKE_SOURCE_DIR}/bench/gpu/bench_kernels.c)
+    target_link_libraries(sc_bench_kernels PRIVATE ${SC_ALL_LIBS} sc_host)
+    target_include_directories(sc_bench_kernels PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/gpu)
+    set_target_properties(sc_bench_kernels PROPERTIES LINKER_LANGUAGE CUDA)
+  endif()
+endif()
+
+# The emulator needs the CUDA headers (for the types) and a Python to translate the kernels; no GPU, no nvcc run.
+find_package(Python3 COMPONENTS Interpreter QUIET)
+if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
+  enable_language(CXX)
+  set(_emu_dir ${CMAKE_CURRENT_BINARY_DIR}/emu)
+  set(_emu_tool ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu/translate.py)
+  file(GLOB _emu_cu CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/*.cu)
+  set(_emu_cpp)
+  foreach(cu ${_emu_cu})
+    get_filename_component(name ${cu} NAME_WE)
+    add_custom_command(OUTPUT ${_emu_dir}/${name}.cpp
+                       COMMAND ${CMAKE_COMMAND} -E make_directory ${_emu_dir}
+                       COMMAND ${Python3_EXECUTABLE} ${_emu_tool} ${cu} ${_emu_dir}/${name}.cpp
+                       DEPENDS ${cu} ${_emu_tool} VERBATIM)
+    list(APPEND _emu_cpp ${_emu_dir}/${name}.cpp)
+  endforeach()
+  add_library(sc_kernels_emu STATIC ${_emu_cpp} ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu/emu_runtime.cpp)
+  target_include_directories(sc_kernels_emu PUBLIC ${CMAKE_SOURCE_DIR}/kernels ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu
+                             ${CUDAToolkit_INCLUDE_DIRS})
+  target_compile_options(sc_kernels_emu PRIVATE -include ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu/cuda_emu.h
+                         -Wno-unknown-pragmas -O2)
+  target_link_libraries(sc_kernels_emu PUBLIC PkgConfig::OPENBLAS)
+  set_target_properties(sc_kernels_emu PROPERTIES CXX_STANDARD 17)
+  # host/ again, built against the emulator instead of the CUDA runtime; train/adamw.c for the AdamW twin
+  add_library(sc_host_emu STATIC ${SC_HOST_SOURCES} ${CMAKE_SOURCE_DIR}/train/adamw.c)
+  target_include_directories(sc_host_emu PUBLIC ${CMAKE_SOURCE_DIR}/host ${CMAKE_SOURCE_DIR}/host/cpu
+                             ${CMAKE_SOURCE_DIR}/train ${CUDAToolkit_INCLUDE_DIRS})
+  target_compile_definitions(sc_host_emu PUBLIC SC_HAVE_CUDA=1 SC_HAVE_KERNELS=1)
+  target_link_libraries(sc_host_emu PUBLIC sc_kernels_emu PkgConfig::CJSON PkgConfig::OPENBLAS OpenMP::OpenMP_C
+                        ${MATH_LIB})
+  foreach(src ${SC_GPU_TEST_SOURCES})
+    get_filename_component(name ${src} NAME_WE)
+    add_executable(emu_${name} ${src})
+    target_link_libraries(emu_${name} PRIVATE sc_host_emu)
+    target_include_directories(emu_${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/gpu)
+    set_target_properties(emu_${name} PROPERTIES LINKER_LANGUAGE CXX)
+    add_test(NAME emu_${name} COMMAND emu_${name} WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+    set_tests_properties(emu_${name} PROPERTIES LABELS emu ENVIRONMENT "SC_GPU_TEST_QUICK=1;OMP_NUM_THREADS=2"
+                         TIMEOUT 900)
+  endforeach()
+endif()

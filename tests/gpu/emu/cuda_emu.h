@@ -1,0 +1,47 @@
+// cuda_emu.h — force-included (-include) into kernels/*.cu translated to C++ by translate.py, so the real kernel
+// sources run on the CPU: every CUDA thread is a fiber (emu_runtime.cpp), __syncthreads / __syncwarp / shuffles /
+// mma.sync are emulated with the documented semantics, shared memory is a static (blocks run one at a time).
+// A check of the kernels' logic (indexing, tiling, masking, barriers, the host code around them) where no GPU
+// exists; it proves nothing about timing or about the hardware itself. See docs/cuda.md.
+#ifndef SC_CUDA_EMU_H
+#define SC_CUDA_EMU_H
+
+#define SC_CUDA_EMULATION 1
+#define __shared__ static
+#define __launch_bounds__(...)
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include <functional>
+
+dim3 emu_thread_idx();
+dim3 emu_block_idx();
+dim3 emu_block_dim();
+dim3 emu_grid_dim();
+#define threadIdx (emu_thread_idx())
+#define blockIdx (emu_block_idx())
+#define blockDim (emu_block_dim())
+#define gridDim (emu_grid_dim())
+
+void __syncthreads();
+void __syncwarp(unsigned mask = 0xffffffffu);
+float __shfl_xor_sync(unsigned mask, float v, int lane_mask, int width = 32);
+double __shfl_xor_sync(unsigned mask, double v, int lane_mask, int width = 32);
+// mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 on this lane's fragments (c in, d out)
+void emu_mma_m16n8k8(float c[4], uint32_t a0, uint32_t a1, uint32_t b0);
+void *emu_dynamic_smem();
+
+static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+static inline int min(int a, int b) { return a < b ? a : b; }
+static inline int max(int a, int b) { return a > b ? a : b; }
+
+void emu_launch_impl(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body);
+template <class F>
+static inline void emu_launch(dim3 grid, dim3 block, size_t smem, F &&body) {
+    emu_launch_impl(grid, block, smem, std::function<void()>(body));
+}
+
+#endif

@@ -1,0 +1,391 @@
+// emu_runtime.cpp — the CPU emulator's "device": each CUDA thread of a block is a fiber (ucontext), blocks run one
+// after another; barriers, warp shuffles and mma.sync are emulated with their documented semantics; the subset of
+// the CUDA runtime and cuBLAS the project uses is implemented on host memory (GEMMs through OpenBLAS in FP32).
+// Fibers are resumed in a shuffled order at every pass, so a missing barrier shows up as a wrong result rather
+// than happening to work; a barrier that not every live thread reaches is reported as a deadlock.
+#include "cuda_emu.h"  // first: it defines __shared__ before the CUDA headers do
+
+#include <cblas.h>
+#include <cublas_v2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include <algorithm>
+#include <random>
+#include <vector>
+
+namespace {
+
+struct Fiber {
+    ucontext_t ctx;
+    dim3 tid;
+    int lane, warp, done, waiting;  // waiting: 0 no, 1 block barrier, 2 warp collective
+    unsigned wait_gen;
+};
+
+struct Warp {
+    int live, lanes, arrived;
+    unsigned gen;
+    float xf[2][32];
+    double xd[2][32];
+    uint32_t xa0[2][32], xa1[2][32], xb[2][32];
+};
+
+struct Block {
+    int n, live, arrived;
+    unsigned gen;
+    std::vector<Fiber> f;
+    std::vector<Warp> warps;
+    ucontext_t sched;
+    Fiber *cur;
+    const std::function<void()> *body;
+    dim3 bid;
+    std::vector<unsigned char> dyn;
+};
+
+const size_t kStack = 256 * 1024;
+Block B;
+dim3 g_grid, g_block;
+std::vector<char *> g_stacks;
+std::mt19937 g_rng(20240611u);
+cudaError_t g_last = cudaSuccess;
+size_t g_allocated = 0;
+
+[[noreturn]] void fatal(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "CUDA emulator: block (%u,%u,%u) thread (%u,%u,%u): ", B.bid.x, B.bid.y, B.bid.z,
+            B.cur ? B.cur->tid.x : 0, B.cur ? B.cur->tid.y : 0, B.cur ? B.cur->tid.z : 0);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
+
+void wait_for(int kind, unsigned gen) {
+    Fiber *me = B.cur;
+    me->waiting = kind;
+    me->wait_gen = gen;
+    swapcontext(&me->ctx, &B.sched);
+    me->waiting = 0;
+}
+
+void fiber_entry() {
+    (*B.body)();
+    Fiber *me = B.cur;
+    me->done = 1;
+    B.live--;
+    Warp &w = B.warps[me->warp];
+    w.live--;
+    if (w.arrived > 0) fatal("a thread exited while lanes of its warp wait in a warp collective");
+    if (B.arrived > 0 && B.arrived == B.live) {  // exited threads do not count at __syncthreads
+        B.arrived = 0;
+        B.gen++;
+    }
+    // returning resumes uc_link, the scheduler
+}
+
+void run_block() {
+    int n = B.n;
+    while ((int)g_stacks.size() < n) g_stacks.push_back((char *)malloc(kStack));
+    B.f.assign(n, Fiber());
+    int nw = (n + 31) / 32;
+    B.warps.assign(nw, Warp());
+    for (int w = 0; w < nw; w++) B.warps[w].live = B.warps[w].lanes = std::min(32, n - 32 * w);
+    B.live = n, B.arrived = 0, B.gen = 0, B.cur = nullptr;
+    for (int i = 0; i < n; i++) {
+        Fiber &f = B.f[i];
+        f.tid = dim3(i % g_block.x, (i / g_block.x) % g_block.y, i / (g_block.x * g_block.y));
+        f.lane = i % 32, f.warp = i / 32, f.done = 0, f.waiting = 0;
+        getcontext(&f.ctx);
+        f.ctx.uc_stack.ss_sp = g_stacks[i];
+        f.ctx.uc_stack.ss_size = kStack;
+        f.ctx.uc_link = &B.sched;
+        makecontext(&f.ctx, fiber_entry, 0);
+    }
+    std::vector<int> order(n);
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (;;) {
+        std::shuffle(order.begin(), order.end(), g_rng);
+        int alive = 0, ran = 0;
+        for (int i : order) {
+            Fiber &f = B.f[i];
+            if (f.done) continue;
+            alive++;
+            if (f.waiting == 1 && B.gen == f.wait_gen) continue;
+            if (f.waiting == 2 && B.warps[f.warp].gen == f.wait_gen) continue;
+            B.cur = &f;
+            swapcontext(&B.sched, &f.ctx);
+            ran++;
+        }
+        if (!alive) break;
+        if (!ran) fatal("deadlock: every live thread waits at a barrier that not all of them reach");
+    }
+    B.cur = nullptr;
+}
+
+void warp_barrier(Warp &w, unsigned g) {
+    if (++w.arrived == w.live) {
+        w.arrived = 0;
+        w.gen++;
+    } else {
+        wait_for(2, g);
+    }
+}
+
+Warp &warp_for_collective(unsigned mask) {
+    Warp &w = B.warps[B.cur->warp];
+    if (mask != 0xffffffffu) fatal("warp collective with mask %#x: only full warps are used here", mask);
+    if (w.lanes != 32) fatal("full-mask warp collective in a partial warp of %d lanes", w.lanes);
+    if (w.live != 32) fatal("full-mask warp collective after %d lanes of the warp exited", 32 - w.live);
+    return w;
+}
+
+float half_bits(uint32_t reg, int hi) {
+    __half_raw r;
+    r.x = (unsigned short)(hi ? reg >> 16 : reg & 0xffffu);
+    return __half2float(__half(r));
+}
+
+}  // namespace
+
+dim3 emu_thread_idx() { return B.cur->tid; }
+dim3 emu_block_idx() { return B.bid; }
+dim3 emu_block_dim() { return g_block; }
+dim3 emu_grid_dim() { return g_grid; }
+
+void __syncthreads() {
+    unsigned g = B.gen;
+    if (++B.arrived == B.live) {
+        B.arrived = 0;
+        B.gen++;
+    } else {
+        wait_for(1, g);
+    }
+}
+
+void __syncwarp(unsigned mask) {
+    Warp &w = warp_for_collective(mask);
+    warp_barrier(w, w.gen);
+}
+
+float __shfl_xor_sync(unsigned mask, float v, int lane_mask, int width) {
+    if (width != 32) fatal("shuffle width %d", width);
+    Warp &w = warp_for_collective(mask);
+    unsigned g = w.gen;
+    int lane = B.cur->lane;
+    w.xf[g & 1][lane] = v;
+    warp_barrier(w, g);
+    return w.xf[g & 1][(lane ^ lane_mask) & 31];
+}
+
+double __shfl_xor_sync(unsigned mask, double v, int lane_mask, int width) {
+    if (width != 32) fatal("shuffle width %d", width);
+    Warp &w = warp_for_collective(mask);
+    unsigned g = w.gen;
+    int lane = B.cur->lane;
+    w.xd[g & 1][lane] = v;
+    warp_barrier(w, g);
+    return w.xd[g & 1][(lane ^ lane_mask) & 31];
+}
+
+// m16n8k8, row.col, f16 inputs, f32 accumulate. Fragments (PTX ISA, "Matrix Fragments for mma.m16n8k8"):
+// group = lane / 4, tig = lane % 4;  A: a0 = {A[group][2 tig], A[group][2 tig + 1]}, a1 = same at row group + 8;
+// B: b0 = {B[2 tig][group], B[2 tig + 1][group]};  C/D: c0, c1 = row group, cols 2 tig, 2 tig + 1; c2, c3 = row
+// group + 8. The low 16 bits of a register hold the element with the smaller index.
+void emu_mma_m16n8k8(float c[4], uint32_t a0, uint32_t a1, uint32_t b0) {
+    Warp &w = warp_for_collective(0xffffffffu);
+    unsigned g = w.gen;
+    int lane = B.cur->lane;
+    w.xa0[g & 1][lane] = a0, w.xa1[g & 1][lane] = a1, w.xb[g & 1][lane] = b0;
+    warp_barrier(w, g);
+    float A[16][8], Bm[8][8];
+    for (int L = 0; L < 32; L++) {
+        int grp = L >> 2, tig = L & 3;
+        for (int h = 0; h < 2; h++) {
+            A[grp][2 * tig + h] = half_bits(w.xa0[g & 1][L], h);
+            A[grp + 8][2 * tig + h] = half_bits(w.xa1[g & 1][L], h);
+            Bm[2 * tig + h][grp] = half_bits(w.xb[g & 1][L], h);
+        }
+    }
+    int grp = lane >> 2, tig = lane & 3;
+    int rows[4] = {grp, grp, grp + 8, grp + 8}, cols[4] = {2 * tig, 2 * tig + 1, 2 * tig, 2 * tig + 1};
+    for (int i = 0; i < 4; i++) {
+        float s = 0.0f;
+        for (int k = 0; k < 8; k++) s += A[rows[i]][k] * Bm[k][cols[i]];
+        c[i] += s;
+    }
+}
+
+void *emu_dynamic_smem() { return B.dyn.data(); }
+
+void emu_launch_impl(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body) {
+    int64_t threads = (int64_t)block.x * block.y * block.z;
+    if (grid.x < 1 || grid.y < 1 || grid.z < 1 || grid.y > 65535 || grid.z > 65535 || threads < 1 || threads > 1024 ||
+        smem > 227 * 1024) {
+        fprintf(stderr, "CUDA emulator: invalid launch grid (%u,%u,%u) block (%u,%u,%u) smem %zu\n", grid.x, grid.y,
+                grid.z, block.x, block.y, block.z, smem);
+        g_last = cudaErrorInvalidConfiguration;
+        return;
+    }
+    g_grid = grid, g_block = block;
+    B.n = (int)threads;
+    B.body = &body;
+    for (unsigned z = 0; z < grid.z; z++)
+        for (unsigned y = 0; y < grid.y; y++)
+            for (unsigned x = 0; x < grid.x; x++) {
+                B.bid = dim3(x, y, z);
+                B.dyn.assign(smem ? smem : 1, 0xff);  // uninitialised shared memory reads as NaN
+                run_block();
+            }
+}
+
+// ---- CUDA runtime subset ----
+extern "C" {
+
+cudaError_t cudaMalloc(void **p, size_t n) {
+    *p = aligned_alloc(256, (n + 255) / 256 * 256);
+    if (!*p) return g_last = cudaErrorMemoryAllocation;
+    memset(*p, 0xff, n);  // device memory starts as garbage: NaN in both FP16 and FP32
+    g_allocated += n;
+    return cudaSuccess;
+}
+cudaError_t cudaFree(void *p) {
+    free(p);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind) {
+    if (n) memmove(dst, src, n);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind k, cudaStream_t) {
+    return cudaMemcpy(dst, src, n, k);
+}
+cudaError_t cudaMemset(void *p, int v, size_t n) {
+    memset(p, v, n);
+    return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) { return cudaMemset(p, v, n); }
+cudaError_t cudaMemset2DAsync(void *p, size_t pitch, int v, size_t width, size_t height, cudaStream_t) {
+    for (size_t r = 0; r < height; r++) memset((char *)p + r * pitch, v, width);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpyToSymbolAsync(const void *symbol, const void *src, size_t n, size_t off, enum cudaMemcpyKind,
+                                    cudaStream_t) {
+    memcpy((char *)symbol + off, src, n);
+    return cudaSuccess;
+}
+cudaError_t cudaGetLastError(void) {
+    cudaError_t e = g_last;
+    g_last = cudaSuccess;
+    return e;
+}
+cudaError_t cudaPeekAtLastError(void) { return g_last; }
+const char *cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated CUDA error"; }
+const char *cudaGetErrorName(cudaError_t e) { return e == cudaSuccess ? "cudaSuccess" : "cudaErrorEmulated"; }
+cudaError_t cudaGetDevice(int *d) {
+    *d = 0;
+    return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int) { return cudaSuccess; }
+cudaError_t cudaGetDeviceCount(int *n) {
+    *n = 1;
+    return cudaSuccess;
+}
+static int emu_cc(void) {
+    const char *e = getenv("SC_EMU_CC");  // e.g. 75: pretend to be a Turing card
+    return e && *e ? atoi(e) : 90;
+}
+cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "CUDA emulator on the CPU");
+    p->major = emu_cc() / 10, p->minor = emu_cc() % 10;
+    p->totalGlobalMem = (size_t)8 << 30;
+    p->multiProcessorCount = 4;
+    p->sharedMemPerBlockOptin = emu_cc() >= 90 ? 227 * 1024 : 64 * 1024;
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int) {
+    *v = a == cudaDevAttrComputeCapabilityMajor ? emu_cc() / 10 : a == cudaDevAttrComputeCapabilityMinor ? emu_cc() % 10 : 0;
+    return cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(size_t *fr, size_t *total) {
+    *total = (size_t)8 << 30;
+    *fr = *total - g_allocated;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamCreate(cudaStream_t *s) {
+    *s = (cudaStream_t)0x5ca1ab1e;  // any non-null handle: everything runs synchronously here
+    return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaFuncSetAttribute(const void *, enum cudaFuncAttribute a, int v) {
+    if (a == cudaFuncAttributeMaxDynamicSharedMemorySize && v > (emu_cc() >= 90 ? 227 : 64) * 1024)
+        return g_last = cudaErrorInvalidValue;
+    return cudaSuccess;
+}
+
+// ---- cuBLAS subset: GEMMs with FP16 inputs and FP32 accumulation, through OpenBLAS ----
+struct cublasContext {
+    cudaStream_t stream;
+};
+
+cublasStatus_t cublasCreate_v2(cublasHandle_t *h) {
+    *h = new cublasContext();
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy_v2(cublasHandle_t h) {
+    delete h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream_v2(cublasHandle_t h, cudaStream_t s) {
+    h->stream = s;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t, void *, size_t) { return CUBLAS_STATUS_SUCCESS; }
+const char *cublasGetStatusString(cublasStatus_t s) { return s == CUBLAS_STATUS_SUCCESS ? "success" : "error"; }
+
+// a stored column-major matrix (rows x cols, leading dimension ld) of FP16 -> dense FP32 with ld = rows
+static std::vector<float> emu_to_f32(const void *p, cudaDataType t, int rows, int cols, int ld) {
+    std::vector<float> out((size_t)rows * cols);
+    for (int c = 0; c < cols; c++)
+        for (int r = 0; r < rows; r++) {
+            size_t i = (size_t)c * ld + r;
+            out[(size_t)c * rows + r] = t == CUDA_R_16F ? __half2float(((const __half *)p)[i]) : ((const float *)p)[i];
+        }
+    return out;
+}
+
+cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                            const void *alpha, const void *A, cudaDataType At, int lda, const void *Bp, cudaDataType Bt,
+                            int ldb, const void *beta, void *C, cudaDataType Ct, int ldc, cublasComputeType_t ct,
+                            cublasGemmAlgo_t) {
+    if (At != CUDA_R_16F || Bt != CUDA_R_16F || (Ct != CUDA_R_16F && Ct != CUDA_R_32F) || ct != CUBLAS_COMPUTE_32F)
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m;
+    int br = tb == CUBLAS_OP_N ? k : n, bc = tb == CUBLAS_OP_N ? n : k;
+    if (m < 0 || n < 0 || k < 0 || lda < std::max(1, ar) || ldb < std::max(1, br) || ldc < std::max(1, m))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    float a = *(const float *)alpha, b = *(const float *)beta;
+    std::vector<float> Af = emu_to_f32(A, At, ar, ac, lda), Bf = emu_to_f32(Bp, Bt, br, bc, ldb);
+    std::vector<float> Cf((size_t)m * n, 0.0f);
+    if (b != 0.0f) Cf = emu_to_f32(C, Ct, m, n, ldc);
+    cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
+                tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, a, Af.data(), std::max(1, ar), Bf.data(),
+                std::max(1, br), b, Cf.data(), std::max(1, m));
+    for (int c = 0; c < n; c++)
+        for (int r = 0; r < m; r++) {
+            float v = Cf[(size_t)c * m + r];
+            size_t i = (size_t)c * ldc + r;
+            if (Ct == CUDA_R_16F) ((__half *)C)[i] = __float2half_rn(v);
+            else ((float *)C)[i] = v;
+        }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+}  // extern "C"

@@ -1,0 +1,142 @@
+/* gpu_test.h — helpers of the GPU tests (tests/gpu/test_*.c): skip with exit 77 when there is no device, device
+ * buffers filled from host floats (FP16 or FP32), downloads, and comparisons against the CPU twin. Inputs are
+ * rounded to FP16 on the host first, so the CPU reference sees exactly the values the GPU stores and a difference
+ * measures the kernel, not the input rounding. Outputs are allocated filled with NaN bytes: a value the kernel
+ * forgot to write fails the comparison. SC_GPU_TEST_QUICK=1 leaves out the large shapes (sanitizers, emulator). */
+#ifndef SC_GPU_TEST_H
+#define SC_GPU_TEST_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "half.h"
+#include "kernels.h"
+#include "rng.h"
+#include "testutil.h"
+
+#define GT_CHECK(call)                                                                                             \
+    do {                                                                                                           \
+        cudaError_t gt_e_ = (call);                                                                                \
+        if (gt_e_ != cudaSuccess) {                                                                                \
+            fprintf(stderr, "%s:%d: CUDA error %s in %s\n", __FILE__, __LINE__, cudaGetErrorString(gt_e_), #call); \
+            exit(1);                                                                                               \
+        }                                                                                                          \
+    } while (0)
+
+static inline void gt_require_device(const char *name) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) {
+        printf("%s: SKIP: no CUDA device (%s)\n", name, e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+        exit(77);
+    }
+    struct cudaDeviceProp p;
+    GT_CHECK(cudaGetDeviceProperties(&p, 0));
+    printf("%s: on %s (sm_%d%d)\n", name, p.name, p.major, p.minor);
+}
+
+static inline int gt_quick(void) {
+    const char *e = getenv("SC_GPU_TEST_QUICK");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
+/* device memory filled with 0xff bytes (NaN as FP16 and as FP32) */
+static inline void *gt_alloc(size_t bytes) {
+    void *p = NULL;
+    GT_CHECK(cudaMalloc(&p, bytes ? bytes : 1));
+    GT_CHECK(cudaMemset(p, 0xff, bytes ? bytes : 1));
+    return p;
+}
+
+static inline void gt_round_half(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = half_to_float(float_to_half(x[i]));
+}
+
+static inline kn_half *gt_up_half(const float *x, int64_t n) {
+    uint16_t *h = TU_NEW(uint16_t, n);
+    for (int64_t i = 0; i < n; i++) h[i] = float_to_half(x[i]);
+    kn_half *d = gt_alloc(sizeof(kn_half) * (size_t)n);
+    GT_CHECK(cudaMemcpy(d, h, sizeof(kn_half) * (size_t)n, cudaMemcpyHostToDevice));
+    free(h);
+    return d;
+}
+
+static inline void gt_down_half(float *x, const kn_half *d, int64_t n) {
+    uint16_t *h = TU_NEW(uint16_t, n);
+    GT_CHECK(cudaDeviceSynchronize());
+    GT_CHECK(cudaMemcpy(h, d, sizeof(kn_half) * (size_t)n, cudaMemcpyDeviceToHost));
+    for (int64_t i = 0; i < n; i++) x[i] = half_to_float(h[i]);
+    free(h);
+}
+
+static inline float *gt_up_f32(const float *x, int64_t n) {
+    float *d = gt_alloc(sizeof(float) * (size_t)n);
+    GT_CHECK(cudaMemcpy(d, x, sizeof(float) * (size_t)n, cudaMemcpyHostToDevice));
+    return d;
+}
+
+static inline void gt_down_f32(float *x, const float *d, int64_t n) {
+    GT_CHECK(cudaDeviceSynchronize());
+    GT_CHECK(cudaMemcpy(x, d, sizeof(float) * (size_t)n, cudaMemcpyDeviceToHost));
+}
+
+static inline int32_t *gt_up_i32(const int32_t *x, int64_t n) {
+    int32_t *d = gt_alloc(sizeof(int32_t) * (size_t)n);
+    GT_CHECK(cudaMemcpy(d, x, sizeof(int32_t) * (size_t)n, cudaMemcpyHostToDevice));
+    return d;
+}
+
+/* normal(0, scale) floats already rounded to FP16 values */
+static inline float *gt_randn_half(sc_rng *r, int64_t n, double scale) {
+    float *x = tu_randn(r, n, scale);
+    gt_round_half(x, n);
+    return x;
+}
+
+/* ||a - ref|| / ||ref|| in double (absolute when ref is zero); +inf when a holds a NaN or inf */
+static inline double gt_relerr(const float *a, const float *ref, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(a[i])) return INFINITY;
+        double d = (double)a[i] - ref[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* gt_relerr with the denominator at least rms_floor * sqrt(n): for a reference that is zero up to rounding (the
+ * attention gradients of a one-token sequence), where a relative error would only compare two roundings */
+static inline double gt_relerr_floor(const float *a, const float *ref, int64_t n, double rms_floor) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(a[i])) return INFINITY;
+        double d = (double)a[i] - ref[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    double fl = rms_floor * rms_floor * (double)n;
+    return sqrt(num / (den > fl ? den : fl));
+}
+
+static inline double gt_maxabs(const float *a, const float *ref, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(a[i])) return INFINITY;
+        m = fmax(m, fabs((double)a[i] - ref[i]));
+    }
+    return m;
+}
+
+/* 0 when the two host arrays are bit-identical (determinism checks) */
+static inline double gt_bitdiff(const void *a, const void *b, size_t bytes) { return memcmp(a, b, bytes) ? 1.0 : 0.0; }
+
+static inline void gt_free(const void *p) { GT_CHECK(cudaFree((void *)p)); }
+#define GT_FREE(p) gt_free(p)
+
+#endif

@@ -1,0 +1,100 @@
+/* test_model.c — the whole model on CUDA (host/cuda_model.c) against the FP32 CPU model (host/model_cpu.c): loss,
+ * logits and every parameter's gradient, on the tiny preset and on 304m shapes cut to 2 layers, tied and untied,
+ * both attention paths; norm weights drawn around 1 so a misapplied norm weight shows. Weights are rounded to FP16
+ * first, so the CPU sees the GPU's weights. Tolerances: mean loss 2e-3 absolute, logits 1e-2 relative L2, each
+ * gradient tensor 2e-2 relative L2 (FP16 activations and activation gradients through the whole network), and
+ * the gradients of two runs bit-identical. */
+#include "config.h"
+#include "cuda_model.h"
+#include "error.h"
+#include "gpu_test.h"
+#include "model.h"
+#include "model_cpu.h"
+
+static void model_case(const char *preset, int layers, int T, float std, uint64_t seed, int untied, int tc) {
+    char name[200];
+    sc_config cfg;
+    if (config_preset(&cfg, preset)) {
+        tu_check("config_preset", 1.0, 0.0);
+        return;
+    }
+    if (layers) cfg.num_hidden_layers = layers;
+    if (untied) cfg.tie_word_embeddings = 0;
+    sc_model m;
+    model_create(&m, &cfg);
+    model_init_weights(&m, seed, std);
+    sc_rng r;
+    rng_seed(&r, seed + 100);
+    for (int i = 0; i < m.ntensors; i++)
+        if (m.table[i].ndim == 1)
+            for (int64_t j = 0; j < m.table[i].numel; j++)
+                m.params[m.table[i].offset + j] = (float)(1.0 + 0.2 * rng_normal(&r));
+    gt_round_half(m.params, m.nparams);
+    int V = cfg.vocab_size;
+    int32_t *ids = TU_NEW(int32_t, T), *tg = TU_NEW(int32_t, T);
+    for (int t = 0; t < T; t++) ids[t] = (int32_t)rng_below(&r, (uint64_t)V);
+    for (int t = 0; t < T; t++) tg[t] = t + 1 < T ? ids[t + 1] : -1;
+    if (T > 4) tg[3] = -1;
+
+    sc_cpu_acts a;
+    cpu_acts_create(&a, &cfg, T);
+    float *logits = TU_NEW(float, (int64_t)T * V), *grads = TU_NEW(float, m.nparams);
+    int counted = 0;
+    double loss = model_cpu_step(&m, &a, ids, tg, T, logits, NULL, 0, &counted);
+    model_cpu_step(&m, &a, ids, tg, T, NULL, grads, 1.0f / (float)counted, &counted);
+    cpu_acts_free(&a);
+
+    kn_set_tensor_cores(tc);
+    cuda_model *cm = NULL;
+    if (cuda_model_open(&cm, &m, T, CUDA_MODEL_GRADS | CUDA_MODEL_LOGITS)) {
+        printf("cuda_model_open: %s\n", sc_error());
+        tu_check("cuda_model_open", 1.0, 0.0);
+        return;
+    }
+    float *glogits = TU_NEW(float, (int64_t)T * V), *g1 = TU_NEW(float, m.nparams), *g2 = TU_NEW(float, m.nparams);
+    double gloss = 0, l2 = 0;
+    int gcounted = 0, c2 = 0;
+    int rc = cuda_model_step(cm, ids, tg, T, glogits, 0, 0.0f, &gloss, &gcounted);
+    rc |= cuda_model_step(cm, ids, tg, T, NULL, 1, 1.0f / (float)counted, &l2, &c2);
+    rc |= cuda_model_read_grads(cm, g1);
+    cuda_model_zero_grads(cm);
+    rc |= cuda_model_step(cm, ids, tg, T, NULL, 1, 1.0f / (float)counted, &l2, &c2);
+    rc |= cuda_model_read_grads(cm, g2);
+    if (rc) printf("cuda_model_step: %s\n", sc_error());
+    const char *path = tc ? "tc" : "fma";
+    snprintf(name, sizeof name, "model %s L=%d T=%d std=%g untied=%d %s: counted positions", preset,
+             cfg.num_hidden_layers, T, std, untied, path);
+    tu_check(name, rc || gcounted != counted ? 1.0 : 0.0, 0.0);
+    snprintf(name, sizeof name, "model %s %s: mean loss (abs; cpu %.6f gpu %.6f)", preset, path, loss / counted,
+             gloss / counted);
+    tu_check(name, fabs(gloss - loss) / counted, 2e-3);
+    snprintf(name, sizeof name, "model %s %s: logits", preset, path);
+    tu_check(name, gt_relerr(glogits, logits, (int64_t)T * V), 1e-2);
+    double worst = 0;
+    const char *worst_name = "";
+    for (int i = 0; i < m.ntensors; i++) {
+        const sc_param *p = &m.table[i];
+        double e = gt_relerr(g1 + p->offset, grads + p->offset, p->numel);
+        if (!(e <= worst)) worst = e, worst_name = p->name;
+        if (!(e <= 2e-2)) printf("     grad %-48s err %.3g\n", p->name, e);
+    }
+    snprintf(name, sizeof name, "model %s %s: worst gradient tensor (%s)", preset, path, worst_name);
+    tu_check(name, worst, 2e-2);
+    snprintf(name, sizeof name, "model %s %s: gradients of two runs bit-identical", preset, path);
+    tu_check(name, gt_bitdiff(g1, g2, sizeof(float) * (size_t)m.nparams), 0.0);
+    cuda_model_close(cm);
+    kn_set_tensor_cores(-1);
+    free(ids), free(tg), free(logits), free(grads), free(glogits), free(g1), free(g2);
+    model_free(&m);
+}
+
+int main(void) {
+    gt_require_device("test_model");
+    int quick = gt_quick();
+    for (int tc = 1; tc >= 0; tc--) {
+        model_case("tiny", 0, 77, 0.02f, 1, 0, tc);
+        model_case("tiny", 0, 61, 0.08f, 2, 1, tc); /* sharper attention, untied lm_head */
+        model_case("304m", 2, quick ? 33 : 257, 0.02f, 3, 0, tc);
+    }
+    return tu_finish("test_model");
+}
