@@ -15,5 +15,8 @@ int cmd_tokenizer(int argc, char **argv);
 #ifdef SC_HAVE_DISTILL
 int cmd_teacher(int argc, char **argv);
 #endif
+#ifdef SC_HAVE_INFER
+#include "commands_infer.h"
+#endif
 
 #endif

@@ -27,6 +27,9 @@ static const command commands[] = {
 #ifdef SC_HAVE_DISTILL
     {"teacher", cmd_teacher, "run a teacher over token shards: top-k logits per position (*.kd) for distillation"},
 #endif
+#ifdef SC_HAVE_INFER
+    {"quantize", cmd_quantize, "FP32/FP16 model directory -> INT8 (weight-only, FP16 scales per row or group)"},
+#endif
 };
 
 static void usage(FILE *f) {

@@ -13,6 +13,9 @@
 #include "progress.h"
 #include "threads.h"
 #include "trainer.h"
+#ifdef SC_HAVE_INFER
+#include "weights.h" /* infer_model_load: INT8 model directories are dequantized to FP32 */
+#endif
 
 int cmd_eval(int argc, char **argv) {
     const char *dir = NULL, *data = NULL, *split = "val", *device = "auto";
@@ -47,7 +50,11 @@ int cmd_eval(int argc, char **argv) {
     sc_model m;
     batch_source src = {0};
     train_backend b = {0};
+#ifdef SC_HAVE_INFER
+    if (infer_model_load(&m, dir)) goto fail_nomodel;
+#else
     if (model_load(&m, dir)) goto fail_nomodel;
+#endif
     if (seq <= 0) seq = m.cfg.max_position_embeddings;
     if (seq > m.cfg.max_position_embeddings) {
         sc_fail("--seq %d is longer than the model's context (%d)", seq, m.cfg.max_position_embeddings);

@@ -1,0 +1,131 @@
+/* cmd_quantize.c — `smallcoder quantize`: an FP32/FP16 model directory -> an INT8 one (weight-only, symmetric,
+ * FP16 scales per row or per group; embeddings and lm_head too). Format: docs/inference.md. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "args.h"
+#include "commands_infer.h"
+#include "error.h"
+#include "fileio.h"
+#include "half.h"
+#include "model.h"
+#include "quant.h"
+#include "threads.h"
+#include "weights.h"
+
+/* config.json = the model's config + quantization_config, written atomically */
+static int write_config(const sc_config *cfg, const char *dir, int group) {
+    char path[4096], *text;
+    size_t len;
+    path_join(path, sizeof path, dir, "config.json");
+    if (config_save(cfg, path) || file_read_all(path, &text, &len)) return -1;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (!root) return sc_fail("%s: cannot re-read the config just written", path);
+    cJSON *qc = cJSON_AddObjectToObject(root, "quantization_config");
+    cJSON_AddStringToObject(qc, "quant_method", "smallcoder-int8");
+    cJSON_AddNumberToObject(qc, "bits", 8);
+    cJSON_AddNumberToObject(qc, "group_size", group);
+    cJSON_AddBoolToObject(qc, "symmetric", 1);
+    cJSON_AddStringToObject(qc, "scale_dtype", "float16");
+    cJSON_AddStringToObject(qc, "scale_suffix", ".scale");
+    cJSON_AddStringToObject(qc, "activations", "int8 per token (per group), dynamic");
+    char *out = cJSON_Print(root);
+    cJSON_Delete(root);
+    int rc = atomic_write_file(path, out, strlen(out));
+    free(out);
+    return rc;
+}
+
+static int copy_file(const char *src, const char *dst) {
+    char *data;
+    size_t len;
+    if (file_read_all(src, &data, &len)) return -1;
+    int rc = atomic_write_file(dst, data, len);
+    free(data);
+    return rc;
+}
+
+int quantize_model(const sc_model *m, const char *out, int group) {
+    int n = m->ntensors, ne = 0;
+    st_entry *e = sc_calloc((size_t)2 * n, sizeof(st_entry));
+    void **bufs = sc_calloc((size_t)2 * n, sizeof(void *));
+    char (*snames)[96] = sc_calloc((size_t)n, sizeof *snames);
+    for (int i = 0; i < n; i++) {
+        const sc_param *p = &m->table[i];
+        const float *w = m->params + p->offset;
+        if (p->ndim != 2) { /* norms stay FP32 */
+            e[ne++] = (st_entry){.name = p->name, .dtype = ST_F32, .ndim = 1, .shape = {p->shape[0]}, .data = w};
+            continue;
+        }
+        int rows = (int)p->shape[0], cols = (int)p->shape[1], ng = quant_ngroups(cols, group);
+        int8_t *q = sc_malloc((size_t)rows * cols);
+        uint16_t *s = sc_malloc((size_t)rows * ng * sizeof(uint16_t));
+        quant_rows(w, rows, cols, group, q, s);
+        bufs[2 * i] = q, bufs[2 * i + 1] = s;
+        snprintf(snames[i], sizeof snames[i], "%s.scale", p->name);
+        e[ne++] = (st_entry){.name = p->name, .dtype = ST_I8, .ndim = 2, .shape = {rows, cols}, .data = q};
+        e[ne++] = (st_entry){.name = snames[i], .dtype = ST_F16, .ndim = 2, .shape = {rows, ng}, .data = s};
+    }
+    int rc = 0;
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) rc = sc_fail("%s: cannot create directory (%s)", out, strerror(errno));
+    char path[4096], gs[16];
+    snprintf(gs, sizeof gs, "%d", group);
+    const char *const metadata[] = {"format", "pt", "quantization", "smallcoder-int8", "group_size", gs, NULL};
+    if (!rc) rc = st_write(path_join(path, sizeof path, out, "model.safetensors"), e, ne, metadata);
+    if (!rc) rc = write_config(&m->cfg, out, group);
+    for (int i = 0; i < 2 * n; i++) free(bufs[i]);
+    free(bufs), free(e), free(snames);
+    return rc;
+}
+
+int cmd_quantize(int argc, char **argv) {
+    const char *dir = NULL, *out = NULL;
+    int group = 0, threads = 0;
+    sc_arg args[] = {
+        {"model", 'm', SC_ARG_STR, &dir, "FP32/FP16 model directory", 1},
+        {"out", 'o', SC_ARG_STR, &out, "INT8 model directory to write", 1},
+        {"group-size", 'g', SC_ARG_INT, &group, "columns per FP16 scale: 0 (per row), 32, 64 or 128", 0},
+        {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+    };
+    sc_cli cli = {"smallcoder quantize", "--model DIR --out DIR8 [--group-size 0|32|64|128]",
+                  "Weight-only symmetric INT8: every matrix (embeddings and lm_head included) becomes I8 with FP16\n"
+                  "scales in \"<name>.scale\" [rows, groups]; norms stay FP32; config.json gets quantization_config;\n"
+                  "tokenizer.json is copied.",
+                  args, sizeof args / sizeof args[0], 0, 0};
+    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (group != 0 && group != 32 && group != 64 && group != 128) {
+        fprintf(stderr, "smallcoder quantize: --group-size must be 0, 32, 64 or 128, got %d\n", group);
+        return 2;
+    }
+    sc_set_threads(threads);
+    int g0;
+    int isq = quant_config_read(dir, &g0);
+    if (isq > 0) {
+        sc_fail("%s is already quantized (group_size %d)", dir, g0);
+        goto fail;
+    }
+    sc_model m;
+    if (isq < 0 || model_load(&m, dir)) goto fail;
+    rc = quantize_model(&m, out, group);
+    int64_t np = m.nparams;
+    model_free(&m);
+    if (rc) goto fail;
+    char src[4096], dst[4096];
+    path_join(src, sizeof src, dir, "tokenizer.json");
+    struct stat st;
+    if (stat(src, &st) == 0 && copy_file(src, path_join(dst, sizeof dst, out, "tokenizer.json"))) goto fail;
+    path_join(dst, sizeof dst, out, "model.safetensors");
+    if (stat(dst, &st) == 0)
+        fprintf(stderr, "quantize: %lld parameters -> %s (%.1f MiB, group size %d)\n", (long long)np, out,
+                st.st_size / 1048576.0, group);
+    return 0;
+fail:
+    fprintf(stderr, "smallcoder quantize: %s\n", sc_error());
+    return 1;
+}

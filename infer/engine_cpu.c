@@ -1,0 +1,131 @@
+/* engine_cpu.c — the CPU engine. Prefill (many tokens) goes through sgemm: FP32 matrices directly, INT8 ones
+ * dequantized one matrix at a time into a scratch buffer. Decode (few tokens) on INT8 weights quantizes each
+ * activation row to INT8 and runs INT8 x INT8 dot products (quant.c); FP32 weights use sgemv. Work is chunked so
+ * scratch stays bounded whatever the prompt length. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "error.h"
+#include "ops.h"
+
+enum {
+    CHUNK = 256,      /* tokens per prefill pass */
+    INT8_MAX_T = 8,   /* up to this many rows, INT8 matrices use the INT8 dot products; above, dequant + sgemm */
+};
+
+typedef struct {
+    float *x, *xn, *q, *k, *v, *att, *tmp, *gate, *up, *rstd, *deq, *scores, *xs;
+    uint8_t *xq;
+} cpu_scratch;
+
+static void *scratch_alloc(const sc_config *c, const sc_weights *w, cpu_scratch *s) {
+    size_t C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, T = CHUNK;
+    size_t nq = (size_t)c->num_attention_heads * hd, nkv = (size_t)c->num_key_value_heads * hd;
+    size_t inmax = F > nq ? F : nq;
+    if (C > inmax) inmax = C;
+    s->x = sc_malloc(T * C * 4), s->xn = sc_malloc(T * C * 4), s->tmp = sc_malloc(T * C * 4);
+    s->q = sc_malloc(T * nq * 4), s->att = sc_malloc(T * nq * 4);
+    s->k = sc_malloc(T * nkv * 4), s->v = sc_malloc(T * nkv * 4);
+    s->gate = sc_malloc(T * F * 4), s->up = sc_malloc(T * F * 4), s->rstd = sc_malloc(T * 4);
+    s->deq = w->quantized ? sc_malloc(F * C * 4 > nq * C * 4 ? F * C * 4 : nq * C * 4) : NULL;
+    s->scores = sc_malloc((size_t)omp_get_max_threads() * c->max_position_embeddings * 4);
+    s->xq = sc_malloc(INT8_MAX_T * inmax), s->xs = sc_malloc(INT8_MAX_T * inmax * 4);
+    return s;
+}
+
+static void scratch_free(cpu_scratch *s) {
+    free(s->x), free(s->xn), free(s->tmp), free(s->q), free(s->att), free(s->k), free(s->v);
+    free(s->gate), free(s->up), free(s->rstd), free(s->deq), free(s->scores), free(s->xq), free(s->xs);
+}
+
+/* y[T, rows] = x[T, cols] W^T */
+static void linear(cpu_scratch *s, const sc_wmat *W, const float *x, float *y, int T) {
+    if (W->f) {
+        if (T == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, W->rows, W->cols, 1.0f, W->f, W->cols, x, 1, 0.0f, y, 1);
+        else matmul_forward(y, x, W->f, T, W->cols, W->rows);
+        return;
+    }
+    if (T <= INT8_MAX_T) {
+        for (int t = 0; t < T; t++)
+            act_quant(x + (size_t)t * W->cols, W->cols, W->q.group, s->xq + (size_t)t * W->cols,
+                      s->xs + (size_t)t * W->q.ngroups);
+        qmat_matmul(&W->q, s->xq, s->xs, y, T);
+        return;
+    }
+    qmat_dequant_rows(&W->q, 0, W->rows, s->deq);
+    matmul_forward(y, x, s->deq, T, W->cols, W->rows);
+}
+
+static int cpu_forward_chunk(sc_engine *e, sc_kv *kv, const int32_t *ids, int T, float *logits, float *all_logits) {
+    const sc_weights *w = e->w;
+    const sc_config *c = e->cfg;
+    cpu_scratch *s = e->impl;
+    int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->num_attention_heads;
+    int nkvh = c->num_key_value_heads, pos0 = kv->n;
+    float eps = (float)c->rms_norm_eps, theta = (float)c->rope_theta;
+    for (int t = 0; t < T; t++) wmat_rows_f32(&w->embed, ids[t], ids[t] + 1, s->x + (size_t)t * C);
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        const sc_wlayer *y = &w->layers[l];
+        rmsnorm_forward(s->x, s->xn, s->rstd, s->x, NULL, y->attn_norm, T, C, eps);
+        linear(s, &y->wq, s->xn, s->q, T);
+        linear(s, &y->wk, s->xn, s->k, T);
+        linear(s, &y->wv, s->xn, s->v, T);
+        rope_forward(s->q, T, nh, hd, pos0, theta);
+        rope_forward(s->k, T, nkvh, hd, pos0, theta);
+        kv_store(kv, l, pos0, T, s->k, s->v);
+        kv_attention(kv, l, s->att, s->q, T, pos0, nh, s->scores);
+        linear(s, &y->wo, s->att, s->tmp, T);
+        rmsnorm_forward(s->x, s->xn, s->rstd, s->x, s->tmp, y->mlp_norm, T, C, eps);
+        linear(s, &y->wgate, s->xn, s->gate, T);
+        linear(s, &y->wup, s->xn, s->up, T);
+        swiglu_forward(s->gate, s->gate, s->up, (int64_t)T * F);
+        linear(s, &y->wdown, s->gate, s->tmp, T);
+        for (size_t i = 0; i < (size_t)T * C; i++) s->x[i] += s->tmp[i];
+    }
+    kv->n = pos0 + T;
+    if (all_logits) {
+        rmsnorm_forward(s->x, s->xn, s->rstd, s->x, NULL, w->final_norm, T, C, eps);
+        for (int t = 0; t < T; t++)
+            linear(s, &w->lm_head, s->xn + (size_t)t * C, all_logits + (size_t)t * c->vocab_size, 1);
+        if (logits) memcpy(logits, all_logits + (size_t)(T - 1) * c->vocab_size, (size_t)c->vocab_size * 4);
+    } else if (logits) {
+        const float *last = s->x + (size_t)(T - 1) * C;
+        rmsnorm_forward(s->tmp, s->xn, s->rstd, last, NULL, w->final_norm, 1, C, eps);
+        linear(s, &w->lm_head, s->xn, logits, 1);
+    }
+    return 0;
+}
+
+static int cpu_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float *logits, float *all_logits) {
+    if (n <= 0) return sc_fail("forward: no tokens");
+    if (kv->n + n > kv->n_ctx)
+        return sc_fail("context full: %d cached + %d new tokens > %d positions", kv->n, n, kv->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= e->cfg->vocab_size)
+            return sc_fail("token id %d is outside the vocabulary (%d)", ids[i], e->cfg->vocab_size);
+    for (int i = 0; i < n; i += CHUNK) {
+        int T = n - i < CHUNK ? n - i : CHUNK, last = i + T == n;
+        float *al = all_logits ? all_logits + (size_t)i * e->cfg->vocab_size : NULL;
+        if (cpu_forward_chunk(e, kv, ids + i, T, last ? logits : NULL, al)) return -1;
+    }
+    return 0;
+}
+
+static void cpu_close(sc_engine *e) {
+    if (e->impl) scratch_free(e->impl);
+    free(e->impl);
+}
+
+static const sc_engine_ops cpu_ops = {"cpu", cpu_forward, cpu_close};
+
+int engine_cpu_open(sc_engine *e) {
+    e->ops = &cpu_ops;
+    cpu_scratch *s = sc_calloc(1, sizeof *s);
+    scratch_alloc(e->cfg, e->w, s);
+    e->impl = s;
+    return 0;
+}

@@ -1,0 +1,153 @@
+/* quant.c — INT8 weight quantization and the INT8 x INT8 dot products of decode (see quant.h). The u8 x s8
+ * VNNI instruction (vpdpbusd) multiplies unsigned activations by signed weights, so activations carry a +128
+ * offset and the precomputed 128 * sum(w) of each group takes it back out exactly (integer arithmetic). */
+#include "quant.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "half.h"
+
+int quant_ngroups(int cols, int group) { return group <= 0 || group >= cols ? 1 : (cols + group - 1) / group; }
+
+void quant_rows(const float *w, int rows, int cols, int group, int8_t *q, uint16_t *scale) {
+    int G = group <= 0 || group > cols ? cols : group, ng = quant_ngroups(cols, group);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        for (int g = 0; g < ng; g++) {
+            int c0 = g * G, c1 = c0 + G < cols ? c0 + G : cols;
+            float amax = 0;
+            for (int c = c0; c < c1; c++) amax = fmaxf(amax, fabsf(w[(size_t)r * cols + c]));
+            uint16_t h = float_to_half(amax / 127.0f);
+            float s = half_to_float(h);
+            if (s == 0 && amax > 0) h = 1, s = half_to_float(1); /* tiny groups: smallest subnormal scale */
+            scale[(size_t)r * ng + g] = h;
+            float inv = s > 0 ? 1.0f / s : 0;
+            for (int c = c0; c < c1; c++) {
+                float v = rintf(w[(size_t)r * cols + c] * inv);
+                q[(size_t)r * cols + c] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+            }
+        }
+    }
+}
+
+void qmat_prepare(sc_qmat *m) {
+    m->ngroups = quant_ngroups(m->cols, m->group);
+    if (m->group <= 0 || m->group > m->cols) m->group = m->cols;
+    size_t n = (size_t)m->rows * m->ngroups;
+    m->fscale = sc_malloc(n * sizeof(float));
+    m->wsum = sc_malloc(n * sizeof(int32_t));
+    for (int r = 0; r < m->rows; r++)
+        for (int g = 0; g < m->ngroups; g++) {
+            int c0 = g * m->group, c1 = c0 + m->group < m->cols ? c0 + m->group : m->cols, s = 0;
+            for (int c = c0; c < c1; c++) s += m->q[(size_t)r * m->cols + c];
+            m->wsum[(size_t)r * m->ngroups + g] = 128 * s;
+            m->fscale[(size_t)r * m->ngroups + g] = half_to_float(m->scale[(size_t)r * m->ngroups + g]);
+        }
+}
+
+void qmat_free(sc_qmat *m) {
+    free(m->fscale);
+    free(m->wsum);
+    m->fscale = NULL;
+    m->wsum = NULL;
+}
+
+void qmat_dequant_rows(const sc_qmat *m, int r0, int r1, float *out) {
+#pragma omp parallel for schedule(static)
+    for (int r = r0; r < r1; r++)
+        for (int c = 0; c < m->cols; c++)
+            out[(size_t)(r - r0) * m->cols + c] =
+                (float)m->q[(size_t)r * m->cols + c] * m->fscale[(size_t)r * m->ngroups + c / m->group];
+}
+
+void act_quant(const float *x, int cols, int group, uint8_t *xq, float *xs) {
+    int G = group <= 0 || group > cols ? cols : group, ng = quant_ngroups(cols, group);
+    for (int g = 0; g < ng; g++) {
+        int c0 = g * G, c1 = c0 + G < cols ? c0 + G : cols;
+        float amax = 0;
+        for (int c = c0; c < c1; c++) amax = fmaxf(amax, fabsf(x[c]));
+        float s = amax / 127.0f, inv = s > 0 ? 1.0f / s : 0;
+        xs[g] = s;
+        for (int c = c0; c < c1; c++) xq[c] = (uint8_t)((int)rintf(x[c] * inv) + 128);
+    }
+}
+
+/* sum over n of a[i] * w[i] with a unsigned, w signed */
+static inline int32_t dot_u8s8(const uint8_t *a, const int8_t *w, int n) {
+    int i = 0;
+    int32_t s = 0;
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    __m512i acc = _mm512_setzero_si512();
+    for (; i + 64 <= n; i += 64)
+        acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(a + i), _mm512_loadu_si512(w + i));
+    s += _mm512_reduce_add_epi32(acc);
+#endif
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    __m256i acc2 = _mm256_setzero_si256();
+    for (; i + 32 <= n; i += 32)
+        acc2 = _mm256_dpbusd_epi32(acc2, _mm256_loadu_si256((const __m256i *)(a + i)),
+                                   _mm256_loadu_si256((const __m256i *)(w + i)));
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc2), _mm256_extracti128_si256(acc2, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    s += _mm_cvtsi128_si32(h);
+#elif defined(__AVX2__)
+    /* no VNNI: widen to i16 and multiply-add pairs (exact: |a*w| <= 255*127, pair sums fit i32) */
+    __m256i acc2 = _mm256_setzero_si256();
+    for (; i + 16 <= n; i += 16) {
+        __m256i av = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(a + i)));
+        __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + i)));
+        acc2 = _mm256_add_epi32(acc2, _mm256_madd_epi16(av, wv));
+    }
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc2), _mm256_extracti128_si256(acc2, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    s += _mm_cvtsi128_si32(h);
+#endif
+    for (; i < n; i++) s += (int32_t)a[i] * w[i];
+    return s;
+}
+
+const char *quant_kernel_name(void) {
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    return "avx512-vnni";
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return "avx-vnni";
+#elif defined(__AVX2__)
+    return "avx2";
+#else
+    return "scalar";
+#endif
+}
+
+static inline float qrow_dot(const sc_qmat *m, int r, const uint8_t *xq, const float *xs) {
+    const int8_t *w = m->q + (size_t)r * m->cols;
+    const float *fs = m->fscale + (size_t)r * m->ngroups;
+    const int32_t *ws = m->wsum + (size_t)r * m->ngroups;
+    float y = 0;
+    for (int g = 0; g < m->ngroups; g++) {
+        int c0 = g * m->group, n = c0 + m->group < m->cols ? m->group : m->cols - c0;
+        y += fs[g] * xs[g] * (float)(dot_u8s8(xq + c0, w + c0, n) - ws[g]);
+    }
+    return y;
+}
+
+void qmat_matvec(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < m->rows; r++) y[r] = qrow_dot(m, r, xq, xs);
+}
+
+void qmat_matmul(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y, int T) {
+    /* blocks of 16 rows stay in L1 while every token passes over them */
+#pragma omp parallel for schedule(static)
+    for (int r0 = 0; r0 < m->rows; r0 += 16) {
+        int r1 = r0 + 16 < m->rows ? r0 + 16 : m->rows;
+        for (int t = 0; t < T; t++)
+            for (int r = r0; r < r1; r++)
+                y[(size_t)t * m->rows + r] = qrow_dot(m, r, xq + (size_t)t * m->cols, xs + (size_t)t * m->ngroups);
+    }
+}

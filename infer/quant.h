@@ -1,0 +1,39 @@
+/* quant.h — weight-only symmetric INT8 with FP16 scales per row or per group of columns, and the INT8 x INT8
+ * matrix-vector product used by decode: activations are quantized per token (per group) on the fly, weights stay
+ * INT8, dot products run on AVX-512-VNNI / AVX-VNNI when compiled in, scalar otherwise. */
+#ifndef SC_INFER_QUANT_H
+#define SC_INFER_QUANT_H
+
+#include <stdint.h>
+
+/* A [rows, cols] INT8 matrix; group = columns per scale (== cols for per-row), ngroups = ceil(cols / group). */
+typedef struct {
+    int rows, cols, group, ngroups;
+    const int8_t *q;       /* [rows, cols] (may point into a mapped file) */
+    const uint16_t *scale; /* [rows, ngroups] FP16, as stored */
+    float *fscale;         /* [rows, ngroups] the same as FP32 (owned) */
+    int32_t *wsum;         /* [rows, ngroups] 128 * sum of the group's weights, for the u8 activation offset (owned) */
+} sc_qmat;
+
+/* Quantizes w [rows, cols] with `group` columns per scale (0 = per row): scale = max|w| / 127 rounded to FP16,
+ * q = round(w / scale). q [rows*cols] and scale [rows*ngroups] are written. */
+void quant_rows(const float *w, int rows, int cols, int group, int8_t *q, uint16_t *scale);
+int quant_ngroups(int cols, int group);
+
+/* Fills fscale and wsum of a matrix whose q and scale are set. */
+void qmat_prepare(sc_qmat *m);
+void qmat_free(sc_qmat *m);
+/* out[(r - r0) * cols + c] = q * scale for rows r0..r1-1. */
+void qmat_dequant_rows(const sc_qmat *m, int r0, int r1, float *out);
+
+/* Per-token activation quantization in the matrix's groups: xq = round(x / s) + 128 (unsigned, so VNNI's u8 x s8
+ * instruction applies; wsum removes the offset), xs[g] = max|x in g| / 127. xq [cols], xs [ngroups]. */
+void act_quant(const float *x, int cols, int group, uint8_t *xq, float *xs);
+/* y[r] = sum_g fscale[r,g] * xs[g] * (dot(xq - 128, q[r]) over group g), rows in parallel (OpenMP). */
+void qmat_matvec(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y);
+/* The same for T tokens: y[T, rows] from xq[T, cols], xs[T, ngroups] (weights read once per block of rows). */
+void qmat_matmul(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y, int T);
+/* Which dot-product kernel this build uses ("avx512-vnni", "avx-vnni", "avx2", "scalar"). */
+const char *quant_kernel_name(void);
+
+#endif

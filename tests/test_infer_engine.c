@@ -1,0 +1,192 @@
+/* test_infer_engine.c — the inference engine against the FP32 reference forward (model_cpu_step, what
+ * `smallcoder forward --logits` prints): FP32 weights + FP32 KV cache, token by token and in one prefill, within
+ * 1e-4; FP16 KV within 2e-3; the INT8 kernels against a scalar loop on the same integers; and an INT8 model's
+ * logits close to FP32 (per-row and group 32). Random tiny model, so nothing on disk is needed but a temp dir. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands_infer.h"
+#include "engine.h"
+#include "error.h"
+#include "model_cpu.h"
+#include "quant.h"
+#include "rng.h"
+
+static int fails;
+#define CHECK(cond, ...)                                                                                          \
+    do {                                                                                                          \
+        if (!(cond)) {                                                                                            \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                           \
+            printf(__VA_ARGS__);                                                                                  \
+            printf("\n");                                                                                         \
+            fails++;                                                                                              \
+        }                                                                                                         \
+    } while (0)
+
+static float max_abs_diff(const float *a, const float *b, size_t n, float *amax) {
+    float d = 0, m = 0;
+    for (size_t i = 0; i < n; i++) d = fmaxf(d, fabsf(a[i] - b[i])), m = fmaxf(m, fabsf(b[i]));
+    if (amax) *amax = m;
+    return d;
+}
+
+/* the integer kernel against a plain loop on the same quantized values */
+static void test_kernels(void) {
+    sc_rng r;
+    rng_seed(&r, 7);
+    int groups[] = {0, 32, 64, 128};
+    int dims[][2] = {{37, 352}, {64, 1152}, {5, 100}};
+    for (size_t gi = 0; gi < 4; gi++)
+        for (size_t di = 0; di < 3; di++) {
+            int rows = dims[di][0], cols = dims[di][1], G = groups[gi], ng = quant_ngroups(cols, G);
+            float *w = malloc((size_t)rows * cols * 4), *x = malloc((size_t)cols * 4), *y = malloc(rows * 4);
+            for (int i = 0; i < rows * cols; i++) w[i] = (float)rng_normal(&r) * 0.05f;
+            for (int i = 0; i < cols; i++) x[i] = (float)rng_normal(&r);
+            int8_t *q = malloc((size_t)rows * cols);
+            uint16_t *s = malloc((size_t)rows * ng * 2);
+            quant_rows(w, rows, cols, G, q, s);
+            sc_qmat m = {.rows = rows, .cols = cols, .group = G, .q = q, .scale = s};
+            qmat_prepare(&m);
+            uint8_t *xq = malloc(cols);
+            float *xs = malloc(ng * 4), *deq = malloc((size_t)rows * cols * 4);
+            act_quant(x, cols, G, xq, xs);
+            qmat_matvec(&m, xq, xs, y);
+            qmat_dequant_rows(&m, 0, rows, deq);
+            double werr = 0;
+            for (int i = 0; i < rows * cols; i++) werr = fmax(werr, fabs(deq[i] - w[i]) / (fabs(w[i]) + 0.05));
+            CHECK(werr < 0.02, "dequantized weights off by %g (group %d)", werr, G);
+            float worst = 0;
+            for (int i = 0; i < rows; i++) {
+                double ref = 0;
+                for (int c = 0; c < cols; c++)
+                    ref += (double)deq[(size_t)i * cols + c] * (xq[c] - 128) * xs[c / m.group];
+                worst = fmaxf(worst, (float)fabs(ref - y[i]) / (float)(fabs(ref) + 1e-3));
+            }
+            CHECK(worst < 1e-4, "int8 matvec vs scalar: rel err %g (rows %d cols %d group %d)", worst, rows, cols, G);
+            float *y4 = malloc((size_t)3 * rows * 4);
+            uint8_t *xq3 = malloc((size_t)3 * cols);
+            float *xs3 = malloc((size_t)3 * ng * 4);
+            for (int t = 0; t < 3; t++) memcpy(xq3 + t * cols, xq, cols), memcpy(xs3 + t * ng, xs, ng * 4);
+            qmat_matmul(&m, xq3, xs3, y4, 3);
+            CHECK(max_abs_diff(y4 + 2 * rows, y, rows, NULL) == 0, "matmul row 2 differs from matvec");
+            qmat_free(&m);
+            free(w), free(x), free(y), free(q), free(s), free(xq), free(xs), free(deq), free(y4), free(xq3), free(xs3);
+        }
+}
+
+static sc_model make_model(void) {
+    sc_config cfg;
+    config_preset(&cfg, "tiny");
+    cfg.max_position_embeddings = 64;
+    sc_model m;
+    model_create(&m, &cfg);
+    model_init_weights(&m, 1234, 0.08f);
+    return m;
+}
+
+static void engine_logits(const sc_weights *w, int kv_f16, const int32_t *ids, int T, int stepwise, float *out) {
+    sc_engine e;
+    sc_engine_opts o = {.device = "cpu", .kv_f16 = kv_f16};
+    if (engine_open(&e, w, &o)) {
+        printf("engine_open: %s\n", sc_error());
+        exit(1);
+    }
+    sc_kv kv;
+    engine_kv_create(&e, &kv, 0);
+    int V = w->cfg.vocab_size;
+    if (stepwise)
+        for (int t = 0; t < T; t++) {
+            if (engine_forward(&e, &kv, ids + t, 1, out + (size_t)t * V)) printf("forward: %s\n", sc_error()), exit(1);
+        }
+    else {
+        /* prefill part, then the rest token by token: the prompt-cache pattern */
+        int split = T / 2;
+        e.ops->forward(&e, &kv, ids, split, NULL, out);
+        for (int t = split; t < T; t++) engine_forward(&e, &kv, ids + t, 1, out + (size_t)t * V);
+    }
+    CHECK(kv.n == T, "kv->n %d after %d tokens", kv.n, T);
+    kv_free(&kv);
+    engine_close(&e);
+}
+
+int main(void) {
+    test_kernels();
+    sc_model m = make_model();
+    int T = 40, V = m.cfg.vocab_size;
+    int32_t ids[40], targets[40];
+    sc_rng r;
+    rng_seed(&r, 3);
+    for (int t = 0; t < T; t++) ids[t] = (int32_t)rng_below(&r, (uint64_t)V);
+    for (int t = 0; t < T; t++) targets[t] = t + 1 < T ? ids[t + 1] : -1;
+    float *ref = malloc((size_t)T * V * 4), *got = malloc((size_t)T * V * 4);
+    sc_cpu_acts acts;
+    cpu_acts_create(&acts, &m.cfg, T);
+    int counted;
+    model_cpu_step(&m, &acts, ids, targets, T, ref, NULL, 0, &counted);
+    cpu_acts_free(&acts);
+
+    char dir[] = "/tmp/sc_test_infer.XXXXXX", path[4200];
+    if (!mkdtemp(dir)) return 1;
+    snprintf(path, sizeof path, "%s/fp32", dir);
+    if (model_save(&m, path)) return printf("save: %s\n", sc_error()), 1;
+    sc_weights w;
+    if (weights_load(&w, path)) return printf("load: %s\n", sc_error()), 1;
+    float amax, d;
+    engine_logits(&w, 0, ids, T, 1, got);
+    d = max_abs_diff(got, ref, (size_t)T * V, &amax);
+    printf("fp32 engine, fp32 kv, token by token: max |diff| %.3g (max |logit| %.3g)\n", d, amax);
+    CHECK(d < 1e-4, "FP32 engine decode vs reference: %g >= 1e-4", d);
+    engine_logits(&w, 0, ids, T, 0, got);
+    d = max_abs_diff(got, ref, (size_t)T * V, NULL);
+    printf("fp32 engine, prefill + decode: max |diff| %.3g\n", d);
+    CHECK(d < 1e-4, "FP32 engine prefill+decode vs reference: %g >= 1e-4", d);
+    engine_logits(&w, 1, ids, T, 1, got);
+    d = max_abs_diff(got, ref, (size_t)T * V, NULL);
+    printf("fp32 engine, fp16 kv: max |diff| %.3g\n", d);
+    CHECK(d < 2e-3 * fmaxf(1, amax), "FP16 KV vs reference: %g", d);
+    weights_free(&w);
+
+    int groups[] = {0, 32};
+    for (int gi = 0; gi < 2; gi++) {
+        snprintf(path, sizeof path, "%s/int8-%d", dir, groups[gi]);
+        if (quantize_model(&m, path, groups[gi])) return printf("quantize: %s\n", sc_error()), 1;
+        if (weights_load(&w, path)) return printf("load int8: %s\n", sc_error()), 1;
+        CHECK(w.quantized && w.group_size == groups[gi], "INT8 dir not recognised");
+        for (int mode = 0; mode < 2; mode++) {
+            engine_logits(&w, 1, ids, T, mode == 0, got);
+            d = max_abs_diff(got, ref, (size_t)T * V, NULL);
+            int agree = 0;
+            for (int t = 0; t < T; t++) {
+                int a = 0, b = 0;
+                for (int v = 1; v < V; v++) {
+                    if (got[(size_t)t * V + v] > got[(size_t)t * V + a]) a = v;
+                    if (ref[(size_t)t * V + v] > ref[(size_t)t * V + b]) b = v;
+                }
+                agree += a == b;
+            }
+            printf("int8 group %d, %s: max |diff| %.3g of max |logit| %.3g, argmax agreement %d/%d\n", groups[gi],
+                   mode == 0 ? "decode" : "prefill+decode", d, amax, agree, T);
+            /* tolerance: 5% of the largest logit (weights and activations both 8-bit) */
+            CHECK(d < 0.05f * amax, "INT8 logits off by %g (max |logit| %g)", d, amax);
+            CHECK(agree >= T * 8 / 10, "INT8 argmax agreement %d/%d", agree, T);
+        }
+        /* eval's path: the INT8 dir dequantized to FP32 */
+        sc_model dm;
+        CHECK(infer_model_load(&dm, path) == 0, "infer_model_load: %s", sc_error());
+        float dd = max_abs_diff(dm.params, m.params, (size_t)m.nparams, NULL);
+        CHECK(dd < 0.01f, "dequantized parameters off by %g", dd);
+        model_free(&dm);
+        weights_free(&w);
+    }
+    model_free(&m);
+    free(ref), free(got);
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd)) printf("could not remove %s\n", dir);
+    if (fails) return printf("%d failure(s)\n", fails), 1;
+    printf("test_infer_engine: all checks passed\n");
+    return 0;
+}
