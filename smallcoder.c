@@ -29,6 +29,7 @@ static const command commands[] = {
 #endif
 #ifdef SC_HAVE_INFER
     {"quantize", cmd_quantize, "FP32/FP16 model directory -> INT8 (weight-only, FP16 scales per row or group)"},
+    {"complete", cmd_complete, "complete code from the command line (fill-in-the-middle with a suffix)"},
 #endif
 };
 

@@ -1,0 +1,157 @@
+/* cmd_complete.c — `smallcoder complete`: one completion from the command line; fill-in-the-middle when there is
+ * text after the cursor. The completion goes to stdout (streamed with --stream); speed and memory to stderr. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "args.h"
+#include "commands_infer.h"
+#include "error.h"
+#include "fileio.h"
+#include "generate.h"
+#include "threads.h"
+
+static int print_piece(void *ctx, const char *text, size_t len) {
+    (void)ctx;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return 0;
+}
+
+/* splits text at 1-based LINE:COL (COL counts bytes; past the end of a line = its end) */
+static int split_at_cursor(char *text, const char *cursor, char **suffix) {
+    int line, col;
+    char extra;
+    if (sscanf(cursor, "%d:%d%c", &line, &col, &extra) != 2 || line < 1 || col < 1)
+        return sc_fail("--cursor must be LINE:COL (1-based), got '%s'", cursor);
+    char *p = text;
+    for (int l = 1; l < line; l++) {
+        char *nl = strchr(p, '\n');
+        if (!nl) return sc_fail("--cursor %s: the file has only %d lines", cursor, l);
+        p = nl + 1;
+    }
+    char *eol = strchr(p, '\n');
+    size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+    p += (size_t)(col - 1) < ll ? (size_t)(col - 1) : ll;
+    *suffix = strdup(p);
+    *p = 0;
+    return 0;
+}
+
+static char *unescape(const char *s) { /* "\n" and "\t" in --stop */
+    char *o = sc_malloc(strlen(s) + 1), *d = o;
+    for (; *s; s++) {
+        if (s[0] == '\\' && s[1] == 'n') *d++ = '\n', s++;
+        else if (s[0] == '\\' && s[1] == 't') *d++ = '\t', s++;
+        else *d++ = *s;
+    }
+    *d = 0;
+    return o;
+}
+
+int cmd_complete(int argc, char **argv) {
+    const char *dir = NULL, *prompt = NULL, *file = NULL, *cursor = NULL, *prefix = NULL, *suffix = NULL;
+    const char *device = "auto", *kvtype = "f16", *stop = NULL;
+    int n_predict = 128, stream = 0, threads = 0, ctx = 0;
+    sc_sampling sp;
+    sampling_defaults(&sp);
+    int seed = 0;
+    sc_arg args[] = {
+        {"model", 'm', SC_ARG_STR, &dir, "model directory (FP32/FP16 or INT8)", 1},
+        {"prompt", 'p', SC_ARG_STR, &prompt, "complete this text", 0},
+        {"file", 'f', SC_ARG_STR, &file, "complete this file (at --cursor, else at its end)", 0},
+        {"cursor", 0, SC_ARG_STR, &cursor, "LINE:COL (1-based) in --file: fill in the middle there", 0},
+        {"prefix", 0, SC_ARG_STR, &prefix, "text before the cursor", 0},
+        {"suffix", 0, SC_ARG_STR, &suffix, "text after the cursor (fill in the middle)", 0},
+        {"n-predict", 'n', SC_ARG_INT, &n_predict, "maximum tokens to generate", 0},
+        {"stream", 0, SC_ARG_FLAG, &stream, "print tokens as they are generated", 0},
+        {"temperature", 0, SC_ARG_FLOAT, &sp.temperature, "0 = greedy", 0},
+        {"top-k", 0, SC_ARG_INT, &sp.top_k, "keep the k most likely tokens (0 = off)", 0},
+        {"top-p", 0, SC_ARG_FLOAT, &sp.top_p, "nucleus sampling (1 = off)", 0},
+        {"min-p", 0, SC_ARG_FLOAT, &sp.min_p, "drop tokens below min-p x the top probability (0 = off)", 0},
+        {"repeat-penalty", 0, SC_ARG_FLOAT, &sp.repeat_penalty, "penalty on recent tokens (1 = off)", 0},
+        {"seed", 0, SC_ARG_INT, &seed, "sampling seed", 0},
+        {"stop", 0, SC_ARG_STR, &stop, "stop string (\\n and \\t understood)", 0},
+        {"ctx", 'c', SC_ARG_INT, &ctx, "context positions to allocate (0 = the model's)", 0},
+        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
+        {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+    };
+    sc_cli cli = {"smallcoder complete",
+                  "--model DIR (--prompt TEXT | --file F [--cursor LINE:COL] | --prefix P [--suffix S]) [-n 128]",
+                  "Generates a completion. With a suffix the prompt is <fim_prefix>P<fim_suffix>S<fim_middle> and the\n"
+                  "output is the middle. Prefill and decode speed and peak memory are printed on stderr.",
+                  args, sizeof args / sizeof args[0], 0, 0};
+    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if ((prompt != NULL) + (file != NULL) + (prefix != NULL) != 1) {
+        fprintf(stderr, "smallcoder complete: give exactly one of --prompt, --file, --prefix\n");
+        return 2;
+    }
+    if ((cursor && !file) || (suffix && !prefix)) {
+        fprintf(stderr, "smallcoder complete: --cursor goes with --file, --suffix with --prefix\n");
+        return 2;
+    }
+    if (strcmp(kvtype, "f16") && strcmp(kvtype, "f32")) {
+        fprintf(stderr, "smallcoder complete: --kv must be f16 or f32, got '%s'\n", kvtype);
+        return 2;
+    }
+    sp.seed = (uint64_t)seed;
+    int nthreads = sc_set_threads(threads);
+    char *owned_prefix = NULL, *owned_suffix = NULL, *stopu = stop ? unescape(stop) : NULL;
+    sc_weights w = {0};
+    sc_engine e = {0};
+    sc_tokenizer *tok = NULL;
+    sc_session s = {0};
+    int32_t *ids = NULL;
+    int n = 0;
+    sc_gen_result r = {0};
+    char path[4096];
+    if (file) {
+        size_t len;
+        if (file_read_all(file, &owned_prefix, &len)) goto fail;
+        if (cursor && split_at_cursor(owned_prefix, cursor, &owned_suffix)) goto fail;
+        prefix = owned_prefix, suffix = owned_suffix;
+    } else if (prompt) prefix = prompt;
+    if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
+    double t0 = gen_now();
+    if (weights_load(&w, dir)) goto fail;
+    sc_engine_opts o = {.device = device, .kv_f16 = strcmp(kvtype, "f16") == 0, .threads = nthreads};
+    if (engine_open(&e, &w, &o)) goto fail;
+    if (fim_prompt(tok, prefix, suffix, &ids, &n)) goto fail;
+    if (n_predict < 0) n_predict = 0;
+    if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;
+    session_create(&s, &e, ctx);
+    fprintf(stderr, "complete: %s model, %s engine (%s int8 kernel), %d threads, KV %s %.1f MiB for %d positions, "
+                    "loaded in %.2fs\n",
+            w.quantized ? "INT8" : "FP32", e.ops->name, quant_kernel_name(), nthreads, kvtype,
+            kv_bytes(&s.kv) / 1048576.0, s.kv.n_ctx, gen_now() - t0);
+    const char *const stops[] = {stopu};
+    sc_gen_params gp = {.max_tokens = n_predict, .stop = stops, .nstop = stopu ? 1 : 0, .sampling = sp,
+                        .on_text = stream ? print_piece : NULL};
+    if (generate(&e, &s, tok, ids, n, &gp, &r)) goto fail;
+    if (!stream) fwrite(r.text, 1, r.len, stdout);
+    printf("\n");
+    fflush(stdout);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    fprintf(stderr, "complete: prompt %d tokens%s: prefill %.1f tok/s (%.3fs); generated %d tokens: decode %.1f tok/s "
+                    "(%.3fs); stop: %s; peak memory %.1f MiB\n",
+            n, suffix ? " (FIM)" : "", r.prefill_s > 0 ? n / r.prefill_s : 0, r.prefill_s, r.n_generated,
+            r.decode_s > 0 ? r.n_generated / r.decode_s : 0, r.decode_s, r.stop_reason, ru.ru_maxrss / 1024.0);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "smallcoder complete: %s\n", sc_error());
+    rc = 1;
+done:
+    gen_result_free(&r);
+    free(ids);
+    session_free(&s);
+    engine_close(&e);
+    weights_free(&w);
+    if (tok) tokenizer_free(tok);
+    free(owned_prefix), free(owned_suffix), free(stopu);
+    return rc;
+}

@@ -1,0 +1,197 @@
+/* generate.c — see generate.h. */
+#include "generate.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+
+double gen_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void session_create(sc_session *s, const sc_engine *e, int n_ctx) {
+    engine_kv_create(e, &s->kv, n_ctx);
+    s->kv.n = 0;
+    s->ids = sc_malloc((size_t)s->kv.n_ctx * sizeof(int32_t));
+}
+
+void session_free(sc_session *s) {
+    kv_free(&s->kv);
+    free(s->ids);
+    s->ids = NULL;
+}
+
+int session_common_prefix(const sc_session *s, const int32_t *ids, int n) {
+    int i = 0;
+    while (i < s->kv.n && i < n && s->ids[i] == ids[i]) i++;
+    return i;
+}
+
+void gen_result_free(sc_gen_result *r) {
+    free(r->text);
+    r->text = NULL;
+}
+
+static int is_end_token(const sc_tokenizer *tok, const sc_config *c, int32_t id) {
+    static const char *const ends[] = {SC_TOK_ENDOFTEXT, SC_TOK_FIM_PREFIX, SC_TOK_FIM_MIDDLE, SC_TOK_FIM_SUFFIX,
+                                       SC_TOK_FIM_PAD, SC_TOK_FILE_SEP};
+    if (c->eos_token_id >= 0 && id == c->eos_token_id) return 1;
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+        if (id == tokenizer_token_id(tok, ends[i])) return 1;
+    return 0;
+}
+
+/* bytes at the end of buf[0..n) that may be the start of a multi-byte UTF-8 character not yet complete */
+static size_t utf8_incomplete_tail(const char *buf, size_t n) {
+    for (size_t k = 1; k <= 3 && k <= n; k++) {
+        unsigned char c = (unsigned char)buf[n - k];
+        if ((c & 0xC0) == 0x80) continue; /* continuation byte: look further back */
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        return need > k ? k : 0;
+    }
+    return 0;
+}
+
+/* length of the longest suffix of buf that is a proper prefix of a stop string */
+static size_t stop_prefix_tail(const char *buf, size_t n, const char *const *stop, int nstop) {
+    size_t best = 0;
+    for (int i = 0; i < nstop; i++) {
+        size_t sl = strlen(stop[i]);
+        for (size_t k = sl - 1; k > best; k--)
+            if (k <= n && memcmp(buf + n - k, stop[i], k) == 0) {
+                best = k;
+                break;
+            }
+    }
+    return best;
+}
+
+int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t *prompt, int n,
+             const sc_gen_params *p, sc_gen_result *r) {
+    memset(r, 0, sizeof *r);
+    int V = e->cfg->vocab_size, n_ctx = s->kv.n_ctx;
+    if (n <= 0) return sc_fail("the prompt is empty");
+    if (n >= n_ctx) return sc_fail("the prompt has %d tokens; the context holds %d", n, n_ctx);
+    /* reuse the longest common prefix, but always run at least the last prompt token to get its logits */
+    int reuse = session_common_prefix(s, prompt, n);
+    if (reuse >= n) reuse = n - 1;
+    s->kv.n = reuse;
+    memcpy(s->ids + reuse, prompt + reuse, (size_t)(n - reuse) * sizeof(int32_t));
+    r->n_prompt = n, r->n_cached = reuse;
+    float *logits = sc_malloc((size_t)V * sizeof(float));
+    sc_sampler smp;
+    sampler_init(&smp, &p->sampling, V);
+    size_t cap = 256, len = 0, emitted = 0;
+    char *text = sc_malloc(cap);
+    text[0] = 0;
+    int rc = 0;
+    double t0 = gen_now();
+    if (p->lock) pthread_mutex_lock(p->lock);
+    rc = engine_forward(e, &s->kv, prompt + reuse, n - reuse, logits);
+    if (p->lock) pthread_mutex_unlock(p->lock);
+    if (rc) s->kv.n = reuse; /* nothing half-cached */
+    r->prefill_s = gen_now() - t0;
+    t0 = gen_now();
+    r->stop_reason = "length";
+    for (int i = 0; !rc && i < p->max_tokens; i++) {
+        if (p->lock) pthread_mutex_lock(p->lock);
+        int32_t id = sampler_sample(&smp, logits, s->ids, s->kv.n);
+        if (p->lock) pthread_mutex_unlock(p->lock);
+        if (is_end_token(tok, e->cfg, id)) {
+            r->stop_reason = "eos";
+            break;
+        }
+        r->n_generated++;
+        char *piece;
+        size_t plen;
+        if (tokenizer_decode(tok, &id, 1, &piece, &plen)) {
+            rc = -1;
+            break;
+        }
+        if (len + plen + 1 > cap) {
+            while (len + plen + 1 > cap) cap *= 2;
+            text = realloc(text, cap);
+            if (!text) sc_malloc((size_t)-1);
+        }
+        memcpy(text + len, piece, plen);
+        len += plen;
+        text[len] = 0;
+        free(piece);
+        /* a stop string completed (search only where it could newly end) */
+        int stopped = 0;
+        for (int k = 0; k < p->nstop && !stopped; k++) {
+            size_t sl = strlen(p->stop[k]), from = emitted;
+            char *hit = sl ? strstr(text + from, p->stop[k]) : NULL;
+            if (hit) {
+                len = (size_t)(hit - text);
+                text[len] = 0;
+                r->stop_reason = "stop", r->stop_word = p->stop[k];
+                stopped = 1;
+            }
+        }
+        size_t hold = stopped ? 0 : utf8_incomplete_tail(text, len) + stop_prefix_tail(text, len, p->stop, p->nstop);
+        if (hold > len - emitted) hold = len - emitted;
+        if (p->on_text && len - hold > emitted) {
+            if (p->on_text(p->ctx, text + emitted, len - hold - emitted)) {
+                r->stop_reason = "cancelled";
+                break;
+            }
+            emitted = len - hold;
+        }
+        if (stopped) break;
+        if (s->kv.n + 1 >= n_ctx) {
+            r->stop_reason = "context";
+            break;
+        }
+        s->ids[s->kv.n] = id;
+        if (p->lock) pthread_mutex_lock(p->lock);
+        rc = engine_forward(e, &s->kv, &id, 1, logits);
+        if (p->lock) pthread_mutex_unlock(p->lock);
+    }
+    if (!rc && p->on_text && len > emitted && strcmp(r->stop_reason, "cancelled"))
+        p->on_text(p->ctx, text + emitted, len - emitted);
+    r->decode_s = gen_now() - t0;
+    sampler_free(&smp);
+    free(logits);
+    if (rc) {
+        free(text);
+        return -1;
+    }
+    r->text = text, r->len = len;
+    return 0;
+}
+
+int fim_prompt(const sc_tokenizer *tok, const char *prefix, const char *suffix, int32_t **ids, int *n) {
+    int32_t *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    if (tokenizer_encode(tok, prefix, strlen(prefix), &a, &na)) return -1;
+    if (!suffix) {
+        *ids = a, *n = (int)na;
+        return 0;
+    }
+    int fp = tokenizer_token_id(tok, SC_TOK_FIM_PREFIX), fs = tokenizer_token_id(tok, SC_TOK_FIM_SUFFIX),
+        fm = tokenizer_token_id(tok, SC_TOK_FIM_MIDDLE);
+    if (fp < 0 || fs < 0 || fm < 0) {
+        free(a);
+        return sc_fail("the tokenizer has no %s/%s/%s tokens: fill-in-the-middle needs them", SC_TOK_FIM_PREFIX,
+                       SC_TOK_FIM_SUFFIX, SC_TOK_FIM_MIDDLE);
+    }
+    if (tokenizer_encode(tok, suffix, strlen(suffix), &b, &nb)) {
+        free(a);
+        return -1;
+    }
+    int32_t *out = sc_malloc((na + nb + 3) * sizeof(int32_t));
+    int k = 0;
+    out[k++] = fp;
+    memcpy(out + k, a, na * sizeof(int32_t)), k += (int)na;
+    out[k++] = fs;
+    memcpy(out + k, b, nb * sizeof(int32_t)), k += (int)nb;
+    out[k++] = fm;
+    free(a), free(b);
+    *ids = out, *n = k;
+    return 0;
+}

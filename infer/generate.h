@@ -1,0 +1,55 @@
+/* generate.h — one completion: reuse the cached prefix of a session, prefill the rest of the prompt, then sample
+ * token by token until an end token, a stop string, max tokens, a full context or cancellation. Text is streamed
+ * through a callback without ever splitting a UTF-8 character or leaking the start of a stop string. */
+#ifndef SC_INFER_GENERATE_H
+#define SC_INFER_GENERATE_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "engine.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+/* A sequence's KV cache and the ids it holds (ids[0..kv.n)), kept between requests as the prompt cache. */
+typedef struct {
+    sc_kv kv;
+    int32_t *ids; /* [kv.n_ctx] */
+} sc_session;
+
+void session_create(sc_session *s, const sc_engine *e, int n_ctx);
+void session_free(sc_session *s);
+/* Length of the common prefix of the session's ids and a prompt. */
+int session_common_prefix(const sc_session *s, const int32_t *ids, int n);
+
+typedef struct {
+    int max_tokens;
+    const char *const *stop; /* stop strings (not included in the output) */
+    int nstop;
+    sc_sampling sampling;
+    /* called with each new piece of text; return non-zero to cancel. May be NULL. */
+    int (*on_text)(void *ctx, const char *text, size_t len);
+    void *ctx;
+    pthread_mutex_t *lock; /* held around each engine call when engines are shared (server); may be NULL */
+} sc_gen_params;
+
+typedef struct {
+    char *text; /* malloc'd, NUL-terminated, stop string removed */
+    size_t len;
+    int n_prompt, n_cached, n_generated;
+    const char *stop_reason; /* "eos", "stop", "length", "context", "cancelled" */
+    const char *stop_word;   /* the stop string that matched, or NULL */
+    double prefill_s, decode_s;
+} sc_gen_result;
+
+int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t *prompt, int n,
+             const sc_gen_params *p, sc_gen_result *r);
+void gen_result_free(sc_gen_result *r);
+
+/* Prompt for fill-in-the-middle (PSM, as training builds it): <fim_prefix> prefix <fim_suffix> suffix
+ * <fim_middle>. Without a suffix (NULL) it is the plain prefix. *ids malloc'd. */
+int fim_prompt(const sc_tokenizer *tok, const char *prefix, const char *suffix, int32_t **ids, int *n);
+
+double gen_now(void);
+
+#endif
