@@ -398,7 +398,8 @@ template <int HD>
 static void tc_launch_dkdv(const attn_params &p, cudaStream_t stream) {
     typedef tc_dkdv_shape<HD> S;
     // above 48 KB a kernel must opt in; setting it every call is cheap and keeps multi-GPU processes right
-    KN_CHECK(cudaFuncSetAttribute(attn_bwd_dkdv_tc<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)S::smem));
+    KN_CHECK(cudaFuncSetAttribute(reinterpret_cast<const void *>(&attn_bwd_dkdv_tc<HD>),
+                                  cudaFuncAttributeMaxDynamicSharedMemorySize, (int)S::smem));
     dim3 grid((p.T + S::BN - 1) / S::BN, p.nkv);
     attn_bwd_dkdv_tc<HD><<<grid, TC_THREADS, S::smem, stream>>>(p);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <ucontext.h>
 
 #include <algorithm>
@@ -327,6 +328,30 @@ cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 cudaError_t cudaFuncSetAttribute(const void *, enum cudaFuncAttribute a, int v) {
     if (a == cudaFuncAttributeMaxDynamicSharedMemorySize && v > (emu_cc() >= 90 ? 227 : 64) * 1024)
         return g_last = cudaErrorInvalidValue;
+    return cudaSuccess;
+}
+
+// events: wall-clock times (the emulator's timings mean nothing; they only let timing code run)
+struct CUevent_st {
+    double t;
+};
+cudaError_t cudaEventCreate(cudaEvent_t *e) {
+    *e = new CUevent_st{0.0};
+    return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    delete e;
+    return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    e->t = ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+    return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
+    *ms = (float)(b->t - a->t);
     return cudaSuccess;
 }
 
