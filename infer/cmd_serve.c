@@ -1,0 +1,99 @@
+/* cmd_serve.c — `smallcoder serve`: loads a model once and answers llama.cpp-style (/completion, /infill) and
+ * OpenAI-style (/v1/completions, /v1/models) requests over HTTP until SIGINT/SIGTERM. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands_infer.h"
+#include "error.h"
+#include "fileio.h"
+#include "serve_http.h"
+#include "threads.h"
+
+int cmd_serve(int argc, char **argv) {
+    const char *dir = NULL, *host = "127.0.0.1", *api_key = NULL, *device = "auto", *kvtype = "f16", *alias = NULL;
+    int port = 8080, parallel = 1, queue = 32, ctx = 0, threads = 0;
+    int64_t max_body = 1 << 20;
+    sc_arg args[] = {
+        {"model", 'm', SC_ARG_STR, &dir, "model directory (FP32/FP16 or INT8)", 1},
+        {"host", 0, SC_ARG_STR, &host, "IPv4 address to listen on", 0},
+        {"port", 0, SC_ARG_INT, &port, "TCP port (0 = any free port; the one taken is printed)", 0},
+        {"parallel", 'P', SC_ARG_INT, &parallel, "slots: requests generated at the same time, each with its KV cache", 0},
+        {"queue", 0, SC_ARG_INT, &queue, "requests that may wait for a slot; beyond that 503", 0},
+        {"api-key", 0, SC_ARG_STR, &api_key, "require Authorization: Bearer KEY (not on /health)", 0},
+        {"max-body", 0, SC_ARG_BYTES, &max_body, "largest request body; beyond that 413", 0},
+        {"ctx", 'c', SC_ARG_INT, &ctx, "context positions per slot (0 = the model's)", 0},
+        {"alias", 0, SC_ARG_STR, &alias, "model name in replies and /v1/models (default: the directory)", 0},
+        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
+        {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+    };
+    sc_cli cli = {"smallcoder serve", "--model DIR [--host 127.0.0.1] [--port 8080] [--parallel N] [--api-key K]",
+                  "HTTP completion server: POST /completion, /infill (llama.cpp), /v1/completions (OpenAI), GET\n"
+                  "/v1/models, /health. Each slot keeps the KV of its last request and reuses the common prefix.",
+                  args, sizeof args / sizeof args[0], 0, 0};
+    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (parallel < 1 || parallel > 64 || queue < 0 || port < 0 || port > 65535 || max_body < 1) {
+        fprintf(stderr, "smallcoder serve: --parallel must be 1..64, --queue >= 0, --port 0..65535, --max-body > 0\n");
+        return 2;
+    }
+    if (strcmp(kvtype, "f16") && strcmp(kvtype, "f32")) {
+        fprintf(stderr, "smallcoder serve: --kv must be f16 or f32, got '%s'\n", kvtype);
+        return 2;
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        fprintf(stderr, "smallcoder serve: --host must be an IPv4 address, got '%s'\n", host);
+        return 2;
+    }
+    int nthreads = sc_set_threads(threads);
+    /* block the stop signals before any thread starts so that only sigwait below sees them */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    sc_weights w = {0};
+    sc_engine e = {0};
+    sc_tokenizer *tok = NULL;
+    serve_state st = {0};
+    char path[4096];
+    if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
+    if (weights_load(&w, dir)) goto fail;
+    sc_engine_opts o = {.device = device, .kv_f16 = strcmp(kvtype, "f16") == 0, .threads = nthreads};
+    if (engine_open(&e, &w, &o)) goto fail;
+    st.engine = &e, st.tok = tok, st.api_key = api_key, st.max_body = (size_t)max_body;
+    st.model_name = alias ? alias : dir;
+    st.n_ctx = ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings;
+    slots_init(&st, parallel, queue);
+    struct MHD_Daemon *d = serve_http_start(&st, (const struct sockaddr *)&sa, &port);
+    if (!d) {
+        slots_free(&st);
+        goto fail;
+    }
+    fprintf(stderr, "serve: %s model %s, %s engine, %d slot(s) x %d positions (KV %s, %.1f MiB each), queue %d, "
+                    "%d threads\nserve: listening on http://%s:%d\n",
+            w.quantized ? "INT8" : "FP32", dir, e.ops->name, parallel, st.n_ctx, kvtype,
+            kv_bytes(&st.slots[0].s.kv) / 1048576.0, queue, nthreads, host, port);
+    int sig;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    serve_http_stop(d);
+    slots_free(&st);
+    engine_close(&e);
+    weights_free(&w);
+    tokenizer_free(tok);
+    return 0;
+fail:
+    fprintf(stderr, "smallcoder serve: %s\n", sc_error());
+    engine_close(&e);
+    weights_free(&w);
+    if (tok) tokenizer_free(tok);
+    return 1;
+}

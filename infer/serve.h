@@ -1,0 +1,63 @@
+/* serve.h — the HTTP server's shared state: one engine and tokenizer, N slots (each a session whose KV is the
+ * prompt cache of its last request), a bounded wait queue for slots, and the parsed form of a request. */
+#ifndef SC_INFER_SERVE_H
+#define SC_INFER_SERVE_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "generate.h"
+
+typedef enum { API_COMPLETION, API_INFILL, API_OPENAI } api_kind;
+
+typedef struct {
+    sc_session s;
+    int busy;
+    long requests;
+} serve_slot;
+
+typedef struct {
+    sc_engine *engine;
+    const sc_tokenizer *tok;
+    const char *model_name;
+    const char *api_key;   /* NULL = no auth */
+    size_t max_body;       /* bytes; larger bodies get 413 */
+    int n_ctx;
+    pthread_mutex_t engine_lock;
+    /* slots and queue */
+    pthread_mutex_t slot_lock;
+    pthread_cond_t slot_free;
+    serve_slot *slots;
+    int nslots, waiting, max_queue;
+    long next_id;
+} serve_state;
+
+/* A validated request. */
+typedef struct {
+    api_kind kind;
+    int32_t *ids;
+    int n;
+    int max_tokens;
+    sc_sampling sampling;
+    char **stop;
+    int nstop;
+    int stream;
+    int slot; /* set when a slot is taken */
+} serve_job;
+
+/* serve_slots.c: takes the free slot sharing the longest prefix with ids; waits when all are busy unless max_queue
+ * requests already wait (returns -1: the caller answers 503). */
+int slots_acquire(serve_state *st, const int32_t *ids, int n);
+void slots_release(serve_state *st, int slot);
+void slots_init(serve_state *st, int nslots, int max_queue);
+void slots_free(serve_state *st);
+
+/* serve_request.c: body -> job; on a bad request returns -1 with sc_error() saying what was wrong (400). */
+int job_parse(serve_state *st, api_kind kind, const char *body, size_t len, serve_job *job);
+void job_free(serve_job *job);
+/* JSON bodies of replies (malloc'd strings). final: the whole result; chunk: one streamed piece. */
+char *reply_final(const serve_state *st, const serve_job *job, const sc_gen_result *r, long id, int streamed);
+char *reply_chunk(const serve_state *st, const serve_job *job, const char *text, size_t len, long id);
+char *reply_error(int code, const char *message);
+
+#endif
