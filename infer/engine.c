@@ -15,7 +15,7 @@ int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
     if (strcmp(dev, "cuda") == 0)
         return sc_fail("--device cuda: the CUDA inference engine is not implemented yet (waits for kernels/); use cpu");
     if (strcmp(dev, "cpu") && strcmp(dev, "auto")) return sc_fail("--device must be cpu, cuda or auto, got '%s'", dev);
-    return engine_cpu_open(e);
+    return engine_cpu_open(e, o ? o->threads : 0);
 }
 
 void engine_close(sc_engine *e) {

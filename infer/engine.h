@@ -14,7 +14,7 @@ typedef struct sc_engine sc_engine;
 typedef struct {
     const char *device; /* "cpu", "cuda" or "auto" */
     int kv_f16;         /* 1: FP16 KV cache (default), 0: FP32 */
-    int threads;        /* informational */
+    int threads;        /* CPU threads per forward (0 = OpenMP's default) */
 } sc_engine_opts;
 
 typedef struct {
@@ -43,6 +43,6 @@ static inline int engine_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, in
 }
 
 /* engine_cpu.c */
-int engine_cpu_open(sc_engine *e);
+int engine_cpu_open(sc_engine *e, int threads);
 
 #endif

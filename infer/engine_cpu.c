@@ -20,6 +20,8 @@ enum {
 typedef struct {
     float *x, *xn, *q, *k, *v, *att, *tmp, *gate, *up, *rstd, *deq, *scores, *xs;
     uint8_t *xq;
+    int nthreads; /* OpenMP threads per forward: set on every call, because the server calls from threads that
+                   * libmicrohttpd created, which do not inherit the main thread's omp_set_num_threads */
 } cpu_scratch;
 
 static void *scratch_alloc(const sc_config *c, const sc_weights *w, cpu_scratch *s) {
@@ -32,7 +34,7 @@ static void *scratch_alloc(const sc_config *c, const sc_weights *w, cpu_scratch 
     s->k = sc_malloc(T * nkv * 4), s->v = sc_malloc(T * nkv * 4);
     s->gate = sc_malloc(T * F * 4), s->up = sc_malloc(T * F * 4), s->rstd = sc_malloc(T * 4);
     s->deq = w->quantized ? sc_malloc(F * C * 4 > nq * C * 4 ? F * C * 4 : nq * C * 4) : NULL;
-    s->scores = sc_malloc((size_t)omp_get_max_threads() * c->max_position_embeddings * 4);
+    s->scores = sc_malloc((size_t)s->nthreads * c->max_position_embeddings * 4);
     s->xq = sc_malloc(INT8_MAX_T * inmax), s->xs = sc_malloc(INT8_MAX_T * inmax * 4);
     return s;
 }
@@ -107,6 +109,7 @@ static int cpu_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= e->cfg->vocab_size)
             return sc_fail("token id %d is outside the vocabulary (%d)", ids[i], e->cfg->vocab_size);
+    omp_set_num_threads(((cpu_scratch *)e->impl)->nthreads);
     for (int i = 0; i < n; i += CHUNK) {
         int T = n - i < CHUNK ? n - i : CHUNK, last = i + T == n;
         float *al = all_logits ? all_logits + (size_t)i * e->cfg->vocab_size : NULL;
@@ -122,9 +125,10 @@ static void cpu_close(sc_engine *e) {
 
 static const sc_engine_ops cpu_ops = {"cpu", cpu_forward, cpu_close};
 
-int engine_cpu_open(sc_engine *e) {
+int engine_cpu_open(sc_engine *e, int threads) {
     e->ops = &cpu_ops;
     cpu_scratch *s = sc_calloc(1, sizeof *s);
+    s->nthreads = threads > 0 ? threads : omp_get_max_threads();
     scratch_alloc(e->cfg, e->w, s);
     e->impl = s;
     return 0;
