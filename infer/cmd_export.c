@@ -1,0 +1,42 @@
+/* cmd_export.c — `smallcoder export gguf`: a model directory (FP32 or INT8) as a llama.cpp GGUF file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands_infer.h"
+#include "error.h"
+#include "gguf.h"
+#include "threads.h"
+
+int cmd_export(int argc, char **argv) {
+    const char *dir = NULL, *out = NULL, *type = "f16";
+    sc_arg args[] = {
+        {"model", 'm', SC_ARG_STR, &dir, "model directory (FP32/FP16 or INT8; INT8 is dequantized first)", 1},
+        {"out", 'o', SC_ARG_STR, &out, "GGUF file to write", 1},
+        {"type", 0, SC_ARG_STR, &type, "matrix type: f16 or q8_0", 0},
+    };
+    sc_cli cli = {"smallcoder export", "gguf --model DIR --out F.gguf [--type f16|q8_0]",
+                  "Writes a llama.cpp GGUF (architecture `llama`, tokenizer included) that llama.cpp loads.",
+                  args, sizeof args / sizeof args[0], 1, 1};
+    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (strcmp(argv[0], "gguf") != 0) {
+        fprintf(stderr, "smallcoder export: the only format is gguf, got '%s'\n", argv[0]);
+        return 2;
+    }
+    int t = strcmp(type, "f16") == 0 ? GGML_F16 : strcmp(type, "q8_0") == 0 ? GGML_Q8_0 : -1;
+    if (t < 0) {
+        fprintf(stderr, "smallcoder export: --type must be f16 or q8_0, got '%s'\n", type);
+        return 2;
+    }
+    sc_set_threads(0);
+    gguf_file g;
+    if (gguf_export(dir, out, t) || gguf_open(&g, out)) { /* parse back what was written */
+        fprintf(stderr, "smallcoder export: %s\n", sc_error());
+        return 1;
+    }
+    fprintf(stderr, "export: %s: GGUF v%u, %llu tensors, %llu metadata keys, %.1f MiB (%s)\n", out, g.version,
+            (unsigned long long)g.nt, (unsigned long long)g.nkv, g.size / 1048576.0, type);
+    gguf_close(&g);
+    return 0;
+}

@@ -1,0 +1,270 @@
+/* gguf_export.c — a model directory -> llama.cpp GGUF (`llama` architecture). Names and metadata follow
+ * llama.cpp's convert_hf_to_gguf.py: token_embd / blk.N.attn_q ... / output_norm; Q and K rows permuted from HF's
+ * rotate-half RoPE to llama.cpp's interleaved pairs; the tokenizer as tokenizer.ggml.* ("gpt2" BPE: tokens,
+ * token types, merges, special ids). Matrices F16 or Q8_0 (blocks of 32: FP16 scale + 32 int8), norms F32. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "fileio.h"
+#include "gguf.h"
+#include "half.h"
+#include "weights.h"
+
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} buf;
+
+static void put(buf *b, const void *d, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 4096;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p) sc_malloc((size_t)-1);
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+static void put_u32(buf *b, uint32_t v) { put(b, &v, 4); }
+static void put_u64(buf *b, uint64_t v) { put(b, &v, 8); }
+static void put_strn(buf *b, const char *s, size_t n) { put_u64(b, n), put(b, s, n); }
+static void put_str(buf *b, const char *s) { put_strn(b, s, strlen(s)); }
+static void kv_u32(buf *b, uint64_t *nkv, const char *k, uint32_t v) { put_str(b, k), put_u32(b, GGUF_T_U32), put_u32(b, v), ++*nkv; }
+static void kv_f32(buf *b, uint64_t *nkv, const char *k, float v) { put_str(b, k), put_u32(b, GGUF_T_F32), put(b, &v, 4), ++*nkv; }
+static void kv_str(buf *b, uint64_t *nkv, const char *k, const char *v) { put_str(b, k), put_u32(b, GGUF_T_STRING), put_str(b, v), ++*nkv; }
+static void kv_bool(buf *b, uint64_t *nkv, const char *k, int v) {
+    uint8_t x = (uint8_t)(v != 0);
+    put_str(b, k), put_u32(b, GGUF_T_BOOL), put(b, &x, 1), ++*nkv;
+}
+
+void gguf_permute_rope_rows(const float *src, float *dst, int nheads, int hd, int cols) {
+    for (int h = 0; h < nheads; h++)
+        for (int i = 0; i < hd / 2; i++)
+            for (int j = 0; j < 2; j++)
+                memcpy(dst + ((size_t)h * hd + 2 * i + j) * cols, src + ((size_t)h * hd + (size_t)j * hd / 2 + i) * cols,
+                       (size_t)cols * sizeof(float));
+}
+
+/* tokenizer.json -> tokenizer.ggml.*; V = the model's vocabulary (rows beyond the tokenizer are unused tokens) */
+static int put_tokenizer(buf *b, uint64_t *nkv, const char *dir, int V, const sc_config *cfg) {
+    char path[4096], *text;
+    size_t len;
+    if (file_read_all(path_join(path, sizeof path, dir, "tokenizer.json"), &text, &len)) return -1;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (!root) return sc_fail("%s: not valid JSON", path);
+    int rc = -1;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), *e;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
+    char **tok = sc_calloc((size_t)V, sizeof(char *));
+    int32_t *tt = sc_calloc((size_t)V, sizeof(int32_t));
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE") || !cJSON_IsObject(vocab) || !cJSON_IsArray(merges)) {
+        sc_fail("%s: expected a BPE model with vocab and merges", path);
+        goto out;
+    }
+    cJSON_ArrayForEach(e, vocab) {
+        int id = e->valueint;
+        if (!cJSON_IsNumber(e) || id < 0) continue;
+        if (id >= V) {
+            sc_fail("%s: token id %d is outside the model's vocabulary (%d)", path, id, V);
+            goto out;
+        }
+        tok[id] = e->string, tt[id] = 1; /* NORMAL */
+    }
+    cJSON_ArrayForEach(e, added) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id"), *c = cJSON_GetObjectItemCaseSensitive(e, "content");
+        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(e, "special");
+        if (!cJSON_IsNumber(id) || !cJSON_IsString(c) || id->valueint < 0 || id->valueint >= V) continue;
+        tok[id->valueint] = c->valuestring, tt[id->valueint] = cJSON_IsTrue(sp) ? 3 : 4; /* CONTROL : USER_DEFINED */
+    }
+    kv_str(b, nkv, "tokenizer.ggml.model", "gpt2");
+    kv_str(b, nkv, "tokenizer.ggml.pre", "gpt-2");
+    put_str(b, "tokenizer.ggml.tokens"), put_u32(b, GGUF_T_ARRAY), put_u32(b, GGUF_T_STRING), put_u64(b, (uint64_t)V);
+    for (int i = 0; i < V; i++) {
+        char pad[32];
+        if (!tok[i]) snprintf(pad, sizeof pad, "[PAD%d]", i), tt[i] = 5; /* UNUSED */
+        put_str(b, tok[i] ? tok[i] : pad);
+    }
+    ++*nkv;
+    put_str(b, "tokenizer.ggml.token_type"), put_u32(b, GGUF_T_ARRAY), put_u32(b, GGUF_T_I32), put_u64(b, (uint64_t)V);
+    put(b, tt, (size_t)V * 4);
+    ++*nkv;
+    put_str(b, "tokenizer.ggml.merges"), put_u32(b, GGUF_T_ARRAY), put_u32(b, GGUF_T_STRING);
+    put_u64(b, (uint64_t)cJSON_GetArraySize(merges));
+    cJSON_ArrayForEach(e, merges) {
+        if (cJSON_IsString(e)) put_str(b, e->valuestring);
+        else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2) { /* newer tokenizers: ["a", "b"] */
+            const char *l = cJSON_GetArrayItem(e, 0)->valuestring, *r = cJSON_GetArrayItem(e, 1)->valuestring;
+            size_t n = strlen(l) + strlen(r) + 1;
+            char *m = sc_malloc(n + 1);
+            snprintf(m, n + 1, "%s %s", l, r);
+            put_str(b, m);
+            free(m);
+        } else {
+            sc_fail("%s: a merge is neither \"a b\" nor [a, b]", path);
+            goto out;
+        }
+    }
+    ++*nkv;
+    static const struct { const char *tok, *key; } ids[] = {
+        {"<|endoftext|>", "tokenizer.ggml.eos_token_id"},   {"<|endoftext|>", "tokenizer.ggml.bos_token_id"},
+        {"<fim_prefix>", "tokenizer.ggml.fim_pre_token_id"}, {"<fim_suffix>", "tokenizer.ggml.fim_suf_token_id"},
+        {"<fim_middle>", "tokenizer.ggml.fim_mid_token_id"}, {"<fim_pad>", "tokenizer.ggml.fim_pad_token_id"},
+        {"<file_sep>", "tokenizer.ggml.fim_sep_token_id"},
+    };
+    for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++) {
+        int id = -1;
+        if (strstr(ids[k].key, "eos") && cfg->eos_token_id >= 0) id = cfg->eos_token_id;
+        else if (strstr(ids[k].key, "bos") && cfg->bos_token_id >= 0) id = cfg->bos_token_id;
+        else
+            for (int i = 0; i < V; i++)
+                if (tok[i] && strcmp(tok[i], ids[k].tok) == 0) id = i;
+        if (id >= 0) kv_u32(b, nkv, ids[k].key, (uint32_t)id);
+    }
+    kv_bool(b, nkv, "tokenizer.ggml.add_bos_token", 0); /* training adds no BOS */
+    rc = 0;
+out:
+    free(tok), free(tt);
+    cJSON_Delete(root);
+    return rc;
+}
+
+typedef struct {
+    char name[64];
+    const float *src; /* FP32 [rows, cols] */
+    int rows, cols, type;
+    uint64_t offset, nbytes;
+    int permute_heads; /* > 0: Q/K rows permuted with this many heads */
+} out_tensor;
+
+static uint64_t tensor_bytes(int type, int rows, int cols) {
+    uint64_t n = (uint64_t)rows * cols;
+    return type == GGML_F32 ? n * 4 : type == GGML_F16 ? n * 2 : n / QK8_0 * 34;
+}
+
+static int write_tensor(FILE *f, const out_tensor *t, int hd) {
+    const float *w = t->src;
+    float *perm = NULL;
+    if (t->permute_heads) {
+        perm = sc_malloc((size_t)t->rows * t->cols * sizeof(float));
+        gguf_permute_rope_rows(t->src, perm, t->permute_heads, hd, t->cols);
+        w = perm;
+    }
+    size_t n = (size_t)t->rows * t->cols;
+    uint8_t *out = sc_malloc(t->nbytes);
+    if (t->type == GGML_F32) memcpy(out, w, n * 4);
+    else if (t->type == GGML_F16)
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h = float_to_half(w[i]);
+            memcpy(out + 2 * i, &h, 2);
+        }
+    else
+        for (size_t blk = 0; blk < n / QK8_0; blk++) { /* as ggml's quantize_row_q8_0_ref */
+            const float *x = w + blk * QK8_0;
+            float amax = 0;
+            for (int i = 0; i < QK8_0; i++) amax = fmaxf(amax, fabsf(x[i]));
+            float d = amax / 127.0f, id = d ? 1.0f / d : 0;
+            uint16_t h = float_to_half(d);
+            uint8_t *o = out + blk * 34;
+            memcpy(o, &h, 2);
+            for (int i = 0; i < QK8_0; i++) o[2 + i] = (uint8_t)(int8_t)roundf(x[i] * id);
+        }
+    size_t wr = fwrite(out, 1, t->nbytes, f);
+    free(out), free(perm);
+    return wr == t->nbytes ? 0 : sc_fail("write failed");
+}
+
+int gguf_export(const char *dir, const char *outpath, int type) {
+    sc_model m;
+    if (infer_model_load(&m, dir)) return -1;
+    const sc_config *c = &m.cfg;
+    const sc_view *v = &m.w;
+    int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, L = c->num_hidden_layers, V = c->vocab_size;
+    int nh = c->num_attention_heads, nkv = c->num_key_value_heads, rc = -1;
+    if (type == GGML_Q8_0 && (C % QK8_0 || F % QK8_0 || (nh * hd) % QK8_0)) {
+        model_free(&m);
+        return sc_fail("%s: q8_0 needs every matrix's columns divisible by 32 (hidden %d, ffn %d)", dir, C, F);
+    }
+    int nt = 2 + 9 * L + (c->tie_word_embeddings ? 0 : 1), k = 0;
+    out_tensor *t = sc_calloc((size_t)nt, sizeof(out_tensor));
+#define T(nm, p, r, cc, ty, ph) t[k++] = (out_tensor){.src = p, .rows = r, .cols = cc, .type = ty, .permute_heads = ph}, \
+                                snprintf(t[k - 1].name, sizeof t[k - 1].name, "%s", nm)
+    char n[64];
+    T("token_embd.weight", v->embed, V, C, type, 0);
+    for (int l = 0; l < L; l++) {
+        const sc_layer_view *y = &v->layers[l];
+#define TL(suffix, p, r, cc, ty, ph) snprintf(n, sizeof n, "blk.%d.%s", l, suffix), T(n, p, r, cc, ty, ph)
+        TL("attn_norm.weight", y->attn_norm, 1, C, GGML_F32, 0);
+        TL("attn_q.weight", y->wq, nh * hd, C, type, nh);
+        TL("attn_k.weight", y->wk, nkv * hd, C, type, nkv);
+        TL("attn_v.weight", y->wv, nkv * hd, C, type, 0);
+        TL("attn_output.weight", y->wo, C, nh * hd, type, 0);
+        TL("ffn_norm.weight", y->mlp_norm, 1, C, GGML_F32, 0);
+        TL("ffn_gate.weight", y->wgate, F, C, type, 0);
+        TL("ffn_up.weight", y->wup, F, C, type, 0);
+        TL("ffn_down.weight", y->wdown, C, F, type, 0);
+#undef TL
+    }
+    T("output_norm.weight", v->final_norm, 1, C, GGML_F32, 0);
+    if (!c->tie_word_embeddings) T("output.weight", v->lm_head, V, C, type, 0);
+#undef T
+    buf h = {0}, meta = {0};
+    uint64_t nkvs = 0;
+    const char *slash = strrchr(dir, '/');
+    kv_str(&meta, &nkvs, "general.architecture", "llama");
+    kv_str(&meta, &nkvs, "general.name", slash && slash[1] ? slash + 1 : dir);
+    kv_u32(&meta, &nkvs, "general.file_type", type == GGML_F16 ? 1 : 7);
+    kv_u32(&meta, &nkvs, "general.alignment", GGUF_ALIGN);
+    kv_u32(&meta, &nkvs, "llama.context_length", (uint32_t)c->max_position_embeddings);
+    kv_u32(&meta, &nkvs, "llama.embedding_length", (uint32_t)C);
+    kv_u32(&meta, &nkvs, "llama.block_count", (uint32_t)L);
+    kv_u32(&meta, &nkvs, "llama.feed_forward_length", (uint32_t)F);
+    kv_u32(&meta, &nkvs, "llama.attention.head_count", (uint32_t)nh);
+    kv_u32(&meta, &nkvs, "llama.attention.head_count_kv", (uint32_t)nkv);
+    kv_u32(&meta, &nkvs, "llama.attention.key_length", (uint32_t)hd);
+    kv_u32(&meta, &nkvs, "llama.attention.value_length", (uint32_t)hd);
+    kv_u32(&meta, &nkvs, "llama.rope.dimension_count", (uint32_t)hd);
+    kv_f32(&meta, &nkvs, "llama.rope.freq_base", (float)c->rope_theta);
+    kv_f32(&meta, &nkvs, "llama.attention.layer_norm_rms_epsilon", (float)c->rms_norm_eps);
+    kv_u32(&meta, &nkvs, "llama.vocab_size", (uint32_t)V);
+    if (put_tokenizer(&meta, &nkvs, dir, V, c)) goto out;
+    put(&h, "GGUF", 4);
+    put_u32(&h, 3);
+    put_u64(&h, (uint64_t)nt);
+    put_u64(&h, nkvs);
+    put(&h, meta.p, meta.n);
+    uint64_t off = 0;
+    for (int i = 0; i < nt; i++) {
+        t[i].nbytes = tensor_bytes(t[i].type, t[i].rows, t[i].cols);
+        t[i].offset = off;
+        off += (t[i].nbytes + GGUF_ALIGN - 1) / GGUF_ALIGN * GGUF_ALIGN;
+        put_str(&h, t[i].name);
+        int nd = t[i].rows == 1 ? 1 : 2;
+        put_u32(&h, (uint32_t)nd);
+        put_u64(&h, (uint64_t)t[i].cols);
+        if (nd == 2) put_u64(&h, (uint64_t)t[i].rows);
+        put_u32(&h, (uint32_t)t[i].type);
+        put_u64(&h, t[i].offset);
+    }
+    static const uint8_t zeros[GGUF_ALIGN];
+    put(&h, zeros, (GGUF_ALIGN - h.n % GGUF_ALIGN) % GGUF_ALIGN);
+    sc_atomic_file af;
+    if (atomic_open(&af, outpath)) goto out;
+    rc = fwrite(h.p, 1, h.n, af.f) == h.n ? 0 : sc_fail("%s: write failed", outpath);
+    for (int i = 0; i < nt && !rc; i++) {
+        rc = write_tensor(af.f, &t[i], hd);
+        size_t pad = (size_t)((GGUF_ALIGN - t[i].nbytes % GGUF_ALIGN) % GGUF_ALIGN);
+        if (!rc && fwrite(zeros, 1, pad, af.f) != pad) rc = sc_fail("%s: write failed", outpath);
+    }
+    if (rc) atomic_abort(&af);
+    else rc = atomic_commit(&af);
+out:
+    free(h.p), free(meta.p), free(t);
+    model_free(&m);
+    return rc;
+}
