@@ -30,6 +30,7 @@ static const command commands[] = {
 #ifdef SC_HAVE_INFER
     {"quantize", cmd_quantize, "FP32/FP16 model directory -> INT8 (weight-only, FP16 scales per row or group)"},
     {"complete", cmd_complete, "complete code from the command line (fill-in-the-middle with a suffix)"},
+    {"infer-bench", cmd_infer_bench, "inference speed: prefill and decode tok/s at batch 1, bytes per token"},
     {"export", cmd_export, "export a model directory for other runtimes: gguf (llama.cpp; f16 or q8_0)"},
     {"serve", cmd_serve, "HTTP completion server (llama.cpp /completion /infill, OpenAI /v1/completions)"},
 #endif

@@ -59,9 +59,12 @@ void qmat_free(sc_qmat *m) {
 void qmat_dequant_rows(const sc_qmat *m, int r0, int r1, float *out) {
 #pragma omp parallel for schedule(static)
     for (int r = r0; r < r1; r++)
-        for (int c = 0; c < m->cols; c++)
-            out[(size_t)(r - r0) * m->cols + c] =
-                (float)m->q[(size_t)r * m->cols + c] * m->fscale[(size_t)r * m->ngroups + c / m->group];
+        for (int g = 0; g < m->ngroups; g++) { /* a group at a time: one scale, a loop the compiler vectorizes */
+            int c0 = g * m->group, c1 = c0 + m->group < m->cols ? c0 + m->group : m->cols;
+            const int8_t *q = m->q + (size_t)r * m->cols;
+            float s = m->fscale[(size_t)r * m->ngroups + g], *o = out + (size_t)(r - r0) * m->cols;
+            for (int c = c0; c < c1; c++) o[c] = (float)q[c] * s;
+        }
 }
 
 void act_quant(const float *x, int cols, int group, uint8_t *xq, float *xs) {
@@ -69,7 +72,7 @@ void act_quant(const float *x, int cols, int group, uint8_t *xq, float *xs) {
     for (int g = 0; g < ng; g++) {
         int c0 = g * G, c1 = c0 + G < cols ? c0 + G : cols;
         float amax = 0;
-        for (int c = c0; c < c1; c++) amax = fmaxf(amax, fabsf(x[c]));
+        for (int c = c0; c < c1; c++) amax = fabsf(x[c]) > amax ? fabsf(x[c]) : amax;
         float s = amax / 127.0f, inv = s > 0 ? 1.0f / s : 0;
         xs[g] = s;
         for (int c = c0; c < c1; c++) xq[c] = (uint8_t)((int)rintf(x[c] * inv) + 128);
