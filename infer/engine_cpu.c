@@ -14,12 +14,13 @@
 
 enum {
     CHUNK = 256,      /* tokens per prefill pass */
-    INT8_MAX_T = 8,   /* up to this many rows, INT8 matrices use the INT8 dot products; above, dequant + sgemm */
+    INT8_MAX_T = 256,   /* up to this many rows, INT8 matrices use the INT8 dot products; above, dequant + sgemm */
 };
 
 typedef struct {
     float *x, *xn, *q, *k, *v, *att, *tmp, *gate, *up, *rstd, *deq, *scores, *xs;
     uint8_t *xq;
+    size_t deq_floats;
     int nthreads; /* OpenMP threads per forward: set on every call, because the server calls from threads that
                    * libmicrohttpd created, which do not inherit the main thread's omp_set_num_threads */
 } cpu_scratch;
@@ -33,7 +34,8 @@ static void *scratch_alloc(const sc_config *c, const sc_weights *w, cpu_scratch 
     s->q = sc_malloc(T * nq * 4), s->att = sc_malloc(T * nq * 4);
     s->k = sc_malloc(T * nkv * 4), s->v = sc_malloc(T * nkv * 4);
     s->gate = sc_malloc(T * F * 4), s->up = sc_malloc(T * F * 4), s->rstd = sc_malloc(T * 4);
-    s->deq = w->quantized ? sc_malloc(F * C * 4 > nq * C * 4 ? F * C * 4 : nq * C * 4) : NULL;
+    s->deq = NULL; /* allocated on first use: the dequantize + sgemm path */
+    s->deq_floats = w->quantized ? (F * C > nq * C ? F * C : nq * C) : 0;
     s->scores = sc_malloc((size_t)s->nthreads * c->max_position_embeddings * 4);
     s->xq = sc_malloc(INT8_MAX_T * inmax), s->xs = sc_malloc(INT8_MAX_T * inmax * 4);
     return s;
@@ -58,6 +60,7 @@ static void linear(cpu_scratch *s, const sc_wmat *W, const float *x, float *y, i
         qmat_matmul(&W->q, s->xq, s->xs, y, T);
         return;
     }
+    if (!s->deq) s->deq = sc_malloc(s->deq_floats * sizeof(float));
     qmat_dequant_rows(&W->q, 0, W->rows, s->deq);
     matmul_forward(y, x, s->deq, T, W->cols, W->rows);
 }
