@@ -111,8 +111,9 @@ int gguf_open(gguf_file *g, const char *path) {
     for (uint64_t i = 0; i < g->nt; i++) {
         gguf_tensor *t = &g->t[i];
         if (data + t->offset + t->nbytes > size) {
-            gguf_close(g);
-            return sc_fail("%s: tensor data of %s runs past the end of the file", path, t->name ? t->name : "?");
+            sc_fail("%s: tensor data of %s runs past the end of the file", path, t->name ? t->name : "?");
+            gguf_close(g);  /* after the message: it frees t->name */
+            return -1;
         }
         t->data = g->image + data + t->offset;
     }
