@@ -139,9 +139,47 @@ static inline float qrow_dot(const sc_qmat *m, int r, const uint8_t *xq, const f
     return y;
 }
 
+/* Four rows at once: one activation load feeds four independent accumulators, which hides vpdpbusd's latency
+ * (a single row is one dependent chain) and shares the horizontal sums. Groups must be multiples of 64. */
+static inline void qrow4_dot(const sc_qmat *m, int r, const uint8_t *xq, const float *xs, float *y) {
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    size_t C = (size_t)m->cols, ng = (size_t)m->ngroups;
+    const int8_t *w = m->q + (size_t)r * C;
+    float acc[4] = {0, 0, 0, 0};
+    for (int g = 0; g < m->ngroups; g++) {
+        int c0 = g * m->group, c1 = c0 + m->group;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = c0; c < c1; c += 64) {
+            __m512i x = _mm512_loadu_si512(xq + c);
+            a0 = _mm512_dpbusd_epi32(a0, x, _mm512_loadu_si512(w + c));
+            a1 = _mm512_dpbusd_epi32(a1, x, _mm512_loadu_si512(w + C + c));
+            a2 = _mm512_dpbusd_epi32(a2, x, _mm512_loadu_si512(w + 2 * C + c));
+            a3 = _mm512_dpbusd_epi32(a3, x, _mm512_loadu_si512(w + 3 * C + c));
+        }
+        int32_t d[4] = {_mm512_reduce_add_epi32(a0), _mm512_reduce_add_epi32(a1), _mm512_reduce_add_epi32(a2),
+                        _mm512_reduce_add_epi32(a3)};
+        for (int k = 0; k < 4; k++) {
+            size_t i = (size_t)(r + k) * ng + (size_t)g;
+            acc[k] += m->fscale[i] * xs[g] * (float)(d[k] - m->wsum[i]);
+        }
+    }
+    for (int k = 0; k < 4; k++) y[k] = acc[k];
+#else
+    for (int k = 0; k < 4; k++) y[k] = qrow_dot(m, r + k, xq, xs);
+#endif
+}
+
+/* rows [r0, r1) of one token */
+static inline void qrows_dot(const sc_qmat *m, int r0, int r1, const uint8_t *xq, const float *xs, float *y) {
+    int r = r0;
+    if (m->group % 64 == 0 && m->cols % m->group == 0)
+        for (; r + 4 <= r1; r += 4) qrow4_dot(m, r, xq, xs, y + r);
+    for (; r < r1; r++) y[r] = qrow_dot(m, r, xq, xs);
+}
+
 void qmat_matvec(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y) {
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < m->rows; r++) y[r] = qrow_dot(m, r, xq, xs);
+    for (int r0 = 0; r0 < m->rows; r0 += 16) qrows_dot(m, r0, r0 + 16 < m->rows ? r0 + 16 : m->rows, xq, xs, y);
 }
 
 void qmat_matmul(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y, int T) {
@@ -150,7 +188,6 @@ void qmat_matmul(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y,
     for (int r0 = 0; r0 < m->rows; r0 += 16) {
         int r1 = r0 + 16 < m->rows ? r0 + 16 : m->rows;
         for (int t = 0; t < T; t++)
-            for (int r = r0; r < r1; r++)
-                y[(size_t)t * m->rows + r] = qrow_dot(m, r, xq + (size_t)t * m->cols, xs + (size_t)t * m->ngroups);
+            qrows_dot(m, r0, r1, xq + (size_t)t * m->cols, xs + (size_t)t * m->ngroups, y + (size_t)t * m->rows);
     }
 }
