@@ -62,7 +62,7 @@ static int kd_src_next(void *ctx, int32_t *out) {
     uint64_t start = loader_window_start(l, loader_get_state(l).position);
     if (k->inner.next(k->inner.ctx, out)) return -1;
     if (k->fifo_head + k->fifo_n == k->fifo_cap) {
-        memmove(k->fifo, k->fifo + k->fifo_head, sizeof(uint64_t) * k->fifo_n);
+        if (k->fifo_n) memmove(k->fifo, k->fifo + k->fifo_head, sizeof(uint64_t) * k->fifo_n); /* fifo is NULL at first */
         k->fifo_head = 0;
         if (k->fifo_n == k->fifo_cap) {
             k->fifo_cap = k->fifo_cap ? 2 * k->fifo_cap : 64;
