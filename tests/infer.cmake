@@ -1,9 +1,9 @@
 # tests/infer.cmake — the inference area's script tests (quantize/eval/complete, the HTTP server over loopback).
 if(TARGET sc_infer AND TARGET sc_train AND TARGET sc_data)
   add_test(NAME infer_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/infer_cli.sh $<TARGET_FILE:smallcoder> ${CMAKE_SOURCE_DIR})
-  set_tests_properties(infer_cli PROPERTIES LABELS cpu TIMEOUT 600)
+  set_tests_properties(infer_cli PROPERTIES LABELS "cpu;slow" TIMEOUT 1200)  # slow: skipped by the sanitizer pass (10 min there)
   if(MHD_FOUND)
     add_test(NAME infer_serve COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/infer_serve.sh $<TARGET_FILE:smallcoder> ${CMAKE_SOURCE_DIR})
-    set_tests_properties(infer_serve PROPERTIES LABELS cpu TIMEOUT 600 SKIP_RETURN_CODE 77)
+    set_tests_properties(infer_serve PROPERTIES LABELS "cpu;slow" TIMEOUT 1200 SKIP_RETURN_CODE 77)
   endif()
 endif()
