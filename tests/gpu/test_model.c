@@ -5,6 +5,7 @@
  * gradient tensor 2e-2 relative L2 (FP16 activations and activation gradients through the whole network), and
  * the gradients of two runs bit-identical. */
 #include "config.h"
+#include "cuda_forward.h"
 #include "cuda_model.h"
 #include "error.h"
 #include "gpu_test.h"
@@ -83,6 +84,14 @@ static void model_case(const char *preset, int layers, int T, float std, uint64_
     snprintf(name, sizeof name, "model %s %s: gradients of two runs bit-identical", preset, path);
     tu_check(name, gt_bitdiff(g1, g2, sizeof(float) * (size_t)m.nparams), 0.0);
     cuda_model_close(cm);
+    /* `smallcoder forward --device cuda` goes through cuda_forward_run: same loss, logits and gradients */
+    double fl = 0;
+    int fc = 0;
+    float *fg = TU_NEW(float, m.nparams);
+    rc = cuda_forward_run(&m, ids, tg, T, glogits, fg, 1, &fl, &fc);
+    snprintf(name, sizeof name, "model %s %s: cuda_forward_run loss, counted and gradients as the step's", preset, path);
+    tu_check(name, rc || fc != counted || fabs(fl - gloss) > 1e-9 ? 1.0 : gt_relerr(fg, g1, m.nparams), 0.0);
+    free(fg);
     kn_set_tensor_cores(-1);
     free(ids), free(tg), free(logits), free(grads), free(glogits), free(g1), free(g2);
     model_free(&m);

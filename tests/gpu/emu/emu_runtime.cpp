@@ -3,7 +3,8 @@
 // the CUDA runtime and cuBLAS the project uses is implemented on host memory (GEMMs through OpenBLAS in FP32).
 // Fibers are resumed in a shuffled order at every pass, so a missing barrier shows up as a wrong result rather
 // than happening to work; a barrier that not every live thread reaches is reported as a deadlock.
-#include "cuda_emu.h"  // first: it defines __shared__ before the CUDA headers do
+#undef _FORTIFY_SOURCE  // its longjmp check rejects the jumps between fiber stacks below
+#include "cuda_emu.h"       // first: it defines __shared__ before the CUDA headers do
 
 #include <cblas.h>
 #include <cublas_v2.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <algorithm>
@@ -20,10 +22,13 @@
 
 namespace {
 
+// A fiber starts through its ucontext (once) and then switches with _setjmp/_longjmp, which unlike swapcontext
+// makes no system call: the emulator spends most of its time switching.
 struct Fiber {
     ucontext_t ctx;
+    jmp_buf jb;
     dim3 tid;
-    int lane, warp, done, waiting;  // waiting: 0 no, 1 block barrier, 2 warp collective
+    int lane, warp, done, waiting, started;  // waiting: 0 no, 1 block barrier, 2 warp collective
     unsigned wait_gen;
 };
 
@@ -33,6 +38,7 @@ struct Warp {
     float xf[2][32];
     double xd[2][32];
     uint32_t xa0[2][32], xa1[2][32], xb[2][32];
+    float xc[2][32][4];  // mma: accumulators in, then the results, computed once by the last lane to arrive
 };
 
 struct Block {
@@ -40,7 +46,7 @@ struct Block {
     unsigned gen;
     std::vector<Fiber> f;
     std::vector<Warp> warps;
-    ucontext_t sched;
+    jmp_buf sched;
     Fiber *cur;
     const std::function<void()> *body;
     dim3 bid;
@@ -53,6 +59,8 @@ dim3 g_grid, g_block;
 std::vector<char *> g_stacks;
 std::mt19937 g_rng(20240611u);
 cudaError_t g_last = cudaSuccess;
+long g_collectives = 0;  // barriers and warp collectives run so far
+bool g_direct = false;   // this launch's blocks run their threads one after another, without fibers
 size_t g_allocated = 0;
 
 [[noreturn]] void fatal(const char *fmt, ...) {
@@ -70,7 +78,7 @@ void wait_for(int kind, unsigned gen) {
     Fiber *me = B.cur;
     me->waiting = kind;
     me->wait_gen = gen;
-    swapcontext(&me->ctx, &B.sched);
+    if (!_setjmp(me->jb)) _longjmp(B.sched, 1);
     me->waiting = 0;
 }
 
@@ -86,7 +94,7 @@ void fiber_entry() {
         B.arrived = 0;
         B.gen++;
     }
-    // returning resumes uc_link, the scheduler
+    _longjmp(B.sched, 1);
 }
 
 void run_block() {
@@ -100,11 +108,11 @@ void run_block() {
     for (int i = 0; i < n; i++) {
         Fiber &f = B.f[i];
         f.tid = dim3(i % g_block.x, (i / g_block.x) % g_block.y, i / (g_block.x * g_block.y));
-        f.lane = i % 32, f.warp = i / 32, f.done = 0, f.waiting = 0;
+        f.lane = i % 32, f.warp = i / 32, f.done = 0, f.waiting = 0, f.started = 0;
         getcontext(&f.ctx);
         f.ctx.uc_stack.ss_sp = g_stacks[i];
         f.ctx.uc_stack.ss_size = kStack;
-        f.ctx.uc_link = &B.sched;
+        f.ctx.uc_link = nullptr;  // fiber_entry never returns
         makecontext(&f.ctx, fiber_entry, 0);
     }
     std::vector<int> order(n);
@@ -119,11 +127,36 @@ void run_block() {
             if (f.waiting == 1 && B.gen == f.wait_gen) continue;
             if (f.waiting == 2 && B.warps[f.warp].gen == f.wait_gen) continue;
             B.cur = &f;
-            swapcontext(&B.sched, &f.ctx);
+            if (!_setjmp(B.sched)) {
+                if (!f.started) {
+                    f.started = 1;
+                    setcontext(&f.ctx);
+                }
+                _longjmp(f.jb, 1);
+            }
             ran++;
         }
         if (!alive) break;
         if (!ran) fatal("deadlock: every live thread waits at a barrier that not all of them reach");
+    }
+    B.cur = nullptr;
+}
+
+void check_not_direct(const char *what) {
+    g_collectives++;
+    if (g_direct)
+        fatal("%s in a block of a launch whose first block used none (barriers must not depend on the data)", what);
+}
+
+// A block of a launch whose first block called no barrier and no warp collective: its threads cannot interact,
+// so they run one after another on this stack (elementwise kernels launch hundreds of thousands of threads).
+void run_block_direct() {
+    Fiber f;
+    B.cur = &f;
+    for (int i = 0; i < B.n; i++) {
+        f.tid = dim3(i % g_block.x, (i / g_block.x) % g_block.y, i / (g_block.x * g_block.y));
+        f.lane = i % 32, f.warp = i / 32;
+        (*B.body)();
     }
     B.cur = nullptr;
 }
@@ -138,6 +171,7 @@ void warp_barrier(Warp &w, unsigned g) {
 }
 
 Warp &warp_for_collective(unsigned mask) {
+    check_not_direct("a warp collective");
     Warp &w = B.warps[B.cur->warp];
     if (mask != 0xffffffffu) fatal("warp collective with mask %#x: only full warps are used here", mask);
     if (w.lanes != 32) fatal("full-mask warp collective in a partial warp of %d lanes", w.lanes);
@@ -159,6 +193,7 @@ dim3 emu_block_dim() { return g_block; }
 dim3 emu_grid_dim() { return g_grid; }
 
 void __syncthreads() {
+    check_not_direct("__syncthreads");
     unsigned g = B.gen;
     if (++B.arrived == B.live) {
         B.arrived = 0;
@@ -200,25 +235,31 @@ double __shfl_xor_sync(unsigned mask, double v, int lane_mask, int width) {
 void emu_mma_m16n8k8(float c[4], uint32_t a0, uint32_t a1, uint32_t b0) {
     Warp &w = warp_for_collective(0xffffffffu);
     unsigned g = w.gen;
-    int lane = B.cur->lane;
-    w.xa0[g & 1][lane] = a0, w.xa1[g & 1][lane] = a1, w.xb[g & 1][lane] = b0;
-    warp_barrier(w, g);
-    float A[16][8], Bm[8][8];
-    for (int L = 0; L < 32; L++) {
-        int grp = L >> 2, tig = L & 3;
-        for (int h = 0; h < 2; h++) {
-            A[grp][2 * tig + h] = half_bits(w.xa0[g & 1][L], h);
-            A[grp + 8][2 * tig + h] = half_bits(w.xa1[g & 1][L], h);
-            Bm[2 * tig + h][grp] = half_bits(w.xb[g & 1][L], h);
+    int lane = B.cur->lane, p = g & 1;
+    w.xa0[p][lane] = a0, w.xa1[p][lane] = a1, w.xb[p][lane] = b0;
+    for (int i = 0; i < 4; i++) w.xc[p][lane][i] = c[i];
+    if (w.arrived + 1 == w.live) {  // the last lane: compute every lane's D before the barrier releases them
+        float A[16][8], Bm[8][8];
+        for (int L = 0; L < 32; L++) {
+            int grp = L >> 2, tig = L & 3;
+            for (int h = 0; h < 2; h++) {
+                A[grp][2 * tig + h] = half_bits(w.xa0[p][L], h);
+                A[grp + 8][2 * tig + h] = half_bits(w.xa1[p][L], h);
+                Bm[2 * tig + h][grp] = half_bits(w.xb[p][L], h);
+            }
+        }
+        for (int L = 0; L < 32; L++) {
+            int grp = L >> 2, tig = L & 3;
+            int rows[4] = {grp, grp, grp + 8, grp + 8}, cols[4] = {2 * tig, 2 * tig + 1, 2 * tig, 2 * tig + 1};
+            for (int i = 0; i < 4; i++) {
+                float s = 0.0f;
+                for (int k = 0; k < 8; k++) s += A[rows[i]][k] * Bm[k][cols[i]];
+                w.xc[p][L][i] += s;
+            }
         }
     }
-    int grp = lane >> 2, tig = lane & 3;
-    int rows[4] = {grp, grp, grp + 8, grp + 8}, cols[4] = {2 * tig, 2 * tig + 1, 2 * tig, 2 * tig + 1};
-    for (int i = 0; i < 4; i++) {
-        float s = 0.0f;
-        for (int k = 0; k < 8; k++) s += A[rows[i]][k] * Bm[k][cols[i]];
-        c[i] += s;
-    }
+    warp_barrier(w, g);
+    for (int i = 0; i < 4; i++) c[i] = w.xc[p][lane][i];
 }
 
 void *emu_dynamic_smem() { return B.dyn.data(); }
@@ -235,13 +276,21 @@ void emu_launch_impl(dim3 grid, dim3 block, size_t smem, const std::function<voi
     g_grid = grid, g_block = block;
     B.n = (int)threads;
     B.body = &body;
+    g_direct = false;
     for (unsigned z = 0; z < grid.z; z++)
         for (unsigned y = 0; y < grid.y; y++)
             for (unsigned x = 0; x < grid.x; x++) {
                 B.bid = dim3(x, y, z);
                 B.dyn.assign(smem ? smem : 1, 0xff);  // uninitialised shared memory reads as NaN
-                run_block();
+                long before = g_collectives;
+                if (g_direct) {
+                    run_block_direct();
+                } else {
+                    run_block();
+                    g_direct = g_collectives == before;
+                }
             }
+    g_direct = false;
 }
 
 // ---- CUDA runtime subset ----
