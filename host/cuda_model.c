@@ -1,7 +1,10 @@
 /* cuda_model.c — see cuda_model.h. A layer is the CPU model's layer (host/model_cpu.c) with the projections
  * fused: norm1(+add) -> qkv GEMM -> RoPE on q|k -> flash attention -> o GEMM -> norm2(+add) -> gate|up GEMM ->
  * SwiGLU -> down GEMM, the down output being added in the next norm. The fused GEMMs read the weights in place:
- * q, k, v (and gate, up) are consecutive in the parameter table, so together they are one [rows, C] matrix. */
+ * q, k, v (and gate, up) are consecutive in the parameter table, so together they are one [rows, C] matrix.
+ * Recompute (CUDA_MODEL_RECOMPUTE): every layer keeps its own x (the norm1 output residual, i.e. the layer's input);
+ * the rest of the activations are one shared set, refilled for layer l by running layer l's forward again from x
+ * just before its backward. The kernels are deterministic, so the refill has the bits of the first forward. */
 #ifdef SC_HAVE_KERNELS
 #include "cuda_model.h"
 
@@ -37,7 +40,16 @@ struct cuda_model {
     cuda_arena arena;
     /* device memory, all from the arena */
     kn_half *w;  /* [nparams] FP16 weights */
-    float *g;    /* [nparams] FP32 gradients (CUDA_MODEL_GRADS) */
+    float *g;    /* [nparams] FP32 gradients (CUDA_MODEL_GRADS without STREAM_GRADS) */
+    float *master, *mom1, *mom2; /* [nparams] FP32 each (CUDA_MODEL_MASTER) */
+    double *sumsq;               /* kn_sumsq's result */
+    /* CUDA_MODEL_STREAM_GRADS: embedding rows [0, offs[0].attn_norm), the tail from final_norm_off on, and two
+     * layer slots; sink = pinned host block in the parameter layout; sink_clean = its layer part counts as zero */
+    float *g_embed, *g_tail, *g_slot[2], *sink;
+    int64_t layer_numel;
+    int sink_clean;
+    cudaStream_t copy;
+    cudaEvent_t computed[2], copied[2];
     cuda_layer_acts *acts;
     kn_half *emb, *o, *down, *xfinal, *xnf;
     float *rstdf, *losses, *logits;
@@ -55,13 +67,31 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 /* Every device buffer, from arena a (a sizing arena first, then the real one). */
 static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
     size_t T = (size_t)cm->max_T;
-    int grads = cm->flags & CUDA_MODEL_GRADS;
+    int grads = cm->flags & CUDA_MODEL_GRADS, stream = grads && (cm->flags & CUDA_MODEL_STREAM_GRADS);
 #define TAKE(type, n) ((type *)cuda_arena_alloc(a, sizeof(type) * (size_t)(n)))
     cm->w = TAKE(kn_half, cm->nparams);
-    cm->g = grads ? TAKE(float, cm->nparams) : NULL;
+    cm->g = grads && !stream ? TAKE(float, cm->nparams) : NULL;
+    if (stream) {
+        cm->g_embed = TAKE(float, cm->offs[0].attn_norm);
+        cm->g_tail = TAKE(float, cm->nparams - cm->final_norm_off);
+        cm->g_slot[0] = TAKE(float, cm->layer_numel);
+        cm->g_slot[1] = TAKE(float, cm->layer_numel);
+    }
+    if (grads && (cm->flags & CUDA_MODEL_MASTER)) {
+        cm->master = TAKE(float, cm->nparams);
+        cm->mom1 = TAKE(float, cm->nparams);
+        cm->mom2 = TAKE(float, cm->nparams);
+    }
+    cm->sumsq = grads ? TAKE(double, 1) : NULL;
     for (int l = 0; l < cm->L; l++) {
         cuda_layer_acts *A = &cm->acts[l];
         A->x = TAKE(kn_half, T * cm->C);
+        if ((cm->flags & CUDA_MODEL_RECOMPUTE) && l > 0) { /* layer 0's set is everyone's workspace */
+            kn_half *x = A->x;
+            *A = cm->acts[0];
+            A->x = x;
+            continue;
+        }
         A->xn1 = TAKE(kn_half, T * cm->C);
         A->qkv = TAKE(kn_half, T * cm->QKV);
         A->att = TAKE(kn_half, T * cm->Q);
@@ -120,6 +150,14 @@ static int layer_offsets(cuda_model *cm, const sc_model *m) {
     }
     cm->final_norm_off = t[1 + 9 * cm->L].offset;
     cm->lm_head_off = m->cfg.tie_word_embeddings ? cm->embed_off : t[2 + 9 * cm->L].offset;
+    const sc_param *last = &t[9 * cm->L];
+    cm->layer_numel = cm->L ? last->offset + last->numel - cm->offs[cm->L - 1].attn_norm : 0;
+    if (cm->flags & CUDA_MODEL_STREAM_GRADS) { /* slots and the sink addressing assume the table's usual order */
+        int ok = cm->embed_off == 0 && cm->L > 0 && cm->offs[0].attn_norm == t[0].numel &&
+                 cm->final_norm_off == cm->offs[0].attn_norm + cm->L * cm->layer_numel;
+        for (int l = 1; l < cm->L && ok; l++) ok = cm->offs[l].attn_norm == cm->offs[l - 1].attn_norm + cm->layer_numel;
+        if (!ok) return sc_fail("cuda backend: streamed gradients need embedding, equal contiguous layers, then the rest");
+    }
     return 0;
 }
 
@@ -167,7 +205,20 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
     cm->blas = kn_blas_create(cm->stream, cm->blas_ws, cm->blas_ws_bytes);
     cm->h_losses = sc_malloc(sizeof(float) * (size_t)max_T);
     cm->h_plan = (flags & CUDA_MODEL_GRADS) ? sc_malloc(sizeof(int32_t) * kn_embedding_plan_ints(max_T)) : NULL;
-    if (cm->g) cuda_model_zero_grads(cm);
+    if (cm->g_slot[0]) {
+        CU_CHECK(cudaStreamCreate(&cm->copy));
+        for (int i = 0; i < 2; i++) {
+            CU_CHECK(cudaEventCreate(&cm->computed[i]));
+            CU_CHECK(cudaEventCreate(&cm->copied[i]));
+        }
+        if (cudaMallocHost((void **)&cm->sink, sizeof(float) * (size_t)cm->nparams) != cudaSuccess) {
+            cm->sink = NULL;
+            cuda_model_close(cm);
+            return sc_fail("cuda backend: cannot pin %.1f MiB of host memory for the gradient accumulators",
+                           (double)cm->nparams * 4.0 / 1048576.0);
+        }
+    }
+    if (flags & CUDA_MODEL_GRADS) cuda_model_zero_grads(cm);
     *out = cm;
     return cuda_model_upload(cm, m->params);
 }
@@ -186,32 +237,69 @@ int cuda_model_upload(cuda_model *cm, const float *params) {
 
 void cuda_model_zero_grads(cuda_model *cm) {
     if (cm->g) CU_CHECK(cudaMemsetAsync(cm->g, 0, sizeof(float) * (size_t)cm->nparams, cm->stream));
+    if (cm->g_slot[0]) {
+        CU_CHECK(cudaMemsetAsync(cm->g_embed, 0, sizeof(float) * (size_t)cm->offs[0].attn_norm, cm->stream));
+        CU_CHECK(cudaMemsetAsync(cm->g_tail, 0, sizeof(float) * (size_t)(cm->nparams - cm->final_norm_off), cm->stream));
+        cm->sink_clean = 1;
+    }
 }
 
-static void forward(cuda_model *cm, int T) {
+/* Where the gradient of parameter offset off (of layer l, or l < 0 for the embedding/final norm/lm_head) lives. */
+static float *grad_of(const cuda_model *cm, int l, int64_t off) {
+    if (!cm->g_slot[0]) return cm->g + off;
+    if (l >= 0) return cm->g_slot[l & 1] + (off - cm->offs[l].attn_norm);
+    return off < cm->offs[0].attn_norm ? cm->g_embed + off : cm->g_tail + (off - cm->final_norm_off);
+}
+
+/* STREAM_GRADS around layer l's backward: the slot starts from what the sink holds (zero on a step's first
+ * sequence), so gradients add in the same order as in one device block; its copy down runs on the copy stream
+ * while the next layers' backward goes on; a slot is reused only after its previous copy finished. */
+static void grad_slot_begin(cuda_model *cm, int l) {
+    int s = l & 1;
+    size_t bytes = sizeof(float) * (size_t)cm->layer_numel;
+    CU_CHECK(cudaStreamWaitEvent(cm->stream, cm->copied[s], 0));
+    if (cm->sink_clean) CU_CHECK(cudaMemsetAsync(cm->g_slot[s], 0, bytes, cm->stream));
+    else CU_CHECK(cudaMemcpyAsync(cm->g_slot[s], cm->sink + cm->offs[l].attn_norm, bytes, cudaMemcpyHostToDevice, cm->stream));
+}
+
+static void grad_slot_end(cuda_model *cm, int l) {
+    int s = l & 1;
+    CU_CHECK(cudaEventRecord(cm->computed[s], cm->stream));
+    CU_CHECK(cudaStreamWaitEvent(cm->copy, cm->computed[s], 0));
+    CU_CHECK(cudaMemcpyAsync(cm->sink + cm->offs[l].attn_norm, cm->g_slot[s], sizeof(float) * (size_t)cm->layer_numel,
+                             cudaMemcpyDeviceToHost, cm->copy));
+    CU_CHECK(cudaEventRecord(cm->copied[s], cm->copy));
+}
+
+/* Layer l from its input: resid_in + delta (delta NULL: resid_in is the stored x, as when recomputing). */
+static void layer_forward(cuda_model *cm, int l, int T, const kn_half *resid_in, const kn_half *delta) {
     cudaStream_t s = cm->stream;
     float eps = (float)cm->cfg.rms_norm_eps, theta = (float)cm->cfg.rope_theta;
     int C = cm->C, F = cm->F, Q = cm->Q, KV = cm->KV, QKV = cm->QKV;
-    kn_embedding_forward(cm->emb, cm->ids, cm->w + cm->embed_off, T, C, s);
+    const cuda_layer_offs *o = &cm->offs[l];
+    cuda_layer_acts *A = &cm->acts[l];
+    kn_rmsnorm_forward(A->x, A->xn1, A->rstd1, resid_in, delta, cm->w + o->attn_norm, T, C, eps, s);
+    kn_matmul_forward(cm->blas, A->qkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
+    kn_rope_forward(A->qkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s); /* q and k heads: one call */
+    /* shapes were checked at open, so this cannot fail */
+    kn_attention_forward(A->att, A->lse, A->qkv, A->qkv + Q, A->qkv + Q + KV, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, s);
+    kn_matmul_forward(cm->blas, cm->o, A->att, cm->w + o->wo, T, Q, C);
+    kn_rmsnorm_forward(A->xmid, A->xn2, A->rstd2, A->x, cm->o, cm->w + o->mlp_norm, T, C, eps, s);
+    kn_matmul_forward(cm->blas, A->gu, A->xn2, cm->w + o->wgu, T, C, 2 * F);
+    kn_swiglu_forward(A->act, A->gu, A->gu + F, T, F, 2 * F, s);
+    kn_matmul_forward(cm->blas, cm->down, A->act, cm->w + o->wdown, T, F, C);
+}
+
+static void forward(cuda_model *cm, int T) {
+    kn_embedding_forward(cm->emb, cm->ids, cm->w + cm->embed_off, T, cm->C, cm->stream);
     const kn_half *resid_in = cm->emb, *delta = NULL;
     for (int l = 0; l < cm->L; l++) {
-        const cuda_layer_offs *o = &cm->offs[l];
-        cuda_layer_acts *A = &cm->acts[l];
-        kn_rmsnorm_forward(A->x, A->xn1, A->rstd1, resid_in, delta, cm->w + o->attn_norm, T, C, eps, s);
-        kn_matmul_forward(cm->blas, A->qkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
-        kn_rope_forward(A->qkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s); /* q and k heads: one call */
-        /* shapes were checked at open, so this cannot fail */
-        kn_attention_forward(A->att, A->lse, A->qkv, A->qkv + Q, A->qkv + Q + KV, T, cm->nh, cm->nkv, cm->hd, QKV,
-                             QKV, s);
-        kn_matmul_forward(cm->blas, cm->o, A->att, cm->w + o->wo, T, Q, C);
-        kn_rmsnorm_forward(A->xmid, A->xn2, A->rstd2, A->x, cm->o, cm->w + o->mlp_norm, T, C, eps, s);
-        kn_matmul_forward(cm->blas, A->gu, A->xn2, cm->w + o->wgu, T, C, 2 * F);
-        kn_swiglu_forward(A->act, A->gu, A->gu + F, T, F, 2 * F, s);
-        kn_matmul_forward(cm->blas, cm->down, A->act, cm->w + o->wdown, T, F, C);
-        resid_in = A->xmid;
+        layer_forward(cm, l, T, resid_in, delta);
+        resid_in = cm->acts[l].xmid;
         delta = cm->down;
     }
-    kn_rmsnorm_forward(cm->xfinal, cm->xnf, cm->rstdf, resid_in, delta, cm->w + cm->final_norm_off, T, C, eps, s);
+    kn_rmsnorm_forward(cm->xfinal, cm->xnf, cm->rstdf, resid_in, delta, cm->w + cm->final_norm_off, T, cm->C,
+                       (float)cm->cfg.rms_norm_eps, cm->stream);
 }
 
 /* cm->dxn holds dL/dxnf (scaled by CUDA_ACT_GRAD_SCALE); gs = grad_scale / CUDA_ACT_GRAD_SCALE unscales every
@@ -220,34 +308,38 @@ static void backward(cuda_model *cm, int T, float gs, int nids) {
     cudaStream_t s = cm->stream;
     float theta = (float)cm->cfg.rope_theta;
     int C = cm->C, F = cm->F, Q = cm->Q, KV = cm->KV, QKV = cm->QKV;
-    kn_rmsnorm_backward(cm->dx, cm->g + cm->final_norm_off, gs, cm->dxn, NULL, cm->xfinal, cm->rstdf,
+    kn_rmsnorm_backward(cm->dx, grad_of(cm, -1, cm->final_norm_off), gs, cm->dxn, NULL, cm->xfinal, cm->rstdf,
                         cm->w + cm->final_norm_off, T, C, cm->ws, s);
     for (int l = cm->L - 1; l >= 0; l--) {
         const cuda_layer_offs *o = &cm->offs[l];
         cuda_layer_acts *A = &cm->acts[l];
+        /* the last layer's activations are still in the shared set */
+        if ((cm->flags & CUDA_MODEL_RECOMPUTE) && l < cm->L - 1) layer_forward(cm, l, T, A->x, NULL);
+        if (cm->g_slot[0]) grad_slot_begin(cm, l);
         /* MLP branch: its output was added to the stream, so its gradient is dx */
-        kn_matmul_backward(cm->blas, cm->dact, 0, cm->g + o->wdown, gs, cm->dx, A->act, cm->w + o->wdown, T, F, C);
+        kn_matmul_backward(cm->blas, cm->dact, 0, grad_of(cm, l, o->wdown), gs, cm->dx, A->act, cm->w + o->wdown, T, F, C);
         kn_swiglu_backward(cm->dgu, cm->dgu + F, cm->dact, A->gu, A->gu + F, T, F, 2 * F, s);
-        kn_matmul_backward(cm->blas, cm->dxn, 0, cm->g + o->wgu, gs, cm->dgu, A->xn2, cm->w + o->wgu, T, C, 2 * F);
-        kn_rmsnorm_backward(cm->dx, cm->g + o->mlp_norm, gs, cm->dxn, cm->dx, A->xmid, A->rstd2, cm->w + o->mlp_norm,
+        kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wgu), gs, cm->dgu, A->xn2, cm->w + o->wgu, T, C, 2 * F);
+        kn_rmsnorm_backward(cm->dx, grad_of(cm, l, o->mlp_norm), gs, cm->dxn, cm->dx, A->xmid, A->rstd2, cm->w + o->mlp_norm,
                             T, C, cm->ws, s);
         /* attention branch */
-        kn_matmul_backward(cm->blas, cm->datt, 0, cm->g + o->wo, gs, cm->dx, A->att, cm->w + o->wo, T, Q, C);
+        kn_matmul_backward(cm->blas, cm->datt, 0, grad_of(cm, l, o->wo), gs, cm->dx, A->att, cm->w + o->wo, T, Q, C);
         kn_attention_backward(cm->dqkv, cm->dqkv + Q, cm->dqkv + Q + KV, cm->datt, A->qkv, A->qkv + Q,
                               A->qkv + Q + KV, A->att, A->lse, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, cm->ws, s);
         kn_rope_backward(cm->dqkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s);
-        kn_matmul_backward(cm->blas, cm->dxn, 0, cm->g + o->wqkv, gs, cm->dqkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
-        kn_rmsnorm_backward(cm->dx, cm->g + o->attn_norm, gs, cm->dxn, cm->dx, A->x, A->rstd1, cm->w + o->attn_norm,
+        kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wqkv), gs, cm->dqkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
+        kn_rmsnorm_backward(cm->dx, grad_of(cm, l, o->attn_norm), gs, cm->dxn, cm->dx, A->x, A->rstd1, cm->w + o->attn_norm,
                             T, C, cm->ws, s);
+        if (cm->g_slot[0]) grad_slot_end(cm, l);
     }
-    kn_embedding_backward(cm->g + cm->embed_off, gs, cm->dx, cm->plan, nids, T, C, s);
+    kn_embedding_backward(grad_of(cm, -1, cm->embed_off), gs, cm->dx, cm->plan, nids, T, C, s);
 }
 
 int cuda_model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets, int T, float *logits_out,
                     int want_grads, float grad_scale, double *loss_sum, int *counted) {
     if (T < 1 || T > cm->max_T)
         return sc_fail("cuda backend: a sequence of %d tokens; this model was opened for 1 to %d", T, cm->max_T);
-    if (want_grads && !cm->g) return sc_fail("cuda backend: opened without gradients");
+    if (want_grads && !(cm->flags & CUDA_MODEL_GRADS)) return sc_fail("cuda backend: opened without gradients");
     if (logits_out && !cm->logits) return sc_fail("cuda backend: opened without a logits buffer");
     cudaStream_t s = cm->stream;
     CU_CHECK(cudaMemcpyAsync(cm->ids, ids, sizeof(int32_t) * (size_t)T, cudaMemcpyHostToDevice, s));
@@ -261,7 +353,7 @@ int cuda_model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets, 
     forward(cm, T);
     float gs = grad_scale / CUDA_ACT_GRAD_SCALE;
     kn_classifier_forward_backward(cm->blas, cm->losses, logits_out ? cm->logits : NULL, want_grads ? cm->dxn : NULL,
-                                   want_grads ? cm->g + cm->lm_head_off : NULL, gs, cm->xnf, cm->w + cm->lm_head_off,
+                                   want_grads ? grad_of(cm, -1, cm->lm_head_off) : NULL, gs, cm->xnf, cm->w + cm->lm_head_off,
                                    cm->targets, T, cm->C, cm->V, CUDA_ACT_GRAD_SCALE, cm->chunk, cm->ws, s);
     if (want_grads) backward(cm, T, gs, nids);
     CU_CHECK(cudaMemcpyAsync(cm->h_losses, cm->losses, sizeof(float) * (size_t)T, cudaMemcpyDeviceToHost, s));
@@ -269,6 +361,10 @@ int cuda_model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets, 
         CU_CHECK(cudaMemcpyAsync(logits_out, cm->logits, sizeof(float) * (size_t)T * (size_t)cm->V,
                                  cudaMemcpyDeviceToHost, s));
     CU_CHECK(cudaStreamSynchronize(s));
+    if (want_grads && cm->g_slot[0]) {
+        CU_CHECK(cudaStreamSynchronize(cm->copy));
+        cm->sink_clean = 0;
+    }
     double total = 0.0;
     int n = 0;
     for (int t = 0; t < T; t++) {
@@ -281,8 +377,59 @@ int cuda_model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets, 
 }
 
 int cuda_model_read_grads(cuda_model *cm, float *host) {
-    if (!cm->g) return sc_fail("cuda backend: opened without gradients");
-    CU_CHECK(cudaMemcpyAsync(host, cm->g, sizeof(float) * (size_t)cm->nparams, cudaMemcpyDeviceToHost, cm->stream));
+    if (!(cm->flags & CUDA_MODEL_GRADS)) return sc_fail("cuda backend: opened without gradients");
+    if (cm->g) {
+        CU_CHECK(cudaMemcpyAsync(host, cm->g, sizeof(float) * (size_t)cm->nparams, cudaMemcpyDeviceToHost, cm->stream));
+        CU_CHECK(cudaStreamSynchronize(cm->stream));
+        return 0;
+    }
+    int64_t e = cm->offs[0].attn_norm, tail = cm->nparams - cm->final_norm_off;
+    CU_CHECK(cudaMemcpyAsync(host, cm->g_embed, sizeof(float) * (size_t)e, cudaMemcpyDeviceToHost, cm->stream));
+    CU_CHECK(cudaMemcpyAsync(host + cm->final_norm_off, cm->g_tail, sizeof(float) * (size_t)tail,
+                             cudaMemcpyDeviceToHost, cm->stream));
+    CU_CHECK(cudaStreamSynchronize(cm->stream));
+    CU_CHECK(cudaStreamSynchronize(cm->copy));
+    size_t layer_bytes = sizeof(float) * (size_t)(cm->final_norm_off - e);
+    if (cm->sink_clean) memset(host + e, 0, layer_bytes);
+    else if (host != cm->sink) memcpy(host + e, cm->sink + e, layer_bytes);
+    return 0;
+}
+
+float *cuda_model_grad_sink(cuda_model *cm) { return cm->sink; }
+
+int cuda_model_grad_sumsq(cuda_model *cm, double *out) {
+    if (!cm->g) return sc_fail("cuda backend: no device gradient block to take the norm of");
+    kn_sumsq(cm->sumsq, cm->g, cm->nparams, cm->ws, cm->stream);
+    CU_CHECK(cudaMemcpyAsync(out, cm->sumsq, sizeof(double), cudaMemcpyDeviceToHost, cm->stream));
+    CU_CHECK(cudaStreamSynchronize(cm->stream));
+    return 0;
+}
+
+void cuda_model_adamw(cuda_model *cm, int64_t off, int64_t n, float grad_mul, float wd, float lr, float beta1,
+                      float beta2, float eps, int64_t t) {
+    kn_adamw_update(cm->master + off, cm->g + off, cm->mom1 + off, cm->mom2 + off, cm->w + off, n, grad_mul, wd, lr,
+                    beta1, beta2, eps, t, cm->stream);
+}
+
+int cuda_model_get_master(cuda_model *cm, float *params, float *m, float *v) {
+    if (!cm->master) return sc_fail("cuda backend: no master weights on the device");
+    size_t bytes = sizeof(float) * (size_t)cm->nparams;
+    if (params) CU_CHECK(cudaMemcpyAsync(params, cm->master, bytes, cudaMemcpyDeviceToHost, cm->stream));
+    if (m) CU_CHECK(cudaMemcpyAsync(m, cm->mom1, bytes, cudaMemcpyDeviceToHost, cm->stream));
+    if (v) CU_CHECK(cudaMemcpyAsync(v, cm->mom2, bytes, cudaMemcpyDeviceToHost, cm->stream));
+    CU_CHECK(cudaStreamSynchronize(cm->stream));
+    return 0;
+}
+
+int cuda_model_set_master(cuda_model *cm, const float *params, const float *m, const float *v) {
+    if (!cm->master) return sc_fail("cuda backend: no master weights on the device");
+    size_t bytes = sizeof(float) * (size_t)cm->nparams;
+    CU_CHECK(cudaMemcpyAsync(cm->master, params, bytes, cudaMemcpyHostToDevice, cm->stream));
+    if (m) CU_CHECK(cudaMemcpyAsync(cm->mom1, m, bytes, cudaMemcpyHostToDevice, cm->stream));
+    else CU_CHECK(cudaMemsetAsync(cm->mom1, 0, bytes, cm->stream));
+    if (v) CU_CHECK(cudaMemcpyAsync(cm->mom2, v, bytes, cudaMemcpyHostToDevice, cm->stream));
+    else CU_CHECK(cudaMemsetAsync(cm->mom2, 0, bytes, cm->stream));
+    kn_f32_to_f16(cm->w, cm->master, cm->nparams, cm->stream);
     CU_CHECK(cudaStreamSynchronize(cm->stream));
     return 0;
 }
@@ -296,6 +443,15 @@ void cuda_model_close(cuda_model *cm) {
     CU_CHECK(cudaStreamSynchronize(cm->stream));
     kn_blas_destroy(cm->blas);
     CU_CHECK(cudaStreamDestroy(cm->stream));
+    if (cm->copy) {
+        CU_CHECK(cudaStreamSynchronize(cm->copy));
+        for (int i = 0; i < 2; i++) {
+            CU_CHECK(cudaEventDestroy(cm->computed[i]));
+            CU_CHECK(cudaEventDestroy(cm->copied[i]));
+        }
+        CU_CHECK(cudaStreamDestroy(cm->copy));
+    }
+    if (cm->sink) CU_CHECK(cudaFreeHost(cm->sink));
     cuda_arena_close(&cm->arena);
     free(cm->h_losses), free(cm->h_plan), free(cm->acts), free(cm->offs), free(cm);
 }

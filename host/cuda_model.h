@@ -1,7 +1,9 @@
 /* cuda_model.h — the whole model forward and backward on a CUDA device, the twin of model_cpu.h: FP16 weights and
  * activations, FP32 statistics, losses and weight gradients, every op from kernels/ and every GEMM through cuBLAS
  * with FP32 accumulation. All device memory comes from one arena sized at open. Activations of every layer are
- * stored (the memory-planned, recomputing trainer is a later step); q|k|v and gate|up are one GEMM each.
+ * stored, or with CUDA_MODEL_RECOMPUTE only each layer's input (the layer is recomputed in backward); q|k|v and
+ * gate|up are one GEMM each. The training backend (train/backend_cuda.c) adds the optimizer state
+ * (CUDA_MODEL_MASTER) or streams the layer gradients to pinned host memory (CUDA_MODEL_STREAM_GRADS).
  *
  * Gradient scaling: the FP16 activation gradients are (softmax - onehot) * act_grad_scale per token at the
  * logits, i.e. of order one, whatever the number of tokens; weight gradients are FP32 and accumulated with the
@@ -19,6 +21,12 @@ typedef struct cuda_model cuda_model;
 enum {
     CUDA_MODEL_GRADS = 1,  /* keep an FP32 gradient block and the backward scratch */
     CUDA_MODEL_LOGITS = 2, /* keep a [max_T, V] FP32 logits buffer so steps can return logits */
+    CUDA_MODEL_MASTER = 4, /* with GRADS: FP32 master weights and AdamW moments on the device ("full") */
+    /* with GRADS: only the embedding/final-norm/lm_head gradients stay on the device; each layer's FP32 gradients
+     * live in one of two device slots during its backward and are copied (on a second stream, while backward goes
+     * on) into a pinned host block in the parameter layout ("offload") */
+    CUDA_MODEL_STREAM_GRADS = 8,
+    CUDA_MODEL_RECOMPUTE = 16, /* keep each layer's input only; recompute the layer in backward (same bits) */
 };
 
 #define CUDA_ACT_GRAD_SCALE 32.0f
@@ -34,9 +42,23 @@ int cuda_model_upload(cuda_model *cm, const float *params);
  * CUDA_MODEL_LOGITS. want_grads ACCUMULATES d(grad_scale * sum of losses)/dparam into the device gradients. */
 int cuda_model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets, int T, float *logits_out,
                     int want_grads, float grad_scale, double *loss_sum, int *counted);
-/* Copies the FP32 gradient block (nparams floats, the host parameter layout) to host memory. */
+/* Copies the FP32 gradient block (nparams floats, the host parameter layout) to host memory. With
+ * CUDA_MODEL_STREAM_GRADS host may be cuda_model_grad_sink(cm) itself (the device part is then copied into it). */
 int cuda_model_read_grads(cuda_model *cm, float *host);
 void cuda_model_zero_grads(cuda_model *cm);
+/* CUDA_MODEL_STREAM_GRADS: the pinned host block (nparams floats) the layer gradients accumulate in; complete only
+ * after cuda_model_read_grads(cm, sink). NULL otherwise. */
+float *cuda_model_grad_sink(cuda_model *cm);
+/* Sum of squares of the device gradient block (kn_sumsq: fixed order, inf/nan when any is); not with STREAM_GRADS. */
+int cuda_model_grad_sumsq(cuda_model *cm, double *out);
+/* CUDA_MODEL_MASTER: AdamW (kn_adamw_update) on parameters [off, off + n) of the master weights with their
+ * gradients and moments; the FP16 working weights are rewritten from the result. */
+void cuda_model_adamw(cuda_model *cm, int64_t off, int64_t n, float grad_mul, float wd, float lr, float beta1,
+                      float beta2, float eps, int64_t t);
+/* CUDA_MODEL_MASTER: copies master weights and moments down (any pointer may be NULL) / up (m, v NULL = zeros;
+ * the FP16 working weights are refreshed from params). */
+int cuda_model_get_master(cuda_model *cm, float *params, float *m, float *v);
+int cuda_model_set_master(cuda_model *cm, const float *params, const float *m, const float *v);
 /* Bytes of the device arena and a one-line description of the device. */
 size_t cuda_model_device_bytes(const cuda_model *cm);
 const char *cuda_model_device_name(const cuda_model *cm);

@@ -47,8 +47,11 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
                          -Wno-unknown-pragmas -O2)
   target_link_libraries(sc_kernels_emu PUBLIC PkgConfig::OPENBLAS)
   set_target_properties(sc_kernels_emu PROPERTIES CXX_STANDARD 17)
-  # host/ again, built against the emulator instead of the CUDA runtime; train/adamw.c for the AdamW twin
-  add_library(sc_host_emu STATIC ${SC_HOST_SOURCES} ${CMAKE_SOURCE_DIR}/train/adamw.c)
+  # host/ again, built against the emulator instead of the CUDA runtime; train/adamw.c for the AdamW twin; the
+  # training backends (CPU and CUDA) with the planner and loss scaler for test_train_backend
+  add_library(sc_host_emu STATIC ${SC_HOST_SOURCES} ${CMAKE_SOURCE_DIR}/train/adamw.c
+              ${CMAKE_SOURCE_DIR}/train/backend_cpu.c ${CMAKE_SOURCE_DIR}/train/backend_cuda.c
+              ${CMAKE_SOURCE_DIR}/train/plan.c ${CMAKE_SOURCE_DIR}/train/loss_scale.c)
   target_include_directories(sc_host_emu PUBLIC ${CMAKE_SOURCE_DIR}/host ${CMAKE_SOURCE_DIR}/host/cpu
                              ${CMAKE_SOURCE_DIR}/train ${CUDAToolkit_INCLUDE_DIRS})
   target_compile_definitions(sc_host_emu PUBLIC SC_HAVE_CUDA=1 SC_HAVE_KERNELS=1)

@@ -5,6 +5,7 @@
 #ifndef SC_TRAIN_BACKEND_H
 #define SC_TRAIN_BACKEND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "adamw.h"
@@ -55,6 +56,13 @@ typedef struct {
 void backend_cpu_open(train_backend *b, sc_model *m, int max_T, int training);
 /* Trains with the distillation loss from now on (kd copied; kd->ctx not owned). */
 void backend_cpu_set_kd(train_backend *b, const train_kd *kd);
+
+/* The CUDA backend (backend_cuda.c) over m (not owned) for sequences of up to max_T tokens; placement is PLAN_FULL
+ * or PLAN_OFFLOAD (plan.h). FP16 working weights: b->fp16 = 1. Its device memory is one arena sized at open;
+ * -1 (sc_error) when there is no device, no kernels in this build, or the arena does not fit. No distillation. */
+int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement);
+/* "device name, device arena 1.23 GiB" for the start-up line. */
+void backend_cuda_describe(const train_backend *b, char *buf, size_t n);
 
 static inline void backend_close(train_backend *b) {
     if (b && b->close) b->close(b);

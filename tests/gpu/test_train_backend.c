@@ -1,0 +1,222 @@
+/* test_train_backend.c — the CUDA training backend (train/backend_cuda.c) on the tiny preset against the CPU
+ * backend and against itself: (a) losses and gradient norms of a few AdamW steps track the FP32 CPU backend
+ * (FP16 activations: first-step mean loss within 2e-3, later steps 5e-3, norms 2e-2 relative); (b) the full and
+ * offload placements end with the same master weights and moments (bit-identical on the emulator, where the
+ * device AdamW is the host's C; 1e-5 relative on a GPU, whose compiler fuses AdamW's multiply-adds); the
+ * recompute + streamed-gradient model gives the non-recompute gradients bit for bit; (c) an inf gradient makes
+ * grad_sumsq non-finite, the step is skipped (scale halved, weights untouched) and zero_grads clears it; (d)
+ * read_state -> write_state into a fresh backend round-trips and the next step matches. Small T: the emulator
+ * is slow. */
+#include "backend.h"
+#include "config.h"
+#include "cuda_model.h"
+#include "error.h"
+#include "gpu_test.h"
+#include "loss_scale.h"
+#include "model.h"
+#include "plan.h"
+
+enum { T = 16, B = 2, STEPS = 3 };
+
+typedef struct {
+    int32_t ids[STEPS + 2][B * T], tg[STEPS + 2][B * T];
+} batches;
+
+static int on_emulator(void) {
+    struct cudaDeviceProp p;
+    return cudaGetDeviceProperties(&p, 0) == cudaSuccess && strstr(p.name, "emulator") != NULL;
+}
+
+static void make_model(sc_model *m, const sc_model *from) {
+    model_create(m, &from->cfg);
+    memcpy(m->params, from->params, sizeof(float) * (size_t)from->nparams);
+}
+
+/* One trainer step by hand (trainer.c's arithmetic): accumulate at grad_scale = scale / counted, norm, AdamW. */
+static int step(train_backend *b, const batches *d, int k, float scale, float clip, double *loss, double *norm) {
+    int64_t counted = 0;
+    for (int i = 0; i < B * T; i++) counted += d->tg[k][i] >= 0;
+    double ls;
+    int64_t cnt;
+    if (b->accumulate(b, d->ids[k], d->tg[k], B, T, scale / (float)counted, &ls, &cnt)) return -1;
+    double sumsq;
+    if (b->grad_sumsq(b, &sumsq)) return -1;
+    float mul = grad_multiplier(sumsq, scale, clip, norm);
+    adamw_hparams h = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, k + 1};
+    *loss = ls / (double)cnt;
+    return b->apply(b, mul, &h);
+}
+
+static int open_cuda(train_backend *b, sc_model *m, int placement) {
+    if (backend_cuda_open(b, m, T, placement)) {
+        printf("backend_cuda_open: %s\n", sc_error());
+        return -1;
+    }
+    return 0;
+}
+
+/* (a) and (b): STEPS steps on the CPU, full and offload from the same weights */
+static void case_track(const sc_model *m0, const batches *d) {
+    char name[200];
+    sc_model mc, mf, mo;
+    make_model(&mc, m0), make_model(&mf, m0), make_model(&mo, m0);
+    train_backend cpu, full, off;
+    backend_cpu_open(&cpu, &mc, T, 1);
+    if (open_cuda(&full, &mf, PLAN_FULL) || open_cuda(&off, &mo, PLAN_OFFLOAD)) {
+        tu_check("backend_cuda_open", 1.0, 0.0);
+        return;
+    }
+    tu_check("fp16 flag set (the trainer runs dynamic loss scaling)", full.fp16 && off.fp16 ? 0.0 : 1.0, 0.0);
+    const float scale = LOSS_SCALE_INIT; /* what the trainer starts the CUDA backends with */
+    for (int k = 0; k < STEPS; k++) {
+        double lc, lf, lo, nc, nf, no;
+        int rc = step(&cpu, d, k, 1.0f, 0.0f, &lc, &nc) | step(&full, d, k, scale, 0.0f, &lf, &nf) |
+                 step(&off, d, k, scale, 0.0f, &lo, &no);
+        if (rc) printf("step: %s\n", sc_error());
+        snprintf(name, sizeof name, "step %d: mean loss full vs cpu (cpu %.6f full %.6f offload %.6f)", k + 1, lc, lf, lo);
+        tu_check(name, rc ? 1.0 : fabs(lf - lc), k == 0 ? 2e-3 : 5e-3);
+        snprintf(name, sizeof name, "step %d: mean loss offload = full (bits)", k + 1);
+        tu_check(name, lo == lf ? 0.0 : 1.0, 0.0);
+        snprintf(name, sizeof name, "step %d: unscaled grad norm vs cpu, relative (cpu %.5f full %.5f offload %.5f)",
+                 k + 1, nc, nf, no);
+        tu_check(name, fmax(fabs(nf - nc), fabs(no - nc)) / nc, 2e-2);
+    }
+    const float *fm, *fv, *om, *ov, *cm_, *cv;
+    int rc = full.read_state(&full, &fm, &fv) | off.read_state(&off, &om, &ov) | cpu.read_state(&cpu, &cm_, &cv);
+    tu_check("read_state", rc ? 1.0 : 0.0, 0.0);
+    int64_t n = m0->nparams;
+    float *du_c = tu_sub(mc.params, m0->params, n), *du_f = tu_sub(mf.params, m0->params, n);
+    snprintf(name, sizeof name, "weight update after %d steps, full vs cpu (relative L2; AdamW ~ sign of FP16 grads)",
+             STEPS);
+    tu_check(name, gt_relerr(du_f, du_c, n), 0.1);
+    int emu = on_emulator();
+    double tol = emu ? 0.0 : 1e-5;
+    snprintf(name, sizeof name, "full vs offload: master weights after %d steps (%s)", STEPS,
+             emu ? "bits, emulator" : "relative");
+    tu_check(name, emu ? gt_bitdiff(mf.params, mo.params, sizeof(float) * (size_t)n) : gt_relerr(mo.params, mf.params, n),
+             tol);
+    snprintf(name, sizeof name, "full vs offload: AdamW m and v (%s)", emu ? "bits" : "relative");
+    tu_check(name, emu ? gt_bitdiff(fm, om, sizeof(float) * (size_t)n) + gt_bitdiff(fv, ov, sizeof(float) * (size_t)n)
+                       : fmax(gt_relerr(om, fm, n), gt_relerr(ov, fv, n)),
+             tol);
+    free(du_c), free(du_f);
+    backend_close(&cpu), backend_close(&full), backend_close(&off);
+    model_free(&mc), model_free(&mf), model_free(&mo);
+}
+
+/* recompute + streamed gradients vs every activation kept and one device block: two sequences accumulated */
+static void case_recompute(const sc_model *m0, const batches *d) {
+    cuda_model *a = NULL, *r = NULL;
+    if (cuda_model_open(&a, m0, T, CUDA_MODEL_GRADS) ||
+        cuda_model_open(&r, m0, T, CUDA_MODEL_GRADS | CUDA_MODEL_RECOMPUTE | CUDA_MODEL_STREAM_GRADS)) {
+        printf("cuda_model_open: %s\n", sc_error());
+        tu_check("cuda_model_open", 1.0, 0.0);
+        return;
+    }
+    int64_t n = m0->nparams;
+    float *ga = TU_NEW(float, n), *gr = TU_NEW(float, n);
+    double la = 0, lr = 0, l;
+    int rc = 0;
+    for (int s = 0; s < 2; s++) {
+        rc |= cuda_model_step(a, d->ids[0] + s * T, d->tg[0] + s * T, T, NULL, 1, 0.01f, &l, NULL), la += l;
+        rc |= cuda_model_step(r, d->ids[0] + s * T, d->tg[0] + s * T, T, NULL, 1, 0.01f, &l, NULL), lr += l;
+    }
+    rc |= cuda_model_read_grads(a, ga) | cuda_model_read_grads(r, gr);
+    tu_check("recompute: losses bit-identical", rc || la != lr ? 1.0 : 0.0, 0.0);
+    tu_check("recompute + streamed grads: gradients of 2 sequences bit-identical", gt_bitdiff(ga, gr, sizeof(float) * (size_t)n), 0.0);
+    double nz = 0;
+    for (int64_t i = 0; i < n; i++) nz += ga[i] != 0;
+    tu_check("gradients not all zero", nz > n / 2 ? 0.0 : 1.0, 0.0);
+    printf("     device arena: %zu bytes all activations, %zu recompute + streamed\n", cuda_model_device_bytes(a),
+           cuda_model_device_bytes(r));
+    tu_check("recompute + streamed arena smaller", cuda_model_device_bytes(r) < cuda_model_device_bytes(a) ? 0.0 : 1.0, 0.0);
+    free(ga), free(gr);
+    cuda_model_close(a), cuda_model_close(r);
+}
+
+/* (c) an inf gradient, (d) state round trip, for one placement */
+static void case_skip_and_state(const sc_model *m0, const batches *d, int placement) {
+    char name[200];
+    const char *pn = plan_placement_name(placement);
+    sc_model m, m2;
+    make_model(&m, m0);
+    train_backend b, b2;
+    if (open_cuda(&b, &m, placement)) {
+        tu_check("backend_cuda_open", 1.0, 0.0);
+        return;
+    }
+    double loss, norm, s1, s2, sinf;
+    int rc = step(&b, d, 0, LOSS_SCALE_INIT, 1.0f, &loss, &norm);
+    /* the gradient of batch 1, then an inf injected through the loss scale, then batch 1 again */
+    double ls;
+    int64_t cnt;
+    rc |= b.accumulate(&b, d->ids[1], d->tg[1], B, T, 1.0f, &ls, &cnt) | b.grad_sumsq(&b, &s1) | b.zero_grads(&b);
+    const float *pm, *pv;
+    rc |= b.read_state(&b, &pm, &pv);
+    float *before = tu_copy(m.params, m.nparams);
+    rc |= b.accumulate(&b, d->ids[1], d->tg[1], B, T, INFINITY, &ls, &cnt) | b.grad_sumsq(&b, &sinf);
+    loss_scaler sc;
+    loss_scale_init(&sc, b.fp16);
+    int applied = loss_scale_update(&sc, isfinite(sinf));
+    if (applied) rc |= b.apply(&b, 1.0f, &(adamw_hparams){1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 2});
+    else rc |= b.zero_grads(&b);
+    snprintf(name, sizeof name, "%s: inf gradient -> grad_sumsq non-finite (%g), step skipped, scale %g -> %g", pn,
+             sinf, (double)LOSS_SCALE_INIT, (double)sc.scale);
+    tu_check(name, !isfinite(sinf) && !applied && sc.scale == LOSS_SCALE_INIT / 2 ? 0.0 : 1.0, 0.0);
+    rc |= b.read_state(&b, &pm, &pv);
+    snprintf(name, sizeof name, "%s: weights untouched by the skipped step", pn);
+    tu_check(name, gt_bitdiff(before, m.params, sizeof(float) * (size_t)m.nparams), 0.0);
+    rc |= b.accumulate(&b, d->ids[1], d->tg[1], B, T, 1.0f, &ls, &cnt) | b.grad_sumsq(&b, &s2) | b.zero_grads(&b);
+    snprintf(name, sizeof name, "%s: zero_grads clears the inf: same sumsq as before (%.9g, %.9g)", pn, s1, s2);
+    tu_check(name, rc || !(s1 == s2 && s1 > 0) ? 1.0 : 0.0, 0.0);
+
+    /* (d) a fresh backend from read_state's weights and moments continues bit for bit */
+    rc |= b.read_state(&b, &pm, &pv);
+    make_model(&m2, &m);
+    if (open_cuda(&b2, &m2, placement)) {
+        tu_check("backend_cuda_open", 1.0, 0.0);
+        return;
+    }
+    rc |= b2.write_state(&b2, pm, pv);
+    const float *qm, *qv;
+    rc |= b2.read_state(&b2, &qm, &qv);
+    size_t bytes = sizeof(float) * (size_t)m.nparams;
+    snprintf(name, sizeof name, "%s: write_state -> read_state round trip (weights, m, v bits)", pn);
+    tu_check(name, rc ? 1.0 : gt_bitdiff(m.params, m2.params, bytes) + gt_bitdiff(pm, qm, bytes) + gt_bitdiff(pv, qv, bytes),
+             0.0);
+    double l1, l2, n1, n2;
+    rc |= step(&b, d, 2, LOSS_SCALE_INIT, 1.0f, &l1, &n1) | step(&b2, d, 2, LOSS_SCALE_INIT, 1.0f, &l2, &n2);
+    rc |= b.read_state(&b, &pm, &pv) | b2.read_state(&b2, &qm, &qv);
+    snprintf(name, sizeof name, "%s: resumed backend's next step: same loss and weights (bits)", pn);
+    tu_check(name, rc || l1 != l2 ? 1.0 : gt_bitdiff(m.params, m2.params, bytes) + gt_bitdiff(pm, qm, bytes), 0.0);
+    free(before);
+    backend_close(&b), backend_close(&b2);
+    model_free(&m), model_free(&m2);
+}
+
+int main(void) {
+    gt_require_device("test_train_backend");
+    sc_config cfg;
+    if (config_preset(&cfg, "tiny")) return 1;
+    sc_model m0;
+    model_create(&m0, &cfg);
+    model_init_weights(&m0, 7, 0.02f);
+    gt_round_half(m0.params, m0.nparams); /* the CPU starts from the weights the GPU holds */
+    sc_rng r;
+    rng_seed(&r, 8);
+    batches *d = TU_NEW(batches, 1);
+    for (int k = 0; k < STEPS + 2; k++)
+        for (int s = 0; s < B; s++) {
+            int32_t w[T + 1];
+            for (int t = 0; t <= T; t++) w[t] = (int32_t)rng_below(&r, (uint64_t)(cfg.vocab_size / 4)); /* some repeats */
+            for (int t = 0; t < T; t++) d->ids[k][s * T + t] = w[t], d->tg[k][s * T + t] = w[t + 1];
+            d->tg[k][s * T + 5] = -1; /* an ignored position */
+        }
+    case_recompute(&m0, d);
+    case_track(&m0, d);
+    case_skip_and_state(&m0, d, PLAN_FULL);
+    case_skip_and_state(&m0, d, PLAN_OFFLOAD);
+    free(d);
+    model_free(&m0);
+    return tu_finish("test_train_backend");
+}
