@@ -203,21 +203,28 @@ static const char *finish_reason(const sc_gen_result *r) {
     return strcmp(r->stop_reason, "length") == 0 || strcmp(r->stop_reason, "context") == 0 ? "length" : "stop";
 }
 
+/* The OpenAI text_completion envelope of o with its one choice (text, index, logprobs); returns the choice for
+ * its finish_reason. */
+static cJSON *openai_choice(cJSON *o, const serve_state *st, long id, const char *text, size_t len) {
+    char cid[32];
+    snprintf(cid, sizeof cid, "cmpl-%ld", id);
+    cJSON_AddStringToObject(o, "id", cid);
+    cJSON_AddStringToObject(o, "object", "text_completion");
+    cJSON_AddNumberToObject(o, "created", (double)time(NULL));
+    cJSON_AddStringToObject(o, "model", st->model_name);
+    cJSON *ch = cJSON_AddArrayToObject(o, "choices"), *c = cJSON_CreateObject();
+    add_text(c, "text", text, len);
+    cJSON_AddNumberToObject(c, "index", 0);
+    cJSON_AddNullToObject(c, "logprobs");
+    cJSON_AddItemToArray(ch, c);
+    return c;
+}
+
 char *reply_final(const serve_state *st, const serve_job *job, const sc_gen_result *r, long id, int streamed) {
     cJSON *o = cJSON_CreateObject();
     if (job->kind == API_OPENAI) {
-        char cid[32];
-        snprintf(cid, sizeof cid, "cmpl-%ld", id);
-        cJSON_AddStringToObject(o, "id", cid);
-        cJSON_AddStringToObject(o, "object", "text_completion");
-        cJSON_AddNumberToObject(o, "created", (double)time(NULL));
-        cJSON_AddStringToObject(o, "model", st->model_name);
-        cJSON *ch = cJSON_AddArrayToObject(o, "choices"), *c = cJSON_CreateObject();
-        add_text(c, "text", streamed ? "" : r->text, streamed ? 0 : r->len);
-        cJSON_AddNumberToObject(c, "index", 0);
-        cJSON_AddNullToObject(c, "logprobs");
+        cJSON *c = openai_choice(o, st, id, streamed ? "" : r->text, streamed ? 0 : r->len);
         cJSON_AddStringToObject(c, "finish_reason", finish_reason(r));
-        cJSON_AddItemToArray(ch, c);
         cJSON *u = cJSON_AddObjectToObject(o, "usage");
         cJSON_AddNumberToObject(u, "prompt_tokens", r->n_prompt);
         cJSON_AddNumberToObject(u, "completion_tokens", r->n_generated);
@@ -249,18 +256,7 @@ char *reply_final(const serve_state *st, const serve_job *job, const sc_gen_resu
 char *reply_chunk(const serve_state *st, const serve_job *job, const char *text, size_t len, long id) {
     cJSON *o = cJSON_CreateObject();
     if (job->kind == API_OPENAI) {
-        char cid[32];
-        snprintf(cid, sizeof cid, "cmpl-%ld", id);
-        cJSON_AddStringToObject(o, "id", cid);
-        cJSON_AddStringToObject(o, "object", "text_completion");
-        cJSON_AddNumberToObject(o, "created", (double)time(NULL));
-        cJSON_AddStringToObject(o, "model", st->model_name);
-        cJSON *ch = cJSON_AddArrayToObject(o, "choices"), *c = cJSON_CreateObject();
-        add_text(c, "text", text, len);
-        cJSON_AddNumberToObject(c, "index", 0);
-        cJSON_AddNullToObject(c, "logprobs");
-        cJSON_AddNullToObject(c, "finish_reason");
-        cJSON_AddItemToArray(ch, c);
+        cJSON_AddNullToObject(openai_choice(o, st, id, text, len), "finish_reason");
         return print_free(o);
     }
     add_text(o, "content", text, len);
