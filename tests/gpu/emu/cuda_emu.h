@@ -34,6 +34,11 @@ double __shfl_xor_sync(unsigned mask, double v, int lane_mask, int width = 32);
 void emu_mma_m16n8k8(float c[4], uint32_t a0, uint32_t a1, uint32_t b0);
 void *emu_dynamic_smem();
 
+// dp4a: the four signed bytes of a times those of b, summed into c (sm_61+)
+static inline int __dp4a(int a, int b, int c) {
+    for (int i = 0; i < 4; i++) c += (int)(signed char)(a >> (8 * i)) * (int)(signed char)(b >> (8 * i));
+    return c;
+}
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }

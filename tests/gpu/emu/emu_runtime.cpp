@@ -22,10 +22,16 @@
 
 namespace {
 
-// A fiber starts through its ucontext (once) and then switches with _setjmp/_longjmp, which unlike swapcontext
-// makes no system call: the emulator spends most of its time switching.
-struct Fiber {
+// A fiber (one CUDA thread) runs on a worker: a stack started once through its ucontext (setcontext restores the
+// signal mask, a system call) that then runs one thread after another, parked at `idle` in between. Every switch
+// is _setjmp/_longjmp, which unlike swapcontext makes no system call: the emulator spends most of its time switching.
+struct Worker {
     ucontext_t ctx;
+    jmp_buf idle;
+    bool started;
+};
+
+struct Fiber {
     jmp_buf jb;
     dim3 tid;
     int lane, warp, done, waiting, started;  // waiting: 0 no, 1 block barrier, 2 warp collective
@@ -56,12 +62,17 @@ struct Block {
 const size_t kStack = 256 * 1024;
 Block B;
 dim3 g_grid, g_block;
-std::vector<char *> g_stacks;
+std::vector<Worker *> g_workers;  // never freed: reused by every block
 std::mt19937 g_rng(20240611u);
 cudaError_t g_last = cudaSuccess;
 long g_collectives = 0;  // barriers and warp collectives run so far
 bool g_direct = false;   // this launch's blocks run their threads one after another, without fibers
 size_t g_allocated = 0;
+// CUDA graphs: while a stream captures, launches and async copies are recorded (not run), as on a GPU; a graph
+// launch replays them in order. Launch bodies capture their arguments by value (translate.py), so they outlive
+// the function that queued them.
+bool g_capturing = false;
+std::vector<std::function<void()>> g_captured;
 
 [[noreturn]] void fatal(const char *fmt, ...) {
     va_list ap;
@@ -94,12 +105,26 @@ void fiber_entry() {
         B.arrived = 0;
         B.gen++;
     }
-    _longjmp(B.sched, 1);
+    Worker *wk = g_workers[me - B.f.data()];
+    if (!_setjmp(wk->idle)) _longjmp(B.sched, 1);
+}
+
+void worker_main() {
+    for (;;) fiber_entry();  // each pass runs the thread the scheduler resumed this worker for (B.cur)
 }
 
 void run_block() {
     int n = B.n;
-    while ((int)g_stacks.size() < n) g_stacks.push_back((char *)malloc(kStack));
+    while ((int)g_workers.size() < n) {
+        Worker *wk = new Worker();
+        getcontext(&wk->ctx);
+        wk->ctx.uc_stack.ss_sp = malloc(kStack);
+        wk->ctx.uc_stack.ss_size = kStack;
+        wk->ctx.uc_link = nullptr;  // worker_main never returns
+        makecontext(&wk->ctx, worker_main, 0);
+        wk->started = false;
+        g_workers.push_back(wk);
+    }
     B.f.assign(n, Fiber());
     int nw = (n + 31) / 32;
     B.warps.assign(nw, Warp());
@@ -109,11 +134,6 @@ void run_block() {
         Fiber &f = B.f[i];
         f.tid = dim3(i % g_block.x, (i / g_block.x) % g_block.y, i / (g_block.x * g_block.y));
         f.lane = i % 32, f.warp = i / 32, f.done = 0, f.waiting = 0, f.started = 0;
-        getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = g_stacks[i];
-        f.ctx.uc_stack.ss_size = kStack;
-        f.ctx.uc_link = nullptr;  // fiber_entry never returns
-        makecontext(&f.ctx, fiber_entry, 0);
     }
     std::vector<int> order(n);
     for (int i = 0; i < n; i++) order[i] = i;
@@ -130,7 +150,12 @@ void run_block() {
             if (!_setjmp(B.sched)) {
                 if (!f.started) {
                     f.started = 1;
-                    setcontext(&f.ctx);
+                    Worker *wk = g_workers[i];
+                    if (!wk->started) {
+                        wk->started = true;
+                        setcontext(&wk->ctx);
+                    }
+                    _longjmp(wk->idle, 1);
                 }
                 _longjmp(f.jb, 1);
             }
@@ -273,6 +298,11 @@ void emu_launch_impl(dim3 grid, dim3 block, size_t smem, const std::function<voi
         g_last = cudaErrorInvalidConfiguration;
         return;
     }
+    if (g_capturing) {
+        std::function<void()> b = body;
+        g_captured.push_back([grid, block, smem, b]() { emu_launch_impl(grid, block, smem, b); });
+        return;
+    }
     g_grid = grid, g_block = block;
     B.n = (int)threads;
     B.body = &body;
@@ -308,17 +338,29 @@ cudaError_t cudaFree(void *p) {
     return cudaSuccess;
 }
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind) {
+    if (g_capturing) return g_last = cudaErrorStreamCaptureUnsupported;  // a synchronous call during capture
     if (n) memmove(dst, src, n);
     return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind k, cudaStream_t) {
+    if (g_capturing) {
+        g_captured.push_back([dst, src, n]() { if (n) memmove(dst, src, n); });
+        return cudaSuccess;
+    }
     return cudaMemcpy(dst, src, n, k);
 }
 cudaError_t cudaMemset(void *p, int v, size_t n) {
+    if (g_capturing) return g_last = cudaErrorStreamCaptureUnsupported;
     memset(p, v, n);
     return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) { return cudaMemset(p, v, n); }
+cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) {
+    if (g_capturing) {
+        g_captured.push_back([p, v, n]() { memset(p, v, n); });
+        return cudaSuccess;
+    }
+    return cudaMemset(p, v, n);
+}
 cudaError_t cudaMemset2DAsync(void *p, size_t pitch, int v, size_t width, size_t height, cudaStream_t) {
     for (size_t r = 0; r < height; r++) memset((char *)p + r * pitch, v, width);
     return cudaSuccess;
@@ -411,6 +453,48 @@ cudaError_t cudaMallocHost(void **p, size_t n) {
 }
 cudaError_t cudaFreeHost(void *p) {
     free(p);
+    return cudaSuccess;
+}
+
+// graphs: a graph is the list of operations recorded between BeginCapture and EndCapture; launching one replays it
+struct CUgraph_st {
+    std::vector<std::function<void()>> ops;
+};
+struct CUgraphExec_st {
+    std::vector<std::function<void()>> ops;
+};
+cudaError_t cudaStreamBeginCapture(cudaStream_t, enum cudaStreamCaptureMode) {
+    if (g_capturing) return g_last = cudaErrorIllegalState;
+    g_capturing = true;
+    g_captured.clear();
+    return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g) {
+    if (!g_capturing) return g_last = cudaErrorIllegalState;
+    g_capturing = false;
+    *g = new CUgraph_st{std::move(g_captured)};
+    g_captured.clear();
+    return cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t, enum cudaStreamCaptureStatus *st) {
+    *st = g_capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
+    return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long) {
+    *e = new CUgraphExec_st{g->ops};
+    return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t) {
+    if (g_capturing) return g_last = cudaErrorStreamCaptureUnsupported;
+    for (auto &op : e->ops) op();
+    return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+    delete g;
+    return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
+    delete e;
     return cudaSuccess;
 }
 

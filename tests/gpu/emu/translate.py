@@ -73,7 +73,8 @@ def translate_launches(s):
         args = s[a + 1:e - 1]
         grid, block = cfg[0], cfg[1]
         smem = cfg[2] if len(cfg) > 2 else "0"
-        out += s[pos:j] + "emu_launch(%s, %s, %s, [&]() { %s(%s); })" % (grid, block, smem, name, args)
+        # by value: a launch recorded during CUDA graph capture runs after the launching function returned
+        out += s[pos:j] + "emu_launch(%s, %s, %s, [=]() { %s(%s); })" % (grid, block, smem, name, args)
         pos = e
         n += 1
 
