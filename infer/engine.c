@@ -1,9 +1,11 @@
-/* engine.c — picks the backend for engine_open. The CUDA engine (kernels/int8 dp4a decode, CUDA graphs) is not
- * in this build yet: "cuda" says so, "auto" falls back to the CPU. */
+/* engine.c — picks the backend for engine_open: "cuda" = the CUDA engine (engine_cuda.c, builds with kernels only),
+ * "auto" = CUDA when this build has kernels and a device is visible, else the CPU. */
 #include "engine.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "device.h"
 #include "error.h"
 
 int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
@@ -12,9 +14,22 @@ int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
     e->cfg = &w->cfg;
     e->kv_f16 = o ? o->kv_f16 : 1;
     const char *dev = o && o->device ? o->device : "auto";
-    if (strcmp(dev, "cuda") == 0)
-        return sc_fail("--device cuda: the CUDA inference engine is not implemented yet (waits for kernels/); use cpu");
-    if (strcmp(dev, "cpu") && strcmp(dev, "auto")) return sc_fail("--device must be cpu, cuda or auto, got '%s'", dev);
+    const char *prec = o && o->precision ? o->precision : "auto";
+    if (strcmp(prec, "auto") && strcmp(prec, "fp16") && strcmp(prec, "int8"))
+        return sc_fail("--precision must be auto, fp16 or int8, got '%s'", prec);
+#ifdef SC_HAVE_KERNELS
+    int cuda = device_resolve(dev, 1);
+    if (cuda < 0) return -1;
+    if (cuda) {
+        sc_engine_opts d = {.device = dev, .kv_f16 = 1};
+        return engine_cuda_open(e, o ? o : &d);
+    }
+#else
+    if (device_resolve(dev, 0) < 0) return -1;
+#endif
+    if (strcmp(prec, "auto"))
+        fprintf(stderr, "note: --precision %s applies to the CUDA engine; the CPU engine runs the weights as loaded "
+                        "(%s)\n", prec, w->quantized ? "INT8" : "FP32");
     return engine_cpu_open(e, o ? o->threads : 0);
 }
 
@@ -26,5 +41,9 @@ void engine_close(sc_engine *e) {
 void engine_kv_create(const sc_engine *e, sc_kv *kv, int n_ctx) {
     const sc_config *c = e->cfg;
     if (n_ctx <= 0 || n_ctx > c->max_position_embeddings) n_ctx = c->max_position_embeddings;
+    if (e->ops->kv_create) {
+        e->ops->kv_create(e, kv, n_ctx);
+        return;
+    }
     kv_create(kv, c->num_hidden_layers, n_ctx, c->num_key_value_heads, c->head_dim, e->kv_f16);
 }

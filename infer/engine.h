@@ -1,6 +1,7 @@
-/* engine.h — the inference backend interface: a model's weights plus one way of running them (CPU now; the CUDA
- * engine plugs in through engine_open's "cuda" branch). A session (sc_kv) is one sequence's KV cache; forward
- * appends tokens to it and returns the logits of the last one. One forward at a time per engine. */
+/* engine.h — the inference backend interface: a model's weights plus one way of running them (engine_cpu.c, or
+ * engine_cuda.c on a GPU). A session (sc_kv) is one sequence's KV cache, made by engine_kv_create (device memory
+ * for the CUDA engine); forward appends tokens to it and returns the logits of the last one. One forward at a time
+ * per engine. */
 #ifndef SC_INFER_ENGINE_H
 #define SC_INFER_ENGINE_H
 
@@ -15,6 +16,11 @@ typedef struct {
     const char *device; /* "cpu", "cuda" or "auto" */
     int kv_f16;         /* 1: FP16 KV cache (default), 0: FP32 */
     int threads;        /* CPU threads per forward (0 = OpenMP's default) */
+    /* CUDA engine only (the CPU runs the weights as loaded): */
+    const char *precision; /* "auto" (NULL), "fp16" or "int8": see engine_cuda.c */
+    int n_ctx;             /* positions per session (0 = the model's context) */
+    int n_seqs;            /* sessions whose KV caches are preallocated (0 = 1) */
+    int no_graphs;         /* 1: decode without CUDA graphs (tests compare the two) */
 } sc_engine_opts;
 
 typedef struct {
@@ -23,6 +29,8 @@ typedef struct {
      * (NULL = not needed). all_logits [n, V] optional. */
     int (*forward)(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float *logits, float *all_logits);
     void (*close)(sc_engine *e);
+    /* the engine's own KV caches (NULL = kv_create in host memory); kv_free releases them through kv->release */
+    void (*kv_create)(const sc_engine *e, sc_kv *kv, int n_ctx);
 } sc_engine_ops;
 
 struct sc_engine {
@@ -30,6 +38,9 @@ struct sc_engine {
     const sc_weights *w;
     const sc_config *cfg;
     int kv_f16;
+    const char *precision;  /* what runs: "fp32" or "int8" (CPU, as loaded), "fp16" or "int8" (CUDA) */
+    int64_t device_bytes;   /* CUDA: device memory held (weights, scratch, KV caches), its peak; 0 on the CPU */
+    int64_t weight_bytes;   /* bytes of matrices (+ scales) as this engine stores them: what decode reads */
     void *impl;
 };
 
@@ -44,5 +55,10 @@ static inline int engine_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, in
 
 /* engine_cpu.c */
 int engine_cpu_open(sc_engine *e, int threads);
+/* engine_cuda.c (builds with CUDA kernels only) */
+int engine_cuda_open(sc_engine *e, const sc_engine_opts *o);
+/* Device bytes the CUDA engine would allocate for config c (int8: INT8 weights with `group` columns per scale,
+ * 0 = per row; else FP16), n_seqs caches of n_ctx positions: arithmetic only, no device needed. */
+int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs);
 
 #endif

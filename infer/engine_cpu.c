@@ -126,10 +126,12 @@ static void cpu_close(sc_engine *e) {
     free(e->impl);
 }
 
-static const sc_engine_ops cpu_ops = {"cpu", cpu_forward, cpu_close};
+static const sc_engine_ops cpu_ops = {"cpu", cpu_forward, cpu_close, NULL};
 
 int engine_cpu_open(sc_engine *e, int threads) {
     e->ops = &cpu_ops;
+    e->precision = e->w->quantized ? "int8" : "fp32";
+    e->weight_bytes = e->w->weight_bytes;
     cpu_scratch *s = sc_calloc(1, sizeof *s);
     s->nthreads = threads > 0 ? threads : omp_get_max_threads();
     scratch_alloc(e->cfg, e->w, s);

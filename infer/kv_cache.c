@@ -20,8 +20,8 @@ void kv_create(sc_kv *kv, int nlayers, int n_ctx, int nkv, int hd, int f16) {
 }
 
 void kv_free(sc_kv *kv) {
-    free(kv->k);
-    free(kv->v);
+    if (kv->release) kv->release(kv->owner, kv);
+    else free(kv->k), free(kv->v);
     memset(kv, 0, sizeof *kv);
 }
 

@@ -9,6 +9,9 @@ typedef struct {
     int n_ctx, nlayers, nkv, hd, f16;
     int n;        /* positions [0, n) hold valid keys and values */
     void *k, *v;  /* uint16_t (f16) or float */
+    /* set when an engine owns the memory (device KV caches): kv_free calls release(owner, kv) instead of free() */
+    void *owner;
+    void (*release)(void *owner, void *kv);
 } sc_kv;
 
 void kv_create(sc_kv *kv, int nlayers, int n_ctx, int nkv, int hd, int f16);

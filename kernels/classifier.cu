@@ -2,7 +2,7 @@
 // chunk so that no T x V buffer exists: cuBLAS writes a chunk of FP32 logits, one block per row finds max, sum and
 // the loss, then overwrites the row in place with its FP16 gradient, and two more GEMMs take dx and dW from it.
 #include "common.cuh"
-#include "gemm.cuh"
+#include "classifier.cuh"
 
 enum { CLS_THREADS = 512, CLS_EPT = 8, CLS_SEG = CLS_THREADS * CLS_EPT };
 
@@ -51,10 +51,9 @@ extern "C" size_t kn_classifier_workspace(int chunk, int V) {
     return sizeof(float) * (size_t)(chunk > 0 ? chunk : 1) * (size_t)(V > 0 ? V : 1);
 }
 
-extern "C" void kn_classifier_forward_backward(kn_blas *b, float *losses, float *logits_out, kn_half *dx,
-                                               float *dW_acc, float dW_scale, const kn_half *x, const kn_half *W,
-                                               const int32_t *targets, int T, int C, int V, float loss_scale,
-                                               int chunk, void *workspace, cudaStream_t stream) {
+void kn_classifier_chunks(kn_blas *b, float *logits_out, kn_half *dx, float *dW_acc, float dW_scale, const kn_half *x,
+                          const kn_half *W, int T, int C, int V, int chunk, void *workspace, cudaStream_t stream,
+                          kn_classifier_rows_fn rows, const void *ctx) {
     if (T <= 0 || V <= 0) return;
     if (chunk <= 0) chunk = T;
     if (stream != b->stream) {  // GEMMs and kernels must be ordered on one stream
@@ -70,9 +69,7 @@ extern "C" void kn_classifier_forward_backward(kn_blas *b, float *losses, float 
         if (logits_out)
             KN_CHECK(cudaMemcpyAsync(logits_out + (int64_t)t0 * V, buf, sizeof(float) * (size_t)n * (size_t)V,
                                      cudaMemcpyDeviceToDevice, stream));
-        classifier_rows_kernel<<<n, CLS_THREADS, 0, stream>>>(buf, losses + t0, targets + t0, V, loss_scale,
-                                                              dx != NULL);
-        KN_CHECK_LAUNCH();
+        rows(buf, t0, n, V, dx != NULL, ctx, stream);
         if (!dx || C <= 0) continue;
         const __half *dl = (const __half *)buf;  // FP16, row stride 2V
         // dx_c^T[C, n] = W^T[C, V] dl^T[V, n]
@@ -80,4 +77,26 @@ extern "C" void kn_classifier_forward_backward(kn_blas *b, float *losses, float 
         // dW^T[C, V] += x_c^T[C, n] dl[n, V]
         if (dW_acc) kn_gemm(b, CUBLAS_OP_N, CUBLAS_OP_T, C, V, n, dW_scale, xc, C, dl, 2 * V, 1.0f, dW_acc, 1, C);
     }
+}
+
+typedef struct {
+    float *losses;
+    const int32_t *targets;
+    float loss_scale;
+} cls_rows_args;
+
+static void classifier_rows(float *buf, int t0, int n, int V, int want_dl, const void *ctx, cudaStream_t stream) {
+    const cls_rows_args *a = (const cls_rows_args *)ctx;
+    classifier_rows_kernel<<<n, CLS_THREADS, 0, stream>>>(buf, a->losses + t0, a->targets + t0, V, a->loss_scale,
+                                                          want_dl);
+    KN_CHECK_LAUNCH();
+}
+
+extern "C" void kn_classifier_forward_backward(kn_blas *b, float *losses, float *logits_out, kn_half *dx,
+                                               float *dW_acc, float dW_scale, const kn_half *x, const kn_half *W,
+                                               const int32_t *targets, int T, int C, int V, float loss_scale,
+                                               int chunk, void *workspace, cudaStream_t stream) {
+    cls_rows_args a = {losses, targets, loss_scale};
+    kn_classifier_chunks(b, logits_out, dx, dW_acc, dW_scale, x, W, T, C, V, chunk, workspace, stream,
+                         classifier_rows, &a);
 }

@@ -110,6 +110,21 @@ void kn_classifier_forward_backward(kn_blas *b, float *losses, float *logits_out
                                     float dW_scale, const kn_half *x, const kn_half *W, const int32_t *targets, int T,
                                     int C, int V, float loss_scale, int chunk, void *workspace, cudaStream_t stream);
 
+/* ---- kd_loss.cu: the classifier fused with the distillation loss (host/cpu/kd_loss.h is the twin): the chunk
+ * loop of kn_classifier_forward_backward (same workspace: kn_classifier_workspace(chunk, V)) with, per row,
+ * losses[t] = alpha * T^2 * KL + (1 - alpha) * CE, the KL over the teacher's top-k ids + one tail bucket at
+ * temperature T, forward KL(teacher || student) or reverse (reverse = 1); ce[t] (optional) = the CE part. Both are
+ * 0 where the target is outside [0, V), and the teacher's row is not read there. Teacher rows, device memory:
+ * kd_ids int32 [T, k] (distinct, each in [0, V): not checked here), kd_logits FP16 [T, k] (already divided by the
+ * teacher's writing temperature, as in a .kd), kd_lse FP32 [T]. dlogits = d(loss)/dlogits * loss_scale, dx NULL =
+ * forward only. Returns -1 (kn_last_error) unless 1 <= k <= min(V, KN_KD_MAX_TOPK) and temperature > 0. ---- */
+#define KN_KD_MAX_TOPK 1024
+int kn_kd_classifier_forward_backward(kn_blas *b, float *losses, float *ce, kn_half *dx, float *dW_acc,
+                                      float dW_scale, const kn_half *x, const kn_half *W, const int32_t *targets,
+                                      const int32_t *kd_ids, const kn_half *kd_logits, const float *kd_lse, int k,
+                                      float alpha, float temperature, int reverse, int T, int C, int V,
+                                      float loss_scale, int chunk, void *workspace, cudaStream_t stream);
+
 /* ---- amp.cu: mixed-precision helpers ---- */
 void kn_f32_to_f16(kn_half *dst, const float *src, int64_t n, cudaStream_t stream);
 void kn_f16_to_f32(float *dst, const kn_half *src, int64_t n, cudaStream_t stream);
@@ -124,6 +139,48 @@ void kn_sumsq(double *result, const float *g, int64_t n, void *workspace, cudaSt
  * updated weights in FP16 for the next forward. ---- */
 void kn_adamw_update(float *p, const float *g, float *m, float *v, kn_half *p16, int64_t n, float grad_mul, float wd,
                      float lr, float beta1, float beta2, float eps, int64_t t, cudaStream_t stream);
+
+/* ---- inference (infer/engine_cuda.c). The position of the new rows and the session's KV cache are read from
+ * device memory (kn_kv_step), not passed by value, so one captured CUDA graph of the decode step replays at every
+ * position and for every session. KV cache layout [layer][n_ctx][nkv*hd] FP16, as infer/kv_cache.h. ---- */
+typedef struct {
+    int32_t pos;    /* position of the first new row; row t is at pos + t */
+    int32_t n_ctx;  /* positions per layer in this cache */
+    kn_half *k, *v; /* the session's cache */
+} kn_kv_step;
+
+/* int8_gemv.cu: W8A8 with FP16 scales per row or per group of columns (infer/quant.h's format, signed activations:
+ * the same integers as the CPU's +128-offset form). cols and group must be multiples of 4 (kn_int8_check). */
+int kn_int8_check(int cols, int group);
+/* xq[T, cols] = round(x / xs), xs[T, ng] = max|x in group| / 127 (per token, per group) */
+void kn_act_quant(int8_t *xq, float *xs, const kn_half *x, int T, int cols, int group, cudaStream_t stream);
+/* y[T, rows] = sum_g scale[r,g] xs[t,g] dot(xq[t], W[r]) over group g, by __dp4a; written to y (FP16) or, when y is
+ * NULL, to y_f32 (FP32, the logits). */
+void kn_int8_gemv(kn_half *y, float *y_f32, const int8_t *xq, const float *xs, const int8_t *W, const kn_half *scale,
+                  int T, int rows, int cols, int group, cudaStream_t stream);
+/* out[rows, cols] FP16 = W * scale (the prefill GEMMs' operand) */
+void kn_int8_dequant(kn_half *out, const int8_t *W, const kn_half *scale, int rows, int cols, int group,
+                     cudaStream_t stream);
+/* out[T, C] = dequantized rows ids[t] of W */
+void kn_int8_embedding(kn_half *out, const int32_t *ids, const int8_t *W, const kn_half *scale, int T, int C,
+                       int group, cudaStream_t stream);
+
+/* f16_gemv.cu: y[T, rows] = x[T, cols] W^T for a few rows of x (decode), FP32 accumulation; y FP16 or, when NULL,
+ * y_f32. cols must be even. */
+void kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, int T, int rows, int cols,
+                 cudaStream_t stream);
+
+/* decode_attention.cu */
+/* qkv [T, (nh + 2 nkv) hd] (q | k | v per row): rotates q and k in place (HF rotate-half, row t at st->pos + t,
+ * inv_freq [hd/2] on the device), then stores k and v rows at positions st->pos.. of layer `layer`. */
+void kn_rope_kv_store(kn_half *qkv, const kn_kv_step *st, const float *inv_freq, int layer, int T, int nh, int nkv,
+                      int hd, cudaStream_t stream);
+/* 0 when attention over a cache of max_ctx positions is supported (scores live in shared memory), else -1. */
+int kn_decode_attention_check(int hd, int max_ctx);
+/* out[T, nh*hd] = causal GQA attention of the q rows of qkv over the cached positions [0, st->pos + t] of layer
+ * `layer`; max_ctx >= every cache's n_ctx (sizes shared memory, so a captured graph fits every session). */
+void kn_decode_attention(kn_half *out, const kn_half *qkv, const kn_kv_step *st, int layer, int T, int nh, int nkv,
+                         int hd, int max_ctx, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

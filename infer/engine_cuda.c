@@ -1,0 +1,427 @@
+/* engine_cuda.c — the CUDA inference engine (engine.h's "cuda" backend). All device memory is one arena sized by
+ * running the layout against a sizing arena first (weights, scratch for a chunk of tokens, and the KV caches of
+ * n_seqs sessions of n_ctx positions), so what is planned is what is allocated and nothing is allocated per token.
+ * Weights: FP16 (FP32 checkpoints converted) or INT8 + FP16 scales per row or per group (INT8 checkpoints as
+ * stored, FP32 ones quantized per row at load); q|k|v and gate|up are fused into one matrix each.
+ * Prefill (more than GEMV_MAX_T tokens): cuBLAS GEMMs; an INT8 matrix is dequantized into an FP16 scratch matrix
+ * first (one matrix at a time: at least 16 tokens share each dequantized weight, tensor cores or FP16 FMA then do
+ * the work, and a tiled dp4a GEMM would be a large kernel of its own for a path that is not the bottleneck).
+ * Decode: GEMVs (dp4a W8A8 with per-token activation quantization on the device, or FP16 half2), attention of the
+ * new rows over the cache, logits in FP32.
+ * CUDA graphs: the decode step (one token) is captured once per engine and replayed for every token and every
+ * session: every kernel reads the token id, the position and the session's cache pointers from device memory
+ * (ce->ids, ce->step: kn_kv_step), which the host updates with two small copies before each replay, and every
+ * buffer lives at a fixed arena address. Attention's shared memory is sized for max_ctx, the longest cache. */
+#ifdef SC_HAVE_KERNELS
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_arena.h"
+#include "cuda_check.h"
+#include "device.h"
+#include "engine.h"
+#include "error.h"
+#include "half.h"
+#include "kernels.h"
+
+enum {
+    CHUNK = 512,      /* tokens per prefill pass */
+    GEMV_MAX_T = 8,   /* up to this many rows, GEMV kernels; above, GEMMs */
+    BLAS_WS = 4 << 20, /* cuBLAS workspace bytes */
+    UPLOAD_ROWS = 1024, /* host staging: rows per copy */
+};
+#define AUTO_MARGIN ((size_t)96 << 20) /* device memory left for the CUDA context's own use, cuBLAS, the graph */
+
+typedef struct {
+    kn_half *h;   /* FP16 [rows, cols], or NULL */
+    int8_t *q;    /* INT8 [rows, cols], or NULL */
+    kn_half *s;   /* [rows, ng] FP16 scales */
+    int rows, cols, group, ng;
+} cmat;
+
+typedef struct {
+    kn_half *attn_norm, *mlp_norm;
+    cmat qkv, o, gu, down;
+} clayer;
+
+typedef struct {
+    int int8, group; /* group: the model's columns per scale (0 = per row) */
+    int C, F, Q, KV, QKV, nh, nkv, hd, V, L, max_ctx, nseq, chunk, graphs, tied;
+    float eps, theta;
+    cudaStream_t stream;
+    kn_blas *blas;
+    cuda_arena arena;
+    size_t weight_bytes, kv_bytes;
+    clayer *layers;
+    cmat embed, lm_head;
+    kn_half *final_norm;
+    float *inv_freq;
+    kn_half *x, *xn, *qkv, *att, *o, *gu, *act, *down, *deq;
+    float *rstd, *xs, *logits;
+    int8_t *xq;
+    int32_t *ids;
+    kn_kv_step *step;
+    void *blas_ws;
+    kn_half *kv_pool; /* nseq slots of [k | v], each [L][max_ctx][KV] */
+    size_t kv_slot_elems;
+    int *kv_busy;
+    cudaGraphExec_t graph;
+    int64_t extra_bytes, extra_peak; /* KV caches beyond the preallocated slots */
+} cuda_engine;
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+static void dims(cuda_engine *ce, const sc_config *c, int int8, int group, int n_ctx, int nseq) {
+    ce->int8 = int8, ce->group = group;
+    ce->C = c->hidden_size, ce->F = c->intermediate_size, ce->hd = c->head_dim, ce->L = c->num_hidden_layers;
+    ce->nh = c->num_attention_heads, ce->nkv = c->num_key_value_heads, ce->V = c->vocab_size;
+    ce->Q = ce->nh * ce->hd, ce->KV = ce->nkv * ce->hd, ce->QKV = ce->Q + 2 * ce->KV;
+    ce->max_ctx = n_ctx > 0 && n_ctx < c->max_position_embeddings ? n_ctx : c->max_position_embeddings;
+    ce->nseq = nseq > 0 ? nseq : 1;
+    ce->chunk = ce->max_ctx < CHUNK ? ce->max_ctx : CHUNK;
+    ce->eps = (float)c->rms_norm_eps, ce->theta = (float)c->rope_theta;
+    ce->tied = c->tie_word_embeddings;
+    ce->layers = sc_calloc((size_t)ce->L, sizeof(clayer));
+}
+
+static void take_mat(cuda_engine *ce, cuda_arena *a, cmat *m, int rows, int cols) {
+    m->rows = rows, m->cols = cols;
+    m->group = ce->group <= 0 || ce->group > cols ? cols : ce->group;
+    m->ng = (cols + m->group - 1) / m->group;
+    if (ce->int8) {
+        m->q = cuda_arena_alloc(a, (size_t)rows * cols);
+        m->s = cuda_arena_alloc(a, (size_t)rows * m->ng * sizeof(kn_half));
+    } else {
+        m->h = cuda_arena_alloc(a, (size_t)rows * cols * sizeof(kn_half));
+    }
+}
+
+/* Every device buffer, from arena a (a sizing arena first, then the real one). */
+static void layout(cuda_engine *ce, cuda_arena *a) {
+#define TAKE(type, n) ((type *)cuda_arena_alloc(a, sizeof(type) * (size_t)(n)))
+    size_t T = (size_t)ce->chunk, C = (size_t)ce->C, F = (size_t)ce->F;
+    for (int l = 0; l < ce->L; l++) {
+        clayer *y = &ce->layers[l];
+        y->attn_norm = TAKE(kn_half, C);
+        y->mlp_norm = TAKE(kn_half, C);
+        take_mat(ce, a, &y->qkv, ce->QKV, ce->C);
+        take_mat(ce, a, &y->o, ce->C, ce->Q);
+        take_mat(ce, a, &y->gu, 2 * ce->F, ce->C);
+        take_mat(ce, a, &y->down, ce->C, ce->F);
+    }
+    take_mat(ce, a, &ce->embed, ce->V, ce->C);
+    if (ce->tied) ce->lm_head = ce->embed;
+    else take_mat(ce, a, &ce->lm_head, ce->V, ce->C);
+    ce->final_norm = TAKE(kn_half, C);
+    ce->inv_freq = TAKE(float, ce->hd / 2);
+    ce->weight_bytes = cuda_arena_mark(a);
+    ce->x = TAKE(kn_half, T * C);
+    ce->xn = TAKE(kn_half, T * C);
+    ce->qkv = TAKE(kn_half, T * ce->QKV);
+    ce->att = TAKE(kn_half, T * ce->Q);
+    ce->o = TAKE(kn_half, T * C);
+    ce->gu = TAKE(kn_half, T * 2 * F);
+    ce->act = TAKE(kn_half, T * F);
+    ce->down = TAKE(kn_half, T * C);
+    ce->rstd = TAKE(float, T);
+    size_t inmax = max_sz(max_sz(C, F), (size_t)ce->Q);
+    /* INT8 prefill: the largest matrix dequantized (the lm_head never is: logits are GEMVs) */
+    ce->deq = ce->int8 ? TAKE(kn_half, max_sz(max_sz((size_t)ce->QKV * C, 2 * F * C), max_sz(C * F, C * ce->Q)))
+                       : NULL;
+    ce->xq = TAKE(int8_t, GEMV_MAX_T * inmax);
+    ce->xs = TAKE(float, GEMV_MAX_T * inmax / 4); /* ngroups <= cols / 4 (groups are multiples of 4) */
+    ce->logits = TAKE(float, (size_t)GEMV_MAX_T * ce->V);
+    ce->ids = TAKE(int32_t, T);
+    ce->step = TAKE(kn_kv_step, 1);
+    ce->blas_ws = cuda_arena_alloc(a, BLAS_WS);
+    size_t before_kv = cuda_arena_mark(a);
+    ce->kv_slot_elems = (size_t)ce->L * ce->max_ctx * ce->KV;
+    ce->kv_pool = TAKE(kn_half, 2 * ce->kv_slot_elems * ce->nseq);
+    ce->kv_bytes = cuda_arena_mark(a) - before_kv;
+#undef TAKE
+}
+
+int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs) {
+    cuda_engine ce = {0};
+    dims(&ce, c, int8, group, n_ctx, n_seqs);
+    cuda_arena a;
+    cuda_arena_sizing(&a);
+    layout(&ce, &a);
+    free(ce.layers);
+    return (int64_t)a.high;
+}
+
+/* ---- upload ---- */
+
+/* rows of W into m starting at row r_dst (fused matrices take several), converted or quantized as m needs */
+static void upload_mat(cuda_engine *ce, cmat *m, int r_dst, const sc_wmat *W) {
+    int cols = W->cols;
+    float *f = sc_malloc((size_t)UPLOAD_ROWS * cols * sizeof(float));
+    uint16_t *h = sc_malloc((size_t)UPLOAD_ROWS * cols * sizeof(uint16_t));
+    int8_t *q = sc_malloc((size_t)UPLOAD_ROWS * cols);
+    for (int r0 = 0; r0 < W->rows; r0 += UPLOAD_ROWS) {
+        int n = W->rows - r0 < UPLOAD_ROWS ? W->rows - r0 : UPLOAD_ROWS;
+        size_t off = (size_t)(r_dst + r0) * cols, soff = (size_t)(r_dst + r0) * m->ng;
+        if (!ce->int8) {
+            wmat_rows_f32(W, r0, r0 + n, f);
+            for (size_t i = 0; i < (size_t)n * cols; i++) h[i] = float_to_half(f[i]);
+            CU_CHECK(cudaMemcpy(m->h + off, h, (size_t)n * cols * 2, cudaMemcpyHostToDevice));
+        } else if (!W->f) { /* INT8 as stored (same group size: the model's) */
+            CU_CHECK(cudaMemcpy(m->q + off, W->q.q + (size_t)r0 * cols, (size_t)n * cols, cudaMemcpyHostToDevice));
+            CU_CHECK(cudaMemcpy(m->s + soff, W->q.scale + (size_t)r0 * m->ng, (size_t)n * m->ng * 2,
+                                cudaMemcpyHostToDevice));
+        } else {
+            quant_rows(W->f + (size_t)r0 * cols, n, cols, ce->group, q, h);
+            CU_CHECK(cudaMemcpy(m->q + off, q, (size_t)n * cols, cudaMemcpyHostToDevice));
+            CU_CHECK(cudaMemcpy(m->s + soff, h, (size_t)n * m->ng * 2, cudaMemcpyHostToDevice));
+        }
+    }
+    free(f), free(h), free(q);
+}
+
+static void upload_vec(kn_half *dst, const float *src, int n) {
+    uint16_t *h = sc_malloc((size_t)n * 2);
+    for (int i = 0; i < n; i++) h[i] = float_to_half(src[i]);
+    CU_CHECK(cudaMemcpy(dst, h, (size_t)n * 2, cudaMemcpyHostToDevice));
+    free(h);
+}
+
+static void upload(cuda_engine *ce, const sc_weights *w) {
+    for (int l = 0; l < ce->L; l++) {
+        const sc_wlayer *s = &w->layers[l];
+        clayer *y = &ce->layers[l];
+        upload_vec(y->attn_norm, s->attn_norm, ce->C);
+        upload_vec(y->mlp_norm, s->mlp_norm, ce->C);
+        upload_mat(ce, &y->qkv, 0, &s->wq);
+        upload_mat(ce, &y->qkv, ce->Q, &s->wk);
+        upload_mat(ce, &y->qkv, ce->Q + ce->KV, &s->wv);
+        upload_mat(ce, &y->o, 0, &s->wo);
+        upload_mat(ce, &y->gu, 0, &s->wgate);
+        upload_mat(ce, &y->gu, ce->F, &s->wup);
+        upload_mat(ce, &y->down, 0, &s->wdown);
+    }
+    upload_mat(ce, &ce->embed, 0, &w->embed);
+    if (!ce->tied) upload_mat(ce, &ce->lm_head, 0, &w->lm_head);
+    upload_vec(ce->final_norm, w->final_norm, ce->C);
+    float inv[512];
+    for (int i = 0; i < ce->hd / 2; i++) inv[i] = 1.0f / powf(ce->theta, (float)(2 * i) / (float)ce->hd); /* rope.c */
+    CU_CHECK(cudaMemcpy(ce->inv_freq, inv, sizeof(float) * (size_t)(ce->hd / 2), cudaMemcpyHostToDevice));
+}
+
+/* ---- forward ---- */
+
+/* y[T, rows] = x[T, cols] W^T (FP16 out) */
+static void linear(cuda_engine *ce, const cmat *W, const kn_half *x, kn_half *y, int T) {
+    cudaStream_t s = ce->stream;
+    if (ce->int8) {
+        if (T <= GEMV_MAX_T) {
+            kn_act_quant(ce->xq, ce->xs, x, T, W->cols, W->group, s);
+            kn_int8_gemv(y, NULL, ce->xq, ce->xs, W->q, W->s, T, W->rows, W->cols, W->group, s);
+        } else {
+            kn_int8_dequant(ce->deq, W->q, W->s, W->rows, W->cols, W->group, s);
+            kn_matmul_forward(ce->blas, y, x, ce->deq, T, W->cols, W->rows);
+        }
+    } else if (T <= GEMV_MAX_T) {
+        kn_f16_gemv(y, NULL, x, W->h, T, W->rows, W->cols, s);
+    } else {
+        kn_matmul_forward(ce->blas, y, x, W->h, T, W->cols, W->rows);
+    }
+}
+
+/* ce->logits[n, V] (FP32) from n <= GEMV_MAX_T normalized rows */
+static void lm_rows(cuda_engine *ce, const kn_half *xn, int n) {
+    const cmat *W = &ce->lm_head;
+    if (ce->int8) {
+        kn_act_quant(ce->xq, ce->xs, xn, n, W->cols, W->group, ce->stream);
+        kn_int8_gemv(NULL, ce->logits, ce->xq, ce->xs, W->q, W->s, n, W->rows, W->cols, W->group, ce->stream);
+    } else {
+        kn_f16_gemv(NULL, ce->logits, xn, W->h, n, W->rows, W->cols, ce->stream);
+    }
+}
+
+/* The layers for T tokens (ids in ce->ids, position and cache in ce->step), then the final norm of the last
+ * out_rows rows into ce->xn. Only kernels and GEMVs when T <= GEMV_MAX_T: that is what the graph captures. */
+static void enqueue_layers(cuda_engine *ce, int T, int out_rows) {
+    cudaStream_t s = ce->stream;
+    int C = ce->C, F = ce->F;
+    if (ce->int8) kn_int8_embedding(ce->x, ce->ids, ce->embed.q, ce->embed.s, T, C, ce->embed.group, s);
+    else kn_embedding_forward(ce->x, ce->ids, ce->embed.h, T, C, s);
+    for (int l = 0; l < ce->L; l++) {
+        const clayer *y = &ce->layers[l];
+        /* the previous layer's MLP output joins the residual here (fused add) */
+        kn_rmsnorm_forward(ce->x, ce->xn, ce->rstd, ce->x, l ? ce->down : NULL, y->attn_norm, T, C, ce->eps, s);
+        linear(ce, &y->qkv, ce->xn, ce->qkv, T);
+        kn_rope_kv_store(ce->qkv, ce->step, ce->inv_freq, l, T, ce->nh, ce->nkv, ce->hd, s);
+        kn_decode_attention(ce->att, ce->qkv, ce->step, l, T, ce->nh, ce->nkv, ce->hd, ce->max_ctx, s);
+        linear(ce, &y->o, ce->att, ce->o, T);
+        kn_rmsnorm_forward(ce->x, ce->xn, ce->rstd, ce->x, ce->o, y->mlp_norm, T, C, ce->eps, s);
+        linear(ce, &y->gu, ce->xn, ce->gu, T);
+        kn_swiglu_forward(ce->act, ce->gu, ce->gu + F, T, F, 2 * F, s);
+        linear(ce, &y->down, ce->act, ce->down, T);
+    }
+    if (out_rows > 0) {
+        size_t r0 = (size_t)(T - out_rows) * C;
+        kn_rmsnorm_forward(ce->x + r0, ce->xn + r0, ce->rstd, ce->x + r0, ce->down + r0, ce->final_norm, out_rows, C,
+                           ce->eps, s);
+    }
+}
+
+static void graph_build(cuda_engine *ce) {
+    cudaGraph_t g;
+    CU_CHECK(cudaStreamBeginCapture(ce->stream, cudaStreamCaptureModeThreadLocal));
+    enqueue_layers(ce, 1, 1);
+    lm_rows(ce, ce->xn, 1);
+    CU_CHECK(cudaStreamEndCapture(ce->stream, &g));
+    CU_CHECK(cudaGraphInstantiate(&ce->graph, g, 0));
+    CU_CHECK(cudaGraphDestroy(g));
+}
+
+static int cuda_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float *logits, float *all_logits) {
+    cuda_engine *ce = e->impl;
+    int V = ce->V;
+    if (n <= 0) return sc_fail("forward: no tokens");
+    if (kv->owner != ce) return sc_fail("forward: this KV cache was not made by this CUDA engine");
+    if (kv->n + n > kv->n_ctx)
+        return sc_fail("context full: %d cached + %d new tokens > %d positions", kv->n, n, kv->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= V) return sc_fail("token id %d is outside the vocabulary (%d)", ids[i], V);
+    cudaStream_t s = ce->stream;
+    for (int i = 0; i < n; i += ce->chunk) {
+        int T = n - i < ce->chunk ? n - i : ce->chunk, last = i + T == n;
+        int out_rows = all_logits ? T : last && logits ? 1 : 0;
+        /* from pageable memory: staged before the call returns, so the stack copy may go */
+        kn_kv_step st = {.pos = kv->n, .n_ctx = kv->n_ctx, .k = kv->k, .v = kv->v};
+        CU_CHECK(cudaMemcpyAsync(ce->step, &st, sizeof st, cudaMemcpyHostToDevice, s));
+        CU_CHECK(cudaMemcpyAsync(ce->ids, ids + i, (size_t)T * sizeof(int32_t), cudaMemcpyHostToDevice, s));
+        float *dst = all_logits ? all_logits + (size_t)i * V : logits;
+        if (T == 1 && out_rows == 1 && ce->graphs) {
+            if (!ce->graph) graph_build(ce);
+            CU_CHECK(cudaGraphLaunch(ce->graph, s));
+            CU_CHECK(cudaMemcpyAsync(dst, ce->logits, (size_t)V * sizeof(float), cudaMemcpyDeviceToHost, s));
+        } else {
+            enqueue_layers(ce, T, out_rows);
+            for (int r = 0; r < out_rows; r += GEMV_MAX_T) {
+                int nr = out_rows - r < GEMV_MAX_T ? out_rows - r : GEMV_MAX_T;
+                lm_rows(ce, ce->xn + (size_t)(T - out_rows + r) * ce->C, nr);
+                CU_CHECK(cudaMemcpyAsync(dst + (size_t)r * V, ce->logits, (size_t)nr * V * sizeof(float),
+                                         cudaMemcpyDeviceToHost, s));
+            }
+        }
+        kv->n += T;
+    }
+    CU_CHECK(cudaStreamSynchronize(s));
+    if (all_logits && logits) memcpy(logits, all_logits + (size_t)(n - 1) * V, (size_t)V * sizeof(float));
+    return 0;
+}
+
+/* ---- KV caches: the preallocated slots first, then (more sessions than planned) their own cudaMalloc ---- */
+
+static void cuda_kv_release(void *owner, void *p) {
+    cuda_engine *ce = owner;
+    sc_kv *kv = p;
+    kn_half *k = kv->k;
+    if (k >= ce->kv_pool && k < ce->kv_pool + 2 * ce->kv_slot_elems * ce->nseq) {
+        ce->kv_busy[(k - ce->kv_pool) / (2 * ce->kv_slot_elems)] = 0;
+        return;
+    }
+    CU_CHECK(cudaFree(k));
+    ce->extra_bytes -= kv_bytes(kv);
+}
+
+static void cuda_kv_create(const sc_engine *e, sc_kv *kv, int n_ctx) {
+    cuda_engine *ce = e->impl;
+    if (n_ctx > ce->max_ctx) n_ctx = ce->max_ctx;
+    *kv = (sc_kv){.n_ctx = n_ctx, .nlayers = ce->L, .nkv = ce->nkv, .hd = ce->hd, .f16 = 1, .owner = ce,
+                  .release = cuda_kv_release};
+    size_t elems = (size_t)ce->L * n_ctx * ce->KV;
+    kn_half *k = NULL;
+    for (int i = 0; i < ce->nseq && !k; i++)
+        if (!ce->kv_busy[i]) ce->kv_busy[i] = 1, k = ce->kv_pool + 2 * ce->kv_slot_elems * i;
+    if (!k) {
+        cudaError_t err = cudaMalloc((void **)&k, 2 * elems * sizeof(kn_half));
+        if (err != cudaSuccess) { /* engine_kv_create cannot fail by contract: the plan was for n_seqs sessions */
+            fprintf(stderr, "smallcoder: no device memory for KV cache %d (%.1f MiB; %d were planned): %s\n",
+                    ce->nseq + 1, 2.0 * elems * sizeof(kn_half) / 1048576.0, ce->nseq, cudaGetErrorString(err));
+            exit(1);
+        }
+        ce->extra_bytes += (int64_t)(2 * elems * sizeof(kn_half));
+        if (ce->extra_bytes > ce->extra_peak) ce->extra_peak = ce->extra_bytes;
+        ((sc_engine *)e)->device_bytes = (int64_t)ce->arena.cap + ce->extra_peak;
+    }
+    kv->k = k, kv->v = k + elems;
+}
+
+static void cuda_close(sc_engine *e) {
+    cuda_engine *ce = e->impl;
+    if (!ce) return;
+    if (ce->graph) CU_CHECK(cudaGraphExecDestroy(ce->graph));
+    if (ce->blas) kn_blas_destroy(ce->blas);
+    if (ce->stream) CU_CHECK(cudaStreamDestroy(ce->stream));
+    cuda_arena_close(&ce->arena);
+    free(ce->layers), free(ce->kv_busy), free(ce);
+    e->impl = NULL;
+}
+
+static const sc_engine_ops cuda_ops = {"cuda", cuda_forward, cuda_close, cuda_kv_create};
+
+int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
+    const sc_weights *w = e->w;
+    const sc_config *c = e->cfg;
+    const char *prec = o->precision ? o->precision : "auto";
+    int group = w->quantized ? w->group_size : 0, n_ctx = o->n_ctx, nseq = o->n_seqs > 0 ? o->n_seqs : 1;
+    size_t free_b = 0, total_b = 0;
+    if (device_memory(&free_b, &total_b)) return -1;
+    int64_t need16 = engine_cuda_plan_bytes(c, 0, 0, n_ctx, nseq);
+    int64_t need8 = engine_cuda_plan_bytes(c, 1, group, n_ctx, nseq);
+    int int8;
+    const char *why;
+    if (!strcmp(prec, "fp16")) int8 = 0, why = "asked for";
+    else if (!strcmp(prec, "int8")) int8 = 1, why = "asked for";
+    else if (w->quantized) int8 = 1, why = "auto: an INT8 checkpoint runs as stored";
+    else if ((size_t)need16 + AUTO_MARGIN <= free_b) int8 = 0, why = "auto: FP16 weights + KV fit the free memory";
+    else int8 = 1, why = "auto: FP16 weights + KV do not fit the free memory";
+    if (!o->kv_f16) fprintf(stderr, "note: the CUDA engine keeps its KV cache in FP16 (--kv f32 is for the CPU)\n");
+    cuda_engine *ce = sc_calloc(1, sizeof *ce);
+    dims(ce, c, int8, group, n_ctx, nseq);
+    /* checks before anything is allocated: the shapes the kernels take */
+    int bad = kn_decode_attention_check(ce->hd, ce->max_ctx);
+    const int in_dims[3] = {ce->C, ce->Q, ce->F};
+    for (int i = 0; i < 3 && !bad && int8; i++)
+        bad = kn_int8_check(in_dims[i], group > 0 && group < in_dims[i] ? group : in_dims[i]);
+    if (bad) {
+        free(ce->layers), free(ce);
+        return sc_fail("CUDA engine: %s (--device cpu runs it)", kn_last_error());
+    }
+    ce->graphs = !o->no_graphs;
+    e->ops = &cuda_ops;
+    e->impl = ce;
+    e->kv_f16 = 1;
+    e->precision = int8 ? "int8" : "fp16";
+    size_t bytes = (size_t)(int8 ? need8 : need16);
+    if (cuda_arena_open(&ce->arena, bytes)) {
+        cuda_close(e);
+        return sc_fail("CUDA engine, precision %s: %s", e->precision, sc_error());
+    }
+    layout(ce, &ce->arena);
+    ce->kv_busy = sc_calloc((size_t)ce->nseq, sizeof(int));
+    CU_CHECK(cudaStreamCreate(&ce->stream));
+    ce->blas = kn_blas_create(ce->stream, ce->blas_ws, BLAS_WS);
+    upload(ce, w);
+    CU_CHECK(cudaDeviceSynchronize());
+    e->device_bytes = (int64_t)bytes;
+    e->weight_bytes = (int64_t)ce->weight_bytes;
+    char desc[256] = "?";
+    device_describe(0, desc, sizeof desc);
+    fprintf(stderr,
+            "cuda engine: %s; precision %s (%s; FP16 would take %.1f MiB, INT8 %.1f MiB, %.1f MiB free); device "
+            "arena %.1f MiB = weights %.1f + KV %.1f (%d x %d positions) + scratch %.1f; decode graphs %s\n",
+            desc, e->precision, why, need16 / 1048576.0, need8 / 1048576.0, free_b / 1048576.0, bytes / 1048576.0,
+            ce->weight_bytes / 1048576.0, ce->kv_bytes / 1048576.0, ce->nseq, ce->max_ctx,
+            (bytes - ce->weight_bytes - ce->kv_bytes) / 1048576.0, ce->graphs ? "on" : "off");
+    return 0;
+}
+#else
+typedef int engine_cuda_unused; /* this build has no CUDA kernels: engine.c never calls here */
+#endif

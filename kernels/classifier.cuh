@@ -1,0 +1,19 @@
+// classifier.cuh — the chunk loop shared by the fused classifiers (classifier.cu: cross-entropy, kd_loss.cu:
+// distillation): logits of `chunk` tokens at a time by cuBLAS into the FP32 workspace, a per-row kernel that turns
+// each row into its FP16 gradient in place (row stride 2V halves), then dx = dlogits W and dW += scale dlogits^T x.
+#ifndef SC_KERNELS_CLASSIFIER_CUH
+#define SC_KERNELS_CLASSIFIER_CUH
+
+#include "gemm.cuh"
+
+// Launches the row kernel on rows [t0, t0 + n) of the step, whose FP32 logits are in buf ([n, V]); with want_dl
+// it must leave row r's FP16 gradient in the first half of row r's bytes. ctx is the caller's argument block.
+typedef void (*kn_classifier_rows_fn)(float *buf, int t0, int n, int V, int want_dl, const void *ctx,
+                                      cudaStream_t stream);
+
+// The loop of kn_classifier_forward_backward with its row kernel supplied (same arguments otherwise).
+void kn_classifier_chunks(kn_blas *b, float *logits_out, kn_half *dx, float *dW_acc, float dW_scale, const kn_half *x,
+                          const kn_half *W, int T, int C, int V, int chunk, void *workspace, cudaStream_t stream,
+                          kn_classifier_rows_fn rows, const void *ctx);
+
+#endif

@@ -1,0 +1,352 @@
+/* test_infer_engine.c — the CUDA inference engine (infer/engine_cuda.c) against the CPU engine on a random tiny
+ * model (norm weights drawn around 1, weights rounded to FP16 first so both engines see the same values):
+ *   - the kernels: dp4a GEMV + activation quantization against quant.c on the same integers (odd shapes, per row
+ *     and groups, a partial last group), FP16 GEMV, INT8 dequantization;
+ *   - FP16 engine vs CPU FP32 (FP32 KV), INT8 engine vs CPU INT8 on the same INT8 directory (per row, group 32):
+ *     logits of a 20-token prefill (every row) and of 32 decode steps fed the CPU's greedy tokens, relative L2,
+ *     and the greedy (argmax) agreement over those 32 steps. The CUDA INT8 prefill runs dequantized weights in
+ *     FP16 GEMMs (activations not quantized: W8A16) where the CPU quantizes activations (W8A8), hence the wider
+ *     INT8 tolerances; the test also checks that the W8A16 prefill is at least as close to FP32 as the CPU's;
+ *   - an FP32 checkpoint run with --precision int8 (quantized at load) gives the bits of the INT8 directory;
+ *   - CUDA graphs on vs off: bit-identical logits; sessions interleaved on one engine (two preallocated KV caches
+ *     and one beyond the plan) each give the bits of a session run alone (the graph reads the cache pointers);
+ *   - KV cache reuse: prefill then 3-token and 1-token steps equals one long prefill;
+ *   - errors (foreign cache, full context), --precision auto's choice, and the 304m device-memory plan. */
+#include "engine.h"
+#include "commands_infer.h"
+#include "error.h"
+#include "gpu_test.h"
+#include "model.h"
+
+#include <unistd.h>
+
+enum { P = 20, G = 32, CTX = 64 };
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+static void open_or_die(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
+    if (engine_open(e, w, o)) {
+        printf("engine_open(%s, %s): %s\n", o->device, o->precision ? o->precision : "auto", sc_error());
+        exit(1);
+    }
+}
+
+static void fwd(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float *logits, float *all) {
+    if (e->ops->forward(e, kv, ids, n, logits, all)) {
+        printf("forward: %s\n", sc_error());
+        exit(1);
+    }
+}
+
+/* CPU reference: prefill logits [P, V], then G greedy steps: tokens seq[G] chosen from the logits, dec [G, V] */
+static void cpu_run(const sc_weights *w, const int32_t *prompt, float *pre, float *dec, int32_t *seq) {
+    sc_engine e;
+    sc_engine_opts o = {.device = "cpu", .kv_f16 = 0};
+    open_or_die(&e, w, &o);
+    sc_kv kv;
+    engine_kv_create(&e, &kv, CTX);
+    int V = w->cfg.vocab_size;
+    fwd(&e, &kv, prompt, P, NULL, pre);
+    int32_t id = argmax(pre + (size_t)(P - 1) * V, V);
+    for (int g = 0; g < G; g++) {
+        seq[g] = id;
+        fwd(&e, &kv, &id, 1, dec + (size_t)g * V, NULL);
+        id = argmax(dec + (size_t)g * V, V);
+    }
+    kv_free(&kv);
+    engine_close(&e);
+}
+
+/* the CUDA engine on the same prompt, fed the CPU's tokens seq (teacher forcing) */
+static void cuda_run(const sc_weights *w, const char *prec, int no_graphs, const int32_t *prompt, const int32_t *seq,
+                     float *pre, float *dec, char *chosen) {
+    sc_engine e;
+    sc_engine_opts o = {.device = "cuda", .kv_f16 = 1, .precision = prec, .n_ctx = CTX, .no_graphs = no_graphs};
+    open_or_die(&e, w, &o);
+    if (chosen) snprintf(chosen, 16, "%s", e.precision);
+    sc_kv kv;
+    engine_kv_create(&e, &kv, CTX);
+    int V = w->cfg.vocab_size;
+    fwd(&e, &kv, prompt, P, NULL, pre);
+    for (int g = 0; g < G; g++) fwd(&e, &kv, &seq[g], 1, dec + (size_t)g * V, NULL);
+    kv_free(&kv);
+    engine_close(&e);
+}
+
+typedef struct {
+    float *pre, *dec;
+} run_out;
+
+static run_out run_alloc(int V) { return (run_out){TU_NEW(float, (size_t)P * V), TU_NEW(float, (size_t)G * V)}; }
+static void run_free(run_out r) { free(r.pre), free(r.dec); }
+
+/* compares a CUDA run with the CPU's; returns nothing, records checks */
+static void compare(const char *name, const run_out *gpu, const run_out *cpu, const int32_t *seq, int V, double tol_pre,
+                    double tol_dec, double min_agree) {
+    char what[160];
+    snprintf(what, sizeof what, "%s: prefill logits [%d x %d] rel L2", name, P, V);
+    tu_check(what, gt_relerr(gpu->pre, cpu->pre, (int64_t)P * V), tol_pre);
+    snprintf(what, sizeof what, "%s: decode logits, %d steps, rel L2", name, G);
+    tu_check(what, gt_relerr(gpu->dec, cpu->dec, (int64_t)G * V), tol_dec);
+    int agree = argmax(gpu->pre + (size_t)(P - 1) * V, V) == seq[0];
+    for (int g = 0; g + 1 < G; g++) agree += argmax(gpu->dec + (size_t)g * V, V) == seq[g + 1];
+    snprintf(what, sizeof what, "%s: greedy agreement %d/%d (err = 1 - rate)", name, agree, G);
+    tu_check(what, 1.0 - (double)agree / G, 1.0 - min_agree);
+}
+
+/* the CUDA INT8 prefill (W8A16) is at least as close to the FP32 logits as the CPU's (W8A8) */
+static void w8a16_vs_w8a8(const char *name, const run_out *gpu, const run_out *cpu, const run_out *ref32, int V) {
+    double eg = gt_relerr(gpu->pre, ref32->pre, (int64_t)P * V), ec = gt_relerr(cpu->pre, ref32->pre, (int64_t)P * V);
+    char what[160];
+    printf("%s: prefill logits vs FP32: CUDA (W8A16) %.4f, CPU (W8A8) %.4f rel L2\n", name, eg, ec);
+    snprintf(what, sizeof what, "%s: CUDA prefill error vs FP32 / the CPU's", name);
+    tu_check(what, eg / ec, 1.0);
+}
+
+/* one long prefill equals a prefill + a 3-token step + single steps (the cache reuse path), within tol (the long
+ * prefill takes the GEMM path, the steps the GEMV path: for INT8 that is W8A16 vs W8A8); the 3-token step gives
+ * the bits of 3 single steps (same kernels, rows independent) */
+static void kv_reuse_case(const sc_weights *w, const char *prec, const int32_t *ids, int n, double tol) {
+    int V = w->cfg.vocab_size;
+    sc_engine e;
+    sc_engine_opts o = {.device = "cuda", .kv_f16 = 1, .precision = prec, .n_ctx = CTX};
+    open_or_die(&e, w, &o);
+    float *all = TU_NEW(float, (size_t)n * V), *inc = TU_NEW(float, (size_t)n * V);
+    float *singles = TU_NEW(float, (size_t)n * V);
+    sc_kv kv;
+    engine_kv_create(&e, &kv, CTX);
+    fwd(&e, &kv, ids, n, NULL, all);
+    kv.n = 0; /* the same cache reused from the start, as the server's prompt cache does */
+    int split = n - 8;
+    fwd(&e, &kv, ids, split, NULL, inc);
+    fwd(&e, &kv, ids + split, 3, NULL, inc + (size_t)split * V);
+    for (int t = split + 3; t < n; t++) fwd(&e, &kv, ids + t, 1, inc + (size_t)t * V, NULL);
+    kv.n = split;
+    for (int t = split; t < n; t++) fwd(&e, &kv, ids + t, 1, singles + (size_t)t * V, NULL);
+    char what[160];
+    snprintf(what, sizeof what, "%s: prefill %d + 3 + 1 x 5 vs one prefill of %d (rel L2, last 8)", prec, split, n);
+    tu_check(what, gt_relerr(inc + (size_t)split * V, all + (size_t)split * V, (int64_t)8 * V), tol);
+    snprintf(what, sizeof what, "%s: a 3-token step == 3 single steps (bits)", prec);
+    tu_check(what, gt_bitdiff(inc + (size_t)split * V, singles + (size_t)split * V, sizeof(float) * 8 * (size_t)V),
+             0.0);
+    snprintf(what, sizeof what, "%s: kv->n after the steps", prec);
+    tu_check(what, kv.n == n ? 0.0 : 1.0, 0.0);
+    /* errors: a full context, and a cache from another engine */
+    int32_t one = ids[0];
+    kv.n = kv.n_ctx;
+    tu_check("forward past the context fails", e.ops->forward(&e, &kv, &one, 1, inc, NULL) == -1 ? 0.0 : 1.0, 0.0);
+    sc_kv host;
+    kv_create(&host, w->cfg.num_hidden_layers, CTX, w->cfg.num_key_value_heads, w->cfg.head_dim, 1);
+    tu_check("forward on a host KV cache fails", e.ops->forward(&e, &host, &one, 1, inc, NULL) == -1 ? 0.0 : 1.0,
+             0.0);
+    kv_free(&host);
+    kv_free(&kv);
+    engine_close(&e);
+    free(all), free(inc), free(singles);
+}
+
+/* sessions interleaved on one graph-using engine, each against the same session run alone */
+static void sessions_case(const sc_weights *w, const char *prec, const int32_t *ids) {
+    int V = w->cfg.vocab_size, S = 3, n0 = 6, steps = 5;
+    float *solo = TU_NEW(float, (size_t)S * steps * V), *mix = TU_NEW(float, (size_t)S * steps * V);
+    for (int pass = 0; pass < 2; pass++) {
+        sc_engine e;
+        sc_engine_opts o = {.device = "cuda", .kv_f16 = 1, .precision = prec, .n_ctx = CTX, .n_seqs = 2};
+        open_or_die(&e, w, &o);
+        sc_kv kv[3];
+        float *out = pass ? mix : solo;
+        if (pass == 0)
+            for (int s = 0; s < S; s++) { /* alone: one session at a time, its cache freed before the next */
+                engine_kv_create(&e, &kv[s], CTX);
+                fwd(&e, &kv[s], ids + 7 * s, n0, NULL, NULL);
+                for (int t = 0; t < steps; t++)
+                    fwd(&e, &kv[s], ids + 7 * s + n0 + t, 1, out + ((size_t)s * steps + t) * V, NULL);
+                kv_free(&kv[s]);
+            }
+        else {
+            for (int s = 0; s < S; s++) engine_kv_create(&e, &kv[s], CTX); /* the third is beyond the plan */
+            for (int s = 0; s < S; s++) fwd(&e, &kv[s], ids + 7 * s, n0, NULL, NULL);
+            for (int t = 0; t < steps; t++)
+                for (int s = 0; s < S; s++)
+                    fwd(&e, &kv[s], ids + 7 * s + n0 + t, 1, out + ((size_t)s * steps + t) * V, NULL);
+            int64_t planned = engine_cuda_plan_bytes(&w->cfg, !strcmp(e.precision, "int8"), w->group_size, CTX, 2);
+            tu_check("device_bytes = plan + the third cache",
+                     e.device_bytes == planned + kv_bytes(&kv[2]) ? 0.0 : 1.0, 0.0);
+            for (int s = 0; s < S; s++) kv_free(&kv[s]);
+        }
+        engine_close(&e);
+    }
+    char what[160];
+    snprintf(what, sizeof what, "%s: 3 interleaved sessions (2 planned) == each alone (bits)", prec);
+    tu_check(what, gt_bitdiff(mix, solo, sizeof(float) * (size_t)S * steps * V), 0.0);
+    free(solo), free(mix);
+}
+
+/* the kernels alone against infer/quant.c on the same values */
+static void kernel_case(int rows, int cols, int group, int T, sc_rng *r) {
+    int ng = quant_ngroups(cols, group);
+    float *w = tu_randn(r, (int64_t)rows * cols, 0.05), *x = gt_randn_half(r, (int64_t)T * cols, 1.0);
+    int8_t *q = TU_NEW(int8_t, (size_t)rows * cols);
+    uint16_t *sc = TU_NEW(uint16_t, (size_t)rows * ng);
+    quant_rows(w, rows, cols, group, q, sc);
+    sc_qmat m = {.rows = rows, .cols = cols, .group = group, .q = q, .scale = sc};
+    qmat_prepare(&m);
+    uint8_t *xq = TU_NEW(uint8_t, (size_t)T * cols);
+    float *xs = TU_NEW(float, (size_t)T * ng), *ref = TU_NEW(float, (size_t)T * rows);
+    float *got = TU_NEW(float, (size_t)T * rows);
+    for (int t = 0; t < T; t++) {
+        act_quant(x + (size_t)t * cols, cols, group, xq + (size_t)t * cols, xs + (size_t)t * ng);
+        qmat_matvec(&m, xq + (size_t)t * cols, xs + (size_t)t * ng, ref + (size_t)t * rows);
+    }
+    int8_t *d_q = gt_alloc((size_t)rows * cols), *d_xq = gt_alloc((size_t)T * cols);
+    kn_half *d_s = gt_alloc((size_t)rows * ng * 2), *d_x = gt_up_half(x, (int64_t)T * cols);
+    float *d_xs = gt_alloc((size_t)T * ng * 4), *d_y = gt_alloc((size_t)T * rows * 4);
+    GT_CHECK(cudaMemcpy(d_q, q, (size_t)rows * cols, cudaMemcpyHostToDevice));
+    GT_CHECK(cudaMemcpy(d_s, sc, (size_t)rows * ng * 2, cudaMemcpyHostToDevice));
+    kn_act_quant(d_xq, d_xs, d_x, T, cols, m.group, 0);
+    kn_int8_gemv(NULL, d_y, d_xq, d_xs, d_q, d_s, T, rows, cols, m.group, 0);
+    gt_down_f32(got, d_y, (int64_t)T * rows);
+    int8_t *gxq = TU_NEW(int8_t, (size_t)T * cols);
+    float *gxs = TU_NEW(float, (size_t)T * ng);
+    GT_CHECK(cudaMemcpy(gxq, d_xq, (size_t)T * cols, cudaMemcpyDeviceToHost));
+    GT_CHECK(cudaMemcpy(gxs, d_xs, (size_t)T * ng * 4, cudaMemcpyDeviceToHost));
+    int bad = 0;
+    for (int i = 0; i < T * cols; i++) bad += gxq[i] != (int)xq[i] - 128;
+    bad += memcmp(gxs, xs, (size_t)T * ng * 4) != 0;
+    char what[160];
+    snprintf(what, sizeof what, "act_quant %dx%d group %d: integers and scales as quant.c", T, cols, group);
+    tu_check(what, bad, 0);
+    snprintf(what, sizeof what, "dp4a gemv %dx%d x %d group %d vs qmat_matvec (rel L2)", rows, cols, T, group);
+    tu_check(what, gt_relerr(got, ref, (int64_t)T * rows), 1e-5);
+    /* dequantization (prefill) and the FP16 GEMV on the dequantized matrix */
+    float *deq = TU_NEW(float, (size_t)rows * cols), *gdeq = TU_NEW(float, (size_t)rows * cols);
+    qmat_dequant_rows(&m, 0, rows, deq);
+    kn_half *d_deq = gt_alloc((size_t)rows * cols * 2);
+    kn_int8_dequant(d_deq, d_q, d_s, rows, cols, m.group, 0);
+    gt_down_half(gdeq, d_deq, (int64_t)rows * cols);
+    snprintf(what, sizeof what, "int8 dequant %dx%d group %d (rel L2, FP16 rounding)", rows, cols, group);
+    tu_check(what, gt_relerr(gdeq, deq, (int64_t)rows * cols), 5e-4);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < rows; i++) {
+            double acc = 0;
+            for (int c = 0; c < cols; c++) acc += (double)gdeq[(size_t)i * cols + c] * x[(size_t)t * cols + c];
+            ref[(size_t)t * rows + i] = (float)acc;
+        }
+    kn_f16_gemv(NULL, d_y, d_x, d_deq, T, rows, cols, 0);
+    gt_down_f32(got, d_y, (int64_t)T * rows);
+    snprintf(what, sizeof what, "fp16 gemv %dx%d x %d vs double (rel L2)", rows, cols, T);
+    tu_check(what, gt_relerr(got, ref, (int64_t)T * rows), 1e-5);
+    qmat_free(&m);
+    GT_FREE(d_q), GT_FREE(d_xq), GT_FREE(d_s), GT_FREE(d_x), GT_FREE(d_xs), GT_FREE(d_y), GT_FREE(d_deq);
+    free(w), free(x), free(q), free(sc), free(xq), free(xs), free(ref), free(got), free(gxq), free(gxs), free(deq),
+        free(gdeq);
+}
+
+static void plan_304m(void) {
+    sc_config c;
+    config_preset(&c, "304m");
+    double mib = 1048576.0;
+    int64_t i8 = engine_cuda_plan_bytes(&c, 1, 0, 4096, 1), i8g = engine_cuda_plan_bytes(&c, 1, 64, 4096, 1);
+    int64_t f16 = engine_cuda_plan_bytes(&c, 0, 0, 4096, 1);
+    printf("304m, 4096 positions, 1 session: device arena INT8 per row %.1f MiB, INT8 group 64 %.1f MiB, FP16 %.1f "
+           "MiB (the CUDA context and cuBLAS's own allocations come on top)\n",
+           i8 / mib, i8g / mib, f16 / mib);
+    tu_check("304m INT8 (per row) arena MiB <= 450", i8 / mib, 450);
+    tu_check("304m INT8 (group 64) arena MiB <= 450", i8g / mib, 450);
+    tu_check("304m FP16 arena MiB <= 750", f16 / mib, 750);
+}
+
+int main(void) {
+    gt_require_device("test_infer_engine");
+    plan_304m();
+    sc_rng kr;
+    rng_seed(&kr, 5);
+    kernel_case(37, 352, 0, 3, &kr);
+    kernel_case(37, 352, 32, 1, &kr);
+    kernel_case(21, 352, 128, 2, &kr); /* groups of 128, 128, 96 */
+    kernel_case(64, 1152, 64, 1, &kr);
+    sc_config cfg;
+    config_preset(&cfg, "tiny");
+    cfg.max_position_embeddings = CTX;
+    sc_model m;
+    model_create(&m, &cfg);
+    model_init_weights(&m, 1234, 0.08f);
+    sc_rng r;
+    rng_seed(&r, 99);
+    for (int i = 0; i < m.ntensors; i++)
+        if (m.table[i].ndim == 1)
+            for (int64_t j = 0; j < m.table[i].numel; j++)
+                m.params[m.table[i].offset + j] = (float)(1.0 + 0.2 * rng_normal(&r));
+    gt_round_half(m.params, m.nparams);
+    int V = cfg.vocab_size;
+    int32_t prompt[64];
+    for (int i = 0; i < 64; i++) prompt[i] = (int32_t)rng_below(&r, (uint64_t)V);
+
+    char dir[] = "/tmp/sc_test_cuda_infer.XXXXXX", p32[4200], p8[4200], p8g[4200];
+    if (!mkdtemp(dir)) return 1;
+    snprintf(p32, sizeof p32, "%s/fp32", dir);
+    snprintf(p8, sizeof p8, "%s/int8", dir);
+    snprintf(p8g, sizeof p8g, "%s/int8g32", dir);
+    if (model_save(&m, p32) || quantize_model(&m, p8, 0) || quantize_model(&m, p8g, 32)) {
+        printf("writing the models: %s\n", sc_error());
+        return 1;
+    }
+    sc_weights w32, w8, w8g;
+    if (weights_load(&w32, p32) || weights_load(&w8, p8) || weights_load(&w8g, p8g)) {
+        printf("weights_load: %s\n", sc_error());
+        return 1;
+    }
+    int32_t seq[G];
+    char chosen[16];
+    run_out gpu = run_alloc(V), other = run_alloc(V), ref32 = run_alloc(V), cpu;
+
+    /* FP16 engine vs the FP32 CPU engine; auto picks FP16 here (the emulator reports 8 GiB free) */
+    cpu_run(&w32, prompt, ref32.pre, ref32.dec, seq);
+    cpu = ref32;
+    cuda_run(&w32, NULL, 0, prompt, seq, gpu.pre, gpu.dec, chosen);
+    tu_check("precision auto on an FP32 checkpoint with room = fp16", strcmp(chosen, "fp16") ? 1.0 : 0.0, 0.0);
+    compare("fp16", &gpu, &cpu, seq, V, 1e-2, 1e-2, 0.9);
+    cuda_run(&w32, "fp16", 1, prompt, seq, other.pre, other.dec, NULL);
+    tu_check("fp16: graphs off == graphs on (bits)", gt_bitdiff(other.dec, gpu.dec, sizeof(float) * (size_t)G * V),
+             0.0);
+    kv_reuse_case(&w32, "fp16", prompt, 40, 2e-3);
+    sessions_case(&w32, "fp16", prompt);
+
+    /* INT8 per row: the CPU engine on the same directory */
+    cpu = run_alloc(V);
+    cpu_run(&w8, prompt, cpu.pre, cpu.dec, seq);
+    cuda_run(&w8, NULL, 0, prompt, seq, gpu.pre, gpu.dec, chosen);
+    tu_check("precision auto on an INT8 checkpoint = int8", strcmp(chosen, "int8") ? 1.0 : 0.0, 0.0);
+    compare("int8 per row", &gpu, &cpu, seq, V, 6e-2, 6e-2, 0.85);
+    w8a16_vs_w8a8("int8 per row", &gpu, &cpu, &ref32, V);
+    cuda_run(&w8, "int8", 1, prompt, seq, other.pre, other.dec, NULL);
+    tu_check("int8: graphs off == graphs on (bits)", gt_bitdiff(other.dec, gpu.dec, sizeof(float) * (size_t)G * V),
+             0.0);
+    /* the FP32 checkpoint quantized at load: the same bits as the INT8 directory */
+    cuda_run(&w32, "int8", 0, prompt, seq, other.pre, other.dec, NULL);
+    tu_check("fp32 checkpoint with --precision int8 == int8 directory (bits)",
+             gt_bitdiff(other.pre, gpu.pre, sizeof(float) * (size_t)P * V) +
+                 gt_bitdiff(other.dec, gpu.dec, sizeof(float) * (size_t)G * V),
+             0.0);
+    kv_reuse_case(&w8, "int8", prompt, 40, 6e-2);
+    sessions_case(&w8, "int8", prompt);
+
+    /* INT8, group 32 */
+    cpu_run(&w8g, prompt, cpu.pre, cpu.dec, seq);
+    cuda_run(&w8g, "int8", 0, prompt, seq, gpu.pre, gpu.dec, NULL);
+    compare("int8 group 32", &gpu, &cpu, seq, V, 6e-2, 6e-2, 0.85);
+    w8a16_vs_w8a8("int8 group 32", &gpu, &cpu, &ref32, V);
+
+    run_free(cpu), run_free(gpu), run_free(other), run_free(ref32);
+    weights_free(&w32), weights_free(&w8), weights_free(&w8g);
+    model_free(&m);
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) printf("note: could not remove %s\n", dir);
+    return tu_finish("test_infer_engine");
+}
