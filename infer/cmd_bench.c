@@ -15,7 +15,7 @@
 #include "threads.h"
 
 int cmd_infer_bench(int argc, char **argv) {
-    const char *dir = NULL, *device = "auto", *kvtype = "f16";
+    const char *dir = NULL, *device = "auto", *kvtype = "f16", *precision = "auto";
     int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0;
     float bw = 64.0f;
     sc_arg args[] = {
@@ -26,6 +26,8 @@ int cmd_infer_bench(int argc, char **argv) {
         {"bandwidth", 0, SC_ARG_FLOAT, &bw, "GB/s for the projected decode speed (MX450: 64)", 0},
         {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
         {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"precision", 0, SC_ARG_STR, &precision,
+         "CUDA weights: auto (FP16 when it fits the free device memory, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"json", 0, SC_ARG_FLAG, &json, "one JSON line on stdout", 0},
     };
@@ -42,7 +44,8 @@ int cmd_infer_bench(int argc, char **argv) {
     sc_weights w;
     sc_engine e = {0};
     if (weights_load(&w, dir)) goto fail_nw;
-    sc_engine_opts o = {.device = device, .kv_f16 = strcmp(kvtype, "f32") != 0, .threads = nthreads};
+    sc_engine_opts o = {.device = device, .kv_f16 = strcmp(kvtype, "f32") != 0, .threads = nthreads,
+                        .precision = precision, .n_ctx = n_prompt + n_gen, .n_seqs = 1};
     if (engine_open(&e, &w, &o)) goto fail;
     if (n_prompt + n_gen > w.cfg.max_position_embeddings) {
         sc_fail("-p + -n = %d exceeds the context (%d)", n_prompt + n_gen, w.cfg.max_position_embeddings);
@@ -73,22 +76,28 @@ int cmd_infer_bench(int argc, char **argv) {
         if (t2 - t1 < best_tg) best_tg = t2 - t1;
     }
     /* per decoded token: every matrix and scale once, plus the KV of the positions attended (mean position) */
-    double kv_row = 2.0 * w.cfg.num_hidden_layers * w.cfg.num_key_value_heads * w.cfg.head_dim * (o.kv_f16 ? 2 : 4);
-    double bytes = (double)w.weight_bytes + kv_row * (n_prompt + n_gen / 2.0);
+    double kv_row = 2.0 * w.cfg.num_hidden_layers * w.cfg.num_key_value_heads * w.cfg.head_dim * (e.kv_f16 ? 2 : 4);
+    double bytes = (double)e.weight_bytes + kv_row * (n_prompt + n_gen / 2.0);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double pp = n_prompt / best_pp, tg = n_gen / best_tg, proj = bw * 1e9 / bytes;
     if (json)
         printf("{\"model\":\"%s\",\"weights\":\"%s\",\"threads\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"prefill_tok_s\":%.2f,"
                "\"decode_tok_s\":%.2f,\"bytes_per_token\":%.0f,\"projected_tok_s\":%.1f,\"bandwidth_gbs\":%.0f,"
-               "\"effective_gbs\":%.2f,\"kv_mib\":%.1f,\"peak_rss_mib\":%.1f,\"kernel\":\"%s\"}\n",
-               dir, w.quantized ? "int8" : "fp32", nthreads, n_prompt, n_gen, pp, tg, bytes, proj, bw,
-               bytes * tg / 1e9, kv_bytes(&kv) / 1048576.0, ru.ru_maxrss / 1024.0, quant_kernel_name());
+               "\"effective_gbs\":%.2f,\"kv_mib\":%.1f,\"peak_rss_mib\":%.1f,\"kernel\":\"%s\",\"device\":\"%s\","
+               "\"peak_device_mib\":%.1f}\n",
+               dir, e.precision, nthreads, n_prompt, n_gen, pp, tg, bytes, proj, bw,
+               bytes * tg / 1e9, kv_bytes(&kv) / 1048576.0, ru.ru_maxrss / 1024.0, quant_kernel_name(), e.ops->name,
+               e.device_bytes / 1048576.0);
     else
         printf("%s (%s, %d threads): prefill %d tokens %.1f tok/s; decode %d tokens %.1f tok/s; %.1f MB read per "
                "token (%.2f GB/s effective) -> %.0f tok/s at %.0f GB/s; KV %.1f MiB; peak RSS %.1f MiB\n",
-               dir, w.quantized ? "INT8" : "FP32", nthreads, n_prompt, pp, n_gen, tg, bytes / 1e6, bytes * tg / 1e9,
+               dir, e.precision, nthreads, n_prompt, pp, n_gen, tg, bytes / 1e6, bytes * tg / 1e9,
                proj, bw, kv_bytes(&kv) / 1048576.0, ru.ru_maxrss / 1024.0);
+    if (!json && e.device_bytes)
+        printf("%s engine: peak device memory %.1f MiB (its arena: weights, scratch, KV caches; the CUDA context and "
+               "cuBLAS's own allocations not included)\n",
+               e.ops->name, e.device_bytes / 1048576.0);
     free(ids), free(logits);
     kv_free(&kv);
     engine_close(&e);

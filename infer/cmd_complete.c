@@ -52,7 +52,7 @@ static char *unescape(const char *s) { /* "\n" and "\t" in --stop */
 
 int cmd_complete(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *file = NULL, *cursor = NULL, *prefix = NULL, *suffix = NULL;
-    const char *device = "auto", *kvtype = "f16", *stop = NULL;
+    const char *device = "auto", *kvtype = "f16", *stop = NULL, *precision = "auto";
     int n_predict = 128, stream = 0, threads = 0, ctx = 0;
     sc_sampling sp;
     sampling_defaults(&sp);
@@ -76,6 +76,8 @@ int cmd_complete(int argc, char **argv) {
         {"ctx", 'c', SC_ARG_INT, &ctx, "context positions to allocate (0 = the model's)", 0},
         {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
         {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"precision", 0, SC_ARG_STR, &precision,
+         "CUDA weights: auto (FP16 when it fits the free device memory, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
     };
     sc_cli cli = {"smallcoder complete",
@@ -117,11 +119,14 @@ int cmd_complete(int argc, char **argv) {
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
     double t0 = gen_now();
     if (weights_load(&w, dir)) goto fail;
-    sc_engine_opts o = {.device = device, .kv_f16 = strcmp(kvtype, "f16") == 0, .threads = nthreads};
-    if (engine_open(&e, &w, &o)) goto fail;
     if (fim_prompt(tok, prefix, suffix, &ids, &n)) goto fail;
     if (n_predict < 0) n_predict = 0;
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;
+    /* the context is known before the engine opens: the CUDA engine sizes its KV cache (and --precision auto
+     * its choice) by it */
+    sc_engine_opts o = {.device = device, .kv_f16 = strcmp(kvtype, "f16") == 0, .threads = nthreads,
+                        .precision = precision, .n_ctx = ctx, .n_seqs = 1};
+    if (engine_open(&e, &w, &o)) goto fail;
     session_create(&s, &e, ctx);
     fprintf(stderr, "complete: %s model, %s engine (%s int8 kernel), %d threads, KV %s %.1f MiB for %d positions, "
                     "loaded in %.2fs\n",

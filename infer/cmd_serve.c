@@ -15,6 +15,7 @@
 
 int cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *host = "127.0.0.1", *api_key = NULL, *device = "auto", *kvtype = "f16", *alias = NULL;
+    const char *precision = "auto";
     int port = 8080, parallel = 1, queue = 32, ctx = 0, threads = 0;
     int64_t max_body = 1 << 20;
     sc_arg args[] = {
@@ -29,6 +30,8 @@ int cmd_serve(int argc, char **argv) {
         {"alias", 0, SC_ARG_STR, &alias, "model name in replies and /v1/models (default: the directory)", 0},
         {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
         {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"precision", 0, SC_ARG_STR, &precision,
+         "CUDA weights: auto (FP16 when it fits the free device memory, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
     };
     sc_cli cli = {"smallcoder serve", "--model DIR [--host 127.0.0.1] [--port 8080] [--parallel N] [--api-key K]",
@@ -66,11 +69,12 @@ int cmd_serve(int argc, char **argv) {
     char path[4096];
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
     if (weights_load(&w, dir)) goto fail;
-    sc_engine_opts o = {.device = device, .kv_f16 = strcmp(kvtype, "f16") == 0, .threads = nthreads};
+    st.n_ctx = ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings;
+    sc_engine_opts o = {.device = device, .kv_f16 = strcmp(kvtype, "f16") == 0, .threads = nthreads,
+                        .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel};
     if (engine_open(&e, &w, &o)) goto fail;
     st.engine = &e, st.tok = tok, st.api_key = api_key, st.max_body = (size_t)max_body;
     st.model_name = alias ? alias : dir;
-    st.n_ctx = ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings;
     slots_init(&st, parallel, queue);
     struct MHD_Daemon *d = serve_http_start(&st, (const struct sockaddr *)&sa, &port);
     if (!d) {
