@@ -16,6 +16,8 @@
 #include "cuda_check.h"
 #include "device.h"
 #include "error.h"
+#include "half.h"
+#include "kd_loss.h"
 #include "kernels.h"
 
 typedef struct {
@@ -54,12 +56,19 @@ struct cuda_model {
     kn_half *emb, *o, *down, *xfinal, *xnf;
     float *rstdf, *losses, *logits;
     int32_t *ids, *targets, *plan;
+    /* CUDA_MODEL_KD(kd_k): the teacher's rows of a step, [T, kd_k] / [T], and the per-position CE parts */
+    int kd_k;
+    int32_t *kd_ids;
+    kn_half *kd_logits;
+    float *kd_lse, *kd_ce;
     kn_half *dx, *dxn, *datt, *dqkv, *dgu, *dact;
     void *ws, *blas_ws;
     size_t ws_bytes, blas_ws_bytes;
     /* host scratch */
     float *h_losses;
     int32_t *h_plan;
+    float *h_ce;      /* [max_T] (CUDA_MODEL_KD) */
+    uint16_t *h_kd16; /* [max_T, kd_k] FP16 staging of the teacher's logits (CUDA_MODEL_KD) */
 };
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
@@ -114,6 +123,12 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
     cm->ids = TAKE(int32_t, T);
     cm->targets = TAKE(int32_t, T);
     cm->plan = grads ? TAKE(int32_t, kn_embedding_plan_ints(cm->max_T)) : NULL;
+    if (cm->kd_k) {
+        cm->kd_ids = TAKE(int32_t, T * cm->kd_k);
+        cm->kd_logits = TAKE(kn_half, T * cm->kd_k);
+        cm->kd_lse = TAKE(float, T);
+        cm->kd_ce = TAKE(float, T);
+    }
     if (grads) {
         cm->dx = TAKE(kn_half, T * cm->C);
         cm->dxn = TAKE(kn_half, T * cm->C);
@@ -170,9 +185,13 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
                            (c->num_attention_heads + 2 * c->num_key_value_heads) * c->head_dim))
         return sc_fail("cuda backend: %s", kn_last_error());
     if (max_T < 1) return sc_fail("cuda backend: max_T must be positive, got %d", max_T);
+    int kd_k = flags >> 16;
+    if (kd_k > KN_KD_MAX_TOPK || kd_k > c->vocab_size)
+        return sc_fail("cuda backend: distillation top-k %d is above %d or the vocabulary (%d)", kd_k, KN_KD_MAX_TOPK,
+                       c->vocab_size);
     cuda_model *cm = sc_calloc(1, sizeof *cm);
     cm->cfg = *c;
-    cm->max_T = max_T, cm->flags = flags;
+    cm->max_T = max_T, cm->flags = flags, cm->kd_k = kd_k;
     cm->C = c->hidden_size, cm->F = c->intermediate_size, cm->nh = c->num_attention_heads;
     cm->nkv = c->num_key_value_heads, cm->hd = c->head_dim, cm->V = c->vocab_size, cm->L = c->num_hidden_layers;
     cm->Q = cm->nh * cm->hd, cm->KV = cm->nkv * cm->hd, cm->QKV = cm->Q + 2 * cm->KV;
@@ -205,6 +224,8 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
     cm->blas = kn_blas_create(cm->stream, cm->blas_ws, cm->blas_ws_bytes);
     cm->h_losses = sc_malloc(sizeof(float) * (size_t)max_T);
     cm->h_plan = (flags & CUDA_MODEL_GRADS) ? sc_malloc(sizeof(int32_t) * kn_embedding_plan_ints(max_T)) : NULL;
+    cm->h_ce = kd_k ? sc_malloc(sizeof(float) * (size_t)max_T) : NULL;
+    cm->h_kd16 = kd_k ? sc_malloc(sizeof(uint16_t) * (size_t)max_T * (size_t)kd_k) : NULL;
     if (cm->g_slot[0]) {
         CU_CHECK(cudaStreamCreate(&cm->copy));
         for (int i = 0; i < 2; i++) {
@@ -335,12 +356,36 @@ static void backward(cuda_model *cm, int T, float gs, int nids) {
     kn_embedding_backward(grad_of(cm, -1, cm->embed_off), gs, cm->dx, cm->plan, nids, T, C, s);
 }
 
-int cuda_model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets, int T, float *logits_out,
-                    int want_grads, float grad_scale, double *loss_sum, int *counted) {
+/* Uploads the teacher's rows of a step (kd != NULL) after checking them against what open reserved. */
+static int upload_kd(cuda_model *cm, const int32_t *targets, int T, const kd_targets *kd) {
+    int k = kd->k;
+    if (k < 1 || k > cm->kd_k)
+        return cm->kd_k ? sc_fail("cuda backend: teacher top-k %d; this model was opened for 1 to %d", k, cm->kd_k)
+                        : sc_fail("cuda backend: opened without CUDA_MODEL_KD, cannot distil");
+    if (!(kd->temperature > 0.0f)) return sc_fail("cuda backend: distillation temperature %g", (double)kd->temperature);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; targets[t] >= 0 && targets[t] < cm->V && i < k; i++)
+            if (kd->ids[(int64_t)t * k + i] < 0 || kd->ids[(int64_t)t * k + i] >= cm->V)
+                return sc_fail("cuda backend: teacher id %d at position %d is outside the vocabulary (%d)",
+                               kd->ids[(int64_t)t * k + i], t, cm->V);
+    size_t n = (size_t)T * (size_t)k;
+    for (size_t i = 0; i < n; i++) cm->h_kd16[i] = float_to_half(kd->logits[i]);
+    cudaStream_t s = cm->stream;
+    CU_CHECK(cudaMemcpyAsync(cm->kd_ids, kd->ids, sizeof(int32_t) * n, cudaMemcpyHostToDevice, s));
+    CU_CHECK(cudaMemcpyAsync(cm->kd_logits, cm->h_kd16, sizeof(kn_half) * n, cudaMemcpyHostToDevice, s));
+    CU_CHECK(cudaMemcpyAsync(cm->kd_lse, kd->lse, sizeof(float) * (size_t)T, cudaMemcpyHostToDevice, s));
+    return 0;
+}
+
+/* The step of cuda_model_step and cuda_model_step_kd: kd NULL = cross-entropy. */
+static int model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets, int T, float *logits_out,
+                      const kd_targets *kd, int want_grads, float grad_scale, double *loss_sum, double *ce_sum,
+                      int *counted) {
     if (T < 1 || T > cm->max_T)
         return sc_fail("cuda backend: a sequence of %d tokens; this model was opened for 1 to %d", T, cm->max_T);
     if (want_grads && !(cm->flags & CUDA_MODEL_GRADS)) return sc_fail("cuda backend: opened without gradients");
     if (logits_out && !cm->logits) return sc_fail("cuda backend: opened without a logits buffer");
+    if (kd && upload_kd(cm, targets, T, kd)) return -1;
     cudaStream_t s = cm->stream;
     CU_CHECK(cudaMemcpyAsync(cm->ids, ids, sizeof(int32_t) * (size_t)T, cudaMemcpyHostToDevice, s));
     CU_CHECK(cudaMemcpyAsync(cm->targets, targets, sizeof(int32_t) * (size_t)T, cudaMemcpyHostToDevice, s));
@@ -352,11 +397,20 @@ int cuda_model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets, 
     }
     forward(cm, T);
     float gs = grad_scale / CUDA_ACT_GRAD_SCALE;
-    kn_classifier_forward_backward(cm->blas, cm->losses, logits_out ? cm->logits : NULL, want_grads ? cm->dxn : NULL,
-                                   want_grads ? grad_of(cm, -1, cm->lm_head_off) : NULL, gs, cm->xnf, cm->w + cm->lm_head_off,
-                                   cm->targets, T, cm->C, cm->V, CUDA_ACT_GRAD_SCALE, cm->chunk, cm->ws, s);
+    if (kd) /* arguments were checked by upload_kd, so it cannot fail */
+        kn_kd_classifier_forward_backward(cm->blas, cm->losses, cm->kd_ce, want_grads ? cm->dxn : NULL,
+                                          want_grads ? grad_of(cm, -1, cm->lm_head_off) : NULL, gs, cm->xnf,
+                                          cm->w + cm->lm_head_off, cm->targets, cm->kd_ids, cm->kd_logits, cm->kd_lse,
+                                          kd->k, kd->alpha, kd->temperature, kd->reverse, T, cm->C, cm->V,
+                                          CUDA_ACT_GRAD_SCALE, cm->chunk, cm->ws, s);
+    else
+        kn_classifier_forward_backward(cm->blas, cm->losses, logits_out ? cm->logits : NULL,
+                                       want_grads ? cm->dxn : NULL, want_grads ? grad_of(cm, -1, cm->lm_head_off) : NULL,
+                                       gs, cm->xnf, cm->w + cm->lm_head_off, cm->targets, T, cm->C, cm->V,
+                                       CUDA_ACT_GRAD_SCALE, cm->chunk, cm->ws, s);
     if (want_grads) backward(cm, T, gs, nids);
     CU_CHECK(cudaMemcpyAsync(cm->h_losses, cm->losses, sizeof(float) * (size_t)T, cudaMemcpyDeviceToHost, s));
+    if (kd) CU_CHECK(cudaMemcpyAsync(cm->h_ce, cm->kd_ce, sizeof(float) * (size_t)T, cudaMemcpyDeviceToHost, s));
     if (logits_out)
         CU_CHECK(cudaMemcpyAsync(logits_out, cm->logits, sizeof(float) * (size_t)T * (size_t)cm->V,
                                  cudaMemcpyDeviceToHost, s));
@@ -373,7 +427,22 @@ int cuda_model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets, 
     }
     *loss_sum = total;
     if (counted) *counted = n;
+    if (ce_sum) {
+        double ce = 0.0;
+        for (int t = 0; kd && t < T; t++) ce += cm->h_ce[t];
+        *ce_sum = kd ? ce : total;
+    }
     return 0;
+}
+
+int cuda_model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets, int T, float *logits_out,
+                    int want_grads, float grad_scale, double *loss_sum, int *counted) {
+    return model_step(cm, ids, targets, T, logits_out, NULL, want_grads, grad_scale, loss_sum, NULL, counted);
+}
+
+int cuda_model_step_kd(cuda_model *cm, const int32_t *ids, const int32_t *targets, int T, const kd_targets *kd,
+                       int want_grads, float grad_scale, double *loss_sum, double *ce_sum, int *counted) {
+    return model_step(cm, ids, targets, T, NULL, kd, want_grads, grad_scale, loss_sum, ce_sum, counted);
 }
 
 int cuda_model_read_grads(cuda_model *cm, float *host) {
@@ -453,7 +522,7 @@ void cuda_model_close(cuda_model *cm) {
     }
     if (cm->sink) CU_CHECK(cudaFreeHost(cm->sink));
     cuda_arena_close(&cm->arena);
-    free(cm->h_losses), free(cm->h_plan), free(cm->acts), free(cm->offs), free(cm);
+    free(cm->h_losses), free(cm->h_plan), free(cm->h_ce), free(cm->h_kd16), free(cm->acts), free(cm->offs), free(cm);
 }
 #else
 typedef int cuda_model_unused; /* this build has no CUDA kernels */

@@ -28,6 +28,9 @@ enum {
     CUDA_MODEL_STREAM_GRADS = 8,
     CUDA_MODEL_RECOMPUTE = 16, /* keep each layer's input only; recompute the layer in backward (same bits) */
 };
+/* flags | CUDA_MODEL_KD(k): reserve device space for teacher rows of up to k top-k entries per position (1..1024,
+ * at most the vocabulary) so cuda_model_step_kd can run. */
+#define CUDA_MODEL_KD(k) ((int)(k) << 16)
 
 #define CUDA_ACT_GRAD_SCALE 32.0f
 
@@ -42,6 +45,15 @@ int cuda_model_upload(cuda_model *cm, const float *params);
  * CUDA_MODEL_LOGITS. want_grads ACCUMULATES d(grad_scale * sum of losses)/dparam into the device gradients. */
 int cuda_model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets, int T, float *logits_out,
                     int want_grads, float grad_scale, double *loss_sum, int *counted);
+/* cuda_model_step with the distillation loss in place of cross-entropy, the twin of model_cpu_step_kd: kd holds
+ * the teacher's rows for these T positions in host memory (host/cpu/kd_loss.h; logits are rounded to FP16 on the
+ * way up, exact for rows read from a .kd) and is uploaded; kernels/kd_loss.cu computes alpha T^2 KL + (1 - alpha)
+ * CE per position. *loss_sum = sum of the mixed losses, *ce_sum (optional) = sum of their CE parts. Needs
+ * CUDA_MODEL_KD(k) at open with k >= kd->k; ids of counted positions must lie in [0, V) (checked) and be
+ * distinct within a position (not checked). No logits out. */
+typedef struct kd_targets kd_targets;
+int cuda_model_step_kd(cuda_model *cm, const int32_t *ids, const int32_t *targets, int T, const kd_targets *kd,
+                       int want_grads, float grad_scale, double *loss_sum, double *ce_sum, int *counted);
 /* Copies the FP32 gradient block (nparams floats, the host parameter layout) to host memory. With
  * CUDA_MODEL_STREAM_GRADS host may be cuda_model_grad_sink(cm) itself (the device part is then copied into it). */
 int cuda_model_read_grads(cuda_model *cm, float *host);
