@@ -137,7 +137,7 @@ rm -rf "$dir/broken/ckpt-20"
 cp -r "$dir/a/ckpt-20" "$dir/broken/"
 echo '{"format": "something else"}' >"$dir/broken/ckpt-20/trainer_state.json"
 expect 1 "not a SmallCoder trainer state" $sc train --resume "$dir/broken/ckpt-20" -q
-expect 1 "no CUDA backend\|not implemented yet" $sc train $common --out "$dir/x1" --device cuda
+expect 1 "no CUDA backend\|no CUDA device" $sc train $common --out "$dir/x1" --device cuda
 expect 1 "needs --device cuda" $sc train $common --out "$dir/x1" --precision fp16
 expect 1 "longer than the model's context" $sc train $common --out "$dir/x1" --seq 100000
 expect 2 "expects a size" $sc train $common --out "$dir/x1" --plan --vram-budget lots

@@ -61,8 +61,9 @@ void backend_cpu_set_kd(train_backend *b, const train_kd *kd);
  * or PLAN_OFFLOAD (plan.h). FP16 working weights: b->fp16 = 1. Its device memory is one arena sized at open;
  * -1 (sc_error) when there is no device, no kernels in this build, or the arena does not fit. No distillation. */
 int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement);
-/* "device name, device arena 1.23 GiB" for the start-up line. */
+/* "device name, device arena 1.23 GiB" for the start-up line; the arena's bytes. */
 void backend_cuda_describe(const train_backend *b, char *buf, size_t n);
+size_t backend_cuda_device_bytes(const train_backend *b);
 
 static inline void backend_close(train_backend *b) {
     if (b && b->close) b->close(b);

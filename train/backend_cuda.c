@@ -174,6 +174,10 @@ void backend_cuda_describe(const train_backend *b, char *buf, size_t n) {
     snprintf(buf, n, "%s, device arena %s", cuda_model_device_name(c->cm),
              plan_fmt_bytes(mem, sizeof mem, (int64_t)cuda_model_device_bytes(c->cm)));
 }
+
+size_t backend_cuda_device_bytes(const train_backend *b) {
+    return cuda_model_device_bytes(((const cuda_impl *)b->impl)->cm);
+}
 #else
 int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement) {
     (void)m, (void)max_T, (void)placement;
@@ -184,5 +188,10 @@ int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement) {
 void backend_cuda_describe(const train_backend *b, char *buf, size_t n) {
     (void)b;
     snprintf(buf, n, "no CUDA");
+}
+
+size_t backend_cuda_device_bytes(const train_backend *b) {
+    (void)b;
+    return 0;
 }
 #endif

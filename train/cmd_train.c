@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "commands_train.h"
 #include "data_source.h"
+#include "device.h"
 #include "kd_train.h"
 #include "error.h"
 #include "fileio.h"
@@ -40,6 +41,8 @@ static int show_plan(const train_cli *o, const sc_config *cfg, int use_cuda, int
     plan_cuda(&off, cfg, o->seq, o->micro_batch, PLAN_OFFLOAD, fp16);
     plan_cpu(&cpu, cfg, o->seq, o->micro_batch, nthreads);
     int64_t budget = o->vram_budget;
+    size_t dev_free, dev_total;
+    if (budget <= 0 && use_cuda && device_memory(&dev_free, &dev_total) == 0) budget = (int64_t)dev_free; /* 0 = free */
     if (o->plan) {
         plan_print(stdout, &full, budget);
         printf("\n");
@@ -74,14 +77,16 @@ static int check_device(const train_cli *o, int *use_cuda) {
     if (strcmp(o->precision, "auto") && strcmp(o->precision, "fp16") && strcmp(o->precision, "fp32"))
         return FAIL("--precision must be fp16, fp32 or auto, got '%s'", o->precision);
     if (o->plan) return 0;
-    if (strcmp(o->device, "cuda") == 0) {
-#ifdef SC_HAVE_CUDA
-        return FAIL("--device cuda: the CUDA training backend is not implemented yet; use --device cpu");
-#else
-        return FAIL("--device cuda: this build has no CUDA backend (built without nvcc; rebuild with "
-                    "-DSMALLCODER_CUDA=ON where the CUDA toolkit is installed); use --device cpu");
-#endif
-    }
+    /* auto takes CUDA only for what the CUDA backend does: FP16 mixed precision, no distillation */
+    int auto_cuda = strcmp(o->precision, "fp32") != 0 && !o->teacher_logits && !o->teacher;
+    *use_cuda = device_resolve(o->device, auto_cuda);
+    if (*use_cuda < 0) return -1;
+    if (*use_cuda && strcmp(o->precision, "fp32") == 0)
+        return FAIL("--precision fp32: the CUDA backend trains in FP16 mixed precision only (FP32 master weights and "
+                    "gradients); use --precision fp16 (or auto), or --device cpu for FP32");
+    if (*use_cuda && (o->teacher_logits || o->teacher))
+        return FAIL("--teacher-logits/--teacher: distillation is not wired into the CUDA backend yet; use --device cpu");
+    if (*use_cuda) return 0;
     if (strcmp(o->precision, "fp16") == 0)
         return FAIL("--precision fp16 is CUDA mixed precision and needs --device cuda; the CPU trains in fp32");
     return 0;
@@ -286,10 +291,19 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     return 0;
 }
 
-/* The device backend. The CUDA one (backend_cuda_open(&r->backend, &r->model, seq, micro_batch, r->placement,
- * fp16), allocating its arena from plan_cuda) goes here; until it exists check_device refuses --device cuda. */
+/* The device backend: CUDA in the placement show_plan chose, else the CPU. The CUDA arena is sized by
+ * cuda_model's own layout, which is close to but not exactly plan_cuda's estimate, so --vram-budget is checked
+ * again against the real size. */
 static int open_backend(train_run *r, int use_cuda) {
-    if (use_cuda) return FAIL("the CUDA training backend is not implemented yet; use --device cpu");
+    if (use_cuda) {
+        if (backend_cuda_open(&r->backend, &r->model, r->o.seq, r->placement)) return -1;
+        int64_t need = (int64_t)backend_cuda_device_bytes(&r->backend);
+        char b1[32], b2[32];
+        if (r->o.vram_budget > 0 && need > r->o.vram_budget)
+            return FAIL("the %s placement's device arena is %s, over --vram-budget %s", r->backend.name,
+                        plan_fmt_bytes(b1, sizeof b1, need), plan_fmt_bytes(b2, sizeof b2, r->o.vram_budget));
+        return 0;
+    }
     backend_cpu_open(&r->backend, &r->model, r->o.seq, 1);
     if (r->kd) {
         train_kd hook = kd_train_hook(r->kd);
@@ -348,12 +362,18 @@ int cmd_train(int argc, char **argv) {
     int64_t per_step = (int64_t)o->seq * o->micro_batch * o->grad_accum;
     train_plan cp;
     plan_cpu(&cp, &r.model.cfg, o->seq, o->micro_batch, nthreads);
-    char mem[32];
+    char mem[32], dev[400];
+    if (use_cuda) {
+        char d[320];
+        backend_cuda_describe(&r.backend, d, sizeof d);
+        snprintf(dev, sizeof dev, "%s fp16 on %s", r.backend.name, d);
+    } else {
+        snprintf(dev, sizeof dev, "cpu fp32, %d threads, ~%s", nthreads, plan_fmt_bytes(mem, sizeof mem, cp.host_bytes));
+    }
     fprintf(stderr,
-            "train: %s, %lld parameters, cpu fp32, %d threads, ~%s; seq %d x micro-batch %d x grad-accum %d = %lld "
+            "train: %s, %lld parameters, %s; seq %d x micro-batch %d x grad-accum %d = %lld "
             "tokens/step; %s step %lld of %lld; lr %g -> %g, warmup %d; FIM %g%s\n",
-            o->resume ? r.ckpt : o->preset ? o->preset : o->model, (long long)r.model.nparams, nthreads,
-            plan_fmt_bytes(mem, sizeof mem, cp.host_bytes), o->seq, o->micro_batch, o->grad_accum,
+            o->resume ? r.ckpt : o->preset ? o->preset : o->model, (long long)r.model.nparams, dev, o->seq, o->micro_batch, o->grad_accum,
             (long long)per_step, o->resume ? "resuming at" : "from", (long long)t.st.step, (long long)o->steps,
             (double)o->lr, (double)o->min_lr, o->warmup, (double)o->fim_rate, r.have_val ? "" : "; no val-*.tok shards: no evaluation");
     if (t.st.step >= o->steps) fprintf(stderr, "train: the run is already at step %lld of %lld\n", (long long)t.st.step, (long long)o->steps);
