@@ -80,24 +80,27 @@ int cmd_infer_bench(int argc, char **argv) {
     double bytes = (double)e.weight_bytes + kv_row * (n_prompt + n_gen / 2.0);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double pp = n_prompt / best_pp, tg = n_gen / best_tg, proj = bw * 1e9 / bytes;
+    double pp = n_prompt / best_pp, tg = n_gen / best_tg, proj = bw * 1e9 / bytes, used_mib = -1;
+#ifdef SC_HAVE_KERNELS
+    if (e.device_bytes) used_mib = engine_cuda_measured_bytes(&e) / 1048576.0; /* after the run: all allocated */
+#endif
     if (json)
         printf("{\"model\":\"%s\",\"weights\":\"%s\",\"threads\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"prefill_tok_s\":%.2f,"
                "\"decode_tok_s\":%.2f,\"bytes_per_token\":%.0f,\"projected_tok_s\":%.1f,\"bandwidth_gbs\":%.0f,"
                "\"effective_gbs\":%.2f,\"kv_mib\":%.1f,\"peak_rss_mib\":%.1f,\"kernel\":\"%s\",\"device\":\"%s\","
-               "\"peak_device_mib\":%.1f}\n",
+               "\"peak_device_mib\":%.1f,\"device_used_mib\":%.1f}\n",
                dir, e.precision, nthreads, n_prompt, n_gen, pp, tg, bytes, proj, bw,
                bytes * tg / 1e9, kv_bytes(&kv) / 1048576.0, ru.ru_maxrss / 1024.0, quant_kernel_name(), e.ops->name,
-               e.device_bytes / 1048576.0);
+               e.device_bytes / 1048576.0, used_mib);
     else
         printf("%s (%s, %d threads): prefill %d tokens %.1f tok/s; decode %d tokens %.1f tok/s; %.1f MB read per "
                "token (%.2f GB/s effective) -> %.0f tok/s at %.0f GB/s; KV %.1f MiB; peak RSS %.1f MiB\n",
                dir, e.precision, nthreads, n_prompt, pp, n_gen, tg, bytes / 1e6, bytes * tg / 1e9,
                proj, bw, kv_bytes(&kv) / 1048576.0, ru.ru_maxrss / 1024.0);
     if (!json && e.device_bytes)
-        printf("%s engine: peak device memory %.1f MiB (its arena: weights, scratch, KV caches; the CUDA context and "
-               "cuBLAS's own allocations not included)\n",
-               e.ops->name, e.device_bytes / 1048576.0);
+        printf("%s engine: peak device memory %.1f MiB planned (its arena: weights, scratch, KV caches); %.1f MiB "
+               "measured by cudaMemGetInfo since it opened (+ cuBLAS, graph; the CUDA context not included)\n",
+               e.ops->name, e.device_bytes / 1048576.0, used_mib);
     free(ids), free(logits);
     kv_free(&kv);
     engine_close(&e);

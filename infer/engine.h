@@ -60,5 +60,8 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o);
 /* Device bytes the CUDA engine would allocate for config c (int8: INT8 weights with `group` columns per scale,
  * 0 = per row; else FP16), n_seqs caches of n_ctx positions: arithmetic only, no device needed. */
 int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs);
+/* Device memory taken since the CUDA engine opened, by cudaMemGetInfo (its arena, extra KV caches, cuBLAS's and
+ * the graph's own allocations; not the CUDA context); -1 for another engine. */
+int64_t engine_cuda_measured_bytes(const sc_engine *e);
 
 #endif

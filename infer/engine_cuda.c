@@ -69,6 +69,7 @@ typedef struct {
     int *kv_busy;
     cudaGraphExec_t graph;
     int64_t extra_bytes, extra_peak; /* KV caches beyond the preallocated slots */
+    size_t free_at_open;             /* cudaMemGetInfo's free bytes before the arena (context already made) */
 } cuda_engine;
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
@@ -366,6 +367,13 @@ static void cuda_close(sc_engine *e) {
 
 static const sc_engine_ops cuda_ops = {"cuda", cuda_forward, cuda_close, cuda_kv_create};
 
+int64_t engine_cuda_measured_bytes(const sc_engine *e) {
+    const cuda_engine *ce = e->impl;
+    size_t free_b = 0, total_b = 0;
+    if (e->ops != &cuda_ops || !ce || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return -1;
+    return (int64_t)ce->free_at_open - (int64_t)free_b;
+}
+
 int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     const sc_weights *w = e->w;
     const sc_config *c = e->cfg;
@@ -394,7 +402,9 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
         free(ce->layers), free(ce);
         return sc_fail("CUDA engine: %s (--device cpu runs it)", kn_last_error());
     }
-    ce->graphs = !o->no_graphs;
+    const char *genv = getenv("SMALLCODER_CUDA_GRAPHS"); /* "0": plain launches (bench/gpu-suite compares) */
+    ce->graphs = !o->no_graphs && !(genv && !strcmp(genv, "0"));
+    ce->free_at_open = free_b;
     e->ops = &cuda_ops;
     e->impl = ce;
     e->kv_f16 = 1;
