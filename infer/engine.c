@@ -22,7 +22,12 @@ int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
     if (cuda < 0) return -1;
     if (cuda) {
         sc_engine_opts d = {.device = dev, .kv_f16 = 1};
-        return engine_cuda_open(e, o ? o : &d);
+        if (!engine_cuda_open(e, o ? o : &d)) return 0;
+        if (strcmp(dev, "auto")) return -1;
+        /* auto: a model or context the CUDA engine cannot take (or memory it cannot get) still runs, on the CPU */
+        fprintf(stderr, "note: --device auto: %s; running on the CPU\n", sc_error());
+        e->ops = NULL, e->impl = NULL, e->precision = NULL, e->device_bytes = e->weight_bytes = 0;
+        e->kv_f16 = o ? o->kv_f16 : 1;
     }
 #else
     if (device_resolve(dev, 0) < 0) return -1;

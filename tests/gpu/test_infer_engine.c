@@ -11,7 +11,8 @@
  *   - CUDA graphs on vs off: bit-identical logits; sessions interleaved on one engine (two preallocated KV caches
  *     and one beyond the plan) each give the bits of a session run alone (the graph reads the cache pointers);
  *   - KV cache reuse: prefill then 3-token and 1-token steps equals one long prefill;
- *   - errors (foreign cache, full context), --precision auto's choice, and the 304m device-memory plan. */
+ *   - errors (foreign cache, full context, a context too long for --device cuda, which auto then runs on the
+ *     CPU), --precision auto's choice, and the 304m device-memory plan. */
 #include "engine.h"
 #include "commands_infer.h"
 #include "error.h"
@@ -247,6 +248,24 @@ static void kernel_case(int rows, int cols, int group, int T, sc_rng *r) {
         free(gdeq);
 }
 
+/* a context the attention kernel cannot hold: --device cuda refuses clearly, auto runs on the CPU */
+static void auto_fallback_case(sc_weights *w) {
+    int saved = w->cfg.max_position_embeddings;
+    w->cfg.max_position_embeddings = 20000;
+    sc_engine e;
+    sc_engine_opts o = {.device = "cuda", .kv_f16 = 1};
+    int rc = engine_open(&e, w, &o);
+    printf("--device cuda, 20000 positions: %s\n", rc ? sc_error() : "(opened)");
+    int clear = rc == -1 && strstr(sc_error(), "shared memory") != NULL;
+    tu_check("--device cuda with a 20000-position context fails clearly", clear ? 0.0 : 1.0, 0.0);
+    o.device = "auto";
+    rc = engine_open(&e, w, &o);
+    tu_check("--device auto with a 20000-position context runs on the CPU",
+             rc == 0 && !strcmp(e.ops->name, "cpu") ? 0.0 : 1.0, 0.0);
+    if (!rc) engine_close(&e);
+    w->cfg.max_position_embeddings = saved;
+}
+
 static void plan_304m(void) {
     sc_config c;
     config_preset(&c, "304m");
@@ -316,6 +335,7 @@ int main(void) {
     tu_check("fp16: graphs off == graphs on (bits)", gt_bitdiff(other.dec, gpu.dec, sizeof(float) * (size_t)G * V),
              0.0);
     kv_reuse_case(&w32, "fp16", prompt, 40, 2e-3);
+    auto_fallback_case(&w32);
     sessions_case(&w32, "fp16", prompt);
 
     /* INT8 per row: the CPU engine on the same directory */
