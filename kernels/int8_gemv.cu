@@ -28,8 +28,9 @@ __global__ void __launch_bounds__(Q_THREADS)
 }
 
 // One warp per output row, GEMV_WARPS rows per block, blockIdx.y = token. Lane i takes 4-byte words i, i + 32, ...
-// (coalesced); the int32 partial of a group is scaled into a float as soon as the lane's words leave the group.
-// A lane's integer partial stays far below 2^24, so its float conversion is exact.
+// (coalesced); the int32 partial of a group is scaled into a float as soon as the lane's words leave the group
+// (the group index is only recomputed then: per row, never). A lane's integer partial stays far below 2^24, so
+// its float conversion is exact.
 __global__ void __launch_bounds__(32 * GEMV_WARPS)
     int8_gemv_kernel(__half *y, float *yf, const int *xq, const float *xs, const int *W, const __half *scale, int rows,
                      int cols, int group, int ng) {
@@ -40,16 +41,15 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS)
         const int *wr = W + (int64_t)r * nw, *xr = xq + (int64_t)t * nw;
         const __half *sr = scale + (int64_t)r * ng;
         const float *xsr = xs + (int64_t)t * ng;
-        int p = 0, gcur = -1;
+        int p = 0, g = lane / gw, gend = (g + 1) * gw;
         for (int i = lane; i < nw; i += 32) {
-            int g = i / gw;
-            if (g != gcur) {
-                if (gcur >= 0) acc += h2f(sr[gcur]) * xsr[gcur] * (float)p;
-                p = 0, gcur = g;
+            if (i >= gend) {
+                acc += h2f(sr[g]) * xsr[g] * (float)p;
+                p = 0, g = i / gw, gend = (g + 1) * gw;
             }
             p = __dp4a(wr[i], xr[i], p);
         }
-        if (gcur >= 0) acc += h2f(sr[gcur]) * xsr[gcur] * (float)p;
+        if (lane < nw) acc += h2f(sr[g]) * xsr[g] * (float)p;
     }
     acc = warp_sum(acc);
     if (lane == 0 && r < rows) {

@@ -290,6 +290,7 @@ int main(void) {
     kernel_case(37, 352, 32, 1, &kr);
     kernel_case(21, 352, 128, 2, &kr); /* groups of 128, 128, 96 */
     kernel_case(64, 1152, 64, 1, &kr);
+    kernel_case(5, 64, 32, 2, &kr); /* fewer words per row than lanes */
     sc_config cfg;
     config_preset(&cfg, "tiny");
     cfg.max_position_embeddings = CTX;
