@@ -223,6 +223,8 @@ train_kd kd_train_hook(kd_train *k) {
 
 const char *kd_train_describe(const kd_train *k) { return k->desc; }
 
+int kd_train_top_k(const kd_train *k) { return k->k; }
+
 void kd_train_close(kd_train *k) {
     if (!k) return;
     for (int i = 0; i < k->nfiles; i++) kd_close(k->r[i]);

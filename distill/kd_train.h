@@ -29,6 +29,8 @@ int kd_train_open_teacher(kd_train **out, const char *teacher_dir, int student_v
 train_kd kd_train_hook(kd_train *k);
 /* A line describing the teacher for the log. */
 const char *kd_train_describe(const kd_train *k);
+/* Teacher logits per position (the .kd files' k, or --kd-top-k): what a device backend reserves room for. */
+int kd_train_top_k(const kd_train *k);
 void kd_train_close(kd_train *k);
 
 #endif

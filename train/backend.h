@@ -58,9 +58,12 @@ void backend_cpu_open(train_backend *b, sc_model *m, int max_T, int training);
 void backend_cpu_set_kd(train_backend *b, const train_kd *kd);
 
 /* The CUDA backend (backend_cuda.c) over m (not owned) for sequences of up to max_T tokens; placement is PLAN_FULL
- * or PLAN_OFFLOAD (plan.h). FP16 working weights: b->fp16 = 1. Its device memory is one arena sized at open;
- * -1 (sc_error) when there is no device, no kernels in this build, or the arena does not fit. No distillation. */
-int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement);
+ * or PLAN_OFFLOAD (plan.h). FP16 working weights: b->fp16 = 1. Its device memory is one arena sized at open, with
+ * room for distillation targets of up to kd_k teacher logits per position (0 = none); -1 (sc_error) when there is
+ * no device, no kernels in this build, or the arena does not fit. */
+int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement, int kd_k);
+/* Trains with the distillation loss from now on (kd copied; kd->ctx not owned); needs kd_k at open. */
+void backend_cuda_set_kd(train_backend *b, const train_kd *kd);
 /* "device name, device arena 1.23 GiB" for the start-up line; the arena's bytes. */
 void backend_cuda_describe(const train_backend *b, char *buf, size_t n);
 size_t backend_cuda_device_bytes(const train_backend *b);

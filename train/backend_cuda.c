@@ -5,7 +5,8 @@
  *   offload — only FP16 weights and activation checkpoints (layer recompute) on the device; each layer's FP32
  *             gradients stream to a pinned host block during backward; norm and AdamW on the host (adamw.c,
  *             threaded) over the FP32 master in model->params, then the FP16 weights go back up.
- * Both accumulate the same FP32 gradients in the same order, so they differ only where AdamW runs. */
+ * Both accumulate the same FP32 gradients in the same order, so they differ only where AdamW runs. Distillation
+ * (backend_cuda_set_kd): the teacher rows of each training sequence go up with it (cuda_model_step_kd). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +17,14 @@
 
 #ifdef SC_HAVE_KERNELS
 #include "cuda_model.h"
+#include "kd_loss.h"
 
 typedef struct {
     cuda_model *cm;
     int offload;
     int grads_on_host; /* offload: the sink holds the complete gradient block */
     float *m, *v;      /* full: host copies for checkpoints (allocated on first read_state); offload: the moments */
+    train_kd kd;       /* kd.next NULL: plain cross-entropy */
 } cuda_impl;
 
 static int cu_run(train_backend *b, const int32_t *ids, const int32_t *targets, int n, int T, int want_grads,
@@ -32,9 +35,14 @@ static int cu_run(train_backend *b, const int32_t *ids, const int32_t *targets, 
     for (int i = 0; i < n; i++) {
         double l = 0;
         int k = 0;
-        if (cuda_model_step(c->cm, ids + (int64_t)i * T, targets + (int64_t)i * T, T, NULL, want_grads, grad_scale,
-                            &l, &k))
+        const int32_t *si = ids + (int64_t)i * T, *st = targets + (int64_t)i * T;
+        if (want_grads && c->kd.next) { /* training with a teacher: its rows for this sequence, in order */
+            kd_targets kt;
+            if (c->kd.next(c->kd.ctx, si, T, &kt) || cuda_model_step_kd(c->cm, si, st, T, &kt, 1, grad_scale, &l, NULL, &k))
+                return -1;
+        } else if (cuda_model_step(c->cm, si, st, T, NULL, want_grads, grad_scale, &l, &k)) {
             return -1;
+        }
         loss += l, cnt += k;
     }
     if (want_grads) c->grads_on_host = 0;
@@ -132,12 +140,15 @@ static void cu_close(train_backend *b) {
     b->impl = NULL;
 }
 
-int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement) {
+void backend_cuda_set_kd(train_backend *b, const train_kd *kd) { ((cuda_impl *)b->impl)->kd = *kd; }
+
+int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement, int kd_k) {
     memset(b, 0, sizeof *b);
     if (placement != PLAN_FULL && placement != PLAN_OFFLOAD)
         return sc_fail("cuda backend: placement must be full or offload");
     int offload = placement == PLAN_OFFLOAD;
     int flags = CUDA_MODEL_GRADS | (offload ? CUDA_MODEL_STREAM_GRADS | CUDA_MODEL_RECOMPUTE : CUDA_MODEL_MASTER);
+    if (kd_k > 0) flags |= CUDA_MODEL_KD(kd_k);
     cuda_impl *c = sc_calloc(1, sizeof *c);
     c->offload = offload;
     if (cuda_model_open(&c->cm, m, max_T, flags)) {
@@ -179,8 +190,10 @@ size_t backend_cuda_device_bytes(const train_backend *b) {
     return cuda_model_device_bytes(((const cuda_impl *)b->impl)->cm);
 }
 #else
-int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement) {
-    (void)m, (void)max_T, (void)placement;
+void backend_cuda_set_kd(train_backend *b, const train_kd *kd) { (void)b, (void)kd; }
+
+int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement, int kd_k) {
+    (void)m, (void)max_T, (void)placement, (void)kd_k;
     memset(b, 0, sizeof *b);
     return sc_fail("this build has no CUDA kernels (built without nvcc); use --device cpu");
 }

@@ -77,15 +77,13 @@ static int check_device(const train_cli *o, int *use_cuda) {
     if (strcmp(o->precision, "auto") && strcmp(o->precision, "fp16") && strcmp(o->precision, "fp32"))
         return FAIL("--precision must be fp16, fp32 or auto, got '%s'", o->precision);
     if (o->plan) return 0;
-    /* auto takes CUDA only for what the CUDA backend does: FP16 mixed precision, no distillation */
-    int auto_cuda = strcmp(o->precision, "fp32") != 0 && !o->teacher_logits && !o->teacher;
+    /* auto takes CUDA only for what the CUDA backend does: FP16 mixed precision */
+    int auto_cuda = strcmp(o->precision, "fp32") != 0;
     *use_cuda = device_resolve(o->device, auto_cuda);
     if (*use_cuda < 0) return -1;
     if (*use_cuda && strcmp(o->precision, "fp32") == 0)
         return FAIL("--precision fp32: the CUDA backend trains in FP16 mixed precision only (FP32 master weights and "
                     "gradients); use --precision fp16 (or auto), or --device cpu for FP32");
-    if (*use_cuda && (o->teacher_logits || o->teacher))
-        return FAIL("--teacher-logits/--teacher: distillation is not wired into the CUDA backend yet; use --device cpu");
     if (*use_cuda) return 0;
     if (strcmp(o->precision, "fp16") == 0)
         return FAIL("--precision fp16 is CUDA mixed precision and needs --device cuda; the CPU trains in fp32");
@@ -296,7 +294,12 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
  * again against the real size. */
 static int open_backend(train_run *r, int use_cuda) {
     if (use_cuda) {
-        if (backend_cuda_open(&r->backend, &r->model, r->o.seq, r->placement)) return -1;
+        if (backend_cuda_open(&r->backend, &r->model, r->o.seq, r->placement, r->kd ? kd_train_top_k(r->kd) : 0))
+            return -1;
+        if (r->kd) {
+            train_kd hook = kd_train_hook(r->kd);
+            backend_cuda_set_kd(&r->backend, &hook);
+        }
         int64_t need = (int64_t)backend_cuda_device_bytes(&r->backend);
         char b1[32], b2[32];
         if (r->o.vram_budget > 0 && need > r->o.vram_budget)

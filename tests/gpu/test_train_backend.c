@@ -5,13 +5,15 @@
  * device AdamW is the host's C; 1e-5 relative on a GPU, whose compiler fuses AdamW's multiply-adds); the
  * recompute + streamed-gradient model gives the non-recompute gradients bit for bit; (c) an inf gradient makes
  * grad_sumsq non-finite, the step is skipped (scale halved, weights untouched) and zero_grads clears it; (d)
- * read_state -> write_state into a fresh backend round-trips and the next step matches. Small T: the emulator
- * is slow. */
+ * read_state -> write_state into a fresh backend round-trips and the next step matches; (e) distillation through
+ * the train_kd hook: losses track the CPU backend's KD losses (same tolerances) and full = offload. Small T: the
+ * emulator is slow. */
 #include "backend.h"
 #include "config.h"
 #include "cuda_model.h"
 #include "error.h"
 #include "gpu_test.h"
+#include "kd_loss.h"
 #include "loss_scale.h"
 #include "model.h"
 #include "plan.h"
@@ -48,7 +50,7 @@ static int step(train_backend *b, const batches *d, int k, float scale, float cl
 }
 
 static int open_cuda(train_backend *b, sc_model *m, int placement) {
-    if (backend_cuda_open(b, m, T, placement)) {
+    if (backend_cuda_open(b, m, T, placement, 0)) {
         printf("backend_cuda_open: %s\n", sc_error());
         return -1;
     }
@@ -194,6 +196,72 @@ static void case_skip_and_state(const sc_model *m0, const batches *d, int placem
     model_free(&m), model_free(&m2);
 }
 
+/* A teacher for (e): top-KD_K rows drawn from a hash of the sequence's ids, so every backend gets the same rows
+ * for the same sequence; logits rounded to FP16 (what the device stores) and an lse with some tail mass. */
+enum { KD_K = 8 };
+typedef struct {
+    int V;
+    int32_t ids[T * KD_K];
+    float logits[T * KD_K], lse[T];
+} fake_teacher;
+
+static int fake_next(void *ctx, const int32_t *ids, int n, kd_targets *out) {
+    fake_teacher *f = ctx;
+    uint64_t h = 1469598103934665603ull;
+    for (int t = 0; t < n; t++) h = (h ^ (uint64_t)ids[t]) * 1099511628211ull;
+    sc_rng r;
+    rng_seed(&r, h);
+    for (int t = 0; t < n; t++) {
+        double z = 0;
+        for (int i = 0; i < KD_K; i++) {
+            f->ids[t * KD_K + i] = (ids[t] + 1 + 37 * i) % f->V; /* distinct: 37 * KD_K < V */
+            f->logits[t * KD_K + i] = half_to_float(float_to_half((float)(2.0 * rng_normal(&r))));
+            z += exp(f->logits[t * KD_K + i]);
+        }
+        f->lse[t] = (float)log(z * 1.25); /* a fifth of the mass in the tail */
+    }
+    *out = (kd_targets){KD_K, f->ids, f->logits, f->lse, 0.7f, 2.0f, 0};
+    return 0;
+}
+
+static void case_kd(const sc_model *m0, const batches *d) {
+    char name[200];
+    fake_teacher ft = {.V = m0->cfg.vocab_size};
+    train_kd kd = {&ft, fake_next};
+    sc_model mc, mf, mo;
+    make_model(&mc, m0), make_model(&mf, m0), make_model(&mo, m0);
+    train_backend cpu, full, off;
+    backend_cpu_open(&cpu, &mc, T, 1);
+    if (backend_cuda_open(&full, &mf, T, PLAN_FULL, KD_K) || backend_cuda_open(&off, &mo, T, PLAN_OFFLOAD, KD_K)) {
+        printf("backend_cuda_open: %s\n", sc_error());
+        tu_check("backend_cuda_open with distillation", 1.0, 0.0);
+        return;
+    }
+    backend_cpu_set_kd(&cpu, &kd), backend_cuda_set_kd(&full, &kd), backend_cuda_set_kd(&off, &kd);
+    for (int k = 0; k < 2; k++) {
+        double lc, lf, lo, nc, nf, no;
+        int rc = step(&cpu, d, k, 1.0f, 0.0f, &lc, &nc) | step(&full, d, k, LOSS_SCALE_INIT, 0.0f, &lf, &nf) |
+                 step(&off, d, k, LOSS_SCALE_INIT, 0.0f, &lo, &no);
+        if (rc) printf("step: %s\n", sc_error());
+        snprintf(name, sizeof name, "kd step %d: mean KD loss full vs cpu (cpu %.6f full %.6f offload %.6f)", k + 1, lc,
+                 lf, lo);
+        tu_check(name, rc ? 1.0 : fabs(lf - lc), k == 0 ? 2e-3 : 5e-3);
+        snprintf(name, sizeof name, "kd step %d: offload = full (loss bits)", k + 1);
+        tu_check(name, lo == lf ? 0.0 : 1.0, 0.0);
+        snprintf(name, sizeof name, "kd step %d: grad norm vs cpu, relative (cpu %.5f full %.5f)", k + 1, nc, nf);
+        tu_check(name, fmax(fabs(nf - nc), fabs(no - nc)) / nc, 2e-2);
+    }
+    const float *fm, *fv, *om, *ov;
+    int rc = full.read_state(&full, &fm, &fv) | off.read_state(&off, &om, &ov);
+    int emu = on_emulator();
+    snprintf(name, sizeof name, "kd: full vs offload master weights after 2 steps (%s)", emu ? "bits" : "relative");
+    tu_check(name, rc ? 1.0 : emu ? gt_bitdiff(mf.params, mo.params, sizeof(float) * (size_t)m0->nparams)
+                                 : gt_relerr(mo.params, mf.params, m0->nparams),
+             emu ? 0.0 : 1e-5);
+    backend_close(&cpu), backend_close(&full), backend_close(&off);
+    model_free(&mc), model_free(&mf), model_free(&mo);
+}
+
 int main(void) {
     gt_require_device("test_train_backend");
     sc_config cfg;
@@ -216,6 +284,7 @@ int main(void) {
     case_track(&m0, d);
     case_skip_and_state(&m0, d, PLAN_FULL);
     case_skip_and_state(&m0, d, PLAN_OFFLOAD);
+    case_kd(&m0, d);
     free(d);
     model_free(&m0);
     return tu_finish("test_train_backend");
