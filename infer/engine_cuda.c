@@ -70,6 +70,10 @@ typedef struct {
     cudaGraphExec_t graph;
     int64_t extra_bytes, extra_peak; /* KV caches beyond the preallocated slots */
     size_t free_at_open;             /* cudaMemGetInfo's free bytes before the arena (context already made) */
+    /* pinned host staging: truly asynchronous copies (pageable ones are staged by the driver, ~10 us each) */
+    kn_kv_step *h_step;
+    int32_t *h_ids;
+    float *h_logits;
 } cuda_engine;
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
@@ -292,27 +296,32 @@ static int cuda_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, floa
     for (int i = 0; i < n; i += ce->chunk) {
         int T = n - i < ce->chunk ? n - i : ce->chunk, last = i + T == n;
         int out_rows = all_logits ? T : last && logits ? 1 : 0;
-        /* from pageable memory: staged before the call returns, so the stack copy may go */
-        kn_kv_step st = {.pos = kv->n, .n_ctx = kv->n_ctx, .k = kv->k, .v = kv->v};
-        CU_CHECK(cudaMemcpyAsync(ce->step, &st, sizeof st, cudaMemcpyHostToDevice, s));
-        CU_CHECK(cudaMemcpyAsync(ce->ids, ids + i, (size_t)T * sizeof(int32_t), cudaMemcpyHostToDevice, s));
+        /* the staging buffers are reused by the next chunk: every chunk ends with a synchronize */
+        *ce->h_step = (kn_kv_step){.pos = kv->n, .n_ctx = kv->n_ctx, .k = kv->k, .v = kv->v};
+        memcpy(ce->h_ids, ids + i, (size_t)T * sizeof(int32_t));
+        CU_CHECK(cudaMemcpyAsync(ce->step, ce->h_step, sizeof *ce->h_step, cudaMemcpyHostToDevice, s));
+        CU_CHECK(cudaMemcpyAsync(ce->ids, ce->h_ids, (size_t)T * sizeof(int32_t), cudaMemcpyHostToDevice, s));
         float *dst = all_logits ? all_logits + (size_t)i * V : logits;
+        size_t row_bytes = (size_t)V * sizeof(float);
         if (T == 1 && out_rows == 1 && ce->graphs) {
             if (!ce->graph) graph_build(ce);
             CU_CHECK(cudaGraphLaunch(ce->graph, s));
-            CU_CHECK(cudaMemcpyAsync(dst, ce->logits, (size_t)V * sizeof(float), cudaMemcpyDeviceToHost, s));
+            CU_CHECK(cudaMemcpyAsync(ce->h_logits, ce->logits, row_bytes, cudaMemcpyDeviceToHost, s));
+            CU_CHECK(cudaStreamSynchronize(s));
+            memcpy(dst, ce->h_logits, row_bytes);
         } else {
             enqueue_layers(ce, T, out_rows);
             for (int r = 0; r < out_rows; r += GEMV_MAX_T) {
                 int nr = out_rows - r < GEMV_MAX_T ? out_rows - r : GEMV_MAX_T;
                 lm_rows(ce, ce->xn + (size_t)(T - out_rows + r) * ce->C, nr);
-                CU_CHECK(cudaMemcpyAsync(dst + (size_t)r * V, ce->logits, (size_t)nr * V * sizeof(float),
-                                         cudaMemcpyDeviceToHost, s));
+                CU_CHECK(cudaMemcpyAsync(ce->h_logits, ce->logits, nr * row_bytes, cudaMemcpyDeviceToHost, s));
+                CU_CHECK(cudaStreamSynchronize(s));
+                memcpy(dst + (size_t)r * V, ce->h_logits, nr * row_bytes);
             }
+            CU_CHECK(cudaStreamSynchronize(s));
         }
         kv->n += T;
     }
-    CU_CHECK(cudaStreamSynchronize(s));
     if (all_logits && logits) memcpy(logits, all_logits + (size_t)(n - 1) * V, (size_t)V * sizeof(float));
     return 0;
 }
@@ -361,6 +370,9 @@ static void cuda_close(sc_engine *e) {
     if (ce->blas) kn_blas_destroy(ce->blas);
     if (ce->stream) CU_CHECK(cudaStreamDestroy(ce->stream));
     cuda_arena_close(&ce->arena);
+    if (ce->h_step) CU_CHECK(cudaFreeHost(ce->h_step));
+    if (ce->h_ids) CU_CHECK(cudaFreeHost(ce->h_ids));
+    if (ce->h_logits) CU_CHECK(cudaFreeHost(ce->h_logits));
     free(ce->layers), free(ce->kv_busy), free(ce);
     e->impl = NULL;
 }
@@ -417,6 +429,9 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     layout(ce, &ce->arena);
     ce->kv_busy = sc_calloc((size_t)ce->nseq, sizeof(int));
     CU_CHECK(cudaStreamCreate(&ce->stream));
+    CU_CHECK(cudaMallocHost((void **)&ce->h_step, sizeof *ce->h_step));
+    CU_CHECK(cudaMallocHost((void **)&ce->h_ids, (size_t)ce->chunk * sizeof(int32_t)));
+    CU_CHECK(cudaMallocHost((void **)&ce->h_logits, (size_t)GEMV_MAX_T * ce->V * sizeof(float)));
     ce->blas = kn_blas_create(ce->stream, ce->blas_ws, BLAS_WS);
     upload(ce, w);
     CU_CHECK(cudaDeviceSynchronize());
