@@ -21,6 +21,7 @@ typedef struct {
     int n_ctx;             /* positions per session (0 = the model's context) */
     int n_seqs;            /* sessions whose KV caches are preallocated (0 = 1) */
     int no_graphs;         /* 1: decode without CUDA graphs (tests compare the two) */
+    int chunk;             /* tokens per prefill pass (0 = 512; tests use small ones to cross chunk borders) */
 } sc_engine_opts;
 
 typedef struct {

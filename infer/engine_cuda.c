@@ -78,14 +78,15 @@ typedef struct {
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-static void dims(cuda_engine *ce, const sc_config *c, int int8, int group, int n_ctx, int nseq) {
+static void dims(cuda_engine *ce, const sc_config *c, int int8, int group, int n_ctx, int nseq, int chunk) {
     ce->int8 = int8, ce->group = group;
     ce->C = c->hidden_size, ce->F = c->intermediate_size, ce->hd = c->head_dim, ce->L = c->num_hidden_layers;
     ce->nh = c->num_attention_heads, ce->nkv = c->num_key_value_heads, ce->V = c->vocab_size;
     ce->Q = ce->nh * ce->hd, ce->KV = ce->nkv * ce->hd, ce->QKV = ce->Q + 2 * ce->KV;
     ce->max_ctx = n_ctx > 0 && n_ctx < c->max_position_embeddings ? n_ctx : c->max_position_embeddings;
     ce->nseq = nseq > 0 ? nseq : 1;
-    ce->chunk = ce->max_ctx < CHUNK ? ce->max_ctx : CHUNK;
+    ce->chunk = chunk > 0 && chunk < CHUNK ? chunk : CHUNK;
+    if (ce->chunk > ce->max_ctx) ce->chunk = ce->max_ctx;
     ce->eps = (float)c->rms_norm_eps, ce->theta = (float)c->rope_theta;
     ce->tied = c->tie_word_embeddings;
     ce->layers = sc_calloc((size_t)ce->L, sizeof(clayer));
@@ -150,7 +151,7 @@ static void layout(cuda_engine *ce, cuda_arena *a) {
 
 int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs) {
     cuda_engine ce = {0};
-    dims(&ce, c, int8, group, n_ctx, n_seqs);
+    dims(&ce, c, int8, group, n_ctx, n_seqs, 0);
     cuda_arena a;
     cuda_arena_sizing(&a);
     layout(&ce, &a);
@@ -404,7 +405,7 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     else int8 = 1, why = "auto: FP16 weights + KV do not fit the free memory";
     if (!o->kv_f16) fprintf(stderr, "note: the CUDA engine keeps its KV cache in FP16 (--kv f32 is for the CPU)\n");
     cuda_engine *ce = sc_calloc(1, sizeof *ce);
-    dims(ce, c, int8, group, n_ctx, nseq);
+    dims(ce, c, int8, group, n_ctx, nseq, o->chunk);
     /* checks before anything is allocated: the shapes the kernels take */
     int bad = kn_decode_attention_check(ce->hd, ce->max_ctx);
     const int in_dims[3] = {ce->C, ce->Q, ce->F};

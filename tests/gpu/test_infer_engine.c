@@ -10,7 +10,8 @@
  *   - an FP32 checkpoint run with --precision int8 (quantized at load) gives the bits of the INT8 directory;
  *   - CUDA graphs on vs off: bit-identical logits; sessions interleaved on one engine (two preallocated KV caches
  *     and one beyond the plan) each give the bits of a session run alone (the graph reads the cache pointers);
- *   - KV cache reuse: prefill then 3-token and 1-token steps equals one long prefill;
+ *   - KV cache reuse: prefill then 3-token and 1-token steps equals one long prefill; a prefill in chunks of 16
+ *     equals one pass;
  *   - errors (foreign cache, full context, a context too long for --device cuda, which auto then runs on the
  *     CPU), --precision auto's choice, and the 304m device-memory plan. */
 #include "engine.h"
@@ -149,6 +150,28 @@ static void kv_reuse_case(const sc_weights *w, const char *prec, const int32_t *
     kv_free(&kv);
     engine_close(&e);
     free(all), free(inc), free(singles);
+}
+
+/* a prefill crossing chunk borders (chunks of 16: 16 + 16 + 16) equals one 48-token pass, up to the GEMMs' shapes
+ * (FP32 sums in another order, an FP16 rounding flipped here and there); INT8 more, as a flipped FP16 activation can
+ * move one activation integer of the W8A8 lm_head */
+static void chunk_case(const sc_weights *w, const char *prec, const int32_t *ids, double tol) {
+    int V = w->cfg.vocab_size, n = 48;
+    float *one = TU_NEW(float, (size_t)n * V), *chunked = TU_NEW(float, (size_t)n * V);
+    for (int pass = 0; pass < 2; pass++) {
+        sc_engine e;
+        sc_engine_opts o = {.device = "cuda", .kv_f16 = 1, .precision = prec, .n_ctx = CTX, .chunk = pass ? 16 : 0};
+        open_or_die(&e, w, &o);
+        sc_kv kv;
+        engine_kv_create(&e, &kv, CTX);
+        fwd(&e, &kv, ids, n, NULL, pass ? chunked : one);
+        kv_free(&kv);
+        engine_close(&e);
+    }
+    char what[160];
+    snprintf(what, sizeof what, "%s: prefill of %d in chunks of 16 vs one pass (rel L2, all rows)", prec, n);
+    tu_check(what, gt_relerr(chunked, one, (int64_t)n * V), tol);
+    free(one), free(chunked);
 }
 
 /* sessions interleaved on one graph-using engine, each against the same session run alone */
@@ -337,6 +360,7 @@ int main(void) {
              0.0);
     kv_reuse_case(&w32, "fp16", prompt, 40, 2e-3);
     auto_fallback_case(&w32);
+    chunk_case(&w32, "fp16", prompt, 3e-3);
     sessions_case(&w32, "fp16", prompt);
 
     /* INT8 per row: the CPU engine on the same directory */
@@ -356,6 +380,7 @@ int main(void) {
                  gt_bitdiff(other.dec, gpu.dec, sizeof(float) * (size_t)G * V),
              0.0);
     kv_reuse_case(&w8, "int8", prompt, 40, 6e-2);
+    chunk_case(&w8, "int8", prompt, 2e-2);
     sessions_case(&w8, "int8", prompt);
 
     /* INT8, group 32 */
