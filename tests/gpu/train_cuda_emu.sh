@@ -1,0 +1,62 @@
+#!/bin/sh
+# train_cuda_emu.sh SMALLCODER_EMU MAKE_SHARDS — `smallcoder train --device cuda` end to end through the trainer,
+# with smallcoder linked against the CPU emulator of the kernels (emu_smallcoder; not a GPU result): full and
+# offload give the same losses as each other and track the FP32 CPU run (2e-3 per step: FP16 activations), stop +
+# resume continues bit for bit, the start-up line names the placement, distillation from a .kd runs on both
+# placements, and --precision fp32 / a too-small --vram-budget are refused with one line.
+set -u
+sc=$1
+mk=$2
+dir=$(mktemp -d /tmp/sc_train_cuda_emu.XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+losses() { grep '"type":"train"' "$1" | sed 's/.*"step":\([0-9]*\),"loss":\([^,]*\),.*/\1 \2/'; }
+# close A B TOL: every step's loss of metrics A within TOL of B's
+close() {
+  paste "$1" "$2" | awk -v tol="$3" '{ d = $2 - $4; if (d < 0) d = -d; if (d > tol || $1 != $3) bad++; if (d > m) m = d }
+    END { printf "max |diff| %.2e\n", m; exit bad > 0 || NR == 0 }'
+}
+export OMP_NUM_THREADS=2
+
+"$mk" "$dir/data" 128 30000 3000 || { echo "FAIL: cannot make shards"; exit 1; }
+common="--data $dir/data --preset tiny --seq 32 --micro-batch 2 --grad-accum 2 --lr 3e-3 --eval-every 3
+  --eval-tokens 128 --save-every 3 --threads 2 -q"
+
+$sc train $common --device cpu --steps 6 --out "$dir/cpu" 2>"$dir/log_cpu" || { fail "cpu run"; cat "$dir/log_cpu"; }
+losses "$dir/cpu/metrics.jsonl" >"$dir/l_cpu"
+for p in full offload; do
+  $sc train $common --device cuda --placement $p --steps 6 --out "$dir/$p" 2>"$dir/log_$p" ||
+    { fail "$p run"; cat "$dir/log_$p"; }
+  grep -q "cuda $p fp16 on .*device arena" "$dir/log_$p" || { fail "$p: start-up line"; head -2 "$dir/log_$p"; }
+  losses "$dir/$p/metrics.jsonl" >"$dir/l_$p"
+  echo "$p vs cpu: $(close "$dir/l_$p" "$dir/l_cpu" 2e-3)"
+  close "$dir/l_$p" "$dir/l_cpu" 2e-3 >/dev/null || { fail "$p losses vs cpu"; paste "$dir/l_$p" "$dir/l_cpu"; }
+  # stop after 3, resume to 6: the same losses as the straight run
+  $sc train $common --device cuda --placement $p --steps 6 --stop-at 3 --out "$dir/r$p" 2>/dev/null &&
+    $sc train --resume "$dir/r$p" -q 2>"$dir/log_r$p" || { fail "$p stop/resume"; cat "$dir/log_r$p"; }
+  losses "$dir/r$p/metrics.jsonl" | cmp -s - "$dir/l_$p" || fail "$p: 3 + resume + 3 differs from 6 straight"
+done
+cmp -s "$dir/l_full" "$dir/l_offload" || { fail "full and offload losses differ"; paste "$dir/l_full" "$dir/l_offload"; }
+
+# distillation from a .kd written by the CPU run's checkpoint
+$sc teacher --model "$dir/cpu/ckpt-6" --data "$dir/data" --out "$dir/kd" -k 8 --context 64 --threads 2 -q 2>/dev/null ||
+  fail "teacher"
+for p in cpu full offload; do
+  dev="--device cuda --placement $p"
+  [ $p = cpu ] && dev="--device cpu"
+  $sc train $common $dev --steps 3 --teacher-logits "$dir/kd" --out "$dir/kd_$p" 2>"$dir/log_kd" ||
+    { fail "kd $p"; cat "$dir/log_kd"; }
+  losses "$dir/kd_$p/metrics.jsonl" >"$dir/lk_$p"
+done
+close "$dir/lk_full" "$dir/lk_cpu" 2e-3 >/dev/null || { fail "kd: full vs cpu"; paste "$dir/lk_full" "$dir/lk_cpu"; }
+cmp -s "$dir/lk_full" "$dir/lk_offload" || fail "kd: full and offload losses differ"
+
+# refusals: one line, exit 1
+$sc train $common --device cuda --precision fp32 --steps 1 --out "$dir/x" 2>"$dir/err"
+[ $? -eq 1 ] && grep -q "FP16 mixed precision only" "$dir/err" || { fail "--precision fp32 on cuda"; cat "$dir/err"; }
+$sc train $common --device cuda --vram-budget 1MiB --steps 1 --out "$dir/x" 2>"$dir/err"
+[ $? -eq 1 ] && grep -q "over --vram-budget" "$dir/err" || { fail "--vram-budget 1MiB"; cat "$dir/err"; }
+
+[ $fails -eq 0 ] && echo "train_cuda_emu: all passed" || echo "train_cuda_emu: $fails failed"
+[ $fails -eq 0 ]
