@@ -29,6 +29,13 @@ static int on_emulator(void) {
     return cudaGetDeviceProperties(&p, 0) == cudaSuccess && strstr(p.name, "emulator") != NULL;
 }
 
+/* full vs offload: the same bits on the emulator; on a GPU, after the first update, within what the device AdamW's
+ * fused multiply-adds change (1e-5 relative) */
+static double placements_differ(double full, double off, int step, int emu) {
+    if (emu || step == 0) return full == off ? 0.0 : 1.0;
+    return fabs(off - full) / fabs(full) <= 1e-5 ? 0.0 : 1.0;
+}
+
 static void make_model(sc_model *m, const sc_model *from) {
     model_create(m, &from->cfg);
     memcpy(m->params, from->params, sizeof(float) * (size_t)from->nparams);
@@ -77,8 +84,8 @@ static void case_track(const sc_model *m0, const batches *d) {
         if (rc) printf("step: %s\n", sc_error());
         snprintf(name, sizeof name, "step %d: mean loss full vs cpu (cpu %.6f full %.6f offload %.6f)", k + 1, lc, lf, lo);
         tu_check(name, rc ? 1.0 : fabs(lf - lc), k == 0 ? 2e-3 : 5e-3);
-        snprintf(name, sizeof name, "step %d: mean loss offload = full (bits)", k + 1);
-        tu_check(name, lo == lf ? 0.0 : 1.0, 0.0);
+        snprintf(name, sizeof name, "step %d: mean loss offload = full (%s)", k + 1, on_emulator() || !k ? "bits" : "1e-5");
+        tu_check(name, placements_differ(lf, lo, k, on_emulator()), 0.0);
         snprintf(name, sizeof name, "step %d: unscaled grad norm vs cpu, relative (cpu %.5f full %.5f offload %.5f)",
                  k + 1, nc, nf, no);
         tu_check(name, fmax(fabs(nf - nc), fabs(no - nc)) / nc, 2e-2);
@@ -246,8 +253,8 @@ static void case_kd(const sc_model *m0, const batches *d) {
         snprintf(name, sizeof name, "kd step %d: mean KD loss full vs cpu (cpu %.6f full %.6f offload %.6f)", k + 1, lc,
                  lf, lo);
         tu_check(name, rc ? 1.0 : fabs(lf - lc), k == 0 ? 2e-3 : 5e-3);
-        snprintf(name, sizeof name, "kd step %d: offload = full (loss bits)", k + 1);
-        tu_check(name, lo == lf ? 0.0 : 1.0, 0.0);
+        snprintf(name, sizeof name, "kd step %d: offload = full (loss, %s)", k + 1, on_emulator() || !k ? "bits" : "1e-5");
+        tu_check(name, placements_differ(lf, lo, k, on_emulator()), 0.0);
         snprintf(name, sizeof name, "kd step %d: grad norm vs cpu, relative (cpu %.5f full %.5f)", k + 1, nc, nf);
         tu_check(name, fmax(fabs(nf - nc), fabs(no - nc)) / nc, 2e-2);
     }
