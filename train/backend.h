@@ -64,6 +64,8 @@ void backend_cpu_set_kd(train_backend *b, const train_kd *kd);
 int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement, int kd_k);
 /* Trains with the distillation loss from now on (kd copied; kd->ctx not owned); needs kd_k at open. */
 void backend_cuda_set_kd(train_backend *b, const train_kd *kd);
+/* Evaluation only (`smallcoder eval`): FP16 weights and activations, no gradients; evaluate and close only. */
+int backend_cuda_open_eval(train_backend *b, sc_model *m, int max_T);
 /* "device name, device arena 1.23 GiB" for the start-up line; the arena's bytes. */
 void backend_cuda_describe(const train_backend *b, char *buf, size_t n);
 size_t backend_cuda_device_bytes(const train_backend *b);

@@ -179,6 +179,29 @@ int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement, i
     return 0;
 }
 
+static int cu_eval_only(train_backend *b, const int32_t *ids, const int32_t *targets, int n, int T, float grad_scale,
+                        double *loss_sum, int64_t *counted) {
+    (void)b, (void)ids, (void)targets, (void)n, (void)T, (void)grad_scale, (void)loss_sum, (void)counted;
+    return sc_fail("cuda backend: opened for evaluation only");
+}
+
+int backend_cuda_open_eval(train_backend *b, sc_model *m, int max_T) {
+    memset(b, 0, sizeof *b);
+    cuda_impl *c = sc_calloc(1, sizeof *c);
+    if (cuda_model_open(&c->cm, m, max_T, 0)) {
+        free(c);
+        return -1;
+    }
+    b->name = "cuda eval";
+    b->model = m;
+    b->fp16 = 1;
+    b->impl = c;
+    b->accumulate = cu_eval_only;
+    b->evaluate = cu_evaluate;
+    b->close = cu_close;
+    return 0;
+}
+
 void backend_cuda_describe(const train_backend *b, char *buf, size_t n) {
     const cuda_impl *c = b->impl;
     char mem[32];
@@ -191,6 +214,10 @@ size_t backend_cuda_device_bytes(const train_backend *b) {
 }
 #else
 void backend_cuda_set_kd(train_backend *b, const train_kd *kd) { (void)b, (void)kd; }
+
+int backend_cuda_open_eval(train_backend *b, sc_model *m, int max_T) {
+    return backend_cuda_open(b, m, max_T, 0, 0);
+}
 
 int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement, int kd_k) {
     (void)m, (void)max_T, (void)placement, (void)kd_k;

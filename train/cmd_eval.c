@@ -8,6 +8,7 @@
 #include "backend.h"
 #include "commands_train.h"
 #include "data_source.h"
+#include "device.h"
 #include "error.h"
 #include "model.h"
 #include "progress.h"
@@ -42,8 +43,9 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "smallcoder eval: --device must be cpu, cuda or auto, got '%s'\n", device);
         return 2;
     }
-    if (strcmp(device, "cuda") == 0) {
-        fprintf(stderr, "smallcoder eval: --device cuda: the CUDA backend is not available in this build yet; use --device cpu\n");
+    int use_cuda = device_resolve(device, 1);
+    if (use_cuda < 0) {
+        fprintf(stderr, "smallcoder eval: %s\n", sc_error());
         return 1;
     }
     int nthreads = sc_set_threads(threads);
@@ -65,7 +67,11 @@ int cmd_eval(int argc, char **argv) {
         sc_fail("%s: the shards use %u token ids, the model's vocabulary has %d", data, src.vocab_size, m.cfg.vocab_size);
         goto fail;
     }
-    backend_cpu_open(&b, &m, seq, 0);
+    if (use_cuda) {
+        if (backend_cuda_open_eval(&b, &m, seq)) goto fail;
+    } else {
+        backend_cpu_open(&b, &m, seq, 0);
+    }
     double loss, t0 = progress_now();
     int64_t tokens;
     if (trainer_evaluate(&b, &src, micro_batch, max_tokens, &loss, &tokens)) goto fail;
@@ -76,7 +82,10 @@ int cmd_eval(int argc, char **argv) {
     else
         printf("%s loss %.4f, perplexity %.3f over %lld tokens (windows of %d)\n", split, loss, exp(loss),
                (long long)tokens, seq);
-    fprintf(stderr, "eval: %.1fs on cpu, %d threads (%.0f tok/s)\n", dt, nthreads, dt > 0 ? tokens / dt : 0.0);
+    char where[400];
+    if (use_cuda) backend_cuda_describe(&b, where, sizeof where);
+    else snprintf(where, sizeof where, "cpu, %d threads", nthreads);
+    fprintf(stderr, "eval: %.1fs on %s (%.0f tok/s)\n", dt, where, dt > 0 ? tokens / dt : 0.0);
     backend_close(&b);
     batch_source_close(&src);
     model_free(&m);

@@ -3,7 +3,8 @@
 # with smallcoder linked against the CPU emulator of the kernels (emu_smallcoder; not a GPU result): full and
 # offload give the same losses as each other and track the FP32 CPU run (2e-3 per step: FP16 activations), stop +
 # resume continues bit for bit, the start-up line names the placement, distillation from a .kd runs on both
-# placements, and --precision fp32 / a too-small --vram-budget are refused with one line.
+# placements, eval --device cuda matches the CPU's loss, and --precision fp32 / a too-small --vram-budget are
+# refused with one line.
 set -u
 sc=$1
 mk=$2
@@ -51,6 +52,15 @@ for p in cpu full offload; do
 done
 close "$dir/lk_full" "$dir/lk_cpu" 2e-3 >/dev/null || { fail "kd: full vs cpu"; paste "$dir/lk_full" "$dir/lk_cpu"; }
 cmp -s "$dir/lk_full" "$dir/lk_offload" || fail "kd: full and offload losses differ"
+
+# eval on the device: the CPU's loss within 2e-3
+e_cpu=$($sc eval --model "$dir/cpu/ckpt-6" --data "$dir/data" --seq 32 --max-tokens 512 --device cpu --json 2>/dev/null)
+e_cuda=$($sc eval --model "$dir/cpu/ckpt-6" --data "$dir/data" --seq 32 --max-tokens 512 --device cuda --json \
+  2>"$dir/err")
+loss_of() { echo "$1" | sed 's/.*"loss":\([^,]*\),.*/\1/'; }
+echo "eval: cpu $(loss_of "$e_cpu") cuda $(loss_of "$e_cuda")"
+awk -v a="$(loss_of "$e_cpu")" -v b="$(loss_of "$e_cuda")" 'BEGIN { d = a - b; exit !(a > 0 && b > 0 && d < 2e-3 && -d < 2e-3) }' &&
+  grep -q "on CUDA emulator" "$dir/err" || { fail "eval --device cuda"; echo "$e_cpu / $e_cuda"; cat "$dir/err"; }
 
 # refusals: one line, exit 1
 $sc train $common --device cuda --precision fp32 --steps 1 --out "$dir/x" 2>"$dir/err"
