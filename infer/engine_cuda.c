@@ -4,7 +4,7 @@
  * Weights: FP16 (FP32 checkpoints converted) or INT8 + FP16 scales per row or per group (INT8 checkpoints as
  * stored, FP32 ones quantized per row at load); q|k|v and gate|up are fused into one matrix each.
  * Prefill (more than GEMV_MAX_T tokens): cuBLAS GEMMs; an INT8 matrix is dequantized into an FP16 scratch matrix
- * first (one matrix at a time: at least 16 tokens share each dequantized weight, tensor cores or FP16 FMA then do
+ * first (one matrix at a time: at least 9 tokens share each dequantized weight, tensor cores or FP16 FMA then do
  * the work, and a tiled dp4a GEMM would be a large kernel of its own for a path that is not the bottleneck).
  * Decode: GEMVs (dp4a W8A8 with per-token activation quantization on the device, or FP16 half2), attention of the
  * new rows over the cache, logits in FP32.
@@ -149,14 +149,18 @@ static void layout(cuda_engine *ce, cuda_arena *a) {
 #undef TAKE
 }
 
-int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs) {
+static int64_t plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk) {
     cuda_engine ce = {0};
-    dims(&ce, c, int8, group, n_ctx, n_seqs, 0);
+    dims(&ce, c, int8, group, n_ctx, n_seqs, chunk);
     cuda_arena a;
     cuda_arena_sizing(&a);
     layout(&ce, &a);
     free(ce.layers);
     return (int64_t)a.high;
+}
+
+int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs) {
+    return plan_bytes(c, int8, group, n_ctx, n_seqs, 0);
 }
 
 /* ---- upload ---- */
@@ -394,8 +398,8 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     int group = w->quantized ? w->group_size : 0, n_ctx = o->n_ctx, nseq = o->n_seqs > 0 ? o->n_seqs : 1;
     size_t free_b = 0, total_b = 0;
     if (device_memory(&free_b, &total_b)) return -1;
-    int64_t need16 = engine_cuda_plan_bytes(c, 0, 0, n_ctx, nseq);
-    int64_t need8 = engine_cuda_plan_bytes(c, 1, group, n_ctx, nseq);
+    int64_t need16 = plan_bytes(c, 0, 0, n_ctx, nseq, o->chunk);
+    int64_t need8 = plan_bytes(c, 1, group, n_ctx, nseq, o->chunk);
     int int8;
     const char *why;
     if (!strcmp(prec, "fp16")) int8 = 0, why = "asked for";
