@@ -59,5 +59,9 @@ void job_free(serve_job *job);
 char *reply_final(const serve_state *st, const serve_job *job, const sc_gen_result *r, long id, int streamed);
 char *reply_chunk(const serve_state *st, const serve_job *job, const char *text, size_t len, long id);
 char *reply_error(int code, const char *message);
+/* Copies len bytes of text to out (room for 3 * len + 1) as valid UTF-8, NUL-terminated: a byte-level model can
+ * emit byte tokens that are not UTF-8 (a lone continuation byte), and strict JSON clients reject those; each byte
+ * that does not start a valid sequence becomes U+FFFD. Returns the bytes written. */
+size_t serve_utf8_clean(const char *text, size_t len, char *out);
 
 #endif

@@ -190,11 +190,41 @@ static char *print_free(cJSON *o) {
     return s;
 }
 
-/* cJSON wants NUL-terminated strings */
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when it is not one (NUL, overlong, surrogate,
+ * above U+10FFFF, truncated or a stray continuation byte). */
+static size_t utf8_valid_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    size_t k = c && c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (k == 0 || k > n) return 0;
+    unsigned cp = k == 1 ? c : k == 2 ? c & 0x1f : k == 3 ? c & 0x0f : c & 0x07;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return k;
+}
+
+size_t serve_utf8_clean(const char *text, size_t len, char *out) {
+    char *w = out;
+    const unsigned char *u = (const unsigned char *)text;
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_valid_len(u + i, len - i);
+        if (k) {
+            memcpy(w, u + i, k), w += k, i += k;
+        } else {
+            memcpy(w, "\xEF\xBF\xBD", 3), w += 3, i++;
+        }
+    }
+    *w = 0;
+    return (size_t)(w - out);
+}
+
+/* cJSON wants NUL-terminated strings, and JSON clients want valid UTF-8 (serve.h serve_utf8_clean) */
 static void add_text(cJSON *o, const char *name, const char *text, size_t len) {
-    char *t = sc_malloc(len + 1);
-    memcpy(t, text, len);
-    t[len] = 0;
+    char *t = sc_malloc(3 * len + 1);
+    serve_utf8_clean(text, len, t);
     cJSON_AddStringToObject(o, name, t);
     free(t);
 }
