@@ -52,6 +52,10 @@ struct cuda_model {
     int sink_clean;
     cudaStream_t copy;
     cudaEvent_t computed[2], copied[2];
+    /* STREAM_GRADS (the offload placement uploads every step): two pinned FP16 chunks, filled on the host while
+     * the other one is copied up, so only half the bytes cross the bus and at pinned speed */
+    uint16_t *up16[2];
+    cudaEvent_t up_done[2];
     cuda_layer_acts *acts;
     kn_half *emb, *o, *down, *xfinal, *xnf;
     float *rstdf, *losses, *logits;
@@ -72,6 +76,8 @@ struct cuda_model {
 };
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+enum { UPLOAD_CHUNK = 1 << 22 }; /* halves per pinned upload chunk (8 MiB) */
 
 /* Every device buffer, from arena a (a sizing arena first, then the real one). */
 static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
@@ -232,7 +238,12 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
             CU_CHECK(cudaEventCreate(&cm->computed[i]));
             CU_CHECK(cudaEventCreate(&cm->copied[i]));
         }
-        if (cudaMallocHost((void **)&cm->sink, sizeof(float) * (size_t)cm->nparams) != cudaSuccess) {
+        for (int i = 0; i < 2; i++) {
+            CU_CHECK(cudaEventCreate(&cm->up_done[i]));
+            if (cudaMallocHost((void **)&cm->up16[i], sizeof(uint16_t) * UPLOAD_CHUNK) != cudaSuccess) cm->up16[i] = NULL;
+        }
+        if (!cm->up16[0] || !cm->up16[1] ||
+            cudaMallocHost((void **)&cm->sink, sizeof(float) * (size_t)cm->nparams) != cudaSuccess) {
             cm->sink = NULL;
             cuda_model_close(cm);
             return sc_fail("cuda backend: cannot pin %.1f MiB of host memory for the gradient accumulators",
@@ -244,7 +255,27 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
     return cuda_model_upload(cm, m->params);
 }
 
+/* FP32 -> FP16 on the host (round to nearest even, as kn_f32_to_f16), chunk by chunk into the pinned buffers. */
+static void upload_pinned(cuda_model *cm, const float *params) {
+    int b = 0;
+    for (int64_t off = 0; off < cm->nparams; off += UPLOAD_CHUNK, b ^= 1) {
+        int64_t n = cm->nparams - off < UPLOAD_CHUNK ? cm->nparams - off : UPLOAD_CHUNK;
+        CU_CHECK(cudaEventSynchronize(cm->up_done[b])); /* its previous copy has left the buffer */
+        uint16_t *dst = cm->up16[b];
+        const float *src = params + off;
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) dst[i] = float_to_half(src[i]);
+        CU_CHECK(cudaMemcpyAsync(cm->w + off, dst, sizeof(uint16_t) * (size_t)n, cudaMemcpyHostToDevice, cm->stream));
+        CU_CHECK(cudaEventRecord(cm->up_done[b], cm->stream));
+    }
+    CU_CHECK(cudaStreamSynchronize(cm->stream));
+}
+
 int cuda_model_upload(cuda_model *cm, const float *params) {
+    if (cm->up16[0]) {
+        upload_pinned(cm, params);
+        return 0;
+    }
     /* through the workspace in chunks: FP32 up, cast to FP16 on the device */
     int64_t chunk = (int64_t)(cm->ws_bytes / sizeof(float));
     for (int64_t off = 0; off < cm->nparams; off += chunk) {
@@ -517,6 +548,8 @@ void cuda_model_close(cuda_model *cm) {
         for (int i = 0; i < 2; i++) {
             CU_CHECK(cudaEventDestroy(cm->computed[i]));
             CU_CHECK(cudaEventDestroy(cm->copied[i]));
+            CU_CHECK(cudaEventDestroy(cm->up_done[i]));
+            if (cm->up16[i]) CU_CHECK(cudaFreeHost(cm->up16[i]));
         }
         CU_CHECK(cudaStreamDestroy(cm->copy));
     }
