@@ -203,6 +203,34 @@ static void case_skip_and_state(const sc_model *m0, const batches *d, int placem
     model_free(&m), model_free(&m2);
 }
 
+/* The offload placement uploads weights converted on the host in 4Mi-half chunks; the full placement converts on
+ * the device. On `small` (12.6M parameters: three chunks, the last one partial) both must hold the same FP16
+ * weights, seen through the loss of one forward pass. */
+static void case_upload_chunks(void) {
+    sc_config cfg;
+    if (config_preset(&cfg, "small")) return;
+    sc_model m, m2;
+    model_create(&m, &cfg);
+    model_init_weights(&m, 11, 0.02f);
+    make_model(&m2, &m);
+    train_backend full, off;
+    if (open_cuda(&full, &m, PLAN_FULL) || open_cuda(&off, &m2, PLAN_OFFLOAD)) {
+        tu_check("backend_cuda_open (small)", 1.0, 0.0);
+        return;
+    }
+    int32_t ids[T], tg[T];
+    for (int t = 0; t < T; t++) ids[t] = (int32_t)((t * 977 + 5) % cfg.vocab_size), tg[t] = (int32_t)((t * 131 + 7) % cfg.vocab_size);
+    double lf, lo;
+    int64_t cf, co;
+    int rc = full.evaluate(&full, ids, tg, 1, T, &lf, &cf) | off.evaluate(&off, ids, tg, 1, T, &lo, &co);
+    char name[200];
+    snprintf(name, sizeof name, "small (%lld params): host-converted chunked upload = device conversion (loss %.9f, %.9f)",
+             (long long)m.nparams, lf, lo);
+    tu_check(name, rc || lf != lo || !(lf > 0) ? 1.0 : 0.0, 0.0);
+    backend_close(&full), backend_close(&off);
+    model_free(&m), model_free(&m2);
+}
+
 /* A teacher for (e): top-KD_K rows drawn from a hash of the sequence's ids, so every backend gets the same rows
  * for the same sequence; logits rounded to FP16 (what the device stores) and an lse with some tail mass. */
 enum { KD_K = 8 };
@@ -292,6 +320,7 @@ int main(void) {
     case_skip_and_state(&m0, d, PLAN_FULL);
     case_skip_and_state(&m0, d, PLAN_OFFLOAD);
     case_kd(&m0, d);
+    case_upload_chunks();
     free(d);
     model_free(&m0);
     return tu_finish("test_train_backend");
