@@ -6,8 +6,9 @@
  * recompute + streamed-gradient model gives the non-recompute gradients bit for bit; (c) an inf gradient makes
  * grad_sumsq non-finite, the step is skipped (scale halved, weights untouched) and zero_grads clears it; (d)
  * read_state -> write_state into a fresh backend round-trips and the next step matches; (e) distillation through
- * the train_kd hook: losses track the CPU backend's KD losses (same tolerances) and full = offload. Small T: the
- * emulator is slow. */
+ * the train_kd hook: losses track the CPU backend's KD losses (same tolerances) and full = offload; (f) the
+ * offload placement's chunked host-side FP16 upload gives the device conversion's weights (small preset). Small T:
+ * the emulator is slow. */
 #include "backend.h"
 #include "config.h"
 #include "cuda_model.h"
