@@ -38,7 +38,8 @@ static int cu_run(train_backend *b, const int32_t *ids, const int32_t *targets, 
         const int32_t *si = ids + (int64_t)i * T, *st = targets + (int64_t)i * T;
         if (want_grads && c->kd.next) { /* training with a teacher: its rows for this sequence, in order */
             kd_targets kt;
-            if (c->kd.next(c->kd.ctx, si, T, &kt) || cuda_model_step_kd(c->cm, si, st, T, &kt, 1, grad_scale, &l, NULL, &k))
+            if (c->kd.next(c->kd.ctx, si, T, &kt) ||
+                cuda_model_step_kd(c->cm, si, st, T, &kt, 1, grad_scale, &l, NULL, &k))
                 return -1;
         } else if (cuda_model_step(c->cm, si, st, T, NULL, want_grads, grad_scale, &l, &k)) {
             return -1;
