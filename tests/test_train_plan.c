@@ -1,5 +1,5 @@
 /* test_train_plan.c — the memory planner: the 304m model at seq 4096, micro-batch 1 fits DESIGN.md's 2 GiB
- * card in the offload placement (under 1.6 GiB), sizes add up and scale with seq and micro-batch, and the
+ * card in the offload placement (under 1.6 GiB), sizes add up, scale with seq and not with the micro-batch, and the
  * over-budget advice names what to lower. */
 #include <string.h>
 
@@ -29,11 +29,11 @@ static void test_304m(void) {
     CHECK(off.device_bytes < 1.6 * GiB);        /* the goal */
     CHECK(off.device_bytes > 0.9 * GiB);        /* and not an empty plan */
     CHECK(item(&off, "weights")->bytes == 2 * off.nparams);
-    /* DESIGN.md's rows: embedding 75 MB + two layers ~135 MB of grads, ~170 MB checkpoints */
+    /* FP32 gradients of the embedding (+ final norm) and two layer slots; every layer's input kept */
     int64_t grads = item(&off, "embedding grads")->bytes + item(&off, "layer grads")->bytes;
-    CHECK(grads > 130e6 && grads < 140e6);
+    CHECK(grads == (32768ll * 1152 + 1152) * 4 + 2 * 14821632ll * 4);
     int64_t ckpt = item(&off, "activation checkpoints")->bytes;
-    CHECK(ckpt == 19ll * 4096 * 1152 * 2);
+    CHECK(ckpt == 18ll * 4096 * 1152 * 2);
     CHECK(item(&off, "classifier")->bytes < 20 * MiB); /* never T x V */
     /* the host holds FP32 master + m + v (3.65 GB) and the FP32 accumulators */
     CHECK(item(&off, "master weights, AdamW m, v")->bytes == 12 * off.nparams);
@@ -58,8 +58,8 @@ static void test_scaling(void) {
     plan_cuda(&b, &c, 1024, 1, PLAN_OFFLOAD, 1);
     plan_cuda(&m2, &c, 512, 2, PLAN_OFFLOAD, 1);
     CHECK(b.device_bytes > a.device_bytes);
-    /* activations depend on seq x micro-batch only */
-    CHECK(item(&b, "activation checkpoints")->bytes == item(&m2, "activation checkpoints")->bytes);
+    /* activations depend on seq only: the sequences of a micro-batch run one after another */
+    CHECK(m2.device_bytes == a.device_bytes);
     CHECK(item(&b, "activation checkpoints")->bytes == 2 * item(&a, "activation checkpoints")->bytes);
     CHECK(item(&b, "weights")->bytes == item(&a, "weights")->bytes);
 }
@@ -76,7 +76,6 @@ static void test_advice(void) {
     printf("advice: %s\n", buf);
     CHECK(strstr(buf, "--placement offload") != NULL);
     CHECK(strstr(buf, "--precision fp16") != NULL);
-    CHECK(strstr(buf, "--micro-batch 1") != NULL);
     CHECK(strstr(buf, "(fits)") != NULL);
     /* a budget below the weights themselves: a smaller model is the only way */
     train_plan off;

@@ -1,6 +1,6 @@
-/* plan.c — see plan.h. Sizes follow the buffers the trainers allocate: host/model_cpu.c for the CPU, DESIGN.md's
- * table for CUDA. Every activation term is (micro-batch x seq) tokens times a per-token width, so the table shows
- * exactly what --seq and --micro-batch cost. */
+/* plan.c — see plan.h. Sizes follow the buffers the trainers allocate: host/model_cpu.c for the CPU,
+ * host/cuda_model.c for CUDA. Every activation term is tokens times a per-token width, so the table shows exactly
+ * what --seq costs. */
 #include "plan.h"
 
 #include <stdarg.h>
@@ -45,57 +45,61 @@ static void plan_begin(train_plan *p, plan_placement pl, int fp16, int seq, int 
     p->placement = pl, p->fp16 = fp16, p->seq = seq, p->micro_batch = mb, p->nparams = d->total;
 }
 
-/* Activation widths in elements per token (see model_cpu.h's sc_layer_acts for the meaning of each). */
-static int64_t layer_stash_width(const plan_dims *d) { /* x xn1 q k v att xmid xn2 gate up act */
-    return 4 * d->C + 2 * d->Q + 2 * d->KV + 3 * d->F;
-}
-static int64_t backward_scratch_width(const plan_dims *d) { /* dq dk dv dxn (dgate/dup/dact reuse gate/up/act) */
-    return d->Q + 2 * d->KV + d->C;
-}
-
+/* The CUDA plan mirrors host/cuda_model.c cuda_model_layout, buffer for buffer (emu_test_train_backend compares
+ * the two). The CUDA trainer runs the sequences of a micro-batch one after another through the same buffers, so
+ * device memory depends on seq, not on the micro-batch. */
 void plan_cuda(train_plan *p, const sc_config *cfg, int seq, int mb, plan_placement pl, int fp16) {
     plan_dims d = dims_of(cfg);
     plan_begin(p, pl, fp16, seq, mb, &d);
-    const int64_t e = fp16 ? 2 : 4, tok = (int64_t)seq * mb, N = d.total;
+    const int64_t e = fp16 ? 2 : 4, T = seq, N = d.total, QKV = d.Q + 2 * d.KV;
     const char *dt = fp16 ? "FP16" : "FP32";
     p->recompute = pl == PLAN_OFFLOAD;
 
     add(p, PLAN_DEVICE, N * e, "weights", "%s working copy of all %lld parameters", dt, (long long)N);
     if (pl == PLAN_FULL) {
-        if (fp16) add(p, PLAN_DEVICE, N * 4, "master weights", "FP32, updated by AdamW on the device");
         add(p, PLAN_DEVICE, N * 4, "gradients", "FP32 accumulators (GEMMs write FP32 with beta=1)");
+        if (fp16) add(p, PLAN_DEVICE, N * 4, "master weights", "FP32, updated by AdamW on the device");
         add(p, PLAN_DEVICE, 2 * N * 4, "AdamW m, v", "FP32");
     } else {
-        add(p, PLAN_DEVICE, (d.embed + d.head) * e, "embedding grads",
-            "%s, whole table (sparse rows + tied classifier), to host after each micro-batch", dt);
-        add(p, PLAN_DEVICE, 2 * d.layer * e, "layer grads",
-            "%s, two layers double-buffered, streamed to host on a copy stream", dt);
+        add(p, PLAN_DEVICE, (d.embed + d.head + d.C) * 4, "embedding grads",
+            "FP32: embedding (tied classifier), final norm%s; to the host after each sequence",
+            d.head ? ", lm_head" : "");
+        add(p, PLAN_DEVICE, 2 * d.layer * 4, "layer grads",
+            "FP32, two layer slots: one streams to pinned host memory while backward fills the other");
     }
-
+    /* one layer's activations: xn1 qkv att xmid xn2 gate|up act (storage type) + rstd1 rstd2 lse (FP32) */
+    int64_t set = T * (3 * d.C + QKV + d.Q + 3 * d.F) * e + T * (2 + d.nh) * 4;
     if (p->recompute) {
-        add(p, PLAN_DEVICE, (d.L + 1) * tok * d.C * e, "activation checkpoints",
-            "each layer's input + the final norm's input, %s [%lld x %lld]", dt, (long long)tok, (long long)d.C);
-        add(p, PLAN_DEVICE, tok * (layer_stash_width(&d) - d.C) * e + tok * (d.nh + 2) * 4, "layer workspace",
-            "one layer recomputed (flash attention: no T x T); also holds the final norm output");
+        add(p, PLAN_DEVICE, d.L * T * d.C * e, "activation checkpoints", "each layer's input, %s [%lld x %lld]", dt,
+            (long long)T, (long long)d.C);
+        add(p, PLAN_DEVICE, set, "layer workspace",
+            "one layer's activations, recomputed just before its backward (flash attention: no T x T)");
     } else {
-        add(p, PLAN_DEVICE, d.L * tok * layer_stash_width(&d) * e + d.L * tok * (d.nh + 2) * 4, "activations",
+        add(p, PLAN_DEVICE, d.L * (T * d.C * e + set), "activations",
             "every layer's activations kept for backward (no recompute), %s", dt);
-        add(p, PLAN_DEVICE, 2 * tok * d.C * e + tok * 4, "final norm", "input and output of model.norm, %s", dt);
     }
-    add(p, PLAN_DEVICE, tok * backward_scratch_width(&d) * e, "backward scratch", "dq, dk, dv, d(norm output), %s", dt);
-    add(p, PLAN_DEVICE, tok * d.C * 4, "residual gradient", "FP32 [%lld x %lld], carried from layer to layer",
-        (long long)tok, (long long)d.C);
-    int64_t chunk = tok < PLAN_CLASSIFIER_CHUNK ? tok : PLAN_CLASSIFIER_CHUNK;
-    add(p, PLAN_DEVICE, chunk * d.V * 4 + tok * 4, "classifier",
-        "FP32 logits of %lld tokens at a time -> loss -> dlogits in place (never T x V)", (long long)chunk);
-    add(p, PLAN_DEVICE, PLAN_CUBLAS_WORKSPACE + PLAN_MISC_SLACK + tok * 8, "cuBLAS workspace, misc",
-        "32 MiB cuBLAS, token ids/targets, reduction scratch");
+    add(p, PLAN_DEVICE, 5 * T * d.C * e + T * (2 + 2 + 3) * 4 + 4, "model buffers",
+        "embedding out, attention/MLP outputs, final norm in/out; losses, ids, targets, embedding-backward plan");
+    add(p, PLAN_DEVICE, T * (2 * d.C + d.Q + QKV + 3 * d.F) * e, "backward scratch",
+        "dx, d(norm out), d(att), d(qkv), d(gate|up), d(act), %s", dt);
+    /* one workspace serves whichever op runs (the kernels' *_workspace functions): the classifier's FP32 logits chunk of
+     * at most 16 MiB dominates */
+    int64_t chunk = (16ll << 20) / (4 * d.V);
+    chunk = chunk < 1 ? 1 : chunk > T ? T : chunk;
+    int64_t ws = chunk * d.V * 4, parts = (T + 127) / 128;
+    if (parts * d.C * 4 > ws) ws = parts * d.C * 4; /* rmsnorm backward partial sums */
+    if (T * d.nh * 4 > ws) ws = T * d.nh * 4;        /* attention backward */
+    if ((N / 65536 + 1) * 8 > ws) ws = (N / 65536 + 1) * 8;
+    if (ws < (4ll << 20)) ws = 4ll << 20; /* also the FP32 staging of uploads */
+    add(p, PLAN_DEVICE, ws, "classifier", "FP32 logits of %lld tokens at a time -> loss -> dlogits in place (never "
+        "T x V); the ops' shared workspace", (long long)chunk);
+    add(p, PLAN_DEVICE, PLAN_CUBLAS_WORKSPACE + PLAN_MISC_SLACK, "cuBLAS workspace, misc",
+        "32 MiB cuBLAS (4 MiB before Hopper), alignment, teacher rows when distilling");
 
     if (pl == PLAN_OFFLOAD) {
         add(p, PLAN_HOST, 3 * N * 4, "master weights, AdamW m, v", "FP32, AdamW runs here (threaded, vectorised)");
-        add(p, PLAN_HOST, N * 4, "gradient accumulators", "FP32, pinned, summed over the micro-batches of a step");
-        int64_t big = d.embed > d.layer ? d.embed : d.layer;
-        add(p, PLAN_HOST, 2 * big * e, "transfer staging", "pinned %s, double-buffered (grads down, weights up)", dt);
+        add(p, PLAN_HOST, N * 4, "gradient accumulators", "FP32, pinned, summed over the sequences of a step");
+        add(p, PLAN_HOST, 2 * (8ll << 20), "transfer staging", "pinned, two 8 MiB FP16 chunks for weight uploads");
     } else {
         add(p, PLAN_HOST, 3 * N * 4, "checkpoint copy", "FP32 weights, m, v copied down while saving");
     }
@@ -180,17 +184,11 @@ const char *plan_advice(char *buf, size_t n, const sc_config *cfg, const train_p
         SAY("--precision fp16 needs %s%s; ", plan_fmt_bytes(b, sizeof b, q.device_bytes),
             q.device_bytes <= budget ? " (fits)" : "");
     }
-    if (p->micro_batch > 1) {
-        plan_cuda(&q, cfg, p->seq, 1, p->placement, p->fp16);
-        SAY("--micro-batch 1 (raise --grad-accum instead) needs %s%s; ", plan_fmt_bytes(b, sizeof b, q.device_bytes),
-            q.device_bytes <= budget ? " (fits)" : "");
-    }
     /* all of the above together, then the longest --seq that fits with them */
-    int changes = (p->placement == PLAN_FULL) + !p->fp16 + (p->micro_batch > 1);
+    int changes = (p->placement == PLAN_FULL) + !p->fp16;
     char flags[128] = "";
     if (p->placement == PLAN_FULL) strcat(flags, " --placement offload");
     if (!p->fp16) strcat(flags, " --precision fp16");
-    if (p->micro_batch > 1) strcat(flags, " --micro-batch 1");
     if (changes > 1) {
         plan_cuda(&q, cfg, p->seq, 1, PLAN_OFFLOAD, 1);
         SAY("together,%s needs %s%s; ", flags, plan_fmt_bytes(b, sizeof b, q.device_bytes),

@@ -37,7 +37,9 @@ typedef struct {
 
 /* The CUDA plan for a placement (PLAN_FULL or PLAN_OFFLOAD). full keeps master weights, gradients and AdamW state
  * on the device and every activation (no recompute); offload keeps only the working weights on the device,
- * streams gradients to pinned host FP32 accumulators and recomputes each layer in backward. */
+ * streams gradients to pinned host FP32 accumulators and recomputes each layer in backward. The sequences of a
+ * micro-batch run one after another, so the device total does not depend on micro_batch. It mirrors
+ * host/cuda_model.c's arena buffer for buffer; the CUDA context and cuBLAS's own allocations come on top. */
 void plan_cuda(train_plan *p, const sc_config *cfg, int seq, int micro_batch, plan_placement placement, int fp16);
 /* The CPU trainer's plan (FP32 everywhere, every activation of one sequence kept; micro-batch sequences run one
  * after another through the same buffers). threads sizes the per-thread attention scratch. */
@@ -49,8 +51,8 @@ const char *plan_placement_name(plan_placement p);
 /* "1.23 GiB" / "456.7 MiB" / "12.0 KiB" into buf. */
 const char *plan_fmt_bytes(char *buf, size_t n, int64_t bytes);
 
-/* When p does not fit budget: writes into buf what to lower (another placement, a shorter --seq, micro-batch 1,
- * fp16) with the sizes those choices would need. Returns buf. */
+/* When p does not fit budget: writes into buf what to lower (another placement, fp16, a shorter --seq)
+ * with the sizes those choices would need. Returns buf. */
 const char *plan_advice(char *buf, size_t n, const sc_config *cfg, const train_plan *p, int64_t budget);
 
 #endif

@@ -232,6 +232,36 @@ static void case_upload_chunks(void) {
     model_free(&m), model_free(&m2);
 }
 
+/* `train --plan` (train/plan.c) mirrors the arena host/cuda_model.c lays out, buffer for buffer: on `small` at
+ * 256 tokens, for both placements' flags, the plan less its misc slack (PLAN_MISC_SLACK: alignment, teacher rows)
+ * equals the arena to within alignment padding (measured 508 bytes). The cuBLAS workspace is 32 MiB in both here (the emulator
+ * reports sm_90). */
+static void case_plan_matches_arena(void) {
+    sc_config cfg;
+    if (config_preset(&cfg, "small")) return;
+    sc_model m;
+    model_create(&m, &cfg);
+    model_init_weights(&m, 3, 0.02f);
+    const int TP = 256;
+    for (int off = 0; off < 2; off++) {
+        train_plan p;
+        plan_cuda(&p, &cfg, TP, 2, off ? PLAN_OFFLOAD : PLAN_FULL, 1);
+        int flags = CUDA_MODEL_GRADS | (off ? CUDA_MODEL_STREAM_GRADS | CUDA_MODEL_RECOMPUTE : CUDA_MODEL_MASTER);
+        cuda_model *cm;
+        if (cuda_model_open(&cm, &m, TP, flags)) {
+            tu_check("cuda_model_open for the plan check", 1.0, 0.0);
+            continue;
+        }
+        double arena = (double)cuda_model_device_bytes(cm), planned = (double)(p.device_bytes - PLAN_MISC_SLACK);
+        char name[200];
+        snprintf(name, sizeof name, "plan = arena, small T=%d %s: %.0f vs %.0f bytes (abs diff)", TP,
+                 off ? "offload" : "full", planned, arena);
+        tu_check(name, fabs(planned - arena), 4096.0);
+        cuda_model_close(cm);
+    }
+    model_free(&m);
+}
+
 /* A teacher for (e): top-KD_K rows drawn from a hash of the sequence's ids, so every backend gets the same rows
  * for the same sequence; logits rounded to FP16 (what the device stores) and an lse with some tail mass. */
 enum { KD_K = 8 };
@@ -322,6 +352,7 @@ int main(void) {
     case_skip_and_state(&m0, d, PLAN_OFFLOAD);
     case_kd(&m0, d);
     case_upload_chunks();
+    case_plan_matches_arena();
     free(d);
     model_free(&m0);
     return tu_finish("test_train_backend");
