@@ -16,6 +16,7 @@
 
 #include "half.h"
 #include "kernels.h"
+#include "model.h"
 #include "rng.h"
 #include "testutil.h"
 
@@ -55,6 +56,16 @@ static inline void *gt_alloc(size_t bytes) {
 
 static inline void gt_round_half(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = half_to_float(float_to_half(x[i]));
+}
+
+/* Norm weights drawn from N(1, 0.2) (model_init_weights sets them to 1, which would hide a norm-weight bug), then
+ * every parameter rounded to FP16: the weights the GPU holds, so the CPU twin starts from the same ones. */
+static inline void gt_model_random_norms(sc_model *m, sc_rng *r) {
+    for (int i = 0; i < m->ntensors; i++)
+        if (m->table[i].ndim == 1)
+            for (int64_t j = 0; j < m->table[i].numel; j++)
+                m->params[m->table[i].offset + j] = (float)(1.0 + 0.2 * rng_normal(r));
+    gt_round_half(m->params, m->nparams);
 }
 
 static inline kn_half *gt_up_half(const float *x, int64_t n) {

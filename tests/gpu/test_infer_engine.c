@@ -322,11 +322,7 @@ int main(void) {
     model_init_weights(&m, 1234, 0.08f);
     sc_rng r;
     rng_seed(&r, 99);
-    for (int i = 0; i < m.ntensors; i++)
-        if (m.table[i].ndim == 1)
-            for (int64_t j = 0; j < m.table[i].numel; j++)
-                m.params[m.table[i].offset + j] = (float)(1.0 + 0.2 * rng_normal(&r));
-    gt_round_half(m.params, m.nparams);
+    gt_model_random_norms(&m, &r);
     int V = cfg.vocab_size;
     int32_t prompt[64];
     for (int i = 0; i < 64; i++) prompt[i] = (int32_t)rng_below(&r, (uint64_t)V);

@@ -26,11 +26,7 @@ static void model_case(const char *preset, int layers, int T, float std, uint64_
     model_init_weights(&m, seed, std);
     sc_rng r;
     rng_seed(&r, seed + 100);
-    for (int i = 0; i < m.ntensors; i++)
-        if (m.table[i].ndim == 1)
-            for (int64_t j = 0; j < m.table[i].numel; j++)
-                m.params[m.table[i].offset + j] = (float)(1.0 + 0.2 * rng_normal(&r));
-    gt_round_half(m.params, m.nparams);
+    gt_model_random_norms(&m, &r);
     int V = cfg.vocab_size;
     int32_t *ids = TU_NEW(int32_t, T), *tg = TU_NEW(int32_t, T);
     for (int t = 0; t < T; t++) ids[t] = (int32_t)rng_below(&r, (uint64_t)V);

@@ -52,11 +52,7 @@ static void kd_model_case(int T, int k, int reserve_k, int reverse, float alpha,
     model_init_weights(&m, seed, 0.05f);
     sc_rng r;
     rng_seed(&r, seed + 100);
-    for (int i = 0; i < m.ntensors; i++)
-        if (m.table[i].ndim == 1)
-            for (int64_t j = 0; j < m.table[i].numel; j++)
-                m.params[m.table[i].offset + j] = (float)(1.0 + 0.2 * rng_normal(&r));
-    gt_round_half(m.params, m.nparams);
+    gt_model_random_norms(&m, &r);
     int V = cfg.vocab_size;
     int32_t *ids = TU_NEW(int32_t, T), *tg = TU_NEW(int32_t, T), *kid = TU_NEW(int32_t, (int64_t)T * k);
     float *tl = TU_NEW(float, (int64_t)T * k), *lse = TU_NEW(float, T);
