@@ -15,6 +15,17 @@ static int check_failures;
         }                                                                                                          \
     } while (0)
 
+/* CHECK with a printf-style message after the condition (the values that make a failure readable). */
+#define CHECKF(cond, ...)                                                                                          \
+    do {                                                                                                           \
+        if (!(cond)) {                                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);                               \
+            fprintf(stderr, __VA_ARGS__);                                                                          \
+            fputc('\n', stderr);                                                                                   \
+            check_failures++;                                                                                      \
+        }                                                                                                          \
+    } while (0)
+
 /* The call must fail and its message must contain `needle` (so errors stay specific). */
 #define CHECK_FAILS_WITH(call, needle)                                                                             \
     do {                                                                                                           \

@@ -10,21 +10,12 @@
 
 #include "commands_infer.h"
 #include "engine.h"
+#include "check.h"
 #include "error.h"
 #include "model_cpu.h"
 #include "quant.h"
 #include "rng.h"
 
-static int fails;
-#define CHECK(cond, ...)                                                                                          \
-    do {                                                                                                          \
-        if (!(cond)) {                                                                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                           \
-            printf(__VA_ARGS__);                                                                                  \
-            printf("\n");                                                                                         \
-            fails++;                                                                                              \
-        }                                                                                                         \
-    } while (0)
 
 static float max_abs_diff(const float *a, const float *b, size_t n, float *amax) {
     float d = 0, m = 0;
@@ -57,7 +48,7 @@ static void test_kernels(void) {
             qmat_dequant_rows(&m, 0, rows, deq);
             double werr = 0;
             for (int i = 0; i < rows * cols; i++) werr = fmax(werr, fabs(deq[i] - w[i]) / (fabs(w[i]) + 0.05));
-            CHECK(werr < 0.02, "dequantized weights off by %g (group %d)", werr, G);
+            CHECKF(werr < 0.02, "dequantized weights off by %g (group %d)", werr, G);
             float worst = 0;
             for (int i = 0; i < rows; i++) {
                 double ref = 0;
@@ -65,13 +56,13 @@ static void test_kernels(void) {
                     ref += (double)deq[(size_t)i * cols + c] * (xq[c] - 128) * xs[c / m.group];
                 worst = fmaxf(worst, (float)fabs(ref - y[i]) / (float)(fabs(ref) + 1e-3));
             }
-            CHECK(worst < 1e-4, "int8 matvec vs scalar: rel err %g (rows %d cols %d group %d)", worst, rows, cols, G);
+            CHECKF(worst < 1e-4, "int8 matvec vs scalar: rel err %g (rows %d cols %d group %d)", worst, rows, cols, G);
             float *y4 = malloc((size_t)3 * rows * 4);
             uint8_t *xq3 = malloc((size_t)3 * cols);
             float *xs3 = malloc((size_t)3 * ng * 4);
             for (int t = 0; t < 3; t++) memcpy(xq3 + t * cols, xq, cols), memcpy(xs3 + t * ng, xs, ng * 4);
             qmat_matmul(&m, xq3, xs3, y4, 3);
-            CHECK(max_abs_diff(y4 + 2 * rows, y, rows, NULL) == 0, "matmul row 2 differs from matvec");
+            CHECKF(max_abs_diff(y4 + 2 * rows, y, rows, NULL) == 0, "matmul row 2 differs from matvec");
             qmat_free(&m);
             free(w), free(x), free(y), free(q), free(s), free(xq), free(xs), free(deq), free(y4), free(xq3), free(xs3);
         }
@@ -107,7 +98,7 @@ static void engine_logits(const sc_weights *w, int kv_f16, const int32_t *ids, i
         e.ops->forward(&e, &kv, ids, split, NULL, out);
         for (int t = split; t < T; t++) engine_forward(&e, &kv, ids + t, 1, out + (size_t)t * V);
     }
-    CHECK(kv.n == T, "kv->n %d after %d tokens", kv.n, T);
+    CHECKF(kv.n == T, "kv->n %d after %d tokens", kv.n, T);
     kv_free(&kv);
     engine_close(&e);
 }
@@ -138,15 +129,15 @@ int main(void) {
     engine_logits(&w, 0, ids, T, 1, got);
     d = max_abs_diff(got, ref, (size_t)T * V, &amax);
     printf("fp32 engine, fp32 kv, token by token: max |diff| %.3g (max |logit| %.3g)\n", d, amax);
-    CHECK(d < 1e-4, "FP32 engine decode vs reference: %g >= 1e-4", d);
+    CHECKF(d < 1e-4, "FP32 engine decode vs reference: %g >= 1e-4", d);
     engine_logits(&w, 0, ids, T, 0, got);
     d = max_abs_diff(got, ref, (size_t)T * V, NULL);
     printf("fp32 engine, prefill + decode: max |diff| %.3g\n", d);
-    CHECK(d < 1e-4, "FP32 engine prefill+decode vs reference: %g >= 1e-4", d);
+    CHECKF(d < 1e-4, "FP32 engine prefill+decode vs reference: %g >= 1e-4", d);
     engine_logits(&w, 1, ids, T, 1, got);
     d = max_abs_diff(got, ref, (size_t)T * V, NULL);
     printf("fp32 engine, fp16 kv: max |diff| %.3g\n", d);
-    CHECK(d < 2e-3 * fmaxf(1, amax), "FP16 KV vs reference: %g", d);
+    CHECKF(d < 2e-3 * fmaxf(1, amax), "FP16 KV vs reference: %g", d);
     weights_free(&w);
 
     int groups[] = {0, 32};
@@ -154,7 +145,7 @@ int main(void) {
         snprintf(path, sizeof path, "%s/int8-%d", dir, groups[gi]);
         if (quantize_model(&m, path, groups[gi])) return printf("quantize: %s\n", sc_error()), 1;
         if (weights_load(&w, path)) return printf("load int8: %s\n", sc_error()), 1;
-        CHECK(w.quantized && w.group_size == groups[gi], "INT8 dir not recognised");
+        CHECKF(w.quantized && w.group_size == groups[gi], "INT8 dir not recognised");
         for (int mode = 0; mode < 2; mode++) {
             engine_logits(&w, 1, ids, T, mode == 0, got);
             d = max_abs_diff(got, ref, (size_t)T * V, NULL);
@@ -170,14 +161,14 @@ int main(void) {
             printf("int8 group %d, %s: max |diff| %.3g of max |logit| %.3g, argmax agreement %d/%d\n", groups[gi],
                    mode == 0 ? "decode" : "prefill+decode", d, amax, agree, T);
             /* tolerance: 5% of the largest logit (weights and activations both 8-bit) */
-            CHECK(d < 0.05f * amax, "INT8 logits off by %g (max |logit| %g)", d, amax);
-            CHECK(agree >= T * 8 / 10, "INT8 argmax agreement %d/%d", agree, T);
+            CHECKF(d < 0.05f * amax, "INT8 logits off by %g (max |logit| %g)", d, amax);
+            CHECKF(agree >= T * 8 / 10, "INT8 argmax agreement %d/%d", agree, T);
         }
         /* eval's path: the INT8 dir dequantized to FP32 */
         sc_model dm;
-        CHECK(infer_model_load(&dm, path) == 0, "infer_model_load: %s", sc_error());
+        CHECKF(infer_model_load(&dm, path) == 0, "infer_model_load: %s", sc_error());
         float dd = max_abs_diff(dm.params, m.params, (size_t)m.nparams, NULL);
-        CHECK(dd < 0.01f, "dequantized parameters off by %g", dd);
+        CHECKF(dd < 0.01f, "dequantized parameters off by %g", dd);
         model_free(&dm);
         weights_free(&w);
     }
@@ -186,7 +177,5 @@ int main(void) {
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) printf("could not remove %s\n", dir);
-    if (fails) return printf("%d failure(s)\n", fails), 1;
-    printf("test_infer_engine: all checks passed\n");
-    return 0;
+    return check_result("test_infer_engine");
 }

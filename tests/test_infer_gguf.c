@@ -7,22 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "error.h"
 #include "fileio.h"
 #include "gguf.h"
 #include "half.h"
 #include "model.h"
 
-static int fails;
-#define CHECK(cond, ...)                                                                                          \
-    do {                                                                                                          \
-        if (!(cond)) {                                                                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                           \
-            printf(__VA_ARGS__);                                                                                  \
-            printf("\n");                                                                                         \
-            fails++;                                                                                              \
-        }                                                                                                         \
-    } while (0)
 
 /* a tokenizer.json of V tokens: 3 specials + byte-ish tokens, and two merges (one in the ["a","b"] form) */
 static void write_tokenizer(const char *dir, int V) {
@@ -53,52 +44,52 @@ static void check_model(const char *base, int tied) {
     for (int ti = 0; ti < 2; ti++) {
         int type = types[ti];
         snprintf(out, sizeof out, "%s/m-%d-%d.gguf", base, tied, type);
-        CHECK(gguf_export(dir, out, type) == 0, "export: %s", sc_error());
+        CHECKF(gguf_export(dir, out, type) == 0, "export: %s", sc_error());
         gguf_file g;
         if (gguf_open(&g, out)) {
-            CHECK(0, "open: %s", sc_error());
+            CHECKF(0, "open: %s", sc_error());
             continue;
         }
         const gguf_kv *kv = gguf_find_kv(&g, "general.architecture");
-        CHECK(kv && kv->str && strcmp(kv->str, "llama") == 0, "architecture");
+        CHECKF(kv && kv->str && strcmp(kv->str, "llama") == 0, "architecture");
         kv = gguf_find_kv(&g, "llama.block_count");
-        CHECK(kv && kv->u == (uint64_t)cfg.num_hidden_layers, "block_count");
+        CHECKF(kv && kv->u == (uint64_t)cfg.num_hidden_layers, "block_count");
         kv = gguf_find_kv(&g, "llama.attention.head_count_kv");
-        CHECK(kv && kv->u == (uint64_t)cfg.num_key_value_heads, "head_count_kv");
+        CHECKF(kv && kv->u == (uint64_t)cfg.num_key_value_heads, "head_count_kv");
         kv = gguf_find_kv(&g, "llama.rope.freq_base");
-        CHECK(kv && fabs(kv->f - cfg.rope_theta) < 1e-3, "rope base");
+        CHECKF(kv && fabs(kv->f - cfg.rope_theta) < 1e-3, "rope base");
         kv = gguf_find_kv(&g, "tokenizer.ggml.tokens");
-        CHECK(kv && kv->n == (uint64_t)cfg.vocab_size, "tokens array");
+        CHECKF(kv && kv->n == (uint64_t)cfg.vocab_size, "tokens array");
         uint64_t len;
         const char *s = kv ? gguf_kv_str_at(kv, 1, &len) : "";
-        CHECK(kv && len == 12 && memcmp(s, "<fim_prefix>", 12) == 0, "token 1");
+        CHECKF(kv && len == 12 && memcmp(s, "<fim_prefix>", 12) == 0, "token 1");
         s = kv ? gguf_kv_str_at(kv, 4, &len) : "";
-        CHECK(kv && len == 2 && memcmp(s, "t0", 2) == 0, "token 4");
+        CHECKF(kv && len == 2 && memcmp(s, "t0", 2) == 0, "token 4");
         kv = gguf_find_kv(&g, "tokenizer.ggml.merges");
         s = kv ? gguf_kv_str_at(kv, 1, &len) : "";
-        CHECK(kv && kv->n == 2 && len == 5 && memcmp(s, "t3 t4", 5) == 0, "merges");
+        CHECKF(kv && kv->n == 2 && len == 5 && memcmp(s, "t3 t4", 5) == 0, "merges");
         kv = gguf_find_kv(&g, "tokenizer.ggml.fim_mid_token_id");
-        CHECK(kv && kv->u == 2, "fim_mid id");
-        CHECK(g.nt == (uint64_t)(2 + 9 * cfg.num_hidden_layers + !tied), "tensor count %llu", (unsigned long long)g.nt);
-        CHECK((gguf_find_tensor(&g, "output.weight") == NULL) == tied, "output.weight presence");
+        CHECKF(kv && kv->u == 2, "fim_mid id");
+        CHECKF(g.nt == (uint64_t)(2 + 9 * cfg.num_hidden_layers + !tied), "tensor count %llu", (unsigned long long)g.nt);
+        CHECKF((gguf_find_tensor(&g, "output.weight") == NULL) == tied, "output.weight presence");
         const gguf_tensor *e = gguf_find_tensor(&g, "token_embd.weight");
         const gguf_tensor *q = gguf_find_tensor(&g, "blk.1.attn_q.weight");
         const gguf_tensor *k = gguf_find_tensor(&g, "blk.1.attn_k.weight");
         const gguf_tensor *n = gguf_find_tensor(&g, "blk.0.ffn_norm.weight");
         if (!e || !q || !k || !n) {
-            CHECK(0, "tensors missing");
+            CHECKF(0, "tensors missing");
             gguf_close(&g);
             continue;
         }
         int C = cfg.hidden_size, hd = cfg.head_dim;
-        CHECK(e->ndim == 2 && e->dims[0] == (uint64_t)C && e->dims[1] == (uint64_t)cfg.vocab_size && e->type == (uint32_t)type,
+        CHECKF(e->ndim == 2 && e->dims[0] == (uint64_t)C && e->dims[1] == (uint64_t)cfg.vocab_size && e->type == (uint32_t)type,
               "token_embd shape/type");
-        CHECK(n->type == GGML_F32 && n->ndim == 1, "norms are F32");
+        CHECKF(n->type == GGML_F32 && n->ndim == 1, "norms are F32");
         float tol_rel = type == GGML_F16 ? 1e-3f : 1.0f / 127; /* Q8_0: half a step of amax/127, amax <= |w| max */
         float worst = 0;
         for (int64_t i = 0; i < (int64_t)cfg.vocab_size * C; i += 7)
             worst = fmaxf(worst, fabsf(gguf_tensor_get(e, (uint64_t)i) - m.w.embed[i]));
-        CHECK(worst < tol_rel * 0.3f, "token_embd values off by %g", worst);
+        CHECKF(worst < tol_rel * 0.3f, "token_embd values off by %g", worst);
         /* RoPE permutation: GGUF row h*hd + 2i + j holds HF row h*hd + j*hd/2 + i */
         const float *wq = m.w.layers[1].wq, *wk = m.w.layers[1].wk;
         worst = 0;
@@ -112,7 +103,7 @@ static void check_model(const char *base, int tied) {
                         if (h < cfg.num_key_value_heads)
                             worstk = fmaxf(worstk, fabsf(gguf_tensor_get(k, gr * C + c) - wk[hr * C + c]));
                     }
-        CHECK(worst < tol_rel * 0.3f && worstk < tol_rel * 0.3f, "Q/K permutation: off by %g / %g", worst, worstk);
+        CHECKF(worst < tol_rel * 0.3f && worstk < tol_rel * 0.3f, "Q/K permutation: off by %g / %g", worst, worstk);
         printf("gguf %s tied=%d: %llu tensors, %llu keys, %.0f KiB, max error %.2g\n",
                type == GGML_F16 ? "f16" : "q8_0", tied, (unsigned long long)g.nt, (unsigned long long)g.nkv,
                g.size / 1024.0, worst);
@@ -122,7 +113,7 @@ static void check_model(const char *base, int tied) {
         snprintf(tpath, sizeof tpath, "%s.trunc", out);
         atomic_write_file(tpath, g.image, cut);
         gguf_file b;
-        CHECK(gguf_open(&b, tpath) != 0 && strstr(sc_error(), "past the end"), "truncated file: %s", sc_error());
+        CHECKF(gguf_open(&b, tpath) != 0 && strstr(sc_error(), "past the end"), "truncated file: %s", sc_error());
         gguf_close(&g);
     }
     model_free(&m);
@@ -136,7 +127,5 @@ int main(void) {
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", base);
     if (system(cmd)) printf("could not remove %s\n", base);
-    if (fails) return printf("%d failure(s)\n", fails), 1;
-    printf("test_infer_gguf: all checks passed\n");
-    return 0;
+    return check_result("test_infer_gguf");
 }

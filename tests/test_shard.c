@@ -7,19 +7,10 @@
 #include <unistd.h>
 
 #include "checksum.h"
+#include "check.h"
 #include "error.h"
 #include "shard.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);         \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fprintf(stderr, "\n");                                        \
-            failures++;                                                   \
-        }                                                                 \
-    } while (0)
 
 static uint64_t rng_state = 12345;
 static uint64_t rnd(void) {
@@ -76,22 +67,22 @@ static void test_round_trip(uint32_t vocab, size_t n, uint32_t frame_tokens) {
     int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
     for (size_t i = 0; i < n; i++) ids[i] = (int32_t)(rnd() % 7 == 0 ? rnd() % vocab : (i * 31) % 300);
     if (n) ids[n - 1] = (int32_t)(vocab - 1);
-    CHECK(write_shard(path, ids, n, vocab, frame_tokens, 17) == 0, "write: %s", sc_error());
+    CHECKF(write_shard(path, ids, n, vocab, frame_tokens, 17) == 0, "write: %s", sc_error());
     shard_reader *r;
     if (shard_open(&r, path) != 0) {
-        CHECK(0, "open: %s", sc_error());
+        CHECKF(0, "open: %s", sc_error());
         free(ids);
         return;
     }
     const shard_header *h = shard_info(r);
-    CHECK(h->token_count == n, "token_count %llu != %zu", (unsigned long long)h->token_count, n);
-    CHECK(h->doc_count == 17, "doc_count %llu", (unsigned long long)h->doc_count);
-    CHECK(h->vocab_size == vocab && h->dtype == (vocab <= 65536 ? 2u : 4u), "dtype %u for vocab %u", h->dtype, vocab);
-    CHECK(h->tokenizer_hash == 0xfeedface12345678ull, "tokenizer hash");
-    CHECK(h->frame_count == (n + frame_tokens - 1) / frame_tokens, "frame_count %u", h->frame_count);
-    CHECK(shard_verify(r) == 0, "verify: %s", sc_error());
+    CHECKF(h->token_count == n, "token_count %llu != %zu", (unsigned long long)h->token_count, n);
+    CHECKF(h->doc_count == 17, "doc_count %llu", (unsigned long long)h->doc_count);
+    CHECKF(h->vocab_size == vocab && h->dtype == (vocab <= 65536 ? 2u : 4u), "dtype %u for vocab %u", h->dtype, vocab);
+    CHECKF(h->tokenizer_hash == 0xfeedface12345678ull, "tokenizer hash");
+    CHECKF(h->frame_count == (n + frame_tokens - 1) / frame_tokens, "frame_count %u", h->frame_count);
+    CHECKF(shard_verify(r) == 0, "verify: %s", sc_error());
     int32_t *all = malloc((n ? n : 1) * sizeof *all);
-    CHECK(shard_read_tokens(r, 0, n, all) == 0 && (n == 0 || memcmp(all, ids, n * sizeof *ids) == 0), "full read differs");
+    CHECKF(shard_read_tokens(r, 0, n, all) == 0 && (n == 0 || memcmp(all, ids, n * sizeof *ids) == 0), "full read differs");
     /* random windows, including ones spanning frames and touching both ends */
     int32_t *win = malloc(4097 * sizeof *win);
     for (int t = 0; t < 300 && n > 0; t++) {
@@ -99,12 +90,12 @@ static void test_round_trip(uint32_t vocab, size_t n, uint32_t frame_tokens) {
         if (len > n) len = n;
         uint64_t start = t == 0 ? 0 : t == 1 ? n - len : rnd() % (n - len + 1);
         if (shard_read_tokens(r, start, len, win) != 0) {
-            CHECK(0, "window read: %s", sc_error());
+            CHECKF(0, "window read: %s", sc_error());
             break;
         }
-        CHECK(memcmp(win, ids + start, len * sizeof *win) == 0, "window [%llu,+%zu) differs", (unsigned long long)start, len);
+        CHECKF(memcmp(win, ids + start, len * sizeof *win) == 0, "window [%llu,+%zu) differs", (unsigned long long)start, len);
     }
-    CHECK(shard_read_tokens(r, n, 1, win) != 0 && strstr(sc_error(), "out of range"), "read past end must fail");
+    CHECKF(shard_read_tokens(r, n, 1, win) != 0 && strstr(sc_error(), "out of range"), "read past end must fail");
     shard_close(r);
     free(win);
     free(all);
@@ -119,12 +110,12 @@ static void test_deterministic_bytes(void) {
     snprintf(a, sizeof a, "%s/det-a.tok", tmpdir);
     snprintf(b, sizeof b, "%s/det-b.tok", tmpdir);
     uint64_t saved = rng_state;
-    CHECK(write_shard(a, ids, n, 1000, 4096, 3) == 0, "%s", sc_error());
+    CHECKF(write_shard(a, ids, n, 1000, 4096, 3) == 0, "%s", sc_error());
     rng_state = saved + 99;  /* different append chunking must not change the bytes */
-    CHECK(write_shard(b, ids, n, 1000, 4096, 3) == 0, "%s", sc_error());
+    CHECKF(write_shard(b, ids, n, 1000, 4096, 3) == 0, "%s", sc_error());
     size_t na, nb;
     unsigned char *ba = slurp(a, &na), *bb = slurp(b, &nb);
-    CHECK(ba && bb && na == nb && memcmp(ba, bb, na) == 0, "same ids, different bytes");
+    CHECKF(ba && bb && na == nb && memcmp(ba, bb, na) == 0, "same ids, different bytes");
     free(ba);
     free(bb);
     free(ids);
@@ -134,13 +125,13 @@ static void test_deterministic_bytes(void) {
 static void expect_open_fails(const char *path, const char *needle) {
     shard_reader *r;
     int rc = shard_open(&r, path);
-    CHECK(rc != 0, "%s: open should fail (%s)", path, needle);
+    CHECKF(rc != 0, "%s: open should fail (%s)", path, needle);
     if (rc == 0) {
         shard_close(r);
         return;
     }
-    CHECK(strstr(sc_error(), needle) != NULL, "error '%s' lacks '%s'", sc_error(), needle);
-    CHECK(strstr(sc_error(), path) != NULL, "error '%s' does not name the file", sc_error());
+    CHECKF(strstr(sc_error(), needle) != NULL, "error '%s' lacks '%s'", sc_error(), needle);
+    CHECKF(strstr(sc_error(), path) != NULL, "error '%s' does not name the file", sc_error());
 }
 
 static void test_bad_input(void) {
@@ -150,7 +141,7 @@ static void test_bad_input(void) {
     size_t n = 20000;
     int32_t *ids = malloc(n * sizeof *ids);
     for (size_t i = 0; i < n; i++) ids[i] = (int32_t)(rnd() % 5000);
-    CHECK(write_shard(good, ids, n, 5000, 1024, 1) == 0, "%s", sc_error());
+    CHECKF(write_shard(good, ids, n, 5000, 1024, 1) == 0, "%s", sc_error());
     size_t len;
     unsigned char *b = slurp(good, &len), *c = malloc(len);
 
@@ -159,8 +150,8 @@ static void test_bad_input(void) {
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         spit(bad, b, cuts[i]);
         shard_reader *r;
-        CHECK(shard_open(&r, bad) != 0, "truncated to %zu bytes must fail", cuts[i]);
-        CHECK(strstr(sc_error(), "truncated") || strstr(sc_error(), "does not match"), "cut %zu: %s", cuts[i], sc_error());
+        CHECKF(shard_open(&r, bad) != 0, "truncated to %zu bytes must fail", cuts[i]);
+        CHECKF(strstr(sc_error(), "truncated") || strstr(sc_error(), "does not match"), "cut %zu: %s", cuts[i], sc_error());
     }
     /* a byte flipped in the header fields or in the index: caught by the header/index checksum (or a range check) */
     size_t header_flips[] = {20, 24, 32, 40, 57, 61, len - 10, len - 32 * 5 + 3};
@@ -169,7 +160,7 @@ static void test_bad_input(void) {
         c[header_flips[i]] ^= 0x10;
         spit(bad, c, len);
         shard_reader *r;
-        CHECK(shard_open(&r, bad) != 0, "flip at %zu must fail", header_flips[i]);
+        CHECKF(shard_open(&r, bad) != 0, "flip at %zu must fail", header_flips[i]);
     }
     memcpy(c, b, len);
     c[40] ^= 1;  /* tokenizer hash: no range check can see this, only the checksum */
@@ -178,7 +169,7 @@ static void test_bad_input(void) {
     /* a byte flipped inside a frame: open succeeds (index intact), reading that frame names it */
     memcpy(c, b, len);
     shard_reader *r;
-    CHECK(shard_open(&r, good) == 0, "%s", sc_error());
+    CHECKF(shard_open(&r, good) == 0, "%s", sc_error());
     const shard_frame *f3 = shard_frame_info(r, 3);
     size_t pos = (size_t)f3->offset + f3->compressed_size / 2;
     shard_close(r);
@@ -186,14 +177,14 @@ static void test_bad_input(void) {
     spit(bad, c, len);
     if (shard_open(&r, bad) == 0) {
         int32_t *buf = malloc(1024 * sizeof *buf);
-        CHECK(shard_read_frame(r, 2, buf) == 0, "untouched frame 2 must read: %s", sc_error());
-        CHECK(shard_read_frame(r, 3, buf) != 0 && strstr(sc_error(), "frame 3") && strstr(sc_error(), bad),
+        CHECKF(shard_read_frame(r, 2, buf) == 0, "untouched frame 2 must read: %s", sc_error());
+        CHECKF(shard_read_frame(r, 3, buf) != 0 && strstr(sc_error(), "frame 3") && strstr(sc_error(), bad),
               "corrupt frame 3: '%s'", sc_error());
-        CHECK(shard_verify(r) != 0, "verify must fail on a corrupt frame");
+        CHECKF(shard_verify(r) != 0, "verify must fail on a corrupt frame");
         free(buf);
         shard_close(r);
     } else {
-        CHECK(0, "flip inside a frame should still open: %s", sc_error());
+        CHECKF(0, "flip inside a frame should still open: %s", sc_error());
     }
     /* wrong magic, wrong version */
     memcpy(c, b, len);
@@ -225,22 +216,22 @@ static void test_writer_errors(void) {
     int before = count_entries(tmpdir);
     shard_writer *w;
     shard_writer_options o = {.vocab_size = 100, .tokenizer_hash = 1};
-    CHECK(shard_writer_open(&w, path, &o) == 0, "%s", sc_error());
+    CHECKF(shard_writer_open(&w, path, &o) == 0, "%s", sc_error());
     int32_t ok[3] = {1, 2, 3}, oob[2] = {5, 100};
-    CHECK(shard_writer_append(w, ok, 3, 1) == 0, "%s", sc_error());
-    CHECK(shard_writer_append(w, oob, 2, 0) != 0 && strstr(sc_error(), "100"), "id 100 >= vocab 100 must fail");
+    CHECKF(shard_writer_append(w, ok, 3, 1) == 0, "%s", sc_error());
+    CHECKF(shard_writer_append(w, oob, 2, 0) != 0 && strstr(sc_error(), "100"), "id 100 >= vocab 100 must fail");
     shard_writer_abort(w);
-    CHECK(access(path, F_OK) != 0, "aborted shard must not exist");
-    CHECK(count_entries(tmpdir) == before, "abort left a temporary file behind");
-    CHECK(shard_writer_open(&w, "/nonexistent/dir/x.tok", &o) != 0 && strstr(sc_error(), "/nonexistent/dir/x.tok"),
+    CHECKF(access(path, F_OK) != 0, "aborted shard must not exist");
+    CHECKF(count_entries(tmpdir) == before, "abort left a temporary file behind");
+    CHECKF(shard_writer_open(&w, "/nonexistent/dir/x.tok", &o) != 0 && strstr(sc_error(), "/nonexistent/dir/x.tok"),
           "open in a missing dir must fail naming the path");
 }
 
 static void test_checksum_vectors(void) {
     /* CRC-32C check value from RFC 3720 / the Castagnoli polynomial catalogue */
-    CHECK(crc32c_update(0, "123456789", 9) == 0xE3069283u, "crc32c('123456789') = %08x", crc32c_update(0, "123456789", 9));
-    CHECK(crc32c_update(crc32c_update(0, "1234", 4), "56789", 5) == 0xE3069283u, "crc32c incremental");
-    CHECK(hash64("abc", 3, 0) != hash64("abd", 3, 0) && hash64("abc", 3, 0) != hash64("abc", 3, 1), "hash64 mixes");
+    CHECKF(crc32c_update(0, "123456789", 9) == 0xE3069283u, "crc32c('123456789') = %08x", crc32c_update(0, "123456789", 9));
+    CHECKF(crc32c_update(crc32c_update(0, "1234", 4), "56789", 5) == 0xE3069283u, "crc32c incremental");
+    CHECKF(hash64("abc", 3, 0) != hash64("abd", 3, 0) && hash64("abc", 3, 0) != hash64("abc", 3, 1), "hash64 mixes");
 }
 
 int main(void) {
@@ -259,10 +250,5 @@ int main(void) {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);
-    if (failures) {
-        fprintf(stderr, "test_shard: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_shard: all passed\n");
-    return 0;
+    return check_result("test_shard");
 }
