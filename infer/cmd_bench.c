@@ -40,11 +40,16 @@ int cmd_infer_bench(int argc, char **argv) {
         fprintf(stderr, "smallcoder infer-bench: -p, -n and -r must be >= 1\n");
         return 2;
     }
+    int kv_f16 = engine_kv_f16(kvtype);
+    if (kv_f16 < 0) {
+        fprintf(stderr, "smallcoder infer-bench: %s\n", sc_error());
+        return 2;
+    }
     int nthreads = sc_set_threads(threads);
     sc_weights w;
     sc_engine e = {0};
     if (weights_load(&w, dir)) goto fail_nw;
-    sc_engine_opts o = {.device = device, .kv_f16 = strcmp(kvtype, "f32") != 0, .threads = nthreads,
+    sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
                         .precision = precision, .n_ctx = n_prompt + n_gen, .n_seqs = 1};
     if (engine_open(&e, &w, &o)) goto fail;
     if (n_prompt + n_gen > w.cfg.max_position_embeddings) {

@@ -95,8 +95,9 @@ int cmd_complete(int argc, char **argv) {
         fprintf(stderr, "smallcoder complete: --cursor goes with --file, --suffix with --prefix\n");
         return 2;
     }
-    if (strcmp(kvtype, "f16") && strcmp(kvtype, "f32")) {
-        fprintf(stderr, "smallcoder complete: --kv must be f16 or f32, got '%s'\n", kvtype);
+    int kv_f16 = engine_kv_f16(kvtype);
+    if (kv_f16 < 0) {
+        fprintf(stderr, "smallcoder complete: %s\n", sc_error());
         return 2;
     }
     sp.seed = (uint64_t)seed;
@@ -124,7 +125,7 @@ int cmd_complete(int argc, char **argv) {
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;
     /* the context is known before the engine opens: the CUDA engine sizes its KV cache (and --precision auto
      * its choice) by it */
-    sc_engine_opts o = {.device = device, .kv_f16 = strcmp(kvtype, "f16") == 0, .threads = nthreads,
+    sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
                         .precision = precision, .n_ctx = ctx, .n_seqs = 1};
     if (engine_open(&e, &w, &o)) goto fail;
     session_create(&s, &e, ctx);

@@ -44,8 +44,9 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "smallcoder serve: --parallel must be 1..64, --queue >= 0, --port 0..65535, --max-body > 0\n");
         return 2;
     }
-    if (strcmp(kvtype, "f16") && strcmp(kvtype, "f32")) {
-        fprintf(stderr, "smallcoder serve: --kv must be f16 or f32, got '%s'\n", kvtype);
+    int kv_f16 = engine_kv_f16(kvtype);
+    if (kv_f16 < 0) {
+        fprintf(stderr, "smallcoder serve: %s\n", sc_error());
         return 2;
     }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -70,7 +71,7 @@ int cmd_serve(int argc, char **argv) {
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
     if (weights_load(&w, dir)) goto fail;
     st.n_ctx = ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings;
-    sc_engine_opts o = {.device = device, .kv_f16 = strcmp(kvtype, "f16") == 0, .threads = nthreads,
+    sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
                         .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel};
     if (engine_open(&e, &w, &o)) goto fail;
     st.engine = &e, st.tok = tok, st.api_key = api_key, st.max_body = (size_t)max_body;

@@ -73,6 +73,11 @@ $sc complete --model "$dir/nope" --prompt x 2>"$dir/err" && fail "missing model 
 $sc complete --model "$q" --file "$dir/f.c" --cursor 9:1 2>"$dir/err" && fail "cursor past the end accepted"
 grep -q "only 4 lines" "$dir/err" || fail "cursor message: $(cat "$dir/err")"
 $sc complete --model "$q" --prompt x --prefix y 2>/dev/null; [ $? -eq 2 ] || fail "--prompt with --prefix not a usage error"
+for c in "complete --prompt x" infer-bench; do  # --kv is checked the same way by every inference command
+  $sc $c --model "$q" --kv f8 2>"$dir/err" >/dev/null; [ $? -eq 2 ] || fail "$c --kv f8 not a usage error"
+  c=${c%% *}
+  grep -q "smallcoder $c: --kv must be f16 or f32, got 'f8'" "$dir/err" || fail "$c --kv message: $(cat "$dir/err")"
+done
 
 if [ $fails -ne 0 ]; then echo "infer_cli: $fails failure(s)"; exit 1; fi
 echo "infer_cli: all checks passed"
