@@ -2,7 +2,7 @@
 #ifndef SC_COMMANDS_H
 #define SC_COMMANDS_H
 
-#include "commands_host.h"
+#include "host/commands_host.h"
 
 #ifdef SC_HAVE_DATA
 int cmd_shard_info(int argc, char **argv);
@@ -10,13 +10,13 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 #endif
 #ifdef SC_HAVE_TRAIN
-#include "commands_train.h"
+#include "train/commands_train.h"
 #endif
 #ifdef SC_HAVE_DISTILL
 int cmd_teacher(int argc, char **argv);
 #endif
 #ifdef SC_HAVE_INFER
-#include "commands_infer.h"
+#include "infer/commands_infer.h"
 #endif
 
 #endif

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "cpu_tune.h"
+#include "host/cpu_tune.h"
 
 typedef struct {
     const char *name;

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "error.h"
-#include "loader.h"
-#include "tokenizer.h"
+#include "host/error.h"
+#include "data/loader.h"
+#include "data/tokenizer.h"
 
 static double now(void) {
     struct timespec t;

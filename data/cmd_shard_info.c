@@ -6,9 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "args.h"
-#include "error.h"
-#include "shard.h"
+#include "host/args.h"
+#include "host/error.h"
+#include "data/shard.h"
 
 static int show_shard(const char *path, int ids, int quiet) {
     shard_reader *r;

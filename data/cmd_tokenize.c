@@ -10,14 +10,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "args.h"
-#include "checksum.h"
-#include "corpus.h"
-#include "error.h"
-#include "progress_bar.h"
-#include "shard_set.h"
-#include "tokenizer.h"
-#include "tokenizer_train.h"
+#include "host/args.h"
+#include "data/checksum.h"
+#include "data/corpus.h"
+#include "host/error.h"
+#include "data/progress_bar.h"
+#include "data/shard_set.h"
+#include "data/tokenizer.h"
+#include "data/tokenizer_train.h"
 
 /* ---- one file's result, produced by a worker ---- */
 typedef enum { FILE_OK, FILE_EMPTY, FILE_BINARY, FILE_NOT_UTF8, FILE_LARGE, FILE_UNREADABLE, FILE_SPECIAL, FILE_FAILED } file_status;

@@ -7,13 +7,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "args.h"
-#include "error.h"
-#include "fileio.h"
-#include "token_ids.h"
-#include "tokenizer.h"
-#include "corpus.h"
-#include "tokenizer_train.h"
+#include "host/args.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "host/token_ids.h"
+#include "data/tokenizer.h"
+#include "data/corpus.h"
+#include "data/tokenizer_train.h"
 
 int cmd_tokenizer(int argc, char **argv); /* declared for the table in commands.h */
 

@@ -1,5 +1,5 @@
 /* corpus.c — deterministic recursive file walk and content classification for `smallcoder tokenize`. */
-#include "corpus.h"
+#include "data/corpus.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -9,8 +9,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "error.h"
-#include "utf8.h"
+#include "host/error.h"
+#include "data/utf8.h"
 
 int corpus_filter_parse_exts(corpus_filter *f, const char *spec) {
     corpus_filter_free(f);

@@ -1,14 +1,14 @@
 /* fim.c — the fill-in-the-middle transform of a training window (see fim.h for the recipe and the choice of
  * character-level splitting). Every random draw comes from an sc_rng seeded by the caller's key, in a fixed
  * order per document, so the output is a pure function of (window, key, options). */
-#include "fim.h"
+#include "data/fim.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "rng.h"
-#include "utf8.h"
+#include "host/error.h"
+#include "host/rng.h"
+#include "data/utf8.h"
 
 void fim_options_default(fim_options *o, fim_tokens ids) {
     memset(o, 0, sizeof *o);

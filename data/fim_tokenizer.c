@@ -2,9 +2,9 @@
  * codec that character-level splitting needs (see fim.h). */
 #include <string.h>
 
-#include "error.h"
-#include "fim.h"
-#include "tokenizer.h"
+#include "host/error.h"
+#include "data/fim.h"
+#include "data/tokenizer.h"
 
 static int codec_decode(void *ctx, const int32_t *ids, size_t n, char **text, size_t *len) {
     return tokenizer_decode(ctx, ids, n, text, len);

@@ -1,6 +1,6 @@
 /* loader.c — shard directory → windows of T+1 tokens, random (training) or sequential (evaluation), with FIM;
  * see loader.h for the order and why its state is only (seed, position). */
-#include "loader.h"
+#include "data/loader.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "shard.h"
+#include "host/error.h"
+#include "data/shard.h"
 
 struct loader {
     loader_options opt;

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fim.h"
+#include "data/fim.h"
 
 typedef struct cJSON cJSON;
 typedef struct loader loader;

@@ -1,5 +1,5 @@
 /* progress_bar.c — see progress_bar.h. */
-#include "progress_bar.h"
+#include "data/progress_bar.h"
 
 #include <stdio.h>
 #include <time.h>

@@ -1,6 +1,6 @@
 /* shard_read.c — opens a *.tok shard (layout in shard.h), validates header and index up front, and reads
  * frames or token ranges with pread, checking each frame's size, CRC and ids as it is decompressed. */
-#include "shard.h"
+#include "data/shard.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,9 +11,9 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "checksum.h"
-#include "error.h"
-#include "shard_le.h"
+#include "data/checksum.h"
+#include "host/error.h"
+#include "data/shard_le.h"
 
 struct shard_reader {
     char *path;

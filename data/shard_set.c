@@ -1,5 +1,5 @@
 /* shard_set.c — see shard_set.h. */
-#include "shard_set.h"
+#include "data/shard_set.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
+#include "host/error.h"
 
 struct shard_set {
     char *dir, *split;

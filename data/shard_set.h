@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shard.h"
+#include "data/shard.h"
 
 typedef struct shard_set shard_set;
 

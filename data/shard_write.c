@@ -1,6 +1,6 @@
 /* shard_write.c — writes a *.tok shard (layout in shard.h): ids are buffered into frames of frame_tokens,
  * each compressed as an independent zstd frame; index and header go last, then fsync + rename. */
-#include "shard.h"
+#include "data/shard.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -8,10 +8,10 @@
 #include <string.h>
 #include <zstd.h>
 
-#include "checksum.h"
-#include "error.h"
-#include "fileio.h"
-#include "shard_le.h"
+#include "data/checksum.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "data/shard_le.h"
 
 struct shard_writer {
     char *path;

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "tokenizer_internal.h"
+#include "host/error.h"
+#include "data/tokenizer_internal.h"
 
 /* ---- per-thread pre-tokenizer scratch ---- */
 

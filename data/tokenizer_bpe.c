@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "tokenizer_internal.h"
+#include "host/error.h"
+#include "data/tokenizer_internal.h"
 
 void idvec_push(id_vec *v, int32_t id) {
     if (v->n == v->cap) {

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "tokenizer_internal.h"
+#include "host/error.h"
+#include "data/tokenizer_internal.h"
 
 /* GPT-2's bytes_to_unicode: printable Latin-1 bytes map to themselves, the other 68 bytes to 256+n in byte
  * order, so every byte becomes a visible character and token strings stay printable. */

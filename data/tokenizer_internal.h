@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tokenizer.h"
+#include "data/tokenizer.h"
 
 /* ---- byte-level mapping (GPT-2 bytes_to_unicode) ---- */
 

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "fileio.h"
-#include "tokenizer_internal.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "data/tokenizer_internal.h"
 
 static uint64_t serial_counter;
 

@@ -11,11 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "corpus.h"
-#include "error.h"
-#include "fileio.h"
-#include "tokenizer_internal.h"
-#include "tokenizer_train.h"
+#include "data/corpus.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "data/tokenizer_internal.h"
+#include "data/tokenizer_train.h"
 
 static double now_s(void) {
     struct timespec ts;

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tokenizer.h"
+#include "data/tokenizer.h"
 
 /* The special tokens, in id order 0..TOKENIZER_NSPECIAL-1. */
 #define TOKENIZER_NSPECIAL 6

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "tokenizer_internal.h"
-#include "tokenizer_train.h"
+#include "host/error.h"
+#include "data/tokenizer_internal.h"
+#include "data/tokenizer_train.h"
 
 const char *const tokenizer_specials[TOKENIZER_NSPECIAL] = {SC_TOK_ENDOFTEXT, SC_TOK_FIM_PREFIX, SC_TOK_FIM_MIDDLE,
                                                             SC_TOK_FIM_SUFFIX, SC_TOK_FIM_PAD,    SC_TOK_FILE_SEP};

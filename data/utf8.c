@@ -1,5 +1,5 @@
 /* utf8.c — strict UTF-8 validation (see utf8.h); ASCII runs are skipped 8 bytes at a time. */
-#include "utf8.h"
+#include "data/utf8.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -9,14 +9,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "args.h"
-#include "error.h"
-#include "fileio.h"
-#include "kd_dir.h"
-#include "kd_format.h"
-#include "kd_teacher.h"
-#include "threads.h"
-#include "tokenizer.h"
+#include "host/args.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "distill/kd_dir.h"
+#include "distill/kd_format.h"
+#include "distill/kd_teacher.h"
+#include "host/threads.h"
+#include "data/tokenizer.h"
 
 typedef struct {
     int quiet, tty;

@@ -1,7 +1,7 @@
 /* kd_dir.c — shard listing and .kd naming (see kd_dir.h). */
 #include <stddef.h>
 
-#include "kd_dir.h"
+#include "distill/kd_dir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "host/error.h"
 
 static int kd_name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 

@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shard.h"
+#include "data/shard.h"
 
 #define KD_MAGIC "SCKD\0\0\0\0"
 #define KD_VERSION 1

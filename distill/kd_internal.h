@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "kd_format.h"
+#include "distill/kd_format.h"
 
 void kd_header_pack(unsigned char *b, const kd_header *h);
 /* dst[b*count + i] = src[i*es + b]: byte b of every element together. */

@@ -10,12 +10,12 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "checksum.h"
-#include "error.h"
-#include "half.h"
-#include "kd_format.h"
-#include "kd_internal.h"
-#include "shard_le.h"
+#include "data/checksum.h"
+#include "host/error.h"
+#include "host/half.h"
+#include "distill/kd_format.h"
+#include "distill/kd_internal.h"
+#include "data/shard_le.h"
 
 typedef struct {
     uint64_t offset, first_token;

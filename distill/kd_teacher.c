@@ -1,14 +1,14 @@
 /* kd_teacher.c — top-k extraction and the windowed teacher pass over one shard (see kd_teacher.h). The teacher
  * is the FP32 CPU model (host/model_cpu.h); entries are gathered frame by frame so each .kd frame is written as
  * soon as the matching shard frame's positions are done. */
-#include "kd_teacher.h"
+#include "distill/kd_teacher.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "shard.h"
+#include "host/error.h"
+#include "data/shard.h"
 
 void kd_topk_rows(const float *logits, int n, int V, int k, float temp, int32_t *ids, float *vals, float *lse) {
     const float inv = 1.0f / temp;

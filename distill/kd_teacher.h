@@ -5,9 +5,9 @@
 
 #include <stdint.h>
 
-#include "kd_format.h"
-#include "model.h"
-#include "model_cpu.h"
+#include "distill/kd_format.h"
+#include "host/model.h"
+#include "host/model_cpu.h"
 
 /* For n rows of V logits: the k largest of logits/temp in descending order (ids, values) and the logsumexp of
  * the whole row of logits/temp. Ties go to the lower id. */

@@ -2,23 +2,23 @@
  * so each served window's stream position is queued; the backend pops them in the same order (the trainer fetches
  * a step's windows, then runs its micro-batches in order) and gets entries [start, start+T) of the .kd stream:
  * entry j is the teacher's prediction of token j+1, exactly the target of input position j. */
-#include "kd_train.h"
+#include "distill/kd_train.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "data_source.h"
-#include "error.h"
-#include "fileio.h"
-#include "kd_dir.h"
-#include "kd_format.h"
-#include "kd_loss.h"
-#include "kd_teacher.h"
-#include "loader.h"
-#include "shard.h"
-#include "tokenizer.h"
+#include "train/data_source.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "distill/kd_dir.h"
+#include "distill/kd_format.h"
+#include "host/cpu/kd_loss.h"
+#include "distill/kd_teacher.h"
+#include "data/loader.h"
+#include "data/shard.h"
+#include "data/tokenizer.h"
 
 struct kd_train {
     kd_train_options o;

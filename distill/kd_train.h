@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-#include "backend.h"
-#include "batch.h"
+#include "train/backend.h"
+#include "train/batch.h"
 
 typedef struct kd_train kd_train;
 

@@ -1,5 +1,5 @@
 /* args.c — the one option parser every subcommand uses (see args.h). */
-#include "args.h"
+#include "host/args.h"
 
 #include <errno.h>
 #include <math.h>

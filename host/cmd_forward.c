@@ -5,16 +5,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "args.h"
-#include "commands_host.h"
-#include "cuda_forward.h"
-#include "device.h"
-#include "error.h"
-#include "model.h"
-#include "model_cpu.h"
-#include "npy.h"
-#include "token_ids.h"
-#include "threads.h"
+#include "host/args.h"
+#include "host/commands_host.h"
+#include "host/cuda_forward.h"
+#include "host/device.h"
+#include "host/error.h"
+#include "host/model.h"
+#include "host/model_cpu.h"
+#include "host/npy.h"
+#include "host/token_ids.h"
+#include "host/threads.h"
 
 static double now_s(void) {
     struct timespec ts;

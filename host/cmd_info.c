@@ -3,12 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
-#include "commands_host.h"
-#include "error.h"
-#include "fileio.h"
-#include "model.h"
-#include "safetensors.h"
+#include "host/args.h"
+#include "host/commands_host.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "host/model.h"
+#include "host/safetensors.h"
 
 /* 304539264 -> "304,539,264" */
 static const char *grouped(int64_t v, char *buf, size_t size) {

@@ -4,12 +4,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "args.h"
-#include "commands_host.h"
-#include "error.h"
-#include "fileio.h"
-#include "model.h"
-#include "threads.h"
+#include "host/args.h"
+#include "host/commands_host.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "host/model.h"
+#include "host/threads.h"
 
 int cmd_init(int argc, char **argv) {
     const char *preset = NULL, *out = NULL;

@@ -1,5 +1,5 @@
 /* config.c — presets, validation and config.json I/O for the Llama configuration (HF LlamaConfig fields). */
-#include "config.h"
+#include "host/config.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "fileio.h"
+#include "host/error.h"
+#include "host/fileio.h"
 
 typedef struct {
     const char *name;

@@ -1,5 +1,5 @@
 /* cpu_tune.c — see cpu_tune.h. */
-#include "cpu_tune.h"
+#include "host/cpu_tune.h"
 
 #include <cblas.h>
 #include <stdlib.h>

@@ -1,12 +1,12 @@
 /* cuda_arena.c — see cuda_arena.h. */
 #ifdef SC_HAVE_KERNELS
-#include "cuda_arena.h"
+#include "host/cuda_arena.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#include "cuda_check.h"
-#include "error.h"
+#include "host/cuda_check.h"
+#include "host/error.h"
 
 void cuda_arena_sizing(cuda_arena *a) {
     memset(a, 0, sizeof *a);

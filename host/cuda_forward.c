@@ -1,13 +1,13 @@
 /* cuda_forward.c — see cuda_forward.h. */
-#include "cuda_forward.h"
+#include "host/cuda_forward.h"
 
 #include <stdio.h>
 #include <time.h>
 
-#include "error.h"
+#include "host/error.h"
 
 #ifdef SC_HAVE_KERNELS
-#include "cuda_model.h"
+#include "host/cuda_model.h"
 
 static double cf_now(void) {
     struct timespec ts;

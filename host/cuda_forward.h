@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "model.h"
+#include "host/model.h"
 
 /* Runs the forward `repeat` times (best time to stderr), then, when grads is non-NULL, one forward+backward that
  * writes d(mean loss)/dparam into grads (host, nparams floats, zeroed by the caller). logits (host [T, V]) is

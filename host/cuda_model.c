@@ -6,19 +6,19 @@
  * the rest of the activations are one shared set, refilled for layer l by running layer l's forward again from x
  * just before its backward. The kernels are deterministic, so the refill has the bits of the first forward. */
 #ifdef SC_HAVE_KERNELS
-#include "cuda_model.h"
+#include "host/cuda_model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda_arena.h"
-#include "cuda_check.h"
-#include "device.h"
-#include "error.h"
-#include "half.h"
-#include "kd_loss.h"
-#include "kernels.h"
+#include "host/cuda_arena.h"
+#include "host/cuda_check.h"
+#include "host/device.h"
+#include "host/error.h"
+#include "host/half.h"
+#include "host/cpu/kd_loss.h"
+#include "kernels/kernels.h"
 
 typedef struct {
     kn_half *x, *xn1, *qkv, *att, *xmid, *xn2, *gu, *act; /* [T,C] [T,C] [T,QKV] [T,Q] [T,C] [T,C] [T,2F] [T,F] */

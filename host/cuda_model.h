@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
+#include "host/model.h"
 
 typedef struct cuda_model cuda_model;
 

@@ -1,11 +1,11 @@
 /* device.c — see device.h. Only the CUDA runtime is used here (no kernels), so even a build whose kernels are
  * missing can say what GPU it sees. */
-#include "device.h"
+#include "host/device.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
+#include "host/error.h"
 
 #ifdef SC_HAVE_CUDA
 #include <cuda_runtime_api.h>

@@ -1,5 +1,5 @@
 /* error.c — thread-local error message and checked allocation. */
-#include "error.h"
+#include "host/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

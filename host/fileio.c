@@ -1,5 +1,5 @@
 /* fileio.c — see fileio.h. */
-#include "fileio.h"
+#include "host/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
+#include "host/error.h"
 
 int atomic_open(sc_atomic_file *af, const char *path) {
     memset(af, 0, sizeof *af);

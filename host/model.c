@@ -1,5 +1,5 @@
 /* model.c — parameter table, views, HF initialisation, and model directory I/O (see model.h). */
-#include "model.h"
+#include "host/model.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,10 +7,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "error.h"
-#include "fileio.h"
-#include "rng.h"
-#include "safetensors.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "host/rng.h"
+#include "host/safetensors.h"
 
 static void add_param(sc_param *t, int *n, int64_t *off, const char *name, int64_t rows, int64_t cols) {
     sc_param *p = &t[(*n)++];

@@ -5,8 +5,8 @@
 
 #include <stdint.h>
 
-#include "config.h"
-#include "safetensors.h"
+#include "host/config.h"
+#include "host/safetensors.h"
 
 typedef struct {
     char name[80];     /* HF name, e.g. model.layers.3.self_attn.q_proj.weight */

@@ -1,14 +1,14 @@
 /* model_cpu.c — whole-model forward and backward from the CPU ops (see model_cpu.h). The residual add before
  * each norm is fused into rmsnorm_forward, so a layer is: norm1(+add) -> qkv -> rope -> attention -> o_proj ->
  * norm2(+add) -> gate/up -> swiglu -> down, and the down projection is added in the next norm. */
-#include "model_cpu.h"
-#include "kd_loss.h"
+#include "host/model_cpu.h"
+#include "host/cpu/kd_loss.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "ops.h"
+#include "host/error.h"
+#include "host/cpu/ops.h"
 
 typedef struct {
     int C, F, Q, KV, nh, nkv, hd, V, L;

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "model.h"
+#include "host/model.h"
 
 typedef struct {
     float *x;           /* [T,C] residual stream entering the layer (resid_out of input_layernorm) */

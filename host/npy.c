@@ -1,13 +1,13 @@
 /* npy.c — see npy.h. Format: "\x93NUMPY", version 1.0, u16 header length, a Python dict literal padded with
  * spaces and a newline so the data starts on a 64-byte boundary, then the raw little-endian values. */
-#include "npy.h"
+#include "host/npy.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
-#include "fileio.h"
+#include "host/error.h"
+#include "host/fileio.h"
 
 int npy_write_f32(const char *path, const float *data, const int64_t *shape, int ndim) {
     char dict[256];

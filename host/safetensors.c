@@ -1,6 +1,6 @@
 /* safetensors.c — see safetensors.h. Tensors are written sorted by name with 8-byte-aligned data, as the
  * Python reference implementation does, so files compare equal across writers. */
-#include "safetensors.h"
+#include "host/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "fileio.h"
-#include "half.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "host/half.h"
 
 static const struct {
     const char *name;

@@ -1,5 +1,5 @@
 /* threads.c — see threads.h. */
-#include "threads.h"
+#include "host/threads.h"
 
 #include <cblas.h>
 #include <omp.h>

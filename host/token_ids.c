@@ -1,5 +1,5 @@
 /* token_ids.c — see token_ids.h. */
-#include "token_ids.h"
+#include "host/token_ids.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "fileio.h"
+#include "host/error.h"
+#include "host/fileio.h"
 
 static int read_stdin(char **text, size_t *len) {
     size_t cap = 1 << 16, n = 0;

@@ -6,13 +6,13 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "args.h"
-#include "commands_infer.h"
-#include "engine.h"
-#include "error.h"
-#include "generate.h"
-#include "rng.h"
-#include "threads.h"
+#include "host/args.h"
+#include "infer/commands_infer.h"
+#include "infer/engine.h"
+#include "host/error.h"
+#include "infer/generate.h"
+#include "host/rng.h"
+#include "host/threads.h"
 
 int cmd_infer_bench(int argc, char **argv) {
     const char *dir = NULL, *device = "auto", *kvtype = "f16", *precision = "auto";

@@ -5,12 +5,12 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "args.h"
-#include "commands_infer.h"
-#include "error.h"
-#include "fileio.h"
-#include "generate.h"
-#include "threads.h"
+#include "host/args.h"
+#include "infer/commands_infer.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "infer/generate.h"
+#include "host/threads.h"
 
 static int print_piece(void *ctx, const char *text, size_t len) {
     (void)ctx;

@@ -2,11 +2,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "args.h"
-#include "commands_infer.h"
-#include "error.h"
-#include "gguf.h"
-#include "threads.h"
+#include "host/args.h"
+#include "infer/commands_infer.h"
+#include "host/error.h"
+#include "infer/gguf.h"
+#include "host/threads.h"
 
 int cmd_export(int argc, char **argv) {
     const char *dir = NULL, *out = NULL, *type = "f16";

@@ -7,15 +7,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "args.h"
-#include "commands_infer.h"
-#include "error.h"
-#include "fileio.h"
-#include "half.h"
-#include "model.h"
-#include "quant.h"
-#include "threads.h"
-#include "weights.h"
+#include "host/args.h"
+#include "infer/commands_infer.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "host/half.h"
+#include "host/model.h"
+#include "infer/quant.h"
+#include "host/threads.h"
+#include "infer/weights.h"
 
 /* config.json = the model's config + quantization_config, written atomically */
 static int write_config(const sc_config *cfg, const char *dir, int group) {

@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "args.h"
-#include "commands_infer.h"
-#include "error.h"
-#include "fileio.h"
-#include "serve_http.h"
-#include "threads.h"
+#include "host/args.h"
+#include "infer/commands_infer.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "infer/serve_http.h"
+#include "host/threads.h"
 
 int cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *host = "127.0.0.1", *api_key = NULL, *device = "auto", *kvtype = "f16", *alias = NULL;

@@ -2,7 +2,7 @@
 #ifndef SC_COMMANDS_INFER_H
 #define SC_COMMANDS_INFER_H
 
-#include "model.h"
+#include "host/model.h"
 
 int cmd_quantize(int argc, char **argv);
 int cmd_complete(int argc, char **argv);

@@ -1,12 +1,12 @@
 /* engine.c — picks the backend for engine_open: "cuda" = the CUDA engine (engine_cuda.c, builds with kernels only),
  * "auto" = CUDA when this build has kernels and a device is visible, else the CPU. */
-#include "engine.h"
+#include "infer/engine.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "device.h"
-#include "error.h"
+#include "host/device.h"
+#include "host/error.h"
 
 int engine_kv_f16(const char *kv) {
     if (strcmp(kv, "f16") == 0) return 1;

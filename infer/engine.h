@@ -7,8 +7,8 @@
 
 #include <stdint.h>
 
-#include "kv_cache.h"
-#include "weights.h"
+#include "infer/kv_cache.h"
+#include "infer/weights.h"
 
 typedef struct sc_engine sc_engine;
 

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
-#include "error.h"
-#include "ops.h"
+#include "infer/engine.h"
+#include "host/error.h"
+#include "host/cpu/ops.h"
 
 enum {
     CHUNK = 256,      /* tokens per prefill pass */

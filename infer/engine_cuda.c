@@ -18,13 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda_arena.h"
-#include "cuda_check.h"
-#include "device.h"
-#include "engine.h"
-#include "error.h"
-#include "half.h"
-#include "kernels.h"
+#include "host/cuda_arena.h"
+#include "host/cuda_check.h"
+#include "host/device.h"
+#include "infer/engine.h"
+#include "host/error.h"
+#include "host/half.h"
+#include "kernels/kernels.h"
 
 enum {
     CHUNK = 512,      /* tokens per prefill pass */

@@ -1,11 +1,11 @@
 /* generate.c — see generate.h. */
-#include "generate.h"
+#include "infer/generate.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "error.h"
+#include "host/error.h"
 
 double gen_now(void) {
     struct timespec ts;

@@ -7,9 +7,9 @@
 #include <pthread.h>
 #include <stddef.h>
 
-#include "engine.h"
-#include "sampler.h"
-#include "tokenizer.h"
+#include "infer/engine.h"
+#include "infer/sampler.h"
+#include "data/tokenizer.h"
 
 /* A sequence's KV cache and the ids it holds (ids[0..kv.n)), kept between requests as the prompt cache. */
 typedef struct {

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "fileio.h"
-#include "gguf.h"
-#include "half.h"
-#include "weights.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "infer/gguf.h"
+#include "host/half.h"
+#include "infer/weights.h"
 
 typedef struct {
     uint8_t *p;

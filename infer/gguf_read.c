@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "fileio.h"
-#include "gguf.h"
-#include "half.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "infer/gguf.h"
+#include "host/half.h"
 
 typedef struct {
     const uint8_t *p, *end;

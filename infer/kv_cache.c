@@ -1,7 +1,7 @@
 /* kv_cache.c — preallocated KV cache and attention against it (see kv_cache.h). One (query row, head) pair per
  * OpenMP work item: decode has a single row, so its heads spread over the threads. FP16 rows are converted with
  * F16C where the compiler has it. */
-#include "kv_cache.h"
+#include "infer/kv_cache.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "half.h"
+#include "host/error.h"
+#include "host/half.h"
 
 void kv_create(sc_kv *kv, int nlayers, int n_ctx, int nkv, int hd, int f16) {
     *kv = (sc_kv){.n_ctx = n_ctx, .nlayers = nlayers, .nkv = nkv, .hd = hd, .f16 = f16};

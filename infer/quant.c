@@ -1,15 +1,15 @@
 /* quant.c — INT8 weight quantization and the INT8 x INT8 dot products of decode (see quant.h). The u8 x s8
  * VNNI instruction (vpdpbusd) multiplies unsigned activations by signed weights, so activations carry a +128
  * offset and the precomputed 128 * sum(w) of each group takes it back out exactly (integer arithmetic). */
-#include "quant.h"
+#include "infer/quant.h"
 
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "half.h"
+#include "host/error.h"
+#include "host/half.h"
 
 int quant_ngroups(int cols, int group) { return group <= 0 || group >= cols ? 1 : (cols + group - 1) / group; }
 

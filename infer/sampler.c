@@ -1,11 +1,11 @@
 /* sampler.c — see sampler.h. Filters apply in llama.cpp's order: penalty, top-k, then softmax at temperature,
  * top-p, min-p, and a draw from what is left (renormalised). */
-#include "sampler.h"
+#include "infer/sampler.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-#include "error.h"
+#include "host/error.h"
 
 void sampling_defaults(sc_sampling *p) {
     *p = (sc_sampling){.temperature = 0, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f,

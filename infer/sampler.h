@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "rng.h"
+#include "host/rng.h"
 
 typedef struct {
     float temperature;    /* <= 0: greedy */

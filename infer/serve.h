@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
-#include "generate.h"
+#include "infer/generate.h"
 
 typedef enum { API_COMPLETION, API_INFILL, API_OPENAI } api_kind;
 

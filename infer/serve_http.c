@@ -12,9 +12,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "error.h"
-#include "serve.h"
-#include "serve_http.h"
+#include "host/error.h"
+#include "infer/serve.h"
+#include "infer/serve_http.h"
 
 #ifdef SC_HAVE_MHD
 

@@ -4,7 +4,7 @@
 
 #include <sys/socket.h>
 
-#include "serve.h"
+#include "infer/serve.h"
 
 struct MHD_Daemon;
 /* Listens on addr (its port is *port; 0 = any free one, written back). NULL on failure (sc_error set). */

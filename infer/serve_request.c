@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "error.h"
-#include "serve.h"
+#include "host/error.h"
+#include "infer/serve.h"
 
 static int get_num(const cJSON *root, const char *name, double lo, double hi, double *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);

@@ -3,8 +3,8 @@
  * the prompt cache hit), otherwise waits in a bounded queue. */
 #include <stdlib.h>
 
-#include "error.h"
-#include "serve.h"
+#include "host/error.h"
+#include "infer/serve.h"
 
 void slots_init(serve_state *st, int nslots, int max_queue) {
     pthread_mutex_init(&st->slot_lock, NULL);

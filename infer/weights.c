@@ -1,13 +1,13 @@
 /* weights.c — loading FP32 and INT8 model directories for inference (see weights.h). INT8 data is used straight
  * from the mapped safetensors file; only scales (to FP32), group sums and norms are copied. */
-#include "weights.h"
+#include "infer/weights.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "fileio.h"
+#include "host/error.h"
+#include "host/fileio.h"
 
 int quant_config_read(const char *dir, int *group_size) {
     char path[4096];

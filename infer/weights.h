@@ -4,9 +4,9 @@
 #ifndef SC_INFER_WEIGHTS_H
 #define SC_INFER_WEIGHTS_H
 
-#include "model.h"
-#include "quant.h"
-#include "safetensors.h"
+#include "host/model.h"
+#include "infer/quant.h"
+#include "host/safetensors.h"
 
 typedef struct {
     const float *f; /* FP32 [rows, cols], or NULL when quantized */

@@ -3,7 +3,7 @@
 // on the host in double exactly as adamw_update does. Optionally writes the FP16 copy the forward reads.
 #include <math.h>
 
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 __global__ void adamw_kernel(float *p, const float *g, float *m, float *v, __half *p16, int64_t n, float grad_mul,
                              float decay, float b1, float b2, float c1, float c2, float step_size, float inv_sqrt_bc2,

@@ -1,6 +1,6 @@
 // amp.cu — mixed-precision helpers: FP32 <-> FP16 casts (round to nearest even), gradient unscaling with an
 // inf/nan flag, and the deterministic sum of squares behind the global gradient norm.
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 enum { SUMSQ_CHUNK = 1 << 16, SUMSQ_THREADS = 256 };
 

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "attention.cuh"
+#include "kernels/attention.cuh"
 
 static int attn_hd_ok(int hd) { return hd == 64 || hd == 72 || hd == 80 || hd == 96 || hd == 128; }
 

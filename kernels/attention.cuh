@@ -8,7 +8,7 @@
 #ifndef SC_KERNELS_ATTENTION_CUH
 #define SC_KERNELS_ATTENTION_CUH
 
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 #define ATT_LOG2E 1.4426950408889634f
 #define ATT_LN2 0.6931471805599453f

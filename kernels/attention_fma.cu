@@ -3,7 +3,7 @@
 // 4 consecutive lanes: lane quarter qd takes keys qd, qd+4, ... of a tile for the scores and output columns qd,
 // qd+4, ... for the accumulators, so a row's softmax statistics need only two shuffles. Shared rows are padded to
 // an odd number of 32-bit words, so rows read in parallel fall in different banks.
-#include "attention.cuh"
+#include "kernels/attention.cuh"
 
 enum { FMA_THREADS = 128, FMA_BM = 32, FMA_BN = 32 };
 

@@ -7,7 +7,7 @@
 // so a score tile's C fragments are, after the softmax, directly the A fragments of the next product (P V), as
 // in FlashAttention-2. B operands that need a column of a row-major tile are gathered as two halves (simple and
 // clearly correct; ldmatrix.trans would be the faster next step). Shared rows are padded by 8 halves.
-#include "attention.cuh"
+#include "kernels/attention.cuh"
 
 enum { TC_THREADS = 128 };
 

@@ -1,8 +1,8 @@
 // classifier.cu — the output layer fused with softmax cross-entropy (host/cpu/classifier.c is the twin), chunk by
 // chunk so that no T x V buffer exists: cuBLAS writes a chunk of FP32 logits, one block per row finds max, sum and
 // the loss, then overwrites the row in place with its FP16 gradient, and two more GEMMs take dx and dW from it.
-#include "common.cuh"
-#include "classifier.cuh"
+#include "kernels/common.cuh"
+#include "kernels/classifier.cuh"
 
 enum { CLS_THREADS = 512, CLS_EPT = 8, CLS_SEG = CLS_THREADS * CLS_EPT };
 

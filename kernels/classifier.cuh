@@ -4,7 +4,7 @@
 #ifndef SC_KERNELS_CLASSIFIER_CUH
 #define SC_KERNELS_CLASSIFIER_CUH
 
-#include "gemm.cuh"
+#include "kernels/gemm.cuh"
 
 // Launches the row kernel on rows [t0, t0 + n) of the step, whose FP32 logits are in buf ([n, V]); with want_dl
 // it must leave row r's FP16 gradient in the first half of row r's bytes. ctx is the caller's argument block.

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 // Prints "file:line: CUDA error <name>: <text> in <call>" and a hint, then exits: a failed launch or an illegal
 // address leaves the context unusable, so there is nothing sensible to return to.

@@ -6,7 +6,7 @@
 // floats), then a block-wide max and sum, then thread d sums p_j v_j[d] over the positions (coalesced across d).
 // Simple and exact to the CPU's order of operations per score; a split over positions (flash-decoding) would use
 // more SMs at long contexts on a large GPU, and is the next step if a GPU measurement asks for it.
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 enum { ATT_THREADS = 128, ATT_MAX_HD = 256, ATT_SMEM_LIMIT = 48 * 1024 };
 

@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 static char kn_error_msg[512];
 

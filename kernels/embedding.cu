@@ -4,7 +4,7 @@
 // gradients in token order, exactly as the CPU loop does. No atomics, same bits on every run.
 #include <string.h>
 
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 __global__ void embedding_forward_kernel(__half *out, const int32_t *ids, const __half *table, int C) {
     int t = blockIdx.x;

@@ -1,7 +1,7 @@
 // f16_gemv.cu — the FP16 matrix-vector product of decode (y = x W^T for one or a few tokens): at batch 1 a GEMM
 // library call is mostly overhead and cuBLAS's small-n kernels are not graph-friendly everywhere, while this is a
 // plain bandwidth-bound loop. One warp per output row, half2 loads (coalesced), FP32 accumulation.
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 enum { GEMV_WARPS = 4 };
 

@@ -1,8 +1,8 @@
 // gemm.cu — the model's linear layers through cuBLAS: FP16 inputs, FP32 accumulation (CUBLAS_COMPUTE_32F), FP16
 // activations out and FP32 weight gradients out. Row-major y = x W^T with W in HF [out, in] layout is, to
 // column-major cuBLAS, y^T = W x^T: the transposes below are that translation, nothing more.
-#include "common.cuh"
-#include "gemm.cuh"
+#include "kernels/common.cuh"
+#include "kernels/gemm.cuh"
 
 extern "C" kn_blas *kn_blas_create(cudaStream_t stream, void *workspace, size_t bytes) {
     kn_blas *b = (kn_blas *)calloc(1, sizeof *b);

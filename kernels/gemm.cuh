@@ -5,7 +5,7 @@
 
 #include <cublas_v2.h>
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 struct kn_blas {
     cublasHandle_t handle;

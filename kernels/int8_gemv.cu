@@ -3,7 +3,7 @@
 // instruction, the MX450's best integer path), and dequantization to FP16 for the prefill GEMMs and the embedding.
 // Activations are signed here (dp4a takes s8 x s8), so the CPU's +128 offset and its sum-of-weights correction
 // are not needed: the integers multiplied are the same.
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 enum { Q_THREADS = 128, GEMV_WARPS = 4 };
 

@@ -9,8 +9,8 @@
 // student's softmax at T, p = the teacher's bucket probabilities, q = the student's), as in kd_loss.c:
 //   forward KL: s_j - p_j (top-k j), s_j - p_tail e_j / S_tail (tail j);  reverse: s_j (log q_b - log p_b - KL)
 // times alpha T^2 / T, plus (1 - alpha)(softmax - onehot); all times loss_scale.
-#include "classifier.cuh"
-#include "common.cuh"
+#include "kernels/classifier.cuh"
+#include "kernels/common.cuh"
 
 enum { KD_THREADS = 512, KD_EPT = 8, KD_SEG = KD_THREADS * KD_EPT };
 

@@ -1,7 +1,7 @@
 // rmsnorm.cu — RMSNorm fused with the residual add before it (host/cpu/rmsnorm.c is the twin), forward and
 // backward. One block per token row for the row-wise work; the weight gradient, a sum over tokens, is taken in two
 // deterministic passes (fixed row ranges into a workspace, then the ranges added in order) instead of atomics.
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 enum { RMS_THREADS = 256, RMS_ROWS_PER_PART = 128, RMS_COLS = 32, RMS_YS = 8 };
 

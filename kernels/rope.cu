@@ -4,7 +4,7 @@
 // thread per (token, frequency) computes one sincos and rotates that pair in every head of the row.
 #include <math.h>
 
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 enum { ROPE_MAX_HALF = 512 };  // head_dim up to 1024, the config's limit
 

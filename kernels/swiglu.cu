@@ -1,7 +1,7 @@
 // swiglu.cu — the Llama MLP activation out = silu(gate) * up and both gradients in one pass (host/cpu/swiglu.c is
 // the twin). Rows may be strided so that gate and up can be the two halves of one fused gate|up GEMM output.
 // silu(g) = g / (1 + exp(-g)) as in PyTorch; for g -> -inf, exp overflows to inf and the quotient is -0, not NaN.
-#include "common.cuh"
+#include "kernels/common.cuh"
 
 __global__ void swiglu_forward_kernel(__half *out, const __half *gate, const __half *up, int rows, int cols,
                                       int ld_in) {

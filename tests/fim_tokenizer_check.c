@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "error.h"
-#include "fim.h"
-#include "loader.h"
-#include "tokenizer.h"
+#include "tests/check.h"
+#include "host/error.h"
+#include "data/fim.h"
+#include "data/loader.h"
+#include "data/tokenizer.h"
 
 enum { T = 256 };
 

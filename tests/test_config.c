@@ -3,10 +3,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "config.h"
-#include "error.h"
-#include "fileio.h"
+#include "tests/check.h"
+#include "host/config.h"
+#include "host/error.h"
+#include "host/fileio.h"
 
 static int load_text(const char *text, sc_config *c) {
     atomic_write_file("cfg_test.json", text, strlen(text));

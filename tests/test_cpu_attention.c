@@ -5,8 +5,8 @@
  * and that two backward runs are bit-identical. */
 #include <omp.h>
 
-#include "ops.h"
-#include "testutil.h"
+#include "host/cpu/ops.h"
+#include "tests/testutil.h"
 
 typedef struct {
     int T, nh, nkv, hd;

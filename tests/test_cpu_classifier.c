@@ -2,8 +2,8 @@
  * chunk has only ignored targets): losses, their sum and logits_out against a double loop; dx (overwritten) and dW
  * (accumulated) against central finite differences of L = loss_scale * sum(losses) (dx on rows around the chunk
  * boundary, to keep the test fast). */
-#include "ops.h"
-#include "testutil.h"
+#include "host/cpu/ops.h"
+#include "tests/testutil.h"
 
 enum { T = 300, C = 12, V = 40 };
 static const float SCALE = 0.37f;

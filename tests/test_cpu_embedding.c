@@ -1,8 +1,8 @@
 /* test_cpu_embedding.c — embedding_forward is an exact copy of table rows; embedding_backward accumulates into
  * the table in token order (bit-exact against an in-order loop, repeated ids included, C > one column block) and
  * matches central finite differences of L = sum(out * R). */
-#include "ops.h"
-#include "testutil.h"
+#include "host/cpu/ops.h"
+#include "tests/testutil.h"
 
 enum { V = 10, C = 70, T = 9 };
 

@@ -1,7 +1,7 @@
 /* test_cpu_matmul.c — matmul_forward against a double triple loop; matmul_backward (dx +=, dW +=, dx NULL)
  * against central finite differences of L = sum(y * R). */
-#include "ops.h"
-#include "testutil.h"
+#include "host/cpu/ops.h"
+#include "tests/testutil.h"
 
 typedef struct {
     float *x, *W, *R, *y;

@@ -2,8 +2,8 @@
  * loop; rmsnorm_backward against central finite differences of L = sum(norm_out * R1) + sum(resid_out * R2),
  * w.r.t. resid_in, delta and weight, with dresid given, NULL, and aliased to the output. C = 70 spans two of the
  * backward's column blocks. */
-#include "ops.h"
-#include "testutil.h"
+#include "host/cpu/ops.h"
+#include "tests/testutil.h"
 
 enum { T = 7, C = 70 };
 static const float EPS = 1e-5f;

@@ -1,8 +1,8 @@
 /* test_cpu_rope.c — rope_forward against a double rotate-half loop (pos0 != 0), against cos/sin values produced
  * by PyTorch's float32 HF formula at positions 4095 and 1000 (hd 72, theta 1e4), rope_backward against finite
  * differences of L = sum(out * R), and backward(forward(x)) == x. */
-#include "ops.h"
-#include "testutil.h"
+#include "host/cpu/ops.h"
+#include "tests/testutil.h"
 
 /* /usr/bin/python3, torch 1.13, transformers' LlamaRotaryEmbedding math:
  *   inv_freq = 1.0 / (10000.0 ** (torch.arange(0, 72, 2, dtype=torch.int64).float() / 72))

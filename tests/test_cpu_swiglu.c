@@ -1,7 +1,7 @@
 /* test_cpu_swiglu.c — swiglu_forward against silu(g) * u in double (including |g| large enough to overflow exp);
  * swiglu_backward (outputs overwritten) against central finite differences of L = sum(out * R). */
-#include "ops.h"
-#include "testutil.h"
+#include "host/cpu/ops.h"
+#include "tests/testutil.h"
 
 typedef struct {
     float *gate, *up, *R, *out;

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "error.h"
-#include "fim.h"
-#include "rng.h"
-#include "utf8.h"
+#include "tests/check.h"
+#include "host/error.h"
+#include "data/fim.h"
+#include "host/rng.h"
+#include "data/utf8.h"
 
 enum { EOT = 1, PRE = 2, MID = 3, SUF = 4, PAD = 5, BASE = 10 };
 static const fim_tokens IDS = {PRE, MID, SUF, PAD, EOT};

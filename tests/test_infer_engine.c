@@ -8,13 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "commands_infer.h"
-#include "engine.h"
-#include "check.h"
-#include "error.h"
-#include "model_cpu.h"
-#include "quant.h"
-#include "rng.h"
+#include "infer/commands_infer.h"
+#include "infer/engine.h"
+#include "tests/check.h"
+#include "host/error.h"
+#include "host/model_cpu.h"
+#include "infer/quant.h"
+#include "host/rng.h"
 
 
 static float max_abs_diff(const float *a, const float *b, size_t n, float *amax) {

@@ -7,12 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "error.h"
-#include "fileio.h"
-#include "gguf.h"
-#include "half.h"
-#include "model.h"
+#include "tests/check.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "infer/gguf.h"
+#include "host/half.h"
+#include "host/model.h"
 
 
 /* a tokenizer.json of V tokens: 3 specials + byte-ish tokens, and two merges (one in the ["a","b"] form) */

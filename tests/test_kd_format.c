@@ -5,12 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "error.h"
-#include "half.h"
-#include "kd_format.h"
-#include "rng.h"
-#include "shard.h"
+#include "tests/check.h"
+#include "host/error.h"
+#include "host/half.h"
+#include "distill/kd_format.h"
+#include "host/rng.h"
+#include "data/shard.h"
 
 enum { V = 300, K = 7, FT = 100 };
 

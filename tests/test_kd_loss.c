@@ -2,9 +2,9 @@
  * over the full vocabulary (teachers whose non-top-k logits are all equal, so the tail assumption is exact at any
  * temperature), forward and reverse KL, alpha 0 = plain cross-entropy (classifier.c), k = V (no tail bucket),
  * ignored targets, and dx / dW against central finite differences. T = 300 crosses a chunk boundary. */
-#include "kd_loss.h"
-#include "ops.h"
-#include "testutil.h"
+#include "host/cpu/kd_loss.h"
+#include "host/cpu/ops.h"
+#include "tests/testutil.h"
 
 enum { T = 300, C = 10, V = 48 };
 static const float SCALE = 0.41f;

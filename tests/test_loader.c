@@ -6,11 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "error.h"
-#include "loader.h"
-#include "rng.h"
-#include "shard.h"
+#include "tests/check.h"
+#include "host/error.h"
+#include "data/loader.h"
+#include "host/rng.h"
+#include "data/shard.h"
 
 enum { EOT = 1, PRE = 2, MID = 3, SUF = 4, PAD = 5, VOCAB = 32768, T = 96 };
 static char dir[] = "/tmp/sc_test_loader_XXXXXX";

@@ -7,12 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "error.h"
-#include "fileio.h"
-#include "half.h"
-#include "model.h"
-#include "safetensors.h"
+#include "tests/check.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "host/half.h"
+#include "host/model.h"
+#include "host/safetensors.h"
 
 /* Writes a file whose header is `json` followed by `data_len` zero bytes. */
 static void write_raw(const char *path, const char *json, size_t data_len, int64_t header_len_override) {

@@ -3,8 +3,8 @@
  * above U+10FFFF, NUL) becomes U+FFFD. */
 #include <string.h>
 
-#include "serve.h"
-#include "testutil.h"
+#include "infer/serve.h"
+#include "tests/testutil.h"
 
 static void case_(const char *what, const char *in, size_t n, const char *want) {
     char out[64];

@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "checksum.h"
-#include "check.h"
-#include "error.h"
-#include "shard.h"
+#include "data/checksum.h"
+#include "tests/check.h"
+#include "host/error.h"
+#include "data/shard.h"
 
 
 static uint64_t rng_state = 12345;

@@ -9,12 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "error.h"
-#include "fileio.h"
-#include "tokenizer.h"
-#include "tokenizer_internal.h"
-#include "tokenizer_train.h"
+#include "tests/check.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "data/tokenizer.h"
+#include "data/tokenizer_internal.h"
+#include "data/tokenizer_train.h"
 
 static char tmpdir[256];
 

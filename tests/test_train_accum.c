@@ -6,14 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "config.h"
-#include "error.h"
-#include "model.h"
-#include "model_cpu.h"
-#include "threads.h"
-#include "train_synth.h"
-#include "trainer.h"
+#include "tests/check.h"
+#include "host/config.h"
+#include "host/error.h"
+#include "host/model.h"
+#include "host/model_cpu.h"
+#include "host/threads.h"
+#include "tests/train_synth.h"
+#include "train/trainer.h"
 
 enum { T = 24, WINDOWS = 8, IGNORE = 5 };
 

@@ -8,15 +8,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "checkpoint.h"
-#include "config.h"
-#include "error.h"
-#include "fileio.h"
-#include "model.h"
-#include "threads.h"
-#include "train_synth.h"
-#include "trainer.h"
+#include "tests/check.h"
+#include "train/checkpoint.h"
+#include "host/config.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "host/model.h"
+#include "host/threads.h"
+#include "tests/train_synth.h"
+#include "train/trainer.h"
 
 static char root[256];
 

@@ -8,12 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "checkpoint.h"
-#include "error.h"
-#include "fileio.h"
-#include "metrics.h"
-#include "progress.h"
+#include "tests/check.h"
+#include "train/checkpoint.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "train/metrics.h"
+#include "train/progress.h"
 
 static int count(const char *hay, const char *needle) {
     int n = 0;

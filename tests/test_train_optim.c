@@ -6,14 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adamw.h"
-#include "check.h"
-#include "config.h"
-#include "error.h"
-#include "loss_scale.h"
-#include "lr_schedule.h"
-#include "model.h"
-#include "rng.h"
+#include "train/adamw.h"
+#include "tests/check.h"
+#include "host/config.h"
+#include "host/error.h"
+#include "train/loss_scale.h"
+#include "train/lr_schedule.h"
+#include "host/model.h"
+#include "host/rng.h"
 
 static void test_adamw_matches_reference(void) {
     enum { N = 1000, STEPS = 5 };

@@ -3,9 +3,9 @@
  * over-budget advice names what to lower. */
 #include <string.h>
 
-#include "check.h"
-#include "config.h"
-#include "plan.h"
+#include "tests/check.h"
+#include "host/config.h"
+#include "train/plan.h"
 
 #define GiB (1024.0 * 1024.0 * 1024.0)
 #define MiB (1024.0 * 1024.0)

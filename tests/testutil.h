@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
+#include "host/rng.h"
 
 static int tu_failures, tu_checks;
 

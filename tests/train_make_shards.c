@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "error.h"
-#include "fileio.h"
-#include "rng.h"
-#include "shard.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "host/rng.h"
+#include "data/shard.h"
 
 static int write_split(const char *path, int vocab, long n, uint64_t seed, const int32_t *succ) {
     shard_writer *w;

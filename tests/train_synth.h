@@ -6,8 +6,8 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 
-#include "batch.h"
-#include "rng.h"
+#include "train/batch.h"
+#include "host/rng.h"
 
 typedef struct {
     uint64_t seed, position;

@@ -1,12 +1,12 @@
 /* adamw.c — see adamw.h. Loops are plain elementwise code over restrict pointers so the compiler vectorises them;
  * OpenMP splits them statically, which changes nothing numerically (every element is independent). */
-#include "adamw.h"
+#include "train/adamw.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "host/error.h"
 
 enum { SUMSQ_CHUNK = 1 << 16 };
 

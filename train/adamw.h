@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "model.h"
+#include "host/model.h"
 
 typedef struct {
     float lr;

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "adamw.h"
-#include "model.h"
+#include "train/adamw.h"
+#include "host/model.h"
 
 typedef struct train_backend train_backend;
 

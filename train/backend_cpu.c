@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "error.h"
-#include "kd_loss.h"
-#include "model_cpu.h"
+#include "train/backend.h"
+#include "host/error.h"
+#include "host/cpu/kd_loss.h"
+#include "host/model_cpu.h"
 
 typedef struct {
     sc_cpu_acts acts;

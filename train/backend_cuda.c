@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "error.h"
-#include "plan.h"
+#include "train/backend.h"
+#include "host/error.h"
+#include "train/plan.h"
 
 #ifdef SC_HAVE_KERNELS
-#include "cuda_model.h"
-#include "kd_loss.h"
+#include "host/cuda_model.h"
+#include "host/cpu/kd_loss.h"
 
 typedef struct {
     cuda_model *cm;

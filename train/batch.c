@@ -1,5 +1,5 @@
 /* batch.c — helpers shared by every batch source (see batch.h). */
-#include "batch.h"
+#include "train/batch.h"
 
 int64_t batch_split(const int32_t *windows, int n, int T, int32_t ignore_id, int32_t *ids, int32_t *targets) {
     int64_t counted = 0;

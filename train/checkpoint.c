@@ -1,6 +1,6 @@
 /* checkpoint.c — see checkpoint.h. Old checkpoints are first renamed to .trash-* and then deleted, so a crash
  * while deleting can never leave a ckpt-<step> that looks complete but is missing files. */
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -12,9 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "fileio.h"
-#include "safetensors.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "host/safetensors.h"
 
 #define CKPT_PREFIX "ckpt-"
 #define CKPT_TEMP_PREFIX ".tmp-ckpt-"

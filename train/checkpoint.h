@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
+#include "host/model.h"
 
 /* Test hook: SMALLCODER_TEST_SLOW_SAVE=<ms> sleeps that long before each file of a save, so a test can kill the
  * trainer in the middle of one. */

@@ -4,18 +4,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "args.h"
-#include "backend.h"
-#include "commands_train.h"
-#include "data_source.h"
-#include "device.h"
-#include "error.h"
-#include "model.h"
-#include "progress.h"
-#include "threads.h"
-#include "trainer.h"
+#include "host/args.h"
+#include "train/backend.h"
+#include "train/commands_train.h"
+#include "train/data_source.h"
+#include "host/device.h"
+#include "host/error.h"
+#include "host/model.h"
+#include "train/progress.h"
+#include "host/threads.h"
+#include "train/trainer.h"
 #ifdef SC_HAVE_INFER
-#include "weights.h" /* infer_model_load: INT8 model directories are dequantized to FP32 */
+#include "infer/weights.h" /* infer_model_load: INT8 model directories are dequantized to FP32 */
 #endif
 
 int cmd_eval(int argc, char **argv) {

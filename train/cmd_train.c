@@ -10,20 +10,20 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
-#include "backend.h"
-#include "checkpoint.h"
-#include "commands_train.h"
-#include "data_source.h"
-#include "device.h"
-#include "kd_train.h"
-#include "error.h"
-#include "fileio.h"
-#include "model.h"
-#include "plan.h"
-#include "threads.h"
-#include "tokenizer.h"
-#include "train_options.h"
-#include "trainer.h"
+#include "train/backend.h"
+#include "train/checkpoint.h"
+#include "train/commands_train.h"
+#include "train/data_source.h"
+#include "host/device.h"
+#include "distill/kd_train.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "host/model.h"
+#include "train/plan.h"
+#include "host/threads.h"
+#include "data/tokenizer.h"
+#include "train/train_options.h"
+#include "train/trainer.h"
 
 #define FAIL(...) (sc_fail(__VA_ARGS__), -1)
 

@@ -1,13 +1,13 @@
 /* data_source.c — adapts data/loader.h to the trainer's batch_source (see data_source.h). The loader's state is
  * (seed, position) plus what identifies the shards, so resume and evaluation restarts are exact. */
-#include "data_source.h"
+#include "train/data_source.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <string.h>
 
-#include "error.h"
-#include "loader.h"
+#include "host/error.h"
+#include "data/loader.h"
 
 static int ds_next(void *ctx, int32_t *out) { return loader_next(ctx, out); }
 

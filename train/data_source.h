@@ -5,8 +5,8 @@
 
 #include <stdint.h>
 
-#include "batch.h"
-#include "fim.h"
+#include "train/batch.h"
+#include "data/fim.h"
 
 /* random = 1: the loader's seeded random window order (training); 0: sequential windows from the start
  * (evaluation). tokenizer_hash 0 = any. fim: NULL or rate 0 = no fill-in-the-middle; otherwise windows are

@@ -1,5 +1,5 @@
 /* loss_scale.c — see loss_scale.h. */
-#include "loss_scale.h"
+#include "train/loss_scale.h"
 
 void loss_scale_init(loss_scaler *s, int dynamic) {
     s->dynamic = dynamic;

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "fileio.h"
-#include "metrics.h"
+#include "host/error.h"
+#include "host/fileio.h"
+#include "train/metrics.h"
 
 enum { W = 800, H = 450, ML = 70, MR = 20, MT = 40, MB = 50, MAX_POINTS = 2000 };
 

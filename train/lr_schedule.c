@@ -1,6 +1,6 @@
 /* lr_schedule.c — see lr_schedule.h. Computed in double and rounded once, so every backend and every resumed run
  * gets the same float for the same step. */
-#include "lr_schedule.h"
+#include "train/lr_schedule.h"
 
 #include <math.h>
 

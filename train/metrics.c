@@ -1,6 +1,6 @@
 /* metrics.c — metrics.jsonl writing, reloading on resume, and the plot's data (see metrics.h). Numbers are
  * written with 17 significant digits so two runs can be compared bit for bit from the file. */
-#include "metrics.h"
+#include "train/metrics.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "fileio.h"
+#include "host/error.h"
+#include "host/fileio.h"
 
 static void push(metrics_point **v, int *n, int *cap, double x, double y) {
     if (*n == *cap) {

@@ -1,7 +1,7 @@
 /* plan.c — see plan.h. Sizes follow the buffers the trainers allocate: host/model_cpu.c for the CPU,
  * host/cuda_model.c for CUDA. Every activation term is tokens times a per-token width, so the table shows exactly
  * what --seq costs. */
-#include "plan.h"
+#include "train/plan.h"
 
 #include <stdarg.h>
 #include <string.h>

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "config.h"
+#include "host/config.h"
 
 typedef enum { PLAN_CPU, PLAN_FULL, PLAN_OFFLOAD } plan_placement;
 typedef enum { PLAN_DEVICE, PLAN_HOST } plan_where;

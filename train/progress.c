@@ -1,5 +1,5 @@
 /* progress.c — see progress.h. */
-#include "progress.h"
+#include "train/progress.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -1,12 +1,12 @@
 /* train_options.c — see train_options.h. Defaults suit an MX450 (2 GiB): micro-batch 1 and gradient accumulation
  * to about 0.5M tokens per step for the 304m model; smaller models take smaller steps (docs/training.md). */
-#include "train_options.h"
+#include "train/train_options.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <string.h>
 
-#include "error.h"
+#include "host/error.h"
 
 /* options that are part of a run (recorded, restored on --resume); the rest are per invocation */
 static const char *const recorded[] = {"data", "seq", "micro-batch", "grad-accum", "lr", "min-lr", "warmup",

@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-#include "args.h"
-#include "config.h"
+#include "host/args.h"
+#include "host/config.h"
 
 typedef struct cJSON cJSON;
 

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "trainer.h"
+#include "host/error.h"
+#include "train/trainer.h"
 
 #define STATE_FORMAT "smallcoder-trainer-state"
 #define STATE_VERSION 1

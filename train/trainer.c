@@ -2,7 +2,7 @@
  * positions that carry a loss, run the micro-batches with grad_scale = loss_scale / counted (so K micro-batches
  * of B give the gradient of the mean over all K*B windows, exactly as one batch of K*B would), take the global
  * norm, skip on inf/nan, unscale + clip + AdamW. */
-#include "trainer.h"
+#include "train/trainer.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
-#include "error.h"
+#include "train/checkpoint.h"
+#include "host/error.h"
 
 static volatile sig_atomic_t interrupted;
 

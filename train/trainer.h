@@ -6,12 +6,12 @@
 
 #include <stdint.h>
 
-#include "backend.h"
-#include "batch.h"
-#include "loss_scale.h"
-#include "lr_schedule.h"
-#include "metrics.h"
-#include "progress.h"
+#include "train/backend.h"
+#include "train/batch.h"
+#include "train/loss_scale.h"
+#include "train/lr_schedule.h"
+#include "train/metrics.h"
+#include "train/progress.h"
 
 typedef struct cJSON cJSON;
 

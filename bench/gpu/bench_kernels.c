@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gpu_test.h"
+#include "tests/gpu/gpu_test.h"
 
 enum { C_ = 1152, NH = 16, NKV = 4, HD = 72, F_ = 3328, V_ = 32768, CHUNK = 128 };
 

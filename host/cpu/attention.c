@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "ops.h"
-#include "par.h"
-#include "vexp.h"
+#include "host/error.h"
+#include "host/cpu/ops.h"
+#include "host/cpu/par.h"
+#include "host/cpu/vexp.h"
 
 /* Stacked rows per item (query rows per block x query heads per kv head), and the fewest query rows per block.
  * 128 x T scores stay in L2 up to T = 2048; fewer rows per block waste less on the masked diagonal. */

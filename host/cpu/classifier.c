@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "ops.h"
-#include "par.h"
-#include "vexp.h"
+#include "host/error.h"
+#include "host/cpu/ops.h"
+#include "host/cpu/par.h"
+#include "host/cpu/vexp.h"
 
 /* Tokens per chunk: about CLS_CHUNK_VALUES logits (16 MB), between 64 and 256 rows. Every chunk streams all of W
  * through the two sgemms, so small chunks are memory-bound; huge ones spill the logits out of cache before the

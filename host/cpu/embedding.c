@@ -3,8 +3,8 @@
  * in token order: bit-identical results for any thread count, no atomics. */
 #include <string.h>
 
-#include "ops.h"
-#include "par.h"
+#include "host/cpu/ops.h"
+#include "host/cpu/par.h"
 
 void embedding_forward(float *out, const int32_t *ids, const float *table, int T, int C) {
 #pragma omp parallel for schedule(static) if (PAR((int64_t)T * C))

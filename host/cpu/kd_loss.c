@@ -7,16 +7,16 @@
  *   forward KL(p||q): dKL/du_j = s_j - p_j (top-k j);  s_j - p_tail * e_j / S_tail (tail j, S_tail = tail sum)
  *   reverse KL(q||p): dKL/du_j = s_j * (log q_b(j) - log p_b(j) - KL)
  * and dz = du / T, times alpha * T^2. */
-#include "kd_loss.h"
+#include "host/cpu/kd_loss.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "par.h"
-#include "vexp.h"
+#include "host/error.h"
+#include "host/cpu/par.h"
+#include "host/cpu/vexp.h"
 
 enum { KD_CHUNK_VALUES = 1 << 22, KD_CHUNK_MIN = 16, KD_CHUNK_MAX = 256, KD_MAXK = 1024 };
 

@@ -3,7 +3,7 @@
  * given thread count. */
 #include <cblas.h>
 
-#include "ops.h"
+#include "host/cpu/ops.h"
 
 void matmul_forward(float *y, const float *x, const float *W, int T, int in, int out) {
     if (T <= 0 || out <= 0) return;

@@ -4,8 +4,8 @@
 #include <math.h>
 #include <stddef.h>
 
-#include "ops.h"
-#include "par.h"
+#include "host/cpu/ops.h"
+#include "host/cpu/par.h"
 
 void rmsnorm_forward(float *resid_out, float *norm_out, float *rstd, const float *resid_in, const float *delta,
                      const float *weight, int T, int C, float eps) {

@@ -6,9 +6,9 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "error.h"
-#include "ops.h"
-#include "par.h"
+#include "host/error.h"
+#include "host/cpu/ops.h"
+#include "host/cpu/par.h"
 
 /* cs[t*half + i] = cos, cs[T*half + t*half + i] = sin of angle(pos0 + t, i) */
 static float *rope_table(int T, int head_dim, int pos0, float theta) {

@@ -1,9 +1,9 @@
 /* swiglu.c — the Llama MLP activation out = silu(gate) * up, elementwise, and its backward in one pass.
  * silu(g) = g * sigmoid(g), written as g / (1 + exp(-g)) like PyTorch. vexp saturates at ~2e38 instead of inf, so
  * for g -> -inf the quotient is a tiny negative number (the limit is 0) and nothing becomes NaN. */
-#include "ops.h"
-#include "par.h"
-#include "vexp.h"
+#include "host/cpu/ops.h"
+#include "host/cpu/par.h"
+#include "host/cpu/vexp.h"
 
 void swiglu_forward(float *out, const float *gate, const float *up, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (PAR(n))

@@ -14,11 +14,11 @@
 
 #include <cuda_runtime_api.h>
 
-#include "half.h"
-#include "kernels.h"
-#include "model.h"
-#include "rng.h"
-#include "testutil.h"
+#include "host/half.h"
+#include "kernels/kernels.h"
+#include "host/model.h"
+#include "host/rng.h"
+#include "tests/testutil.h"
 
 #define GT_CHECK(call)                                                                                             \
     do {                                                                                                           \

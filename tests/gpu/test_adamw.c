@@ -1,8 +1,8 @@
 /* test_adamw.c — kernels/adamw.cu against train/adamw.c adamw_update (the same float formula; nvcc may fuse a
  * multiply-add the CPU build does not, hence 1e-6 relative rather than bit equality), with and without weight
  * decay, at steps 1 and 1000; the FP16 copy must be the rounding of the updated FP32 weights. */
-#include "adamw.h"
-#include "gpu_test.h"
+#include "train/adamw.h"
+#include "tests/gpu/gpu_test.h"
 
 static void adamw_case(sc_rng *r, int64_t n, float wd, int64_t step) {
     char name[128];

@@ -1,8 +1,8 @@
 /* test_amp.c — kernels/amp.cu: FP32 -> FP16 casts bit-identical to host/half.h (round to nearest even, overflow to
  * inf, subnormals, NaN), FP16 -> FP32 exact, unscale (exact products; the non-finite flag set only when a value is
  * inf/nan), and the sum of squares against train/adamw.c grad_sumsq (1e-12 relative), deterministic. */
-#include "adamw.h"
-#include "gpu_test.h"
+#include "train/adamw.h"
+#include "tests/gpu/gpu_test.h"
 
 int main(void) {
     gt_require_device("test_amp");

@@ -5,8 +5,8 @@
  * out 2e-3 (FP16 output; the TC path also rounds P to FP16 for P V), lse 1e-3 absolute, dq/dk/dv 5e-3 (FP16
  * inputs and outputs, P and dS rounded to FP16 in the TC path, D from FP16 out), the norm of the reference taken
  * as at least 0.01 RMS (for T = 1 the exact dq and dk are 0: dS = P (dP - D) vanishes). */
-#include "gpu_test.h"
-#include "ops.h"
+#include "tests/gpu/gpu_test.h"
+#include "host/cpu/ops.h"
 
 /* rows of a [T, cols] host matrix into/out of a strided [T, ld] one at column offset off */
 static void put_rows(float *dst, int ld, int off, const float *src, int T, int cols) {

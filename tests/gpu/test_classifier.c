@@ -2,8 +2,8 @@
  * dx and dW, with ignored targets (-1 and >= V), several chunks (the last one partial), a loss scale, and the
  * forward-only call. Tolerances: losses 1e-4 and logits 1e-5 relative (FP16 inputs on both sides, FP32 GEMM);
  * dx and dW 3e-3 (the GPU's dlogits are rounded to FP16 before the two GEMMs). */
-#include "gpu_test.h"
-#include "ops.h"
+#include "tests/gpu/gpu_test.h"
+#include "host/cpu/ops.h"
 
 static void cls_case(kn_blas *b, sc_rng *r, int T, int C, int V, int chunk, float loss_scale) {
     char name[160];

@@ -1,8 +1,8 @@
 /* test_embedding.c — kernels/embedding.cu against host/cpu/embedding.c: the gather (exact), and the scatter-add
  * backward with many repeated ids. The GPU adds each id's tokens in token order like the CPU loop, so with scale 1
  * the result should match to the last bit; the check allows 1e-6 relative. Determinism: two runs, same bits. */
-#include "gpu_test.h"
-#include "ops.h"
+#include "tests/gpu/gpu_test.h"
+#include "host/cpu/ops.h"
 
 static void emb_case(sc_rng *r, int T, int C, int V, int id_range) {
     char name[128];

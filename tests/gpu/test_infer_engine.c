@@ -14,11 +14,11 @@
  *     equals one pass;
  *   - errors (foreign cache, full context, a context too long for --device cuda, which auto then runs on the
  *     CPU), --precision auto's choice, and the 304m device-memory plan. */
-#include "engine.h"
-#include "commands_infer.h"
-#include "error.h"
-#include "gpu_test.h"
-#include "model.h"
+#include "infer/engine.h"
+#include "infer/commands_infer.h"
+#include "host/error.h"
+#include "tests/gpu/gpu_test.h"
+#include "host/model.h"
 
 #include <unistd.h>
 

@@ -6,8 +6,8 @@
  * call, and two runs bit-identical. Teacher logits are FP16 on the device and the same FP16 values as floats on
  * the CPU. Tolerances (relative L2): losses and CE 1e-4 (FP16 inputs on both sides, FP32 GEMM; the row math in
  * FP32/double on both); dx and dW 3e-3, as test_classifier (the device's dlogits are FP16 before the GEMMs). */
-#include "gpu_test.h"
-#include "kd_loss.h"
+#include "tests/gpu/gpu_test.h"
+#include "host/cpu/kd_loss.h"
 
 typedef struct {
     int T, C, V, k, chunk, reverse;

@@ -2,8 +2,8 @@
  * dx = dy W (overwritten and accumulated), dW += scale dy^T x in FP32. Inputs are FP16 values on both sides, so
  * only the accumulation order and the FP16 rounding of y/dx differ: tolerance 2e-3 for FP16 outputs, 1e-5 for the
  * FP32 dW. */
-#include "gpu_test.h"
-#include "ops.h"
+#include "tests/gpu/gpu_test.h"
+#include "host/cpu/ops.h"
 
 static void mm_case(kn_blas *b, sc_rng *r, int T, int in, int out) {
     char name[128];

@@ -4,13 +4,13 @@
  * first, so the CPU sees the GPU's weights. Tolerances: mean loss 2e-3 absolute, logits 1e-2 relative L2, each
  * gradient tensor 2e-2 relative L2 (FP16 activations and activation gradients through the whole network), and
  * the gradients of two runs bit-identical. */
-#include "config.h"
-#include "cuda_forward.h"
-#include "cuda_model.h"
-#include "error.h"
-#include "gpu_test.h"
-#include "model.h"
-#include "model_cpu.h"
+#include "host/config.h"
+#include "host/cuda_forward.h"
+#include "host/cuda_model.h"
+#include "host/error.h"
+#include "tests/gpu/gpu_test.h"
+#include "host/model.h"
+#include "host/model_cpu.h"
 
 static void model_case(const char *preset, int layers, int T, float std, uint64_t seed, int untied, int tc) {
     char name[200];

@@ -4,13 +4,13 @@
  * classifier path. Refusals: a model opened without CUDA_MODEL_KD, a top-k above the reserved one, a teacher id
  * outside the vocabulary. Tolerances as test_model: mean loss (and mean CE) 2e-3 absolute, each gradient tensor
  * 2e-2 relative L2 (FP16 activations and activation gradients through the network). */
-#include "config.h"
-#include "cuda_model.h"
-#include "error.h"
-#include "gpu_test.h"
-#include "kd_loss.h"
-#include "model.h"
-#include "model_cpu.h"
+#include "host/config.h"
+#include "host/cuda_model.h"
+#include "host/error.h"
+#include "tests/gpu/gpu_test.h"
+#include "host/cpu/kd_loss.h"
+#include "host/model.h"
+#include "host/model_cpu.h"
 
 /* Teacher rows: random logits ~ N(0, 2) pulled towards the target, top-k descending, FP16-rounded, FP32 lse. */
 static void make_teacher(sc_rng *r, int T, int V, int k, const int32_t *tg, int32_t *ids, float *tl, float *lse) {

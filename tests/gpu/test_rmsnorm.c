@@ -3,8 +3,8 @@
  * Tolerances (relative L2): outputs 2e-3 (one FP16 rounding of the output, ~3e-4, plus the FP16 rounding of the
  * residual sum the GPU normalises); rstd 1e-3; dweight 1e-4 (FP32 sums of the same products). The backward is fed
  * the GPU's own resid_out and rstd so that it is measured alone. */
-#include "gpu_test.h"
-#include "ops.h"
+#include "tests/gpu/gpu_test.h"
+#include "host/cpu/ops.h"
 
 static void rms_case(sc_rng *r, int T, int C, int with_delta, int with_dresid, int in_place) {
     char name[128];

@@ -2,8 +2,8 @@
  * and strided rows (the q|k part of a fused qkv buffer: columns past n_heads * head_dim must stay untouched),
  * pos0 > 0, positions up to 4096. Tolerance 2e-3 relative L2: one FP16 rounding of the output (~3e-4) plus
  * sincosf against the CPU's double cos/sin of the same float angle. */
-#include "gpu_test.h"
-#include "ops.h"
+#include "tests/gpu/gpu_test.h"
+#include "host/cpu/ops.h"
 
 static void rope_case(sc_rng *r, int T, int nh, int hd, int ld, int pos0) {
     char name[128];

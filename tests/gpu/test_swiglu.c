@@ -1,8 +1,8 @@
 /* test_swiglu.c — kernels/swiglu.cu against host/cpu/swiglu.c: contiguous (rows = 1) and the fused gate|up layout
  * (ld_in = 2F), including gates of +-30 and -100 where exp over/underflows (no NaN allowed). Tolerance 2e-3
  * relative L2 (one FP16 rounding of each output). */
-#include "gpu_test.h"
-#include "ops.h"
+#include "tests/gpu/gpu_test.h"
+#include "host/cpu/ops.h"
 
 static void swiglu_case(sc_rng *r, int rows, int cols, int fused) {
     char name[128];

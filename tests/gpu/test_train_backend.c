@@ -9,15 +9,15 @@
  * the train_kd hook: losses track the CPU backend's KD losses (same tolerances) and full = offload; (f) the
  * offload placement's chunked host-side FP16 upload gives the device conversion's weights (small preset). Small T:
  * the emulator is slow. */
-#include "backend.h"
-#include "config.h"
-#include "cuda_model.h"
-#include "error.h"
-#include "gpu_test.h"
-#include "kd_loss.h"
-#include "loss_scale.h"
-#include "model.h"
-#include "plan.h"
+#include "train/backend.h"
+#include "host/config.h"
+#include "host/cuda_model.h"
+#include "host/error.h"
+#include "tests/gpu/gpu_test.h"
+#include "host/cpu/kd_loss.h"
+#include "train/loss_scale.h"
+#include "host/model.h"
+#include "train/plan.h"
 
 enum { T = 16, B = 2, STEPS = 3 };
 

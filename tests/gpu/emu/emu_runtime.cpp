@@ -4,7 +4,7 @@
 // Fibers are resumed in a shuffled order at every pass, so a missing barrier shows up as a wrong result rather
 // than happening to work; a barrier that not every live thread reaches is reported as a deadlock.
 #undef _FORTIFY_SOURCE  // its longjmp check rejects the jumps between fiber stacks below
-#include "cuda_emu.h"       // first: it defines __shared__ before the CUDA headers do
+#include "tests/gpu/emu/cuda_emu.h"       // first: it defines __shared__ before the CUDA headers do
 
 #include <cblas.h>
 #include <cublas_v2.h>
