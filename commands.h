@@ -2,7 +2,7 @@
 #ifndef SC_COMMANDS_H
 #define SC_COMMANDS_H
 
-#include "host/commands_host.h"
+#include "model/commands_model.h"
 
 #ifdef SC_HAVE_DATA
 int cmd_shard_info(int argc, char **argv);

@@ -59,6 +59,7 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
   # the inference engines (the CPU reference and the CUDA one) for test_infer_engine
   set(_emu_infer engine.c engine_cpu.c engine_cuda.c kv_cache.c quant.c weights.c cmd_quantize.c)
   list(TRANSFORM _emu_infer PREPEND ${CMAKE_SOURCE_DIR}/infer/)
+  list(APPEND _emu_infer ${CMAKE_SOURCE_DIR}/model/cuda_forward.c) # test_model runs `forward --device cuda`'s path
   add_library(sc_infer_emu STATIC ${_emu_infer})
   target_link_libraries(sc_infer_emu PUBLIC sc_host_emu)
   foreach(src ${SC_GPU_TEST_SOURCES})
