@@ -13,9 +13,9 @@
 #include "host/fileio.h"
 #include "host/half.h"
 #include "host/model.h"
-#include "infer/quant.h"
+#include "host/quant.h"
 #include "host/threads.h"
-#include "infer/weights.h"
+#include "host/weights.h"
 
 /* config.json = the model's config + quantization_config, written atomically */
 static int write_config(const sc_config *cfg, const char *dir, int group) {

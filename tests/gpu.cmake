@@ -56,9 +56,8 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
   target_compile_definitions(sc_host_emu PUBLIC SC_HAVE_CUDA=1 SC_HAVE_KERNELS=1)
   target_link_libraries(sc_host_emu PUBLIC sc_kernels_emu PkgConfig::CJSON PkgConfig::OPENBLAS OpenMP::OpenMP_C
                         ${MATH_LIB})
-  # the inference engines (the CPU reference and the CUDA one) for test_infer_engine
-  set(_emu_infer engine.c engine_cpu.c engine_cuda.c kv_cache.c quant.c weights.c cmd_quantize.c)
-  list(TRANSFORM _emu_infer PREPEND ${CMAKE_SOURCE_DIR}/infer/)
+  # quantize_model for test_infer_engine (the engines themselves are in host/)
+  set(_emu_infer ${CMAKE_SOURCE_DIR}/infer/cmd_quantize.c)
   list(APPEND _emu_infer ${CMAKE_SOURCE_DIR}/model/cuda_forward.c) # test_model runs `forward --device cuda`'s path
   add_library(sc_infer_emu STATIC ${_emu_infer})
   target_link_libraries(sc_infer_emu PUBLIC sc_host_emu)

@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include "infer/commands_infer.h"
-#include "infer/engine.h"
+#include "host/engine.h"
 #include "tests/check.h"
 #include "host/error.h"
 #include "host/model_cpu.h"
-#include "infer/quant.h"
+#include "host/quant.h"
 #include "host/rng.h"
 
 
