@@ -57,7 +57,7 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
   target_link_libraries(sc_host_emu PUBLIC sc_kernels_emu PkgConfig::CJSON PkgConfig::OPENBLAS OpenMP::OpenMP_C
                         ${MATH_LIB})
   # quantize_model for test_infer_engine (the engines themselves are in host/)
-  set(_emu_infer ${CMAKE_SOURCE_DIR}/infer/cmd_quantize.c)
+  set(_emu_infer ${CMAKE_SOURCE_DIR}/infer/quantize.c)
   list(APPEND _emu_infer ${CMAKE_SOURCE_DIR}/model/cuda_forward.c) # test_model runs `forward --device cuda`'s path
   add_library(sc_infer_emu STATIC ${_emu_infer})
   target_link_libraries(sc_infer_emu PUBLIC sc_host_emu)

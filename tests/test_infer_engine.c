@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "infer/commands_infer.h"
+#include "infer/quantize.h"
 #include "host/engine.h"
 #include "tests/check.h"
 #include "host/error.h"

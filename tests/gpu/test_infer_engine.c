@@ -15,7 +15,7 @@
  *   - errors (foreign cache, full context, a context too long for --device cuda, which auto then runs on the
  *     CPU), --precision auto's choice, and the 304m device-memory plan. */
 #include "host/engine.h"
-#include "infer/commands_infer.h"
+#include "infer/quantize.h"
 #include "host/error.h"
 #include "tests/gpu/gpu_test.h"
 #include "host/model.h"
