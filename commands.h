@@ -14,6 +14,7 @@ int cmd_tokenizer(int argc, char **argv);
 #endif
 #ifdef SC_HAVE_DISTILL
 int cmd_teacher(int argc, char **argv);
+#include "distill/kd_provider.h"
 #endif
 #ifdef SC_HAVE_INFER
 #include "infer/commands_infer.h"

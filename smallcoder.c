@@ -11,6 +11,18 @@ typedef struct {
     const char *summary;
 } command;
 
+#ifdef SC_HAVE_TRAIN
+/* `train` with distillation: train/ owns the loss hook (train/loss_hook.h), distill/ provides it; they meet here,
+ * where both are visible, so neither stage includes the other. */
+static int cmd_train_wired(int argc, char **argv) {
+#ifdef SC_HAVE_DISTILL
+    return cmd_train(argc, argv, &kd_train_provider);
+#else
+    return cmd_train(argc, argv, NULL);
+#endif
+}
+#endif
+
 static const command commands[] = {
     {"init", cmd_init, "create a model directory (config.json + model.safetensors) from a preset"},
     {"info", cmd_info, "print a model's config, parameter count and memory footprint"},
@@ -21,7 +33,7 @@ static const command commands[] = {
     {"tokenizer", cmd_tokenizer, "train a BPE tokenizer (HF tokenizer.json), encode files, decode ids"},
 #endif
 #ifdef SC_HAVE_TRAIN
-    {"train", cmd_train, "train the model on token shards: checkpoints, resume, eval, metrics and plot"},
+    {"train", cmd_train_wired, "train the model on token shards: checkpoints, resume, eval, metrics and plot"},
     {"eval", cmd_eval, "validation loss and perplexity of a model on token shards"},
 #endif
 #ifdef SC_HAVE_DISTILL
