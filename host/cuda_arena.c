@@ -44,10 +44,6 @@ void *cuda_arena_alloc(cuda_arena *a, size_t bytes) {
 
 size_t cuda_arena_mark(const cuda_arena *a) { return a->used; }
 
-void cuda_arena_release(cuda_arena *a, size_t mark) {
-    if (mark <= a->used) a->used = mark;
-}
-
 void cuda_arena_close(cuda_arena *a) {
     if (a->base) CU_CHECK(cudaFree(a->base));
     memset(a, 0, sizeof *a);

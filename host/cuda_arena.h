@@ -21,9 +21,8 @@ void cuda_arena_sizing(cuda_arena *a);
 int cuda_arena_open(cuda_arena *a, size_t bytes);
 /* CUDA_ARENA_ALIGN-aligned block; exits on overflow, which means the sizing pass and the layout disagreed. */
 void *cuda_arena_alloc(cuda_arena *a, size_t bytes);
-/* Temporary allocations: release returns to a mark (the high-water mark stays). */
+/* Bytes handed out so far: where the next block starts (layouts take sizes as differences of marks). */
 size_t cuda_arena_mark(const cuda_arena *a);
-void cuda_arena_release(cuda_arena *a, size_t mark);
 void cuda_arena_close(cuda_arena *a);
 
 #endif

@@ -29,7 +29,6 @@ void trainer_install_signals(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-int trainer_interrupted(void) { return interrupted != 0; }
 
 int trainer_open(trainer *t, train_backend *b, batch_source *train, batch_source *val, const train_config *c,
                  const train_state *resume) {

@@ -86,6 +86,5 @@ int train_state_from_json(const char *text, const char *path, train_state *s, lr
 
 /* SIGINT/SIGTERM set a flag checked between micro-batches; a second signal kills the process as usual. */
 void trainer_install_signals(void);
-int trainer_interrupted(void);
 
 #endif
