@@ -332,7 +332,7 @@ static void layer_forward(cuda_model *cm, int l, int T, const kn_half *resid_in,
     cuda_layer_acts *A = &cm->acts[l];
     kn_rmsnorm_forward(A->x, A->xn1, A->rstd1, resid_in, delta, cm->w + o->attn_norm, T, C, eps, s);
     kn_matmul_forward(cm->blas, A->qkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
-    kn_rope_forward(A->qkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s); /* q and k heads: one call */
+    (void)kn_rope_forward(A->qkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s); /* q|k in one call; hd checked at open */
     /* shapes were checked at open, so this cannot fail */
     kn_attention_forward(A->att, A->lse, A->qkv, A->qkv + Q, A->qkv + Q + KV, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, s);
     kn_matmul_forward(cm->blas, cm->o, A->att, cm->w + o->wo, T, Q, C);
@@ -378,7 +378,7 @@ static void backward(cuda_model *cm, int T, float gs, int nids) {
         kn_matmul_backward(cm->blas, cm->datt, 0, grad_of(cm, l, o->wo), gs, cm->dx, A->att, cm->w + o->wo, T, Q, C);
         kn_attention_backward(cm->dqkv, cm->dqkv + Q, cm->dqkv + Q + KV, cm->datt, A->qkv, A->qkv + Q,
                               A->qkv + Q + KV, A->att, A->lse, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, cm->ws, s);
-        kn_rope_backward(cm->dqkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s);
+        (void)kn_rope_backward(cm->dqkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s);
         kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wqkv), gs, cm->dqkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
         kn_rmsnorm_backward(cm->dx, grad_of(cm, l, o->attn_norm), gs, cm->dxn, cm->dx, A->x, A->rstd1, cm->w + o->attn_norm,
                             T, C, cm->ws, s);

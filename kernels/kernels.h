@@ -73,11 +73,12 @@ void kn_rmsnorm_backward(kn_half *dresid_total, float *dweight_acc, float dweigh
                          int T, int C, void *workspace, cudaStream_t stream);
 
 /* ---- rope.cu: HF rotate-half RoPE in place on x[T, ld] (heads [0, n_heads) of head_dim each, row t at position
- * pos0 + t). The q|k part of a fused qkv buffer is rotated by one call: n_heads = nh + nkv, ld = row stride. ---- */
-void kn_rope_forward(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
+ * pos0 + t). The q|k part of a fused qkv buffer is rotated by one call: n_heads = nh + nkv, ld = row stride.
+ * -1 (kn_last_error) when head_dim is above 1024. ---- */
+int kn_rope_forward(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
+                    cudaStream_t stream);
+int kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
                      cudaStream_t stream);
-void kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
-                      cudaStream_t stream);
 
 /* ---- attention.cu: causal GQA flash attention, scale 1/sqrt(hd); host/cpu/attention.c's contract.
  * q rows have stride ldq, k and v rows stride ldkv (a fused qkv buffer: q = qkv, k = qkv + nh*hd,
@@ -166,9 +167,9 @@ void kn_int8_embedding(kn_half *out, const int32_t *ids, const int8_t *W, const 
                        int group, cudaStream_t stream);
 
 /* f16_gemv.cu: y[T, rows] = x[T, cols] W^T for a few rows of x (decode), FP32 accumulation; y FP16 or, when NULL,
- * y_f32. cols must be even. */
-void kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, int T, int rows, int cols,
-                 cudaStream_t stream);
+ * y_f32. cols must be even: else -1 (kn_last_error), nothing launched. */
+int kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, int T, int rows, int cols,
+                cudaStream_t stream);
 
 /* decode_attention.cu */
 /* qkv [T, (nh + 2 nkv) hd] (q | k | v per row): rotates q and k in place (HF rotate-half, row t at st->pos + t,
