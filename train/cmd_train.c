@@ -292,9 +292,9 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     return 0;
 }
 
-/* The device backend: CUDA in the placement show_plan chose, else the CPU. The CUDA arena is sized by
- * cuda_model's own layout, which is close to but not exactly plan_cuda's estimate, so --vram-budget is checked
- * again against the real size. */
+/* The device backend: CUDA in the placement show_plan chose, else the CPU. The plan is cuda_model's own layout,
+ * but with a 32 MiB cuBLAS workspace (4 MiB before Hopper) and a margin, so --vram-budget is checked again against
+ * the arena actually allocated. */
 static int open_backend(train_run *r, int use_cuda) {
     if (use_cuda) {
         if (backend_cuda_open(&r->backend, &r->model, r->o.seq, r->placement, r->kd ? r->kdp->top_k(r->kd) : 0))
