@@ -257,7 +257,9 @@ int cmd_tokenize(int argc, char **argv) {
                         "same bytes whatever the thread count.",
                         args, (int)(sizeof args / sizeof args[0]), 1, -1};
     int npos = 0;
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"zstd-level", 1, 22}, {"val-fraction", 0, 1}};
     int prc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!prc) prc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (prc) return prc == 1 ? 0 : 2;
     if (!(val_fraction >= 0 && val_fraction <= 1)) {
         fprintf(stderr, "smallcoder tokenize: --val-fraction %g is not in [0, 1]\n", val_fraction);

@@ -97,7 +97,9 @@ int cmd_quantize(int argc, char **argv) {
                   "scales in \"<name>.scale\" [rows, groups]; norms stay FP32; config.json gets quantization_config;\n"
                   "tokenizer.json is copied.",
                   args, sizeof args / sizeof args[0], 0, 0};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
     if (group != 0 && group != 32 && group != 64 && group != 128) {
         fprintf(stderr, "smallcoder quantize: --group-size must be 0, 32, 64 or 128, got %d\n", group);
