@@ -124,7 +124,7 @@ int cmd_complete(int argc, char **argv) {
     } else if (prompt) prefix = prompt;
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
     double t0 = gen_now();
-    if (weights_load(&w, dir)) goto fail;
+    if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
     if (fim_prompt(tok, prefix, suffix, &ids, &n)) goto fail;
     if (n_predict < 0) n_predict = 0;
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "host/args.h"
 #include "infer/commands_infer.h"
@@ -83,6 +84,22 @@ int quantize_model(const sc_model *m, const char *out, int group) {
     return rc;
 }
 
+/* Whether paths a and b name one directory (symlinks, "D/." and other spellings included): quantizing into the
+ * model's own directory would replace the FP32 weights it reads. */
+static int same_dir(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* A failed quantize leaves nothing: the files it writes and the directory when it made it. */
+static void remove_output(const char *out, int made) {
+    static const char *const files[] = {"model.safetensors", "config.json", "tokenizer.json", NULL};
+    char p[4096];
+    if (!made) return;
+    for (int i = 0; files[i]; i++) unlink(path_join(p, sizeof p, out, files[i]));
+    rmdir(out);
+}
+
 int cmd_quantize(int argc, char **argv) {
     const char *dir = NULL, *out = NULL;
     int group = 0, threads = 0;
@@ -105,8 +122,13 @@ int cmd_quantize(int argc, char **argv) {
         fprintf(stderr, "smallcoder quantize: --group-size must be 0, 32, 64 or 128, got %d\n", group);
         return 2;
     }
+    if (same_dir(dir, out)) {
+        fprintf(stderr, "smallcoder quantize: --out %s is the model directory %s: it would replace the weights being "
+                        "read; choose another --out\n", out, dir);
+        return 2;
+    }
     sc_set_threads(threads);
-    int g0;
+    int g0, made = 0;
     int isq = quant_config_read(dir, &g0);
     if (isq > 0) {
         sc_fail("%s is already quantized (group_size %d)", dir, g0);
@@ -114,6 +136,7 @@ int cmd_quantize(int argc, char **argv) {
     }
     sc_model m;
     if (isq < 0 || model_load(&m, dir)) goto fail;
+    if (mkdir(out, 0755) == 0) made = 1;
     rc = quantize_model(&m, out, group);
     int64_t np = m.nparams;
     model_free(&m);
@@ -129,5 +152,6 @@ int cmd_quantize(int argc, char **argv) {
     return 0;
 fail:
     fprintf(stderr, "smallcoder quantize: %s\n", sc_error());
+    remove_output(out, made);
     return 1;
 }

@@ -40,7 +40,7 @@ void train_options_init(train_cli *o, train_args *a) {
         {"out", 'o', SC_ARG_STR, &o->out, "run directory: checkpoints, metrics.jsonl, loss.svg", 0},
         {"preset", 'p', SC_ARG_STR, &o->preset, "start from fresh weights of a preset: tiny, mini, small, 304m", 0},
         {"model", 'm', SC_ARG_STR, &o->model, "start from an HF model directory (continued pretraining)", 0},
-        {"tokenizer", 0, SC_ARG_STR, &o->tokenizer, "the shards' tokenizer.json: checked against them, copied into checkpoints, used by FIM (default: DATA/tokenizer.json, else the model's)", 0},
+        {"tokenizer", 0, SC_ARG_STR, &o->tokenizer, "the shards' tokenizer.json: checked against them, copied into every checkpoint, used by FIM (default: DATA/tokenizer.json, which tokenize writes; else the model's or checkpoint's)", 0},
         {"fim-rate", 0, SC_ARG_FLOAT, &o->fim_rate, "fraction of documents rearranged for fill-in-the-middle (-1 = 0.5 when the tokenizer has FIM tokens, else 0)", 0},
         {"resume", 0, SC_ARG_STR, &o->resume, "continue a run: a run directory (newest ckpt-N) or a ckpt-N directory", 0},
         {"seq", 0, SC_ARG_INT, &o->seq, "tokens per training window (0 = the model's context length)", 0},
