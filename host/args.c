@@ -183,8 +183,10 @@ int sc_args_check_ranges(const sc_cli *cli, const sc_arg_range *r, int n) {
         default: continue;
         }
         if (!(v >= r[i].min && v <= r[i].max)) {
-            fprintf(stderr, "%s: option --%s %.10g is out of range [%.10g, %.10g] (see %s --help)\n", cli->command,
-                    a->name, v, r[i].min, r[i].max, cli->command);
+            char val[32]; /* a float's value as typed (0.1, not 0.100000001490116) */
+            snprintf(val, sizeof val, a->type == SC_ARG_FLOAT ? "%g" : "%.15g", v);
+            fprintf(stderr, "%s: option --%s %s is out of range [%.15g, %.15g] (see %s --help)\n", cli->command,
+                    a->name, val, r[i].min, r[i].max, cli->command);
             return 2;
         }
     }
