@@ -11,3 +11,11 @@ set_tests_properties(train_e2e PROPERTIES LABELS cpu TIMEOUT 900)
 add_test(NAME train_resume_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_resume_cli.sh $<TARGET_FILE:smallcoder>
                                        $<TARGET_FILE:train_make_shards>)
 set_tests_properties(train_resume_cli PROPERTIES LABELS cpu TIMEOUT 300)
+# SIGKILL at random moments (many inside a checkpoint save), resume after each: bit-identical to an uninterrupted
+# run. 20 kills in the slow label (~10 s idle; not in the sanitizer pass), 3 kills in the normal suite (~4 s).
+add_test(NAME train_kill9 COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_kill9.sh $<TARGET_FILE:smallcoder>
+                                  $<TARGET_FILE:train_make_shards> 20)
+set_tests_properties(train_kill9 PROPERTIES LABELS "cpu;slow" TIMEOUT 600)
+add_test(NAME train_kill9_quick COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_kill9.sh $<TARGET_FILE:smallcoder>
+                                        $<TARGET_FILE:train_make_shards> 3)
+set_tests_properties(train_kill9_quick PROPERTIES LABELS cpu TIMEOUT 300)
