@@ -57,6 +57,7 @@ expect 1 "q: an INT8 model directory (smallcoder quantize)" $sc forward --model 
 $sc init --preset tiny --vocab-size 300 --out "$dir/small" >/dev/null 2>&1 || fail "init --vocab-size 300"
 cp "$dir/tokenizer.json" "$dir/small/"
 expect 1 "small/tokenizer.json: the tokenizer has 400 ids, the model's vocab_size is 300" $sc complete --model "$dir/small" --prompt "int " -n 2
+expect 1 "small/tokenizer.json: the tokenizer has 400 ids" timeout 20 $sc serve --model "$dir/small" --port 0
 
 # ---- items 7, 8: full disk (file size limit: EFBIG) names the file and the errno text, leaves nothing ----
 limited() { (ulimit -f 40; trap '' XFSZ; exec "$@") >"$dir/out" 2>"$dir/err"; }
