@@ -84,7 +84,8 @@ int cmd_teacher(int argc, char **argv) {
                   "writes KD_DIR/<shard>.kd: per position the top-k ids, their FP16 logits and the FP32 logsumexp.\n"
                   "Finished shards are skipped, so an interrupted run continues where it stopped.",
                   args, sizeof args / sizeof args[0], 0, 0};
-    static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"temperature", 1e-3, 1e3}};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"temperature", 1e-3, 1e3}, {"context", 0, 1 << 20},
+                                          {"overlap", -1, 1 << 20}};
     int npos, prc = sc_args_parse(&cli, argc, argv, &npos);
     if (!prc) prc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (prc) return prc == 1 ? 0 : 2;

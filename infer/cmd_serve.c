@@ -38,7 +38,7 @@ int cmd_serve(int argc, char **argv) {
                   "HTTP completion server: POST /completion, /infill (llama.cpp), /v1/completions (OpenAI), GET\n"
                   "/v1/models, /health. Each slot keeps the KV of its last request and reuses the common prefix.",
                   args, sizeof args / sizeof args[0], 0, 0};
-    static const sc_arg_range ranges[] = {SC_RANGE_THREADS};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"ctx", 0, 1 << 20}};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
     if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;

@@ -85,6 +85,10 @@ for c in "train" "eval $m --data $dir" "forward $m --ids $dir/ok.ids" "tokenize 
          "infer-bench $m" "serve $m"; do
   expect 2 "option --threads -3 is out of range" $sc $c --threads -3
 done
+expect 2 "option --bandwidth -5 is out of range" $sc infer-bench $m --bandwidth -5
+expect 2 "option --max-tokens -1 is out of range" $sc eval $m --data "$dir" --max-tokens -1
+expect 2 "option --ctx -5 is out of range" $sc serve $m --ctx -5
+expect 2 "option --overlap -7 is out of range" $sc teacher $m --data "$dir" $o --overlap -7
 [ -e "$dir/never" ] && { echo "FAIL: a refused command created $dir/never"; fails=$((fails + 1)); }
 
 [ $fails -eq 0 ] && echo "cli_bad_input: all checks passed" || echo "cli_bad_input: $fails failure(s)"
