@@ -102,6 +102,10 @@ cmp -s "$dir/a/ckpt-6/model.safetensors" "$dir/a0/ckpt-6/model.safetensors" || f
 rc=$?
 [ $rc -eq 1 ] && grep -q "saving checkpoint" "$dir/err" || { fail "failed first save: exit $rc"; cat "$dir/err"; }
 [ -e "$dir/full" ] && { fail "a failed first save left $(ls "$dir/full")"; }
+(ulimit -f 600; trap '' XFSZ; exec $sc train --resume "$dir/a0/ckpt-2" --out "$dir/fullb") >"$dir/out" 2>"$dir/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "saving checkpoint" "$dir/err" || { fail "failed first save of a branch: exit $rc"; cat "$dir/err"; }
+[ -e "$dir/fullb" ] && { fail "a failed first save of a branch left $(ls "$dir/fullb")"; }
 
 if [ $fails -ne 0 ]; then echo "train_resume_cli: $fails failure(s)"; exit 1; fi
 echo "train_resume_cli: all checks passed"

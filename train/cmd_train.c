@@ -368,13 +368,13 @@ static int prepare_out_dir(train_run *r) {
     return 0;
 }
 
-/* A run that fails before its first checkpoint leaves nothing: no metrics.jsonl or loss.svg without a checkpoint
- * to go with them, and no --out it created. */
+/* A run that fails before its first checkpoint in --out (a fresh run, or a resumed one branching off into a new
+ * directory) leaves nothing there: no metrics.jsonl or loss.svg without a checkpoint, and no --out it created. */
 static void remove_unsaved_run(train_run *r) {
     const char *out = r->o.out;
     int64_t *steps;
     int n;
-    if (!out || r->o.resume || checkpoint_list(out, &steps, &n)) return;
+    if (!out || (r->o.resume && r->out_is_run_dir) || checkpoint_list(out, &steps, &n)) return;
     free(steps);
     if (n) return;
     char p[4200];
