@@ -203,8 +203,12 @@ int checkpoint_save(const char *run_dir, int64_t step, const checkpoint_data *d,
         checkpoint_remove_tree(old);
         if (rename(final, old) != 0) rc = sc_fail("%s: cannot set the old directory aside (%s)", final, strerror(errno));
     }
-    if (!rc && rename(tmp, final) != 0) rc = sc_fail("%s: cannot rename from %s (%s)", final, tmp, strerror(errno));
-    if (!rc && old[0]) rc = checkpoint_remove_tree(old);
+    if (!rc && rename(tmp, final) != 0) {
+        rc = sc_fail("%s: cannot rename from %s (%s)", final, tmp, strerror(errno));
+        if (old[0]) rename(old, final); /* put the old one back: a failed save changes nothing */
+    } else if (!rc && old[0]) {
+        rc = checkpoint_remove_tree(old);
+    }
     if (!rc) rc = fsync_dir(run_dir);
     if (rc) {
         char msg[1024];
