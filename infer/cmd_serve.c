@@ -38,7 +38,9 @@ int cmd_serve(int argc, char **argv) {
                   "HTTP completion server: POST /completion, /infill (llama.cpp), /v1/completions (OpenAI), GET\n"
                   "/v1/models, /health. Each slot keeps the KV of its last request and reuses the common prefix.",
                   args, sizeof args / sizeof args[0], 0, 0};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"ctx", 0, 1 << 20}};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
     if (parallel < 1 || parallel > 64 || queue < 0 || port < 0 || port > 65535 || max_body < 1) {
         fprintf(stderr, "smallcoder serve: --parallel must be 1..64, --queue >= 0, --port 0..65535, --max-body > 0\n");
@@ -69,7 +71,7 @@ int cmd_serve(int argc, char **argv) {
     serve_state st = {0};
     char path[4096];
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
-    if (weights_load(&w, dir)) goto fail;
+    if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
     st.n_ctx = ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings;
     sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
                         .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel};
