@@ -4,7 +4,7 @@
  * loads has every scale read (qmat_prepare at load) and the first and last row of each matrix dequantized. */
 #include "fuzz/fuzz_common.h"
 #include "host/error.h"
-#include "infer/weights.h"
+#include "host/weights.h"
 
 static void touch(const sc_wmat *m, float *row) {
     wmat_rows_f32(m, 0, 1, row);

@@ -3,7 +3,7 @@
  * the header and the index) rewritten to match, so the header and index checks are reached. */
 #include <math.h>
 
-#include "data/checksum.h"
+#include "host/checksum.h"
 #include "distill/kd_format.h"
 #include "fuzz/fuzz_common.h"
 

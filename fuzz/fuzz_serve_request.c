@@ -9,7 +9,7 @@
 #include "data/tokenizer_internal.h"
 #include "fuzz/fuzz_common.h"
 #include "host/error.h"
-#include "infer/engine.h"
+#include "host/engine.h"
 #include "infer/serve.h"
 
 static serve_state st;

@@ -2,7 +2,7 @@
  * token range across frames. The header CRC covers header + index, so a mutated input would almost always stop at
  * the checksum: when the input's last byte is odd the target rewrites that CRC to match (a file as a buggy writer
  * could make it), so the index checks behind it are fuzzed too. Frame CRCs are left alone. */
-#include "data/checksum.h"
+#include "host/checksum.h"
 #include "data/shard.h"
 #include "fuzz/fuzz_common.h"
 

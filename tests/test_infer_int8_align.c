@@ -11,8 +11,8 @@
 #include "host/error.h"
 #include "host/fileio.h"
 #include "host/model.h"
-#include "infer/commands_infer.h"
-#include "infer/weights.h"
+#include "infer/quantize.h"
+#include "host/weights.h"
 #include "tests/check.h"
 
 /* Copies dir/model.safetensors to odd/model.safetensors with one more space at the end of the header. */
