@@ -28,7 +28,7 @@ int cmd_serve(int argc, char **argv) {
         {"api-key", 0, SC_ARG_STR, &api_key, "require Authorization: Bearer KEY (not on /health)", 0},
         {"max-body", 0, SC_ARG_BYTES, &max_body, "largest request body; beyond that 413", 0},
         {"max-connections", 0, SC_ARG_INT, &max_conn,
-         "open connections at most; more wait until one closes (0 = min(512, ulimit -n minus 32))", 0},
+         "open connections at most; beyond it new ones are closed at once (0 = min(512, ulimit -n minus 32))", 0},
         {"timeout", 0, SC_ARG_INT, &timeout, "seconds a connection may stay idle before it is closed (1..3600)", 0},
         {"ctx", 'c', SC_ARG_INT, &ctx, "context positions per slot (0 = the model's)", 0},
         {"alias", 0, SC_ARG_STR, &alias, "model name in replies and /v1/models (default: the directory)", 0},
@@ -54,6 +54,11 @@ int cmd_serve(int argc, char **argv) {
     struct rlimit rl;
     long fd_room = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur - FD_RESERVE
                                                                                       : 65536;
+    if (fd_room < 1) {
+        fprintf(stderr, "smallcoder serve: ulimit -n %ld leaves no descriptor for connections (the server keeps %d)\n",
+                fd_room + FD_RESERVE, FD_RESERVE);
+        return 2;
+    }
     if (max_conn == 0) max_conn = fd_room < AUTO_MAX_CONN ? (int)fd_room : AUTO_MAX_CONN;
     if (max_conn < 1 || max_conn > fd_room) {
         fprintf(stderr, "smallcoder serve: --max-connections must be 1..%ld here (ulimit -n %ld minus %d descriptors "

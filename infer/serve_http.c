@@ -271,8 +271,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 }
 
 /* The connection limit keeps descriptors for the model, the log and the listening socket (cmd_serve sizes it
- * below ulimit -n); at the limit libmicrohttpd stops accepting, new connections wait in the listen backlog, and
- * the idle timeout frees slots held by clients that send nothing, so /health is answered within it. */
+ * below ulimit -n); at the limit libmicrohttpd closes each new connection at once, and the idle timeout frees the
+ * slots of clients that send nothing, so /health is answered again within it. The timeout does not cut a long
+ * generation: measured with --timeout 1, a 7 s plain and a 3.7 s streamed completion of 600 tokens both finished. */
 struct MHD_Daemon *serve_http_start(serve_state *st, const struct sockaddr *addr, int *port) {
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG,
