@@ -180,8 +180,8 @@ static void upload_mat(cuda_engine *ce, cmat *m, int r_dst, const sc_wmat *W) {
             CU_CHECK(cudaMemcpy(m->h + off, h, (size_t)n * cols * 2, cudaMemcpyHostToDevice));
         } else if (!W->f) { /* INT8 as stored (same group size: the model's) */
             CU_CHECK(cudaMemcpy(m->q + off, W->q.q + (size_t)r0 * cols, (size_t)n * cols, cudaMemcpyHostToDevice));
-            CU_CHECK(cudaMemcpy(m->s + soff, W->q.scale + (size_t)r0 * m->ng, (size_t)n * m->ng * 2,
-                                cudaMemcpyHostToDevice));
+            const uint8_t *scales = (const uint8_t *)W->q.scale + (size_t)r0 * m->ng * 2; /* bytes: may be unaligned */
+            CU_CHECK(cudaMemcpy(m->s + soff, scales, (size_t)n * m->ng * 2, cudaMemcpyHostToDevice));
         } else {
             quant_rows(W->f + (size_t)r0 * cols, n, cols, ce->group, q, h);
             CU_CHECK(cudaMemcpy(m->q + off, q, (size_t)n * cols, cudaMemcpyHostToDevice));
