@@ -93,6 +93,8 @@ void plan_cuda(train_plan *p, const sc_config *cfg, int seq, int mb, plan_placem
     if (ws < (4ll << 20)) ws = 4ll << 20; /* also the FP32 staging of uploads */
     add(p, PLAN_DEVICE, ws, "classifier", "FP32 logits of %lld tokens at a time -> loss -> dlogits in place (never "
         "T x V); the ops' shared workspace", (long long)chunk);
+    add(p, PLAN_DEVICE, PLAN_GEMM_STAGING, "GEMM staging",
+        "FP32 blocks for the SGEMM candidate and the GEMM tuner's scratch output (kernels/gemm.cu)");
     add(p, PLAN_DEVICE, PLAN_CUBLAS_WORKSPACE + PLAN_MISC_SLACK, "cuBLAS workspace, misc",
         "32 MiB cuBLAS (4 MiB before Hopper), alignment, teacher rows when distilling");
 

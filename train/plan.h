@@ -15,6 +15,7 @@ typedef enum { PLAN_DEVICE, PLAN_HOST } plan_where;
 #define PLAN_MAX_ITEMS 24
 #define PLAN_CLASSIFIER_CHUNK 128          /* tokens per logits chunk on the GPU (never T x V) */
 #define PLAN_CUBLAS_WORKSPACE (32ll << 20) /* cuBLAS/cuBLASLt workspace */
+#define PLAN_GEMM_STAGING (24ll << 20)     /* kernels.h KN_GEMM_STAGING_BYTES: SGEMM copies, GEMM tuning */
 #define PLAN_MISC_SLACK (8ll << 20)        /* reduction scratch, kernel parameters, alignment padding */
 
 typedef struct {

@@ -53,7 +53,7 @@ int main(void) {
     gt_require_device("test_matmul");
     sc_rng r;
     rng_seed(&r, 15);
-    kn_blas *b = kn_blas_create(0, NULL, 0);
+    kn_blas *b = kn_blas_create(0, NULL, 0, NULL, 0);
     mm_case(b, &r, 1, 64, 64);
     mm_case(b, &r, 37, 128, 256);
     mm_case(b, &r, 129, 72, 33);
