@@ -100,11 +100,14 @@ int no_tensor_cores_env(void) {
 }
 
 // The shape with m or n cut so that C fits the tuner's scratch: candidates are compared on the same slice.
-void tune_slice(const kn_gemm_key &k, int *m, int *n) {
+void tune_slice(const kn_gemm_key &k, int *m, int *n, int *kk) {
 #ifdef SC_CUDA_EMULATION
-    size_t cap = 65536;  // the emulator's times mean nothing: a small slice keeps its tests quick
+    // the emulator's times mean nothing: a small slice (and a short k) only runs each path, keeping tests quick
+    size_t cap = 4096;
+    *kk = k.k < 256 ? k.k : 256;
 #else
     size_t cap = kTuneOutBytes / (k.c_fp32 ? 4 : 2);
+    *kk = k.k;
 #endif
     *m = k.m, *n = k.n;
     while ((size_t)*m * (size_t)*n > cap) {
@@ -118,8 +121,8 @@ kn_gemm_pick tune(kn_blas *b, const kn_gemm_key &key, const __half *A, int lda, 
                     float beta) {
     kn_gemm_pick ch;
     memset(&ch, 0, sizeof ch);
-    int m, n;
-    tune_slice(key, &m, &n);
+    int m, n, k;
+    tune_slice(key, &m, &n, &k);
     void *out = b->staging;
     float *stage = (float *)((char *)b->staging + kTuneOutBytes);
     size_t stage_floats = (b->staging_bytes - kTuneOutBytes) / 4;
@@ -140,7 +143,7 @@ kn_gemm_pick tune(kn_blas *b, const kn_gemm_key &key, const __half *A, int lda, 
         float best = 0.0f;
         for (int r = 0; r < warm + reps; r++) {
             KN_CHECK(cudaEventRecord(e0, b->stream));
-            kn_gemm_run(b, algo, key.ta, key.tb, m, n, key.k, 1.0f, A, lda, B, ldb, beta, out, key.c_fp32, m, stage,
+            kn_gemm_run(b, algo, key.ta, key.tb, m, n, k, 1.0f, A, lda, B, ldb, beta, out, key.c_fp32, m, stage,
                         stage_floats);
             KN_CHECK(cudaEventRecord(e1, b->stream));
             KN_CHECK(cudaEventSynchronize(e1));
@@ -149,7 +152,7 @@ kn_gemm_pick tune(kn_blas *b, const kn_gemm_key &key, const __half *A, int lda, 
             char what[96];
             double fake;
             snprintf(what, sizeof what, "gemm %s %c%c %d %d %d", kNames[algo], key.ta ? 'T' : 'N', key.tb ? 'T' : 'N',
-                     m, n, key.k);
+                     m, n, k);
             if (kn_fake_time(what, &fake)) ms = (float)fake;
             if (r >= warm && (best == 0.0f || ms < best)) best = ms;
         }
