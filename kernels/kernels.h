@@ -18,6 +18,8 @@
 
 #include <cuda_runtime_api.h> /* cudaStream_t */
 
+#include "kernels/sizes.h" /* the *_workspace sizes and kn_embedding_plan_ints: plain arithmetic */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -94,7 +96,6 @@ void kn_embedding_forward(kn_half *out, const int32_t *ids, const kn_half *table
 /* Host side of the deterministic backward: sorts token positions by id (stable, so each id's tokens stay in token
  * order) into plan_host (kn_embedding_plan_ints(T) ints); ids outside [0, V) are dropped. Returns the number of
  * distinct ids. Upload the plan, then call kn_embedding_backward with that count. */
-size_t kn_embedding_plan_ints(int T);
 int kn_embedding_plan(int32_t *plan_host, const int32_t *ids_host, int T, int V);
 /* dtable[id] += scale * dout[t] for every token t of each id, in token order: one block per distinct id, so no
  * two threads ever add to the same row (no atomics; same bits every run). */
@@ -106,7 +107,6 @@ void kn_embedding_backward(float *dtable_acc, float scale, const kn_half *dout, 
  * rstd is computed from resid_out as stored (FP16), so backward sees exactly what forward normalised. */
 void kn_rmsnorm_forward(kn_half *resid_out, kn_half *norm_out, float *rstd, const kn_half *resid_in,
                         const kn_half *delta, const kn_half *weight, int T, int C, float eps, cudaStream_t stream);
-size_t kn_rmsnorm_backward_workspace(int T, int C);
 /* dresid_total = dresid (NULL = 0) + rmsnorm's input gradient (may alias dresid);
  * dweight += dweight_scale * sum_t dnorm * resid_out * rstd (FP32, summed in a fixed order). */
 void kn_rmsnorm_backward(kn_half *dresid_total, float *dweight_acc, float dweight_scale, const kn_half *dnorm,
@@ -114,11 +114,12 @@ void kn_rmsnorm_backward(kn_half *dresid_total, float *dweight_acc, float dweigh
                          int T, int C, void *workspace, cudaStream_t stream);
 
 /* ---- rope.cu: HF rotate-half RoPE in place on x[T, ld] (heads [0, n_heads) of head_dim each, row t at position
- * pos0 + t). The q|k part of a fused qkv buffer is rotated by one call: n_heads = nh + nkv, ld = row stride. ---- */
-void kn_rope_forward(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
+ * pos0 + t). The q|k part of a fused qkv buffer is rotated by one call: n_heads = nh + nkv, ld = row stride.
+ * -1 (kn_last_error) when head_dim is above 1024. ---- */
+int kn_rope_forward(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
+                    cudaStream_t stream);
+int kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
                      cudaStream_t stream);
-void kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
-                      cudaStream_t stream);
 
 /* ---- attention.cu: causal GQA flash attention, scale 1/sqrt(hd); host/cpu/attention.c's contract.
  * q rows have stride ldq, k and v rows stride ldkv (a fused qkv buffer: q = qkv, k = qkv + nh*hd,
@@ -128,7 +129,6 @@ void kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int
 int kn_attention_check(int hd, int nh, int nkv, int ldq, int ldkv);
 int kn_attention_forward(kn_half *out, float *lse, const kn_half *q, const kn_half *k, const kn_half *v, int T,
                          int nh, int nkv, int hd, int ldq, int ldkv, cudaStream_t stream);
-size_t kn_attention_backward_workspace(int T, int nh);
 /* dq (stride ldq), dk, dv (stride ldkv) are overwritten; probabilities recomputed tile by tile from lse. */
 int kn_attention_backward(kn_half *dq, kn_half *dk, kn_half *dv, const kn_half *dout, const kn_half *q,
                           const kn_half *k, const kn_half *v, const kn_half *out, const float *lse, int T, int nh,
@@ -146,7 +146,6 @@ void kn_swiglu_backward(kn_half *dgate, kn_half *dup, const kn_half *dout, const
  * dlogits^T x. Never a T x V buffer (unless logits_out is asked for). losses[t] = -log p(target) (0 when the
  * target is outside [0, V)); dlogits = (softmax - onehot) * loss_scale for counted rows. dx NULL = forward only;
  * logits_out [T, V] FP32 optional. The caller sums losses (deterministically, on the host). ---- */
-size_t kn_classifier_workspace(int chunk, int V);
 void kn_classifier_forward_backward(kn_blas *b, float *losses, float *logits_out, kn_half *dx, float *dW_acc,
                                     float dW_scale, const kn_half *x, const kn_half *W, const int32_t *targets, int T,
                                     int C, int V, float loss_scale, int chunk, void *workspace, cudaStream_t stream);
@@ -173,7 +172,6 @@ void kn_f16_to_f32(float *dst, const kn_half *src, int64_t n, cudaStream_t strea
 void kn_unscale(float *g, int64_t n, float mul, int *found_nonfinite, cudaStream_t stream);
 /* *result (a double on the device) = sum of g^2 in double: fixed 64Ki chunks (as train/adamw.c grad_sumsq), each
  * and then the chunk sums reduced in a fixed tree, so the same value every run; inf/nan when any g is. */
-size_t kn_sumsq_workspace(int64_t n);
 void kn_sumsq(double *result, const float *g, int64_t n, void *workspace, cudaStream_t stream);
 
 /* ---- adamw.cu: train/adamw.c adamw_update on the device (the "full" placement); p16 (optional) receives the
@@ -207,9 +205,9 @@ void kn_int8_embedding(kn_half *out, const int32_t *ids, const int8_t *W, const 
                        int group, cudaStream_t stream);
 
 /* f16_gemv.cu: y[T, rows] = x[T, cols] W^T for a few rows of x (decode), FP32 accumulation; y FP16 or, when NULL,
- * y_f32. cols must be even. */
-void kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, int T, int rows, int cols,
-                 cudaStream_t stream);
+ * y_f32. cols must be even: else -1 (kn_last_error), nothing launched. */
+int kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, int T, int rows, int cols,
+                cudaStream_t stream);
 
 /* decode_attention.cu */
 /* qkv [T, (nh + 2 nkv) hd] (q | k | v per row): rotates q and k in place (HF rotate-half, row t at st->pos + t,
