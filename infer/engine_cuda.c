@@ -24,6 +24,7 @@
 #include "infer/engine.h"
 #include "host/error.h"
 #include "host/half.h"
+#include "host/cpu/ops.h"
 #include "kernels/kernels.h"
 
 enum {
@@ -216,7 +217,7 @@ static void upload(cuda_engine *ce, const sc_weights *w) {
     if (!ce->tied) upload_mat(ce, &ce->lm_head, 0, &w->lm_head);
     upload_vec(ce->final_norm, w->final_norm, ce->C);
     float inv[512];
-    for (int i = 0; i < ce->hd / 2; i++) inv[i] = 1.0f / powf(ce->theta, (float)(2 * i) / (float)ce->hd); /* rope.c */
+    rope_inv_freq(inv, ce->hd, ce->theta);
     CU_CHECK(cudaMemcpy(ce->inv_freq, inv, sizeof(float) * (size_t)(ce->hd / 2), cudaMemcpyHostToDevice));
 }
 

@@ -73,11 +73,14 @@ void kn_rmsnorm_backward(kn_half *dresid_total, float *dweight_acc, float dweigh
                          int T, int C, void *workspace, cudaStream_t stream);
 
 /* ---- rope.cu: HF rotate-half RoPE in place on x[T, ld] (heads [0, n_heads) of head_dim each, row t at position
- * pos0 + t). The q|k part of a fused qkv buffer is rotated by one call: n_heads = nh + nkv, ld = row stride. ---- */
-void kn_rope_forward(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
-                     cudaStream_t stream);
-void kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
-                      cudaStream_t stream);
+ * pos0 + *pos_dev + t; pos_dev NULL = 0). inv_freq: the device table [head_dim/2] of host/cpu/ops.h rope_inv_freq,
+ * owned by the caller (uploaded once). Nothing is copied per launch, so launches are graph-safe; pos_dev lets a
+ * replayed graph rotate at the position the host wrote before the replay. The q|k part of a fused qkv buffer is
+ * rotated by one call: n_heads = nh + nkv, ld = row stride. ---- */
+void kn_rope_forward(kn_half *x, const float *inv_freq, int T, int n_heads, int head_dim, int ld, int pos0,
+                     const int *pos_dev, cudaStream_t stream);
+void kn_rope_backward(kn_half *dx, const float *inv_freq, int T, int n_heads, int head_dim, int ld, int pos0,
+                      const int *pos_dev, cudaStream_t stream);
 
 /* ---- attention.cu: causal GQA flash attention, scale 1/sqrt(hd); host/cpu/attention.c's contract.
  * q rows have stride ldq, k and v rows stride ldkv (a fused qkv buffer: q = qkv, k = qkv + nh*hd,

@@ -355,7 +355,7 @@ int cmd_train(int argc, char **argv) {
         .weight_decay = o->weight_decay, .clip = o->clip, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
         .dynamic_loss_scale = r.backend.fp16,
         .eval_every = o->eval_every, .save_every = o->save_every, .keep = o->keep, .eval_tokens = o->eval_tokens,
-        .stop_at = o->stop_at, .run_dir = o->out,
+        .stop_at = o->stop_at, .max_skips = o->max_skips, .run_dir = o->out,
         .tokenizer = o->tokenizer,
         .options = r.options_json, .show_progress = !o->quiet,
     };
@@ -386,6 +386,13 @@ int cmd_train(int argc, char **argv) {
                 strcmp(o->kd_loss, "reverse") ? "teacher||student" : "student||teacher", 1.0 - o->kd_alpha);
     trainer_install_signals();
     rc = trainer_run(&t);
+    if (rc == 2) {
+        char why[4400];
+        fprintf(stderr, "smallcoder train: %s\n", trainer_skip_reason(&t, why, sizeof why));
+        trainer_close(&t);
+        run_free(&r);
+        return 1;
+    }
     if (rc >= 0)
         fprintf(stderr, "train: %s after step %lld; %s\n", rc == 1 ? "stopped by signal" : "done",
                 (long long)t.st.step, t.last_ckpt[0] ? t.last_ckpt : "no checkpoint written");

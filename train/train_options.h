@@ -17,13 +17,13 @@ typedef struct {
     int seq, micro_batch, grad_accum, warmup;
     float lr, min_lr, weight_decay, clip, fim_rate;
     int64_t steps, tokens, eval_tokens, vram_budget, stop_at;
-    int eval_every, save_every, keep, seed, threads, plan, quiet;
+    int eval_every, save_every, keep, seed, threads, plan, quiet, max_skips;
     const char *teacher_logits, *teacher, *kd_loss;   /* distillation (distill/kd_train.h) */
     float kd_alpha, kd_temperature;
     int kd_top_k;
 } train_cli;
 
-enum { TRAIN_MAX_ARGS = 40 };
+enum { TRAIN_MAX_ARGS = 48 };
 
 typedef struct {
     sc_arg args[TRAIN_MAX_ARGS];
