@@ -104,8 +104,9 @@ int cmd_infer_bench(int argc, char **argv) {
                proj, bw, kv_bytes(&kv) / 1048576.0, ru.ru_maxrss / 1024.0);
     if (!json && e.device_bytes)
         printf("%s engine: peak device memory %.1f MiB planned (its arena: weights, scratch, KV caches); %.1f MiB "
-               "measured by cudaMemGetInfo since it opened (+ cuBLAS, graph; the CUDA context not included)\n",
-               e.ops->name, e.device_bytes / 1048576.0, used_mib);
+               "measured by cudaMemGetInfo since it opened (+ cuBLAS, graph); before it, CUDA context, cuBLAS and "
+               "kernels %.1f MiB (measured at open, host/device_probe.h)\n",
+               e.ops->name, e.device_bytes / 1048576.0, used_mib, e.context_bytes / 1048576.0);
     free(ids), free(logits);
     kv_free(&kv);
     engine_close(&e);

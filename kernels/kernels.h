@@ -185,6 +185,12 @@ int kn_decode_attention_check(int hd, int max_ctx);
 void kn_decode_attention(kn_half *out, const kn_half *qkv, const kn_kv_step *st, int layer, int T, int nh, int nkv,
                          int hd, int max_ctx, cudaStream_t stream);
 
+/* ---- warmup.cu: one launch of every kernel (and a cuBLAS GEMM through b) on tiny zero-filled inputs in scratch
+ * (kn_warmup_scratch_bytes(), device memory), attention at head_dim hd; synchronises. With lazy module loading that
+ * loads every kernel the model runs, so host/device_probe.c can measure what the context and the kernels take. */
+size_t kn_warmup_scratch_bytes(void);
+void kn_warmup(kn_blas *b, int hd, void *scratch, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif
