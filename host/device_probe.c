@@ -77,6 +77,8 @@ static int measure(int hd, device_probe_info *p) {
     return 0;
 }
 
+void device_probe_forget(void) { have_cached = 0; }
+
 int device_probe(int hd, device_probe_info *out) {
     if (device_count() <= 0) {
         device_probe_estimate(out);
@@ -96,6 +98,8 @@ int device_probe(int hd, device_probe_info *out) {
     return 0;
 }
 #else
+void device_probe_forget(void) {}
+
 int device_probe(int hd, device_probe_info *out) {
     (void)hd;
     device_probe_estimate(out);

@@ -32,6 +32,8 @@ typedef struct device_probe_info {
  * kernel with attention at head_dim hd), then reuses the overhead and re-reads free_now. Without a device (or in a
  * build without kernels) fills the estimate and returns 0 as well; -1 only when the device fails. */
 int device_probe(int hd, device_probe_info *out);
+/* Tests: the next device_probe measures again (the emulator's simulated device changed). */
+void device_probe_forget(void);
 /* The estimate alone (no device touched): for plans of runs that will not use the GPU. */
 void device_probe_estimate(device_probe_info *out);
 /* The default device budget for an arena: free_now - DEVICE_RESERVE (0 without a device). */
