@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "infer/kv_cache.h"
-#include "infer/weights.h"
+#include "host/kv_cache.h"
+#include "host/weights.h"
 
 typedef struct sc_engine sc_engine;
 
