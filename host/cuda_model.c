@@ -256,7 +256,7 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
     }
     float inv[512]; /* head_dim <= 1024 (config.c) */
     rope_inv_freq(inv, cm->hd, (float)c->rope_theta);
-    CU_CHECK(cudaMemcpyAsync(cm->inv_freq, inv, sizeof(float) * (size_t)(cm->hd / 2), cudaMemcpyHostToDevice, cm->stream));
+    CU_CHECK(cudaMemcpy(cm->inv_freq, inv, sizeof(float) * (size_t)(cm->hd / 2), cudaMemcpyHostToDevice));
     const char *ovf = getenv("SMALLCODER_TEST_OVERFLOW");
     if (ovf && *ovf) { /* "N": backward pass N only; "N+": from pass N on */
         long long first = atoll(ovf);

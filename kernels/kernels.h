@@ -3,8 +3,9 @@
  * the same "ACCUMULATE into *_acc, overwrite the rest" rule. Differences, all deliberate:
  *   - storage is FP16 (kn_half = IEEE half bits) for weights and activations; statistics (rstd, lse, losses),
  *     weight gradients and optimizer state are FP32; all arithmetic is FP32;
- *   - weight-gradient accumulations take a scale (dW += scale * ...), so activation gradients can be kept in FP16
- *     at a comfortable magnitude and unscaled in FP32 (see docs/cuda.md "gradient scaling");
+ *   - the loss ops take a loss_scale that multiplies the FP16 dlogits, so every activation gradient downstream
+ *     carries it, and weight-gradient accumulations take a scale (dW += scale * ...; the model passes 1 and the
+ *     trainer unscales the finished FP32 gradients once: docs/cuda.md "Gradient scaling");
  *   - strided views (ld = row stride in elements) where the model fuses projections (q|k|v and gate|up are one
  *     GEMM each), and a workspace argument where an op needs scratch (size from the *_workspace function).
  * Every pointer is device memory unless its name ends in _host. All work is queued on `stream`; CUDA errors are

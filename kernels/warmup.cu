@@ -24,13 +24,14 @@ extern "C" size_t kn_warmup_scratch_bytes(void) { return (size_t)8 << 20; }
 
 extern "C" void kn_warmup(kn_blas *blas, int hd, void *scratch, cudaStream_t s) {
     const int T = 4, C = hd, F = 64, V = 64, QKV = 3 * hd, KMAX = 16, K = 1;
+    const size_t WR = (size_t)(V > C ? V : C); // rows of W: the classifier's V, the [C, C] projection's C
     carve c = {(char *)scratch, 0, kn_warmup_scratch_bytes()};
     KN_CHECK(cudaMemsetAsync(scratch, 0, c.cap, s));
     kn_half *x = c.take<kn_half>(T * C), *y = c.take<kn_half>(T * C), *dx = c.take<kn_half>(T * C);
-    kn_half *W = c.take<kn_half>((size_t)V * C), *qkv = c.take<kn_half>(T * QKV), *dqkv = c.take<kn_half>(T * QKV);
+    kn_half *W = c.take<kn_half>(WR * C), *qkv = c.take<kn_half>(T * QKV), *dqkv = c.take<kn_half>(T * QKV);
     kn_half *gu = c.take<kn_half>(T * 2 * F), *act = c.take<kn_half>(T * F), *dgu = c.take<kn_half>(T * 2 * F);
     kn_half *kvc = c.take<kn_half>(2 * KMAX * C), *kdl = c.take<kn_half>(T * K), *sc = c.take<kn_half>(V);
-    float *f = c.take<float>((size_t)V * C), *rstd = c.take<float>(T), *lse = c.take<float>(T), *inv = c.take<float>(hd);
+    float *f = c.take<float>(WR * C), *rstd = c.take<float>(T), *lse = c.take<float>(T), *inv = c.take<float>(hd);
     float *losses = c.take<float>(T), *m = c.take<float>(64), *v = c.take<float>(64), *xs = c.take<float>(T * C);
     int32_t *ids = c.take<int32_t>(T * K), *plan = c.take<int32_t>(kn_embedding_plan_ints(T));
     int *flag = c.take<int>(1);

@@ -57,6 +57,7 @@ import json, sys
 d = json.loads(open(sys.argv[1]).read())
 assert d["device"] == "cuda" and d["weights"] == "int8", d
 assert d["peak_device_mib"] > 0 and d["device_used_mib"] >= d["peak_device_mib"] - 0.01, d
+assert d["context_mib"] >= 0, d  # the emulator's default device has no context (EMU_DEVICE=mx450 has 300 MiB)
 print("infer-bench --device cuda: %(weights)s, planned %(peak_device_mib).1f MiB, measured %(device_used_mib).1f MiB" % d)
 PY
 
