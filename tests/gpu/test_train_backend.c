@@ -9,7 +9,8 @@
  * the train_kd hook: losses track the CPU backend's KD losses (same tolerances) and full = offload; (f) the
  * offload placement's chunked host-side FP16 upload gives the device conversion's weights (small preset); (g) a planted
  * FP16 overflow in an activation gradient mid-backward skips its step, halves the scale, and the run goes on
- * exactly as one without that step. Small T: the emulator is slow. */
+ * exactly as one without that step; at scale 2^24 the activation gradients overflow and halving until finite gives
+ * the norm of a moderate scale. Small T: the emulator is slow. */
 #include "train/backend.h"
 #include "host/config.h"
 #include "host/cuda_model.h"
@@ -265,6 +266,28 @@ static void case_planted_overflow(const sc_model *m0, const batches *d, int plac
     tu_check(name, rc || s3 != t3 || !bp1 || !bp3 || ua != ub ? 1.0
                    : gt_bitdiff(ma.params, mb.params, bytes) + gt_bitdiff(am, bm, bytes) + gt_bitdiff(av, bv, bytes),
              0.0);
+    /* the scale reaches the FP16 activation gradients: at 2^24 the dlogits alone (2^24 / 30 counted) overflow FP16,
+     * so the step is non-finite; halving until it is finite gives the unscaled norm of a moderate scale (2^10) */
+    loss_scaler sc;
+    loss_scale_init(&sc, 1);
+    sc.scale = LOSS_SCALE_MAX;
+    int64_t counted = 0;
+    for (int i = 0; i < B * T; i++) counted += d->tg[1][i] >= 0;
+    double ls, sq = NAN, sq_ref = NAN, n_hi, n_ref;
+    int64_t cnt;
+    int halvings = 0;
+    for (; halvings < 24 && !rc; halvings++) {
+        rc |= b.accumulate(&b, d->ids[1], d->tg[1], B, T, sc.scale / (float)counted, &ls, &cnt) | b.grad_sumsq(&b, &sq) |
+              b.zero_grads(&b);
+        if (loss_scale_update(&sc, isfinite(sq))) break;
+    }
+    float found = sc.scale;
+    rc |= b.accumulate(&b, d->ids[1], d->tg[1], B, T, 1024.0f / (float)counted, &ls, &cnt) | b.grad_sumsq(&b, &sq_ref) |
+          b.zero_grads(&b);
+    grad_multiplier(sq, found, 0.0f, &n_hi), grad_multiplier(sq_ref, 1024.0f, 0.0f, &n_ref);
+    snprintf(name, sizeof name, "%s: loss scale 2^24 overflows the FP16 activation gradients; %d halvings to %g give the "
+             "norm of scale 1024 (%.9g vs %.9g, relative)", pn, halvings, (double)found, n_hi, n_ref);
+    tu_check(name, rc || halvings < 1 ? 1.0 : fabs(n_hi - n_ref) / n_ref, 1e-6);
     backend_close(&a), backend_close(&b);
     model_free(&ma), model_free(&mb);
 }
