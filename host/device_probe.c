@@ -51,16 +51,16 @@ static int measure(int hd, device_probe_info *p) {
     size_t free_ctx = free_b;
     cudaStream_t s;
     CU_CHECK(cudaStreamCreate(&s));
+    /* the warm-up's inputs, then the GEMM workspace and staging, which the model keeps in its arena */
+    size_t wb = kn_warmup_scratch_bytes(), blas_ws = (size_t)1 << 20, bytes = wb + blas_ws + KN_GEMM_STAGING_BYTES;
     void *scratch = NULL;
-    if (cudaMalloc(&scratch, kn_warmup_scratch_bytes()) != cudaSuccess) {
+    if (cudaMalloc(&scratch, bytes) != cudaSuccess) {
         cudaGetLastError();
         CU_CHECK(cudaStreamDestroy(s));
-        return sc_fail("CUDA device: not even %zu MiB free for the kernel warm-up (%.1f MiB free of %.1f)",
-                       kn_warmup_scratch_bytes() >> 20, free_b / 1048576.0, total_b / 1048576.0);
+        return sc_fail("CUDA device: not even %zu MiB free for the kernel warm-up (%.1f MiB free of %.1f)", bytes >> 20,
+                       free_b / 1048576.0, total_b / 1048576.0);
     }
-    /* the GEMM workspace inside the scratch's tail, as the model keeps it inside its arena */
-    size_t blas_ws = (size_t)1 << 20;
-    kn_blas *b = kn_blas_create(s, (char *)scratch + kn_warmup_scratch_bytes() - blas_ws, blas_ws);
+    kn_blas *b = kn_blas_create(s, (char *)scratch + wb, blas_ws, (char *)scratch + wb + blas_ws, KN_GEMM_STAGING_BYTES);
     kn_warmup(b, hd, scratch, s);
     CU_CHECK(cudaFree(scratch));
     CU_CHECK(cudaMemGetInfo(&free_b, &total_b)); /* with the handle still alive: the model will hold one */

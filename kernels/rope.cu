@@ -27,21 +27,24 @@ __global__ void rope_kernel(__half *x, const float *inv_freq, int T, int n_heads
     }
 }
 
-static void rope_launch(kn_half *x, const float *inv_freq, int T, int n_heads, int head_dim, int ld, int pos0,
-                        const int *pos_dev, float dir, cudaStream_t stream) {
-    if (T <= 0 || n_heads <= 0 || head_dim < 2) return;
+static int rope_launch(kn_half *x, const float *inv_freq, int T, int n_heads, int head_dim, int ld, int pos0,
+                       const int *pos_dev, float dir, cudaStream_t stream) {
+    if (T <= 0 || n_heads <= 0) return 0;
+    if (head_dim < 2 || head_dim % 2) return kn_fail("kn_rope: head_dim %d is not a positive even number", head_dim);
+    if (!inv_freq) return kn_fail("kn_rope: no inv_freq table");
     int64_t n = (int64_t)T * (head_dim / 2);
     rope_kernel<<<kn_blocks(n, 256), 256, 0, stream>>>((__half *)x, inv_freq, T, n_heads, head_dim, ld, pos0, pos_dev,
                                                        dir);
     KN_CHECK_LAUNCH();
+    return 0;
 }
 
-extern "C" void kn_rope_forward(kn_half *x, const float *inv_freq, int T, int n_heads, int head_dim, int ld, int pos0,
-                                const int *pos_dev, cudaStream_t stream) {
-    rope_launch(x, inv_freq, T, n_heads, head_dim, ld, pos0, pos_dev, 1.0f, stream);
+extern "C" int kn_rope_forward(kn_half *x, const float *inv_freq, int T, int n_heads, int head_dim, int ld, int pos0,
+                               const int *pos_dev, cudaStream_t stream) {
+    return rope_launch(x, inv_freq, T, n_heads, head_dim, ld, pos0, pos_dev, 1.0f, stream);
 }
 
-extern "C" void kn_rope_backward(kn_half *dx, const float *inv_freq, int T, int n_heads, int head_dim, int ld,
-                                 int pos0, const int *pos_dev, cudaStream_t stream) {
-    rope_launch(dx, inv_freq, T, n_heads, head_dim, ld, pos0, pos_dev, -1.0f, stream);
+extern "C" int kn_rope_backward(kn_half *dx, const float *inv_freq, int T, int n_heads, int head_dim, int ld,
+                                int pos0, const int *pos_dev, cudaStream_t stream) {
+    return rope_launch(dx, inv_freq, T, n_heads, head_dim, ld, pos0, pos_dev, -1.0f, stream);
 }

@@ -1,7 +1,8 @@
 // warmup.cu — one launch of every kernel on tiny zero-filled inputs, so that with lazy module loading (the
 // default since CUDA 11.7/12.2) every kernel the model will run is loaded before host/device_probe.c reads the free
 // memory: what the context, cuBLAS and the loaded kernels take is then measured, not guessed. Results are
-// discarded; the attention kernels are instantiated for the model's head_dim on the path kn_tensor_cores() picks.
+// discarded; the attention kernels are instantiated for the model's head_dim on the path kn_tensor_cores() picks,
+// and every GEMM candidate of gemm.cu runs once (forced, so nothing is tuned or cached for these shapes).
 #include "kernels/common.cuh"
 
 namespace {
@@ -44,8 +45,14 @@ extern "C" void kn_warmup(kn_blas *blas, int hd, void *scratch, cudaStream_t s) 
     wsb = wsb > kn_sumsq_workspace(64) ? wsb : kn_sumsq_workspace(64);
     void *ws = c.take<char>(wsb);
 
-    kn_matmul_forward(blas, y, x, W, T, C, C);
-    kn_matmul_backward(blas, dx, 0, f, 1.0f, y, x, W, T, C, C);
+    // every GEMM candidate once, forced: a warm-up must not tune (and cache) its tiny shapes; the classifier and KD
+    // GEMMs below run on the last one forced
+    const kn_gemm_algo algos[3] = {KN_GEMM_SGEMM, KN_GEMM_SIMT, KN_GEMM_CUBLAS};
+    for (int i = 0; i < 3; i++) {
+        kn_blas_force(blas, algos[i]);
+        kn_matmul_forward(blas, y, x, W, T, C, C);
+        kn_matmul_backward(blas, dx, 0, f, 1.0f, y, x, W, T, C, C);
+    }
     kn_embedding_forward(y, ids, W, T, C, s);
     int32_t hid[T] = {0, 0, 0, 0}, hplan[64];
     int nids = kn_embedding_plan(hplan, hid, T, V);

@@ -25,6 +25,8 @@ typedef struct {
     int64_t stop_at;                    /* stop after this step with a checkpoint, schedule unchanged (0 = off) */
     int max_skips;                      /* stop with a checkpoint after this many skipped steps in a row (0 = never) */
     const char *run_dir;                /* NULL: no checkpoints, metrics or plot (tests) */
+    int have_saved_step;                /* run_dir already holds the complete checkpoint of step saved_step (the */
+    int64_t saved_step;                 /* one resumed from): saving that step again is skipped */
     const char *tokenizer;              /* tokenizer.json copied into each checkpoint, or NULL */
     const cJSON *options;               /* recorded as "options" in trainer_state.json */
     int show_progress;
@@ -90,6 +92,5 @@ int train_state_from_json(const char *text, const char *path, train_state *s, lr
 
 /* SIGINT/SIGTERM set a flag checked between micro-batches; a second signal kills the process as usual. */
 void trainer_install_signals(void);
-int trainer_interrupted(void);
 
 #endif

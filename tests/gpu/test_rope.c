@@ -3,7 +3,7 @@
  * pos0 > 0, positions up to 4096; and graph safety: a CUDA graph captured once with two RoPE launches (two head
  * sizes and thetas, the position read from device memory) replays correctly at positions set between replays.
  * Tolerance 2e-3 relative L2: one FP16 rounding of the output (~3e-4) plus sincosf against the CPU's double
- * cos/sin of the same float angle. */
+ * cos/sin of the same float angle. An odd head_dim or a missing table returns -1. */
 #include "tests/gpu/gpu_test.h"
 #include "host/cpu/ops.h"
 
@@ -134,5 +134,16 @@ int main(void) {
     rope_case(&r, 33, 2, 80, 2 * 80 + 2, 4000);
     if (!gt_quick()) rope_case(&r, 4096, 20, 72, 24 * 72, 0);
     rope_graph_case(&r);
+    /* what the kernel cannot do: -1 and a message, no exit, nothing touched */
+    float one[2] = {1.0f, 1.0f};
+    kn_half *d = gt_up_half(one, 2);
+    float *inv = inv_freq_table(2, 10000.0f);
+    int rc = kn_rope_forward(d, inv, 1, 1, 7, 7, 0, NULL, 0);
+    printf("head_dim 7: %d (%s)\n", rc, kn_last_error());
+    tu_check("rope head_dim 7: -1 with kn_last_error naming head_dim",
+             rc == -1 && strstr(kn_last_error(), "head_dim 7") ? 0.0 : 1.0, 0.0);
+    rc = kn_rope_forward(d, NULL, 1, 1, 2, 2, 0, NULL, 0);
+    tu_check("rope without a table: -1", rc == -1 ? 0.0 : 1.0, 0.0);
+    GT_FREE(d), GT_FREE(inv);
     return tu_finish("test_rope");
 }
