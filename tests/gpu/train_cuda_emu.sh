@@ -21,6 +21,10 @@ close() {
     END { printf "max |diff| %.2e\n", m; exit bad > 0 || NR == 0 }'
 }
 export OMP_NUM_THREADS=2
+# the GEMM tuner (kernels/gemm.cu) times its candidates on first use of a shape; the emulator's times are noise, so
+# without a cache every process could pick differently and the bit-for-bit comparisons between processes below
+# would compare different GEMM paths. A UUID and a private cache directory make the first pick stick, as on a GPU.
+export SC_EMU_UUID=5c0de5c0de5c0de5c0de5c0de5c0de00 XDG_CACHE_HOME="$dir/cache"
 
 "$mk" "$dir/data" 128 30000 3000 || { echo "FAIL: cannot make shards"; exit 1; }
 common="--data $dir/data --preset tiny --seq 32 --micro-batch 2 --grad-accum 2 --lr 3e-3 --eval-every 3
