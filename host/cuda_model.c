@@ -13,11 +13,11 @@
 
 #include "host/cuda_arena.h"
 #include "host/error.h"
+#include "host/pinned.h"
 #ifdef SC_HAVE_KERNELS
 #include "host/cuda_check.h"
 #include "host/device.h"
 #include "host/half.h"
-#include "host/pinned.h"
 #include "host/cpu/kd_loss.h"
 #include "host/cpu/ops.h"
 #include "kernels/kernels.h"
