@@ -27,7 +27,7 @@ int cmd_infer_bench(int argc, char **argv) {
         {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
         {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
         {"precision", 0, SC_ARG_STR, &precision,
-         "CUDA weights: auto (FP16 when it fits the free device memory, else INT8), fp16 or int8", 0},
+         "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"json", 0, SC_ARG_FLAG, &json, "one JSON line on stdout", 0},
     };
@@ -95,10 +95,10 @@ int cmd_infer_bench(int argc, char **argv) {
         printf("{\"model\":\"%s\",\"weights\":\"%s\",\"threads\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"prefill_tok_s\":%.2f,"
                "\"decode_tok_s\":%.2f,\"bytes_per_token\":%.0f,\"projected_tok_s\":%.1f,\"bandwidth_gbs\":%.0f,"
                "\"effective_gbs\":%.2f,\"kv_mib\":%.1f,\"peak_rss_mib\":%.1f,\"kernel\":\"%s\",\"device\":\"%s\","
-               "\"peak_device_mib\":%.1f,\"device_used_mib\":%.1f}\n",
+               "\"peak_device_mib\":%.1f,\"device_used_mib\":%.1f,\"context_mib\":%.1f}\n",
                dir, e.precision, nthreads, n_prompt, n_gen, pp, tg, bytes, proj, bw,
                bytes * tg / 1e9, kv_bytes(&kv) / 1048576.0, ru.ru_maxrss / 1024.0, quant_kernel_name(), e.ops->name,
-               e.device_bytes / 1048576.0, used_mib);
+               e.device_bytes / 1048576.0, used_mib, e.context_bytes / 1048576.0);
     else
         printf("%s (%s, %d threads): prefill %d tokens %.1f tok/s; decode %d tokens %.1f tok/s; %.1f MB read per "
                "token (%.2f GB/s effective) -> %.0f tok/s at %.0f GB/s; KV %.1f MiB; peak RSS %.1f MiB\n",
@@ -106,8 +106,9 @@ int cmd_infer_bench(int argc, char **argv) {
                proj, bw, kv_bytes(&kv) / 1048576.0, ru.ru_maxrss / 1024.0);
     if (!json && e.device_bytes)
         printf("%s engine: peak device memory %.1f MiB planned (its arena: weights, scratch, KV caches); %.1f MiB "
-               "measured by cudaMemGetInfo since it opened (+ cuBLAS, graph; the CUDA context not included)\n",
-               e.ops->name, e.device_bytes / 1048576.0, used_mib);
+               "measured by cudaMemGetInfo since it opened (+ cuBLAS, graph); before it, CUDA context, cuBLAS and "
+               "kernels %.1f MiB (measured at open, host/device_probe.h)\n",
+               e.ops->name, e.device_bytes / 1048576.0, used_mib, e.context_bytes / 1048576.0);
     free(ids), free(logits);
     kv_free(&kv);
     engine_close(&e);

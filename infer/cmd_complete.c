@@ -77,7 +77,7 @@ int cmd_complete(int argc, char **argv) {
         {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
         {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
         {"precision", 0, SC_ARG_STR, &precision,
-         "CUDA weights: auto (FP16 when it fits the free device memory, else INT8), fp16 or int8", 0},
+         "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
     };
     sc_cli cli = {"smallcoder complete",

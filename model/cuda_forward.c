@@ -34,8 +34,9 @@ int cuda_forward_run(const sc_model *m, const int32_t *ids, const int32_t *targe
     if (!rc && grads) {
         double t0 = cf_now(), loss2 = 0;
         int n2 = 0;
-        rc = cuda_model_step(cm, ids, targets, T, NULL, 1, 1.0f / (float)*counted, &loss2, &n2);
+        rc = cuda_model_step(cm, ids, targets, T, NULL, 1, CUDA_MODEL_STATIC_SCALE / (float)*counted, &loss2, &n2);
         if (!rc) rc = cuda_model_read_grads(cm, grads);
+        for (int64_t i = 0; !rc && i < m->nparams; i++) grads[i] *= 1.0f / CUDA_MODEL_STATIC_SCALE;
         if (!rc) fprintf(stderr, "forward+backward: %.1f ms\n", (cf_now() - t0) * 1e3);
     }
     cuda_model_close(cm);

@@ -202,6 +202,14 @@ static int save_and_note(trainer *t, const char *why) {
     return 0;
 }
 
+const char *trainer_skip_reason(const trainer *t, char *buf, size_t n) {
+    const loss_scaler *s = &t->st.scaler;
+    snprintf(buf, n, "stopped after step %lld: %lld steps in a row were skipped for inf/nan gradients (loss scale now "
+             "%g; last loss %g)%s%s", (long long)t->st.step, (long long)s->consecutive, (double)s->scale, t->st.loss,
+             t->last_ckpt[0] ? "; checkpoint " : "", t->last_ckpt);
+    return buf;
+}
+
 int trainer_run(trainer *t) {
     const train_config *c = &t->cfg;
     int64_t end = c->stop_at > 0 && c->stop_at < c->sched.total ? c->stop_at : c->sched.total;
@@ -221,6 +229,12 @@ int trainer_run(trainer *t) {
         if (t->val && c->eval_every > 0 && s->step % c->eval_every == 0) {
             if (run_eval(t)) return -1;
             last_eval = s->step;
+        }
+        if (c->max_skips > 0 && s->scaler.consecutive >= c->max_skips) {
+            /* every loss scale tried overflowed (or the loss itself is not finite): stop rather than spin */
+            progress_end(&t->pg);
+            if (c->run_dir && trainer_save(t)) return -1;
+            return 2;
         }
         if (interrupted) break;
         if (c->save_every > 0 && s->step % c->save_every == 0 && s->step < end && save_and_note(t, "saved")) return -1;

@@ -48,6 +48,13 @@ $sc complete --model "$dir/fp32" --device cuda --precision bf16 --prompt "x" -n 
 [ "$(wc -l <"$dir/err")" = 1 ] && grep -q "precision must be auto, fp16 or int8" "$dir/err" ||
   fail "bad --precision message: $(cat "$dir/err")"
 
+# a simulated MX450: the start-up line carries the measured context row (300 MiB), tiny stays FP16 by the
+# bandwidth rule (its decode ceiling is far above 250 tok/s)
+EMU_DEVICE=mx450 $sc complete --model "$dir/fp32" --device cuda --prompt "x" -n 2 2>"$dir/err" >/dev/null &&
+  grep -q "CUDA context, cuBLAS, kernels 300.0 MiB (measured" "$dir/err" &&
+  grep -q "precision fp16 (auto: FP16 fits and its decode ceiling is" "$dir/err" ||
+  fail "mx450 complete: $(cat "$dir/err")"
+
 # infer-bench: the JSON names the engine and its device memory
 $sc infer-bench --model "$dir/int8" --device cuda -p 12 -n 6 -r 1 --json >"$dir/bench.json" 2>/dev/null ||
   fail "infer-bench --device cuda"
@@ -56,6 +63,7 @@ import json, sys
 d = json.loads(open(sys.argv[1]).read())
 assert d["device"] == "cuda" and d["weights"] == "int8", d
 assert d["peak_device_mib"] > 0 and d["device_used_mib"] >= d["peak_device_mib"] - 0.01, d
+assert d["context_mib"] >= 0, d  # the emulator's default device has no context (EMU_DEVICE=mx450 has 300 MiB)
 print("infer-bench --device cuda: %(weights)s, planned %(peak_device_mib).1f MiB, measured %(device_used_mib).1f MiB" % d)
 PY
 

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <random>
+#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -69,6 +70,7 @@ cudaError_t g_last = cudaSuccess;
 long g_collectives = 0;  // barriers and warp collectives run so far
 bool g_direct = false;   // this launch's blocks run their threads one after another, without fibers
 size_t g_allocated = 0;
+std::unordered_map<void *, size_t> g_sizes;  // cudaMalloc'd blocks, so cudaFree gives their bytes back
 // CUDA graphs: while a stream captures, launches and async copies are recorded (not run), as on a GPU; a graph
 // launch replays them in order. Launch bodies capture their arguments by value (translate.py), so they outlive
 // the function that queued them.
@@ -327,14 +329,37 @@ void emu_launch_impl(dim3 grid, dim3 block, size_t smem, const std::function<voi
 // ---- CUDA runtime subset ----
 extern "C" {
 
+// The simulated device (EMU_DEVICE): "" = the default 8 GiB sm_90 device with nothing taken by a context;
+// "mx450" = a GeForce MX450 2 GB (TU117: sm_75, 14 SMs, no tensor cores, 64-bit GDDR6 at 10 Gbps = 80 GB/s) whose
+// CUDA context takes 300 MiB, the figure DESIGN.md plans with. Allocations beyond the free memory fail, as on a GPU.
+struct EmuDevice {
+    const char *name;
+    size_t total, context;
+    int cc, sms, mem_clock_khz, bus_bits;
+};
+static const EmuDevice *emu_device(void) {
+    static const EmuDevice def = {"CUDA emulator on the CPU", (size_t)8 << 30, 0, 90, 4, 0, 0};
+    static const EmuDevice mx450 = {"NVIDIA GeForce MX450 (CUDA emulator on the CPU)", (size_t)2 << 30,
+                                    (size_t)300 << 20, 75, 14, 5000000, 64};
+    const char *e = getenv("EMU_DEVICE");
+    return e && !strcmp(e, "mx450") ? &mx450 : &def;
+}
 cudaError_t cudaMalloc(void **p, size_t n) {
+    const EmuDevice *d = emu_device();
+    if (g_allocated + n + d->context > d->total) {
+        *p = nullptr;
+        return g_last = cudaErrorMemoryAllocation;
+    }
     *p = aligned_alloc(256, (n + 255) / 256 * 256);
     if (!*p) return g_last = cudaErrorMemoryAllocation;
     memset(*p, 0xff, n);  // device memory starts as garbage: NaN in both FP16 and FP32
     g_allocated += n;
+    g_sizes[*p] = n;
     return cudaSuccess;
 }
 cudaError_t cudaFree(void *p) {
+    auto it = g_sizes.find(p);
+    if (it != g_sizes.end()) g_allocated -= it->second, g_sizes.erase(it);
     free(p);
     return cudaSuccess;
 }
@@ -390,14 +415,14 @@ cudaError_t cudaGetDeviceCount(int *n) {
 }
 static int emu_cc(void) {
     const char *e = getenv("SC_EMU_CC");  // e.g. 75: pretend to be a Turing card
-    return e && *e ? atoi(e) : 90;
+    return e && *e ? atoi(e) : emu_device()->cc;
 }
 cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int) {
     memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "CUDA emulator on the CPU");
+    snprintf(p->name, sizeof p->name, "%s", emu_device()->name);
     p->major = emu_cc() / 10, p->minor = emu_cc() % 10;
-    p->totalGlobalMem = (size_t)8 << 30;
-    p->multiProcessorCount = 4;
+    p->totalGlobalMem = emu_device()->total;
+    p->multiProcessorCount = emu_device()->sms;
     p->sharedMemPerBlockOptin = emu_cc() >= 90 ? 227 * 1024 : 64 * 1024;
     // SC_EMU_UUID (32 hex digits) gives the device a UUID, as real GPUs have; unset, it has none (all zero), so
     // per-GPU caches (the GEMM choices, kernels/gemm_cache.cu) are not written by the emulator's tests
@@ -409,12 +434,14 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int) {
     return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int) {
-    *v = a == cudaDevAttrComputeCapabilityMajor ? emu_cc() / 10 : a == cudaDevAttrComputeCapabilityMinor ? emu_cc() % 10 : 0;
+    *v = a == cudaDevAttrComputeCapabilityMajor ? emu_cc() / 10 : a == cudaDevAttrComputeCapabilityMinor ? emu_cc() % 10
+       : a == cudaDevAttrMemoryClockRate ? emu_device()->mem_clock_khz
+       : a == cudaDevAttrGlobalMemoryBusWidth ? emu_device()->bus_bits : 0;
     return cudaSuccess;
 }
 cudaError_t cudaMemGetInfo(size_t *fr, size_t *total) {
-    *total = (size_t)8 << 30;
-    *fr = *total - g_allocated;
+    *total = emu_device()->total;
+    *fr = *total - emu_device()->context - g_allocated;
     return cudaSuccess;
 }
 cudaError_t cudaStreamCreate(cudaStream_t *s) {
@@ -456,6 +483,11 @@ cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
 // everything already ran in order, so a wait is a no-op; pinned host memory is ordinary memory
 cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned int) { return cudaSuccess; }
 cudaError_t cudaMallocHost(void **p, size_t n) {
+    const char *e = getenv("EMU_NO_PINNED");  // "1": page locking refused, as under WSL2 or a low RLIMIT_MEMLOCK
+    if (e && !strcmp(e, "1")) {
+        *p = nullptr;
+        return g_last = cudaErrorMemoryAllocation;
+    }
     *p = malloc(n ? n : 1);
     return *p ? cudaSuccess : (g_last = cudaErrorMemoryAllocation);
 }
