@@ -3,6 +3,7 @@
 #include "infer/speculative.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ int spec_open(sc_spec *sp, const sc_spec_opts *o, const sc_engine *e, int n_ctx)
     memset(sp, 0, sizeof *sp);
     sp->o = *o;
     sp->V = e->cfg->vocab_size;
+    sp->debug = getenv("SMALLCODER_SPEC_DEBUG") != NULL;
     if (o->draft && o->draft->cfg->vocab_size != sp->V)
         return sc_fail("the draft model has %d tokens in its vocabulary, the target %d: they must share one "
                        "tokenizer", o->draft->cfg->vocab_size, sp->V);
@@ -99,8 +101,13 @@ static int spec_choose_k(sc_spec *sp, int src, int cap) {
         double rate = yield / (a + b * (k + 1) + (per - b) * k);
         if (rate > best * 1.02) best = rate, bk = k; /* 2%: a draft must clearly pay */
     }
-    if (bk == 0 && ++sp->idle[src] >= SPEC_PROBE) sp->idle[src] = 0, bk = 1;
-    if (bk > 0 && sp->idle[src]) sp->idle[src] = 0;
+    if (sp->debug)
+        fprintf(stderr, "spec: src %d alpha %.2f pass %.3g ms + %.3g ms/token, draft %.3g ms -> k %d\n", src, alpha,
+                a * 1e3, b * 1e3, sp->t_draft * 1e3, bk);
+    /* a source that does not pay is probed with one token after SPEC_PROBE idle steps; each probe that fails
+     * doubles the wait (up to 8x), so that drafts that are always wrong cost a few percent at most */
+    if (bk == 0 && ++sp->idle[src] >= SPEC_PROBE << sp->backoff[src]) sp->idle[src] = 0, bk = 1, sp->probing[src] = 1;
+    else if (bk > 0) sp->idle[src] = 0, sp->probing[src] = 0;
     return bk;
 }
 
@@ -182,6 +189,7 @@ int spec_step(sc_spec *sp, sc_engine *e, sc_session *s, sc_sampler *smp, int32_t
         int k = spec_choose_k(sp, SPEC_DRAFT, cap);
         if (k > 0 && (nd = spec_draft_model(sp, s->ids, nh, k)) < 0) return -1;
         if (nd > 0) src = SPEC_DRAFT;
+        else if (k > 0) sp->trials[SPEC_DRAFT] = sp->trials[SPEC_DRAFT] * SPEC_DECAY + 1; /* ran, proposed nothing */
     }
     /* verify: pending and the drafts in one pass, logits of every position */
     memcpy(s->ids + nh, sp->d, (size_t)nd * sizeof(int32_t));
@@ -225,6 +233,12 @@ int spec_step(sc_spec *sp, sc_engine *e, sc_session *s, sc_sampler *smp, int32_t
         sp->trials[src] = sp->trials[src] * SPEC_DECAY + acc + (acc < nd);
         sp->hits[src] = sp->hits[src] * SPEC_DECAY + acc;
     }
+    for (int i = 0; i < SPEC_NSRC; i++)
+        if (sp->probing[i]) {
+            int ok = src == i && acc > 0;
+            sp->backoff[i] = ok ? 0 : sp->backoff[i] < 3 ? sp->backoff[i] + 1 : 3;
+            sp->probing[i] = 0;
+        }
     sp->n_drafted += nd, sp->n_accepted += acc, sp->n_steps++;
     memcpy(out, sp->d, (size_t)acc * sizeof(int32_t));
     out[acc] = next;

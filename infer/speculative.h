@@ -30,7 +30,8 @@ typedef struct {
      * target's pass time = a + b * tokens; seconds per draft forward */
     double trials[SPEC_NSRC], hits[SPEC_NSRC];
     double sw, sn, snn, st, snt, t_draft;
-    int idle[SPEC_NSRC];
+    int idle[SPEC_NSRC], backoff[SPEC_NSRC], probing[SPEC_NSRC];
+    int debug; /* SMALLCODER_SPEC_DEBUG set: each choice of K on stderr */
     /* per request */
     sc_sampler dsmp; /* the draft's sampling (its own RNG) */
     int dsmp_live;
