@@ -148,7 +148,6 @@ int cmd_infer_bench(int argc, char **argv) {
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"json", 0, SC_ARG_FLAG, &json, "one JSON line on stdout", 0},
         {"file", 'f', SC_ARG_STR, &file, "prompt: the last -p tokens of this file (tokenizer.json of the model)", 0},
-        {"draft-fixed", 0, SC_ARG_INT, &sc.fixed_k, "always draft this many tokens (no adaptation; K sweeps)", 0},
         SPEC_CLI_ARGS(sc),
     };
     sc_cli cli = {"smallcoder infer-bench", "--model DIR [-p 512] [-n 128]",

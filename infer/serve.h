@@ -12,6 +12,7 @@ typedef enum { API_COMPLETION, API_INFILL, API_OPENAI } api_kind;
 
 typedef struct {
     sc_session s;
+    sc_spec spec; /* speculative decoding state (its own draft cache), when serve_state.spec_opts is set */
     int busy;
     long requests;
 } serve_slot;
@@ -23,6 +24,7 @@ typedef struct {
     const char *api_key;   /* NULL = no auth */
     size_t max_body;       /* bytes; larger bodies get 413 */
     int n_ctx;
+    const sc_spec_opts *spec_opts; /* --draft / --lookup: every slot decodes speculatively; NULL = off */
     pthread_mutex_t engine_lock;
     /* slots and queue */
     pthread_mutex_t slot_lock;
@@ -49,7 +51,9 @@ typedef struct {
  * requests already wait (returns -1: the caller answers 503). */
 int slots_acquire(serve_state *st, const int32_t *ids, int n);
 void slots_release(serve_state *st, int slot);
-void slots_init(serve_state *st, int nslots, int max_queue);
+int slots_init(serve_state *st, int nslots, int max_queue);
+/* the slot's speculative state for generate (NULL when off) */
+sc_spec *slots_spec(serve_state *st, int slot);
 void slots_free(serve_state *st);
 
 /* serve_request.c: body -> job; on a bad request returns -1 with sc_error() saying what was wrong (400). */

@@ -23,7 +23,8 @@ typedef struct {
     {"draft-max", 0, SC_ARG_INT, &(c).draft_max, "most tokens drafted per step (adapts below it; default 8)", 0},  \
     {"draft-min-p", 0, SC_ARG_FLOAT, &(c).draft_min_p,                                                           \
      "the draft model stops when its top token is less probable than this (default 0.75)", 0},                   \
-    {"lookup", 0, SC_ARG_INT, &(c).lookup, "draft by prompt lookup of the last N..1 tokens (0 = off)", 0}
+    {"lookup", 0, SC_ARG_INT, &(c).lookup, "draft by prompt lookup of the last N..1 tokens (0 = off)", 0},          \
+    {"draft-fixed", 0, SC_ARG_INT, &(c).fixed_k, "always draft this many tokens: no adaptation (K sweeps)", 0}
 
 /* 1 when --draft or --lookup was given. */
 int spec_cli_wanted(const sc_spec_cli *c);

@@ -25,6 +25,11 @@ int spec_open(sc_spec *sp, const sc_spec_opts *o, const sc_engine *e, int n_ctx)
     if (o->draft && o->draft->cfg->vocab_size != sp->V)
         return sc_fail("the draft model has %d tokens in its vocabulary, the target %d: they must share one "
                        "tokenizer", o->draft->cfg->vocab_size, sp->V);
+    /* a draft forward costs about its weight bytes over the target's (decode reads every weight once) */
+    if (o->draft) {
+        sp->draft_ratio = (double)o->draft->weight_bytes / (double)(e->weight_bytes > 0 ? e->weight_bytes : 1);
+        if (sp->draft_ratio < 0.02) sp->draft_ratio = 0.02;
+    }
     sp->kmax = o->draft_max > 0 ? o->draft_max : 8;
     if (sp->kmax > engine_verify_max(e) - 1) sp->kmax = engine_verify_max(e) - 1;
     size_t V = (size_t)sp->V, K = (size_t)sp->kmax;
@@ -90,10 +95,17 @@ static void spec_pass_record(sc_spec *sp, int n, double t) {
 static int spec_choose_k(sc_spec *sp, int src, int cap) {
     if (cap <= 0) return 0;
     if (sp->o.fixed_k > 0) return sp->o.fixed_k < cap ? sp->o.fixed_k : cap;
-    double a, b;
-    spec_pass_cost(sp, &a, &b);
+    double a, b, td;
+    if (sp->dsmp.p.temperature > 0) {
+        /* sampling: K must not depend on timings, or a seed would not reproduce its output (K decides which
+         * random numbers are drawn): a model of the costs from the weight bytes instead */
+        a = 1, b = 0.2, td = sp->draft_ratio;
+    } else {
+        spec_pass_cost(sp, &a, &b);
+        td = sp->t_draft > 0 ? sp->t_draft : sp->draft_ratio * a;
+    }
     double alpha = (sp->hits[src] + 1) / (sp->trials[src] + 2); /* prior 1/2 */
-    double per = b + (src == SPEC_DRAFT ? (sp->t_draft > 0 ? sp->t_draft : 0.1 * a) : 0);
+    double per = b + (src == SPEC_DRAFT ? td : 0);
     double best = 1 / (a + b), yield = 1, pw = 1;
     int bk = 0;
     for (int k = 1; k <= cap; k++) {
@@ -103,7 +115,7 @@ static int spec_choose_k(sc_spec *sp, int src, int cap) {
     }
     if (sp->debug)
         fprintf(stderr, "spec: src %d alpha %.2f pass %.3g ms + %.3g ms/token, draft %.3g ms -> k %d\n", src, alpha,
-                a * 1e3, b * 1e3, sp->t_draft * 1e3, bk);
+                a * 1e3, b * 1e3, td * 1e3, bk);
     /* a source that does not pay is probed with one token after SPEC_PROBE idle steps; each probe that fails
      * doubles the wait (up to 8x), so that drafts that are always wrong cost a few percent at most */
     if (bk == 0 && ++sp->idle[src] >= SPEC_PROBE << sp->backoff[src]) sp->idle[src] = 0, bk = 1, sp->probing[src] = 1;

@@ -30,6 +30,7 @@ typedef struct {
      * target's pass time = a + b * tokens; seconds per draft forward */
     double trials[SPEC_NSRC], hits[SPEC_NSRC];
     double sw, sn, snn, st, snt, t_draft;
+    double draft_ratio; /* the draft's weight bytes over the target's: the cost model when sampling */
     int idle[SPEC_NSRC], backoff[SPEC_NSRC], probing[SPEC_NSRC];
     int debug; /* SMALLCODER_SPEC_DEBUG set: each choice of K on stderr */
     /* per request */
