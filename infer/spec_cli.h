@@ -5,7 +5,7 @@
 #define SC_INFER_SPEC_CLI_H
 
 #include "data/tokenizer.h"
-#include "infer/engine.h"
+#include "host/engine.h"
 #include "infer/speculative.h"
 
 typedef struct {

@@ -7,7 +7,7 @@
 #ifndef SC_INFER_SPECULATIVE_H
 #define SC_INFER_SPECULATIVE_H
 
-#include "infer/engine.h"
+#include "host/engine.h"
 #include "infer/sampler.h"
 
 typedef struct sc_session sc_session;

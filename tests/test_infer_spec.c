@@ -17,8 +17,8 @@
 
 #include "host/error.h"
 #include "host/rng.h"
-#include "infer/commands_infer.h"
-#include "infer/engine.h"
+#include "infer/quantize.h"
+#include "host/engine.h"
 #include "infer/generate.h"
 #include "infer/lookup.h"
 #include "infer/speculative.h"

@@ -3,8 +3,8 @@
  * (graphs on) bit for bit, FP16 and INT8; a cache rolled back after rejected drafts continues with the bits of one
  * that never held them; a longer batch (the cuBLAS prefill path) rolled back and rerun gives its own bits again and
  * stays close to the single steps. Random tiny model, as test_infer_engine. */
-#include "infer/engine.h"
-#include "infer/commands_infer.h"
+#include "host/engine.h"
+#include "infer/quantize.h"
 #include "host/error.h"
 #include "tests/gpu/gpu_test.h"
 #include "host/model.h"
