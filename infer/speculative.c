@@ -137,7 +137,7 @@ static int spec_draft_model(sc_spec *sp, const int32_t *hist, int nh, int k) {
     sc_engine *de = sp->o.draft;
     sc_session *ds = sp->dsess;
     int greedy = sp->dsmp.p.temperature <= 0, V = sp->V;
-    if (nh + k >= ds->kv.n_ctx) k = ds->kv.n_ctx - nh - 1;
+    if (nh + k >= ds->kv.n_ctx) k = ds->kv.n_ctx - nh - 1; /* the draft's context may be the shorter */
     if (k <= 0) return 0;
     int c = session_common_prefix(ds, hist, nh);
     if (c >= nh) c = nh - 1;
@@ -179,7 +179,7 @@ static int spec_draft_model(sc_spec *sp, const int32_t *hist, int nh, int k) {
 int spec_prefill(sc_spec *sp, const int32_t *ids, int n) {
     if (!sp->o.draft || n <= 1) return 0;
     sc_session *ds = sp->dsess;
-    if (n >= ds->kv.n_ctx) return sc_fail("the prompt has %d tokens; the draft's context holds %d", n, ds->kv.n_ctx);
+    if (n >= ds->kv.n_ctx) return 0; /* a draft with a shorter context than the prompt: it never drafts */
     int c = session_common_prefix(ds, ids, n - 1);
     ds->kv.n = c;
     if (c == n - 1) return 0;
