@@ -154,7 +154,9 @@ int cmd_infer_bench(int argc, char **argv) {
                   "Times a prefill of -p random ids (or --file's tokens) and -n greedy decode steps after it, at\n"
                   "batch 1. --draft/--lookup: also speculatively, alternating, with medians and the speedup.",
                   args, sizeof args / sizeof args[0], 0, 0};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"bandwidth", 1e-3, 1e6}};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
     if (n_prompt < 1 || n_gen < 1 || reps < 1) {
         fprintf(stderr, "smallcoder infer-bench: -p, -n and -r must be >= 1\n");

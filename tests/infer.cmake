@@ -8,5 +8,9 @@ if(TARGET sc_infer AND TARGET sc_train AND TARGET sc_data)
     # speculative decoding through complete / infer-bench / serve on random tiny models (seconds)
     add_test(NAME infer_spec_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/infer_spec.sh $<TARGET_FILE:smallcoder> ${CMAKE_SOURCE_DIR})
     set_tests_properties(infer_spec_cli PROPERTIES LABELS cpu TIMEOUT 600)
+    # seconds: an untrained tiny model; a flood of idle connections past the descriptor limit, /v1/models escaping
+    add_test(NAME infer_serve_limits
+             COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/infer_serve_limits.sh $<TARGET_FILE:smallcoder> ${CMAKE_SOURCE_DIR})
+    set_tests_properties(infer_serve_limits PROPERTIES LABELS cpu TIMEOUT 120 SKIP_RETURN_CODE 77)
   endif()
 endif()
