@@ -58,6 +58,20 @@ static inline int engine_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, in
     return e->ops->forward(e, kv, ids, n, logits, NULL);
 }
 
+/* Speculative verification: runs ids[0..n) at kv->n.. in one batched pass (the prefill path) and writes the logits
+ * of every position to all_logits [n, V]. Row i equals what n single-token forwards would give, bit for bit, on
+ * the CPU engine with INT8 weights and on the CUDA engine up to engine_verify_max tokens (tests/test_infer_spec.c,
+ * tests/gpu/test_infer_spec.c), so greedy speculative decoding emits exactly the target's own tokens. */
+static inline int engine_forward_all(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float *all_logits) {
+    return e->ops->forward(e, kv, ids, n, NULL, all_logits);
+}
+/* Most tokens one verification pass should take so that it stays bit-identical to single steps (CUDA: its GEMV
+ * path of up to 8 rows; above, cuBLAS with other rounding). */
+int engine_verify_max(const sc_engine *e);
+/* Forgets the cached positions [n, kv->n) (rejected drafts): the next forward overwrites them. Fails when n is
+ * negative or beyond what is cached. */
+int engine_kv_rollback(sc_kv *kv, int n);
+
 /* engine_cpu.c */
 int engine_cpu_open(sc_engine *e, int threads);
 /* engine_cuda.c (builds with CUDA kernels only) */

@@ -4,7 +4,8 @@
 # tokenizer trained here, `complete --device cuda` (FP16, and INT8 on a quantized directory) prints what the CPU
 # prints (greedy), the start-up line names the precision --precision auto chose, `infer-bench --device cuda --json`
 # reports the engine and its device memory, `serve --device cuda --parallel 2` answers /completion with the text of
-# `complete` from both slots, and a bad --precision is refused with one line.
+# `complete` from both slots, a bad --precision is refused with one line, and `complete --draft --lookup` on the
+# CUDA engine prints the plain greedy text.
 set -u
 sc=$1
 src=$2
@@ -41,6 +42,13 @@ for m in fp32 int8; do
     [ $m = int8 ] && [ "$n" -ge 4 ] || fail "complete $m --device cuda '$got' differs from the CPU's '$want'"
   fi
 done
+# speculative decoding on the CUDA engine (both models on it; K <= 7, the GEMV path): the plain greedy text
+want=$($sc complete --model "$dir/fp32" --device cuda --prompt "int main(void) {" -n 16 2>/dev/null)
+got=$($sc complete --model "$dir/fp32" --device cuda --prompt "int main(void) {" -n 16 --draft "$dir/int8" \
+  --draft-min-p 0 --draft-fixed 4 --lookup 2 2>"$dir/err")
+[ "$got" = "$want" ] || fail "complete --device cuda --draft: '$got' differs from '$want'"
+grep -q "drafted [1-9]" "$dir/err" || fail "complete --device cuda --draft drafted nothing: $(cat "$dir/err")"
+echo "speculative on cuda: $(grep speculative "$dir/err")"
 $sc complete --model "$dir/fp32" --device cuda --precision int8 --prompt "x" -n 2 2>"$dir/err" >/dev/null &&
   grep -q "precision int8 (asked for" "$dir/err" || fail "--precision int8 on an FP32 model: $(cat "$dir/err")"
 $sc complete --model "$dir/fp32" --device cuda --precision bf16 --prompt "x" -n 2 2>"$dir/err" >/dev/null &&
