@@ -75,7 +75,7 @@ struct cuda_model {
     kn_half *kd_logits;
     float *kd_lse, *kd_ce;
     kn_half *dx, *dxn, *datt, *dqkv, *dgu, *dact;
-    void *ws, *blas_ws;
+    void *ws, *blas_ws, *gemm_staging; /* gemm_staging: KN_GEMM_STAGING_BYTES (SGEMM copies, GEMM tuning) */
     size_t ws_bytes, blas_ws_bytes;
     /* host scratch */
     float *h_losses;
@@ -183,6 +183,8 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
     cm->ws = cuda_arena_alloc(a, ws);
     cuda_arena_name(a, "cuBLAS workspace");
     cm->blas_ws = cuda_arena_alloc(a, cm->blas_ws_bytes);
+    cuda_arena_name(a, "GEMM staging");
+    cm->gemm_staging = cuda_arena_alloc(a, KN_GEMM_STAGING_BYTES);
     cuda_arena_name(a, NULL);
 #undef TAKE
 }
@@ -284,7 +286,7 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
     }
     cuda_model_layout(cm, &cm->arena);
     CU_CHECK(cudaStreamCreate(&cm->stream));
-    cm->blas = kn_blas_create(cm->stream, cm->blas_ws, cm->blas_ws_bytes);
+    cm->blas = kn_blas_create(cm->stream, cm->blas_ws, cm->blas_ws_bytes, cm->gemm_staging, KN_GEMM_STAGING_BYTES);
     cm->h_losses = sc_malloc(sizeof(float) * (size_t)max_T);
     cm->h_plan = (flags & CUDA_MODEL_GRADS) ? sc_malloc(sizeof(int32_t) * kn_embedding_plan_ints(max_T)) : NULL;
     cm->h_ce = kd_k ? sc_malloc(sizeof(float) * (size_t)max_T) : NULL;

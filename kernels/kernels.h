@@ -27,8 +27,11 @@ extern "C" {
 typedef uint16_t kn_half; /* FP16 bits; __half on the device */
 
 /* ---- device.cu: path selection and errors ---- */
-/* 1 when the current device has usable tensor cores: sm_75+ except the Turing parts without them (GTX 16xx, MX,
- * T400-T1200), a guess from the name since CUDA exposes no such property. */
+/* 1 when the current device has usable tensor cores, decided by what the card does, not by its name: a short probe
+ * times mma.sync.m16n8k8 (FP32 accumulate) against paired FP16 FMAs (__hfma2) on the same device; tensor cores make
+ * the mma at least 1.5x faster, while Turing parts without them (TU116/TU117: GTX 16xx, MX450, T400-T1200) run it
+ * on the FP16 ALUs, no faster. Measured once per device (kn_blas_create does it, before any graph capture) and kept
+ * in the GEMM cache file with the GEMM choices; compute capability below 7.5 has no mma.sync and is never probed. */
 int kn_device_has_tensor_cores(void);
 /* -1 = automatic (device, unless SMALLCODER_NO_TENSOR_CORES=1 is set), 0 = force the FP32-FMA path, 1 = force
  * the mma.sync path. Tests use it to run both paths in one process. */
@@ -37,11 +40,47 @@ void kn_set_tensor_cores(int mode);
 int kn_tensor_cores(void);
 const char *kn_last_error(void);
 
-/* ---- gemm.cu: cuBLAS with FP16 inputs and FP32 accumulation (CUBLAS_COMPUTE_32F) ---- */
+/* ---- gemm.cu: every GEMM of the model (training forward, dX, dW with beta = 1, classifier chunks, KD, prefill).
+ * FP16 A and B, FP32 accumulation, FP16 or FP32 C. Three candidates: cuBLAS GemmEx (FP16 in, CUBLAS_COMPUTE_32F);
+ * cuBLAS SGEMM on FP32 copies staged in the handle's staging buffer; our own SIMT kernel (gemm_simt.cu). On first
+ * use of a shape on a device each candidate is timed (cudaEvents, a few repetitions; never during CUDA graph
+ * capture), the fastest is kept for the process and in the user's cache directory ($XDG_CACHE_HOME/smallcoder or
+ * ~/.cache/smallcoder, one file per GPU UUID, written atomically) and named once on stderr.
+ * SMALLCODER_GEMM=auto|cublas|sgemm|simt forces one; SMALLCODER_NO_TENSOR_CORES=1 leaves cuBLAS GemmEx (which may
+ * use tensor cores) out of the measurement. ---- */
+typedef enum {
+    KN_GEMM_AUTO = 0,
+    KN_GEMM_CUBLAS = 1,  /* cublasGemmEx, FP16 in, FP32 compute */
+    KN_GEMM_SGEMM = 2,   /* cublasSgemm on FP32 copies (conversion kernels, staging buffer) */
+    KN_GEMM_SIMT = 3,    /* gemm_simt.cu: FP16 loads, FP32 shared-memory tiles, FP32 FMA */
+    KN_GEMM_SIMT_H2 = 4, /* the SIMT kernel with paired FP16 FMAs folded into FP32 every 8 k: measured, less
+                          * accurate (docs/cuda.md), never chosen by auto; only kn_blas_force selects it */
+    KN_GEMM_NALGO = 5
+} kn_gemm_algo;
+/* KN_GEMM_STAGING_BYTES (kernels/sizes.h): device bytes of staging a handle needs. */
 typedef struct kn_blas kn_blas;
-/* One cuBLAS handle bound to stream, using workspace (bytes; NULL/0 = cuBLAS's own) so nothing is allocated later. */
-kn_blas *kn_blas_create(cudaStream_t stream, void *workspace, size_t bytes);
+/* One cuBLAS handle bound to stream, using workspace (bytes; NULL/0 = cuBLAS's own) and staging (at least
+ * KN_GEMM_STAGING_BYTES; NULL = cudaMalloc'd here), so nothing is allocated later. Reads SMALLCODER_GEMM (a bad
+ * value is a one-line error and exit 1) and runs the tensor-core probe of the device. */
+kn_blas *kn_blas_create(cudaStream_t stream, void *workspace, size_t bytes, void *staging, size_t staging_bytes);
 void kn_blas_destroy(kn_blas *b);
+/* Force a candidate for every GEMM of this handle (KN_GEMM_AUTO = measure); overrides SMALLCODER_GEMM. */
+void kn_blas_force(kn_blas *b, kn_gemm_algo algo);
+const char *kn_gemm_algo_name(int algo);
+/* Parses "auto", "cublas", "sgemm", "simt" (and "simt-h2"); -1 when s is none of them. */
+int kn_gemm_algo_parse(const char *s);
+/* C[m,n] = alpha op(A) op(B) + beta C, column-major (cuBLAS's convention: op(A) is m x k, trans_a = 1 means A is
+ * stored k x m), C FP16 or FP32 (c_fp32); beta = 0 does not read C. The path the model's GEMMs take. */
+void kn_gemm_cm(kn_blas *b, int trans_a, int trans_b, int m, int n, int k, float alpha, const kn_half *A, int lda,
+                const kn_half *B, int ldb, float beta, void *C, int c_fp32, int ldc);
+/* What kn_gemm_cm would run for this shape now (tunes it when needed, as the first call would). */
+kn_gemm_algo kn_gemm_choice(kn_blas *b, int trans_a, int trans_b, int m, int n, int k, const kn_half *A, int lda,
+                            const kn_half *B, int ldb, float beta, int c_fp32);
+/* Tests: a fake timer replaces cudaEvent timing for the tuner and the tensor-core probe: returns the time in ms of
+ * `what` ("gemm <algo> <ta><tb> m n k" or "probe mma" / "probe hfma2"); NULL restores the events. */
+void kn_set_fake_timer(double (*fn)(void *ctx, const char *what), void *ctx);
+/* Tests: forget every choice and probe result made or read in this process (the cache files stay). */
+void kn_gemm_cache_reset(void);
 /* y[T,out] = x[T,in] W[out,in]^T, y in FP16. */
 void kn_matmul_forward(kn_blas *b, kn_half *y, const kn_half *x, const kn_half *W, int T, int in, int out);
 /* dx[T,in] = dy W (dx_accumulate = 0) or += (1), skipped when dx is NULL; dW[out,in] += dW_scale * dy^T x in FP32,

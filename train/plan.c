@@ -98,6 +98,9 @@ void plan_cuda(train_plan *p, const sc_config *cfg, int seq, int mb, plan_placem
             else if (!strcmp(n, "classifier"))
                 add(p, PLAN_DEVICE, b, n, "FP32 logits of %lld tokens at a time -> loss -> dlogits in place (never "
                     "T x V); the ops' shared workspace", (long long)chunk);
+            else if (!strcmp(n, "GEMM staging"))
+                add(p, PLAN_DEVICE, b, n,
+                    "FP32 blocks for the SGEMM candidate and the GEMM tuner's scratch output (kernels/gemm.cu)");
             else if (!strcmp(n, "cuBLAS workspace")) /* + a margin for what the layout cannot know here */
                 add(p, PLAN_DEVICE, b + PLAN_MISC_SLACK, "cuBLAS workspace, misc",
                     "32 MiB cuBLAS (4 MiB before Hopper), alignment, teacher rows when distilling");

@@ -24,6 +24,8 @@ typedef struct {
     int64_t eval_tokens;                /* tokens per evaluation (whole windows, at least one) */
     int64_t stop_at;                    /* stop after this step with a checkpoint, schedule unchanged (0 = off) */
     const char *run_dir;                /* NULL: no checkpoints, metrics or plot (tests) */
+    int have_saved_step;                /* run_dir already holds the complete checkpoint of step saved_step (the */
+    int64_t saved_step;                 /* one resumed from): saving that step again is skipped */
     const char *tokenizer;              /* tokenizer.json copied into each checkpoint, or NULL */
     const cJSON *options;               /* recorded as "options" in trainer_state.json */
     int show_progress;
