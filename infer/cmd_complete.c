@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "host/clock.h"
 #include "host/args.h"
 #include "infer/commands_infer.h"
 #include "host/error.h"
@@ -129,7 +130,7 @@ int cmd_complete(int argc, char **argv) {
         prefix = owned_prefix, suffix = owned_suffix;
     } else if (prompt) prefix = prompt;
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
-    double t0 = gen_now();
+    double t0 = clock_now();
     if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
     if (fim_prompt(tok, prefix, suffix, &ids, &n)) goto fail;
     if (n_predict < 0) n_predict = 0;
@@ -146,7 +147,7 @@ int cmd_complete(int argc, char **argv) {
     fprintf(stderr, "complete: %s model, %s engine (%s int8 kernel), %d threads, KV %s %.1f MiB for %d positions, "
                     "loaded in %.2fs\n",
             w.quantized ? "INT8" : "FP32", e.ops->name, quant_kernel_name(), nthreads, kvtype,
-            kv_bytes(&s.kv) / 1048576.0, s.kv.n_ctx, gen_now() - t0);
+            kv_bytes(&s.kv) / 1048576.0, s.kv.n_ctx, clock_now() - t0);
     const char *const stops[] = {stopu};
     sc_gen_params gp = {.max_tokens = n_predict, .stop = stops, .nstop = stopu ? 1 : 0, .sampling = sp,
                         .on_text = stream ? print_piece : NULL, .spec = spec_cli_wanted(&sc) ? &spec : NULL};

@@ -5,13 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "host/clock.h"
 #include "host/error.h"
-
-double gen_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void session_create(sc_session *s, const sc_engine *e, int n_ctx) {
     engine_kv_create(e, &s->kv, n_ctx);
@@ -89,14 +84,14 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
     char *text = sc_malloc(cap);
     text[0] = 0;
     int rc = 0;
-    double t0 = gen_now();
+    double t0 = clock_now();
     if (p->lock) pthread_mutex_lock(p->lock);
     rc = engine_forward(e, &s->kv, prompt + reuse, n - reuse, logits);
     if (!rc && p->spec) rc = spec_prefill(p->spec, prompt, n); /* the draft's cache too, all but the last */
     if (p->lock) pthread_mutex_unlock(p->lock);
     if (rc) s->kv.n = reuse; /* nothing half-cached */
-    r->prefill_s = gen_now() - t0;
-    t0 = gen_now();
+    r->prefill_s = clock_now() - t0;
+    t0 = clock_now();
     r->stop_reason = "length";
     /* tokens chosen and not yet emitted: one at a time without speculation; with it, a step's accepted drafts
      * (already in the cache) and the target's next token (not yet: it is `pending` for the next step) */
@@ -178,7 +173,7 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
     free(queue);
     if (!rc && p->on_text && len > emitted && strcmp(r->stop_reason, "cancelled"))
         p->on_text(p->ctx, text + emitted, len - emitted);
-    r->decode_s = gen_now() - t0;
+    r->decode_s = clock_now() - t0;
     sampler_free(&smp);
     free(logits);
     if (rc) {

@@ -53,6 +53,5 @@ void gen_result_free(sc_gen_result *r);
  * <fim_middle>. Without a suffix (NULL) it is the plain prefix. *ids malloc'd. */
 int fim_prompt(const sc_tokenizer *tok, const char *prefix, const char *suffix, int32_t **ids, int *n);
 
-double gen_now(void);
 
 #endif

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host/args.h"
 #include "train/backend.h"
 #include "train/checkpoint.h"
 #include "train/commands_train.h"
@@ -83,12 +84,13 @@ static int show_plan(const train_cli *o, const sc_config *cfg, int use_cuda, int
 
 static int check_device(const train_cli *o, int *use_cuda) {
     *use_cuda = 0;
-    if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda") && strcmp(o->device, "auto"))
-        return FAIL("--device must be cpu, cuda or auto, got '%s'", o->device);
-    if (strcmp(o->placement, "auto") && strcmp(o->placement, "full") && strcmp(o->placement, "offload"))
-        return FAIL("--placement must be auto, full or offload, got '%s'", o->placement);
-    if (strcmp(o->precision, "auto") && strcmp(o->precision, "fp16") && strcmp(o->precision, "fp32"))
-        return FAIL("--precision must be fp16, fp32 or auto, got '%s'", o->precision);
+    /* strings here (they are saved with the run and restored on --resume), checked with the shared wording */
+    static const char *const placements[] = {"auto", "full", "offload", NULL};
+    static const char *const precisions[] = {"fp16", "fp32", "auto", NULL};
+    if (sc_enum_index("device", device_names, o->device) < 0 ||
+        sc_enum_index("placement", placements, o->placement) < 0 ||
+        sc_enum_index("precision", precisions, o->precision) < 0)
+        return -1;
     if (o->plan) { /* a plan on a machine with a GPU measures what the context and kernels leave */
         *use_cuda = strcmp(o->device, "cpu") && device_resolve(o->device, 1) > 0;
         return 0;

@@ -193,6 +193,11 @@ cJSON *train_options_to_json(const train_cli *o, const train_args *a) {
             if (*(const char **)g->dst) cJSON_AddStringToObject(j, g->name, *(const char **)g->dst);
             break;
         case SC_ARG_FLAG: cJSON_AddBoolToObject(j, g->name, *(int *)g->dst); break;
+        case SC_ARG_ENUM: { /* by name, so a run's options read the same if the choices are reordered */
+            const sc_enum *e = g->dst;
+            cJSON_AddStringToObject(j, g->name, e->names[e->value]);
+            break;
+        }
         }
     }
     return j;
@@ -223,6 +228,14 @@ int train_options_restore(train_cli *o, train_args *a, const cJSON *j, const cha
         if (g->type == SC_ARG_STR) {
             if (!cJSON_IsString(v)) return sc_fail("%s: options.%s is not a string", path, g->name);
             *(const char **)g->dst = v->valuestring; /* j outlives the run */
+            a->restored[k] = 1;
+            continue;
+        }
+        if (g->type == SC_ARG_ENUM) {
+            sc_enum *e = g->dst;
+            int i = cJSON_IsString(v) ? sc_enum_index(g->name, e->names, v->valuestring) : -1;
+            if (i < 0) return sc_fail("%s: options.%s is not one of its choices", path, g->name);
+            e->value = i;
             a->restored[k] = 1;
             continue;
         }
