@@ -49,7 +49,7 @@ static int bench_decode(sc_engine *e, sc_session *s, sc_spec *sp, const int32_t 
     memcpy(s->ids, ids, (size_t)np * sizeof(int32_t));
     int rc = engine_forward(e, &s->kv, ids, np, logits);
     if (!rc && sp) rc = spec_prefill(sp, ids, np);
-    double t0 = gen_now();
+    double t0 = clock_now();
     int k = 0;
     if (!rc) out[k++] = sampler_sample(&smp, logits, s->ids, s->kv.n);
     if (sp) spec_begin(sp, &g);
@@ -65,7 +65,7 @@ static int bench_decode(sc_engine *e, sc_session *s, sc_spec *sp, const int32_t 
         rc = engine_forward(e, &s->kv, &out[k - 1], 1, logits);
         if (!rc) out[k] = sampler_sample(&smp, logits, s->ids, s->kv.n), k++;
     }
-    *dec_s = gen_now() - t0;
+    *dec_s = clock_now() - t0;
     sampler_free(&smp);
     return rc;
 }

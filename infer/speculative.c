@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/clock.h"
 #include "host/error.h"
 #include "infer/generate.h"
 #include "infer/lookup.h"
@@ -143,11 +144,11 @@ static int spec_draft_model(sc_spec *sp, const int32_t *hist, int nh, int k) {
     if (c >= nh) c = nh - 1;
     ds->kv.n = c;
     memcpy(ds->ids + c, hist + c, (size_t)(nh - c) * sizeof(int32_t));
-    double t0 = gen_now();
+    double t0 = clock_now();
     if (engine_forward(de, &ds->kv, hist + c, nh - c, sp->dlogits)) return -1;
     /* the draft's cost per token from its small forwards only (a catch-up after idle steps is a batch) */
     int nf = nh - c <= 2 ? 1 : 0;
-    if (!nf) t0 = gen_now();
+    if (!nf) t0 = clock_now();
     int n = 0;
     for (; n < k; n++) {
         int32_t id;
@@ -170,7 +171,7 @@ static int spec_draft_model(sc_spec *sp, const int32_t *hist, int nh, int k) {
         }
     }
     if (nf) {
-        double t = (gen_now() - t0) / nf;
+        double t = (clock_now() - t0) / nf;
         sp->t_draft = sp->t_draft > 0 ? 0.8 * sp->t_draft + 0.2 * t : t;
     }
     return n;
@@ -205,12 +206,12 @@ int spec_step(sc_spec *sp, sc_engine *e, sc_session *s, sc_sampler *smp, int32_t
     }
     /* verify: pending and the drafts in one pass, logits of every position */
     memcpy(s->ids + nh, sp->d, (size_t)nd * sizeof(int32_t));
-    double t0 = gen_now();
+    double t0 = clock_now();
     if (engine_forward_all(e, &s->kv, s->ids + n0, nd + 1, sp->all)) {
         s->kv.n = n0;
         return -1;
     }
-    spec_pass_record(sp, nd + 1, gen_now() - t0);
+    spec_pass_record(sp, nd + 1, clock_now() - t0);
     int acc = 0;
     int32_t next = -1;
     for (; acc < nd; acc++) {
