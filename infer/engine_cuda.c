@@ -394,6 +394,10 @@ int64_t engine_cuda_measured_bytes(const sc_engine *e) {
 int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     const sc_weights *w = e->w;
     const sc_config *c = e->cfg;
+    /* no bias add in the engine's kernels and RoPE takes theta only: such models run on the CPU engine */
+    if (config_has_cpu_only_features(c))
+        return sc_fail("CUDA engine: %s models with biases or rope_scaling run on the CPU engine only (--device cpu)",
+                       c->model_type);
     const char *prec = o->precision ? o->precision : "auto";
     int group = w->quantized ? w->group_size : 0, n_ctx = o->n_ctx, nseq = o->n_seqs > 0 ? o->n_seqs : 1;
     size_t free_b = 0, total_b = 0;

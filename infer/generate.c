@@ -40,6 +40,8 @@ static int is_end_token(const sc_tokenizer *tok, const sc_config *c, int32_t id)
     static const char *const ends[] = {SC_TOK_ENDOFTEXT, SC_TOK_FIM_PREFIX, SC_TOK_FIM_MIDDLE, SC_TOK_FIM_SUFFIX,
                                        SC_TOK_FIM_PAD, SC_TOK_FILE_SEP};
     if (c->eos_token_id >= 0 && id == c->eos_token_id) return 1;
+    for (int i = 0; i < c->n_eos; i++) /* config.json's and generation_config.json's lists (Llama-3: 3 ids) */
+        if (id == c->eos_ids[i]) return 1;
     for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
         if (id == tokenizer_token_id(tok, ends[i])) return 1;
     return 0;
