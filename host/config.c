@@ -117,6 +117,8 @@ void config_rope_inv_freq(const sc_config *c, float *inv_freq) {
     }
 }
 
+int config_has_biases(const sc_config *c) { return c->qkv_bias || c->o_bias || c->mlp_bias; }
+
 int config_has_cpu_only_features(const sc_config *c) {
     return c->qkv_bias || c->o_bias || c->mlp_bias || c->rope_scaling != SC_ROPE_NONE;
 }

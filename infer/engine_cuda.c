@@ -215,8 +215,8 @@ static void upload(cuda_engine *ce, const sc_weights *w) {
     upload_mat(ce, &ce->embed, 0, &w->embed);
     if (!ce->tied) upload_mat(ce, &ce->lm_head, 0, &w->lm_head);
     upload_vec(ce->final_norm, w->final_norm, ce->C);
-    float inv[512];
-    for (int i = 0; i < ce->hd / 2; i++) inv[i] = 1.0f / powf(ce->theta, (float)(2 * i) / (float)ce->hd); /* rope.c */
+    float inv[512]; /* the CPU engine's frequencies, rope_scaling included (config.c) */
+    config_rope_inv_freq(&w->cfg, inv);
     CU_CHECK(cudaMemcpy(ce->inv_freq, inv, sizeof(float) * (size_t)(ce->hd / 2), cudaMemcpyHostToDevice));
 }
 
@@ -394,10 +394,9 @@ int64_t engine_cuda_measured_bytes(const sc_engine *e) {
 int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     const sc_weights *w = e->w;
     const sc_config *c = e->cfg;
-    /* no bias add in the engine's kernels and RoPE takes theta only: such models run on the CPU engine */
-    if (config_has_cpu_only_features(c))
-        return sc_fail("CUDA engine: %s models with biases or rope_scaling run on the CPU engine only (--device cpu)",
-                       c->model_type);
+    /* no bias add in the engine's kernels: such models (qwen2, attention_bias, mlp_bias) run on the CPU engine */
+    if (config_has_biases(c))
+        return sc_fail("CUDA engine: %s models with biases run on the CPU engine only (--device cpu)", c->model_type);
     const char *prec = o->precision ? o->precision : "auto";
     int group = w->quantized ? w->group_size : 0, n_ctx = o->n_ctx, nseq = o->n_seqs > 0 ? o->n_seqs : 1;
     size_t free_b = 0, total_b = 0;

@@ -86,7 +86,10 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
     r->n_prompt = n, r->n_cached = reuse;
     float *logits = sc_malloc((size_t)V * sizeof(float));
     sc_sampler smp;
-    sampler_init(&smp, &p->sampling, V);
+    /* checkpoints pad the embedding past the tokenizer (Qwen2.5: 151936 rows, 151665 tokens): those rows have no
+     * text, so they are never sampled */
+    int nv = tokenizer_vocab_size(tok);
+    sampler_init(&smp, &p->sampling, nv > 0 && nv < V ? nv : V);
     size_t cap = 256, len = 0, emitted = 0;
     char *text = sc_malloc(cap);
     text[0] = 0;
