@@ -15,7 +15,7 @@
 
 int cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *host = "127.0.0.1", *api_key = NULL, *device = "auto", *kvtype = "f16", *alias = NULL;
-    const char *precision = "auto";
+    const char *precision = "auto", *fim_format = NULL;
     int port = 8080, parallel = 1, queue = 32, ctx = 0, threads = 0;
     int64_t max_body = 1 << 20;
     sc_arg args[] = {
@@ -33,6 +33,8 @@ int cmd_serve(int argc, char **argv) {
         {"precision", 0, SC_ARG_STR, &precision,
          "CUDA weights: auto (FP16 when it fits the free device memory, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+        {"fim-format", 0, SC_ARG_STR, &fim_format,
+         "FIM layout for /infill and suffix: auto (from the tokenizer), starcoder, qwen, deepseek or codellama", 0},
     };
     sc_cli cli = {"smallcoder serve", "--model DIR [--host 127.0.0.1] [--port 8080] [--parallel N] [--api-key K]",
                   "HTTP completion server: POST /completion, /infill (llama.cpp), /v1/completions (OpenAI), GET\n"
@@ -76,6 +78,7 @@ int cmd_serve(int argc, char **argv) {
     if (engine_open(&e, &w, &o)) goto fail;
     st.engine = &e, st.tok = tok, st.api_key = api_key, st.max_body = (size_t)max_body;
     st.model_name = alias ? alias : dir;
+    st.fim_format = fim_format;
     slots_init(&st, parallel, queue);
     struct MHD_Daemon *d = serve_http_start(&st, (const struct sockaddr *)&sa, &port);
     if (!d) {

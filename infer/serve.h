@@ -20,6 +20,7 @@ typedef struct {
     sc_engine *engine;
     const sc_tokenizer *tok;
     const char *model_name;
+    const char *fim_format; /* --fim-format: NULL = found from the tokenizer */
     const char *api_key;   /* NULL = no auth */
     size_t max_body;       /* bytes; larger bodies get 413 */
     int n_ctx;
