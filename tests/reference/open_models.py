@@ -192,7 +192,13 @@ def write_model(out, cfg, tensors, dtype="BF16", shards=1, generation=None):
 
 def make(family, out, layers=None, vocab=None, dtype="BF16", shards=1, seed=0):
     cfg = family_config(family, layers, vocab)
-    gen = GENERATION.get(family) if not vocab else None
+    gen = GENERATION.get(family)
+    if gen and vocab:  # the cut variant keeps the shape of the end-id list, moved inside the vocabulary
+        gen = dict(gen)
+        ids = gen["eos_token_id"] if isinstance(gen["eos_token_id"], list) else [gen["eos_token_id"]]
+        moved = [vocab - 1 - k for k in range(len(ids))]
+        gen["eos_token_id"] = moved if isinstance(GENERATION[family]["eos_token_id"], list) else moved[0]
+        gen["bos_token_id"] = cfg["bos_token_id"]
     write_model(out, cfg, random_weights(cfg, seed), dtype, shards, gen)
     return cfg
 
