@@ -85,8 +85,11 @@ int cmd_info(int argc, char **argv) {
     st_set f;
     if (st_set_open(&f, dir)) goto fail;
     rc = model_check_set(&c, &f, cpath);
+    int int8 = 0;
+    for (int i = 0; i < f.ntensors; i++) int8 |= st_set_tensor(&f, i)->dtype == ST_I8;
     if (!rc) printf("file: %s, %d tensors, %.1f MiB, dtype %s, matches the config\n", f.desc, f.ntensors,
-                    f.bytes / 1048576.0, f.ntensors ? st_dtype_name(st_set_tensor(&f, 0)->dtype) : "-");
+                    f.bytes / 1048576.0, int8 ? "I8 (INT8 matrices, F16 scales)"
+                                         : f.ntensors ? st_dtype_name(st_set_tensor(&f, 0)->dtype) : "-");
     st_set_close(&f);
     if (rc) goto fail;
     return 0;

@@ -15,7 +15,7 @@
 #include "host/threads.h"
 
 /* The vocabulary a tokenizer.json needs: 1 + the largest id in model.vocab and added_tokens (read here with cJSON:
- * host/ does not depend on data/'s tokenizer). *eos gets the id of a special end token when there is one. */
+ * only the ids are needed, not the BPE). *eos gets the id of a special end token when there is one. */
 static int tokenizer_vocab_size(const char *path, int *vocab, int *eos) {
     char *text;
     size_t len;
@@ -45,6 +45,8 @@ static int tokenizer_vocab_size(const char *path, int *vocab, int *eos) {
     return 0;
 }
 
+#define INIT_MIN_VOCAB 262
+
 int cmd_init(int argc, char **argv) {
     const char *preset = NULL, *out = NULL, *tokenizer = NULL;
     int seed = 0, layers = 0, vocab = 0, force = 0, untied = 0;
@@ -68,11 +70,18 @@ int cmd_init(int argc, char **argv) {
                   "every norm weight 1, deterministic for a seed. --tokenizer T.json sizes the vocabulary to T and\n"
                   "copies it, so the model can be distilled from a teacher that uses T.",
                   args, sizeof args / sizeof args[0], 0, 0};
+    static const sc_arg_range ranges[] = {{"std", 0, 10}, {"layers", 0, 1024}, {"vocab-size", 0, 4194304}};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
     sc_config cfg;
     if (config_preset(&cfg, preset)) goto fail;
     if (layers) cfg.num_hidden_layers = layers;
+    if (vocab && vocab < INIT_MIN_VOCAB) {
+        fprintf(stderr, "smallcoder init: option --vocab-size %d is below %d (a byte-level tokenizer's 6 specials + 256 "
+                        "bytes)\n", vocab, INIT_MIN_VOCAB);
+        return 2;
+    }
     if (vocab) cfg.vocab_size = vocab;
     if (untied) cfg.tie_word_embeddings = 0;
     int tok_vocab = 0, tok_eos = -1;
