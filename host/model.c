@@ -219,6 +219,7 @@ int model_load(sc_model *m, const char *dir) {
             const st_file *f;
             const st_tensor *t = st_set_find(&s, m->table[i].name, &f);
             rc = st_read_f32(f, t, m->params + m->table[i].offset);
+            st_release(f, t);
         }
         if (rc) model_free(m);
     }
