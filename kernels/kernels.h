@@ -57,9 +57,7 @@ typedef enum {
                           * accurate (docs/cuda.md), never chosen by auto; only kn_blas_force selects it */
     KN_GEMM_NALGO = 5
 } kn_gemm_algo;
-/* Device bytes of staging a handle needs (callers take them from their arena: `train --plan` and the inference
- * plan count them): SGEMM's FP32 blocks and the tuner's scratch output. */
-#define KN_GEMM_STAGING_BYTES ((size_t)24 << 20)
+/* KN_GEMM_STAGING_BYTES (kernels/sizes.h): the staging a handle needs, taken from the caller's arena */
 typedef struct kn_blas kn_blas;
 /* One cuBLAS handle bound to stream, using workspace (bytes; NULL/0 = cuBLAS's own) and staging (at least
  * KN_GEMM_STAGING_BYTES; NULL = cudaMalloc'd here), so nothing is allocated later. Reads SMALLCODER_GEMM (a bad

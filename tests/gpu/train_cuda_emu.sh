@@ -9,6 +9,10 @@ set -u
 sc=$1
 mk=$2
 dir=$(mktemp -d /tmp/sc_train_cuda_emu.XXXXXX)
+# the GEMM tuner's choices are timed, so they can differ from one process to the next; a device UUID (the
+# emulator has none unless given) turns on the per-GPU cache, as on a real GPU: choices are made once and shared
+# by this script's runs (full, offload, resume). The cache is this run's own, not the user's or another test's.
+export SC_EMU_UUID=5c5c0de0000000000000000000000001 XDG_CACHE_HOME="$dir/cache"
 trap 'rm -rf "$dir"' EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
