@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "host/error.h"
 #include "host/fileio.h"
@@ -45,6 +46,7 @@ int config_preset(sc_config *cfg, const char *name) {
         cfg->bos_token_id = -1;
         cfg->eos_token_id = -1;
         snprintf(cfg->torch_dtype, sizeof cfg->torch_dtype, "float32");
+        snprintf(cfg->model_type, sizeof cfg->model_type, "llama");
         return 0;
     }
     return sc_fail("unknown preset '%s' (expected one of: %s)", name, config_preset_names());
@@ -78,13 +80,54 @@ int config_validate(const sc_config *c, const char *path) {
                        c->hidden_size, c->intermediate_size, c->num_hidden_layers, c->vocab_size);
     if (c->bos_token_id >= c->vocab_size || c->eos_token_id >= c->vocab_size)
         return sc_fail("%s: bos_token_id/eos_token_id must be below vocab_size %d", path, c->vocab_size);
+    for (int i = 0; i < c->n_eos; i++)
+        if (c->eos_ids[i] < 0 || c->eos_ids[i] >= c->vocab_size)
+            return sc_fail("%s: eos_token_id %d must be below vocab_size %d", path, c->eos_ids[i], c->vocab_size);
+    if (c->rope_scaling != SC_ROPE_NONE && !(c->rope_factor >= 1 && c->rope_factor <= 1024))
+        return sc_fail("%s: field rope_scaling.factor must be in [1, 1024], got %g", path, c->rope_factor);
+    if (c->rope_scaling == SC_ROPE_LLAMA3 &&
+        !(c->rope_low_freq_factor > 0 && c->rope_high_freq_factor > c->rope_low_freq_factor &&
+          c->rope_original_max_pos > 0))
+        return sc_fail("%s: rope_scaling llama3 needs low_freq_factor > 0, high_freq_factor > low_freq_factor and "
+                       "original_max_position_embeddings > 0", path);
     return 0;
+}
+
+void config_rope_inv_freq(const sc_config *c, float *inv_freq) {
+    int hd = c->head_dim;
+    float theta = (float)c->rope_theta, factor = (float)c->rope_factor;
+    for (int i = 0; i < hd / 2; i++) {
+        /* HF: 1 / base^(arange(0, d, 2).float() / d), all in float32 */
+        float f = 1.0f / powf(theta, (float)(2 * i) / (float)hd);
+        if (c->rope_scaling == SC_ROPE_LINEAR) f = f / factor;
+        else if (c->rope_scaling == SC_ROPE_LLAMA3) {
+            /* HF _compute_llama3_parameters: long wavelengths slowed by factor, short ones kept, a smooth blend
+             * between (wavelength thresholds original_max_pos / low and / high freq factor) */
+            float old = (float)c->rope_original_max_pos, lo = (float)c->rope_low_freq_factor,
+                  hi = (float)c->rope_high_freq_factor;
+            float wavelen = 2.0f * 3.14159265358979f / f;
+            float low_wl = old / lo, high_wl = old / hi;
+            if (wavelen > low_wl) f = f / factor;
+            else if (!(wavelen < high_wl)) {
+                float smooth = (old / wavelen - lo) / (hi - lo);
+                f = (1 - smooth) * f / factor + smooth * f;
+            }
+        }
+        inv_freq[i] = f;
+    }
+}
+
+int config_has_biases(const sc_config *c) { return c->qkv_bias || c->o_bias || c->mlp_bias; }
+
+int config_has_cpu_only_features(const sc_config *c) {
+    return c->qkv_bias || c->o_bias || c->mlp_bias || c->rope_scaling != SC_ROPE_NONE;
 }
 
 int64_t config_param_count(const sc_config *c) {
     int64_t C = c->hidden_size, F = c->intermediate_size, V = c->vocab_size;
     int64_t q = (int64_t)c->num_attention_heads * c->head_dim, kv = (int64_t)c->num_key_value_heads * c->head_dim;
     int64_t layer = C * q + 2 * C * kv + q * C + 3 * C * F + 2 * C;
+    layer += (c->qkv_bias ? q + 2 * kv : 0) + (c->o_bias ? C : 0) + (c->mlp_bias ? 2 * F + C : 0);
     return V * C * (c->tie_word_embeddings ? 1 : 2) + c->num_hidden_layers * layer + C;
 }
 
@@ -110,40 +153,94 @@ static int get_double(const cJSON *root, const char *key, double *out, const cha
     return 0;
 }
 
-/* eos_token_id may be an int or a list of ints in HF configs; we keep the first. */
-static int get_token_id(const cJSON *root, const char *key, int *out, const char *path) {
+/* bos/eos_token_id may be an int or a list of ints in HF configs: *out gets the first, list (optional) all of
+ * them that are not there yet (up to SC_MAX_EOS). */
+static int get_token_id(const cJSON *root, const char *key, int *out, int *list, int *nlist, const char *path) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
     *out = -1;
     if (!it || cJSON_IsNull(it)) return 0;
-    if (cJSON_IsArray(it)) it = cJSON_GetArrayItem(it, 0);
-    if (!it) return 0;
-    /* bounded before the cast: a double beyond INT_MAX converted to int is undefined behaviour */
-    if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0 && it->valuedouble <= 2147483647.0) ||
-        it->valuedouble != floor(it->valuedouble))
-        return sc_fail("%s: field %s must be a token id (an integer >= 0)", path, key);
-    *out = (int)it->valuedouble;
+    const cJSON *first = cJSON_IsArray(it) ? it->child : it;
+    for (const cJSON *e = first; e; e = cJSON_IsArray(it) ? e->next : NULL) {
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 2147483647.0 ||
+            e->valuedouble != floor(e->valuedouble))
+            return sc_fail("%s: field %s must be a token id or a list of token ids", path, key);
+        int id = (int)e->valuedouble, seen = 0;
+        if (*out < 0) *out = id;
+        if (!list) continue;
+        for (int k = 0; k < *nlist; k++) seen |= list[k] == id;
+        if (!seen && *nlist < SC_MAX_EOS) list[(*nlist)++] = id;
+    }
     return 0;
 }
 
-/* Refuses configs whose architecture features we do not implement, rather than computing something else. */
-static int check_unsupported(const cJSON *root, const char *path) {
+static int get_bool(const cJSON *root, const char *key, int *out, const char *path) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!it || cJSON_IsNull(it)) return 0;
+    if (!cJSON_IsBool(it)) return sc_fail("%s: field %s must be true or false", path, key);
+    *out = cJSON_IsTrue(it);
+    return 0;
+}
+
+/* rope_scaling: null, or {"rope_type" (or the older "type"): "linear" | "llama3", "factor", ...}. Other types
+ * (dynamic, yarn, longrope, su, ...) change the math in ways not implemented here: refused by name. */
+static int get_rope_scaling(const cJSON *root, sc_config *c, const char *path) {
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    if (!rs || cJSON_IsNull(rs)) return 0;
+    if (!cJSON_IsObject(rs)) return sc_fail("%s: field rope_scaling must be null or an object", path);
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+    if (!ty) ty = cJSON_GetObjectItemCaseSensitive(rs, "type");
+    if (!cJSON_IsString(ty)) return sc_fail("%s: field rope_scaling has no rope_type", path);
+    if (strcmp(ty->valuestring, "default") == 0) return 0;
+    if (strcmp(ty->valuestring, "linear") == 0) c->rope_scaling = SC_ROPE_LINEAR;
+    else if (strcmp(ty->valuestring, "llama3") == 0) c->rope_scaling = SC_ROPE_LLAMA3;
+    else
+        return sc_fail("%s: rope_scaling type '%s' is not supported (supported: linear, llama3)", path,
+                       ty->valuestring);
+    c->rope_factor = 0;
+    if (get_double(rs, "factor", &c->rope_factor, path) < 0) return -1;
+    if (c->rope_scaling == SC_ROPE_LLAMA3) {
+        if (get_double(rs, "low_freq_factor", &c->rope_low_freq_factor, path) < 0 ||
+            get_double(rs, "high_freq_factor", &c->rope_high_freq_factor, path) < 0 ||
+            get_int(rs, "original_max_position_embeddings", &c->rope_original_max_pos, 1, path) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The architecture variants: model_type llama, qwen2 (q/k/v biases) or mistral; biases; sliding window. Anything
+ * we do not implement is refused rather than computed as something else. Runs after the sizes are read. */
+static int get_architecture(const cJSON *root, sc_config *c, const char *path) {
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
-    if (mt && !(cJSON_IsString(mt) && (strcmp(mt->valuestring, "llama") == 0 || strcmp(mt->valuestring, "mistral") == 0)))
-        return sc_fail("%s: field model_type is '%s', only 'llama' is supported", path,
-                       cJSON_IsString(mt) ? mt->valuestring : "?");
+    const char *type = mt ? (cJSON_IsString(mt) ? mt->valuestring : "?") : "llama";
+    if (strcmp(type, "llama") && strcmp(type, "qwen2") && strcmp(type, "mistral"))
+        return sc_fail("%s: field model_type is '%s', supported: llama, qwen2, mistral", path, type);
+    snprintf(c->model_type, sizeof c->model_type, "%s", type);
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
     if (act && !(cJSON_IsString(act) && strcmp(act->valuestring, "silu") == 0))
         return sc_fail("%s: field hidden_act must be \"silu\"", path);
-    const char *must_be_false[] = {"attention_bias", "mlp_bias"};
-    for (int i = 0; i < 2; i++) {
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, must_be_false[i]);
-        if (b && cJSON_IsTrue(b)) return sc_fail("%s: field %s=true is not supported", path, must_be_false[i]);
+    int attn_bias = 0;
+    if (get_bool(root, "attention_bias", &attn_bias, path) || get_bool(root, "mlp_bias", &c->mlp_bias, path))
+        return -1;
+    if (strcmp(type, "qwen2") == 0) {
+        /* HF Qwen2Attention: q/k/v with bias, o_proj without; the config has no switch for it */
+        c->qkv_bias = 1;
+        if (attn_bias || c->mlp_bias) return sc_fail("%s: attention_bias/mlp_bias are not qwen2 fields", path);
+    } else if (strcmp(type, "mistral") == 0) {
+        if (attn_bias || c->mlp_bias) return sc_fail("%s: attention_bias/mlp_bias are not mistral fields", path);
+    } else {
+        c->qkv_bias = c->o_bias = attn_bias;
     }
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
-    if (rs && !cJSON_IsNull(rs)) return sc_fail("%s: field rope_scaling is not supported (must be null)", path);
-    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(root, "sliding_window");
-    if (sw && !cJSON_IsNull(sw)) return sc_fail("%s: field sliding_window is not supported (must be null)", path);
-    return 0;
+    /* sliding window: mistral uses it whenever set; qwen2 only with use_sliding_window. A window at least as long
+     * as the context never masks anything, so it is the plain causal attention computed here. */
+    int use_sw = strcmp(type, "mistral") == 0;
+    if (strcmp(type, "qwen2") == 0 && get_bool(root, "use_sliding_window", &use_sw, path)) return -1;
+    int sw = 0;
+    if (get_int(root, "sliding_window", &sw, 0, path) < 0) return -1;
+    if (use_sw && sw > 0 && sw < c->max_position_embeddings)
+        return sc_fail("%s: field sliding_window %d is smaller than the context (max_position_embeddings %d): "
+                       "sliding-window attention is not supported", path, sw, c->max_position_embeddings);
+    c->sliding_window = use_sw && sw > 0 ? sw : 0;
+    return get_rope_scaling(root, c, path);
 }
 
 int config_load(sc_config *cfg, const char *path) {
@@ -157,8 +254,7 @@ int config_load(sc_config *cfg, const char *path) {
         return sc_fail("%s: not a JSON object (invalid JSON)", path);
     }
     memset(cfg, 0, sizeof *cfg);
-    int rc = check_unsupported(root, path);
-    if (!rc) rc = get_int(root, "hidden_size", &cfg->hidden_size, 1, path);
+    int rc = get_int(root, "hidden_size", &cfg->hidden_size, 1, path);
     if (!rc) rc = get_int(root, "intermediate_size", &cfg->intermediate_size, 1, path);
     if (!rc) rc = get_int(root, "num_hidden_layers", &cfg->num_hidden_layers, 1, path);
     if (!rc) rc = get_int(root, "num_attention_heads", &cfg->num_attention_heads, 1, path);
@@ -181,8 +277,9 @@ int config_load(sc_config *cfg, const char *path) {
         goto done;
     }
     cfg->tie_word_embeddings = tie ? cJSON_IsTrue(tie) : 0; /* HF LlamaConfig default: untied */
-    if ((rc = get_token_id(root, "bos_token_id", &cfg->bos_token_id, path)) < 0) goto done;
-    if ((rc = get_token_id(root, "eos_token_id", &cfg->eos_token_id, path)) < 0) goto done;
+    if ((rc = get_architecture(root, cfg, path)) < 0) goto done;
+    if ((rc = get_token_id(root, "bos_token_id", &cfg->bos_token_id, NULL, NULL, path)) < 0) goto done;
+    if ((rc = get_token_id(root, "eos_token_id", &cfg->eos_token_id, cfg->eos_ids, &cfg->n_eos, path)) < 0) goto done;
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(root, "torch_dtype");
     snprintf(cfg->torch_dtype, sizeof cfg->torch_dtype, "%s", cJSON_IsString(dt) ? dt->valuestring : "float32");
     rc = config_validate(cfg, path);
@@ -193,9 +290,12 @@ done:
 
 int config_save(const sc_config *c, const char *path) {
     cJSON *root = cJSON_CreateObject();
+    const char *type = c->model_type[0] ? c->model_type : "llama";
     cJSON *arch = cJSON_AddArrayToObject(root, "architectures");
-    cJSON_AddItemToArray(arch, cJSON_CreateString("LlamaForCausalLM"));
-    cJSON_AddStringToObject(root, "model_type", "llama");
+    cJSON_AddItemToArray(arch, cJSON_CreateString(strcmp(type, "qwen2") == 0     ? "Qwen2ForCausalLM"
+                                                  : strcmp(type, "mistral") == 0 ? "MistralForCausalLM"
+                                                                                 : "LlamaForCausalLM"));
+    cJSON_AddStringToObject(root, "model_type", type);
     cJSON_AddStringToObject(root, "hidden_act", "silu");
     cJSON_AddNumberToObject(root, "hidden_size", c->hidden_size);
     cJSON_AddNumberToObject(root, "intermediate_size", c->intermediate_size);
@@ -208,12 +308,32 @@ int config_save(const sc_config *c, const char *path) {
     cJSON_AddNumberToObject(root, "rms_norm_eps", c->rms_norm_eps);
     cJSON_AddNumberToObject(root, "rope_theta", c->rope_theta);
     cJSON_AddBoolToObject(root, "tie_word_embeddings", c->tie_word_embeddings);
-    cJSON_AddNullToObject(root, "rope_scaling");
-    cJSON_AddBoolToObject(root, "attention_bias", 0);
-    cJSON_AddBoolToObject(root, "mlp_bias", 0);
+    if (c->rope_scaling == SC_ROPE_NONE) cJSON_AddNullToObject(root, "rope_scaling");
+    else {
+        cJSON *rs = cJSON_AddObjectToObject(root, "rope_scaling");
+        cJSON_AddStringToObject(rs, "rope_type", c->rope_scaling == SC_ROPE_LINEAR ? "linear" : "llama3");
+        cJSON_AddNumberToObject(rs, "factor", c->rope_factor);
+        if (c->rope_scaling == SC_ROPE_LLAMA3) {
+            cJSON_AddNumberToObject(rs, "low_freq_factor", c->rope_low_freq_factor);
+            cJSON_AddNumberToObject(rs, "high_freq_factor", c->rope_high_freq_factor);
+            cJSON_AddNumberToObject(rs, "original_max_position_embeddings", c->rope_original_max_pos);
+        }
+    }
+    if (strcmp(type, "llama") == 0) {
+        cJSON_AddBoolToObject(root, "attention_bias", c->o_bias);
+        cJSON_AddBoolToObject(root, "mlp_bias", c->mlp_bias);
+    }
+    if (c->sliding_window > 0) {
+        cJSON_AddNumberToObject(root, "sliding_window", c->sliding_window);
+        if (strcmp(type, "qwen2") == 0) cJSON_AddBoolToObject(root, "use_sliding_window", 1);
+    }
     cJSON_AddNumberToObject(root, "initializer_range", 0.02);
     if (c->bos_token_id >= 0) cJSON_AddNumberToObject(root, "bos_token_id", c->bos_token_id);
-    if (c->eos_token_id >= 0) cJSON_AddNumberToObject(root, "eos_token_id", c->eos_token_id);
+    if (c->n_eos > 1) {
+        cJSON *ids = cJSON_AddArrayToObject(root, "eos_token_id");
+        for (int i = 0; i < c->n_eos; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(c->eos_ids[i]));
+    } else if (c->eos_token_id >= 0)
+        cJSON_AddNumberToObject(root, "eos_token_id", c->eos_token_id);
     cJSON_AddStringToObject(root, "torch_dtype", c->torch_dtype[0] ? c->torch_dtype : "float32");
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
@@ -225,4 +345,22 @@ int config_save(const sc_config *c, const char *path) {
     int rc = atomic_write_file(path, withnl, n + 1);
     free(withnl);
     return rc;
+}
+
+int config_load_generation(sc_config *cfg, const char *dir) {
+    char path[4096];
+    path_join(path, sizeof path, dir, "generation_config.json");
+    if (access(path, F_OK) != 0) return 0;
+    char *text;
+    size_t len;
+    if (file_read_all(path, &text, &len)) return -1;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    free(text);
+    int first, rc = 0;
+    if (!root || !cJSON_IsObject(root)) rc = sc_fail("%s: not a JSON object (invalid JSON)", path);
+    else rc = get_token_id(root, "eos_token_id", &first, cfg->eos_ids, &cfg->n_eos, path);
+    cJSON_Delete(root);
+    if (rc < 0) return -1;
+    if (cfg->eos_token_id < 0 && cfg->n_eos > 0) cfg->eos_token_id = cfg->eos_ids[0];
+    return config_validate(cfg, path);
 }

@@ -266,8 +266,12 @@ int cuda_model_plan(cuda_arena *a, const sc_config *c, int max_T, int flags, siz
 #ifdef SC_HAVE_KERNELS
 int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
     *out = NULL;
-    if (device_count() <= 0) return sc_fail("cuda backend: no CUDA device is visible");
     const sc_config *c = &m->cfg;
+    /* the kernels have no bias add and take RoPE as theta only: such models train on the CPU (--device cpu) */
+    if (config_has_cpu_only_features(c))
+        return sc_fail("cuda backend: %s models with biases or rope_scaling run on the CPU only (--device cpu)",
+                       c->model_type);
+    if (device_count() <= 0) return sc_fail("cuda backend: no CUDA device is visible");
     if (kn_attention_check(c->head_dim, c->num_attention_heads, c->num_key_value_heads,
                            (c->num_attention_heads + 2 * c->num_key_value_heads) * c->head_dim,
                            (c->num_attention_heads + 2 * c->num_key_value_heads) * c->head_dim))

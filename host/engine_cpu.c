@@ -107,7 +107,9 @@ static int cpu_forward_chunk(sc_engine *e, sc_kv *kv, const int32_t *ids, int T,
     cpu_scratch *s = e->impl;
     int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->num_attention_heads;
     int nkvh = c->num_key_value_heads, pos0 = kv->n;
-    float eps = (float)c->rms_norm_eps, theta = (float)c->rope_theta;
+    float eps = (float)c->rms_norm_eps;
+    float inv_freq[hd / 2 > 0 ? hd / 2 : 1];
+    config_rope_inv_freq(c, inv_freq);
     for (int t = 0; t < T; t++) wmat_rows_f32(&w->embed, ids[t], ids[t] + 1, s->x + (size_t)t * C);
     for (int l = 0; l < c->num_hidden_layers; l++) {
         const sc_wlayer *y = &w->layers[l];
@@ -115,16 +117,23 @@ static int cpu_forward_chunk(sc_engine *e, sc_kv *kv, const int32_t *ids, int T,
         linear(s, &y->wq, s->xn, s->q, T);
         linear(s, &y->wk, s->xn, s->k, T);
         linear(s, &y->wv, s->xn, s->v, T);
-        rope_forward(s->q, T, nh, hd, pos0, theta);
-        rope_forward(s->k, T, nkvh, hd, pos0, theta);
+        bias_forward(s->q, y->bq, T, y->wq.rows);
+        bias_forward(s->k, y->bk, T, y->wk.rows);
+        bias_forward(s->v, y->bv, T, y->wv.rows);
+        rope_forward_freqs(s->q, T, nh, hd, pos0, inv_freq);
+        rope_forward_freqs(s->k, T, nkvh, hd, pos0, inv_freq);
         kv_store(kv, l, pos0, T, s->k, s->v);
         kv_attention(kv, l, s->att, s->q, T, pos0, nh, s->scores);
         linear(s, &y->wo, s->att, s->tmp, T);
+        bias_forward(s->tmp, y->bo, T, C);
         rmsnorm_forward(s->x, s->xn, s->rstd, s->x, s->tmp, y->mlp_norm, T, C, eps);
         linear(s, &y->wgate, s->xn, s->gate, T);
         linear(s, &y->wup, s->xn, s->up, T);
+        bias_forward(s->gate, y->bgate, T, F);
+        bias_forward(s->up, y->bup, T, F);
         swiglu_forward(s->gate, s->gate, s->up, (int64_t)T * F);
         linear(s, &y->wdown, s->gate, s->tmp, T);
+        bias_forward(s->tmp, y->bdown, T, C);
         for (size_t i = 0; i < (size_t)T * C; i++) s->x[i] += s->tmp[i];
     }
     kv->n = pos0 + T;

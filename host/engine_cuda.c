@@ -257,8 +257,8 @@ static void upload(cuda_engine *ce, const sc_weights *w) {
     upload_mat(ce, &ce->embed, 0, &w->embed);
     if (!ce->tied) upload_mat(ce, &ce->lm_head, 0, &w->lm_head);
     upload_vec(ce->final_norm, w->final_norm, ce->C);
-    float inv[512];
-    rope_inv_freq(inv, ce->hd, ce->theta);
+    float inv[512]; /* the CPU engine's frequencies, rope_scaling included (config.c) */
+    config_rope_inv_freq(&w->cfg, inv);
     CU_CHECK(cudaMemcpy(ce->inv_freq, inv, sizeof(float) * (size_t)(ce->hd / 2), cudaMemcpyHostToDevice));
 }
 
@@ -434,6 +434,9 @@ int64_t engine_cuda_measured_bytes(const sc_engine *e) {
 int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     const sc_weights *w = e->w;
     const sc_config *c = e->cfg;
+    /* no bias add in the engine's kernels: such models (qwen2, attention_bias, mlp_bias) run on the CPU engine */
+    if (config_has_biases(c))
+        return sc_fail("CUDA engine: %s models with biases run on the CPU engine only (--device cpu)", c->model_type);
     const char *prec = o->precision ? o->precision : "auto";
     int group = w->quantized ? w->group_size : 0, n_ctx = o->n_ctx, nseq = o->n_seqs > 0 ? o->n_seqs : 1;
     device_probe_info dp; /* the context, cuBLAS and every kernel first: what is left is the arena's */

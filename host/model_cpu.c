@@ -79,7 +79,9 @@ void cpu_acts_free(sc_cpu_acts *a) {
 static void forward_layers(const sc_model *m, sc_cpu_acts *a, const int32_t *ids, int T) {
     const sc_config *c = &m->cfg;
     dims d = dims_of(c);
-    float eps = (float)c->rms_norm_eps, theta = (float)c->rope_theta;
+    float eps = (float)c->rms_norm_eps;
+    float inv_freq[d.hd / 2 > 0 ? d.hd / 2 : 1];
+    config_rope_inv_freq(c, inv_freq);
     float *emb = a->tmp;  /* the embedding output is only the first layer's resid_in */
     embedding_forward(emb, ids, m->w.embed, T, d.C);
     const float *resid_in = emb, *delta = NULL;
@@ -90,17 +92,24 @@ static void forward_layers(const sc_model *m, sc_cpu_acts *a, const int32_t *ids
         matmul_forward(la->q, la->xn1, w->wq, T, d.C, d.Q);
         matmul_forward(la->k, la->xn1, w->wk, T, d.C, d.KV);
         matmul_forward(la->v, la->xn1, w->wv, T, d.C, d.KV);
-        rope_forward(la->q, T, d.nh, d.hd, 0, theta);
-        rope_forward(la->k, T, d.nkv, d.hd, 0, theta);
+        bias_forward(la->q, w->bq, T, d.Q); /* HF: the projection's bias comes before RoPE */
+        bias_forward(la->k, w->bk, T, d.KV);
+        bias_forward(la->v, w->bv, T, d.KV);
+        rope_forward_freqs(la->q, T, d.nh, d.hd, 0, inv_freq);
+        rope_forward_freqs(la->k, T, d.nkv, d.hd, 0, inv_freq);
         attention_forward(la->att, la->lse, la->q, la->k, la->v, T, d.nh, d.nkv, d.hd);
         float *o = a->dx;  /* scratch: the projection output is consumed at once by the fused add */
         matmul_forward(o, la->att, w->wo, T, d.Q, d.C);
+        bias_forward(o, w->bo, T, d.C);
         rmsnorm_forward(la->xmid, la->xn2, la->rstd2, la->x, o, w->mlp_norm, T, d.C, eps);
         matmul_forward(la->gate, la->xn2, w->wgate, T, d.C, d.F);
         matmul_forward(la->up, la->xn2, w->wup, T, d.C, d.F);
+        bias_forward(la->gate, w->bgate, T, d.F);
+        bias_forward(la->up, w->bup, T, d.F);
         swiglu_forward(la->act, la->gate, la->up, (int64_t)T * d.F);
         float *down = a->tmp;
         matmul_forward(down, la->act, w->wdown, T, d.F, d.C);
+        bias_forward(down, w->bdown, T, d.C);
         resid_in = la->xmid;
         delta = down;
     }
@@ -110,7 +119,8 @@ static void forward_layers(const sc_model *m, sc_cpu_acts *a, const int32_t *ids
 static void backward_layers(const sc_model *m, sc_cpu_acts *a, const int32_t *ids, int T, sc_view *g) {
     const sc_config *c = &m->cfg;
     dims d = dims_of(c);
-    float theta = (float)c->rope_theta;
+    float inv_freq[d.hd / 2 > 0 ? d.hd / 2 : 1];
+    config_rope_inv_freq(c, inv_freq);
     /* a->dxn holds dL/dxnf on entry; turn it into dL/d(residual stream) in a->dx */
     rmsnorm_backward(a->dx, g->final_norm, a->dxn, NULL, a->xfinal, a->rstdf, m->w.final_norm, T, d.C);
     for (int l = d.L - 1; l >= 0; l--) {
@@ -119,18 +129,25 @@ static void backward_layers(const sc_model *m, sc_cpu_acts *a, const int32_t *id
         sc_layer_acts *la = &a->layers[l];
         /* MLP branch: the down projection's output was added to the stream */
         memset(a->dact, 0, sizeof(float) * (size_t)T * d.F);
+        bias_backward(gw->bdown, a->dx, T, d.C);
         matmul_backward(a->dact, gw->wdown, a->dx, la->act, w->wdown, T, d.F, d.C);
         swiglu_backward(a->dgate, a->dup, a->dact, la->gate, la->up, (int64_t)T * d.F);
+        bias_backward(gw->bgate, a->dgate, T, d.F);
+        bias_backward(gw->bup, a->dup, T, d.F);
         memset(a->dxn, 0, sizeof(float) * (size_t)T * d.C);
         matmul_backward(a->dxn, gw->wgate, a->dgate, la->xn2, w->wgate, T, d.C, d.F);
         matmul_backward(a->dxn, gw->wup, a->dup, la->xn2, w->wup, T, d.C, d.F);
         rmsnorm_backward(a->dx, gw->mlp_norm, a->dxn, a->dx, la->xmid, la->rstd2, w->mlp_norm, T, d.C);
         /* attention branch */
         memset(a->datt, 0, sizeof(float) * (size_t)T * d.Q);
+        bias_backward(gw->bo, a->dx, T, d.C);
         matmul_backward(a->datt, gw->wo, a->dx, la->att, w->wo, T, d.Q, d.C);
         attention_backward(a->dq, a->dk, a->dv, a->datt, la->q, la->k, la->v, la->att, la->lse, T, d.nh, d.nkv, d.hd);
-        rope_backward(a->dq, T, d.nh, d.hd, 0, theta);
-        rope_backward(a->dk, T, d.nkv, d.hd, 0, theta);
+        rope_backward_freqs(a->dq, T, d.nh, d.hd, 0, inv_freq);
+        rope_backward_freqs(a->dk, T, d.nkv, d.hd, 0, inv_freq);
+        bias_backward(gw->bq, a->dq, T, d.Q);
+        bias_backward(gw->bk, a->dk, T, d.KV);
+        bias_backward(gw->bv, a->dv, T, d.KV);
         memset(a->dxn, 0, sizeof(float) * (size_t)T * d.C);
         matmul_backward(a->dxn, gw->wq, a->dq, la->xn1, w->wq, T, d.C, d.Q);
         matmul_backward(a->dxn, gw->wk, a->dk, la->xn1, w->wk, T, d.C, d.KV);

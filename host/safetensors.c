@@ -197,6 +197,16 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *dst) {
     }
 }
 
+void st_release(const st_file *f, const st_tensor *t) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || !t->nbytes) return;
+    uintptr_t base = (uintptr_t)f->map, b = (uintptr_t)t->data, e = b + t->nbytes;
+    /* only whole pages inside the tensor: a neighbour sharing a page is not converted yet */
+    uintptr_t pb = (b + (uintptr_t)page - 1) & ~((uintptr_t)page - 1), pe = e & ~((uintptr_t)page - 1);
+    if (pb < base) pb = base;
+    if (pe > pb) madvise((void *)pb, pe - pb, MADV_DONTNEED);
+}
+
 /* ---- writer ---- */
 
 static int entry_cmp(const void *a, const void *b) {

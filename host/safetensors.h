@@ -37,6 +37,9 @@ void st_close(st_file *f);
 const st_tensor *st_find(const st_file *f, const char *name);
 /* Converts a F32/F16/BF16 tensor to float32 into dst (numel floats); other dtypes are an error. */
 int st_read_f32(const st_file *f, const st_tensor *t, float *dst);
+/* Drops the mapped pages of a tensor already converted from this process's resident set (they stay in the page
+ * cache), so loading a BF16 model costs its FP32 copy, not that plus the file. Advisory: never fails. */
+void st_release(const st_file *f, const st_tensor *t);
 
 /* ---- writer ---- */
 typedef struct {

@@ -67,6 +67,36 @@ static int bind_norm(sc_weights *w, const float **dst, float *storage, const cha
     return 0;
 }
 
+/* binds the biases of every layer from the INT8 file (stored F32 by quantize) into w->biases */
+static int bind_biases(sc_weights *w) {
+    const sc_config *c = &w->cfg;
+    int L = c->num_hidden_layers, C = c->hidden_size, F = c->intermediate_size;
+    int nq = c->num_attention_heads * c->head_dim, nkv = c->num_key_value_heads * c->head_dim;
+    int64_t per = (c->qkv_bias ? nq + 2 * nkv : 0) + (c->o_bias ? C : 0) + (c->mlp_bias ? 2 * F + C : 0);
+    if (!per) return 0;
+    w->biases = sc_malloc((size_t)(per * L) * sizeof(float));
+    float *p = w->biases;
+    char n[128];
+    for (int l = 0; l < L; l++) {
+        sc_wlayer *y = &w->layers[l];
+#define BI(on, field, nm, rows)                                                                                    \
+    if (on) {                                                                                                      \
+        snprintf(n, sizeof n, "model.layers.%d.%s.bias", l, nm);                                                  \
+        if (bind_norm(w, &y->field, p, n, rows)) return -1;                                                       \
+        p += rows;                                                                                                 \
+    }
+        BI(c->qkv_bias, bq, "self_attn.q_proj", nq);
+        BI(c->qkv_bias, bk, "self_attn.k_proj", nkv);
+        BI(c->qkv_bias, bv, "self_attn.v_proj", nkv);
+        BI(c->o_bias, bo, "self_attn.o_proj", C);
+        BI(c->mlp_bias, bgate, "mlp.gate_proj", F);
+        BI(c->mlp_bias, bup, "mlp.up_proj", F);
+        BI(c->mlp_bias, bdown, "mlp.down_proj", C);
+#undef BI
+    }
+    return 0;
+}
+
 static int load_int8(sc_weights *w, const char *dir) {
     char path[4096];
     if (st_open(&w->st, path_join(path, sizeof path, dir, "model.safetensors"))) return -1;
@@ -98,7 +128,7 @@ static int load_int8(sc_weights *w, const char *dir) {
         snprintf(n, sizeof n, "model.layers.%d.post_attention_layernorm.weight", l);
         if (bind_norm(w, &y->mlp_norm, w->norms + (size_t)(2 * l + 1) * C, n, C)) return -1;
     }
-    return 0;
+    return bind_biases(w);
 }
 
 static sc_wmat fmat(const float *p, int rows, int cols) { return (sc_wmat){.f = p, .rows = rows, .cols = cols}; }
@@ -119,6 +149,8 @@ static void bind_fp32(sc_weights *w) {
         y->wq = fmat(s->wq, nq, C), y->wk = fmat(s->wk, nkv, C), y->wv = fmat(s->wv, nkv, C);
         y->wo = fmat(s->wo, C, nq);
         y->wgate = fmat(s->wgate, F, C), y->wup = fmat(s->wup, F, C), y->wdown = fmat(s->wdown, C, F);
+        y->bq = s->bq, y->bk = s->bk, y->bv = s->bv, y->bo = s->bo;
+        y->bgate = s->bgate, y->bup = s->bup, y->bdown = s->bdown;
     }
     w->weight_bytes = (w->fp.nparams - (int64_t)(2 * c->num_hidden_layers + 1) * C) * 4;
 }
@@ -133,8 +165,7 @@ int weights_load(sc_weights *w, const char *dir) {
         bind_fp32(w);
         return 0;
     }
-    char cpath[4096];
-    if (config_load(&w->cfg, path_join(cpath, sizeof cpath, dir, "config.json"))) return -1;
+    if (model_config_load(&w->cfg, dir, NULL)) return -1;
     w->quantized = 1;
     w->group_size = g;
     if (load_int8(w, dir)) {
@@ -164,6 +195,7 @@ void weights_free(sc_weights *w) {
     }
     free(w->layers);
     free(w->norms);
+    free(w->biases);
     memset(w, 0, sizeof *w);
 }
 
@@ -197,6 +229,10 @@ int infer_model_load(sc_model *m, const char *dir) {
         wmat_rows_f32(&y->wgate, 0, y->wgate.rows, s->wgate);
         wmat_rows_f32(&y->wup, 0, y->wup.rows, s->wup);
         wmat_rows_f32(&y->wdown, 0, y->wdown.rows, s->wdown);
+#define CP(b, n) if (y->b) memcpy(s->b, y->b, (size_t)(n) * sizeof(float))
+        CP(bq, y->wq.rows); CP(bk, y->wk.rows); CP(bv, y->wv.rows); CP(bo, C);
+        CP(bgate, y->wgate.rows); CP(bup, y->wup.rows); CP(bdown, C);
+#undef CP
     }
     weights_free(&w);
     return 0;

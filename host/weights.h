@@ -17,6 +17,7 @@ typedef struct {
 typedef struct {
     const float *attn_norm, *mlp_norm;
     sc_wmat wq, wk, wv, wo, wgate, wup, wdown;
+    const float *bq, *bk, *bv, *bo, *bgate, *bup, *bdown; /* FP32 biases, NULL when the model has none */
 } sc_wlayer;
 
 typedef struct {
@@ -31,6 +32,7 @@ typedef struct {
     sc_model fp;     /* FP32 models */
     st_file st;      /* INT8 models: the mapped file the INT8 data points into */
     float *norms;    /* INT8 models: the norm weights converted to FP32 */
+    float *biases;   /* INT8 models: the biases converted to FP32 (NULL when none) */
     int64_t weight_bytes; /* bytes of matrices + scales (what decode streams per token) */
 } sc_weights;
 

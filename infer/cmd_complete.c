@@ -54,6 +54,7 @@ static char *unescape(const char *s) { /* "\n" and "\t" in --stop */
 
 int cmd_complete(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *file = NULL, *cursor = NULL, *prefix = NULL, *suffix = NULL;
+    const char *fim_format = NULL;
     const char *device = "auto", *kvtype = "f16", *stop = NULL, *precision = "auto";
     int n_predict = 128, stream = 0, threads = 0, ctx = 0;
     sc_sampling sp;
@@ -85,12 +86,16 @@ int cmd_complete(int argc, char **argv) {
          "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         SPEC_CLI_ARGS(sc),
+        {"fim-format", 0, SC_ARG_STR, &fim_format,
+         "FIM prompt layout: auto (from the tokenizer's tokens), starcoder, qwen, deepseek or codellama", 0},
     };
     sc_cli cli = {"smallcoder complete",
                   "--model DIR (--prompt TEXT | --file F [--cursor LINE:COL] | --prefix P [--suffix S]) [-n 128]",
-                  "Generates a completion. With a suffix the prompt is <fim_prefix>P<fim_suffix>S<fim_middle> and the\n"
-                  "output is the middle. Prefill and decode speed and peak memory are printed on stderr. --draft and\n"
-                  "--lookup decode speculatively: the output is the same (greedy) or has the same distribution.",
+                  "Generates a completion. With a suffix the prompt is the family's FIM layout (StarCoder/SmolLM\n"
+                  "<fim_prefix>P<fim_suffix>S<fim_middle>, Qwen2.5-Coder <|fim_prefix|>..., DeepSeek-Coder\n"
+                  "<｜fim▁begin｜>P<｜fim▁hole｜>S<｜fim▁end｜>, CodeLlama ▁<PRE>P▁<SUF>S▁<MID>) and the output is the\n"
+                  "middle. Prefill and decode speed and peak memory are printed on stderr. --draft and --lookup\n"
+                  "decode speculatively: the output is the same (greedy) or has the same distribution.",
                   args, sizeof args / sizeof args[0], 0, 0};
     /* the same bounds as the server's request fields (serve_request.c) */
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS,       {"n-predict", 0, 1 << 20}, {"temperature", 0, 100},
@@ -132,7 +137,7 @@ int cmd_complete(int argc, char **argv) {
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
     double t0 = clock_now();
     if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
-    if (fim_prompt(tok, prefix, suffix, &ids, &n)) goto fail;
+    if (fim_prompt(tok, fim_format, prefix, suffix, &ids, &n)) goto fail;
     if (n_predict < 0) n_predict = 0;
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;
     /* the context is known before the engine opens: the CUDA engine sizes its KV cache (and --precision auto

@@ -17,7 +17,7 @@
 
 int cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *host = "127.0.0.1", *api_key = NULL, *device = "auto", *kvtype = "f16", *alias = NULL;
-    const char *precision = "auto";
+    const char *precision = "auto", *fim_format = NULL;
     int port = 8080, parallel = 1, queue = 32, ctx = 0, threads = 0, max_conn = 0, timeout = 30;
     int64_t max_body = 1 << 20;
     sc_spec_cli sc = SPEC_CLI_DEFAULTS;
@@ -41,6 +41,8 @@ int cmd_serve(int argc, char **argv) {
          "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         SPEC_CLI_ARGS(sc),
+        {"fim-format", 0, SC_ARG_STR, &fim_format,
+         "FIM layout for /infill and suffix: auto (from the tokenizer), starcoder, qwen, deepseek or codellama", 0},
     };
     sc_cli cli = {"smallcoder serve", "--model DIR [--host 127.0.0.1] [--port 8080] [--parallel N] [--api-key K]",
                   "HTTP completion server: POST /completion, /infill (llama.cpp), /v1/completions (OpenAI), GET\n"
@@ -108,6 +110,7 @@ int cmd_serve(int argc, char **argv) {
     st.engine = &e, st.tok = tok, st.api_key = api_key, st.max_body = (size_t)max_body;
     st.max_connections = max_conn, st.idle_timeout_s = timeout;
     st.model_name = alias ? alias : dir;
+    st.fim_format = fim_format;
     if (spec_cli_wanted(&sc)) {
         if (spec_cli_open(&sc, dir, tok, &w, &o, &so)) goto fail;
         st.spec_opts = &so;

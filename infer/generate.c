@@ -1,5 +1,6 @@
 /* generate.c — see generate.h. */
 #include "infer/generate.h"
+#include "infer/fim_format.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +33,10 @@ void gen_result_free(sc_gen_result *r) {
 }
 
 static int is_end_token(const sc_tokenizer *tok, const sc_config *c, int32_t id) {
-    static const char *const ends[] = {SC_TOK_ENDOFTEXT, SC_TOK_FIM_PREFIX, SC_TOK_FIM_MIDDLE, SC_TOK_FIM_SUFFIX,
-                                       SC_TOK_FIM_PAD, SC_TOK_FILE_SEP};
     if (c->eos_token_id >= 0 && id == c->eos_token_id) return 1;
-    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
-        if (id == tokenizer_token_id(tok, ends[i])) return 1;
-    return 0;
+    for (int i = 0; i < c->n_eos; i++) /* config.json's and generation_config.json's lists (Llama-3: 3 ids) */
+        if (id == c->eos_ids[i]) return 1;
+    return fim_is_end_token(tok, id); /* every family's end-of-text and FIM sentinels */
 }
 
 /* bytes at the end of buf[0..n) that may be the start of a multi-byte UTF-8 character not yet complete */
@@ -79,7 +78,10 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
     r->n_prompt = n, r->n_cached = reuse;
     float *logits = sc_malloc((size_t)V * sizeof(float));
     sc_sampler smp;
-    sampler_init(&smp, &p->sampling, V);
+    /* checkpoints pad the embedding past the tokenizer (Qwen2.5: 151936 rows, 151665 tokens): those rows have no
+     * text, so they are never sampled */
+    int nv = tokenizer_vocab_size(tok);
+    sampler_init(&smp, &p->sampling, nv > 0 && nv < V ? nv : V);
     size_t cap = 256, len = 0, emitted = 0;
     char *text = sc_malloc(cap);
     text[0] = 0;
@@ -184,32 +186,30 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
     return 0;
 }
 
-int fim_prompt(const sc_tokenizer *tok, const char *prefix, const char *suffix, int32_t **ids, int *n) {
+int fim_prompt(const sc_tokenizer *tok, const char *format, const char *prefix, const char *suffix, int32_t **ids,
+               int *n) {
     int32_t *a = NULL, *b = NULL;
     size_t na = 0, nb = 0;
-    if (tokenizer_encode(tok, prefix, strlen(prefix), &a, &na)) return -1;
     if (!suffix) {
+        if (tokenizer_encode(tok, prefix, strlen(prefix), &a, &na)) return -1;
         *ids = a, *n = (int)na;
         return 0;
     }
-    int fp = tokenizer_token_id(tok, SC_TOK_FIM_PREFIX), fs = tokenizer_token_id(tok, SC_TOK_FIM_SUFFIX),
-        fm = tokenizer_token_id(tok, SC_TOK_FIM_MIDDLE);
-    if (fp < 0 || fs < 0 || fm < 0) {
-        free(a);
-        return sc_fail("the tokenizer has no %s/%s/%s tokens: fill-in-the-middle needs them", SC_TOK_FIM_PREFIX,
-                       SC_TOK_FIM_SUFFIX, SC_TOK_FIM_MIDDLE);
-    }
+    fim_format f;
+    if (fim_format_find(tok, format, &f)) return -1;
+    if (tokenizer_encode(tok, prefix, strlen(prefix), &a, &na)) return -1;
     if (tokenizer_encode(tok, suffix, strlen(suffix), &b, &nb)) {
         free(a);
         return -1;
     }
-    int32_t *out = sc_malloc((na + nb + 3) * sizeof(int32_t));
+    int32_t *out = sc_malloc((na + nb + 4) * sizeof(int32_t));
     int k = 0;
-    out[k++] = fp;
+    if (f.bos >= 0) out[k++] = f.bos;
+    out[k++] = f.pre;
     memcpy(out + k, a, na * sizeof(int32_t)), k += (int)na;
-    out[k++] = fs;
+    out[k++] = f.suf;
     memcpy(out + k, b, nb * sizeof(int32_t)), k += (int)nb;
-    out[k++] = fm;
+    out[k++] = f.mid;
     free(a), free(b);
     *ids = out, *n = k;
     return 0;

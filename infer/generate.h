@@ -49,9 +49,11 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
              const sc_gen_params *p, sc_gen_result *r);
 void gen_result_free(sc_gen_result *r);
 
-/* Prompt for fill-in-the-middle (PSM, as training builds it): <fim_prefix> prefix <fim_suffix> suffix
- * <fim_middle>. Without a suffix (NULL) it is the plain prefix. *ids malloc'd. */
-int fim_prompt(const sc_tokenizer *tok, const char *prefix, const char *suffix, int32_t **ids, int *n);
+/* Prompt for fill-in-the-middle in the family's format (infer/fim_format.h; format NULL = found from the
+ * tokenizer): e.g. <fim_prefix> prefix <fim_suffix> suffix <fim_middle>, as training builds it. Without a suffix
+ * (NULL) it is the plain prefix. *ids malloc'd. */
+int fim_prompt(const sc_tokenizer *tok, const char *format, const char *prefix, const char *suffix, int32_t **ids,
+               int *n);
 
 
 #endif

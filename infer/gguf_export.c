@@ -1,7 +1,10 @@
-/* gguf_export.c — a model directory -> llama.cpp GGUF (`llama` architecture). Names and metadata follow
- * llama.cpp's convert_hf_to_gguf.py: token_embd / blk.N.attn_q ... / output_norm; Q and K rows permuted from HF's
- * rotate-half RoPE to llama.cpp's interleaved pairs; the tokenizer as tokenizer.ggml.* ("gpt2" BPE: tokens,
- * token types, merges, special ids). Matrices F16 or Q8_0 (blocks of 32: FP16 scale + 32 int8), norms F32. */
+/* gguf_export.c — a model directory -> llama.cpp GGUF (`llama` architecture, or `qwen2` for model_type qwen2).
+ * Names and metadata follow llama.cpp's convert_hf_to_gguf.py: token_embd / blk.N.attn_q ... / output_norm; for
+ * `llama`, Q and K rows (and their biases) permuted from HF's rotate-half RoPE to llama.cpp's interleaved pairs
+ * (qwen2 uses rotate-half in llama.cpp too: no permutation); biases as blk.N.attn_q.bias ...; rope_scaling linear
+ * as rope.scaling.*, llama3 as the rope_freqs.weight tensor of per-frequency divisors; the tokenizer as
+ * tokenizer.ggml.* ("gpt2" BPE: tokens, token types, merges, special ids). Matrices F16 or Q8_0 (blocks of 32:
+ * FP16 scale + 32 int8), norms and biases F32. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -20,6 +23,7 @@ typedef struct {
 } buf;
 
 static void put(buf *b, const void *d, size_t n) {
+    if (!n) return;
     if (b->n + n > b->cap) {
         b->cap = (b->n + n) * 2 + 4096;
         b->p = realloc(b->p, b->cap);
@@ -84,7 +88,7 @@ static int put_tokenizer(buf *b, uint64_t *nkv, const char *dir, int V, const sc
         tok[id->valueint] = c->valuestring, tt[id->valueint] = cJSON_IsTrue(sp) ? 3 : 4; /* CONTROL : USER_DEFINED */
     }
     kv_str(b, nkv, "tokenizer.ggml.model", "gpt2");
-    kv_str(b, nkv, "tokenizer.ggml.pre", "gpt-2");
+    kv_str(b, nkv, "tokenizer.ggml.pre", strcmp(cfg->model_type, "qwen2") == 0 ? "qwen2" : "gpt-2");
     put_str(b, "tokenizer.ggml.tokens"), put_u32(b, GGUF_T_ARRAY), put_u32(b, GGUF_T_STRING), put_u64(b, (uint64_t)V);
     for (int i = 0; i < V; i++) {
         char pad[32];
@@ -192,9 +196,15 @@ int gguf_export(const char *dir, const char *outpath, int type) {
         model_free(&m);
         return sc_fail("%s: q8_0 needs every matrix's columns divisible by 32 (hidden %d, ffn %d)", dir, C, F);
     }
-    int nt = 2 + 9 * L + (c->tie_word_embeddings ? 0 : 1), k = 0;
-    out_tensor *t = sc_calloc((size_t)nt, sizeof(out_tensor));
-#define T(nm, p, r, cc, ty, ph) t[k++] = (out_tensor){.src = p, .rows = r, .cols = cc, .type = ty, .permute_heads = ph}, \
+    const char *arch = strcmp(c->model_type, "qwen2") == 0 ? "qwen2" : "llama";
+    int permute = strcmp(arch, "llama") == 0; /* llama.cpp's llama graph rotates interleaved pairs, qwen2 halves */
+    int nt = 0, k = 0, cap = 3 + 16 * L + 1;
+    out_tensor *t = sc_calloc((size_t)cap, sizeof(out_tensor));
+    /* permuted copies of the q/k biases (1-D, so write_tensor's row permutation does not apply), and llama3's
+     * per-frequency divisors */
+    float *extra = sc_calloc((size_t)L * (nh + nkv) * hd + (size_t)hd / 2 + 1, sizeof(float));
+    float *bias_perm = extra, *rope_freqs = extra + (size_t)L * (nh + nkv) * hd;
+#define T(nm, p, r, cc, ty, ph) t[k++] = (out_tensor){.src = p, .rows = r, .cols = cc, .type = ty, .permute_heads = (ph) && permute ? (ph) : 0}, \
                                 snprintf(t[k - 1].name, sizeof t[k - 1].name, "%s", nm)
     char n[64];
     T("token_embd.weight", v->embed, V, C, type, 0);
@@ -210,30 +220,67 @@ int gguf_export(const char *dir, const char *outpath, int type) {
         TL("ffn_gate.weight", y->wgate, F, C, type, 0);
         TL("ffn_up.weight", y->wup, F, C, type, 0);
         TL("ffn_down.weight", y->wdown, C, F, type, 0);
+        if (y->bq) {
+            float *bq = bias_perm + (size_t)l * (nh + nkv) * hd, *bk = bq + (size_t)nh * hd;
+            if (permute) {
+                gguf_permute_rope_rows(y->bq, bq, nh, hd, 1);
+                gguf_permute_rope_rows(y->bk, bk, nkv, hd, 1);
+            } else {
+                memcpy(bq, y->bq, (size_t)nh * hd * sizeof(float));
+                memcpy(bk, y->bk, (size_t)nkv * hd * sizeof(float));
+            }
+            TL("attn_q.bias", bq, 1, nh * hd, GGML_F32, 0);
+            TL("attn_k.bias", bk, 1, nkv * hd, GGML_F32, 0);
+            TL("attn_v.bias", y->bv, 1, nkv * hd, GGML_F32, 0);
+        }
+        if (y->bo) TL("attn_output.bias", y->bo, 1, C, GGML_F32, 0);
+        if (y->bgate) {
+            TL("ffn_gate.bias", y->bgate, 1, F, GGML_F32, 0);
+            TL("ffn_up.bias", y->bup, 1, F, GGML_F32, 0);
+            TL("ffn_down.bias", y->bdown, 1, C, GGML_F32, 0);
+        }
 #undef TL
     }
     T("output_norm.weight", v->final_norm, 1, C, GGML_F32, 0);
     if (!c->tie_word_embeddings) T("output.weight", v->lm_head, V, C, type, 0);
+    if (c->rope_scaling == SC_ROPE_LLAMA3) {
+        /* llama.cpp divides each frequency by rope_freqs[i] (convert_hf_to_gguf's llama3 rope factors) */
+        sc_config plain = *c;
+        plain.rope_scaling = SC_ROPE_NONE;
+        float base[512], scaled[512];
+        config_rope_inv_freq(&plain, base);
+        config_rope_inv_freq(c, scaled);
+        for (int i = 0; i < hd / 2; i++) rope_freqs[i] = base[i] / scaled[i];
+        T("rope_freqs.weight", rope_freqs, 1, hd / 2, GGML_F32, 0);
+    }
 #undef T
+    nt = k;
     buf h = {0}, meta = {0};
     uint64_t nkvs = 0;
     const char *slash = strrchr(dir, '/');
-    kv_str(&meta, &nkvs, "general.architecture", "llama");
+    char key[96];
+#define AK(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
+    kv_str(&meta, &nkvs, "general.architecture", arch);
     kv_str(&meta, &nkvs, "general.name", slash && slash[1] ? slash + 1 : dir);
     kv_u32(&meta, &nkvs, "general.file_type", type == GGML_F16 ? 1 : 7);
     kv_u32(&meta, &nkvs, "general.alignment", GGUF_ALIGN);
-    kv_u32(&meta, &nkvs, "llama.context_length", (uint32_t)c->max_position_embeddings);
-    kv_u32(&meta, &nkvs, "llama.embedding_length", (uint32_t)C);
-    kv_u32(&meta, &nkvs, "llama.block_count", (uint32_t)L);
-    kv_u32(&meta, &nkvs, "llama.feed_forward_length", (uint32_t)F);
-    kv_u32(&meta, &nkvs, "llama.attention.head_count", (uint32_t)nh);
-    kv_u32(&meta, &nkvs, "llama.attention.head_count_kv", (uint32_t)nkv);
-    kv_u32(&meta, &nkvs, "llama.attention.key_length", (uint32_t)hd);
-    kv_u32(&meta, &nkvs, "llama.attention.value_length", (uint32_t)hd);
-    kv_u32(&meta, &nkvs, "llama.rope.dimension_count", (uint32_t)hd);
-    kv_f32(&meta, &nkvs, "llama.rope.freq_base", (float)c->rope_theta);
-    kv_f32(&meta, &nkvs, "llama.attention.layer_norm_rms_epsilon", (float)c->rms_norm_eps);
-    kv_u32(&meta, &nkvs, "llama.vocab_size", (uint32_t)V);
+    kv_u32(&meta, &nkvs, AK("context_length"), (uint32_t)c->max_position_embeddings);
+    kv_u32(&meta, &nkvs, AK("embedding_length"), (uint32_t)C);
+    kv_u32(&meta, &nkvs, AK("block_count"), (uint32_t)L);
+    kv_u32(&meta, &nkvs, AK("feed_forward_length"), (uint32_t)F);
+    kv_u32(&meta, &nkvs, AK("attention.head_count"), (uint32_t)nh);
+    kv_u32(&meta, &nkvs, AK("attention.head_count_kv"), (uint32_t)nkv);
+    kv_u32(&meta, &nkvs, AK("attention.key_length"), (uint32_t)hd);
+    kv_u32(&meta, &nkvs, AK("attention.value_length"), (uint32_t)hd);
+    kv_u32(&meta, &nkvs, AK("rope.dimension_count"), (uint32_t)hd);
+    kv_f32(&meta, &nkvs, AK("rope.freq_base"), (float)c->rope_theta);
+    if (c->rope_scaling == SC_ROPE_LINEAR) {
+        kv_str(&meta, &nkvs, AK("rope.scaling.type"), "linear");
+        kv_f32(&meta, &nkvs, AK("rope.scaling.factor"), (float)c->rope_factor);
+    }
+    kv_f32(&meta, &nkvs, AK("attention.layer_norm_rms_epsilon"), (float)c->rms_norm_eps);
+    kv_u32(&meta, &nkvs, AK("vocab_size"), (uint32_t)V);
+#undef AK
     if (put_tokenizer(&meta, &nkvs, dir, V, c)) goto out;
     put(&h, "GGUF", 4);
     put_u32(&h, 3);
@@ -266,7 +313,7 @@ int gguf_export(const char *dir, const char *outpath, int type) {
     if (rc) atomic_abort(&af);
     else rc = atomic_commit(&af);
 out:
-    free(h.p), free(meta.p), free(t);
+    free(h.p), free(meta.p), free(t), free(extra);
     model_free(&m);
     return rc;
 }

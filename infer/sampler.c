@@ -43,10 +43,11 @@ static int sampler_filter(sc_sampler *s, float *logits, const int32_t *history, 
         int from = n_history - p->repeat_last_n;
         if (from < 0) from = 0;
         /* each distinct recent id once: mark with the sign bit of idx scratch */
-        for (int i = from; i < n_history; i++) s->idx[history[i]] = -1;
+        for (int i = from; i < n_history; i++)
+            if (history[i] >= 0 && history[i] < V) s->idx[history[i]] = -1;
         for (int i = from; i < n_history; i++) {
             int32_t id = history[i];
-            if (s->idx[id] != -1) continue;
+            if (id < 0 || id >= V || s->idx[id] != -1) continue;
             s->idx[id] = 0;
             logits[id] = logits[id] > 0 ? logits[id] / p->repeat_penalty : logits[id] * p->repeat_penalty;
         }

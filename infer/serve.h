@@ -22,6 +22,7 @@ typedef struct {
     sc_engine *engine;
     const sc_tokenizer *tok;
     const char *model_name;
+    const char *fim_format; /* --fim-format: NULL = found from the tokenizer */
     const char *api_key;   /* NULL = no auth */
     size_t max_body;       /* bytes; larger bodies get 413 */
     int max_connections;   /* open connections at most (libmicrohttpd stops accepting beyond; below ulimit -n) */

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "host/error.h"
+#include "infer/fim_format.h"
 #include "infer/serve.h"
 
 static int get_num(const cJSON *root, const char *name, double lo, double hi, double *out) {
@@ -96,9 +97,14 @@ static int parse_infill(serve_state *st, serve_job *job, const cJSON *root) {
     if (get_str(root, "input_prefix", &prefix) || get_str(root, "input_suffix", &suffix) ||
         get_str(root, "prompt", &prompt))
         return -1;
-    int fp = tokenizer_token_id(st->tok, SC_TOK_FIM_PREFIX), fs = tokenizer_token_id(st->tok, SC_TOK_FIM_SUFFIX),
-        fm = tokenizer_token_id(st->tok, SC_TOK_FIM_MIDDLE), sep = tokenizer_token_id(st->tok, SC_TOK_FILE_SEP);
-    if (fp < 0 || fs < 0 || fm < 0) return sc_fail("this model's tokenizer has no FIM tokens: /infill is unavailable");
+    fim_format f;
+    if (fim_format_find(st->tok, st->fim_format, &f)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", sc_error());
+        return sc_fail("/infill is unavailable: %s", why);
+    }
+    int sep = f.file_sep;
+    if (f.bos >= 0) append_id(job, f.bos); /* deepseek, codellama: the sequence starts with BOS */
     const cJSON *extra = cJSON_GetObjectItemCaseSensitive(root, "input_extra"), *e;
     if (extra && !cJSON_IsNull(extra)) { /* other files as context: <file_sep>name\ntext, before the FIM prompt */
         if (!cJSON_IsArray(extra)) return sc_fail("field 'input_extra' must be an array of {filename, text}");
@@ -110,11 +116,11 @@ static int parse_infill(serve_state *st, serve_job *job, const cJSON *root) {
             if (append_text(st, job, fn) || append_text(st, job, "\n") || append_text(st, job, tx)) return -1;
         }
     }
-    append_id(job, fp);
+    append_id(job, f.pre);
     if (append_text(st, job, prefix)) return -1;
-    append_id(job, fs);
+    append_id(job, f.suf);
     if (append_text(st, job, suffix)) return -1;
-    append_id(job, fm);
+    append_id(job, f.mid);
     return append_text(st, job, prompt); /* llama.cpp: the prompt continues the middle */
 }
 
@@ -154,7 +160,7 @@ int job_parse(serve_state *st, api_kind kind, const char *body, size_t len, serv
             }
             int32_t *ids;
             int n;
-            if (fim_prompt(st->tok, p->valuestring, suffix, &ids, &n)) goto out;
+            if (fim_prompt(st->tok, st->fim_format, p->valuestring, suffix, &ids, &n)) goto out;
             job->ids = ids, job->n = n;
         } else if (parse_prompt(st, job, p, 1)) goto out;
     } else if (kind == API_INFILL) {

@@ -8,7 +8,7 @@
 #include "host/error.h"
 #include "host/fileio.h"
 #include "host/model.h"
-#include "host/safetensors.h"
+#include "host/safetensors_set.h"
 
 /* 304539264 -> "304,539,264" */
 static const char *grouped(int64_t v, char *buf, size_t size) {
@@ -40,9 +40,9 @@ int cmd_info(int argc, char **argv) {
         fprintf(stderr, "smallcoder info: missing model directory (see smallcoder info --help)\n");
         return 2;
     }
-    char path[4096], buf[32];
+    char buf[32];
     sc_config c;
-    if (config_load(&c, path_join(path, sizeof path, dir, "config.json"))) goto fail;
+    if (model_config_load(&c, dir, NULL)) goto fail;
     printf("%s\n", dir);
     printf("  hidden_size %d, intermediate_size %d, num_hidden_layers %d\n", c.hidden_size, c.intermediate_size,
            c.num_hidden_layers);
@@ -50,8 +50,15 @@ int cmd_info(int argc, char **argv) {
            c.num_key_value_heads, c.num_attention_heads / c.num_key_value_heads, c.head_dim);
     printf("  vocab_size %d, max_position_embeddings %d, tie_word_embeddings %s\n", c.vocab_size,
            c.max_position_embeddings, c.tie_word_embeddings ? "true" : "false");
-    printf("  rms_norm_eps %g, rope_theta %g, bos %d, eos %d\n", c.rms_norm_eps, c.rope_theta, c.bos_token_id,
-           c.eos_token_id);
+    printf("  rms_norm_eps %g, rope_theta %g, bos %d, eos", c.rms_norm_eps, c.rope_theta, c.bos_token_id);
+    for (int i = 0; i < c.n_eos; i++) printf("%s%d", i ? "," : " ", c.eos_ids[i]);
+    printf("%s\n", c.n_eos ? "" : " -1");
+    printf("  model_type %s, biases: q/k/v %s, o %s, mlp %s\n", c.model_type, c.qkv_bias ? "yes" : "no",
+           c.o_bias ? "yes" : "no", c.mlp_bias ? "yes" : "no");
+    if (c.rope_scaling == SC_ROPE_LINEAR) printf("  rope_scaling linear, factor %g\n", c.rope_factor);
+    if (c.rope_scaling == SC_ROPE_LLAMA3)
+        printf("  rope_scaling llama3, factor %g, low/high freq factor %g/%g, original context %d\n", c.rope_factor,
+               c.rope_low_freq_factor, c.rope_high_freq_factor, c.rope_original_max_pos);
 
     sc_param *table;
     int64_t total;
@@ -75,15 +82,15 @@ int cmd_info(int argc, char **argv) {
 
     char cpath[4096];
     path_join(cpath, sizeof cpath, dir, "config.json");
-    st_file f;
-    if (st_open(&f, path_join(path, sizeof path, dir, "model.safetensors"))) goto fail;
-    rc = model_check_file(&c, &f, cpath);
+    st_set f;
+    if (st_set_open(&f, dir)) goto fail;
+    rc = model_check_set(&c, &f, cpath);
     int int8 = 0;
-    for (int i = 0; i < f.ntensors; i++) int8 |= f.tensors[i].dtype == ST_I8;
-    if (!rc) printf("file: %s, %d tensors, %.1f MiB, dtype %s, matches the config\n", path, f.ntensors,
-                    f.map_len / 1048576.0, int8 ? "I8 (INT8 matrices, F16 scales)"
-                                                : f.ntensors ? st_dtype_name(f.tensors[0].dtype) : "-");
-    st_close(&f);
+    for (int i = 0; i < f.ntensors; i++) int8 |= st_set_tensor(&f, i)->dtype == ST_I8;
+    if (!rc) printf("file: %s, %d tensors, %.1f MiB, dtype %s, matches the config\n", f.desc, f.ntensors,
+                    f.bytes / 1048576.0, int8 ? "I8 (INT8 matrices, F16 scales)"
+                                         : f.ntensors ? st_dtype_name(st_set_tensor(&f, 0)->dtype) : "-");
+    st_set_close(&f);
     if (rc) goto fail;
     return 0;
 fail:

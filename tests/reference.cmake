@@ -4,3 +4,15 @@
 add_test(NAME reference_forward
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/reference/run_check.py $<TARGET_FILE:smallcoder>)
 set_tests_properties(reference_forward PROPERTIES LABELS "cpu;reference" SKIP_RETURN_CODE 77 TIMEOUT 600)
+
+# Issue 17: the open-model families (published configs, layers cut, widths kept; BF16/F16/F32, shards) through
+# `smallcoder info` and `forward` against the same reference (~1-3 min on a loaded 2-core machine: slow), and the
+# bad inputs (missing shard, absent tensor, rope type, sliding window: one line each) on their own in seconds.
+add_test(NAME reference_open_models
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/reference/open_models_check.py $<TARGET_FILE:smallcoder>
+                 --no-bad-inputs)
+set_tests_properties(reference_open_models PROPERTIES LABELS "cpu;reference;slow" SKIP_RETURN_CODE 77 TIMEOUT 900)
+add_test(NAME open_models_bad_input
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/reference/open_models_check.py $<TARGET_FILE:smallcoder>
+                 --bad-inputs-only)
+set_tests_properties(open_models_bad_input PROPERTIES LABELS "cpu" SKIP_RETURN_CODE 77 TIMEOUT 120)

@@ -1,7 +1,8 @@
 /* test_infer_engine.c — the inference engine against the FP32 reference forward (model_cpu_step, what
  * `smallcoder forward --logits` prints): FP32 weights + FP32 KV cache, token by token and in one prefill, within
  * 1e-4; FP16 KV within 2e-3; the INT8 kernels against a scalar loop on the same integers; and an INT8 model's
- * logits close to FP32 (per-row and group 32). Random tiny model, so nothing on disk is needed but a temp dir. */
+ * logits close to FP32 (per-row and group 32). Random tiny model, so nothing on disk is needed but a temp dir.
+ * Run three times: plain, with every bias + llama3 RoPE + untied head, and qwen2-style with linear RoPE. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,13 +69,28 @@ static void test_kernels(void) {
         }
 }
 
-static sc_model make_model(void) {
+/* variant 0: the tiny preset. 1: the open-model features (issue 17): every bias (q/k/v, o, MLP) with random
+ * values, llama3 RoPE scaling, an untied lm_head. 2: qwen2 (q/k/v biases) with linear RoPE scaling. */
+static sc_model make_model(int variant) {
     sc_config cfg;
     config_preset(&cfg, "tiny");
     cfg.max_position_embeddings = 64;
+    if (variant == 1) {
+        cfg.qkv_bias = cfg.o_bias = cfg.mlp_bias = 1, cfg.tie_word_embeddings = 0;
+        cfg.rope_scaling = SC_ROPE_LLAMA3, cfg.rope_factor = 8, cfg.rope_low_freq_factor = 1;
+        cfg.rope_high_freq_factor = 4, cfg.rope_original_max_pos = 32, cfg.rope_theta = 500000;
+    } else if (variant == 2) {
+        snprintf(cfg.model_type, sizeof cfg.model_type, "qwen2");
+        cfg.qkv_bias = 1, cfg.rope_scaling = SC_ROPE_LINEAR, cfg.rope_factor = 4;
+    }
     sc_model m;
     model_create(&m, &cfg);
     model_init_weights(&m, 1234, 0.08f);
+    sc_rng r;
+    rng_seed(&r, 99);
+    for (int i = 0; i < m.ntensors; i++)
+        if (strstr(m.table[i].name, ".bias"))
+            for (int64_t j = 0; j < m.table[i].numel; j++) m.params[m.table[i].offset + j] = (float)rng_normal(&r) * 0.3f;
     return m;
 }
 
@@ -103,9 +119,9 @@ static void engine_logits(const sc_weights *w, int kv_f16, const int32_t *ids, i
     engine_close(&e);
 }
 
-int main(void) {
-    test_kernels();
-    sc_model m = make_model();
+static void run_variant(int variant) {
+    printf("== variant %d\n", variant);
+    sc_model m = make_model(variant);
     int T = 40, V = m.cfg.vocab_size;
     int32_t ids[40], targets[40];
     sc_rng r;
@@ -120,11 +136,11 @@ int main(void) {
     cpu_acts_free(&acts);
 
     char dir[] = "/tmp/sc_test_infer.XXXXXX", path[4200];
-    if (!mkdtemp(dir)) return 1;
+    if (!mkdtemp(dir)) exit(1);
     snprintf(path, sizeof path, "%s/fp32", dir);
-    if (model_save(&m, path)) return printf("save: %s\n", sc_error()), 1;
+    if (model_save(&m, path)) printf("save: %s\n", sc_error()), exit(1);
     sc_weights w;
-    if (weights_load(&w, path)) return printf("load: %s\n", sc_error()), 1;
+    if (weights_load(&w, path)) printf("load: %s\n", sc_error()), exit(1);
     float amax, d;
     engine_logits(&w, 0, ids, T, 1, got);
     d = max_abs_diff(got, ref, (size_t)T * V, &amax);
@@ -143,8 +159,8 @@ int main(void) {
     int groups[] = {0, 32};
     for (int gi = 0; gi < 2; gi++) {
         snprintf(path, sizeof path, "%s/int8-%d", dir, groups[gi]);
-        if (quantize_model(&m, path, groups[gi])) return printf("quantize: %s\n", sc_error()), 1;
-        if (weights_load(&w, path)) return printf("load int8: %s\n", sc_error()), 1;
+        if (quantize_model(&m, path, groups[gi])) printf("quantize: %s\n", sc_error()), exit(1);
+        if (weights_load(&w, path)) printf("load int8: %s\n", sc_error()), exit(1);
         CHECKF(w.quantized && w.group_size == groups[gi], "INT8 dir not recognised");
         for (int mode = 0; mode < 2; mode++) {
             engine_logits(&w, 1, ids, T, mode == 0, got);
@@ -177,5 +193,10 @@ int main(void) {
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) printf("could not remove %s\n", dir);
+}
+
+int main(void) {
+    test_kernels();
+    for (int v = 0; v < 3; v++) run_variant(v);
     return check_result("test_infer_engine");
 }

@@ -121,6 +121,78 @@ static void check_model(const char *base, int tied) {
     model_free(&m);
 }
 
+/* issue 17: qwen2 (architecture qwen2, q/k/v biases as they are, no permutation, linear rope scaling keys) and
+ * llama with attention_bias + mlp_bias + llama3 scaling (q/k biases permuted like their rows, rope_freqs) */
+static void check_open_variant(const char *base, int qwen) {
+    sc_config cfg;
+    config_preset(&cfg, "tiny");
+    if (qwen) {
+        snprintf(cfg.model_type, sizeof cfg.model_type, "qwen2");
+        cfg.qkv_bias = 1, cfg.rope_scaling = SC_ROPE_LINEAR, cfg.rope_factor = 4;
+    } else {
+        cfg.qkv_bias = cfg.o_bias = cfg.mlp_bias = 1;
+        cfg.rope_scaling = SC_ROPE_LLAMA3, cfg.rope_factor = 8, cfg.rope_low_freq_factor = 1;
+        cfg.rope_high_freq_factor = 4, cfg.rope_original_max_pos = 64;
+    }
+    sc_model m;
+    model_create(&m, &cfg);
+    model_init_weights(&m, 7, 0.05f);
+    for (int i = 0; i < m.ntensors; i++) /* distinct bias values, so a permutation shows */
+        if (strstr(m.table[i].name, ".bias"))
+            for (int64_t j = 0; j < m.table[i].numel; j++) m.params[m.table[i].offset + j] = (float)(j % 97) * 0.01f;
+    char dir[4200], out[4300];
+    snprintf(dir, sizeof dir, "%s/open-%d", base, qwen);
+    if (model_save(&m, dir)) printf("save: %s\n", sc_error()), exit(1);
+    write_tokenizer(dir, cfg.vocab_size);
+    snprintf(out, sizeof out, "%s/open-%d.gguf", base, qwen);
+    CHECKF(gguf_export(dir, out, GGML_F16) == 0, "export: %s", sc_error());
+    gguf_file g;
+    if (gguf_open(&g, out)) {
+        CHECKF(0, "open: %s", sc_error());
+        model_free(&m);
+        return;
+    }
+    const char *arch = qwen ? "qwen2" : "llama";
+    char key[64];
+    const gguf_kv *kv = gguf_find_kv(&g, "general.architecture");
+    CHECKF(kv && kv->str && strcmp(kv->str, arch) == 0, "architecture %s", arch);
+    snprintf(key, sizeof key, "%s.block_count", arch);
+    CHECKF(gguf_find_kv(&g, key) != NULL, "%s", key);
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    kv = gguf_find_kv(&g, key);
+    CHECKF(qwen ? kv && kv->str && strcmp(kv->str, "linear") == 0 : kv == NULL, "rope.scaling.type");
+    int L = cfg.num_hidden_layers, hd = cfg.head_dim, nh = cfg.num_attention_heads, C = cfg.hidden_size;
+    int64_t want = 2 + 9 * L + 3 * L + (qwen ? 0 : 4 * L + 1); /* q/k/v biases; o + 3 MLP biases, rope_freqs */
+    CHECKF(g.nt == (uint64_t)want, "tensor count %llu, want %lld", (unsigned long long)g.nt, (long long)want);
+    const gguf_tensor *bq = gguf_find_tensor(&g, "blk.1.attn_q.bias"), *wq = gguf_find_tensor(&g, "blk.1.attn_q.weight");
+    if (!bq || !wq) CHECKF(0, "attn_q bias/weight missing");
+    else {
+        float worst = 0, worstw = 0;
+        for (int h = 0; h < nh; h++)
+            for (int i = 0; i < hd / 2; i++)
+                for (int j = 0; j < 2; j++) {
+                    size_t gr = (size_t)h * hd + 2 * i + j, hr = (size_t)h * hd + (size_t)j * hd / 2 + i;
+                    size_t src = qwen ? gr : hr; /* qwen2: GGUF row r is HF row r */
+                    worst = fmaxf(worst, fabsf(gguf_tensor_get(bq, gr) - m.w.layers[1].bq[src]));
+                    worstw = fmaxf(worstw, fabsf(gguf_tensor_get(wq, gr * C + 3) - m.w.layers[1].wq[src * C + 3]));
+                }
+        CHECKF(worst == 0 && worstw < 1e-3f, "q bias/rows %s: off by %g / %g", qwen ? "unpermuted" : "permuted", worst,
+               worstw);
+    }
+    if (!qwen) {
+        const gguf_tensor *rf = gguf_find_tensor(&g, "rope_freqs.weight");
+        CHECKF(rf && rf->ndim == 1 && rf->dims[0] == (uint64_t)hd / 2, "rope_freqs.weight [hd/2]");
+        if (rf) CHECKF(gguf_tensor_get(rf, 0) == 1.0f && fabsf(gguf_tensor_get(rf, (uint64_t)hd / 2 - 1) - 8) < 1e-4f,
+                       "rope_freqs: first %g (want 1), last %g (want 8)", gguf_tensor_get(rf, 0),
+                       gguf_tensor_get(rf, (uint64_t)hd / 2 - 1));
+        CHECKF(gguf_find_tensor(&g, "blk.0.ffn_down.bias") && gguf_find_tensor(&g, "blk.0.attn_output.bias"),
+               "MLP and o biases");
+    }
+    printf("gguf %s with biases: %llu tensors ok\n", arch, (unsigned long long)g.nt);
+    gguf_close(&g);
+    model_free(&m);
+}
+
 /* ---- hand-made hostile files (issue 14): a GGUF image is built field by field ---- */
 typedef struct {
     uint8_t b[4096];
@@ -192,6 +264,8 @@ int main(void) {
     if (!mkdtemp(base)) return 1;
     check_model(base, 1);
     check_model(base, 0);
+    check_open_variant(base, 1);
+    check_open_variant(base, 0);
     check_hostile(base);
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", base);

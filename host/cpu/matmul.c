@@ -24,3 +24,21 @@ void matmul_backward(float *dx_acc, float *dW_acc, const float *dy, const float 
     if (dW_acc)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW_acc, in);
 }
+
+void bias_forward(float *y, const float *b, int T, int out) {
+    if (!b) return;
+    for (long t = 0; t < T; t++) {
+        float *row = y + t * out;
+#pragma omp simd
+        for (int i = 0; i < out; i++) row[i] += b[i];
+    }
+}
+
+void bias_backward(float *db_acc, const float *dy, int T, int out) {
+    if (!db_acc) return;
+    for (long t = 0; t < T; t++) {
+        const float *row = dy + t * out;
+#pragma omp simd
+        for (int i = 0; i < out; i++) db_acc[i] += row[i];
+    }
+}

@@ -15,6 +15,10 @@ void matmul_forward(float *y, const float *x, const float *W, int T, int in, int
 /* dx[T,in] += dy W (skipped when dx is NULL); dW[out,in] += dy^T x. */
 void matmul_backward(float *dx_acc, float *dW_acc, const float *dy, const float *x, const float *W, int T, int in,
                      int out);
+/* Bias of a linear layer (HF nn.Linear bias=True): y[t, :] += b; backward db += sum_t dy[t, :] (serial over t,
+ * so it is deterministic). No-ops when b / db is NULL, so callers pass a layer's bias pointer as it is. */
+void bias_forward(float *y, const float *b, int T, int out);
+void bias_backward(float *db_acc, const float *dy, int T, int out);
 
 /* ---- embedding.c ---- */
 /* out[T,C] = table[ids[t]] */
@@ -41,6 +45,10 @@ void rope_forward(float *x, int T, int n_heads, int head_dim, int pos0, float th
 void rope_inv_freq(float *out, int head_dim, float theta);
 /* The inverse rotation: turns dL/d(rotated) into dL/d(unrotated), in place. */
 void rope_backward(float *dx, int T, int n_heads, int head_dim, int pos0, float theta);
+/* The same with the inverse frequencies given (inv_freq[head_dim/2], e.g. config_rope_inv_freq after
+ * rope_scaling); rope_forward(theta) is this with 1/theta^(2i/hd). */
+void rope_forward_freqs(float *x, int T, int n_heads, int head_dim, int pos0, const float *inv_freq);
+void rope_backward_freqs(float *dx, int T, int n_heads, int head_dim, int pos0, const float *inv_freq);
 
 /* ---- attention.c: causal GQA attention, scale 1/sqrt(head_dim).
  * q[T, nh*hd], k[T, nkv*hd], v[T, nkv*hd], out[T, nh*hd]; query head h reads kv head h / (nh/nkv).

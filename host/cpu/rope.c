@@ -15,12 +15,10 @@ void rope_inv_freq(float *out, int head_dim, float theta) {
 }
 
 /* cs[t*half + i] = cos, cs[T*half + t*half + i] = sin of angle(pos0 + t, i) */
-static float *rope_table(int T, int head_dim, int pos0, float theta) {
+static float *rope_table(int T, int head_dim, int pos0, const float *inv_freq) {
     int half = head_dim / 2;
     float *cs = sc_malloc(sizeof(float) * 2 * (size_t)T * (size_t)(half > 0 ? half : 1));
     float *sn = cs + (int64_t)T * half;
-    float inv_freq[half > 0 ? half : 1];
-    rope_inv_freq(inv_freq, head_dim, theta);
 #pragma omp parallel for schedule(static) if (PAR((int64_t)T * half * 16)) /* sin+cos: ~16x a multiply-add */
     for (int t = 0; t < T; t++) {
         float pos = (float)(pos0 + t);
@@ -34,10 +32,10 @@ static float *rope_table(int T, int head_dim, int pos0, float theta) {
 }
 
 /* dir = +1 rotates by +angle (forward), -1 by -angle (the transpose, i.e. backward) */
-static void rope_apply(float *x, int T, int n_heads, int head_dim, int pos0, float theta, float dir) {
+static void rope_apply(float *x, int T, int n_heads, int head_dim, int pos0, const float *inv_freq, float dir) {
     if (T <= 0 || n_heads <= 0 || head_dim < 2) return;
     int half = head_dim / 2;
-    float *cs = rope_table(T, head_dim, pos0, theta);
+    float *cs = rope_table(T, head_dim, pos0, inv_freq);
     const float *sn = cs + (int64_t)T * half;
     int64_t row = (int64_t)n_heads * head_dim;
 #pragma omp parallel for schedule(static) if (PAR(T * row))
@@ -57,10 +55,27 @@ static void rope_apply(float *x, int T, int n_heads, int head_dim, int pos0, flo
     free(cs);
 }
 
+/* HF's default inverse frequencies, 1/theta^(2i/hd) in float32; inv must hold hd/2 (>= 1) floats */
+static void default_freqs(float *inv, int head_dim, float theta) {
+    for (int i = 0; i < head_dim / 2; i++) inv[i] = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+}
+
 void rope_forward(float *x, int T, int n_heads, int head_dim, int pos0, float theta) {
-    rope_apply(x, T, n_heads, head_dim, pos0, theta, 1.0f);
+    float inv[head_dim / 2 > 0 ? head_dim / 2 : 1];
+    default_freqs(inv, head_dim, theta);
+    rope_apply(x, T, n_heads, head_dim, pos0, inv, 1.0f);
 }
 
 void rope_backward(float *dx, int T, int n_heads, int head_dim, int pos0, float theta) {
-    rope_apply(dx, T, n_heads, head_dim, pos0, theta, -1.0f);
+    float inv[head_dim / 2 > 0 ? head_dim / 2 : 1];
+    default_freqs(inv, head_dim, theta);
+    rope_apply(dx, T, n_heads, head_dim, pos0, inv, -1.0f);
+}
+
+void rope_forward_freqs(float *x, int T, int n_heads, int head_dim, int pos0, const float *inv_freq) {
+    rope_apply(x, T, n_heads, head_dim, pos0, inv_freq, 1.0f);
+}
+
+void rope_backward_freqs(float *dx, int T, int n_heads, int head_dim, int pos0, const float *inv_freq) {
+    rope_apply(dx, T, n_heads, head_dim, pos0, inv_freq, -1.0f);
 }

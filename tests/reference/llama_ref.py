@@ -123,11 +123,25 @@ class Config:
         self.vocab = int(get("vocab_size"))
         self.tied = bool(get("tie_word_embeddings", True))
         self.max_pos = int(c.get("max_position_embeddings") or 0)  # informational: RoPE needs no table size
-        # Features this reference does not implement: refuse rather than compute something else.
-        if c.get("rope_scaling"):
-            raise RefError("%s: rope_scaling %r is not supported by the reference" % (path, c["rope_scaling"]))
-        if c.get("attention_bias") or c.get("mlp_bias"):
-            raise RefError("%s: attention_bias/mlp_bias are not supported by the reference" % path)
+        # HF model types: LlamaForCausalLM (optional attention_bias on q/k/v/o, mlp_bias on gate/up/down),
+        # Qwen2ForCausalLM (q/k/v always carry a bias, o_proj never), MistralForCausalLM (no biases).
+        self.model_type = c.get("model_type", "llama")
+        if self.model_type not in ("llama", "qwen2", "mistral"):
+            raise RefError("%s: model_type %r is not implemented by the reference" % (path, self.model_type))
+        attn_bias = bool(c.get("attention_bias", False))
+        self.qkv_bias = attn_bias or self.model_type == "qwen2"
+        self.o_bias = attn_bias and self.model_type == "llama"
+        self.mlp_bias = bool(c.get("mlp_bias", False)) and self.model_type == "llama"
+        sw = c.get("sliding_window")
+        uses_sw = self.model_type == "mistral" or (self.model_type == "qwen2" and c.get("use_sliding_window"))
+        if uses_sw and sw and sw < self.max_pos:
+            raise RefError("%s: sliding_window %d < context %d is not implemented by the reference" % (path, sw,
+                                                                                                     self.max_pos))
+        self.rope_scaling = c.get("rope_scaling") or None
+        if self.rope_scaling:
+            kind = self.rope_scaling.get("rope_type", self.rope_scaling.get("type"))
+            if kind not in ("linear", "llama3", "default"):
+                raise RefError("%s: rope_scaling %r is not supported by the reference" % (path, self.rope_scaling))
         if c.get("hidden_act", "silu") != "silu":
             raise RefError("%s: hidden_act %r, the reference implements silu" % (path, c["hidden_act"]))
         if self.heads % self.kv_heads or self.head_dim % 2:
@@ -149,16 +163,49 @@ class Config:
             s[p + "mlp.down_proj.weight"] = [h, f]
             s[p + "input_layernorm.weight"] = [h]
             s[p + "post_attention_layernorm.weight"] = [h]
+            if self.qkv_bias:
+                s[p + "self_attn.q_proj.bias"] = [self.heads * d]
+                s[p + "self_attn.k_proj.bias"] = [self.kv_heads * d]
+                s[p + "self_attn.v_proj.bias"] = [self.kv_heads * d]
+            if self.o_bias:
+                s[p + "self_attn.o_proj.bias"] = [h]
+            if self.mlp_bias:
+                for n in ("gate_proj", "up_proj"):
+                    s[p + "mlp.%s.bias" % n] = [f]
+                s[p + "mlp.down_proj.bias"] = [h]
         if not self.tied:
             s["lm_head.weight"] = [self.vocab, h]
         return s
 
 
+def read_weights(model_dir):
+    """model.safetensors, or the shards named by model.safetensors.index.json ({"weight_map": {name: file}})."""
+    path = os.path.join(model_dir, "model.safetensors")
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    if os.path.exists(path) or not os.path.exists(index):
+        return path, safetensors_read(path)
+    try:
+        with open(index) as f:
+            weight_map = json.load(f)["weight_map"]
+    except (OSError, ValueError, KeyError) as e:
+        raise RefError("%s: cannot read the weight_map: %s" % (index, e))
+    tensors = {}
+    for shard in sorted(set(weight_map.values())):
+        part = safetensors_read(os.path.join(model_dir, shard))
+        for name, arr in part.items():
+            if name in tensors:
+                raise RefError("%s: tensor %s is in two shards" % (index, name))
+            tensors[name] = arr
+    for name, shard in weight_map.items():
+        if name not in tensors:
+            raise RefError("%s: tensor %s is absent from shard %s" % (index, name, shard))
+    return index, tensors
+
+
 def load_model(model_dir):
     """Returns (Config, {name: float64 leaf tensor requiring grad})."""
     cfg = Config(os.path.join(model_dir, "config.json"))
-    path = os.path.join(model_dir, "model.safetensors")
-    tensors = safetensors_read(path)
+    path, tensors = read_weights(model_dir)
     want = cfg.shapes()
     for name in tensors:
         # Old HF checkpoints carry the RoPE table as a buffer; it is recomputed, not a parameter.
@@ -203,10 +250,37 @@ def rmsnorm(x, w, eps):
     return x / torch.sqrt((x * x).mean(dim=-1, keepdim=True) + eps) * w
 
 
-def rope_tables(T, d, theta):
-    # HF rotate-half: frequency i (0 <= i < d/2) rotates the pair (i, i + d/2); inv_freq_i = theta^(-2i/d).
+def rope_inv_freq(d, theta, scaling):
+    """inv_freq_i = theta^(-2i/d), then HF's rope_scaling: "linear" divides every frequency by factor (positions
+    interpolated); "llama3" (Llama 3.1+) divides only the low frequencies (wavelength > original context /
+    low_freq_factor), keeps the high ones (wavelength < original context / high_freq_factor) and blends linearly in
+    1/wavelength between them."""
     i = torch.arange(0, d // 2, dtype=torch.float64)
     inv_freq = theta ** (-2.0 * i / d)
+    kind = (scaling or {}).get("rope_type", (scaling or {}).get("type", "default"))
+    if kind == "linear":
+        inv_freq = inv_freq / float(scaling["factor"])
+    elif kind == "llama3":
+        factor = float(scaling["factor"])
+        lo, hi = float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
+        old = float(scaling["original_max_position_embeddings"])
+        out = []
+        for f in inv_freq.tolist():
+            wavelen = 2 * math.pi / f
+            if wavelen < old / hi:
+                out.append(f)
+            elif wavelen > old / lo:
+                out.append(f / factor)
+            else:
+                smooth = (old / wavelen - lo) / (hi - lo)
+                out.append((1 - smooth) * f / factor + smooth * f)
+        inv_freq = torch.tensor(out, dtype=torch.float64)
+    return inv_freq
+
+
+def rope_tables(T, d, theta, scaling=None):
+    # HF rotate-half: frequency i (0 <= i < d/2) rotates the pair (i, i + d/2).
+    inv_freq = rope_inv_freq(d, theta, scaling)
     angles = torch.arange(T, dtype=torch.float64)[:, None] * inv_freq[None, :]  # [T, d/2]
     angles = torch.cat([angles, angles], dim=-1)  # [T, d]: same angle at i and i + d/2
     return torch.cos(angles), torch.sin(angles)
@@ -222,9 +296,9 @@ def rope_apply(x, cos, sin):
 def attention(h, p, prefix, cfg, cos, sin):
     T = h.shape[0]
     d, nh, nkv = cfg.head_dim, cfg.heads, cfg.kv_heads
-    q = (h @ p[prefix + "self_attn.q_proj.weight"].T).view(T, nh, d).transpose(0, 1)  # [nh, T, d]
-    k = (h @ p[prefix + "self_attn.k_proj.weight"].T).view(T, nkv, d).transpose(0, 1)  # [nkv, T, d]
-    v = (h @ p[prefix + "self_attn.v_proj.weight"].T).view(T, nkv, d).transpose(0, 1)
+    q = linear(h, p, prefix + "self_attn.q_proj").view(T, nh, d).transpose(0, 1)  # [nh, T, d]
+    k = linear(h, p, prefix + "self_attn.k_proj").view(T, nkv, d).transpose(0, 1)  # [nkv, T, d]
+    v = linear(h, p, prefix + "self_attn.v_proj").view(T, nkv, d).transpose(0, 1)
     q = rope_apply(q, cos, sin)
     k = rope_apply(k, cos, sin)
     group = nh // nkv  # query head j reads kv head j // group
@@ -236,19 +310,25 @@ def attention(h, p, prefix, cfg, cos, sin):
     scores = scores.masked_fill(future, float("-inf"))
     out = torch.softmax(scores, dim=-1) @ v  # [nh, T, d]
     out = out.transpose(0, 1).reshape(T, nh * d)
-    return out @ p[prefix + "self_attn.o_proj.weight"].T
+    return linear(out, p, prefix + "self_attn.o_proj")
+
+
+def linear(h, p, name):
+    # nn.Linear: h W^T (+ b when the checkpoint has name.bias)
+    y = h @ p[name + ".weight"].T
+    return y + p[name + ".bias"] if name + ".bias" in p else y
 
 
 def mlp(h, p, prefix):
-    gate = h @ p[prefix + "mlp.gate_proj.weight"].T
-    up = h @ p[prefix + "mlp.up_proj.weight"].T
-    return (torch.nn.functional.silu(gate) * up) @ p[prefix + "mlp.down_proj.weight"].T
+    gate = linear(h, p, prefix + "mlp.gate_proj")
+    up = linear(h, p, prefix + "mlp.up_proj")
+    return linear(torch.nn.functional.silu(gate) * up, p, prefix + "mlp.down_proj")
 
 
 def forward(cfg, p, ids):
     """Returns (logits [T, vocab], mean next-token cross-entropy over t = 0..T-2)."""
     T = ids.shape[0]
-    cos, sin = rope_tables(T, cfg.head_dim, cfg.theta)
+    cos, sin = rope_tables(T, cfg.head_dim, cfg.theta, cfg.rope_scaling)
     x = p["model.embed_tokens.weight"][ids]
     for i in range(cfg.layers):
         prefix = "model.layers.%d." % i

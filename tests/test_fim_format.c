@@ -1,0 +1,128 @@
+/* test_fim_format.c — FIM prompts per model family, token for token (issue 17): tokenizers carrying each family's
+ * added tokens in their published order (StarCoder-style, Qwen2.5-Coder, DeepSeek-Coder, CodeLlama) on a byte
+ * vocabulary (ids 0-255 are the bytes, so "ab" encodes to 97 98), the documented layout of each, --fim-format
+ * overrides, the family's end tokens, and the errors (a family the tokenizer lacks, an unknown name). */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/tokenizer.h"
+#include "data/tokenizer_internal.h"
+#include "host/error.h"
+#include "infer/fim_format.h"
+#include "infer/generate.h"
+#include "tests/check.h"
+
+/* a byte-level tokenizer.json: the 256 bytes, no merges, then the added tokens from id 256 on */
+static sc_tokenizer *byte_tokenizer(const char *const *added, int nadded) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON *add = cJSON_AddArrayToObject(root, "added_tokens");
+    cJSON_AddNullToObject(root, "normalizer");
+    cJSON_AddItemToObject(root, "pre_tokenizer",
+                          cJSON_Parse("{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}"));
+    cJSON_AddItemToObject(root, "decoder", cJSON_Parse("{\"type\":\"ByteLevel\"}"));
+    cJSON *model = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
+    cJSON_AddArrayToObject(model, "merges");
+    for (int b = 0; b < 256; b++) {
+        char raw[2] = {(char)b, 0}, text[8];
+        size_t n = bytes_to_bytelevel((const uint8_t *)raw, 1, text);
+        text[n] = 0;
+        cJSON_AddNumberToObject(vocab, text, b);
+    }
+    for (int i = 0; i < nadded; i++) {
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddNumberToObject(t, "id", 256 + i);
+        cJSON_AddStringToObject(t, "content", added[i]);
+        cJSON_AddBoolToObject(t, "special", 1);
+        cJSON_AddItemToArray(add, t);
+    }
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    sc_tokenizer *tok = NULL;
+    if (tokenizer_load_json(&tok, s, strlen(s), "fim.json")) printf("load: %s\n", sc_error()), exit(1);
+    free(s);
+    return tok;
+}
+
+/* fim_prompt(prefix "ab", suffix "c") must be want[0..n) */
+static void check_prompt(const char *label, const sc_tokenizer *tok, const char *format, const int32_t *want, int nw) {
+    int32_t *ids = NULL;
+    int n = 0;
+    if (fim_prompt(tok, format, "ab", "c", &ids, &n)) {
+        CHECKF(0, "%s: fim_prompt failed: %s", label, sc_error());
+        return;
+    }
+    int same = n == nw;
+    for (int i = 0; same && i < n; i++) same = ids[i] == want[i];
+    char got[256] = "";
+    for (int i = 0, k = 0; i < n && k < 200; i++) k += snprintf(got + k, sizeof got - (size_t)k, " %d", ids[i]);
+    CHECKF(same, "%s: prompt ids [%s ] differ from the family's layout", label, got);
+    printf("%-10s prompt:%s\n", label, got);
+    free(ids);
+}
+
+int main(void) {
+    enum { a = 'a', b = 'b', c = 'c' };
+    /* StarCoder-style (StarCoder's and SmallCoder's own tokenizers) */
+    const char *star[] = {"<|endoftext|>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "<file_sep>"};
+    sc_tokenizer *t = byte_tokenizer(star, 6);
+    fim_format f;
+    CHECK(fim_format_find(t, NULL, &f) == 0 && strcmp(f.name, "starcoder") == 0 && f.file_sep == 261 && f.bos < 0);
+    check_prompt("starcoder", t, NULL, (int32_t[]){257, a, b, 259, c, 258}, 6);
+    CHECK(fim_is_end_token(t, 256) && fim_is_end_token(t, 260) && !fim_is_end_token(t, 'a'));
+    CHECK_FAILS_WITH(fim_format_find(t, "qwen", &f), "--fim-format qwen: the tokenizer lacks <|fim_prefix|>");
+    CHECK_FAILS_WITH(fim_format_find(t, "gpt", &f), "--fim-format 'gpt' is unknown");
+    tokenizer_free(t);
+
+    /* Qwen2.5-Coder: <|endoftext|> 151643, <|im_start|>, <|im_end|>, ..., <|fim_prefix|> 151659, <|fim_middle|>,
+     * <|fim_suffix|>, <|fim_pad|>, <|repo_name|>, <|file_sep|> */
+    const char *qwen[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|fim_prefix|>", "<|fim_middle|>",
+                          "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"};
+    t = byte_tokenizer(qwen, 9);
+    CHECK(fim_format_find(t, "auto", &f) == 0 && strcmp(f.name, "qwen") == 0 && f.file_sep == 264);
+    check_prompt("qwen", t, NULL, (int32_t[]){259, a, b, 261, c, 260}, 6);
+    CHECK(fim_is_end_token(t, 256) && fim_is_end_token(t, 258) && fim_is_end_token(t, 262) && !fim_is_end_token(t, 257));
+    CHECK_FAILS_WITH(fim_format_find(t, "starcoder", &f), "lacks <fim_prefix>");
+    tokenizer_free(t);
+
+    /* DeepSeek-Coder: <｜begin▁of▁sentence｜> 32013, <｜end▁of▁sentence｜> 32014, <｜fim▁hole｜> 32015,
+     * <｜fim▁begin｜> 32016, <｜fim▁end｜> 32017; the tokenizer adds BOS, so the prompt starts with it */
+    const char *ds[] = {"<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜fim▁hole｜>", "<｜fim▁begin｜>",
+                        "<｜fim▁end｜>"};
+    t = byte_tokenizer(ds, 5);
+    CHECK(fim_format_find(t, NULL, &f) == 0 && strcmp(f.name, "deepseek") == 0 && f.bos == 256);
+    check_prompt("deepseek", t, NULL, (int32_t[]){256, 259, a, b, 258, c, 260}, 7);
+    CHECK(fim_is_end_token(t, 257) && !fim_is_end_token(t, 256));
+    tokenizer_free(t);
+
+    /* CodeLlama: <s> 1, </s> 2, then ▁<PRE> 32007, ▁<SUF> 32008, ▁<MID> 32009, ▁<EOT> 32010; Meta's
+     * infilling_prompt_tokens: [bos, PRE] + prefix + [SUF] + suffix + [MID] */
+    const char *cl[] = {"<s>", "</s>", "▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"};
+    t = byte_tokenizer(cl, 6);
+    CHECK(fim_format_find(t, NULL, &f) == 0 && strcmp(f.name, "codellama") == 0);
+    check_prompt("codellama", t, NULL, (int32_t[]){256, 258, a, b, 259, c, 260}, 7);
+    CHECK(fim_is_end_token(t, 261) && fim_is_end_token(t, 257));
+    tokenizer_free(t);
+
+    /* both StarCoder's and Qwen's tokens: auto takes the first family, --fim-format the named one */
+    const char *both[] = {"<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<|fim_prefix|>", "<|fim_middle|>",
+                          "<|fim_suffix|>"};
+    t = byte_tokenizer(both, 6);
+    check_prompt("auto(both)", t, NULL, (int32_t[]){256, a, b, 258, c, 257}, 6);
+    check_prompt("qwen(both)", t, "qwen", (int32_t[]){259, a, b, 261, c, 260}, 6);
+    tokenizer_free(t);
+
+    /* no FIM tokens: one clear line; without a suffix the prompt is the plain text */
+    const char *none[] = {"<|endoftext|>"};
+    t = byte_tokenizer(none, 1);
+    CHECK_FAILS_WITH(fim_format_find(t, NULL, &f), "no fill-in-the-middle tokens of a known family");
+    int32_t *ids;
+    int n;
+    CHECK(fim_prompt(t, NULL, "ab", NULL, &ids, &n) == 0 && n == 2 && ids[0] == a && ids[1] == b);
+    free(ids);
+    tokenizer_free(t);
+    return check_result("test_fim_format");
+}
