@@ -118,14 +118,10 @@ void tune_slice(const kn_gemm_key &k, int *m, int *n, int *kk) {
 
 #ifdef SC_CUDA_EMULATION
 // The emulator's clock measures nothing, and a choice that changed from one process to the next would break the
-// bit-exact resume tests: a fixed pseudo-time per (shape, candidate) instead, spreading the model's shapes over
-// all three candidates, so the model-level tests run each of them.
-float emu_stand_in(const kn_gemm_key &k, int algo) {
-    uint32_t h = 2166136261u;
-    const int v[] = {k.ta, k.tb, k.m, k.n, k.k, k.c_fp32, k.beta1, k.vec, algo};
-    for (int x : v) h = (h ^ (uint32_t)x) * 16777619u;
-    return 1.0f + (float)(h % 1000u);
-}
+// bit-exact resume tests: fixed pseudo-times instead, in candidate order, so the model-level tests keep cuBLAS
+// (OpenBLAS here: the emulated SIMT kernel is far too slow for the 304m classifier, and a near-tie in a random
+// model's INT8 completion moved with it). test_gemm, test_matmul and the forced classifier/KD tests run the others.
+float emu_stand_in(const kn_gemm_key &, int algo) { return (float)algo; }
 #endif
 
 // Times every candidate on this shape (A and B are the real operands; C goes to scratch) and returns the choice.
