@@ -26,7 +26,7 @@ run() { # run LABEL CMD...: runs, reports a failure with its stderr
 
 # a small corpus (teacher and eval run a full-width layer over all of it on the CPU)
 mkdir -p "$dir/corpus"
-cp "$src/data/utf8.c" "$src/data/fim.c" "$src/data/checksum.c" "$src/data/progress_bar.c" "$dir/corpus/"
+cp "$src/data/utf8.c" "$src/data/fim.c" "$src/host/checksum.c" "$src/data/progress_bar.c" "$dir/corpus/"
 $sc tokenizer train -q --vocab-size 512 --ext .c,.h --out "$dir/tokenizer.json" "$src/data" || exit 1
 $sc tokenize -t "$dir/tokenizer.json" --out "$dir/shards" --ext .c,.h --val-fraction 0.3 --frame-tokens 4096 \
   "$dir/corpus" >/dev/null || exit 1
