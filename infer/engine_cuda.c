@@ -11,7 +11,7 @@
  * CUDA graphs: the decode step (one token) is captured once per engine and replayed for every token and every
  * session: every kernel reads the token id, the position and the session's cache pointers from device memory
  * (ce->ids, ce->step: kn_kv_step), which the host updates with two small copies before each replay, and every
- * buffer lives at a fixed arena address. Attention's shared memory is sized for max_ctx, the longest cache. */
+ * buffer lives at a fixed arena address. Attention's launch shape depends on max_ctx (the longest cache) only. */
 #ifdef SC_HAVE_KERNELS
 #include <math.h>
 #include <stdio.h>
@@ -63,7 +63,7 @@ typedef struct {
     int8_t *xq;
     int32_t *ids;
     kn_kv_step *step;
-    void *blas_ws;
+    void *blas_ws, *att_ws; /* cuBLAS workspace; decode attention split-K partials */
     kn_half *kv_pool; /* nseq slots of [k | v], each [L][max_ctx][KV] */
     size_t kv_slot_elems;
     int *kv_busy;
@@ -141,6 +141,7 @@ static void layout(cuda_engine *ce, cuda_arena *a) {
     ce->logits = TAKE(float, (size_t)GEMV_MAX_T * ce->V);
     ce->ids = TAKE(int32_t, T);
     ce->step = TAKE(kn_kv_step, 1);
+    ce->att_ws = cuda_arena_alloc(a, kn_decode_attention_workspace(ce->chunk, ce->nh, ce->hd));
     ce->blas_ws = cuda_arena_alloc(a, BLAS_WS);
     size_t before_kv = cuda_arena_mark(a);
     ce->kv_slot_elems = (size_t)ce->L * ce->max_ctx * ce->KV;
@@ -264,7 +265,7 @@ static void enqueue_layers(cuda_engine *ce, int T, int out_rows) {
         kn_rmsnorm_forward(ce->x, ce->xn, ce->rstd, ce->x, l ? ce->down : NULL, y->attn_norm, T, C, ce->eps, s);
         linear(ce, &y->qkv, ce->xn, ce->qkv, T);
         kn_rope_kv_store(ce->qkv, ce->step, ce->inv_freq, l, T, ce->nh, ce->nkv, ce->hd, s);
-        kn_decode_attention(ce->att, ce->qkv, ce->step, l, T, ce->nh, ce->nkv, ce->hd, ce->max_ctx, s);
+        kn_decode_attention(ce->att, ce->qkv, ce->step, l, T, ce->nh, ce->nkv, ce->hd, ce->max_ctx, ce->att_ws, s);
         linear(ce, &y->o, ce->att, ce->o, T);
         kn_rmsnorm_forward(ce->x, ce->xn, ce->rstd, ce->x, ce->o, y->mlp_norm, T, C, ce->eps, s);
         linear(ce, &y->gu, ce->xn, ce->gu, T);

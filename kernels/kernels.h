@@ -175,12 +175,16 @@ void kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, i
  * inv_freq [hd/2] on the device), then stores k and v rows at positions st->pos.. of layer `layer`. */
 void kn_rope_kv_store(kn_half *qkv, const kn_kv_step *st, const float *inv_freq, int layer, int T, int nh, int nkv,
                       int hd, cudaStream_t stream);
-/* 0 when attention over a cache of max_ctx positions is supported (scores live in shared memory), else -1. */
+/* 0 when attention with this head_dim (a multiple of 8, at most 128) over max_ctx positions is supported, else -1.
+ * Any context length: nothing is sized by max_ctx but the launch's split count. */
 int kn_decode_attention_check(int hd, int max_ctx);
+/* Bytes of device workspace kn_decode_attention needs for up to T rows (split-K partials; rows above 8 never split). */
+size_t kn_decode_attention_workspace(int T, int nh, int hd);
 /* out[T, nh*hd] = causal GQA attention of the q rows of qkv over the cached positions [0, st->pos + t] of layer
- * `layer`; max_ctx >= every cache's n_ctx (sizes shared memory, so a captured graph fits every session). */
+ * `layer` (split-K flash-decoding: partials in workspace, then a combine pass). max_ctx >= every cache's n_ctx: the
+ * launch shape depends on T, max_ctx and the SM count only, so one captured graph fits every position and session. */
 void kn_decode_attention(kn_half *out, const kn_half *qkv, const kn_kv_step *st, int layer, int T, int nh, int nkv,
-                         int hd, int max_ctx, cudaStream_t stream);
+                         int hd, int max_ctx, void *workspace, cudaStream_t stream);
 
 #ifdef __cplusplus
 }
