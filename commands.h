@@ -2,7 +2,7 @@
 #ifndef SC_COMMANDS_H
 #define SC_COMMANDS_H
 
-#include "host/commands_host.h"
+#include "model/commands_model.h"
 
 #ifdef SC_HAVE_DATA
 int cmd_shard_info(int argc, char **argv);
@@ -14,6 +14,7 @@ int cmd_tokenizer(int argc, char **argv);
 #endif
 #ifdef SC_HAVE_DISTILL
 int cmd_teacher(int argc, char **argv);
+#include "distill/kd_provider.h"
 #endif
 #ifdef SC_HAVE_INFER
 #include "infer/commands_infer.h"

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "host/args.h"
-#include "data/checksum.h"
+#include "host/checksum.h"
 #include "data/corpus.h"
 #include "host/error.h"
 #include "data/progress_bar.h"

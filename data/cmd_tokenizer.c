@@ -10,7 +10,7 @@
 #include "host/args.h"
 #include "host/error.h"
 #include "host/fileio.h"
-#include "host/token_ids.h"
+#include "data/token_ids.h"
 #include "data/tokenizer.h"
 #include "data/corpus.h"
 #include "data/tokenizer_train.h"

@@ -11,9 +11,9 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "data/checksum.h"
+#include "host/checksum.h"
 #include "host/error.h"
-#include "data/shard_le.h"
+#include "host/le.h"
 
 struct shard_reader {
     char *path;

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <zstd.h>
 
-#include "data/checksum.h"
+#include "host/checksum.h"
 #include "host/error.h"
 #include "host/fileio.h"
-#include "data/shard_le.h"
+#include "host/le.h"
 
 struct shard_writer {
     char *path;

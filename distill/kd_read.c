@@ -10,12 +10,12 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "data/checksum.h"
+#include "host/checksum.h"
 #include "host/error.h"
 #include "host/half.h"
 #include "distill/kd_format.h"
 #include "distill/kd_internal.h"
-#include "data/shard_le.h"
+#include "host/le.h"
 
 typedef struct {
     uint64_t offset, first_token;

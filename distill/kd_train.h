@@ -1,21 +1,16 @@
 /* kd_train.h — distillation for `smallcoder train`: the teacher rows of each training sequence, either read from
  * .kd files (--teacher-logits, aligned with the train shards by stream position) or computed on the fly by a
- * teacher model on the CPU (--teacher). Either one plugs into the backend as a train_kd (train/backend.h). */
+ * teacher model on the CPU (--teacher). Either one plugs into training through train/loss_hook.h (kd_provider.c). */
 #ifndef SC_KD_TRAIN_H
 #define SC_KD_TRAIN_H
 
 #include <stdint.h>
 
-#include "train/backend.h"
-#include "train/batch.h"
+#include "train/loss_hook.h"
 
 typedef struct kd_train kd_train;
 
-typedef struct {
-    float alpha, temperature;
-    int reverse;      /* --kd-loss reverse */
-    int top_k;        /* online teacher only: logits kept per position */
-} kd_train_options;
+typedef train_kd_options kd_train_options; /* alpha, temperature, reverse, top_k (train/loss_hook.h) */
 
 /* Offline: opens KD_DIR/<shard>.kd for every train shard of data_dir and checks each against its shard (counts,
  * tokenizer, header hash) and the student (vocabulary). Wraps train (a data_source over data_dir, without FIM):

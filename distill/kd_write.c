@@ -7,13 +7,13 @@
 #include <string.h>
 #include <zstd.h>
 
-#include "data/checksum.h"
+#include "host/checksum.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "host/half.h"
 #include "distill/kd_format.h"
 #include "distill/kd_internal.h"
-#include "data/shard_le.h"
+#include "host/le.h"
 
 struct kd_writer {
     sc_atomic_file af;

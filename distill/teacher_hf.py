@@ -51,7 +51,7 @@ class KdError(Exception):
     pass
 
 
-# ---- checksums (data/checksum.c): CRC-32C (Castagnoli, reflected) and MurmurHash64A ----
+# ---- checksums (host/checksum.c): CRC-32C (Castagnoli, reflected) and MurmurHash64A ----
 def _crc_table():
     t = []
     for i in range(256):
@@ -77,7 +77,7 @@ _CRC_NP = None
 
 
 def crc32c_np(data):
-    """CRC-32C of a frame (MBs): slicing-by-8 as data/checksum.c, 8 bytes per Python step."""
+    """CRC-32C of a frame (MBs): slicing-by-8 as host/checksum.c, 8 bytes per Python step."""
     global _CRC_NP
     if _CRC_NP is None:
         t = [list(_CRC)]

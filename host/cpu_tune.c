@@ -19,20 +19,11 @@ static int openblas_wants_avx512(void) {
 #endif
 }
 
-/* the commands that spend their time in token-by-token decode: many short parallel loops, few GEMMs */
-static int decodes(char **argv) {
-    static const char *const cmds[] = {"complete", "serve", "infer-bench"};
-    if (!argv[0] || !argv[1]) return 0;
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (strcmp(argv[1], cmds[i]) == 0) return 1;
-    return 0;
-}
-
-void cpu_tune_startup(char **argv) {
+void cpu_tune_startup(char **argv, int decodes) {
     if (getenv("SMALLCODER_TUNED")) return;  /* this process is the re-executed one (or the user opted out) */
     int changed = 0;
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
-        if (decodes(argv)) setenv("GOMP_SPINCOUNT", "10000", 1);
+        if (decodes) setenv("GOMP_SPINCOUNT", "10000", 1);
         else setenv("OMP_WAIT_POLICY", "passive", 1);
         changed = 1;
     }

@@ -7,12 +7,12 @@
 /* 1. OMP_WAIT_POLICY=passive: OpenMP's idle threads otherwise spin between parallel loops while OpenBLAS's own
  *    (pthreads) threads run the GEMMs, and the two pools fight over the cores: perf showed 65% of cycles in the
  *    OpenMP spin loop and 11% in sgemm; passive waiting made CPU training 2-6x faster on 2 cores.
- *    The decoding commands (complete, serve, infer-bench) get GOMP_SPINCOUNT=10000 instead (spin ~10-30 us, then
+ *    A decoding command (decodes = 1: its flag in smallcoder.c's table) gets GOMP_SPINCOUNT=10000 instead (spin ~10-30 us, then
  *    sleep): INT8 decode runs ~130 short parallel loops a token and no OpenBLAS, and a futex wake-up for each cost
  *    19% of its time (decode 50 -> 70 tok/s; the same short spin costs `small` training ~12%).
  *    OMP_WAIT_POLICY or GOMP_SPINCOUNT set by the user wins.
  * 2. OPENBLAS_CORETYPE=SkylakeX on CPUs with AVX-512 where OpenBLAS chose its AVX2 kernels (Debian's 0.3.21 does
  *    on AMD Zen 4): sgemm runs at twice the speed (80 -> 160 GFLOP/s on 2 cores). */
-void cpu_tune_startup(char **argv);
+void cpu_tune_startup(char **argv, int decodes);
 
 #endif

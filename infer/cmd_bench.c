@@ -8,7 +8,7 @@
 
 #include "host/args.h"
 #include "infer/commands_infer.h"
-#include "infer/engine.h"
+#include "host/engine.h"
 #include "host/error.h"
 #include "infer/generate.h"
 #include "host/rng.h"

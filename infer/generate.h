@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
-#include "infer/engine.h"
+#include "host/engine.h"
 #include "infer/sampler.h"
 #include "data/tokenizer.h"
 

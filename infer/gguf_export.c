@@ -11,7 +11,7 @@
 #include "host/fileio.h"
 #include "infer/gguf.h"
 #include "host/half.h"
-#include "infer/weights.h"
+#include "host/weights.h"
 
 typedef struct {
     uint8_t *p;

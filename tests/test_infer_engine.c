@@ -8,12 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "infer/commands_infer.h"
-#include "infer/engine.h"
+#include "infer/quantize.h"
+#include "host/engine.h"
 #include "tests/check.h"
 #include "host/error.h"
 #include "host/model_cpu.h"
-#include "infer/quant.h"
+#include "host/quant.h"
 #include "host/rng.h"
 
 

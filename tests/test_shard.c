@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "data/checksum.h"
+#include "host/checksum.h"
 #include "tests/check.h"
 #include "host/error.h"
 #include "data/shard.h"

@@ -15,7 +15,7 @@
 #include "host/threads.h"
 #include "train/trainer.h"
 #ifdef SC_HAVE_INFER
-#include "infer/weights.h" /* infer_model_load: INT8 model directories are dequantized to FP32 */
+#include "host/weights.h" /* infer_model_load: INT8 model directories are dequantized to FP32 */
 #endif
 
 int cmd_eval(int argc, char **argv) {

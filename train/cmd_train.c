@@ -14,8 +14,8 @@
 #include "train/checkpoint.h"
 #include "train/commands_train.h"
 #include "train/data_source.h"
+#include "train/loss_hook.h"
 #include "host/device.h"
-#include "distill/kd_train.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "host/model.h"
@@ -112,7 +112,8 @@ typedef struct {
     int placement;           /* PLAN_FULL / PLAN_OFFLOAD chosen by show_plan for CUDA */
     sc_tokenizer *tok;
     fim_options fim;
-    kd_train *kd;            /* distillation: --teacher-logits or --teacher */
+    const train_kd_provider *kdp; /* distillation, as the command layer wired it (NULL: none in this build) */
+    void *kd;                /* its state for this run: --teacher-logits or --teacher */
     char ckpt[4096], run_dir[4096], data_abs[PATH_MAX], tok_path[PATH_MAX];
 } train_run;
 
@@ -175,7 +176,7 @@ static void run_free(train_run *r) {
     backend_close(&r->backend);
     batch_source_close(&r->train);
     batch_source_close(&r->val);
-    kd_train_close(r->kd); /* after the train source it wraps */
+    if (r->kdp) r->kdp->close(r->kd); /* after the train source it wraps */
     if (r->have_model) model_free(&r->model);
     tokenizer_free(r->tok);
     free(r->m), free(r->v), free(r->state_text);
@@ -268,6 +269,8 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     uint64_t hash = data_source_tokenizer_hash(&probe);
     batch_source_close(&probe);
     if (open_model(r, vocab)) return -1;
+    if ((o->teacher_logits || o->teacher) && !r->kdp)
+        return FAIL("--%s: this build has no distillation (distill/)", o->teacher ? "teacher" : "teacher-logits");
     if ((o->teacher_logits || o->teacher) && check_kd_options(o)) return -1;
     if (!o->plan && (open_tokenizer(r, hash) || setup_fim(r))) return -1;
     if (train_options_resolve(o, &r->model.cfg, ntok)) return -1;
@@ -276,11 +279,11 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     if (data_source_open(&r->train, o->data, "train", o->seq, 1, (uint64_t)o->seed, hash, &r->fim)) return -1;
     r->have_train = 1;
     if (r->data_state && r->train.state_from_json(r->train.ctx, r->data_state)) return -1;
-    kd_train_options ko = {o->kd_alpha, o->kd_temperature, strcmp(o->kd_loss, "reverse") == 0, o->kd_top_k};
+    train_kd_options ko = {o->kd_alpha, o->kd_temperature, strcmp(o->kd_loss, "reverse") == 0, o->kd_top_k};
     if (o->teacher_logits &&
-        kd_train_open_logits(&r->kd, &r->train, o->data, o->teacher_logits, r->model.cfg.vocab_size, &ko))
+        r->kdp->open_logits(&r->kd, &r->train, o->data, o->teacher_logits, r->model.cfg.vocab_size, &ko))
         return -1;
-    if (o->teacher && kd_train_open_teacher(&r->kd, o->teacher, r->model.cfg.vocab_size, hash, o->seq, &ko)) return -1;
+    if (o->teacher && r->kdp->open_teacher(&r->kd, o->teacher, r->model.cfg.vocab_size, hash, o->seq, &ko)) return -1;
     if (data_source_has_split(o->data, "val")) {
         if (data_source_open(&r->val, o->data, "val", o->seq, 0, 0, hash, NULL)) return -1;
         r->have_val = 1;
@@ -294,10 +297,10 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
  * again against the real size. */
 static int open_backend(train_run *r, int use_cuda) {
     if (use_cuda) {
-        if (backend_cuda_open(&r->backend, &r->model, r->o.seq, r->placement, r->kd ? kd_train_top_k(r->kd) : 0))
+        if (backend_cuda_open(&r->backend, &r->model, r->o.seq, r->placement, r->kd ? r->kdp->top_k(r->kd) : 0))
             return -1;
         if (r->kd) {
-            train_kd hook = kd_train_hook(r->kd);
+            train_kd hook = r->kdp->hook(r->kd);
             backend_cuda_set_kd(&r->backend, &hook);
         }
         int64_t need = (int64_t)backend_cuda_device_bytes(&r->backend);
@@ -309,7 +312,7 @@ static int open_backend(train_run *r, int use_cuda) {
     }
     backend_cpu_open(&r->backend, &r->model, r->o.seq, 1);
     if (r->kd) {
-        train_kd hook = kd_train_hook(r->kd);
+        train_kd hook = r->kdp->hook(r->kd);
         backend_cpu_set_kd(&r->backend, &hook);
     }
     return 0;
@@ -331,9 +334,10 @@ static int prepare_out_dir(train_run *r) {
     return 0;
 }
 
-int cmd_train(int argc, char **argv) {
+int cmd_train(int argc, char **argv, const train_kd_provider *kd) {
     train_run r;
     memset(&r, 0, sizeof r);
+    r.kdp = kd;
     train_options_init(&r.o, &r.a);
     int prc = train_options_parse(&r.o, &r.a, argc, argv);
     if (prc) return prc == 1 ? 0 : 2;
@@ -381,7 +385,7 @@ int cmd_train(int argc, char **argv) {
             (double)o->lr, (double)o->min_lr, o->warmup, (double)o->fim_rate, r.have_val ? "" : "; no val-*.tok shards: no evaluation");
     if (t.st.step >= o->steps) fprintf(stderr, "train: the run is already at step %lld of %lld\n", (long long)t.st.step, (long long)o->steps);
     if (r.kd)
-        fprintf(stderr, "train: distilling from %s: loss = %g * %g^2 * KL(%s) + %g * CE\n", kd_train_describe(r.kd),
+        fprintf(stderr, "train: distilling from %s: loss = %g * %g^2 * KL(%s) + %g * CE\n", r.kdp->describe(r.kd),
                 (double)o->kd_alpha, (double)o->kd_temperature,
                 strcmp(o->kd_loss, "reverse") ? "teacher||student" : "student||teacher", 1.0 - o->kd_alpha);
     trainer_install_signals();

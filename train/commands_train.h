@@ -2,7 +2,10 @@
 #ifndef SC_COMMANDS_TRAIN_H
 #define SC_COMMANDS_TRAIN_H
 
-int cmd_train(int argc, char **argv);
+typedef struct train_kd_provider train_kd_provider;
+
+/* kd: distillation's loss hook (train/loss_hook.h), wired by the command layer; NULL refuses --teacher(-logits) */
+int cmd_train(int argc, char **argv, const train_kd_provider *kd);
 int cmd_eval(int argc, char **argv);
 
 #endif

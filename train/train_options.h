@@ -18,7 +18,7 @@ typedef struct {
     float lr, min_lr, weight_decay, clip, fim_rate;
     int64_t steps, tokens, eval_tokens, vram_budget, stop_at;
     int eval_every, save_every, keep, seed, threads, plan, quiet;
-    const char *teacher_logits, *teacher, *kd_loss;   /* distillation (distill/kd_train.h) */
+    const char *teacher_logits, *teacher, *kd_loss;   /* distillation (train/loss_hook.h) */
     float kd_alpha, kd_temperature;
     int kd_top_k;
 } train_cli;

@@ -1,4 +1,4 @@
-/* test_infer_engine.c — the CUDA inference engine (infer/engine_cuda.c) against the CPU engine on a random tiny
+/* test_infer_engine.c — the CUDA inference engine (host/engine_cuda.c) against the CPU engine on a random tiny
  * model (norm weights drawn around 1, weights rounded to FP16 first so both engines see the same values):
  *   - the kernels: dp4a GEMV + activation quantization against quant.c on the same integers (odd shapes, per row
  *     and groups, a partial last group), FP16 GEMV, INT8 dequantization;
@@ -14,8 +14,8 @@
  *     equals one pass;
  *   - errors (foreign cache, full context, a context too long for --device cuda, which auto then runs on the
  *     CPU), --precision auto's choice, and the 304m device-memory plan. */
-#include "infer/engine.h"
-#include "infer/commands_infer.h"
+#include "host/engine.h"
+#include "infer/quantize.h"
 #include "host/error.h"
 #include "tests/gpu/gpu_test.h"
 #include "host/model.h"
@@ -211,7 +211,7 @@ static void sessions_case(const sc_weights *w, const char *prec, const int32_t *
     free(solo), free(mix);
 }
 
-/* the kernels alone against infer/quant.c on the same values */
+/* the kernels alone against host/quant.c on the same values */
 static void kernel_case(int rows, int cols, int group, int T, sc_rng *r) {
     int ng = quant_ngroups(cols, group);
     float *w = tu_randn(r, (int64_t)rows * cols, 0.05), *x = gt_randn_half(r, (int64_t)T * cols, 1.0);

@@ -5,7 +5,7 @@
  * gradient tensor 2e-2 relative L2 (FP16 activations and activation gradients through the whole network), and
  * the gradients of two runs bit-identical. */
 #include "host/config.h"
-#include "host/cuda_forward.h"
+#include "model/cuda_forward.h"
 #include "host/cuda_model.h"
 #include "host/error.h"
 #include "tests/gpu/gpu_test.h"

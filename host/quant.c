@@ -1,7 +1,7 @@
 /* quant.c — INT8 weight quantization and the INT8 x INT8 dot products of decode (see quant.h). The u8 x s8
  * VNNI instruction (vpdpbusd) multiplies unsigned activations by signed weights, so activations carry a +128
  * offset and the precomputed 128 * sum(w) of each group takes it back out exactly (integer arithmetic). */
-#include "infer/quant.h"
+#include "host/quant.h"
 
 #include <immintrin.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* weights.c — loading FP32 and INT8 model directories for inference (see weights.h). INT8 data is used straight
  * from the mapped safetensors file; only scales (to FP32), group sums and norms are copied. */
-#include "infer/weights.h"
+#include "host/weights.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>

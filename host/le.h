@@ -1,7 +1,7 @@
-/* shard_le.h — little-endian field packing shared by shard_write.c and shard_read.c, so the on-disk layout
- * documented in shard.h does not depend on the host's byte order or struct padding. */
-#ifndef SC_SHARD_LE_H
-#define SC_SHARD_LE_H
+/* le.h — little-endian field packing for the on-disk formats (token shards, .kd teacher logits), so a layout
+ * does not depend on the host's byte order or struct padding. */
+#ifndef SC_LE_H
+#define SC_LE_H
 
 #include <stdint.h>
 

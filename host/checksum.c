@@ -1,5 +1,5 @@
 /* checksum.c — CRC-32C (slicing-by-8, ~2 GB/s without SSE4.2) and MurmurHash64A; see checksum.h. */
-#include "data/checksum.h"
+#include "host/checksum.h"
 
 #include <pthread.h>
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "host/args.h"
-#include "host/commands_host.h"
+#include "model/commands_model.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "host/model.h"

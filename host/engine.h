@@ -7,8 +7,8 @@
 
 #include <stdint.h>
 
-#include "infer/kv_cache.h"
-#include "infer/weights.h"
+#include "host/kv_cache.h"
+#include "host/weights.h"
 
 typedef struct sc_engine sc_engine;
 

@@ -1,6 +1,6 @@
 /* npy.c — see npy.h. Format: "\x93NUMPY", version 1.0, u16 header length, a Python dict literal padded with
  * spaces and a newline so the data starts on a 64-byte boundary, then the raw little-endian values. */
-#include "host/npy.h"
+#include "model/npy.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,14 +6,14 @@
 #include <time.h>
 
 #include "host/args.h"
-#include "host/commands_host.h"
-#include "host/cuda_forward.h"
+#include "model/commands_model.h"
+#include "model/cuda_forward.h"
 #include "host/device.h"
 #include "host/error.h"
 #include "host/model.h"
 #include "host/model_cpu.h"
-#include "host/npy.h"
-#include "host/token_ids.h"
+#include "model/npy.h"
+#include "data/token_ids.h"
 #include "host/threads.h"
 
 static double now_s(void) {
@@ -77,7 +77,7 @@ int cmd_forward(int argc, char **argv) {
 
     double best = 1e30, loss_sum = 0;
     int counted = 0;
-    if (use_cuda) { /* host/cuda_forward.c: same outputs, FP16 on the GPU */
+    if (use_cuda) { /* model/cuda_forward.c: same outputs, FP16 on the GPU */
         if (cuda_forward_run(&m, ids, targets, T, logits, grads, repeat, &loss_sum, &counted)) {
             free(logits), free(grads), free(targets), free(ids);
             model_free(&m);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "infer/engine.h"
+#include "host/engine.h"
 #include "host/error.h"
 #include "host/cpu/ops.h"
 

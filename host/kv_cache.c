@@ -1,7 +1,7 @@
 /* kv_cache.c — preallocated KV cache and attention against it (see kv_cache.h). One (query row, head) pair per
  * OpenMP work item: decode has a single row, so its heads spread over the threads. FP16 rows are converted with
  * F16C where the compiler has it. */
-#include "infer/kv_cache.h"
+#include "host/kv_cache.h"
 
 #include <immintrin.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /* cuda_forward.c — see cuda_forward.h. */
-#include "host/cuda_forward.h"
+#include "model/cuda_forward.h"
 
 #include <stdio.h>
 #include <time.h>

@@ -1,5 +1,5 @@
 /* token_ids.c — see token_ids.h. */
-#include "host/token_ids.h"
+#include "data/token_ids.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
 #define SC_INFER_WEIGHTS_H
 
 #include "host/model.h"
-#include "infer/quant.h"
+#include "host/quant.h"
 #include "host/safetensors.h"
 
 typedef struct {

@@ -21,7 +21,7 @@
 #include "host/cuda_arena.h"
 #include "host/cuda_check.h"
 #include "host/device.h"
-#include "infer/engine.h"
+#include "host/engine.h"
 #include "host/error.h"
 #include "host/half.h"
 #include "kernels/kernels.h"

@@ -1,6 +1,6 @@
 /* engine.c — picks the backend for engine_open: "cuda" = the CUDA engine (engine_cuda.c, builds with kernels only),
  * "auto" = CUDA when this build has kernels and a device is visible, else the CPU. */
-#include "infer/engine.h"
+#include "host/engine.h"
 
 #include <stdio.h>
 #include <string.h>
