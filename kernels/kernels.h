@@ -140,9 +140,9 @@ void kn_sumsq(double *result, const float *g, int64_t n, void *workspace, cudaSt
 void kn_adamw_update(float *p, const float *g, float *m, float *v, kn_half *p16, int64_t n, float grad_mul, float wd,
                      float lr, float beta1, float beta2, float eps, int64_t t, cudaStream_t stream);
 
-/* ---- inference (infer/engine_cuda.c). The position of the new rows and the session's KV cache are read from
+/* ---- inference (host/engine_cuda.c). The position of the new rows and the session's KV cache are read from
  * device memory (kn_kv_step), not passed by value, so one captured CUDA graph of the decode step replays at every
- * position and for every session. KV cache layout [layer][n_ctx][nkv*hd] FP16, as infer/kv_cache.h. ---- */
+ * position and for every session. KV cache layout [layer][n_ctx][nkv*hd] FP16, as host/kv_cache.h. ---- */
 typedef struct {
     int32_t pos;    /* position of the first new row; row t is at pos + t */
     int32_t n_ctx;  /* positions per layer in this cache */

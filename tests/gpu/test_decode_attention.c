@@ -1,5 +1,5 @@
 /* test_decode_attention.c — kernels/decode_attention.cu (split-K flash-decoding) against its CPU twin kv_attention
- * (infer/kv_cache.c) over an FP16 cache: head_dim 64/72/80/96/128, GQA ratios 1..16 (groups above 8 heads take
+ * (host/kv_cache.c) over an FP16 cache: head_dim 64/72/80/96/128, GQA ratios 1..16 (groups above 8 heads take
  * several blocks), 1..20 new rows (rows above 8 never split), contexts from 1 position to past one split and past
  * the old 12,032-position shared-memory cap; split counts varied through the SM count (SC_EMU_SMS on the
  * emulator). Then one captured CUDA graph replayed at other positions and for another cache, as the engine does.
@@ -7,7 +7,7 @@
 #include <omp.h>
 
 #include "tests/gpu/gpu_test.h"
-#include "infer/kv_cache.h"
+#include "host/kv_cache.h"
 
 typedef struct {
     sc_kv host;      /* the CPU twin's cache (FP16) */
@@ -87,7 +87,7 @@ static void att_case(sc_rng *r, int hd, int nh, int nkv, int T, int pos, int n_c
 }
 
 /* One graph captured at position p0 over cache a, replayed after the step (in device memory) moved to other
- * positions and to cache b, as infer/engine_cuda.c replays its decode graph. */
+ * positions and to cache b, as host/engine_cuda.c replays its decode graph. */
 static void graph_case(sc_rng *r, int hd, int nh, int nkv, int n_ctx) {
     const int L = 1, pos[4] = {0, 70, n_ctx / 2, n_ctx - 1};
     dcache a, b;
