@@ -14,6 +14,7 @@
 #include "host/checksum.h"
 #include "data/corpus.h"
 #include "host/error.h"
+#include "host/fileio.h"
 #include "data/progress_bar.h"
 #include "data/shard_set.h"
 #include "data/tokenizer.h"
@@ -180,6 +181,16 @@ static int dedup_insert(dedup_set *d, uint64_t h1, uint64_t h2) {
     }
 }
 
+/* Copies tokenizer.json next to the shards (atomically; a copy onto itself rewrites the same bytes). */
+static int copy_tokenizer(const char *from, const char *to) {
+    char *text;
+    size_t len;
+    if (file_read_all(from, &text, &len)) return -1;
+    int rc = atomic_write_file(to, text, len);
+    free(text);
+    return rc;
+}
+
 /* ---- output directory: refuse to mix with old shards; remove what we created on failure ---- */
 static int prepare_out_dir(const char *dir, int *created) {
     *created = 0;
@@ -257,7 +268,9 @@ int cmd_tokenize(int argc, char **argv) {
                         "same bytes whatever the thread count.",
                         args, (int)(sizeof args / sizeof args[0]), 1, -1};
     int npos = 0;
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"zstd-level", 1, 22}, {"val-fraction", 0, 1}};
     int prc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!prc) prc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (prc) return prc == 1 ? 0 : 2;
     if (!(val_fraction >= 0 && val_fraction <= 1)) {
         fprintf(stderr, "smallcoder tokenize: --val-fraction %g is not in [0, 1]\n", val_fraction);
@@ -277,7 +290,8 @@ int cmd_tokenize(int argc, char **argv) {
     shard_set *sets[2] = {NULL, NULL};
     pipeline p = {0};
     dedup_set dedup = {0};
-    int created = 0, rc = -1, started = 0;
+    int created = 0, rc = -1, started = 0, wrote_tok = 0;
+    char tok_copy[4200];
     pthread_t *tids = NULL;
     struct sigaction old_signals[2];
     signals_catch(old_signals);  /* from here on an interrupt takes the cleanup path below */
@@ -375,6 +389,10 @@ int cmd_tokenize(int argc, char **argv) {
                 (unsigned long long)list.skipped_ext);
         goto done;
     }
+    /* the tokenizer travels with its shards: train, quantize and complete then find it without --tokenizer */
+    path_join(tok_copy, sizeof tok_copy, out, "tokenizer.json");
+    if (access(tok_copy, F_OK) != 0) wrote_tok = 1;
+    if (copy_tokenizer(tok_path, tok_copy)) goto done;
     if (shard_set_finish(sets[0]) || shard_set_finish(sets[1])) goto done;
     print_summary(&st, &list, sets, wo.vocab_size <= 65536 ? 2 : 4, progress_bar_now() - t0, started, (uint64_t)max_size);
     if (val_fraction > 0 && shard_set_documents(sets[1]) == 0)
@@ -398,6 +416,7 @@ done:
     if (rc != 0) {
         for (int s = 0; s < 2; s++)
             if (sets[s]) shard_set_discard(sets[s]);
+        if (wrote_tok) unlink(tok_copy);
         if (created) rmdir(out);
         fprintf(stderr, "smallcoder tokenize: %s\n", sc_error());
     }

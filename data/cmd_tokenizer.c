@@ -54,7 +54,9 @@ static int cmd_train(int argc, char **argv) {
                   "<fim_prefix>, <fim_middle>, <fim_suffix>, <fim_pad>, <file_sep>; 6-261 the 256 bytes; then merges.\n"
                   "Binary, unreadable and oversized files are skipped and counted.",
                   args, sizeof args / sizeof args[0], 1, -1};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
     opt.progress = !quiet;
     corpus_filter filter = {0};
@@ -125,7 +127,9 @@ static int cmd_encode(int argc, char **argv) {
                   "Prints, for each FILE, one line of space-separated token ids. Special tokens written literally\n"
                   "in the text are matched; nothing is added at the start or end.",
                   args, sizeof args / sizeof args[0], 1, -1};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
     sc_tokenizer *tok;
     if (tokenizer_load(&tok, tok_path)) return fail("encode");

@@ -77,8 +77,6 @@ int shard_writer_open(shard_writer **out, const char *path, const shard_writer_o
 /* Appends ids (each must be < vocab_size) and adds n_docs to the document count. */
 int shard_writer_append(shard_writer *w, const int32_t *ids, size_t n, uint64_t n_docs);
 uint64_t shard_writer_tokens(const shard_writer *w);
-/* Bytes written to the file so far (frames flushed), for progress and compression statistics. */
-uint64_t shard_writer_bytes(const shard_writer *w);
 /* Flushes the last frame, writes index and header, fsyncs and renames into place. Frees w in every case;
  * on failure the temporary file is removed and nothing appears at path. */
 int shard_writer_close(shard_writer *w);

@@ -104,7 +104,6 @@ int shard_writer_append(shard_writer *w, const int32_t *ids, size_t n, uint64_t 
 }
 
 uint64_t shard_writer_tokens(const shard_writer *w) { return w->tokens; }
-uint64_t shard_writer_bytes(const shard_writer *w) { return w->file_pos; }
 
 static void writer_free(shard_writer *w) {
     ZSTD_freeCCtx(w->cctx);

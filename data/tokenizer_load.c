@@ -11,6 +11,10 @@
 #include "host/fileio.h"
 #include "data/tokenizer_internal.h"
 
+/* ids are bounded where they are read: the id tables are allocated for the largest id, so 2^30 would ask for
+ * 8 GiB; 2^22 is also config.json's vocab_size bound (host/config.c) */
+#define TOK_MAX_ID (1 << 22)
+
 static uint64_t serial_counter;
 
 uint64_t tokenizer_next_serial(void) { return __atomic_add_fetch(&serial_counter, 1, __ATOMIC_RELAXED); }
@@ -187,17 +191,18 @@ static int build(sc_tokenizer *t, const cJSON *root) {
     int64_t max_id = -1;
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab) {
-        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= (1 << 30) ||
+        if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0 && it->valuedouble < TOK_MAX_ID) ||
             it->valuedouble != (double)(int64_t)it->valuedouble)
-            return sc_fail("model.vocab['%s']: id must be an integer in [0, 2^30)", it->string);
+            return sc_fail("model.vocab['%s']: id must be an integer in [0, %d)", it->string, TOK_MAX_ID);
         if ((int64_t)it->valuedouble > max_id) max_id = (int64_t)it->valuedouble;
     }
     cJSON_ArrayForEach(it, added) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(it, "content");
-        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (1 << 30) || !cJSON_IsString(content) ||
-            !content->valuestring[0])
-            return sc_fail("added_tokens: each entry needs an integer \"id\" and a non-empty \"content\"");
+        if (!cJSON_IsNumber(id) || !(id->valuedouble >= 0 && id->valuedouble < TOK_MAX_ID) ||
+            id->valuedouble != (double)(int64_t)id->valuedouble || !cJSON_IsString(content) || !content->valuestring[0])
+            return sc_fail("added_tokens: each entry needs an integer \"id\" in [0, %d) and a non-empty \"content\"",
+                           TOK_MAX_ID);
         if ((int64_t)id->valuedouble > max_id) max_id = (int64_t)id->valuedouble;
     }
     if (max_id < 0) return sc_fail("model.vocab is empty");

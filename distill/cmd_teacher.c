@@ -1,6 +1,7 @@
 /* cmd_teacher.c — `smallcoder teacher`: runs a teacher model over token shards and writes one .kd per shard (top-k
  * ids, FP16 logits, FP32 logsumexp per position; kd_format.h). Resumable: a .kd that already matches its shard
  * and the requested k / temperature / teacher / windows is skipped; every file is written under a temp name. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,10 @@ int cmd_teacher(int argc, char **argv) {
                   "writes KD_DIR/<shard>.kd: per position the top-k ids, their FP16 logits and the FP32 logsumexp.\n"
                   "Finished shards are skipped, so an interrupted run continues where it stopped.",
                   args, sizeof args / sizeof args[0], 0, 0};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"temperature", 1e-3, 1e3}, {"context", 0, 1 << 20},
+                                          {"overlap", -1, 1 << 20}};
     int npos, prc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!prc) prc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (prc) return prc == 1 ? 0 : 2;
     sc_set_threads(threads);
     if (!(temperature > 0) || !isfinite(temperature)) {
@@ -93,7 +97,7 @@ int cmd_teacher(int argc, char **argv) {
     sc_model m;
     memset(&m, 0, sizeof m);
     char **names = NULL;
-    int nshards = 0, rc = -1;
+    int nshards = 0, rc = -1, made_out = 0;
     kd_teacher_run run = {0};
     if (model_load(&m, model_dir)) goto done;
     const int V = m.cfg.vocab_size;
@@ -135,10 +139,12 @@ int cmd_teacher(int argc, char **argv) {
         sc_fail("%s: no %s*.tok shards", data, strcmp(split, "all") ? split : "");
         goto done;
     }
-    if (mkdir(out, 0777) != 0 && access(out, W_OK) != 0) {
-        sc_fail("%s: cannot create the output directory", out);
+    if (mkdir(out, 0777) == 0) made_out = 1;
+    else if (access(out, W_OK) != 0) {
+        sc_fail("%s: cannot create the output directory (%s)", out, strerror(errno));
         goto done;
     }
+    atomic_remove_stale(out, ".kd"); /* half-written .kd files of a killed run */
     teacher_progress pg = {quiet, isatty(2), teacher_now(), 0, 0, 0, 0, nshards};
     char spath[4096], kpath[4096];
     int todo[4096] = {0}, skipped = 0;
@@ -191,6 +197,7 @@ int cmd_teacher(int argc, char **argv) {
     rc = 0;
 done:
     if (rc) fprintf(stderr, "smallcoder teacher: %s\n", sc_error());
+    if (rc && made_out) rmdir(out); /* only when nothing was finished in it */
     kd_teacher_run_free(&run);
     if (names) kd_dir_free_names(names, nshards);
     if (m.params) model_free(&m);

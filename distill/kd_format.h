@@ -44,6 +44,9 @@
 #define KD_INDEX_ENTRY_SIZE 32
 #define KD_NAME_SIZE 64
 #define KD_MAX_K 1024
+/* entries (positions x k) one frame may hold: a reader allocates a frame's planes from the header's frame_tokens and
+ * k, so their product is bounded (2^26: the default 65536-token frames at k = 1024, ~400 MB decoded) */
+#define KD_MAX_FRAME_ENTRIES ((uint64_t)1 << 26)
 
 typedef struct {
     uint32_t version, k;

@@ -78,6 +78,9 @@ static int kd_parse_header(kd_reader *r, const unsigned char *b, uint64_t size) 
         return sc_fail("%s: header: temperature %g is not positive", p, h->temperature);
     if (h->frame_tokens == 0 || h->frame_tokens > SHARD_FRAME_TOKENS_MAX)
         return sc_fail("%s: header: frame_tokens %u out of range", p, h->frame_tokens);
+    if ((uint64_t)h->frame_tokens * h->k > KD_MAX_FRAME_ENTRIES)
+        return sc_fail("%s: header: frame_tokens %u x k %u is more than %llu entries per frame", p, h->frame_tokens,
+                       h->k, (unsigned long long)KD_MAX_FRAME_ENTRIES);
     if (h->index_offset < KD_HEADER_SIZE || h->index_offset > size ||
         (size - h->index_offset) != (uint64_t)h->frame_count * KD_INDEX_ENTRY_SIZE)
         return sc_fail("%s: size %llu bytes does not match the header (index at %llu, %u frames): truncated or corrupt",

@@ -77,6 +77,10 @@ int kd_writer_open(kd_writer **out, const char *path, const kd_header *h, int zs
     *out = NULL;
     if (h->k < 1 || h->k > KD_MAX_K || h->k > h->vocab_size)
         return sc_fail("%s: top-k %u must be in [1, min(vocab size %u, %d)]", path, h->k, h->vocab_size, KD_MAX_K);
+    if ((uint64_t)h->frame_tokens * h->k > KD_MAX_FRAME_ENTRIES) /* what readers refuse is never written */
+        return sc_fail("%s: shard frames of %u tokens x top-k %u exceed %llu entries per frame: use a smaller --top-k "
+                       "or shards with smaller --frame-tokens", path, h->frame_tokens, h->k,
+                       (unsigned long long)KD_MAX_FRAME_ENTRIES);
     kd_writer *w = sc_calloc(1, sizeof *w);
     w->h = *h;
     w->h.version = KD_VERSION;

@@ -19,7 +19,7 @@ int64_t sc_parse_bytes(const char *s) {
     };
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (strcasecmp(end, units[i].suffix) == 0 && (units[i].suffix[0] || *end == 0))
-            return (int64_t)(v * units[i].mult);
+            return v * units[i].mult < 9.2e18 ? (int64_t)(v * units[i].mult) : -1; /* no out-of-range cast */
     return -1;
 }
 
@@ -156,5 +156,39 @@ int sc_args_parse(const sc_cli *cli, int argc, char **argv, int *npos) {
     if (np < cli->min_positional) return usage_error(cli, "%s", np ? "too few arguments" : "missing argument");
     if (cli->max_positional >= 0 && np > cli->max_positional) return usage_error(cli, "unexpected argument '%s'", argv[cli->max_positional]);
     *npos = np;
+    return 0;
+}
+
+const sc_arg_range *sc_arg_range_find(const sc_arg_range *r, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(r[i].name, name) == 0) return &r[i];
+    return NULL;
+}
+
+int sc_args_check_ranges(const sc_cli *cli, const sc_arg_range *r, int n) {
+    for (int i = 0; i < n; i++) {
+        const sc_arg *a = NULL;
+        for (int k = 0; k < cli->nargs && !a; k++)
+            if (strcmp(cli->args[k].name, r[i].name) == 0) a = &cli->args[k];
+        double v;
+        if (!a) {
+            fprintf(stderr, "%s: internal error: a range for unknown option --%s\n", cli->command, r[i].name);
+            return 2;
+        }
+        switch (a->type) {
+        case SC_ARG_INT: v = *(int *)a->dst; break;
+        case SC_ARG_I64:
+        case SC_ARG_BYTES: v = (double)*(int64_t *)a->dst; break;
+        case SC_ARG_FLOAT: v = *(float *)a->dst; break;
+        default: continue;
+        }
+        if (!(v >= r[i].min && v <= r[i].max)) {
+            char val[32]; /* a float's value as typed (0.1, not 0.100000001490116) */
+            snprintf(val, sizeof val, a->type == SC_ARG_FLOAT ? "%g" : "%.15g", v);
+            fprintf(stderr, "%s: option --%s %s is out of range [%.15g, %.15g] (see %s --help)\n", cli->command,
+                    a->name, val, r[i].min, r[i].max, cli->command);
+            return 2;
+        }
+    }
     return 0;
 }

@@ -37,6 +37,23 @@ typedef struct {
 int sc_args_parse(const sc_cli *cli, int argc, char **argv, int *npos);
 void sc_args_help(const sc_cli *cli);
 
+/* Bounds of numeric options, kept beside the option table (sc_arg stays as it is): a command lists them and calls
+ * sc_args_check_ranges after sc_args_parse, so a value outside is refused with one line naming the flag. */
+typedef struct {
+    const char *name;     /* the option's long name */
+    double min, max;
+} sc_arg_range;
+
+/* Most CPU threads an option accepts (0 = all cores); every --threads has the range {0, SC_THREADS_MAX}. */
+#define SC_THREADS_MAX 1024
+#define SC_RANGE_THREADS {"threads", 0, SC_THREADS_MAX}
+
+/* Checks the parsed values of the options in r[0..n-1]. Returns 0, or 2 after printing
+ * "smallcoder complete: option --top-p 2 is out of range [0, 1] (see smallcoder complete --help)". */
+int sc_args_check_ranges(const sc_cli *cli, const sc_arg_range *r, int n);
+/* The range listed for option name, or NULL. */
+const sc_arg_range *sc_arg_range_find(const sc_arg_range *r, int n, const char *name);
+
 /* Parses "1.75GiB", "512MiB", "2e9" into bytes; returns -1 on error. */
 int64_t sc_parse_bytes(const char *s);
 

@@ -117,7 +117,10 @@ static int get_token_id(const cJSON *root, const char *key, int *out, const char
     if (!it || cJSON_IsNull(it)) return 0;
     if (cJSON_IsArray(it)) it = cJSON_GetArrayItem(it, 0);
     if (!it) return 0;
-    if (!cJSON_IsNumber(it) || it->valuedouble < 0) return sc_fail("%s: field %s must be a token id", path, key);
+    /* bounded before the cast: a double beyond INT_MAX converted to int is undefined behaviour */
+    if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0 && it->valuedouble <= 2147483647.0) ||
+        it->valuedouble != floor(it->valuedouble))
+        return sc_fail("%s: field %s must be a token id (an integer >= 0)", path, key);
     *out = (int)it->valuedouble;
     return 0;
 }

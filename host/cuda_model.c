@@ -5,7 +5,6 @@
  * Recompute (CUDA_MODEL_RECOMPUTE): every layer keeps its own x (the norm1 output residual, i.e. the layer's input);
  * the rest of the activations are one shared set, refilled for layer l by running layer l's forward again from x
  * just before its backward. The kernels are deterministic, so the refill has the bits of the first forward. */
-#ifdef SC_HAVE_KERNELS
 #include "host/cuda_model.h"
 
 #include <stdio.h>
@@ -13,12 +12,21 @@
 #include <string.h>
 
 #include "host/cuda_arena.h"
+#include "host/error.h"
+#ifdef SC_HAVE_KERNELS
 #include "host/cuda_check.h"
 #include "host/device.h"
-#include "host/error.h"
 #include "host/half.h"
 #include "host/cpu/kd_loss.h"
 #include "kernels/kernels.h"
+#else
+/* A CPU-only build runs the layout alone (cuda_model_plan, for `train --plan`); these stand in for the CUDA types
+ * the struct names. */
+#include "kernels/sizes.h"
+typedef uint16_t kn_half;
+typedef void *cudaStream_t, *cudaEvent_t;
+typedef struct kn_blas kn_blas;
+#endif
 
 typedef struct {
     kn_half *x, *xn1, *qkv, *att, *xmid, *xn2, *gu, *act; /* [T,C] [T,C] [T,QKV] [T,Q] [T,C] [T,C] [T,2F] [T,F] */
@@ -37,6 +45,7 @@ struct cuda_model {
     int64_t nparams, embed_off, final_norm_off, lm_head_off;
     cuda_layer_offs *offs;
     char device[160];
+    size_t half_bytes; /* sizing only: bytes per kn_half (4 = the FP32-storage what-if of cuda_model_plan) */
     cudaStream_t stream;
     kn_blas *blas;
     cuda_arena arena;
@@ -66,7 +75,7 @@ struct cuda_model {
     kn_half *kd_logits;
     float *kd_lse, *kd_ce;
     kn_half *dx, *dxn, *datt, *dqkv, *dgu, *dact;
-    void *ws, *blas_ws;
+    void *ws, *blas_ws, *gemm_staging; /* gemm_staging: KN_GEMM_STAGING_BYTES (SGEMM copies, GEMM tuning) */
     size_t ws_bytes, blas_ws_bytes;
     /* host scratch */
     float *h_losses;
@@ -79,27 +88,39 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
 enum { UPLOAD_CHUNK = 1 << 22 }; /* halves per pinned upload chunk (8 MiB) */
 
-/* Every device buffer, from arena a (a sizing arena first, then the real one). */
+static size_t take_size(const cuda_model *cm, size_t size) {
+    return size == sizeof(kn_half) && cm->half_bytes ? cm->half_bytes : size;
+}
+
+/* Every device buffer, from arena a (a sizing arena first, then the real one), each part named for the record
+ * that `train --plan` prints (cuda_model_plan): the plan is this layout, not a second derivation of it. */
 static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
     size_t T = (size_t)cm->max_T;
     int grads = cm->flags & CUDA_MODEL_GRADS, stream = grads && (cm->flags & CUDA_MODEL_STREAM_GRADS);
-#define TAKE(type, n) ((type *)cuda_arena_alloc(a, sizeof(type) * (size_t)(n)))
+    int recompute = cm->flags & CUDA_MODEL_RECOMPUTE;
+#define TAKE(type, n) ((type *)cuda_arena_alloc(a, take_size(cm, sizeof(type)) * (size_t)(n)))
+    cuda_arena_name(a, "weights");
     cm->w = TAKE(kn_half, cm->nparams);
+    cuda_arena_name(a, "gradients");
     cm->g = grads && !stream ? TAKE(float, cm->nparams) : NULL;
     if (stream) {
+        cuda_arena_name(a, "embedding grads");
         cm->g_embed = TAKE(float, cm->offs[0].attn_norm);
         cm->g_tail = TAKE(float, cm->nparams - cm->final_norm_off);
+        cuda_arena_name(a, "layer grads");
         cm->g_slot[0] = TAKE(float, cm->layer_numel);
         cm->g_slot[1] = TAKE(float, cm->layer_numel);
     }
     if (grads && (cm->flags & CUDA_MODEL_MASTER)) {
-        cm->master = TAKE(float, cm->nparams);
+        cuda_arena_name(a, "master weights");
+        cm->master = cm->half_bytes == sizeof(float) ? NULL : TAKE(float, cm->nparams); /* FP32 what-if: w is it */
+        cuda_arena_name(a, "AdamW m, v");
         cm->mom1 = TAKE(float, cm->nparams);
         cm->mom2 = TAKE(float, cm->nparams);
     }
-    cm->sumsq = grads ? TAKE(double, 1) : NULL;
     for (int l = 0; l < cm->L; l++) {
         cuda_layer_acts *A = &cm->acts[l];
+        cuda_arena_name(a, recompute ? "activation checkpoints" : "activations");
         A->x = TAKE(kn_half, T * cm->C);
         if ((cm->flags & CUDA_MODEL_RECOMPUTE) && l > 0) { /* layer 0's set is everyone's workspace */
             kn_half *x = A->x;
@@ -107,6 +128,7 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
             A->x = x;
             continue;
         }
+        cuda_arena_name(a, recompute ? "layer workspace" : "activations");
         A->xn1 = TAKE(kn_half, T * cm->C);
         A->qkv = TAKE(kn_half, T * cm->QKV);
         A->att = TAKE(kn_half, T * cm->Q);
@@ -118,6 +140,8 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
         A->rstd2 = TAKE(float, T);
         A->lse = TAKE(float, T * cm->nh);
     }
+    cuda_arena_name(a, "model buffers");
+    cm->sumsq = grads ? TAKE(double, 1) : NULL;
     cm->emb = TAKE(kn_half, T * cm->C);
     cm->o = TAKE(kn_half, T * cm->C);
     cm->down = TAKE(kn_half, T * cm->C);
@@ -125,17 +149,21 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
     cm->xnf = TAKE(kn_half, T * cm->C);
     cm->rstdf = TAKE(float, T);
     cm->losses = TAKE(float, T);
+    cuda_arena_name(a, "logits");
     cm->logits = (cm->flags & CUDA_MODEL_LOGITS) ? TAKE(float, T * cm->V) : NULL;
+    cuda_arena_name(a, "model buffers");
     cm->ids = TAKE(int32_t, T);
     cm->targets = TAKE(int32_t, T);
     cm->plan = grads ? TAKE(int32_t, kn_embedding_plan_ints(cm->max_T)) : NULL;
     if (cm->kd_k) {
+        cuda_arena_name(a, "teacher rows");
         cm->kd_ids = TAKE(int32_t, T * cm->kd_k);
         cm->kd_logits = TAKE(kn_half, T * cm->kd_k);
         cm->kd_lse = TAKE(float, T);
         cm->kd_ce = TAKE(float, T);
     }
     if (grads) {
+        cuda_arena_name(a, "backward scratch");
         cm->dx = TAKE(kn_half, T * cm->C);
         cm->dxn = TAKE(kn_half, T * cm->C);
         cm->datt = TAKE(kn_half, T * cm->Q);
@@ -151,8 +179,13 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
     ws = max_sz(ws, kn_sumsq_workspace(cm->nparams));
     ws = max_sz(ws, (size_t)1 << 22);
     cm->ws_bytes = ws;
+    cuda_arena_name(a, "classifier");
     cm->ws = cuda_arena_alloc(a, ws);
+    cuda_arena_name(a, "cuBLAS workspace");
     cm->blas_ws = cuda_arena_alloc(a, cm->blas_ws_bytes);
+    cuda_arena_name(a, "GEMM staging");
+    cm->gemm_staging = cuda_arena_alloc(a, KN_GEMM_STAGING_BYTES);
+    cuda_arena_name(a, NULL);
 #undef TAKE
 }
 
@@ -182,6 +215,46 @@ static int layer_offsets(cuda_model *cm, const sc_model *m) {
     return 0;
 }
 
+/* The shapes, offsets and flags of a model over m (its table; params are not read), no device needed: what the
+ * layout reads. NULL (sc_error) when the parameter table is not laid out as the layout assumes. */
+static cuda_model *model_shape(const sc_model *m, int max_T, int flags) {
+    const sc_config *c = &m->cfg;
+    cuda_model *cm = sc_calloc(1, sizeof *cm);
+    cm->cfg = *c;
+    cm->max_T = max_T, cm->flags = flags, cm->kd_k = flags >> 16;
+    cm->C = c->hidden_size, cm->F = c->intermediate_size, cm->nh = c->num_attention_heads;
+    cm->nkv = c->num_key_value_heads, cm->hd = c->head_dim, cm->V = c->vocab_size, cm->L = c->num_hidden_layers;
+    cm->Q = cm->nh * cm->hd, cm->KV = cm->nkv * cm->hd, cm->QKV = cm->Q + 2 * cm->KV;
+    cm->nparams = m->nparams;
+    /* classifier chunk: at most 16 MiB of FP32 logits, never more tokens than a step has */
+    cm->chunk = (int)((16u << 20) / (4u * (unsigned)cm->V));
+    if (cm->chunk < 1) cm->chunk = 1;
+    if (cm->chunk > max_T) cm->chunk = max_T;
+    if (layer_offsets(cm, m)) {
+        free(cm->offs), free(cm);
+        return NULL;
+    }
+    cm->acts = sc_calloc((size_t)cm->L, sizeof(cuda_layer_acts));
+    return cm;
+}
+
+int cuda_model_plan(cuda_arena *a, const sc_config *c, int max_T, int flags, size_t blas_ws_bytes, int fp32) {
+    sc_model m;
+    memset(&m, 0, sizeof m);
+    m.cfg = *c;
+    m.ntensors = model_param_table(c, &m.table, &m.nparams);
+    cuda_model *cm = max_T > 0 ? model_shape(&m, max_T, flags) : NULL;
+    free(m.table);
+    if (!cm) return max_T > 0 ? -1 : sc_fail("cuda plan: max_T must be positive, got %d", max_T);
+    cm->blas_ws_bytes = blas_ws_bytes;
+    cm->half_bytes = fp32 ? sizeof(float) : 0;
+    cuda_arena_sizing(a);
+    cuda_model_layout(cm, a);
+    free(cm->acts), free(cm->offs), free(cm);
+    return 0;
+}
+
+#ifdef SC_HAVE_KERNELS
 int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
     *out = NULL;
     if (device_count() <= 0) return sc_fail("cuda backend: no CUDA device is visible");
@@ -195,27 +268,13 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
     if (kd_k > KN_KD_MAX_TOPK || kd_k > c->vocab_size)
         return sc_fail("cuda backend: distillation top-k %d is above %d or the vocabulary (%d)", kd_k, KN_KD_MAX_TOPK,
                        c->vocab_size);
-    cuda_model *cm = sc_calloc(1, sizeof *cm);
-    cm->cfg = *c;
-    cm->max_T = max_T, cm->flags = flags, cm->kd_k = kd_k;
-    cm->C = c->hidden_size, cm->F = c->intermediate_size, cm->nh = c->num_attention_heads;
-    cm->nkv = c->num_key_value_heads, cm->hd = c->head_dim, cm->V = c->vocab_size, cm->L = c->num_hidden_layers;
-    cm->Q = cm->nh * cm->hd, cm->KV = cm->nkv * cm->hd, cm->QKV = cm->Q + 2 * cm->KV;
-    cm->nparams = m->nparams;
-    /* classifier chunk: at most 16 MiB of FP32 logits, never more tokens than a step has */
-    cm->chunk = (int)((16u << 20) / (4u * (unsigned)cm->V));
-    if (cm->chunk < 1) cm->chunk = 1;
-    if (cm->chunk > max_T) cm->chunk = max_T;
-    if (layer_offsets(cm, m)) {
-        free(cm->offs), free(cm);
-        return -1;
-    }
+    cuda_model *cm = model_shape(m, max_T, flags);
+    if (!cm) return -1;
     int dev = 0, major = 0;
     CU_CHECK(cudaGetDevice(&dev));
     CU_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
     cm->blas_ws_bytes = (size_t)(major >= 9 ? 32 : 4) << 20; /* NVIDIA's advice: 32 MiB on Hopper */
     if (device_describe(dev, cm->device, sizeof cm->device)) snprintf(cm->device, sizeof cm->device, "cuda:%d", dev);
-    cm->acts = sc_calloc((size_t)cm->L, sizeof(cuda_layer_acts));
 
     cuda_arena sizing;
     cuda_arena_sizing(&sizing);
@@ -227,7 +286,7 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
     }
     cuda_model_layout(cm, &cm->arena);
     CU_CHECK(cudaStreamCreate(&cm->stream));
-    cm->blas = kn_blas_create(cm->stream, cm->blas_ws, cm->blas_ws_bytes);
+    cm->blas = kn_blas_create(cm->stream, cm->blas_ws, cm->blas_ws_bytes, cm->gemm_staging, KN_GEMM_STAGING_BYTES);
     cm->h_losses = sc_malloc(sizeof(float) * (size_t)max_T);
     cm->h_plan = (flags & CUDA_MODEL_GRADS) ? sc_malloc(sizeof(int32_t) * kn_embedding_plan_ints(max_T)) : NULL;
     cm->h_ce = kd_k ? sc_malloc(sizeof(float) * (size_t)max_T) : NULL;
@@ -332,7 +391,7 @@ static void layer_forward(cuda_model *cm, int l, int T, const kn_half *resid_in,
     cuda_layer_acts *A = &cm->acts[l];
     kn_rmsnorm_forward(A->x, A->xn1, A->rstd1, resid_in, delta, cm->w + o->attn_norm, T, C, eps, s);
     kn_matmul_forward(cm->blas, A->qkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
-    kn_rope_forward(A->qkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s); /* q and k heads: one call */
+    (void)kn_rope_forward(A->qkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s); /* q|k in one call; hd checked at open */
     /* shapes were checked at open, so this cannot fail */
     kn_attention_forward(A->att, A->lse, A->qkv, A->qkv + Q, A->qkv + Q + KV, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, s);
     kn_matmul_forward(cm->blas, cm->o, A->att, cm->w + o->wo, T, Q, C);
@@ -378,7 +437,7 @@ static void backward(cuda_model *cm, int T, float gs, int nids) {
         kn_matmul_backward(cm->blas, cm->datt, 0, grad_of(cm, l, o->wo), gs, cm->dx, A->att, cm->w + o->wo, T, Q, C);
         kn_attention_backward(cm->dqkv, cm->dqkv + Q, cm->dqkv + Q + KV, cm->datt, A->qkv, A->qkv + Q,
                               A->qkv + Q + KV, A->att, A->lse, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, cm->ws, s);
-        kn_rope_backward(cm->dqkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s);
+        (void)kn_rope_backward(cm->dqkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s);
         kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wqkv), gs, cm->dqkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
         kn_rmsnorm_backward(cm->dx, grad_of(cm, l, o->attn_norm), gs, cm->dxn, cm->dx, A->x, A->rstd1, cm->w + o->attn_norm,
                             T, C, cm->ws, s);
@@ -557,6 +616,4 @@ void cuda_model_close(cuda_model *cm) {
     cuda_arena_close(&cm->arena);
     free(cm->h_losses), free(cm->h_plan), free(cm->h_ce), free(cm->h_kd16), free(cm->acts), free(cm->offs), free(cm);
 }
-#else
-typedef int cuda_model_unused; /* this build has no CUDA kernels */
 #endif

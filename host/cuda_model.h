@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "host/cuda_arena.h"
 #include "host/model.h"
 
 typedef struct cuda_model cuda_model;
@@ -33,6 +34,12 @@ enum {
 #define CUDA_MODEL_KD(k) ((int)(k) << 16)
 
 #define CUDA_ACT_GRAD_SCALE 32.0f
+
+/* The device arena cuda_model_open(m, max_T, flags) would take for config c, laid out against a sizing arena a (no
+ * device, no weights; a CPU-only build has it too): a->used is the total and a->items the named parts in layout
+ * order, which `train --plan` prints. blas_ws_bytes: cuBLAS's workspace (open takes 32 MiB on sm_90+, 4 MiB before).
+ * fp32 = 1: the what-if of FP32 weights and activations (no such model opens; --precision fp32's plan). */
+int cuda_model_plan(cuda_arena *a, const sc_config *c, int max_T, int flags, size_t blas_ws_bytes, int fp32);
 
 /* Opens the current CUDA device for sequences of up to max_T tokens and uploads m's weights (FP32 -> FP16).
  * Returns -1 (sc_error) when there is no device, the shapes are unsupported (head_dim must be 64/72/80/96/128),

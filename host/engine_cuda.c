@@ -64,7 +64,8 @@ typedef struct {
     int8_t *xq;
     int32_t *ids;
     kn_kv_step *step;
-    void *blas_ws, *att_ws; /* cuBLAS workspace; decode attention split-K partials */
+    void *blas_ws, *gemm_staging; /* gemm_staging: KN_GEMM_STAGING_BYTES (SGEMM copies, GEMM tuning) */
+    void *att_ws;                 /* decode attention's split-K partials */
     kn_half *kv_pool; /* nseq slots of [k | v], each [L][max_ctx][KV] */
     size_t kv_slot_elems;
     int *kv_busy;
@@ -146,6 +147,7 @@ static void layout(cuda_engine *ce, cuda_arena *a) {
     ce->att_ws = cuda_arena_alloc(a, kn_decode_attention_workspace(ce->chunk, ce->nh, ce->hd));
     ce->lse = ce->flash ? TAKE(float, (size_t)ce->nh * ce->chunk) : NULL;
     ce->blas_ws = cuda_arena_alloc(a, BLAS_WS);
+    ce->gemm_staging = cuda_arena_alloc(a, KN_GEMM_STAGING_BYTES);
     size_t before_kv = cuda_arena_mark(a);
     ce->kv_slot_elems = (size_t)ce->L * ce->max_ctx * ce->KV;
     ce->kv_pool = TAKE(kn_half, 2 * ce->kv_slot_elems * ce->nseq);
@@ -184,8 +186,8 @@ static void upload_mat(cuda_engine *ce, cmat *m, int r_dst, const sc_wmat *W) {
             CU_CHECK(cudaMemcpy(m->h + off, h, (size_t)n * cols * 2, cudaMemcpyHostToDevice));
         } else if (!W->f) { /* INT8 as stored (same group size: the model's) */
             CU_CHECK(cudaMemcpy(m->q + off, W->q.q + (size_t)r0 * cols, (size_t)n * cols, cudaMemcpyHostToDevice));
-            CU_CHECK(cudaMemcpy(m->s + soff, W->q.scale + (size_t)r0 * m->ng, (size_t)n * m->ng * 2,
-                                cudaMemcpyHostToDevice));
+            const uint8_t *scales = (const uint8_t *)W->q.scale + (size_t)r0 * m->ng * 2; /* bytes: may be unaligned */
+            CU_CHECK(cudaMemcpy(m->s + soff, scales, (size_t)n * m->ng * 2, cudaMemcpyHostToDevice));
         } else {
             quant_rows(W->f + (size_t)r0 * cols, n, cols, ce->group, q, h);
             CU_CHECK(cudaMemcpy(m->q + off, q, (size_t)n * cols, cudaMemcpyHostToDevice));
@@ -238,7 +240,7 @@ static void linear(cuda_engine *ce, const cmat *W, const kn_half *x, kn_half *y,
             kn_matmul_forward(ce->blas, y, x, ce->deq, T, W->cols, W->rows);
         }
     } else if (T <= GEMV_MAX_T) {
-        kn_f16_gemv(y, NULL, x, W->h, T, W->rows, W->cols, s);
+        (void)kn_f16_gemv(y, NULL, x, W->h, T, W->rows, W->cols, s); /* even cols: checked at open */
     } else {
         kn_matmul_forward(ce->blas, y, x, W->h, T, W->cols, W->rows);
     }
@@ -251,7 +253,7 @@ static void lm_rows(cuda_engine *ce, const kn_half *xn, int n) {
         kn_act_quant(ce->xq, ce->xs, xn, n, W->cols, W->group, ce->stream);
         kn_int8_gemv(NULL, ce->logits, ce->xq, ce->xs, W->q, W->s, n, W->rows, W->cols, W->group, ce->stream);
     } else {
-        kn_f16_gemv(NULL, ce->logits, xn, W->h, n, W->rows, W->cols, ce->stream);
+        (void)kn_f16_gemv(NULL, ce->logits, xn, W->h, n, W->rows, W->cols, ce->stream);
     }
 }
 
@@ -431,6 +433,12 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
         free(ce->layers), free(ce);
         return sc_fail("CUDA engine: %s (--device cpu runs it)", kn_last_error());
     }
+    if (!int8 && (ce->C % 2 || ce->Q % 2 || ce->F % 2)) { /* the FP16 GEMV reads column pairs */
+        sc_fail("CUDA engine: FP16 needs even hidden (%d), attention (%d) and FFN (%d) widths (--device cpu runs it)",
+                ce->C, ce->Q, ce->F);
+        free(ce->layers), free(ce);
+        return -1;
+    }
     const char *genv = getenv("SMALLCODER_CUDA_GRAPHS"); /* "0": plain launches (bench/gpu-suite compares) */
     ce->graphs = !o->no_graphs && !(genv && !strcmp(genv, "0"));
     ce->free_at_open = free_b;
@@ -449,7 +457,7 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     CU_CHECK(cudaMallocHost((void **)&ce->h_step, sizeof *ce->h_step));
     CU_CHECK(cudaMallocHost((void **)&ce->h_ids, (size_t)ce->chunk * sizeof(int32_t)));
     CU_CHECK(cudaMallocHost((void **)&ce->h_logits, (size_t)GEMV_MAX_T * ce->V * sizeof(float)));
-    ce->blas = kn_blas_create(ce->stream, ce->blas_ws, BLAS_WS);
+    ce->blas = kn_blas_create(ce->stream, ce->blas_ws, BLAS_WS, ce->gemm_staging, KN_GEMM_STAGING_BYTES);
     upload(ce, w);
     CU_CHECK(cudaDeviceSynchronize());
     e->device_bytes = (int64_t)bytes;

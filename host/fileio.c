@@ -1,9 +1,11 @@
 /* fileio.c — see fileio.h. */
 #include "host/fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,8 +40,9 @@ int fsync_dir(const char *dir) {
 int atomic_commit(sc_atomic_file *af) {
     if (!af->f) return sc_fail("%s: not open", af->path ? af->path : "?");
     int rc = 0;
-    if (fflush(af->f) != 0 || ferror(af->f) || fsync(fileno(af->f)) != 0)
-        rc = sc_fail("%s: write failed (%s)", af->path, strerror(errno));
+    errno = 0;
+    if (fflush(af->f) != 0 || ferror(af->f) || fsync(fileno(af->f)) != 0) /* errno 0: an earlier buffered write */
+        rc = sc_fail("%s: write failed (%s)", af->path, errno ? strerror(errno) : "an earlier write failed");
     if (fclose(af->f) != 0 && rc == 0) rc = sc_fail("%s: close failed (%s)", af->path, strerror(errno));
     af->f = NULL;
     if (rc == 0 && rename(af->tmp_path, af->path) != 0)
@@ -72,6 +75,33 @@ int atomic_write_file(const char *path, const void *data, size_t n) {
         return sc_fail("%s: write failed (%s)", path, strerror(e));
     }
     return atomic_commit(&af);
+}
+
+/* the pid of a "*.tmp.<pid>" name whose writer is dead, else 0 */
+static long stale_temp_pid(const char *name, const char *suffix) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t) return 0;
+    while (strstr(t + 1, ".tmp.")) t = strstr(t + 1, ".tmp."); /* the last one */
+    size_t k = suffix ? strlen(suffix) : 0;
+    if (suffix && ((size_t)(t - name) < k || strncmp(t - k, suffix, k) != 0)) return 0;
+    char *end;
+    errno = 0;
+    long pid = strtol(t + 5, &end, 10);
+    if (t[5] < '0' || t[5] > '9' || *end || errno || pid <= 0 || pid > 0x7fffffffL) return 0;
+    if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) return 0;
+    return pid;
+}
+
+int atomic_remove_stale(const char *dir, const char *suffix) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    char p[4096];
+    while ((e = readdir(d)))
+        if (stale_temp_pid(e->d_name, suffix) && unlink(path_join(p, sizeof p, dir, e->d_name)) == 0) n++;
+    closedir(d);
+    return n;
 }
 
 int file_read_all(const char *path, char **data, size_t *len) {

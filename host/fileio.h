@@ -19,6 +19,10 @@ int atomic_commit(sc_atomic_file *af);
 void atomic_abort(sc_atomic_file *af);
 int atomic_write_file(const char *path, const void *data, size_t n);
 
+/* Removes "<name>.tmp.<pid>" files in dir (names ending in ".kd.tmp.<pid>" etc.: `suffix` is the part before
+ * ".tmp.", e.g. ".kd"; NULL = any) whose process is gone: what a killed writer leaves. Returns how many. */
+int atomic_remove_stale(const char *dir, const char *suffix);
+
 /* Reads a whole file into a malloc'd, NUL-terminated buffer. */
 int file_read_all(const char *path, char **data, size_t *len);
 /* fsync a directory so a rename inside it is durable. */

@@ -145,6 +145,13 @@ int model_check_file(const sc_config *cfg, const st_file *f, const char *cpath) 
         const char *name = f->tensors[i].name;
         int known = ignorable_tensor(name);
         for (int j = 0; j < nt && !known; j++) known = strcmp(table[j].name, name) == 0;
+        /* an INT8 directory (smallcoder quantize): "<matrix>.scale" F16 beside each I8 matrix */
+        size_t len = strlen(name);
+        for (int j = 0; j < nt && !known && len > 6 && strcmp(name + len - 6, ".scale") == 0; j++) {
+            const st_tensor *w = st_find(f, table[j].name);
+            known = table[j].ndim == 2 && strlen(table[j].name) == len - 6 && strncmp(table[j].name, name, len - 6) == 0 &&
+                    w && w->dtype == ST_I8;
+        }
         if (!known) {
             if (strcmp(name, "lm_head.weight") == 0)
                 rc = sc_fail("%s: tensor lm_head.weight is present but %s says tie_word_embeddings=true", path, cpath);
@@ -163,6 +170,10 @@ int model_load(sc_model *m, const char *dir) {
     st_file f;
     if (st_open(&f, path_join(path, sizeof path, dir, "model.safetensors"))) return -1;
     int rc = model_check_file(&cfg, &f, cpath);
+    for (int i = 0; i < f.ntensors && !rc; i++)
+        if (f.tensors[i].dtype == ST_I8)
+            rc = sc_fail("%s: an INT8 model directory (smallcoder quantize): this command reads FP32/FP16 weights; eval, "
+                         "complete, serve and infer-bench read INT8", dir);
     if (!rc) {
         model_create(m, &cfg);
         for (int i = 0; i < m->ntensors && !rc; i++)

@@ -45,7 +45,9 @@ void qmat_prepare(sc_qmat *m) {
             int c0 = g * m->group, c1 = c0 + m->group < m->cols ? c0 + m->group : m->cols, s = 0;
             for (int c = c0; c < c1; c++) s += m->q[(size_t)r * m->cols + c];
             m->wsum[(size_t)r * m->ngroups + g] = 128 * s;
-            m->fscale[(size_t)r * m->ngroups + g] = half_to_float(m->scale[(size_t)r * m->ngroups + g]);
+            uint16_t h;
+            memcpy(&h, (const uint8_t *)m->scale + 2 * ((size_t)r * m->ngroups + g), 2);
+            m->fscale[(size_t)r * m->ngroups + g] = half_to_float(h);
         }
 }
 

@@ -10,7 +10,8 @@
 typedef struct {
     int rows, cols, group, ngroups;
     const int8_t *q;       /* [rows, cols] (may point into a mapped file) */
-    const uint16_t *scale; /* [rows, ngroups] FP16, as stored */
+    const void *scale;     /* [rows, ngroups] FP16 as stored: bytes that may sit at an odd address (a safetensors
+                            * header may end in any number of spaces), so it is read with memcpy, never as uint16_t */
     float *fscale;         /* [rows, ngroups] the same as FP32 (owned) */
     int32_t *wsum;         /* [rows, ngroups] 128 * sum of the group's weights, for the u8 activation offset (owned) */
 } sc_qmat;

@@ -23,7 +23,6 @@ static const struct {
               [ST_I8] = {"I8", 1},   [ST_I32] = {"I32", 4}, [ST_U8] = {"U8", 1}};
 
 const char *st_dtype_name(st_dtype t) { return dtypes[t].name; }
-size_t st_dtype_size(st_dtype t) { return dtypes[t].size; }
 
 static int parse_dtype(const char *s, st_dtype *out) {
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)

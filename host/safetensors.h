@@ -31,7 +31,6 @@ typedef struct {
 } st_file;
 
 const char *st_dtype_name(st_dtype t);
-size_t st_dtype_size(st_dtype t);
 
 int st_open(st_file *f, const char *path);
 void st_close(st_file *f);

@@ -201,3 +201,10 @@ int infer_model_load(sc_model *m, const char *dir) {
     weights_free(&w);
     return 0;
 }
+
+int weights_check_vocab(const sc_weights *w, int tokenizer_ids, const char *dir) {
+    if (tokenizer_ids <= w->cfg.vocab_size) return 0;
+    char p[4096];
+    return sc_fail("%s: the tokenizer has %d ids, the model's vocab_size is %d: not this model's tokenizer",
+                   path_join(p, sizeof p, dir, "tokenizer.json"), tokenizer_ids, w->cfg.vocab_size);
+}

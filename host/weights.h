@@ -37,6 +37,8 @@ typedef struct {
 /* Loads dir (FP32/FP16/BF16 or INT8). */
 int weights_load(sc_weights *w, const char *dir);
 void weights_free(sc_weights *w);
+/* Refuses a tokenizer with more ids than the model's vocab_size at load, rather than failing requests later. */
+int weights_check_vocab(const sc_weights *w, int tokenizer_ids, const char *dir);
 
 /* Reads config.json's quantization_config: *group_size = its group_size; returns 1 when dir is an INT8 model,
  * 0 when not, -1 on a malformed config. */

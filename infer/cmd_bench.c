@@ -34,7 +34,9 @@ int cmd_infer_bench(int argc, char **argv) {
     sc_cli cli = {"smallcoder infer-bench", "--model DIR [-p 512] [-n 128]",
                   "Times a prefill of -p random ids and -n greedy decode steps after it, at batch 1.",
                   args, sizeof args / sizeof args[0], 0, 0};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"bandwidth", 1e-3, 1e6}};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
     if (n_prompt < 1 || n_gen < 1 || reps < 1) {
         fprintf(stderr, "smallcoder infer-bench: -p, -n and -r must be >= 1\n");

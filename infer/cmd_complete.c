@@ -85,7 +85,12 @@ int cmd_complete(int argc, char **argv) {
                   "Generates a completion. With a suffix the prompt is <fim_prefix>P<fim_suffix>S<fim_middle> and the\n"
                   "output is the middle. Prefill and decode speed and peak memory are printed on stderr.",
                   args, sizeof args / sizeof args[0], 0, 0};
+    /* the same bounds as the server's request fields (serve_request.c) */
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS,       {"n-predict", 0, 1 << 20}, {"temperature", 0, 100},
+                                          {"top-k", 0, 1 << 30},  {"top-p", 0, 1},           {"min-p", 0, 1},
+                                          {"repeat-penalty", 0, 100}, {"ctx", 0, 1 << 20}};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
     if ((prompt != NULL) + (file != NULL) + (prefix != NULL) != 1) {
         fprintf(stderr, "smallcoder complete: give exactly one of --prompt, --file, --prefix\n");
@@ -119,7 +124,7 @@ int cmd_complete(int argc, char **argv) {
     } else if (prompt) prefix = prompt;
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
     double t0 = gen_now();
-    if (weights_load(&w, dir)) goto fail;
+    if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
     if (fim_prompt(tok, prefix, suffix, &ids, &n)) goto fail;
     if (n_predict < 0) n_predict = 0;
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "host/args.h"
 #include "infer/commands_infer.h"
@@ -26,6 +27,22 @@ static int copy_file(const char *src, const char *dst) {
     return rc;
 }
 
+/* Whether paths a and b name one directory (symlinks, "D/." and other spellings included): quantizing into the
+ * model's own directory would replace the FP32 weights it reads. */
+static int same_dir(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* A failed quantize leaves nothing: the files it writes and the directory when it made it. */
+static void remove_output(const char *out, int made) {
+    static const char *const files[] = {"model.safetensors", "config.json", "tokenizer.json", NULL};
+    char p[4096];
+    if (!made) return;
+    for (int i = 0; files[i]; i++) unlink(path_join(p, sizeof p, out, files[i]));
+    rmdir(out);
+}
+
 int cmd_quantize(int argc, char **argv) {
     const char *dir = NULL, *out = NULL;
     int group = 0, threads = 0;
@@ -40,14 +57,21 @@ int cmd_quantize(int argc, char **argv) {
                   "scales in \"<name>.scale\" [rows, groups]; norms stay FP32; config.json gets quantization_config;\n"
                   "tokenizer.json is copied.",
                   args, sizeof args / sizeof args[0], 0, 0};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
     if (group != 0 && group != 32 && group != 64 && group != 128) {
         fprintf(stderr, "smallcoder quantize: --group-size must be 0, 32, 64 or 128, got %d\n", group);
         return 2;
     }
+    if (same_dir(dir, out)) {
+        fprintf(stderr, "smallcoder quantize: --out %s is the model directory %s: it would replace the weights being "
+                        "read; choose another --out\n", out, dir);
+        return 2;
+    }
     sc_set_threads(threads);
-    int g0;
+    int g0, made = 0;
     int isq = quant_config_read(dir, &g0);
     if (isq > 0) {
         sc_fail("%s is already quantized (group_size %d)", dir, g0);
@@ -55,6 +79,7 @@ int cmd_quantize(int argc, char **argv) {
     }
     sc_model m;
     if (isq < 0 || model_load(&m, dir)) goto fail;
+    if (mkdir(out, 0755) == 0) made = 1;
     rc = quantize_model(&m, out, group);
     int64_t np = m.nparams;
     model_free(&m);
@@ -70,5 +95,6 @@ int cmd_quantize(int argc, char **argv) {
     return 0;
 fail:
     fprintf(stderr, "smallcoder quantize: %s\n", sc_error());
+    remove_output(out, made);
     return 1;
 }

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "host/args.h"
 #include "infer/commands_infer.h"
@@ -16,7 +17,7 @@
 int cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *host = "127.0.0.1", *api_key = NULL, *device = "auto", *kvtype = "f16", *alias = NULL;
     const char *precision = "auto";
-    int port = 8080, parallel = 1, queue = 32, ctx = 0, threads = 0;
+    int port = 8080, parallel = 1, queue = 32, ctx = 0, threads = 0, max_conn = 0, timeout = 30;
     int64_t max_body = 1 << 20;
     sc_arg args[] = {
         {"model", 'm', SC_ARG_STR, &dir, "model directory (FP32/FP16 or INT8)", 1},
@@ -26,6 +27,9 @@ int cmd_serve(int argc, char **argv) {
         {"queue", 0, SC_ARG_INT, &queue, "requests that may wait for a slot; beyond that 503", 0},
         {"api-key", 0, SC_ARG_STR, &api_key, "require Authorization: Bearer KEY (not on /health)", 0},
         {"max-body", 0, SC_ARG_BYTES, &max_body, "largest request body; beyond that 413", 0},
+        {"max-connections", 0, SC_ARG_INT, &max_conn,
+         "open connections at most; beyond it new ones are closed at once (0 = min(512, ulimit -n minus 32))", 0},
+        {"timeout", 0, SC_ARG_INT, &timeout, "seconds a connection may stay idle before it is closed (1..3600)", 0},
         {"ctx", 'c', SC_ARG_INT, &ctx, "context positions per slot (0 = the model's)", 0},
         {"alias", 0, SC_ARG_STR, &alias, "model name in replies and /v1/models (default: the directory)", 0},
         {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
@@ -38,10 +42,33 @@ int cmd_serve(int argc, char **argv) {
                   "HTTP completion server: POST /completion, /infill (llama.cpp), /v1/completions (OpenAI), GET\n"
                   "/v1/models, /health. Each slot keeps the KV of its last request and reuses the common prefix.",
                   args, sizeof args / sizeof args[0], 0, 0};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"ctx", 0, 1 << 20}};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
     if (parallel < 1 || parallel > 64 || queue < 0 || port < 0 || port > 65535 || max_body < 1) {
         fprintf(stderr, "smallcoder serve: --parallel must be 1..64, --queue >= 0, --port 0..65535, --max-body > 0\n");
+        return 2;
+    }
+    /* each connection holds a descriptor (and a thread): the limit stays below ulimit -n, leaving FD_RESERVE for
+     * the model, the log and libmicrohttpd itself, so a flood of idle clients cannot starve the process */
+    enum { FD_RESERVE = 32, AUTO_MAX_CONN = 512 };
+    struct rlimit rl;
+    long fd_room = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur - FD_RESERVE
+                                                                                      : 65536;
+    if (fd_room < 1) {
+        fprintf(stderr, "smallcoder serve: ulimit -n %ld leaves no descriptor for connections (the server keeps %d)\n",
+                fd_room + FD_RESERVE, FD_RESERVE);
+        return 2;
+    }
+    if (max_conn == 0) max_conn = fd_room < AUTO_MAX_CONN ? (int)fd_room : AUTO_MAX_CONN;
+    if (max_conn < 1 || max_conn > fd_room) {
+        fprintf(stderr, "smallcoder serve: --max-connections must be 1..%ld here (ulimit -n %ld minus %d descriptors "
+                        "the server keeps for itself), got %d\n", fd_room, fd_room + FD_RESERVE, FD_RESERVE, max_conn);
+        return 2;
+    }
+    if (timeout < 1 || timeout > 3600) {
+        fprintf(stderr, "smallcoder serve: --timeout must be 1..3600 seconds, got %d\n", timeout);
         return 2;
     }
     int kv_f16 = engine_kv_f16(kvtype);
@@ -69,12 +96,13 @@ int cmd_serve(int argc, char **argv) {
     serve_state st = {0};
     char path[4096];
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
-    if (weights_load(&w, dir)) goto fail;
+    if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
     st.n_ctx = ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings;
     sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
                         .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel};
     if (engine_open(&e, &w, &o)) goto fail;
     st.engine = &e, st.tok = tok, st.api_key = api_key, st.max_body = (size_t)max_body;
+    st.max_connections = max_conn, st.idle_timeout_s = timeout;
     st.model_name = alias ? alias : dir;
     slots_init(&st, parallel, queue);
     struct MHD_Daemon *d = serve_http_start(&st, (const struct sockaddr *)&sa, &port);
@@ -83,9 +111,9 @@ int cmd_serve(int argc, char **argv) {
         goto fail;
     }
     fprintf(stderr, "serve: %s model %s, %s engine, %d slot(s) x %d positions (KV %s, %.1f MiB each), queue %d, "
-                    "%d threads\nserve: listening on http://%s:%d\n",
+                    "%d threads, %d connections at most (idle timeout %d s)\nserve: listening on http://%s:%d\n",
             w.quantized ? "INT8" : "FP32", dir, e.ops->name, parallel, st.n_ctx, kvtype,
-            kv_bytes(&st.slots[0].s.kv) / 1048576.0, queue, nthreads, host, port);
+            kv_bytes(&st.slots[0].s.kv) / 1048576.0, queue, nthreads, max_conn, timeout, host, port);
     int sig;
     sigwait(&stop, &sig);
     fprintf(stderr, "serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -14,6 +14,8 @@ enum {
 };
 enum { GGML_F32 = 0, GGML_F16 = 1, GGML_Q8_0 = 8 };
 #define GGUF_ALIGN 32
+#define GGUF_MAX_ALIGN 65536                    /* the reader's bound on general.alignment */
+#define GGUF_MAX_ELEMENTS ((uint64_t)1 << 48)   /* the reader's bound on a tensor's element count */
 #define QK8_0 32
 
 /* ---- reader ---- */

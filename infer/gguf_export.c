@@ -3,6 +3,7 @@
  * rotate-half RoPE to llama.cpp's interleaved pairs; the tokenizer as tokenizer.ggml.* ("gpt2" BPE: tokens,
  * token types, merges, special ids). Matrices F16 or Q8_0 (blocks of 32: FP16 scale + 32 int8), norms F32. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,7 +148,7 @@ static uint64_t tensor_bytes(int type, int rows, int cols) {
     return type == GGML_F32 ? n * 4 : type == GGML_F16 ? n * 2 : n / QK8_0 * 34;
 }
 
-static int write_tensor(FILE *f, const out_tensor *t, int hd) {
+static int write_tensor(FILE *f, const out_tensor *t, int hd, const char *path) {
     const float *w = t->src;
     float *perm = NULL;
     if (t->permute_heads) {
@@ -175,8 +176,9 @@ static int write_tensor(FILE *f, const out_tensor *t, int hd) {
             for (int i = 0; i < QK8_0; i++) o[2 + i] = (uint8_t)(int8_t)roundf(x[i] * id);
         }
     size_t wr = fwrite(out, 1, t->nbytes, f);
+    int e = errno;
     free(out), free(perm);
-    return wr == t->nbytes ? 0 : sc_fail("write failed");
+    return wr == t->nbytes ? 0 : sc_fail("%s: write failed (%s)", path, strerror(e));
 }
 
 int gguf_export(const char *dir, const char *outpath, int type) {
@@ -255,11 +257,11 @@ int gguf_export(const char *dir, const char *outpath, int type) {
     put(&h, zeros, (GGUF_ALIGN - h.n % GGUF_ALIGN) % GGUF_ALIGN);
     sc_atomic_file af;
     if (atomic_open(&af, outpath)) goto out;
-    rc = fwrite(h.p, 1, h.n, af.f) == h.n ? 0 : sc_fail("%s: write failed", outpath);
+    rc = fwrite(h.p, 1, h.n, af.f) == h.n ? 0 : sc_fail("%s: write failed (%s)", outpath, strerror(errno));
     for (int i = 0; i < nt && !rc; i++) {
-        rc = write_tensor(af.f, &t[i], hd);
+        rc = write_tensor(af.f, &t[i], hd, outpath);
         size_t pad = (size_t)((GGUF_ALIGN - t[i].nbytes % GGUF_ALIGN) % GGUF_ALIGN);
-        if (!rc && fwrite(zeros, 1, pad, af.f) != pad) rc = sc_fail("%s: write failed", outpath);
+        if (!rc && fwrite(zeros, 1, pad, af.f) != pad) rc = sc_fail("%s: write failed (%s)", outpath, strerror(errno));
     }
     if (rc) atomic_abort(&af);
     else rc = atomic_commit(&af);

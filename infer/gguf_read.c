@@ -1,5 +1,6 @@
 /* gguf_read.c — parses a GGUF v3 file fully into memory and checks every length against the file size, so a
- * truncated or corrupt file gives one clear message instead of a wild read. */
+ * truncated or corrupt file gives one clear message instead of a wild read. Every sum and product of numbers read
+ * from the file is checked for overflow before it is compared (an offset near 2^64 must not wrap to a small one). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,7 +90,14 @@ int gguf_open(gguf_file *g, const char *path) {
             memcpy(&kv->f, &u, 8);
         } else if (type_size(kv->type) > 0) kv->u = rd(&c, type_size(kv->type));
         else c.bad = 1;
-        if (!c.bad && kv->key && strcmp(kv->key, "general.alignment") == 0) align = kv->u;
+        if (!c.bad && kv->key && strcmp(kv->key, "general.alignment") == 0) {
+            /* the spec: a uint32, a power of two (llama.cpp refuses anything else); 0 would divide by zero */
+            if (kv->type != GGUF_T_U32 || kv->u == 0 || (kv->u & (kv->u - 1)) != 0 || kv->u > GGUF_MAX_ALIGN) {
+                gguf_close(g);
+                return sc_fail("%s: general.alignment must be a uint32 power of two in [1, %d]", path, GGUF_MAX_ALIGN);
+            }
+            align = kv->u;
+        }
     }
     for (uint64_t i = 0; i < g->nt && !c.bad; i++) {
         gguf_tensor *t = &g->t[i];
@@ -97,20 +105,32 @@ int gguf_open(gguf_file *g, const char *path) {
         t->ndim = (uint32_t)rd(&c, 4);
         if (t->ndim < 1 || t->ndim > 4) c.bad = 1;
         uint64_t n = 1;
-        for (uint32_t d = 0; d < t->ndim && !c.bad; d++) n *= (t->dims[d] = rd(&c, 8));
+        for (uint32_t d = 0; d < t->ndim && !c.bad; d++) {
+            t->dims[d] = rd(&c, 8);
+            /* element counts past 2^48 cannot be in a file we can read; checking here keeps n * 34 from wrapping */
+            if (!c.bad && (t->dims[d] == 0 || t->dims[d] > GGUF_MAX_ELEMENTS / n)) {
+                sc_fail("%s: tensor %s: dimension %u is %llu (the element count must be in [1, 2^48])", path,
+                        t->name ? t->name : "?", d, (unsigned long long)t->dims[d]);
+                gguf_close(g); /* after the message: it frees t->name */
+                return -1;
+            }
+            n *= t->dims[d];
+        }
         t->type = (uint32_t)rd(&c, 4);
         t->offset = rd(&c, 8);
         t->nbytes = t->type == GGML_F32 ? n * 4 : t->type == GGML_F16 ? n * 2 : t->type == GGML_Q8_0 ? n / QK8_0 * 34 : 0;
-        if (!t->nbytes || (t->type == GGML_Q8_0 && n % QK8_0)) c.bad = 1;
+        /* Q8_0 blocks run along the innermost dimension, so that one must be a whole number of blocks */
+        if (!t->nbytes || (t->type == GGML_Q8_0 && t->dims[0] % QK8_0)) c.bad = 1;
     }
     if (c.bad) {
         gguf_close(g);
         return sc_fail("%s: truncated or corrupt GGUF header", path);
     }
-    uint64_t data = ((uint64_t)(c.p - g->image) + align - 1) / align * align;
+    uint64_t data = ((uint64_t)(c.p - g->image) + align - 1) / align * align; /* align <= 2^16: no wrap */
     for (uint64_t i = 0; i < g->nt; i++) {
         gguf_tensor *t = &g->t[i];
-        if (data + t->offset + t->nbytes > size) {
+        /* data + offset + nbytes <= size, written so that no sum can wrap */
+        if (data > size || t->offset > size - data || t->nbytes > size - data - t->offset) {
             sc_fail("%s: tensor data of %s runs past the end of the file", path, t->name ? t->name : "?");
             gguf_close(g);  /* after the message: it frees t->name */
             return -1;

@@ -4,6 +4,7 @@
 #define SC_INFER_SERVE_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "infer/generate.h"
@@ -22,6 +23,8 @@ typedef struct {
     const char *model_name;
     const char *api_key;   /* NULL = no auth */
     size_t max_body;       /* bytes; larger bodies get 413 */
+    int max_connections;   /* open connections at most (libmicrohttpd stops accepting beyond; below ulimit -n) */
+    int idle_timeout_s;    /* a connection idle this long is closed */
     int n_ctx;
     pthread_mutex_t engine_lock;
     /* slots and queue */
@@ -45,6 +48,14 @@ typedef struct {
     int slot; /* set when a slot is taken */
 } serve_job;
 
+/* serve_log.c: one log line (ended by '\n' when the format does not), rate-limited to a burst per second, dropped instead of blocking
+ * when stderr cannot take it; dropped lines are counted and reported once the rate allows. */
+void serve_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void serve_logv(const char *fmt, va_list ap);
+/* tests: log to fd instead of stderr; lines dropped so far */
+void serve_log_set_fd(int fd);
+long serve_log_dropped(void);
+
 /* serve_slots.c: takes the free slot sharing the longest prefix with ids; waits when all are busy unless max_queue
  * requests already wait (returns -1: the caller answers 503). */
 int slots_acquire(serve_state *st, const int32_t *ids, int n);
@@ -59,6 +70,8 @@ void job_free(serve_job *job);
 char *reply_final(const serve_state *st, const serve_job *job, const sc_gen_result *r, long id, int streamed);
 char *reply_chunk(const serve_state *st, const serve_job *job, const char *text, size_t len, long id);
 char *reply_error(int code, const char *message);
+/* GET /v1/models: the one model, under its alias or directory */
+char *reply_models(const serve_state *st);
 /* Copies len bytes of text to out (room for 3 * len + 1) as valid UTF-8, NUL-terminated: a byte-level model can
  * emit byte tokens that are not UTF-8 (a lone continuation byte), and strict JSON clients reject those; each byte
  * that does not start a valid sequence becomes U+FFFD. Returns the bytes written. */

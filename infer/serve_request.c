@@ -124,9 +124,12 @@ int job_parse(serve_state *st, api_kind kind, const char *body, size_t len, serv
     sampling_defaults(&job->sampling);
     job->sampling.temperature = kind == API_OPENAI ? 1.0f : 0.8f;
     job->sampling.seed = (uint64_t)time(NULL);
-    cJSON *root = cJSON_ParseWithLength(body, len);
+    /* the error position comes back through end: cJSON_GetErrorPtr() is one global shared by every connection's
+     * thread, so it could point into another request's body */
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (!root) return sc_fail("the body is not valid JSON (near byte %zu)",
-                              cJSON_GetErrorPtr() ? (size_t)(cJSON_GetErrorPtr() - body) : (size_t)0);
+                              end && end >= body && end <= body + len ? (size_t)(end - body) : (size_t)0);
     int rc = -1;
     double n_predict = kind == API_OPENAI ? 16 : 128, temp = job->sampling.temperature, top_k = job->sampling.top_k;
     double top_p = job->sampling.top_p, min_p = job->sampling.min_p, rp = job->sampling.repeat_penalty, seed = -1;
@@ -241,7 +244,7 @@ static cJSON *openai_choice(cJSON *o, const serve_state *st, long id, const char
     cJSON_AddStringToObject(o, "id", cid);
     cJSON_AddStringToObject(o, "object", "text_completion");
     cJSON_AddNumberToObject(o, "created", (double)time(NULL));
-    cJSON_AddStringToObject(o, "model", st->model_name);
+    add_text(o, "model", st->model_name, strlen(st->model_name));
     cJSON *ch = cJSON_AddArrayToObject(o, "choices"), *c = cJSON_CreateObject();
     add_text(c, "text", text, len);
     cJSON_AddNumberToObject(c, "index", 0);
@@ -264,7 +267,7 @@ char *reply_final(const serve_state *st, const serve_job *job, const sc_gen_resu
     add_text(o, "content", streamed ? "" : r->text, streamed ? 0 : r->len);
     cJSON_AddNumberToObject(o, "id_slot", job->slot);
     cJSON_AddBoolToObject(o, "stop", 1);
-    cJSON_AddStringToObject(o, "model", st->model_name);
+    add_text(o, "model", st->model_name, strlen(st->model_name));
     cJSON_AddNumberToObject(o, "tokens_predicted", r->n_generated);
     cJSON_AddNumberToObject(o, "tokens_evaluated", r->n_prompt);
     cJSON_AddNumberToObject(o, "tokens_cached", r->n_cached);
@@ -291,6 +294,18 @@ char *reply_chunk(const serve_state *st, const serve_job *job, const char *text,
     }
     add_text(o, "content", text, len);
     cJSON_AddBoolToObject(o, "stop", 0);
+    return print_free(o);
+}
+
+char *reply_models(const serve_state *st) {
+    cJSON *o = cJSON_CreateObject(), *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "data"), m);
+    /* a path or alias may hold '"', '\\' or bytes that are not UTF-8: cJSON escapes, add_text cleans */
+    add_text(m, "id", st->model_name, strlen(st->model_name));
+    cJSON_AddStringToObject(m, "object", "model");
+    cJSON_AddNumberToObject(m, "created", 0);
+    cJSON_AddStringToObject(m, "owned_by", "smallcoder");
     return print_free(o);
 }
 

@@ -2,7 +2,7 @@
 // inf/nan flag, and the deterministic sum of squares behind the global gradient norm.
 #include "kernels/common.cuh"
 
-enum { SUMSQ_CHUNK = 1 << 16, SUMSQ_THREADS = 256 };
+enum { SUMSQ_CHUNK = KN_SUMSQ_CHUNK, SUMSQ_THREADS = 256 };  // kn_sumsq_workspace: kernels/sizes.h
 
 __global__ void f32_to_f16_kernel(__half *dst, const float *src, int64_t n) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
@@ -61,11 +61,6 @@ extern "C" void kn_unscale(float *g, int64_t n, float mul, int *found_nonfinite,
     if (n <= 0) return;
     unscale_kernel<<<kn_blocks(n, 256), 256, 0, stream>>>(g, n, mul, found_nonfinite);
     KN_CHECK_LAUNCH();
-}
-
-extern "C" size_t kn_sumsq_workspace(int64_t n) {
-    int64_t parts = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
-    return sizeof(double) * (size_t)(parts > 0 ? parts : 1);
 }
 
 extern "C" void kn_sumsq(double *result, const float *g, int64_t n, void *workspace, cudaStream_t stream) {

@@ -60,10 +60,6 @@ __global__ void attn_bwd_prep_kernel(float *D, const __half *dout, const __half 
     if (lane == 0) D[(int64_t)h * T + t] = s;
 }
 
-extern "C" size_t kn_attention_backward_workspace(int T, int nh) {
-    return sizeof(float) * (size_t)(T > 0 ? T : 1) * (size_t)(nh > 0 ? nh : 1);
-}
-
 extern "C" int kn_attention_backward(kn_half *dq, kn_half *dk, kn_half *dv, const kn_half *dout, const kn_half *q,
                                      const kn_half *k, const kn_half *v, const kn_half *out, const float *lse, int T,
                                      int nh, int nkv, int hd, int ldq, int ldkv, void *workspace,

@@ -47,10 +47,6 @@ __global__ void __launch_bounds__(CLS_THREADS)
     }
 }
 
-extern "C" size_t kn_classifier_workspace(int chunk, int V) {
-    return sizeof(float) * (size_t)(chunk > 0 ? chunk : 1) * (size_t)(V > 0 ? V : 1);
-}
-
 void kn_classifier_chunks(kn_blas *b, float *logits_out, kn_half *dx, float *dW_acc, float dW_scale, const kn_half *x,
                           const kn_half *W, int T, int C, int V, int chunk, void *workspace, cudaStream_t stream,
                           kn_classifier_rows_fn rows, const void *ctx) {

@@ -34,8 +34,6 @@ extern "C" void kn_embedding_forward(kn_half *out, const int32_t *ids, const kn_
     KN_CHECK_LAUNCH();
 }
 
-extern "C" size_t kn_embedding_plan_ints(int T) { return 3 * (size_t)(T > 0 ? T : 0) + 1; }
-
 // Sorts (id, position) pairs packed in 64 bits, so equal ids keep their position order; O(T log T) on the host,
 // tiny next to the step it serves.
 static int cmp_u64(const void *a, const void *b) {

@@ -25,15 +25,13 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS)
     }
 }
 
-extern "C" void kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, int T, int rows, int cols,
-                            cudaStream_t stream) {
-    if (T <= 0 || rows <= 0) return;
-    if (cols % 2) {
-        fprintf(stderr, "kn_f16_gemv: cols %d must be even\n", cols);
-        exit(1);
-    }
+extern "C" int kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, int T, int rows, int cols,
+                           cudaStream_t stream) {
+    if (T <= 0 || rows <= 0) return 0;
+    if (cols % 2) return kn_fail("kn_f16_gemv: cols %d must be even", cols);
     dim3 grid((rows + GEMV_WARPS - 1) / GEMV_WARPS, T);
     f16_gemv_kernel<<<grid, 32 * GEMV_WARPS, 0, stream>>>((__half *)y, y_f32, (const __half2 *)x, (const __half2 *)W,
                                                           rows, cols);
     KN_CHECK_LAUNCH();
+    return 0;
 }

@@ -18,6 +18,8 @@
 
 #include <cuda_runtime_api.h> /* cudaStream_t */
 
+#include "kernels/sizes.h" /* the *_workspace sizes and kn_embedding_plan_ints: plain arithmetic */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -25,8 +27,11 @@ extern "C" {
 typedef uint16_t kn_half; /* FP16 bits; __half on the device */
 
 /* ---- device.cu: path selection and errors ---- */
-/* 1 when the current device has usable tensor cores: sm_75+ except the Turing parts without them (GTX 16xx, MX,
- * T400-T1200), a guess from the name since CUDA exposes no such property. */
+/* 1 when the current device has usable tensor cores, decided by what the card does, not by its name: a short probe
+ * times mma.sync.m16n8k8 (FP32 accumulate) against paired FP16 FMAs (__hfma2) on the same device; tensor cores make
+ * the mma at least 1.5x faster, while Turing parts without them (TU116/TU117: GTX 16xx, MX450, T400-T1200) run it
+ * on the FP16 ALUs, no faster. Measured once per device (kn_blas_create does it, before any graph capture) and kept
+ * in the GEMM cache file with the GEMM choices; compute capability below 7.5 has no mma.sync and is never probed. */
 int kn_device_has_tensor_cores(void);
 /* -1 = automatic (device, unless SMALLCODER_NO_TENSOR_CORES=1 is set), 0 = force the FP32-FMA path, 1 = force
  * the mma.sync path. Tests use it to run both paths in one process. */
@@ -35,11 +40,49 @@ void kn_set_tensor_cores(int mode);
 int kn_tensor_cores(void);
 const char *kn_last_error(void);
 
-/* ---- gemm.cu: cuBLAS with FP16 inputs and FP32 accumulation (CUBLAS_COMPUTE_32F) ---- */
+/* ---- gemm.cu: every GEMM of the model (training forward, dX, dW with beta = 1, classifier chunks, KD, prefill).
+ * FP16 A and B, FP32 accumulation, FP16 or FP32 C. Three candidates: cuBLAS GemmEx (FP16 in, CUBLAS_COMPUTE_32F);
+ * cuBLAS SGEMM on FP32 copies staged in the handle's staging buffer; our own SIMT kernel (gemm_simt.cu). On first
+ * use of a shape on a device each candidate is timed (cudaEvents, a few repetitions; never during CUDA graph
+ * capture), the fastest is kept for the process and in the user's cache directory ($XDG_CACHE_HOME/smallcoder or
+ * ~/.cache/smallcoder, one file per GPU UUID, written atomically) and named once on stderr.
+ * SMALLCODER_GEMM=auto|cublas|sgemm|simt forces one; SMALLCODER_NO_TENSOR_CORES=1 leaves cuBLAS GemmEx (which may
+ * use tensor cores) out of the measurement. ---- */
+typedef enum {
+    KN_GEMM_AUTO = 0,
+    KN_GEMM_CUBLAS = 1,  /* cublasGemmEx, FP16 in, FP32 compute */
+    KN_GEMM_SGEMM = 2,   /* cublasSgemm on FP32 copies (conversion kernels, staging buffer) */
+    KN_GEMM_SIMT = 3,    /* gemm_simt.cu: FP16 loads, FP32 shared-memory tiles, FP32 FMA */
+    KN_GEMM_SIMT_H2 = 4, /* the SIMT kernel with paired FP16 FMAs folded into FP32 every 8 k: measured, less
+                          * accurate (docs/cuda.md), never chosen by auto; only kn_blas_force selects it */
+    KN_GEMM_NALGO = 5
+} kn_gemm_algo;
+/* Device bytes of staging a handle needs (callers take them from their arena: `train --plan` and the inference
+ * plan count them): SGEMM's FP32 blocks and the tuner's scratch output. */
+#define KN_GEMM_STAGING_BYTES ((size_t)24 << 20)
 typedef struct kn_blas kn_blas;
-/* One cuBLAS handle bound to stream, using workspace (bytes; NULL/0 = cuBLAS's own) so nothing is allocated later. */
-kn_blas *kn_blas_create(cudaStream_t stream, void *workspace, size_t bytes);
+/* One cuBLAS handle bound to stream, using workspace (bytes; NULL/0 = cuBLAS's own) and staging (at least
+ * KN_GEMM_STAGING_BYTES; NULL = cudaMalloc'd here), so nothing is allocated later. Reads SMALLCODER_GEMM (a bad
+ * value is a one-line error and exit 1) and runs the tensor-core probe of the device. */
+kn_blas *kn_blas_create(cudaStream_t stream, void *workspace, size_t bytes, void *staging, size_t staging_bytes);
 void kn_blas_destroy(kn_blas *b);
+/* Force a candidate for every GEMM of this handle (KN_GEMM_AUTO = measure); overrides SMALLCODER_GEMM. */
+void kn_blas_force(kn_blas *b, kn_gemm_algo algo);
+const char *kn_gemm_algo_name(int algo);
+/* Parses "auto", "cublas", "sgemm", "simt" (and "simt-h2"); -1 when s is none of them. */
+int kn_gemm_algo_parse(const char *s);
+/* C[m,n] = alpha op(A) op(B) + beta C, column-major (cuBLAS's convention: op(A) is m x k, trans_a = 1 means A is
+ * stored k x m), C FP16 or FP32 (c_fp32); beta = 0 does not read C. The path the model's GEMMs take. */
+void kn_gemm_cm(kn_blas *b, int trans_a, int trans_b, int m, int n, int k, float alpha, const kn_half *A, int lda,
+                const kn_half *B, int ldb, float beta, void *C, int c_fp32, int ldc);
+/* What kn_gemm_cm would run for this shape now (tunes it when needed, as the first call would). */
+kn_gemm_algo kn_gemm_choice(kn_blas *b, int trans_a, int trans_b, int m, int n, int k, const kn_half *A, int lda,
+                            const kn_half *B, int ldb, float beta, int c_fp32);
+/* Tests: a fake timer replaces cudaEvent timing for the tuner and the tensor-core probe: returns the time in ms of
+ * `what` ("gemm <algo> <ta><tb> m n k" or "probe mma" / "probe hfma2"); NULL restores the events. */
+void kn_set_fake_timer(double (*fn)(void *ctx, const char *what), void *ctx);
+/* Tests: forget every choice and probe result made or read in this process (the cache files stay). */
+void kn_gemm_cache_reset(void);
 /* y[T,out] = x[T,in] W[out,in]^T, y in FP16. */
 void kn_matmul_forward(kn_blas *b, kn_half *y, const kn_half *x, const kn_half *W, int T, int in, int out);
 /* dx[T,in] = dy W (dx_accumulate = 0) or += (1), skipped when dx is NULL; dW[out,in] += dW_scale * dy^T x in FP32,
@@ -53,7 +96,6 @@ void kn_embedding_forward(kn_half *out, const int32_t *ids, const kn_half *table
 /* Host side of the deterministic backward: sorts token positions by id (stable, so each id's tokens stay in token
  * order) into plan_host (kn_embedding_plan_ints(T) ints); ids outside [0, V) are dropped. Returns the number of
  * distinct ids. Upload the plan, then call kn_embedding_backward with that count. */
-size_t kn_embedding_plan_ints(int T);
 int kn_embedding_plan(int32_t *plan_host, const int32_t *ids_host, int T, int V);
 /* dtable[id] += scale * dout[t] for every token t of each id, in token order: one block per distinct id, so no
  * two threads ever add to the same row (no atomics; same bits every run). */
@@ -65,7 +107,6 @@ void kn_embedding_backward(float *dtable_acc, float scale, const kn_half *dout, 
  * rstd is computed from resid_out as stored (FP16), so backward sees exactly what forward normalised. */
 void kn_rmsnorm_forward(kn_half *resid_out, kn_half *norm_out, float *rstd, const kn_half *resid_in,
                         const kn_half *delta, const kn_half *weight, int T, int C, float eps, cudaStream_t stream);
-size_t kn_rmsnorm_backward_workspace(int T, int C);
 /* dresid_total = dresid (NULL = 0) + rmsnorm's input gradient (may alias dresid);
  * dweight += dweight_scale * sum_t dnorm * resid_out * rstd (FP32, summed in a fixed order). */
 void kn_rmsnorm_backward(kn_half *dresid_total, float *dweight_acc, float dweight_scale, const kn_half *dnorm,
@@ -73,11 +114,12 @@ void kn_rmsnorm_backward(kn_half *dresid_total, float *dweight_acc, float dweigh
                          int T, int C, void *workspace, cudaStream_t stream);
 
 /* ---- rope.cu: HF rotate-half RoPE in place on x[T, ld] (heads [0, n_heads) of head_dim each, row t at position
- * pos0 + t). The q|k part of a fused qkv buffer is rotated by one call: n_heads = nh + nkv, ld = row stride. ---- */
-void kn_rope_forward(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
+ * pos0 + t). The q|k part of a fused qkv buffer is rotated by one call: n_heads = nh + nkv, ld = row stride.
+ * -1 (kn_last_error) when head_dim is above 1024. ---- */
+int kn_rope_forward(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
+                    cudaStream_t stream);
+int kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
                      cudaStream_t stream);
-void kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
-                      cudaStream_t stream);
 
 /* ---- attention.cu: causal GQA flash attention, scale 1/sqrt(hd); host/cpu/attention.c's contract.
  * q rows have stride ldq, k and v rows stride ldkv (a fused qkv buffer: q = qkv, k = qkv + nh*hd,
@@ -87,7 +129,6 @@ void kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int
 int kn_attention_check(int hd, int nh, int nkv, int ldq, int ldkv);
 int kn_attention_forward(kn_half *out, float *lse, const kn_half *q, const kn_half *k, const kn_half *v, int T,
                          int nh, int nkv, int hd, int ldq, int ldkv, cudaStream_t stream);
-size_t kn_attention_backward_workspace(int T, int nh);
 /* dq (stride ldq), dk, dv (stride ldkv) are overwritten; probabilities recomputed tile by tile from lse. */
 int kn_attention_backward(kn_half *dq, kn_half *dk, kn_half *dv, const kn_half *dout, const kn_half *q,
                           const kn_half *k, const kn_half *v, const kn_half *out, const float *lse, int T, int nh,
@@ -105,7 +146,6 @@ void kn_swiglu_backward(kn_half *dgate, kn_half *dup, const kn_half *dout, const
  * dlogits^T x. Never a T x V buffer (unless logits_out is asked for). losses[t] = -log p(target) (0 when the
  * target is outside [0, V)); dlogits = (softmax - onehot) * loss_scale for counted rows. dx NULL = forward only;
  * logits_out [T, V] FP32 optional. The caller sums losses (deterministically, on the host). ---- */
-size_t kn_classifier_workspace(int chunk, int V);
 void kn_classifier_forward_backward(kn_blas *b, float *losses, float *logits_out, kn_half *dx, float *dW_acc,
                                     float dW_scale, const kn_half *x, const kn_half *W, const int32_t *targets, int T,
                                     int C, int V, float loss_scale, int chunk, void *workspace, cudaStream_t stream);
@@ -132,7 +172,6 @@ void kn_f16_to_f32(float *dst, const kn_half *src, int64_t n, cudaStream_t strea
 void kn_unscale(float *g, int64_t n, float mul, int *found_nonfinite, cudaStream_t stream);
 /* *result (a double on the device) = sum of g^2 in double: fixed 64Ki chunks (as train/adamw.c grad_sumsq), each
  * and then the chunk sums reduced in a fixed tree, so the same value every run; inf/nan when any g is. */
-size_t kn_sumsq_workspace(int64_t n);
 void kn_sumsq(double *result, const float *g, int64_t n, void *workspace, cudaStream_t stream);
 
 /* ---- adamw.cu: train/adamw.c adamw_update on the device (the "full" placement); p16 (optional) receives the
@@ -166,9 +205,9 @@ void kn_int8_embedding(kn_half *out, const int32_t *ids, const int8_t *W, const 
                        int group, cudaStream_t stream);
 
 /* f16_gemv.cu: y[T, rows] = x[T, cols] W^T for a few rows of x (decode), FP32 accumulation; y FP16 or, when NULL,
- * y_f32. cols must be even. */
-void kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, int T, int rows, int cols,
-                 cudaStream_t stream);
+ * y_f32. cols must be even: else -1 (kn_last_error), nothing launched. */
+int kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, int T, int rows, int cols,
+                cudaStream_t stream);
 
 /* decode_attention.cu */
 /* qkv [T, (nh + 2 nkv) hd] (q | k | v per row): rotates q and k in place (HF rotate-half, row t at st->pos + t,

@@ -3,7 +3,7 @@
 // deterministic passes (fixed row ranges into a workspace, then the ranges added in order) instead of atomics.
 #include "kernels/common.cuh"
 
-enum { RMS_THREADS = 256, RMS_ROWS_PER_PART = 128, RMS_COLS = 32, RMS_YS = 8 };
+enum { RMS_THREADS = 256, RMS_ROWS_PER_PART = KN_RMS_ROWS_PER_PART, RMS_COLS = 32, RMS_YS = 8 };  // sizes.h
 
 // resid_out = resid_in + delta, rounded to FP16 first: rstd and norm_out use the stored value, which is what
 // backward reads. Each element is read and written by the same thread, so resid_out may alias resid_in.
@@ -85,11 +85,6 @@ extern "C" void kn_rmsnorm_forward(kn_half *resid_out, kn_half *norm_out, float 
                                                              (const __half *)resid_in, (const __half *)delta,
                                                              (const __half *)weight, C, eps);
     KN_CHECK_LAUNCH();
-}
-
-extern "C" size_t kn_rmsnorm_backward_workspace(int T, int C) {
-    size_t nparts = (size_t)(T + RMS_ROWS_PER_PART - 1) / RMS_ROWS_PER_PART;
-    return (nparts ? nparts : 1) * (size_t)(C > 0 ? C : 1) * sizeof(float);
 }
 
 extern "C" void kn_rmsnorm_backward(kn_half *dresid_total, float *dweight_acc, float dweight_scale,

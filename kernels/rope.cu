@@ -31,13 +31,10 @@ __global__ void rope_kernel(__half *x, int T, int n_heads, int head_dim, int ld,
     }
 }
 
-static void rope_launch(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta, float dir,
-                        cudaStream_t stream) {
-    if (T <= 0 || n_heads <= 0 || head_dim < 2) return;
-    if (head_dim / 2 > ROPE_MAX_HALF) {
-        fprintf(stderr, "kn_rope: head_dim %d exceeds %d\n", head_dim, 2 * ROPE_MAX_HALF);
-        exit(1);
-    }
+static int rope_launch(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta, float dir,
+                       cudaStream_t stream) {
+    if (T <= 0 || n_heads <= 0 || head_dim < 2) return 0;
+    if (head_dim / 2 > ROPE_MAX_HALF) return kn_fail("kn_rope: head_dim %d exceeds %d", head_dim, 2 * ROPE_MAX_HALF);
     float f[ROPE_MAX_HALF];
     int half = head_dim / 2;
     for (int i = 0; i < half; i++) f[i] = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);  // as rope.c
@@ -46,14 +43,15 @@ static void rope_launch(kn_half *x, int T, int n_heads, int head_dim, int ld, in
     int64_t n = (int64_t)T * half;
     rope_kernel<<<kn_blocks(n, 256), 256, 0, stream>>>((__half *)x, T, n_heads, head_dim, ld, pos0, dir);
     KN_CHECK_LAUNCH();
+    return 0;
 }
 
-extern "C" void kn_rope_forward(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
+extern "C" int kn_rope_forward(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
                                 cudaStream_t stream) {
-    rope_launch(x, T, n_heads, head_dim, ld, pos0, theta, 1.0f, stream);
+    return rope_launch(x, T, n_heads, head_dim, ld, pos0, theta, 1.0f, stream);
 }
 
-extern "C" void kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
+extern "C" int kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
                                  cudaStream_t stream) {
-    rope_launch(dx, T, n_heads, head_dim, ld, pos0, theta, -1.0f, stream);
+    return rope_launch(dx, T, n_heads, head_dim, ld, pos0, theta, -1.0f, stream);
 }

@@ -38,7 +38,9 @@ int cmd_forward(int argc, char **argv) {
                   "Runs the model on the ids and prints `loss X`: the mean cross-entropy of predicting ids[t+1]\n"
                   "from ids[0..t] for t < T-1. Timing goes to stderr.",
                   args, sizeof args / sizeof args[0], 0, 0};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
     if (strcmp(device, "cpu") && strcmp(device, "auto") && strcmp(device, "cuda")) {
         fprintf(stderr, "smallcoder forward: --device must be cpu, cuda or auto, got '%s'\n", device);

@@ -78,8 +78,11 @@ int cmd_info(int argc, char **argv) {
     st_file f;
     if (st_open(&f, path_join(path, sizeof path, dir, "model.safetensors"))) goto fail;
     rc = model_check_file(&c, &f, cpath);
+    int int8 = 0;
+    for (int i = 0; i < f.ntensors; i++) int8 |= f.tensors[i].dtype == ST_I8;
     if (!rc) printf("file: %s, %d tensors, %.1f MiB, dtype %s, matches the config\n", path, f.ntensors,
-                    f.map_len / 1048576.0, f.ntensors ? st_dtype_name(f.tensors[0].dtype) : "-");
+                    f.map_len / 1048576.0, int8 ? "I8 (INT8 matrices, F16 scales)"
+                                                : f.ntensors ? st_dtype_name(f.tensors[0].dtype) : "-");
     st_close(&f);
     if (rc) goto fail;
     return 0;

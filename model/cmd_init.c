@@ -11,6 +11,8 @@
 #include "host/model.h"
 #include "host/threads.h"
 
+#define INIT_MIN_VOCAB 262
+
 int cmd_init(int argc, char **argv) {
     const char *preset = NULL, *out = NULL;
     int seed = 0, layers = 0, vocab = 0, force = 0, untied = 0;
@@ -29,11 +31,18 @@ int cmd_init(int argc, char **argv) {
                   "Writes DIR/config.json and DIR/model.safetensors (F32): every matrix drawn from N(0, std),\n"
                   "every norm weight 1, deterministic for a seed.",
                   args, sizeof args / sizeof args[0], 0, 0};
+    static const sc_arg_range ranges[] = {{"std", 0, 10}, {"layers", 0, 1024}, {"vocab-size", 0, 4194304}};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
     sc_config cfg;
     if (config_preset(&cfg, preset)) goto fail;
     if (layers) cfg.num_hidden_layers = layers;
+    if (vocab && vocab < INIT_MIN_VOCAB) {
+        fprintf(stderr, "smallcoder init: option --vocab-size %d is below %d (a byte-level tokenizer's 6 specials + 256 "
+                        "bytes)\n", vocab, INIT_MIN_VOCAB);
+        return 2;
+    }
     if (vocab) cfg.vocab_size = vocab;
     if (untied) cfg.tie_word_embeddings = 0;
     if (config_validate(&cfg, "--preset/--layers/--vocab-size")) goto fail;

@@ -70,5 +70,26 @@ expect 1 "model.safetensors: tensor .* past the end of the data" $sc forward --m
 printf 'garbage!' >"$dir/bad/model.safetensors"
 expect 1 "header length" $sc info "$dir/bad" --model "$dir/bad"
 
+# nonsense values are refused at the option parser with one line naming the flag (issue 14, item 6)
+expect 2 "option --lr -1 is out of range" $sc train --lr -1
+expect 2 "option --top-p 2 is out of range" $sc complete --model "$dir/tiny" --prompt x --top-p 2
+expect 2 "option --temperature -1 is out of range" $sc complete --model "$dir/tiny" --prompt x --temperature -1
+expect 2 "option --n-predict -1 is out of range" $sc complete --model "$dir/tiny" --prompt x -n -1
+expect 2 "option --zstd-level 99 is out of range" $sc tokenize -t "$dir/none.json" --out "$dir/sh" --zstd-level 99 "$dir"
+expect 2 "option --std -1 is out of range" $sc init --preset tiny --out "$dir/m" --std -1
+expect 2 "option --vocab-size 3 is below 262" $sc init --preset tiny --out "$dir/m" --vocab-size 3
+[ -e "$dir/m" ] && { echo "FAIL: a refused init left $dir/m behind"; fails=$((fails + 1)); }
+m="--model $dir/tiny" o="--out $dir/never" t="--tokenizer $dir/none.json"
+for c in "train" "eval $m --data $dir" "forward $m --ids $dir/ok.ids" "tokenize $t $o $dir" "tokenizer train $o $dir" \
+         "tokenizer encode $t $dir/ok.ids" "teacher $m --data $dir $o" "quantize $m $o" "complete $m -p x" \
+         "infer-bench $m" "serve $m"; do
+  expect 2 "option --threads -3 is out of range" $sc $c --threads -3
+done
+expect 2 "option --bandwidth -5 is out of range" $sc infer-bench $m --bandwidth -5
+expect 2 "option --max-tokens -1 is out of range" $sc eval $m --data "$dir" --max-tokens -1
+expect 2 "option --ctx -5 is out of range" $sc serve $m --ctx -5
+expect 2 "option --overlap -7 is out of range" $sc teacher $m --data "$dir" $o --overlap -7
+[ -e "$dir/never" ] && { echo "FAIL: a refused command created $dir/never"; fails=$((fails + 1)); }
+
 [ $fails -eq 0 ] && echo "cli_bad_input: all checks passed" || echo "cli_bad_input: $fails failure(s)"
 [ $fails -eq 0 ]

@@ -22,6 +22,11 @@ if(TARGET sc_kernels)
     target_include_directories(sc_bench_kernels PRIVATE ${CMAKE_SOURCE_DIR})
     set_target_properties(sc_bench_kernels PROPERTIES LINKER_LANGUAGE CUDA)
   endif()
+  # the GEMM table (bench/gpu/gemm-table, a stage of bench/gpu-suite)
+  add_executable(sc_bench_gemm ${CMAKE_SOURCE_DIR}/bench/gpu/bench_gemm.c)
+  target_link_libraries(sc_bench_gemm PRIVATE ${SC_ALL_LIBS} sc_host)
+  target_include_directories(sc_bench_gemm PRIVATE ${CMAKE_SOURCE_DIR})
+  set_target_properties(sc_bench_gemm PROPERTIES LINKER_LANGUAGE CUDA)
 endif()
 
 # The emulator needs the CUDA headers (for the types) and a Python to translate the kernels; no GPU, no nvcc run.
@@ -120,6 +125,24 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
   target_link_libraries(emu_sc_bench_kernels PRIVATE sc_host_emu)
   target_include_directories(emu_sc_bench_kernels PRIVATE ${CMAKE_SOURCE_DIR})
   set_target_properties(emu_sc_bench_kernels PROPERTIES LINKER_LANGUAGE CXX EXCLUDE_FROM_ALL ON)
+  # the GEMM table rehearsed on the emulator at tiny shapes (its times mean nothing): the stage script and the
+  # driver's every path run, so bench/gpu-suite does not meet them first on a GPU
+  add_executable(emu_sc_bench_gemm ${CMAKE_SOURCE_DIR}/bench/gpu/bench_gemm.c)
+  target_link_libraries(emu_sc_bench_gemm PRIVATE sc_host_emu)
+  target_include_directories(emu_sc_bench_gemm PRIVATE ${CMAKE_SOURCE_DIR})
+  set_target_properties(emu_sc_bench_gemm PROPERTIES LINKER_LANGUAGE CXX)
+  add_test(NAME emu_gemm_table COMMAND ${CMAKE_SOURCE_DIR}/bench/gpu/gemm-table $<TARGET_FILE:emu_sc_bench_gemm>
+                                       ${CMAKE_CURRENT_BINARY_DIR}/gemm-table --T 24 --reps 1 --vocab 200
+                                       --hidden 40 --ffn 56 --qkv 72)
+  set_tests_properties(emu_gemm_table PROPERTIES LABELS emu TIMEOUT 300)
+  # the classifier and KD GEMMs (strided dlogits, FP32 logits) with each candidate forced
+  foreach(t test_classifier test_kd_loss)
+    foreach(algo sgemm simt)
+      add_test(NAME emu_${t}_${algo} COMMAND emu_${t} WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+      set_tests_properties(emu_${t}_${algo} PROPERTIES LABELS emu TIMEOUT 900
+                           ENVIRONMENT "SC_GPU_TEST_QUICK=1;OMP_NUM_THREADS=2;SMALLCODER_GEMM=${algo}")
+    endforeach()
+  endforeach()
   # smallcoder itself on the emulator: the stage archives (as files, so the real host/ and kernels do not come
   # along) over sc_host_emu, for `train --device cuda` end to end through the trainer (gpu/train_cuda_emu.sh)
   if(TARGET sc_train AND TARGET sc_distill)

@@ -52,6 +52,13 @@ int main(void) {
                      "rope_scaling");
     CHECK_FAILS_WITH(load_text("{\"hidden_size\": -64, \"intermediate_size\": 128, \"num_hidden_layers\": 1,"
                                "\"num_attention_heads\": 4, \"vocab_size\": 100}", &x), "hidden_size must be a positive");
+    /* a token id beyond INT_MAX was cast to int unchecked (undefined; issue 14) */
+    CHECK_FAILS_WITH(load_text("{\"hidden_size\": 64, \"intermediate_size\": 128, \"num_hidden_layers\": 1,"
+                               "\"num_attention_heads\": 4, \"vocab_size\": 100, \"bos_token_id\": 1e20}", &x),
+                     "bos_token_id must be a token id");
+    CHECK_FAILS_WITH(load_text("{\"hidden_size\": 64, \"intermediate_size\": 128, \"num_hidden_layers\": 1,"
+                               "\"num_attention_heads\": 4, \"vocab_size\": 100, \"eos_token_id\": [2.5]}", &x),
+                     "eos_token_id must be a token id");
     CHECK_FAILS_WITH(config_load(&x, "does/not/exist.json"), "does/not/exist.json: cannot open");
     unlink("cfg_test.json");
     return check_result("test_config");

@@ -1,6 +1,8 @@
 /* test_infer_gguf.c — `export gguf` parsed back by our own reader: header, llama.* metadata, tokenizer arrays,
  * tensor names/shapes/types, values (F16 exact to rounding, Q8_0 within half a quantization step), the Q/K RoPE
- * row permutation, an untied lm_head, and a truncated file refused with a clear message. */
+ * row permutation, an untied lm_head, and a truncated file refused with a clear message. Hand-made hostile files:
+ * general.alignment 0 (divided by), a tensor offset that wraps data + offset + nbytes past 2^64, dimensions whose
+ * product wraps the byte count, a Q8_0 row that is not whole blocks: each refused with a message. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,11 +121,78 @@ static void check_model(const char *base, int tied) {
     model_free(&m);
 }
 
+/* ---- hand-made hostile files (issue 14): a GGUF image is built field by field ---- */
+typedef struct {
+    uint8_t b[4096];
+    size_t n;
+} img;
+
+static void put(img *m, const void *p, size_t n) {
+    memcpy(m->b + m->n, p, n);
+    m->n += n;
+}
+static void put32(img *m, uint32_t v) { put(m, &v, 4); }
+static void put64(img *m, uint64_t v) { put(m, &v, 8); }
+static void putstr(img *m, const char *s) {
+    put64(m, strlen(s));
+    put(m, s, strlen(s));
+}
+
+/* One tensor "w" of type `type` with dims d0 x d1 at `offset`, after one u32 key (NULL: none); data_bytes bytes
+ * of data follow the header padded to `pad`. */
+static int open_hostile(const char *base, const char *key, uint32_t key_value, uint32_t type, uint64_t d0, uint64_t d1,
+                        uint64_t offset, size_t pad, size_t data_bytes) {
+    img m = {.n = 0};
+    put(&m, "GGUF", 4);
+    put32(&m, 3);
+    put64(&m, 1);           /* tensors */
+    put64(&m, key ? 1 : 0); /* keys */
+    if (key) {
+        putstr(&m, key);
+        put32(&m, GGUF_T_U32);
+        put32(&m, key_value);
+    }
+    putstr(&m, "w");
+    put32(&m, 2);
+    put64(&m, d0);
+    put64(&m, d1);
+    put32(&m, type);
+    put64(&m, offset);
+    while (m.n % pad) m.b[m.n++] = 0;
+    memset(m.b + m.n, 0, data_bytes);
+    m.n += data_bytes;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/hostile.gguf", base);
+    FILE *f = fopen(path, "wb");
+    fwrite(m.b, 1, m.n, f);
+    fclose(f);
+    gguf_file g;
+    int rc = gguf_open(&g, path);
+    if (rc == 0) gguf_close(&g);
+    return rc;
+}
+
+static void check_hostile(const char *base) {
+    /* a sane one first, so the refusals below are for the reason named */
+    CHECKF(open_hostile(base, "general.alignment", 32, GGML_F32, 4, 2, 0, 32, 32) == 0, "sane file: %s", sc_error());
+    CHECK_FAILS_WITH(open_hostile(base, "general.alignment", 0, GGML_F32, 4, 2, 0, 32, 32), "general.alignment");
+    CHECK_FAILS_WITH(open_hostile(base, "general.alignment", 24, GGML_F32, 4, 2, 0, 32, 32), "general.alignment");
+    /* data + offset + nbytes wraps to a small number: 32 + (2^64 - 32) + 32 = 32 */
+    CHECK_FAILS_WITH(open_hostile(base, NULL, 0, GGML_F32, 4, 2, (uint64_t)0 - 32, 32, 64), "past the end");
+    /* 2^62 + 1 elements of F32 are 4 bytes after the multiplication wraps */
+    CHECK_FAILS_WITH(open_hostile(base, NULL, 0, GGML_F32, ((uint64_t)1 << 62) + 1, 1, 0, 32, 32), "element count");
+    CHECK_FAILS_WITH(open_hostile(base, NULL, 0, GGML_F32, (uint64_t)1 << 32, (uint64_t)1 << 32, 0, 32, 32),
+                     "element count");
+    /* Q8_0 rows of 16 (not whole 32-blocks), 2 rows = 32 elements: the count alone would pass */
+    CHECKF(open_hostile(base, NULL, 0, GGML_Q8_0, 16, 2, 0, 32, 64) != 0, "Q8_0 with a 16-wide row was accepted");
+}
+
 int main(void) {
     char base[] = "/tmp/sc_test_gguf.XXXXXX";
     if (!mkdtemp(base)) return 1;
     check_model(base, 1);
     check_model(base, 0);
+    check_hostile(base);
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", base);
     if (system(cmd)) printf("could not remove %s\n", base);

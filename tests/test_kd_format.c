@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host/checksum.h"
 #include "tests/check.h"
 #include "host/error.h"
 #include "host/half.h"
@@ -129,6 +130,18 @@ int main(void) {
     o = fopen(tp, "wb");
     fwrite(bytes, 1, (size_t)size, o), fclose(o);
     CHECK(kd_open(&r, tp) != 0);
+    /* frame_tokens x k beyond KD_MAX_FRAME_ENTRIES, with a CRC that matches: refused before any frame buffer is
+     * sized from it (issue 14: 2^24 x 1024 entries asked for ~100 GB) */
+    bytes[13] ^= 1;
+    uint32_t big_k = 1024, big_frames = 1u << 20, big_vocab = 4096;
+    memcpy(bytes + 12, &big_k, 4), memcpy(bytes + 24, &big_vocab, 4), memcpy(bytes + 64, &big_frames, 4);
+    uint64_t idx;
+    memcpy(&idx, bytes + 56, 8);
+    uint32_t crc = crc32c_update(crc32c_update(0, bytes, 156), bytes + idx, (size_t)size - idx);
+    memcpy(bytes + 156, &crc, 4);
+    o = fopen(tp, "wb");
+    fwrite(bytes, 1, (size_t)size, o), fclose(o);
+    CHECK_FAILS_WITH(kd_open(&r, tp), "entries per frame");
     free(bytes);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -572,6 +572,17 @@ static void test_bad_input(void) {
     CHECK(tokenizer_load_json(&t, s, strlen(s), "tok.json") == 0); /* tuple merges load */
     tokenizer_free(t);
     free(s);
+    /* ids are bounded where they are read (issue 14): 2^25 would size the id tables for 32M entries */
+    cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    cJSON_AddNumberToObject(vocab, "far", 33554432.0);
+    s = cJSON_PrintUnformatted(root);
+    LOAD_FAILS(s, "model.vocab['far']: id must be an integer in [0, 4194304)");
+    free(s);
+    cJSON_DeleteItemFromObject(vocab, "far");
+    cJSON_ReplaceItemInObject(root, "added_tokens", cJSON_Parse("[{\"id\": 7.5, \"content\": \"<x>\"}]"));
+    s = cJSON_PrintUnformatted(root);
+    LOAD_FAILS(s, "added_tokens: each entry needs an integer \"id\"");
+    free(s);
     cJSON_Delete(root);
 
     snprintf(path, sizeof path, "%s/missing.json", tmpdir);

@@ -121,6 +121,72 @@ static void test_round_trip_and_keep(void) {
     model_free(&m);
 }
 
+/* A directory already named ckpt-<step> is replaced, never kept; steps outside [0, 2^40] are refused; --keep
+ * prunes the largest names a run can write; checkpoint_name_step reads only ckpt-<digits> (issue 14, item 1). */
+static void test_names_agree_with_content(void) {
+    sc_config cfg = synth_config();
+    sc_model m;
+    model_create(&m, &cfg);
+    model_init_weights(&m, 3, 0.02f);
+    float *ea = sc_calloc((size_t)m.nparams, sizeof(float)), *eas = sc_calloc((size_t)m.nparams, sizeof(float));
+    char run[512], stale[600], out[4096], p[4200];
+    snprintf(run, sizeof run, "%s/names", root);
+    mkdir(run, 0755);
+    checkpoint_data d = {&m, ea, eas, "{\"format\":\"new\"}\n", NULL};
+    /* a stale ckpt-7 of another run (complete, other state) must not survive a save of step 7 */
+    snprintf(stale, sizeof stale, "%s/ckpt-7", run);
+    mkdir(stale, 0755);
+    CHECK(atomic_write_file(path_join(p, sizeof p, stale, "trainer_state.json"), "{\"format\":\"old\"}\n", 17) == 0);
+    CHECK(atomic_write_file(path_join(p, sizeof p, stale, "stale-file"), "x", 1) == 0);
+    CHECK(checkpoint_save(run, 7, &d, 0, out, sizeof out) == 0);
+    char *text;
+    size_t len;
+    CHECK(file_read_all(path_join(p, sizeof p, stale, "trainer_state.json"), &text, &len) == 0);
+    CHECKF(strstr(text, "new") != NULL, "ckpt-7 still holds the old trainer state: %s", text);
+    free(text);
+    CHECK(!exists(stale, "stale-file") && exists(stale, "model.safetensors"));
+    /* bounds */
+    CHECK(checkpoint_save(run, -1, &d, 0, out, sizeof out) != 0 && strstr(sc_error(), "out of range"));
+    CHECK(checkpoint_save(run, (int64_t)1 << 41, &d, 0, out, sizeof out) != 0);
+    /* keep 1 with the largest step: everything older is pruned */
+    CHECK(checkpoint_save(run, (int64_t)1 << 40, &d, 1, out, sizeof out) == 0);
+    int64_t *steps;
+    int cnt;
+    CHECK(checkpoint_list(run, &steps, &cnt) == 0);
+    CHECK(cnt == 1 && steps[0] == (int64_t)1 << 40);
+    free(steps);
+    CHECK(checkpoint_name_step("/x/run/ckpt-12") == 12 && checkpoint_name_step("run/ckpt-3/") == 3);
+    CHECK(checkpoint_name_step("run/final") == -1 && checkpoint_name_step("run/ckpt--5") == -1);
+    CHECK(checkpoint_name_step("ckpt-") == -1 && checkpoint_name_step("ckpt-1x") == -1);
+    free(ea), free(eas);
+    model_free(&m);
+}
+
+/* trainer_state.json numbers are bounded where parsed; the message names the file and the field (item 2) */
+static void test_state_bounds(void) {
+    train_state st;
+    static const struct { const char *field, *value, *want; } bad[] = {
+        {"step", "1e20", "\"step\" 1e+20 is out of range [0, 2^40]"},
+        {"step", "-1", "\"step\" -1 is out of range"},
+        {"step", "2.5", "\"step\" 2.5 is not an integer"},
+        {"tokens", "1e300", "\"tokens\" 1.0000000000000001e+300 is out of range [0, 2^53]"},
+        {"adamw_updates", "11", "\"adamw_updates\" 11 is out of range [0, 10]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "{\"format\":\"smallcoder-trainer-state\",\"version\":1,\"step\":%s,\"tokens\":%s,"
+                 "\"adamw_updates\":%s,\"loss_scale\":{\"scale\":1,\"dynamic\":false,\"good_steps\":0,"
+                 "\"skipped_steps\":0},\"lr_schedule\":{\"lr\":0.001,\"min_lr\":0.0001,\"warmup\":1,"
+                 "\"total_steps\":20},\"data\":{}}",
+                 strcmp(bad[i].field, "step") ? "10" : bad[i].value, strcmp(bad[i].field, "tokens") ? "640" : bad[i].value,
+                 strcmp(bad[i].field, "adamw_updates") ? "10" : bad[i].value);
+        CHECK(train_state_from_json(text, "R/ckpt-10/trainer_state.json", &st, NULL, NULL, NULL) != 0);
+        CHECKF(strstr(sc_error(), "R/ckpt-10/trainer_state.json: ") && strstr(sc_error(), bad[i].want),
+               "%s: got '%s'", bad[i].field, sc_error());
+    }
+}
+
 /* losses of steps [from, to) of a run of `total` steps; resumes from run_dir's checkpoint when asked */
 static void run_steps(const char *run_dir, int64_t total, int64_t stop_at, int resume, double *losses) {
     sc_config cfg = synth_config();
@@ -196,6 +262,8 @@ int main(void) {
     snprintf(root, sizeof root, "/tmp/sc_test_train_ckpt.%d", (int)getpid());
     mkdir(root, 0755);
     test_round_trip_and_keep();
+    test_names_agree_with_content();
+    test_state_bounds();
     test_resume_identical();
     checkpoint_remove_tree(root);
     return check_result("test_train_ckpt");

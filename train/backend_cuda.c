@@ -148,7 +148,7 @@ int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement, i
     if (placement != PLAN_FULL && placement != PLAN_OFFLOAD)
         return sc_fail("cuda backend: placement must be full or offload");
     int offload = placement == PLAN_OFFLOAD;
-    int flags = CUDA_MODEL_GRADS | (offload ? CUDA_MODEL_STREAM_GRADS | CUDA_MODEL_RECOMPUTE : CUDA_MODEL_MASTER);
+    int flags = plan_cuda_flags(placement); /* the flags the plan laid out */
     if (kd_k > 0) flags |= CUDA_MODEL_KD(kd_k);
     cuda_impl *c = sc_calloc(1, sizeof *c);
     c->offload = offload;

@@ -19,6 +19,7 @@
 #define CKPT_PREFIX "ckpt-"
 #define CKPT_TEMP_PREFIX ".tmp-ckpt-"
 #define CKPT_TRASH_PREFIX ".trash-"
+#define CKPT_STEP_MAX 1099511627776LL /* 2^40, train_options.h TRAIN_STEPS_MAX */
 
 static void slow_save_pause(void) {
     const char *s = getenv(CHECKPOINT_SLOW_SAVE_ENV);
@@ -60,6 +61,15 @@ static int64_t parse_ckpt_name(const char *name) {
         v = v * 10 + (*p - '0');
     }
     return v;
+}
+
+int64_t checkpoint_name_step(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    size_t k = strlen(buf);
+    while (k > 1 && buf[k - 1] == '/') buf[--k] = 0;
+    const char *base = strrchr(buf, '/');
+    return parse_ckpt_name(base ? base + 1 : buf);
 }
 
 static int cmp_i64(const void *a, const void *b) {
@@ -171,7 +181,7 @@ int checkpoint_save(const char *run_dir, int64_t step, const checkpoint_data *d,
     snprintf(name, sizeof name, CKPT_PREFIX "%lld", (long long)step);
     path_join(final, sizeof final, run_dir, name);
     snprintf(out, n, "%s", final);
-    if (is_dir(final)) return prune(run_dir, keep); /* this step is already saved (e.g. a final save) */
+    if (step < 0 || step > CKPT_STEP_MAX) return sc_fail("checkpoint step %lld is out of range [0, 2^40]", (long long)step);
     snprintf(name, sizeof name, CKPT_TEMP_PREFIX "%lld-%d", (long long)step, (int)getpid());
     path_join(tmp, sizeof tmp, run_dir, name);
     checkpoint_remove_tree(tmp);
@@ -186,7 +196,19 @@ int checkpoint_save(const char *run_dir, int64_t step, const checkpoint_data *d,
     if (!rc) slow_save_pause(), rc = atomic_write_file(path_join(p, sizeof p, tmp, "trainer_state.json"),
                                                       d->state_json, strlen(d->state_json));
     if (!rc) rc = fsync_dir(tmp);
-    if (!rc && rename(tmp, final) != 0) rc = sc_fail("%s: cannot rename from %s (%s)", final, tmp, strerror(errno));
+    char old[4096] = "";
+    if (!rc && is_dir(final)) { /* a stale directory of this name: set aside, removed once the new one is in place */
+        snprintf(name, sizeof name, CKPT_TRASH_PREFIX CKPT_PREFIX "%lld-%d", (long long)step, (int)getpid());
+        path_join(old, sizeof old, run_dir, name);
+        checkpoint_remove_tree(old);
+        if (rename(final, old) != 0) rc = sc_fail("%s: cannot set the old directory aside (%s)", final, strerror(errno));
+    }
+    if (!rc && rename(tmp, final) != 0) {
+        rc = sc_fail("%s: cannot rename from %s (%s)", final, tmp, strerror(errno));
+        if (old[0]) rename(old, final); /* put the old one back: a failed save changes nothing */
+    } else if (!rc && old[0]) {
+        rc = checkpoint_remove_tree(old);
+    }
     if (!rc) rc = fsync_dir(run_dir);
     if (rc) {
         char msg[1024];

@@ -23,13 +23,17 @@ typedef struct {
     const char *tokenizer;      /* path of a tokenizer.json to copy in, or NULL */
 } checkpoint_data;
 
-/* Writes RUN_DIR/ckpt-<step> atomically (an existing one for the same step is kept as it is), then keeps only the
- * newest `keep` checkpoints (keep <= 0: all). out receives the checkpoint's path. */
+/* Writes RUN_DIR/ckpt-<step> atomically, then keeps only the newest `keep` checkpoints (keep <= 0: all). A
+ * directory already named ckpt-<step> is replaced (renamed aside, then deleted), never kept: a name must not
+ * disagree with its content. step must be in [0, 2^40]. out receives the checkpoint's path. */
 int checkpoint_save(const char *run_dir, int64_t step, const checkpoint_data *d, int keep, char *out, size_t n);
 
 /* Resolves --resume: a checkpoint directory (has trainer_state.json) or a run directory (its newest ckpt-<step>).
  * ckpt receives the checkpoint path, run_dir (may be NULL) the directory holding it. */
 int checkpoint_resolve(const char *path, char *ckpt, size_t n, char *run_dir, size_t rn);
+
+/* The step in a checkpoint directory's last path component "ckpt-<digits>" (trailing slashes allowed), or -1. */
+int64_t checkpoint_name_step(const char *path);
 
 /* Steps of the complete checkpoints in run_dir, ascending (malloc'd; *count may be 0). */
 int checkpoint_list(const char *run_dir, int64_t **steps, int *count);

@@ -37,7 +37,10 @@ int cmd_eval(int argc, char **argv) {
                   "Prints the mean cross-entropy (nats/token) and perplexity of the model on consecutive windows of\n"
                   "the split, each token predicted from the window before it.",
                   args, sizeof args / sizeof args[0], 0, 0};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"max-tokens", 0, 1e15}, {"seq", 0, 1 << 20},
+                                          {"micro-batch", 1, 1 << 16}};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
+    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
     if (strcmp(device, "cpu") && strcmp(device, "auto") && strcmp(device, "cuda")) {
         fprintf(stderr, "smallcoder eval: --device must be cpu, cuda or auto, got '%s'\n", device);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <inttypes.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "train/backend.h"
 #include "train/checkpoint.h"
@@ -115,6 +116,9 @@ typedef struct {
     const train_kd_provider *kdp; /* distillation, as the command layer wired it (NULL: none in this build) */
     void *kd;                /* its state for this run: --teacher-logits or --teacher */
     char ckpt[4096], run_dir[4096], data_abs[PATH_MAX], tok_path[PATH_MAX];
+    char state_path[4200];   /* --resume: the checkpoint's trainer_state.json */
+    int out_is_run_dir;      /* --resume: --out is the directory holding the resumed checkpoint */
+    int made_out;            /* this invocation created --out */
 } train_run;
 
 /* Distillation options; the teacher's logits are for the shards' own token stream, so FIM (which rearranges
@@ -189,11 +193,19 @@ static void run_free(train_run *r) {
 static int load_resume(train_run *r) {
     train_cli *o = &r->o;
     if (checkpoint_resolve(o->resume, r->ckpt, sizeof r->ckpt, r->run_dir, sizeof r->run_dir)) return -1;
+    /* new checkpoints go next to this one as ckpt-<step>: a directory named otherwise is not part of a run */
+    int64_t named = checkpoint_name_step(r->ckpt);
+    if (named < 0)
+        return FAIL("%s: not named ckpt-<step>: --resume takes a run directory or one of its ckpt-<step> directories",
+                    r->ckpt);
     if (checkpoint_load(r->ckpt, &r->model, &r->m, &r->v, &r->state_text)) return -1;
     r->have_model = 1;
-    char sp[4200];
-    path_join(sp, sizeof sp, r->ckpt, "trainer_state.json");
+    char *sp = r->state_path;
+    path_join(sp, sizeof r->state_path, r->ckpt, "trainer_state.json");
     if (train_state_from_json(r->state_text, sp, &r->resumed, NULL, &r->data_state, &r->saved_options)) return -1;
+    if (r->resumed.step != named)
+        return FAIL("%s: \"step\" %lld disagrees with the directory's name ckpt-%lld", sp, (long long)r->resumed.step,
+                    (long long)named);
     if (r->saved_options && train_options_restore(o, &r->a, r->saved_options, sp)) return -1;
     if (train_option_given(&r->a, "tokens") && !train_option_given(&r->a, "steps")) o->steps = 0;
     if (o->preset || o->model) {
@@ -256,9 +268,10 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
         else if (o->model ? config_load(&cfg, path_join(cp, sizeof cp, o->model, "config.json"))
                           : config_preset(&cfg, o->preset))
             return -1;
-        if (train_options_resolve(o, &cfg, 0)) return -1;
+        if (train_options_resolve(o, &r->a, &cfg, 0)) return -1;
         return show_plan(o, &cfg, *use_cuda, *nthreads, NULL) ? -1 : 1;
     }
+    if (!o->data && o->resume) return FAIL("%s: \"options.data\" is missing: give --data SHARD_DIR", r->state_path);
     if (!o->data) return FAIL("--data SHARD_DIR is required");
     if (!o->out && !o->plan) return FAIL("--out RUN_DIR is required");
     /* open the train split once with a provisional length to learn its size and vocabulary */
@@ -273,12 +286,22 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
         return FAIL("--%s: this build has no distillation (distill/)", o->teacher ? "teacher" : "teacher-logits");
     if ((o->teacher_logits || o->teacher) && check_kd_options(o)) return -1;
     if (!o->plan && (open_tokenizer(r, hash) || setup_fim(r))) return -1;
-    if (train_options_resolve(o, &r->model.cfg, ntok)) return -1;
+    if (train_options_resolve(o, &r->a, &r->model.cfg, ntok)) return -1;
+    if (o->resume && o->steps < r->resumed.step) {
+        char w[4300];
+        const char *name = train_option_given(&r->a, "tokens") && !train_option_given(&r->a, "steps") ? "tokens" : "steps";
+        return FAIL("%s gives %lld steps, below step %lld of %s", train_option_where(&r->a, name, w, sizeof w),
+                    (long long)o->steps, (long long)r->resumed.step, r->ckpt);
+    }
     if (show_plan(o, &r->model.cfg, *use_cuda, *nthreads, &r->placement)) return -1;
     if (o->plan) return 1;
     if (data_source_open(&r->train, o->data, "train", o->seq, 1, (uint64_t)o->seed, hash, &r->fim)) return -1;
     r->have_train = 1;
-    if (r->data_state && r->train.state_from_json(r->train.ctx, r->data_state)) return -1;
+    if (r->data_state && r->train.state_from_json(r->train.ctx, r->data_state)) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", sc_error());
+        return FAIL("%s: %s", r->state_path, msg);
+    }
     train_kd_options ko = {o->kd_alpha, o->kd_temperature, strcmp(o->kd_loss, "reverse") == 0, o->kd_top_k};
     if (o->teacher_logits &&
         r->kdp->open_logits(&r->kd, &r->train, o->data, o->teacher_logits, r->model.cfg.vocab_size, &ko))
@@ -292,9 +315,9 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     return 0;
 }
 
-/* The device backend: CUDA in the placement show_plan chose, else the CPU. The CUDA arena is sized by
- * cuda_model's own layout, which is close to but not exactly plan_cuda's estimate, so --vram-budget is checked
- * again against the real size. */
+/* The device backend: CUDA in the placement show_plan chose, else the CPU. The plan is cuda_model's own layout,
+ * but with a 32 MiB cuBLAS workspace (4 MiB before Hopper) and a margin, so --vram-budget is checked again against
+ * the arena actually allocated. */
 static int open_backend(train_run *r, int use_cuda) {
     if (use_cuda) {
         if (backend_cuda_open(&r->backend, &r->model, r->o.seq, r->placement, r->kd ? r->kdp->top_k(r->kd) : 0))
@@ -318,20 +341,47 @@ static int open_backend(train_run *r, int use_cuda) {
     return 0;
 }
 
+/* The run directory: created, leftovers of killed saves removed. A fresh run needs one without checkpoints; a
+ * resumed one continues in its own directory only from the newest checkpoint there, because going on from an
+ * older one would rewrite the newer ckpt-<step> names with other weights (refused: the user removes them or
+ * branches off with --out), and never into another run's directory. */
 static int prepare_out_dir(train_run *r) {
     const char *out = r->o.out;
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) return FAIL("%s: cannot create (%s)", out, strerror(errno));
+    if (mkdir(out, 0755) == 0) r->made_out = 1;
+    else if (errno != EEXIST) return FAIL("%s: cannot create (%s)", out, strerror(errno));
     checkpoint_clean_temp(out);
-    if (!r->o.resume) {
-        int64_t *steps;
-        int n;
-        if (checkpoint_list(out, &steps, &n)) return -1;
-        int64_t last = n ? steps[n - 1] : 0;
-        free(steps);
-        if (n) return FAIL("%s already holds checkpoints (ckpt-%lld): continue it with --resume %s, or choose another --out",
-                           out, (long long)last, out);
+    int64_t *steps;
+    int n;
+    if (checkpoint_list(out, &steps, &n)) return -1;
+    int64_t last = n ? steps[n - 1] : 0;
+    free(steps);
+    if (r->o.resume) {
+        char a[PATH_MAX], b[PATH_MAX];
+        r->out_is_run_dir = realpath(out, a) && realpath(r->run_dir, b) && strcmp(a, b) == 0;
+        if (r->out_is_run_dir && last > r->resumed.step)
+            return FAIL("%s is older than %s/ckpt-%lld: continuing from it would replace the newer checkpoints, so it "
+                        "is refused; delete them first or branch off with --out NEW_RUN_DIR", r->ckpt, out, (long long)last);
+        if (r->out_is_run_dir || !n) return 0;
     }
+    if (n) return FAIL("%s already holds checkpoints (ckpt-%lld): continue it with --resume %s, or choose another --out",
+                       out, (long long)last, out);
     return 0;
+}
+
+/* A run that fails before its first checkpoint in --out (a fresh run, or a resumed one branching off into a new
+ * directory) leaves nothing there: no metrics.jsonl or loss.svg without a checkpoint, and no --out it created. */
+static void remove_unsaved_run(train_run *r) {
+    const char *out = r->o.out;
+    int64_t *steps;
+    int n;
+    if (!out || (r->o.resume && r->out_is_run_dir) || checkpoint_list(out, &steps, &n)) return;
+    free(steps);
+    if (n) return;
+    char p[4200];
+    unlink(path_join(p, sizeof p, out, "metrics.jsonl"));
+    unlink(path_join(p, sizeof p, out, "loss.svg"));
+    checkpoint_clean_temp(out);
+    if (r->made_out) rmdir(out);
 }
 
 int cmd_train(int argc, char **argv, const train_kd_provider *kd) {
@@ -360,6 +410,7 @@ int cmd_train(int argc, char **argv, const train_kd_provider *kd) {
         .dynamic_loss_scale = r.backend.fp16,
         .eval_every = o->eval_every, .save_every = o->save_every, .keep = o->keep, .eval_tokens = o->eval_tokens,
         .stop_at = o->stop_at, .run_dir = o->out,
+        .have_saved_step = o->resume && r.out_is_run_dir, .saved_step = r.resumed.step,
         .tokenizer = o->tokenizer,
         .options = r.options_json, .show_progress = !o->quiet,
     };
@@ -400,6 +451,7 @@ int cmd_train(int argc, char **argv, const train_kd_provider *kd) {
     return 0;
 fail:
     fprintf(stderr, "smallcoder train: %s\n", sc_error());
+    remove_unsaved_run(&r);
     run_free(&r);
     return 1;
 }

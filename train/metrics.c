@@ -42,6 +42,8 @@ static char *reload(metrics *mx, int64_t keep_upto) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
         if (cJSON_IsNumber(step) && step->valuedouble <= (double)keep_upto && cJSON_IsString(type)) {
             int is_eval = strcmp(type->valuestring, "eval") == 0;
+            if (is_eval && step->valuedouble >= 0 && step->valuedouble > (double)mx->last_eval_step)
+                mx->last_eval_step = (int64_t)step->valuedouble; /* in [0, keep_upto]: no out-of-range cast */
             const cJSON *y = cJSON_GetObjectItemCaseSensitive(j, is_eval ? "val_loss" : "loss");
             if (cJSON_IsNumber(y)) {
                 if (is_eval) push(&mx->val, &mx->nval, &mx->cap_val, step->valuedouble, y->valuedouble);
@@ -62,6 +64,7 @@ static char *reload(metrics *mx, int64_t keep_upto) {
 
 int metrics_open(metrics *mx, const char *run_dir, int64_t keep_upto) {
     memset(mx, 0, sizeof *mx);
+    mx->last_eval_step = -1;
     char p[4200];
     mx->jsonl_path = strdup(path_join(p, sizeof p, run_dir, "metrics.jsonl"));
     mx->svg_path = strdup(path_join(p, sizeof p, run_dir, "loss.svg"));
@@ -114,6 +117,7 @@ int metrics_log_eval(metrics *mx, int64_t step, double loss, int64_t tokens) {
     snprintf(line, sizeof line, "{\"type\":\"eval\",\"step\":%lld,\"val_loss\":%s,\"val_ppl\":%s,\"val_tokens\":%lld}\n",
              (long long)step, l, ppl, (long long)tokens);
     if (isfinite(loss)) push(&mx->val, &mx->nval, &mx->cap_val, (double)step, loss);
+    mx->last_eval_step = step;
     return emit(mx, line);
 }
 

@@ -30,6 +30,8 @@ typedef struct {
     FILE *f;
     metrics_point *train, *val;
     int ntrain, nval, cap_train, cap_val;
+    int64_t last_eval_step;   /* step of the newest eval record (kept or written), -1 none: a resumed run that
+                                 has nothing left to train does not evaluate the same step again */
 } metrics;
 
 /* Opens RUN_DIR/metrics.jsonl. keep_upto < 0 starts a new file; otherwise the records with step <= keep_upto are

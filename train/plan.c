@@ -1,10 +1,12 @@
-/* plan.c — see plan.h. Sizes follow the buffers the trainers allocate: host/model_cpu.c for the CPU,
- * host/cuda_model.c for CUDA. Every activation term is tokens times a per-token width, so the table shows exactly
- * what --seq costs. */
+/* plan.c — see plan.h. The CUDA device rows are host/cuda_model.c's layout itself (cuda_model_plan); the CPU plan
+ * and the host rows follow the buffers host/model_cpu.c and the trainers allocate. Every activation term is tokens
+ * times a per-token width, so the table shows exactly what --seq costs. */
 #include "train/plan.h"
 
 #include <stdarg.h>
 #include <string.h>
+
+#include "host/cuda_model.h"
 
 typedef struct {
     int64_t C, F, Q, KV, nh, V, L;
@@ -45,56 +47,67 @@ static void plan_begin(train_plan *p, plan_placement pl, int fp16, int seq, int 
     p->placement = pl, p->fp16 = fp16, p->seq = seq, p->micro_batch = mb, p->nparams = d->total;
 }
 
-/* The CUDA plan mirrors host/cuda_model.c cuda_model_layout, buffer for buffer (emu_test_train_backend compares
- * the two). The CUDA trainer runs the sequences of a micro-batch one after another through the same buffers, so
- * device memory depends on seq, not on the micro-batch. */
+int plan_cuda_flags(plan_placement pl) {
+    return CUDA_MODEL_GRADS | (pl == PLAN_OFFLOAD ? CUDA_MODEL_STREAM_GRADS | CUDA_MODEL_RECOMPUTE : CUDA_MODEL_MASTER);
+}
+
+/* The CUDA plan's device rows are host/cuda_model.c's own layout, run against a sizing arena (cuda_model_plan):
+ * each row is a part the layout named, in its order, with its bytes; this file only adds what each row is for.
+ * The CUDA trainer runs the sequences of a micro-batch one after another through the same buffers, so device
+ * memory depends on seq, not on the micro-batch. */
 void plan_cuda(train_plan *p, const sc_config *cfg, int seq, int mb, plan_placement pl, int fp16) {
     plan_dims d = dims_of(cfg);
     plan_begin(p, pl, fp16, seq, mb, &d);
-    const int64_t e = fp16 ? 2 : 4, T = seq, N = d.total, QKV = d.Q + 2 * d.KV;
+    const int64_t T = seq, N = d.total;
     const char *dt = fp16 ? "FP16" : "FP32";
     p->recompute = pl == PLAN_OFFLOAD;
 
-    add(p, PLAN_DEVICE, N * e, "weights", "%s working copy of all %lld parameters", dt, (long long)N);
-    if (pl == PLAN_FULL) {
-        add(p, PLAN_DEVICE, N * 4, "gradients", "FP32 accumulators (GEMMs write FP32 with beta=1)");
-        if (fp16) add(p, PLAN_DEVICE, N * 4, "master weights", "FP32, updated by AdamW on the device");
-        add(p, PLAN_DEVICE, 2 * N * 4, "AdamW m, v", "FP32");
-    } else {
-        add(p, PLAN_DEVICE, (d.embed + d.head + d.C) * 4, "embedding grads",
-            "FP32: embedding (tied classifier), final norm%s; to the host after each sequence",
-            d.head ? ", lm_head" : "");
-        add(p, PLAN_DEVICE, 2 * d.layer * 4, "layer grads",
-            "FP32, two layer slots: one streams to pinned host memory while backward fills the other");
+    cuda_arena a;
+    if (cuda_model_plan(&a, cfg, seq, plan_cuda_flags(pl), PLAN_CUBLAS_WORKSPACE, !fp16) == 0) {
+        int64_t chunk = (16ll << 20) / (4 * d.V); /* as cuda_model.c: at most 16 MiB of FP32 logits */
+        chunk = chunk < 1 ? 1 : chunk > T ? T : chunk;
+        for (int i = 0; i < a.nitems; i++) {
+            const char *n = a.items[i].name;
+            int64_t b = (int64_t)a.items[i].bytes;
+            if (!strcmp(n, "weights"))
+                add(p, PLAN_DEVICE, b, n, "%s working copy of all %lld parameters", dt, (long long)N);
+            else if (!strcmp(n, "gradients"))
+                add(p, PLAN_DEVICE, b, n, "FP32 accumulators (GEMMs write FP32 with beta=1)");
+            else if (!strcmp(n, "master weights"))
+                add(p, PLAN_DEVICE, b, n, "FP32, updated by AdamW on the device");
+            else if (!strcmp(n, "AdamW m, v"))
+                add(p, PLAN_DEVICE, b, n, "FP32");
+            else if (!strcmp(n, "embedding grads"))
+                add(p, PLAN_DEVICE, b, n, "FP32: embedding (tied classifier), final norm%s; to the host after each sequence",
+                    d.head ? ", lm_head" : "");
+            else if (!strcmp(n, "layer grads"))
+                add(p, PLAN_DEVICE, b, n,
+                    "FP32, two layer slots: one streams to pinned host memory while backward fills the other");
+            else if (!strcmp(n, "activation checkpoints"))
+                add(p, PLAN_DEVICE, b, n, "each layer's input, %s [%lld x %lld]", dt, (long long)T, (long long)d.C);
+            else if (!strcmp(n, "layer workspace"))
+                add(p, PLAN_DEVICE, b, n,
+                    "one layer's activations, recomputed just before its backward (flash attention: no T x T)");
+            else if (!strcmp(n, "activations"))
+                add(p, PLAN_DEVICE, b, n, "every layer's activations kept for backward (no recompute), %s", dt);
+            else if (!strcmp(n, "model buffers"))
+                add(p, PLAN_DEVICE, b, n, "embedding out, attention/MLP outputs, final norm in/out; losses, ids, "
+                    "targets, embedding-backward plan");
+            else if (!strcmp(n, "backward scratch"))
+                add(p, PLAN_DEVICE, b, n, "dx, d(norm out), d(att), d(qkv), d(gate|up), d(act), %s", dt);
+            else if (!strcmp(n, "classifier"))
+                add(p, PLAN_DEVICE, b, n, "FP32 logits of %lld tokens at a time -> loss -> dlogits in place (never "
+                    "T x V); the ops' shared workspace", (long long)chunk);
+            else if (!strcmp(n, "GEMM staging"))
+                add(p, PLAN_DEVICE, b, n,
+                    "FP32 blocks for the SGEMM candidate and the GEMM tuner's scratch output (kernels/gemm.cu)");
+            else if (!strcmp(n, "cuBLAS workspace")) /* + a margin for what the layout cannot know here */
+                add(p, PLAN_DEVICE, b + PLAN_MISC_SLACK, "cuBLAS workspace, misc",
+                    "32 MiB cuBLAS (4 MiB before Hopper), alignment, teacher rows when distilling");
+            else
+                add(p, PLAN_DEVICE, b, n, "%s", "");
+        }
     }
-    /* one layer's activations: xn1 qkv att xmid xn2 gate|up act (storage type) + rstd1 rstd2 lse (FP32) */
-    int64_t set = T * (3 * d.C + QKV + d.Q + 3 * d.F) * e + T * (2 + d.nh) * 4;
-    if (p->recompute) {
-        add(p, PLAN_DEVICE, d.L * T * d.C * e, "activation checkpoints", "each layer's input, %s [%lld x %lld]", dt,
-            (long long)T, (long long)d.C);
-        add(p, PLAN_DEVICE, set, "layer workspace",
-            "one layer's activations, recomputed just before its backward (flash attention: no T x T)");
-    } else {
-        add(p, PLAN_DEVICE, d.L * (T * d.C * e + set), "activations",
-            "every layer's activations kept for backward (no recompute), %s", dt);
-    }
-    add(p, PLAN_DEVICE, 5 * T * d.C * e + T * (2 + 2 + 3) * 4 + 4, "model buffers",
-        "embedding out, attention/MLP outputs, final norm in/out; losses, ids, targets, embedding-backward plan");
-    add(p, PLAN_DEVICE, T * (2 * d.C + d.Q + QKV + 3 * d.F) * e, "backward scratch",
-        "dx, d(norm out), d(att), d(qkv), d(gate|up), d(act), %s", dt);
-    /* one workspace serves whichever op runs (the kernels' *_workspace functions): the classifier's FP32 logits chunk of
-     * at most 16 MiB dominates */
-    int64_t chunk = (16ll << 20) / (4 * d.V);
-    chunk = chunk < 1 ? 1 : chunk > T ? T : chunk;
-    int64_t ws = chunk * d.V * 4, parts = (T + 127) / 128;
-    if (parts * d.C * 4 > ws) ws = parts * d.C * 4; /* rmsnorm backward partial sums */
-    if (T * d.nh * 4 > ws) ws = T * d.nh * 4;        /* attention backward */
-    if ((N / 65536 + 1) * 8 > ws) ws = (N / 65536 + 1) * 8;
-    if (ws < (4ll << 20)) ws = 4ll << 20; /* also the FP32 staging of uploads */
-    add(p, PLAN_DEVICE, ws, "classifier", "FP32 logits of %lld tokens at a time -> loss -> dlogits in place (never "
-        "T x V); the ops' shared workspace", (long long)chunk);
-    add(p, PLAN_DEVICE, PLAN_CUBLAS_WORKSPACE + PLAN_MISC_SLACK, "cuBLAS workspace, misc",
-        "32 MiB cuBLAS (4 MiB before Hopper), alignment, teacher rows when distilling");
 
     if (pl == PLAN_OFFLOAD) {
         add(p, PLAN_HOST, 3 * N * 4, "master weights, AdamW m, v", "FP32, AdamW runs here (threaded, vectorised)");

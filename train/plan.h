@@ -38,9 +38,13 @@ typedef struct {
 /* The CUDA plan for a placement (PLAN_FULL or PLAN_OFFLOAD). full keeps master weights, gradients and AdamW state
  * on the device and every activation (no recompute); offload keeps only the working weights on the device,
  * streams gradients to pinned host FP32 accumulators and recomputes each layer in backward. The sequences of a
- * micro-batch run one after another, so the device total does not depend on micro_batch. It mirrors
- * host/cuda_model.c's arena buffer for buffer; the CUDA context and cuBLAS's own allocations come on top. */
+ * micro-batch run one after another, so the device total does not depend on micro_batch. The device rows are
+ * host/cuda_model.c's own layout against a sizing arena (cuda_model_plan, cuBLAS workspace PLAN_CUBLAS_WORKSPACE)
+ * plus PLAN_MISC_SLACK; the CUDA context and cuBLAS's own allocations come on top. fp16 = 0 is the what-if of FP32
+ * storage (the CUDA backend trains in FP16 only). */
 void plan_cuda(train_plan *p, const sc_config *cfg, int seq, int micro_batch, plan_placement placement, int fp16);
+/* host/cuda_model.h's flags for a placement: what the CUDA backend opens with and what the plan lays out. */
+int plan_cuda_flags(plan_placement placement);
 /* The CPU trainer's plan (FP32 everywhere, every activation of one sequence kept; micro-batch sequences run one
  * after another through the same buffers). threads sizes the per-thread attention scratch. */
 void plan_cpu(train_plan *p, const sc_config *cfg, int seq, int micro_batch, int threads);

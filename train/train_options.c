@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "host/error.h"
@@ -14,6 +15,18 @@ static const char *const recorded[] = {"data", "seq", "micro-batch", "grad-accum
                                        "keep", "seed", "precision", "placement", "tokenizer", "fim-rate",
                                        "teacher-logits", "teacher", "kd-alpha", "kd-temperature", "kd-loss",
                                        "kd-top-k", NULL};
+
+/* Bounds of the numeric options, for the command line and for the values restored from trainer_state.json */
+static const sc_arg_range ranges[] = {
+    {"fim-rate", -1, 1},          {"seq", 0, 1 << 20},           {"micro-batch", 1, 1 << 16},
+    {"grad-accum", 0, 1 << 20},   {"lr", 0, 10},                 {"min-lr", -1, 10},
+    {"warmup", -1, TRAIN_STEPS_MAX}, {"weight-decay", 0, 10},     {"clip", 0, 1e9},
+    {"steps", 0, TRAIN_STEPS_MAX}, {"tokens", 0, 1e18},           {"eval-every", 0, TRAIN_STEPS_MAX},
+    {"eval-tokens", 0, 1e15},     {"save-every", 0, TRAIN_STEPS_MAX}, {"keep", 0, 1e6},
+    {"stop-at", 0, TRAIN_STEPS_MAX}, {"vram-budget", 0, 1e15},    SC_RANGE_THREADS,
+    {"kd-alpha", 0, 1},           {"kd-temperature", 1e-3, 1e3}, {"kd-top-k", 1, 1 << 16},
+};
+#define NRANGES ((int)(sizeof ranges / sizeof ranges[0]))
 
 void train_options_init(train_cli *o, train_args *a) {
     memset(o, 0, sizeof *o);
@@ -27,7 +40,7 @@ void train_options_init(train_cli *o, train_args *a) {
         {"out", 'o', SC_ARG_STR, &o->out, "run directory: checkpoints, metrics.jsonl, loss.svg", 0},
         {"preset", 'p', SC_ARG_STR, &o->preset, "start from fresh weights of a preset: tiny, mini, small, 304m", 0},
         {"model", 'm', SC_ARG_STR, &o->model, "start from an HF model directory (continued pretraining)", 0},
-        {"tokenizer", 0, SC_ARG_STR, &o->tokenizer, "the shards' tokenizer.json: checked against them, copied into checkpoints, used by FIM (default: DATA/tokenizer.json, else the model's)", 0},
+        {"tokenizer", 0, SC_ARG_STR, &o->tokenizer, "the shards' tokenizer.json: checked against them, copied into every checkpoint, used by FIM (default: DATA/tokenizer.json, which tokenize writes; else the model's or checkpoint's)", 0},
         {"fim-rate", 0, SC_ARG_FLOAT, &o->fim_rate, "fraction of documents rearranged for fill-in-the-middle (-1 = 0.5 when the tokenizer has FIM tokens, else 0)", 0},
         {"resume", 0, SC_ARG_STR, &o->resume, "continue a run: a run directory (newest ckpt-N) or a ckpt-N directory", 0},
         {"seq", 0, SC_ARG_INT, &o->seq, "tokens per training window (0 = the model's context length)", 0},
@@ -85,13 +98,26 @@ int train_options_parse(train_cli *o, train_args *a, int argc, char **argv) {
                   a->args, a->nargs, 0, 0};
     int npos;
     (void)o;
-    return sc_args_parse(&cli, argc, argv, &npos);
+    int rc = sc_args_parse(&cli, argc, argv, &npos);
+    return rc ? rc : sc_args_check_ranges(&cli, ranges, NRANGES);
 }
 
 int train_option_given(const train_args *a, const char *name) {
     for (int k = 0; k < a->nargs; k++)
         if (strcmp(a->args[k].name, name) == 0) return a->given[k];
     return 0;
+}
+
+static int was_restored(const train_args *a, const char *name) {
+    for (int k = 0; k < a->nargs; k++)
+        if (strcmp(a->args[k].name, name) == 0) return a->restored[k];
+    return 0;
+}
+
+const char *train_option_where(const train_args *a, const char *name, char *buf, size_t n) {
+    if (was_restored(a, name)) snprintf(buf, n, "%s: options.%s", a->state_path, name);
+    else snprintf(buf, n, "--%s", name);
+    return buf;
 }
 
 int64_t train_tokens_per_step_target(int64_t nparams) {
@@ -103,13 +129,15 @@ int64_t train_tokens_per_step_target(int64_t nparams) {
 
 float train_default_lr(int64_t nparams) { return nparams >= 100000000 ? 3e-4f : 1e-3f; }
 
-int train_options_resolve(train_cli *o, const sc_config *cfg, uint64_t train_tokens) {
+int train_options_resolve(train_cli *o, const train_args *a, const sc_config *cfg, uint64_t train_tokens) {
     int64_t np = config_param_count(cfg);
+    char w1[4300];
     if (o->seq <= 0) o->seq = cfg->max_position_embeddings;
     if (o->seq > cfg->max_position_embeddings)
-        return sc_fail("--seq %d is longer than the model's context (max_position_embeddings %d)", o->seq,
-                       cfg->max_position_embeddings);
-    if (o->micro_batch < 1) return sc_fail("--micro-batch must be at least 1, got %d", o->micro_batch);
+        return sc_fail("%s %d is longer than the model's context (max_position_embeddings %d)",
+                       train_option_where(a, "seq", w1, sizeof w1), o->seq, cfg->max_position_embeddings);
+    if (o->micro_batch < 1)
+        return sc_fail("%s must be at least 1, got %d", train_option_where(a, "micro-batch", w1, sizeof w1), o->micro_batch);
     int64_t per_pass = (int64_t)o->seq * o->micro_batch;
     if (o->grad_accum <= 0) {
         int64_t k = (train_tokens_per_step_target(np) + per_pass - 1) / per_pass;
@@ -118,11 +146,19 @@ int train_options_resolve(train_cli *o, const sc_config *cfg, uint64_t train_tok
     int64_t per_step = per_pass * o->grad_accum;
     if (o->lr <= 0) o->lr = train_default_lr(np);
     if (o->min_lr < 0) o->min_lr = o->lr / 10;
-    if (o->min_lr > o->lr) return sc_fail("--min-lr %g is above --lr %g", (double)o->min_lr, (double)o->lr);
+    if (o->min_lr > o->lr) { /* the file named once, in front, when either value came from it */
+        int rm = was_restored(a, "min-lr"), rl = was_restored(a, "lr");
+        snprintf(w1, sizeof w1, "%s%s", rm || rl ? a->state_path : "", rm || rl ? ": " : "");
+        return sc_fail("%s%smin-lr %g is above %slr %g", w1, rm ? "options." : "--", (double)o->min_lr,
+                       rl ? "options." : "--", (double)o->lr);
+    }
     if (o->steps <= 0) {
         int64_t tok = o->tokens > 0 ? o->tokens : (int64_t)train_tokens;
         o->steps = (tok + per_step - 1) / per_step;
         if (o->steps < 1) o->steps = 1;
+        if ((double)o->steps > TRAIN_STEPS_MAX)
+            return sc_fail("%lld steps of %lld tokens is over the limit of 2^40 steps", (long long)o->steps,
+                           (long long)per_step);
     }
     if (o->warmup < 0) {
         int64_t w = o->steps / 20;
@@ -160,8 +196,23 @@ cJSON *train_options_to_json(const train_cli *o, const train_args *a) {
     return j;
 }
 
-int train_options_restore(train_cli *o, const train_args *a, const cJSON *j, const char *path) {
+/* The values option g may take: its flag's bounds, within what its C type holds (no out-of-range cast). */
+static void restore_bounds(const sc_arg *g, double *lo, double *hi) {
+    switch (g->type) {
+    case SC_ARG_INT: *lo = -2147483647.0, *hi = 2147483647.0; break;
+    case SC_ARG_FLOAT: *lo = -3.4e38, *hi = 3.4e38; break;
+    default: *lo = -9007199254740992.0, *hi = 9007199254740992.0; break; /* int64: exact doubles only */
+    }
+    const sc_arg_range *r = sc_arg_range_find(ranges, NRANGES, g->name);
+    if (r) {
+        if (r->min > *lo) *lo = r->min;
+        if (r->max < *hi) *hi = r->max;
+    }
+}
+
+int train_options_restore(train_cli *o, train_args *a, const cJSON *j, const char *path) {
     (void)o;
+    snprintf(a->state_path, sizeof a->state_path, "%s", path);
     for (int k = 0; k < a->nargs; k++) {
         const sc_arg *g = &a->args[k];
         if (!is_recorded(g->name) || a->given[k]) continue;
@@ -170,10 +221,23 @@ int train_options_restore(train_cli *o, const train_args *a, const cJSON *j, con
         if (g->type == SC_ARG_STR) {
             if (!cJSON_IsString(v)) return sc_fail("%s: options.%s is not a string", path, g->name);
             *(const char **)g->dst = v->valuestring; /* j outlives the run */
+            a->restored[k] = 1;
             continue;
         }
-        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-            return sc_fail("%s: options.%s is not a number", path, g->name);
+        if (g->type == SC_ARG_FLAG) {
+            if (!cJSON_IsBool(v)) return sc_fail("%s: options.%s is not true or false", path, g->name);
+            *(int *)g->dst = cJSON_IsTrue(v);
+            a->restored[k] = 1;
+            continue;
+        }
+        if (!cJSON_IsNumber(v)) return sc_fail("%s: options.%s is not a number", path, g->name);
+        double lo, hi, x = v->valuedouble;
+        restore_bounds(g, &lo, &hi);
+        if (!(x >= lo && x <= hi))
+            return sc_fail("%s: options.%s %.17g is out of range [%.15g, %.15g]", path, g->name, x, lo, hi);
+        if (g->type != SC_ARG_FLOAT && x != floor(x))
+            return sc_fail("%s: options.%s %.17g is not an integer", path, g->name, x);
+        a->restored[k] = 1;
         switch (g->type) {
         case SC_ARG_INT: *(int *)g->dst = (int)v->valuedouble; break;
         case SC_ARG_I64:

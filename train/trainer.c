@@ -7,11 +7,13 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "train/checkpoint.h"
 #include "host/error.h"
+#include "host/fileio.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -29,7 +31,6 @@ void trainer_install_signals(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-int trainer_interrupted(void) { return interrupted != 0; }
 
 int trainer_open(trainer *t, train_backend *b, batch_source *train, batch_source *val, const train_config *c,
                  const train_state *resume) {
@@ -163,6 +164,12 @@ int trainer_evaluate(train_backend *b, batch_source *val, int micro_batch, int64
 
 int trainer_save(trainer *t) {
     const train_config *c = &t->cfg;
+    if (c->have_saved_step && t->st.step == c->saved_step) { /* nothing trained since the resumed checkpoint */
+        char name[64];
+        snprintf(name, sizeof name, "ckpt-%lld", (long long)t->st.step);
+        path_join(t->last_ckpt, sizeof t->last_ckpt, c->run_dir, name);
+        return 0;
+    }
     const float *m, *v;
     if (t->b->read_state(t->b, &m, &v)) return -1;
     cJSON *data = t->train->state_to_json(t->train->ctx);
@@ -198,7 +205,7 @@ static int save_and_note(trainer *t, const char *why) {
 int trainer_run(trainer *t) {
     const train_config *c = &t->cfg;
     int64_t end = c->stop_at > 0 && c->stop_at < c->sched.total ? c->stop_at : c->sched.total;
-    int64_t last_eval = -1;
+    int64_t last_eval = t->have_metrics ? t->mx.last_eval_step : -1; /* a finished run is not evaluated twice */
     while (t->st.step < end) {
         int rc = trainer_step(t);
         if (rc < 0) return -1;

@@ -24,6 +24,8 @@ typedef struct {
     int64_t eval_tokens;                /* tokens per evaluation (whole windows, at least one) */
     int64_t stop_at;                    /* stop after this step with a checkpoint, schedule unchanged (0 = off) */
     const char *run_dir;                /* NULL: no checkpoints, metrics or plot (tests) */
+    int have_saved_step;                /* run_dir already holds the complete checkpoint of step saved_step (the */
+    int64_t saved_step;                 /* one resumed from): saving that step again is skipped */
     const char *tokenizer;              /* tokenizer.json copied into each checkpoint, or NULL */
     const cJSON *options;               /* recorded as "options" in trainer_state.json */
     int show_progress;
@@ -86,6 +88,5 @@ int train_state_from_json(const char *text, const char *path, train_state *s, lr
 
 /* SIGINT/SIGTERM set a flag checked between micro-batches; a second signal kills the process as usual. */
 void trainer_install_signals(void);
-int trainer_interrupted(void);
 
 #endif

@@ -198,7 +198,7 @@ int main(int argc, char **argv) {
     if (kn_attention_backward_workspace(maxT, NH) > ws) ws = kn_attention_backward_workspace(maxT, NH);
     if (kn_rmsnorm_backward_workspace(maxT, C_) > ws) ws = kn_rmsnorm_backward_workspace(maxT, C_);
     void *blas_ws = gt_alloc((size_t)32 << 20);
-    b.blas = kn_blas_create(0, blas_ws, (size_t)32 << 20);
+    b.blas = kn_blas_create(0, blas_ws, (size_t)32 << 20, NULL, 0);
     BK_CUBLAS(cublasCreate(&b.h));
     b.ws = gt_alloc(ws);
     b.x = rand_half(&r, T * C_, 1.0), b.delta = rand_half(&r, T * C_, 1.0), b.xo = rand_half(&r, T * C_, 1.0);

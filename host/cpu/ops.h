@@ -62,4 +62,20 @@ void swiglu_backward(float *dgate, float *dup, const float *dout, const float *g
 double classifier_forward_backward(float *losses, float *logits_out, float *dx, float *dW_acc, const float *x,
                                    const float *W, const int32_t *targets, int T, int C, int V, float loss_scale);
 
+/* ---- inference ops: the twins of kernels/int8_gemv.cu, f16_gemv.cu and decode_attention.cu, as plain loops ---- */
+/* int8_gemv.c: W8A8 with FP16 scales per row or per group of `group` columns (group <= 0 or > cols: per row),
+ * signed as dp4a takes them (host/quant.c is the fast CPU path, +128-offset form: the same integers).
+ * xq[T, cols] = round(x / xs), xs[T, ng] = max|x in group| / 127 per token and group (0 when all are 0). */
+void int8_act_quant(int8_t *xq, float *xs, const float *x, int T, int cols, int group);
+/* y[T, rows] = sum over groups g of scale[r, g] * xs[t, g] * (integer dot of xq[t] and W[r] over g); scale [rows,
+ * ng] FP16 bits. */
+void int8_gemv(float *y, const int8_t *xq, const float *xs, const int8_t *W, const uint16_t *scale, int T, int rows,
+               int cols, int group);
+/* f16_gemv.c: y[T, rows] = x[T, cols] W[rows, cols]^T with x and W as FP16 bits, FP32 accumulation. */
+void f16_gemv(float *y, const uint16_t *x, const uint16_t *W, int T, int rows, int cols);
+/* decode_attention.c: the attention of T new rows over a KV cache. q [T, nh*hd], row t at position pos + t, attends
+ * (causal GQA, scale 1/sqrt(hd)) over cache positions [0, pos + t] of k, v [positions, nkv*hd]; out [T, nh*hd]. */
+void decode_attention(float *out, const float *q, const float *k, const float *v, int T, int pos, int nh, int nkv,
+                      int hd);
+
 #endif

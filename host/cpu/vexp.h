@@ -8,15 +8,18 @@
 
 #include <stdint.h>
 
+/* at file scope: clang 14 cannot parse a type defined inside a `declare simd` function */
+typedef union {
+    float f;
+    uint32_t u;
+} vexp_bits;
+
 #pragma omp declare simd
 static inline float vexp(float x) {
     x = x < -87.3f ? -87.3f : x;
     x = x > 88.3f ? 88.3f : x;
     /* n = round(x / ln2) by the 1.5 * 2^23 trick: the low mantissa bits of t hold n */
-    union {
-        float f;
-        uint32_t u;
-    } t = {x * 1.44269504088896341f + 12582912.0f}, s;
+    vexp_bits t = {x * 1.44269504088896341f + 12582912.0f}, s;
     float n = t.f - 12582912.0f;
     /* r = x - n ln2 with ln2 split in two so n * hi is exact */
     float r = x - n * 0.693145751953125f;

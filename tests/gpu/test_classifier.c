@@ -54,7 +54,7 @@ int main(void) {
     gt_require_device("test_classifier");
     sc_rng r;
     rng_seed(&r, 16);
-    kn_blas *b = kn_blas_create(0, NULL, 0);
+    kn_blas *b = kn_blas_create(0, NULL, 0, NULL, 0);
     cls_case(b, &r, 1, 64, 100, 1, 1.0f);
     cls_case(b, &r, 67, 64, 1000, 16, 2.0f);   /* 5 chunks, the last of 3 rows */
     cls_case(b, &r, 33, 128, 4097, 33, 32.0f); /* V odd: FP16 dlogits row stride 2V */

@@ -1,42 +1,35 @@
-/* test_decode_attention.c — kernels/decode_attention.cu (split-K flash-decoding) against its CPU twin kv_attention
- * (host/kv_cache.c) over an FP16 cache: head_dim 64/72/80/96/128, GQA ratios 1..16 (groups above 8 heads take
+/* test_decode_attention.c — kernels/decode_attention.cu (split-K flash-decoding) against its CPU twin
+ * decode_attention (host/cpu/decode_attention.c) over an FP16 cache (layer 1 of 2, so the layer offset counts): head_dim 64/72/80/96/128, GQA ratios 1..16 (groups above 8 heads take
  * several blocks), 1..20 new rows (rows above 8 never split), contexts from 1 position to past one split and past
  * the old 12,032-position shared-memory cap; split counts varied through the SM count (SC_EMU_SMS on the
  * emulator). Then one captured CUDA graph replayed at other positions and for another cache, as the engine does.
  * Tolerance 4e-3 relative L2: the FP16 rounding of the output plus a different summation order. */
-#include <omp.h>
-
 #include "tests/gpu/gpu_test.h"
-#include "host/kv_cache.h"
+#include "host/cpu/ops.h"
 
 typedef struct {
-    sc_kv host;      /* the CPU twin's cache (FP16) */
+    int n_ctx, nkv, hd;
+    float *kf, *vf;  /* [L][n_ctx][nkv*hd], values rounded to FP16: what the twin reads */
     kn_half *k, *v;  /* the same values on the device */
 } dcache;
 
-static void dcache_make(dcache *c, sc_rng *r, int L, int n_ctx, int nkv, int hd, int filled) {
-    kv_create(&c->host, L, n_ctx, nkv, hd, 1);
+static void dcache_make(dcache *c, sc_rng *r, int L, int n_ctx, int nkv, int hd) {
     int64_t n = (int64_t)L * n_ctx * nkv * hd;
-    float *k = gt_randn_half(r, n, 1.0), *v = gt_randn_half(r, n, 1.0);
-    for (int l = 0; l < L; l++)
-        kv_store(&c->host, l, 0, filled, k + (int64_t)l * n_ctx * nkv * hd, v + (int64_t)l * n_ctx * nkv * hd);
-    c->host.n = filled;
-    c->k = gt_up_half(k, n), c->v = gt_up_half(v, n);
-    free(k), free(v);
+    c->n_ctx = n_ctx, c->nkv = nkv, c->hd = hd;
+    c->kf = gt_randn_half(r, n, 1.0), c->vf = gt_randn_half(r, n, 1.0);
+    c->k = gt_up_half(c->kf, n), c->v = gt_up_half(c->vf, n);
 }
 
 static void dcache_free(dcache *c) {
-    kv_free(&c->host);
+    free(c->kf), free(c->vf);
     GT_FREE(c->k), GT_FREE(c->v);
 }
 
 /* out[T, nh*hd] on the CPU for q rows [T, nh*hd] at positions pos.. of layer l */
 static float *cpu_ref(const dcache *c, int l, const float *q, int T, int pos, int nh) {
-    int hd = c->host.hd;
-    float *out = TU_NEW(float, (int64_t)T * nh * hd);
-    float *scratch = TU_NEW(float, (int64_t)omp_get_max_threads() * c->host.n_ctx);
-    kv_attention(&c->host, l, out, q, T, pos, nh, scratch);
-    free(scratch);
+    float *out = TU_NEW(float, (int64_t)T * nh * c->hd);
+    int64_t off = (int64_t)l * c->n_ctx * c->nkv * c->hd;
+    decode_attention(out, q, c->kf + off, c->vf + off, T, pos, nh, c->nkv, c->hd);
     return out;
 }
 
@@ -52,7 +45,7 @@ static kn_half *make_qkv(sc_rng *r, int T, int nh, int nkv, int hd, float **q_ou
 }
 
 static kn_kv_step *up_step(const dcache *c, int pos) {
-    kn_kv_step h = {.pos = pos, .n_ctx = c->host.n_ctx, .k = c->k, .v = c->v};
+    kn_kv_step h = {.pos = pos, .n_ctx = c->n_ctx, .k = c->k, .v = c->v};
     kn_kv_step *d = gt_alloc(sizeof h);
     GT_CHECK(cudaMemcpy(d, &h, sizeof h, cudaMemcpyHostToDevice));
     return d;
@@ -67,7 +60,7 @@ static void att_case(sc_rng *r, int hd, int nh, int nkv, int T, int pos, int n_c
         return;
     }
     dcache c;
-    dcache_make(&c, r, L, n_ctx, nkv, hd, pos + T);
+    dcache_make(&c, r, L, n_ctx, nkv, hd);
     float *q;
     kn_half *qkv = make_qkv(r, T, nh, nkv, hd, &q);
     float *ref = cpu_ref(&c, l, q, T, pos, nh);
@@ -91,8 +84,8 @@ static void att_case(sc_rng *r, int hd, int nh, int nkv, int T, int pos, int n_c
 static void graph_case(sc_rng *r, int hd, int nh, int nkv, int n_ctx) {
     const int L = 1, pos[4] = {0, 70, n_ctx / 2, n_ctx - 1};
     dcache a, b;
-    dcache_make(&a, r, L, n_ctx, nkv, hd, n_ctx);
-    dcache_make(&b, r, L, n_ctx, nkv, hd, n_ctx);
+    dcache_make(&a, r, L, n_ctx, nkv, hd);
+    dcache_make(&b, r, L, n_ctx, nkv, hd);
     float *q;
     kn_half *qkv = make_qkv(r, 1, nh, nkv, hd, &q);
     kn_kv_step *st = up_step(&a, 5);
@@ -147,6 +140,9 @@ int main(void) {
     att_case(&r, 72, 16, 4, 8, 90, 256);   /* the most rows that split */
     att_case(&r, 64, 4, 1, 20, 40, 128);   /* a prefill chunk: one split per row */
     att_case(&r, 64, 6, 3, 9, 0, 64);      /* from position 0 */
+    att_case(&r, 64, 2, 2, 1, 0, 16);      /* the first token: its own value */
+    att_case(&r, 64, 4, 2, 7, 0, 16);      /* a prefill chunk into an empty cache */
+    att_case(&r, 128, 4, 1, 3, 9, 32);
     /* other SM counts: other split counts for the same shapes (only the emulator reads SC_EMU_SMS) */
     setenv("SC_EMU_SMS", "1", 1);
     att_case(&r, 72, 16, 4, 1, 700, 1024);

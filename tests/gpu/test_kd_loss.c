@@ -142,7 +142,7 @@ int main(void) {
     gt_require_device("test_kd_loss");
     sc_rng r;
     rng_seed(&r, 77);
-    kn_blas *b = kn_blas_create(0, NULL, 0);
+    kn_blas *b = kn_blas_create(0, NULL, 0, NULL, 0);
     /*                         T     C      V   k chunk rev alpha  temp  scale  tstd */
     kd_case(b, &r, (kd_shape){1, 64, 100, 1, 1, 0, 0.5f, 1.0f, 1.0f, 2.0f});
     kd_case(b, &r, (kd_shape){37, 64, 1000, 8, 16, 0, 0.5f, 2.0f, 32.0f, 2.0f}); /* 3 chunks, the last of 5 rows */

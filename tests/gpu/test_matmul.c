@@ -1,9 +1,11 @@
-/* test_matmul.c — kernels/gemm.cu (cuBLAS, FP16 in, FP32 accumulate) against host/cpu/matmul.c: y = x W^T,
- * dx = dy W (overwritten and accumulated), dW += scale dy^T x in FP32. Inputs are FP16 values on both sides, so
- * only the accumulation order and the FP16 rounding of y/dx differ: tolerance 2e-3 for FP16 outputs, 1e-5 for the
- * FP32 dW. */
+/* test_matmul.c — kernels/gemm.cu against host/cpu/matmul.c: y = x W^T, dx = dy W (overwritten and accumulated),
+ * dW += scale dy^T x in FP32, by each GEMM candidate forced in turn (cuBLAS GemmEx, staged SGEMM, the SIMT kernel)
+ * and by the automatic choice. Inputs are FP16 values on both sides, so only the accumulation order and the FP16
+ * rounding of y/dx differ: tolerance 2e-3 for FP16 outputs, 1e-5 for the FP32 dW. */
 #include "tests/gpu/gpu_test.h"
 #include "host/cpu/ops.h"
+
+static const char *g_algo = "";
 
 static void mm_case(kn_blas *b, sc_rng *r, int T, int in, int out) {
     char name[128];
@@ -15,7 +17,7 @@ static void mm_case(kn_blas *b, sc_rng *r, int T, int in, int out) {
     kn_matmul_forward(b, dy_, dx_, dW_, T, in, out);
     float *gy = TU_NEW(float, (int64_t)T * out);
     gt_down_half(gy, dy_, (int64_t)T * out);
-    snprintf(name, sizeof name, "matmul fwd T=%d in=%d out=%d", T, in, out);
+    snprintf(name, sizeof name, "%s matmul fwd T=%d in=%d out=%d", g_algo, T, in, out);
     tu_check(name, gt_relerr(gy, y, (int64_t)T * out), 2e-3);
 
     float *dy = gt_randn_half(r, (int64_t)T * out, 1.0), *gx0 = gt_randn_half(r, (int64_t)T * in, 1.0);
@@ -29,9 +31,9 @@ static void mm_case(kn_blas *b, sc_rng *r, int T, int in, int out) {
     gt_down_half(hx, dgx, (int64_t)T * in);
     gt_down_f32(hW, dgW, (int64_t)out * in);
     float *aW = tu_sub(hW, gW0, (int64_t)out * in), *rW = tu_sub(gW, gW0, (int64_t)out * in);
-    snprintf(name, sizeof name, "matmul bwd T=%d in=%d out=%d: dx accumulated", T, in, out);
+    snprintf(name, sizeof name, "%s matmul bwd T=%d in=%d out=%d: dx accumulated", g_algo, T, in, out);
     tu_check(name, gt_relerr(hx, gx, (int64_t)T * in), 2e-3);
-    snprintf(name, sizeof name, "matmul bwd T=%d in=%d out=%d: dW accumulated", T, in, out);
+    snprintf(name, sizeof name, "%s matmul bwd T=%d in=%d out=%d: dW accumulated", g_algo, T, in, out);
     tu_check(name, gt_relerr(aW, rW, (int64_t)out * in), 1e-5);
     /* dx overwritten (accumulate = 0), dW with scale 2 */
     float *rx = tu_sub(gx, gx0, (int64_t)T * in);
@@ -40,9 +42,9 @@ static void mm_case(kn_blas *b, sc_rng *r, int T, int in, int out) {
     gt_down_half(hx, dgx, (int64_t)T * in);
     gt_down_f32(hW2, dgW, (int64_t)out * in);
     for (int64_t i = 0; i < (int64_t)out * in; i++) hW2[i] -= hW[i], rW[i] *= 2.0f;
-    snprintf(name, sizeof name, "matmul bwd T=%d in=%d out=%d: dx overwritten", T, in, out);
+    snprintf(name, sizeof name, "%s matmul bwd T=%d in=%d out=%d: dx overwritten", g_algo, T, in, out);
     tu_check(name, gt_relerr(hx, rx, (int64_t)T * in), 2e-3);
-    snprintf(name, sizeof name, "matmul bwd T=%d in=%d out=%d: dW scale 2", T, in, out);
+    snprintf(name, sizeof name, "%s matmul bwd T=%d in=%d out=%d: dW scale 2", g_algo, T, in, out);
     tu_check(name, gt_relerr(hW2, rW, (int64_t)out * in), 1e-5);
     GT_FREE(dx_), GT_FREE(dW_), GT_FREE(dy_), GT_FREE(ddy), GT_FREE(dgx), GT_FREE(dgW);
     free(x), free(W), free(y), free(gy), free(dy), free(gx0), free(gW0), free(gx), free(gW), free(hx), free(hW);
@@ -53,12 +55,17 @@ int main(void) {
     gt_require_device("test_matmul");
     sc_rng r;
     rng_seed(&r, 15);
-    kn_blas *b = kn_blas_create(0, NULL, 0);
-    mm_case(b, &r, 1, 64, 64);
-    mm_case(b, &r, 37, 128, 256);
-    mm_case(b, &r, 129, 72, 33);
-    mm_case(b, &r, 65, 1152, 1728); /* 304m: the fused qkv projection */
-    if (!gt_quick()) mm_case(b, &r, 2048, 3328, 1152);
+    kn_blas *b = kn_blas_create(0, NULL, 0, NULL, 0);
+    const kn_gemm_algo algos[] = {KN_GEMM_CUBLAS, KN_GEMM_SGEMM, KN_GEMM_SIMT, KN_GEMM_AUTO};
+    for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
+        kn_blas_force(b, algos[a]);
+        g_algo = kn_gemm_algo_name(algos[a]);
+        mm_case(b, &r, 1, 64, 64);
+        mm_case(b, &r, 37, 128, 256);
+        mm_case(b, &r, 129, 72, 33);
+        mm_case(b, &r, 65, 1152, 1728); /* 304m: the fused qkv projection */
+        if (!gt_quick()) mm_case(b, &r, 2048, 3328, 1152);
+    }
     kn_blas_destroy(b);
     return tu_finish("test_matmul");
 }

@@ -1,7 +1,7 @@
 /* test_rope.c — kernels/rope.cu against host/cpu/rope.c: forward and backward (the inverse rotation), contiguous
  * and strided rows (the q|k part of a fused qkv buffer: columns past n_heads * head_dim must stay untouched),
  * pos0 > 0, positions up to 4096. Tolerance 2e-3 relative L2: one FP16 rounding of the output (~3e-4) plus
- * sincosf against the CPU's double cos/sin of the same float angle. */
+ * sincosf against the CPU's double cos/sin of the same float angle. An unsupported head_dim returns -1. */
 #include "tests/gpu/gpu_test.h"
 #include "host/cpu/ops.h"
 
@@ -57,5 +57,13 @@ int main(void) {
     rope_case(&r, 65, 20, 72, 24 * 72, 7);   /* 304m: 16 q + 4 k heads rotated, 4 v heads untouched */
     rope_case(&r, 33, 2, 80, 2 * 80 + 2, 4000);
     if (!gt_quick()) rope_case(&r, 4096, 20, 72, 24 * 72, 0);
+    /* a head_dim the kernel cannot hold: -1 and a message, no exit, nothing touched */
+    float one[1] = {1.0f};
+    kn_half *d = gt_up_half(one, 1);
+    int rc = kn_rope_forward(d, 1, 1, 2050, 2050, 0, 10000.0f, 0);
+    printf("head_dim 2050: %d (%s)\n", rc, kn_last_error());
+    tu_check("rope head_dim 2050: -1 with kn_last_error naming head_dim",
+             rc == -1 && strstr(kn_last_error(), "head_dim 2050") ? 0.0 : 1.0, 0.0);
+    GT_FREE(d);
     return tu_finish("test_rope");
 }

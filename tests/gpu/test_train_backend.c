@@ -232,10 +232,10 @@ static void case_upload_chunks(void) {
     model_free(&m), model_free(&m2);
 }
 
-/* `train --plan` (train/plan.c) mirrors the arena host/cuda_model.c lays out, buffer for buffer: on `small` at
- * 256 tokens, for both placements' flags, the plan less its misc slack (PLAN_MISC_SLACK: alignment, teacher rows)
- * equals the arena to within alignment padding (measured 508 bytes). The cuBLAS workspace is 32 MiB in both here (the emulator
- * reports sm_90). */
+/* `train --plan` (train/plan.c) prints the record of the arena host/cuda_model.c lays out (cuda_model_plan): on
+ * `small` at 256 tokens, for both placements' flags, the plan less its misc slack (PLAN_MISC_SLACK: teacher rows
+ * when distilling) equals the arena cuda_model_open allocates, to the byte. The cuBLAS workspace is 32 MiB in both
+ * here (the emulator reports sm_90; a pre-Hopper GPU takes 4 MiB, 28 MiB under the plan). */
 static void case_plan_matches_arena(void) {
     sc_config cfg;
     if (config_preset(&cfg, "small")) return;
@@ -256,7 +256,7 @@ static void case_plan_matches_arena(void) {
         char name[200];
         snprintf(name, sizeof name, "plan = arena, small T=%d %s: %.0f vs %.0f bytes (abs diff)", TP,
                  off ? "offload" : "full", planned, arena);
-        tu_check(name, fabs(planned - arena), 4096.0);
+        tu_check(name, fabs(planned - arena), 0.0);
         cuda_model_close(cm);
     }
     model_free(&m);

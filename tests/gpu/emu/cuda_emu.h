@@ -43,6 +43,12 @@ static inline int __dp4a(int a, int b, int c) {
     for (int i = 0; i < 4; i++) c += (int)(signed char)(a >> (8 * i)) * (int)(signed char)(b >> (8 * i));
     return c;
 }
+// paired FP16 FMA (sm_53+): each half is fma(a, b, c) rounded to FP16 (the product of two halves is exact in double,
+// and so is the sum at the magnitudes a GEMM meets: one rounding, as the hardware does)
+static inline __half2 __hfma2(__half2 a, __half2 b, __half2 c) {
+    float2 x = __half22float2(a), y = __half22float2(b), z = __half22float2(c);
+    return __halves2half2(__double2half((double)x.x * y.x + z.x), __double2half((double)x.y * y.y + z.y));
+}
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }

@@ -9,6 +9,7 @@
 #include "tests/gpu/emu/emu_internal.h"
 
 #include <cblas.h>
+#include <ctype.h>
 #include <cublas_v2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +208,13 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int) {
     p->totalGlobalMem = (size_t)8 << 30;
     p->multiProcessorCount = emu_sms();
     p->sharedMemPerBlockOptin = emu_cc() >= 90 ? 227 * 1024 : 64 * 1024;
+    // SC_EMU_UUID (32 hex digits) gives the device a UUID, as real GPUs have; unset, it has none (all zero), so
+    // per-GPU caches (the GEMM choices, kernels/gemm_cache.cu) are not written by the emulator's tests
+    const char *u = getenv("SC_EMU_UUID");
+    for (int i = 0; u && i < 16 && isxdigit((unsigned char)u[2 * i]) && isxdigit((unsigned char)u[2 * i + 1]); i++) {
+        char byte[3] = {u[2 * i], u[2 * i + 1], 0};
+        p->uuid.bytes[i] = (char)strtol(byte, NULL, 16);
+    }
     return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int) {
@@ -384,6 +392,24 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                 if (Ct == CUDA_R_16F) ((__half *)C)[i] = __float2half_rn(v);
                 else ((float *)C)[i] = v;
             }
+    });
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+// SGEMM on FP32 device (here: host) memory, queued on the handle's stream; beta = 0 never reads C, as cuBLAS
+// documents
+cublasStatus_t cublasSgemm_v2(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                              const float *alpha, const float *A, int lda, const float *Bp, int ldb, const float *beta,
+                              float *C, int ldc) {
+    int ar = ta == CUBLAS_OP_N ? m : k, br = tb == CUBLAS_OP_N ? k : n;
+    if (m < 0 || n < 0 || k < 0 || lda < std::max(1, ar) || ldb < std::max(1, br) || ldc < std::max(1, m))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    float a = *alpha, b = *beta;  // host pointer mode: read at the call
+    emu_enqueue(h->stream, [=]() {
+        if (b == 0.0f)
+            for (int c = 0; c < n; c++) memset(C + (size_t)c * ldc, 0, sizeof(float) * (size_t)m);
+        cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
+                    tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, a, A, lda, Bp, ldb, b, C, ldc);
     });
     return CUBLAS_STATUS_SUCCESS;
 }
