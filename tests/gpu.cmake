@@ -94,11 +94,13 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
                              ${_emu_dir}/mutant_decode_attention.cpp --remove-barrier 2
                      DEPENDS ${CMAKE_SOURCE_DIR}/kernels/decode_attention.cu ${_emu_tool} VERBATIM)
   set_source_files_properties(${_emu_dir}/mutant_decode_attention.cpp PROPERTIES COMPILE_OPTIONS "${_emu_race_flags}")
-  add_library(sc_kernels_emu_mutant STATIC ${_emu_dir}/mutant_decode_attention.cpp ${_emu_dir}/device.cpp ${_emu_rt})
+  # only the mutated file: linked before sc_kernels_emu, it provides every symbol of decode_attention.cpp, so the
+  # real one is never pulled out of that archive
+  add_library(sc_kernels_emu_mutant STATIC ${_emu_dir}/mutant_decode_attention.cpp)
   target_include_directories(sc_kernels_emu_mutant PUBLIC ${CMAKE_SOURCE_DIR} ${CUDAToolkit_INCLUDE_DIRS})
   target_compile_options(sc_kernels_emu_mutant PRIVATE -include ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu/cuda_emu.h
                          -Wno-unknown-pragmas -O2)
-  target_link_libraries(sc_kernels_emu_mutant PUBLIC PkgConfig::OPENBLAS)
+  target_link_libraries(sc_kernels_emu_mutant PUBLIC sc_kernels_emu)
   set_target_properties(sc_kernels_emu_mutant PROPERTIES CXX_STANDARD 17)
   foreach(variant clean mutant)
     add_executable(emu_race_barrier_${variant} ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu/race_barrier.c)

@@ -19,7 +19,8 @@
 #include <stdint.h>
 
 #include <functional>
-#include <tuple>  // translate.py's launches keep their arguments in a tuple
+#include <tuple>  // emu_bind keeps a launch's arguments in a tuple
+#include <type_traits>
 
 dim3 emu_thread_idx();
 dim3 emu_block_idx();
@@ -52,6 +53,14 @@ static inline __half2 __hfma2(__half2 a, __half2 b, __half2 c) {
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }
+
+// a kernel and its arguments, converted to its parameter types now (as a launch does: NULL becomes a null
+// pointer), called later when the queued launch runs
+template <class... P, class... A>
+static inline std::function<void()> emu_bind(void (*f)(P...), A &&...a) {
+    std::tuple<typename std::decay<P>::type...> args(std::forward<A>(a)...);
+    return [f, args]() { std::apply(f, args); };
+}
 
 // a launch is queued on its stream (emu_stream.cpp) and runs at the next synchronisation; name: the kernel's
 void emu_launch_impl(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const char *name,

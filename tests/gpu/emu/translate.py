@@ -78,10 +78,10 @@ def translate_launches(s):
         stream = cfg[3] if len(cfg) > 3 else "0"
         # The arguments are evaluated now, into a tuple, as a launch does: the launch runs when its stream is next
         # synchronised (or a captured graph replays), after the launching function and its locals are gone.
-        argv = [a for a in split_top(args) if a] if args.strip() else []
-        call = ", ".join("std::get<%d>(emu_a)" % i for i in range(len(argv)))
-        out += s[pos:j] + "emu_launch(%s, %s, %s, %s, \"%s\", [emu_a = std::make_tuple(%s)]() { %s(%s); })" % (
-            grid, block, smem, stream, name.split("<")[0], ", ".join(argv), name, call)
+        # NULL (an integer constant) would lose its null-pointer meaning on its way through emu_bind's template
+        args = re.sub(r"\bNULL\b", "nullptr", args)
+        out += s[pos:j] + "emu_launch(%s, %s, %s, %s, \"%s\", emu_bind(%s%s))" % (
+            grid, block, smem, stream, name.split("<")[0], name, ", " + args if args.strip() else "")
         pos = e
         n += 1
 
