@@ -1,9 +1,9 @@
 /* bench_kernels.c — the timing driver of bench/gpu-suite: every CUDA kernel of kernels/ forward and backward at
  * the 304m shapes (hidden 1152, 16 heads / 4 KV heads of 72, FFN 3328, vocab 32768), both attention paths, and
- * cuBLAS GEMMs in several precision modes. Decode attention (split-K flash-decoding) over 4096 cached positions in all
- * 18 layers (one token's attention, as the decode step runs it) and over 131072 positions in one layer (past any
- * L2 cache): GB/s = K and V bytes read / time, against the memory peak. Prints one JSON object per line (device facts first), which
- * bench/gpu/report.py joins with the PyTorch timings of bench/gpu/torch_kernels.py.
+ * cuBLAS GEMMs in several precision modes. Decode attention (split-K flash-decoding) over 4096 cached positions in
+ * all 18 layers (one token's attention, as the decode step runs it) and over 131072 positions in one layer (past
+ * any L2 cache): GB/s = K and V bytes read / time, against the memory peak. Prints one JSON object per line
+ * (device facts first), which bench/gpu/report.py joins with the PyTorch timings of bench/gpu/torch_kernels.py.
  * Usage: sc_bench_kernels [--T 2048,4096] [--reps N] [--no-gemm]. Times: median of N runs (CUDA events) after 3 warm-ups. */
 #include <cublas_v2.h>
 #include <math.h>

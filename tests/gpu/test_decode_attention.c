@@ -1,6 +1,6 @@
 /* test_decode_attention.c — kernels/decode_attention.cu (split-K flash-decoding) against its CPU twin
- * decode_attention (host/cpu/decode_attention.c) over an FP16 cache (layer 1 of 2, so the layer offset counts): head_dim 64/72/80/96/128, GQA ratios 1..16 (groups above 8 heads take
- * several blocks), 1..20 new rows (rows above 8 never split), contexts from 1 position to past one split and past
+ * decode_attention (host/cpu/decode_attention.c) over an FP16 cache (layer 1 of 2, so the layer offset counts):
+ * head_dim 64/72/80/96/128, GQA ratios 1..16 (groups above 8 heads take several blocks), 1..20 new rows (rows above 8 never split), contexts from 1 position to past one split and past
  * the old 12,032-position shared-memory cap; split counts varied through the SM count (SC_EMU_SMS on the
  * emulator). Then one captured CUDA graph replayed at other positions and for another cache, as the engine does.
  * Tolerance 4e-3 relative L2: the FP16 rounding of the output plus a different summation order. */

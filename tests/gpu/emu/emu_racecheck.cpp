@@ -3,9 +3,9 @@
 // store) but linked without its runtime; these functions are that runtime. An access to shared memory (the block's
 // dynamic buffer, or the program's thread-local block where cuda_emu.h puts every static __shared__) is checked
 // against the last writer and the last two readers of each 2-byte granule: two different threads with no
-// __syncthreads between them (nor a __syncwarp, for two lanes of one warp), at least one writing, is a hazard. Warp shuffles carry values in
-// registers and never appear here. The check follows the order barriers impose, not the order the fibers happened
-// to run in, so it finds a race even when the run gives the right numbers.
+// __syncthreads between them (nor a __syncwarp, for two lanes of one warp), at least one writing, is a hazard.
+// Warp shuffles carry values in registers and never appear here. The check follows the order barriers impose, not
+// the order the fibers happened to run in, so it finds a race even when the run gives the right numbers.
 // SC_EMU_RACECHECK: unset or 1 = the first hazard aborts with the kernel, block, threads and offset; 0 = off;
 // "count" = hazards are counted (emu_racecheck_hazards) and the first of each launch printed: the planted-bug tests.
 #include "tests/gpu/emu/emu_internal.h"

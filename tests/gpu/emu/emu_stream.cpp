@@ -3,8 +3,8 @@
 // operations of all streams run in a random interleaving that honours what CUDA guarantees (order within a stream,
 // cudaStreamWaitEvent on the last cudaEventRecord before it, the legacy default stream ordered against every other
 // stream), so a missing event wait or a host write into a pinned buffer a copy still reads changes results here
-// as it may on a GPU. Copies from pageable host memory take their bytes at the call and copies into it
-// synchronise, as the CUDA runtime documents; pinned buffers (cudaMallocHost) are read and written when the copy
+// as it may on a GPU. Copies from pageable host memory synchronise and take their bytes at the call, copies into
+// it synchronise, as the CUDA runtime documents; pinned buffers (cudaMallocHost) are read and written when the copy
 // runs. While a stream captures, operations are recorded into the graph instead (cudaGraphLaunch queues them).
 #include "tests/gpu/emu/emu_internal.h"
 
@@ -87,6 +87,8 @@ void emu_enqueue(cudaStream_t s, std::function<void()> op) {
 }
 
 void emu_flush() {
+    static int fifo = -1;  // SC_EMU_STREAM_ORDER=fifo: the order of the calls (to tell a stream bug from others)
+    if (fifo < 0) fifo = getenv("SC_EMU_STREAM_ORDER") && !strcmp(getenv("SC_EMU_STREAM_ORDER"), "fifo");
     std::vector<CUstream_st *> can;
     for (;;) {
         can.clear();
@@ -99,6 +101,9 @@ void emu_flush() {
         if (can.empty())
             emu_fatal("streams deadlocked: every queued operation waits for an event no stream will reach");
         CUstream_st *st = can[std::uniform_int_distribution<size_t>(0, can.size() - 1)(emu_rng())];
+        if (fifo)
+            for (CUstream_st *c : can)
+                if (c->q.front().seq < st->q.front().seq) st = c;
         CUstream_st::Op op = std::move(st->q.front());
         st->q.pop_front();
         if (op.fn) op.fn();
@@ -140,7 +145,9 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind k, cudaStream_t s) {
     if (!n) return cudaSuccess;
     if (k == cudaMemcpyHostToDevice && !is_pinned(src) && !g_capturing) {
-        // pageable source: the runtime stages the bytes before returning, so the caller may reuse the buffer
+        // pageable source: the runtime synchronises the stream, then stages the bytes before returning, so the
+        // caller may reuse the buffer (here everything queued runs first: a superset of the stream's work)
+        emu_flush();
         std::vector<char> bytes((const char *)src, (const char *)src + n);
         push(s, [dst, bytes]() { memcpy(dst, bytes.data(), bytes.size()); });
         return cudaSuccess;
