@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host/clock.h"
 #include "host/args.h"
 #include "host/checksum.h"
 #include "data/corpus.h"
@@ -330,7 +331,7 @@ int cmd_tokenize(int argc, char **argv) {
     tokenize_stats st = {0};
     progress_bar bar;
     progress_bar_init(&bar, "tokenize", list.n, list.total_bytes);
-    double t0 = progress_bar_now();
+    double t0 = clock_now();
     int failed = 0;
     for (size_t i = 0; i < list.n && !failed; i++) {
         if (interrupted) {
@@ -394,7 +395,7 @@ int cmd_tokenize(int argc, char **argv) {
     if (access(tok_copy, F_OK) != 0) wrote_tok = 1;
     if (copy_tokenizer(tok_path, tok_copy)) goto done;
     if (shard_set_finish(sets[0]) || shard_set_finish(sets[1])) goto done;
-    print_summary(&st, &list, sets, wo.vocab_size <= 65536 ? 2 : 4, progress_bar_now() - t0, started, (uint64_t)max_size);
+    print_summary(&st, &list, sets, wo.vocab_size <= 65536 ? 2 : 4, clock_now() - t0, started, (uint64_t)max_size);
     if (val_fraction > 0 && shard_set_documents(sets[1]) == 0)
         fprintf(stderr, "smallcoder tokenize: warning: no document fell into the val split (corpus too small for "
                         "--val-fraction %g)\n", val_fraction);

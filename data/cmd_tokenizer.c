@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/clock.h"
 #include "host/args.h"
 #include "host/error.h"
 #include "host/fileio.h"
@@ -16,12 +17,6 @@
 #include "data/tokenizer_train.h"
 
 int cmd_tokenizer(int argc, char **argv); /* declared for the table in commands.h */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static double cpu_s(void) { /* all threads of the process: machine load does not inflate it */
     struct timespec ts;
@@ -82,7 +77,7 @@ static int cmd_train(int argc, char **argv) {
     char **paths = sc_malloc(files.n * sizeof *paths);
     for (size_t i = 0; i < files.n; i++) paths[i] = files.files[i].path;
     tokenizer_train_stats st;
-    double t0 = now_s();
+    double t0 = clock_now();
     rc = tokenizer_train_files(paths, files.n, &opt, out, &st);
     free(paths);
     st.skipped_large += files.skipped_large;
@@ -94,7 +89,7 @@ static int cmd_train(int argc, char **argv) {
                 "wrote %s: vocabulary %d (%d merges) from %zu files, %.1f MB (skipped: %zu binary, %zu not UTF-8, "
                 "%zu too large, %zu unreadable) in %.1f s (words %.1f s, merges %.1f s)\n",
                 out, st.vocab_size, st.merges, st.files, (double)st.bytes / 1e6, st.skipped_binary,
-                st.skipped_not_utf8, st.skipped_large, st.unreadable, now_s() - t0, st.count_seconds,
+                st.skipped_not_utf8, st.skipped_large, st.unreadable, clock_now() - t0, st.count_seconds,
                 st.merge_seconds);
     return 0;
 }
@@ -150,7 +145,7 @@ static int cmd_encode(int argc, char **argv) {
     int failed = 0;
     char err[1024] = "";
     for (int r = 0; r < repeat && !rc && !failed; r++) {
-        double t0 = now_s(), c0 = cpu_s();
+        double t0 = clock_now(), c0 = cpu_s();
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
         for (int k = 0; k < npos; k++) {
             int i = order[k];
@@ -163,7 +158,7 @@ static int cmd_encode(int argc, char **argv) {
                 }
             }
         }
-        double t = now_s() - t0, c = cpu_s() - c0;
+        double t = clock_now() - t0, c = cpu_s() - c0;
         if (t < best) best = t;
         if (c < best_cpu) best_cpu = c;
     }

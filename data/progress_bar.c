@@ -5,16 +5,12 @@
 #include <time.h>
 #include <unistd.h>
 
-double progress_bar_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "host/clock.h"
 
 void progress_bar_init(progress_bar *p, const char *label, uint64_t files_total, uint64_t bytes_total) {
     p->label = label;
     p->tty = isatty(fileno(stderr));
-    p->start = p->last = progress_bar_now();
+    p->start = p->last = clock_now();
     p->files_total = files_total;
     p->bytes_total = bytes_total;
     p->drawn = 0;
@@ -28,7 +24,7 @@ static void human(char *buf, size_t n, double v) {
 }
 
 void progress_bar_update(progress_bar *p, uint64_t files, uint64_t bytes, uint64_t tokens, int force) {
-    double now = progress_bar_now();
+    double now = clock_now();
     if (force && !p->tty) return;  /* in a log the summary that follows says it all */
     if (!force && now - p->last < (p->tty ? 0.2 : 10.0)) return;
     p->last = now;

@@ -13,7 +13,6 @@ typedef struct {
     int drawn;
 } progress_bar;
 
-double progress_bar_now(void);  /* monotonic seconds */
 void progress_bar_init(progress_bar *p, const char *label, uint64_t files_total, uint64_t bytes_total);
 /* Draws when enough time has passed since the last draw, or with force (final state; terminals only). */
 void progress_bar_update(progress_bar *p, uint64_t files, uint64_t bytes, uint64_t tokens, int force);

@@ -11,17 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/clock.h"
 #include "data/corpus.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "data/tokenizer_internal.h"
 #include "data/tokenizer_train.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 void tokenizer_train_defaults(tokenizer_train_options *opt) {
     memset(opt, 0, sizeof *opt);
@@ -130,7 +125,7 @@ typedef struct {
 static void progress_line(progress_state *p, int final, const char *fmt, ...) SC_PRINTF(3, 4);
 static void progress_line(progress_state *p, int final, const char *fmt, ...) {
     if (!p->progress) return;
-    double t = now_s();
+    double t = clock_now();
     if (!final && t - p->last < (p->tty ? 0.25 : 5.0)) return;
     p->last = t;
     va_list ap;
@@ -184,7 +179,7 @@ static int count_words(const sc_tokenizer *base, const corpus *c, const tokenize
         size_t d = __atomic_add_fetch(&done, 1, __ATOMIC_RELAXED);
         uint64_t b = __atomic_add_fetch(&seen, (uint64_t)len, __ATOMIC_RELAXED);
         if (omp_get_thread_num() == 0) {
-            double el = now_s() - ps->start;
+            double el = clock_now() - ps->start;
             progress_line(ps, 0, "counting words: %zu/%zu files, %.1f MB, %.1f MB/s", d, c->n, (double)b / 1e6,
                           el > 0 ? (double)b / 1e6 / el : 0.0);
         }
@@ -387,7 +382,7 @@ static int train_corpus(const corpus *c, const tokenizer_train_options *opt_in, 
     if (opt.vocab_size < nbase || opt.vocab_size > (1 << 24))
         return sc_fail("vocab size %d: must be between %d (specials + 256 bytes) and %d", opt.vocab_size, nbase,
                        1 << 24);
-    progress_state ps = {opt.progress, isatty(2), now_s(), 0};
+    progress_state ps = {opt.progress, isatty(2), clock_now(), 0};
 
     /* tokens: specials, then the bytes; merged tokens are appended */
     size_t tcap = (size_t)opt.vocab_size;
@@ -407,11 +402,11 @@ static int train_corpus(const corpus *c, const tokenizer_train_options *opt_in, 
     free(json);
     if (rc) goto out_tokens;
     wc_map wc;
-    double t0 = now_s();
+    double t0 = clock_now();
     rc = count_words(base, c, &opt, &wc, st, &ps);
     tokenizer_free(base);
     if (rc) goto out_tokens;
-    st->count_seconds = now_s() - t0;
+    st->count_seconds = clock_now() - t0;
     progress_line(&ps, 1, "counted %llu words (%llu distinct) in %zu files, %.1f MB, %.1f s",
                   (unsigned long long)st->words, (unsigned long long)st->unique_words, st->files,
                   (double)st->bytes / 1e6, st->count_seconds);
@@ -450,7 +445,7 @@ static int train_corpus(const corpus *c, const tokenizer_train_options *opt_in, 
     for (int i = 0; i < 256; i++) strmap_put(&seen, tblob + i, 1, first_byte + i);
     int ntok = nbase;
     int64_t min_count = opt.min_frequency > 1 ? opt.min_frequency : 1;
-    t0 = now_s();
+    t0 = clock_now();
     while (ntok < opt.vocab_size && heap.n) {
         heap_entry top = heap_pop(&heap);
         uint32_t p = top.p;
@@ -502,14 +497,14 @@ static int train_corpus(const corpus *c, const tokenizer_train_options *opt_in, 
             if (!pt->merged[q] && pt->count[q] > 0) heap_push(&heap, pt->count[q], q);
         }
         if (ps.progress) {
-            double el = now_s() - t0;
+            double el = clock_now() - t0;
             int total = opt.vocab_size - nbase, got = ntok - nbase;
             double rate = el > 0 ? got / el : 0;
             progress_line(&ps, 0, "merges: %d/%d, %.0f/s, ETA %.0f s", got, total, rate,
                           rate > 0 ? (total - got) / rate : 0.0);
         }
     }
-    st->merge_seconds = now_s() - t0;
+    st->merge_seconds = clock_now() - t0;
     st->vocab_size = ntok;
     st->merges = (int)nmerges;
     progress_line(&ps, 1, "%zu merges, vocabulary %d, in %.1f s", nmerges, ntok, st->merge_seconds);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/clock.h"
 #include "host/args.h"
 #include "host/error.h"
 #include "host/fileio.h"
@@ -26,15 +27,9 @@ typedef struct {
     int shard, shards;
 } teacher_progress;
 
-static double teacher_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void teacher_progress_cb(void *ctx, uint64_t done) {
     teacher_progress *p = ctx;
-    double now = teacher_now();
+    double now = clock_now();
     if (p->quiet || now - p->last < (p->tty ? 0.2 : 10.0)) return;
     p->last = now;
     uint64_t d = p->base + done;
@@ -145,7 +140,7 @@ int cmd_teacher(int argc, char **argv) {
         goto done;
     }
     atomic_remove_stale(out, ".kd"); /* half-written .kd files of a killed run */
-    teacher_progress pg = {quiet, isatty(2), teacher_now(), 0, 0, 0, 0, nshards};
+    teacher_progress pg = {quiet, isatty(2), clock_now(), 0, 0, 0, 0, nshards};
     char spath[4096], kpath[4096];
     int todo[4096] = {0}, skipped = 0;
     if (nshards > 4096) {
@@ -175,7 +170,7 @@ int cmd_teacher(int argc, char **argv) {
                 skipped, top_k, temperature, context, overlap);
     kd_teacher_run_init(&run, &m, context);
     uint64_t tokens = 0, bytes = 0;
-    double t0 = teacher_now();
+    double t0 = clock_now();
     for (int i = 0; i < nshards; i++) {
         if (!todo[i]) continue;
         path_join(spath, sizeof spath, data, names[i]);
@@ -190,7 +185,7 @@ int cmd_teacher(int argc, char **argv) {
         pg.base += n, tokens += n, bytes += b;
     }
     if (!quiet && pg.tty && tokens) fprintf(stderr, "\n");
-    double dt = teacher_now() - t0;
+    double dt = clock_now() - t0;
     printf("teacher: wrote %d .kd file(s) (%d skipped): %llu tokens, %llu bytes, %.1f bytes/token at k=%d, "
            "%.0f tokens/s\n", nshards - skipped, skipped, (unsigned long long)tokens, (unsigned long long)bytes,
            tokens ? (double)bytes / tokens : 0.0, top_k, dt > 0 ? tokens / dt : 0.0);

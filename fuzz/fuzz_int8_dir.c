@@ -1,4 +1,4 @@
-/* fuzz_int8_dir.c — INT8 model directories as `smallcoder quantize` writes them (infer/weights.c weights_load:
+/* fuzz_int8_dir.c — INT8 model directories as `smallcoder quantize` writes them (host/weights.c weights_load:
  * config.json with quantization_config, model.safetensors with I8 matrices and F16 "<name>.scale" tensors).
  * Input: a 4-byte little-endian length L, L bytes of config.json, the rest model.safetensors. A directory that
  * loads has every scale read (qmat_prepare at load) and the first and last row of each matrix dequantized. */

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "host/error.h"
+
 int64_t sc_parse_bytes(const char *s) {
     char *end;
     errno = 0;
@@ -46,15 +48,28 @@ static void print_default(const sc_arg *a) {
     case SC_ARG_BYTES: if (*(int64_t *)a->dst) printf(" (default %lld bytes)", (long long)*(int64_t *)a->dst); break;
     case SC_ARG_FLOAT: printf(" (default %g)", *(float *)a->dst); break;
     case SC_ARG_STR: if (*(const char **)a->dst) printf(" (default %s)", *(const char **)a->dst); break;
+    case SC_ARG_ENUM: printf(" (default %s)", ((const sc_enum *)a->dst)->names[((const sc_enum *)a->dst)->value]); break;
     case SC_ARG_FLAG: break;
     }
+}
+
+int sc_enum_index(const char *opt, const char *const *names, const char *value) {
+    int n = 0;
+    while (names[n]) n++;
+    for (int i = 0; i < n; i++)
+        if (strcmp(value, names[i]) == 0) return i;
+    char list[256];
+    size_t k = 0;
+    for (int i = 0; i < n && k < sizeof list; i++)
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
+    return sc_fail("--%s must be %s, got '%s'", opt, list, value);
 }
 
 void sc_args_help(const sc_cli *cli) {
     printf("usage: %s %s\n\n%s\n\noptions:\n", cli->command, cli->usage, cli->summary);
     for (int i = 0; i < cli->nargs; i++) {
         const sc_arg *a = &cli->args[i];
-        static const char *meta[] = {"", " N", " N", " X", " S", " BYTES"};
+        static const char *meta[] = {"", " N", " N", " X", " S", " BYTES", " S"}; /* by sc_arg_type */
         char lhs[64];
         if (a->shortname) snprintf(lhs, sizeof lhs, "-%c, --%s%s", a->shortname, a->name, meta[a->type]);
         else snprintf(lhs, sizeof lhs, "    --%s%s", a->name, meta[a->type]);
@@ -148,6 +163,16 @@ int sc_args_parse(const sc_cli *cli, int argc, char **argv, int *npos) {
             break;
         }
         case SC_ARG_STR: *(const char **)a->dst = value; break;
+        case SC_ARG_ENUM: {
+            sc_enum *e = a->dst;
+            int v = sc_enum_index(a->name, e->names, value);
+            if (v < 0) { /* the wording commands used before parsing moved here: no "see --help" */
+                fprintf(stderr, "%s: %s\n", cli->command, sc_error());
+                return 2;
+            }
+            e->value = v;
+            break;
+        }
         case SC_ARG_FLAG: break;
         }
     }

@@ -12,7 +12,14 @@ typedef enum {
     SC_ARG_FLOAT,  /* float */
     SC_ARG_STR,    /* const char * pointing into argv */
     SC_ARG_BYTES,  /* int64_t bytes, accepts KiB/MiB/GiB/KB/MB/GB suffixes: --vram-budget 1.75GiB */
+    SC_ARG_ENUM,   /* sc_enum: a choice parsed once to its index; another value is a usage error naming them all */
 } sc_arg_type;
+
+/* A choice option's value (the index in names, preset to the default) and its NULL-terminated names. */
+typedef struct {
+    int value;
+    const char *const *names;
+} sc_enum;
 
 typedef struct {
     const char *name;     /* long name without dashes, e.g. "model" */
@@ -36,6 +43,10 @@ typedef struct {
  * Returns 0 to proceed, 1 when --help was printed (exit 0), 2 on a usage error (already printed, exit 2). */
 int sc_args_parse(const sc_cli *cli, int argc, char **argv, int *npos);
 void sc_args_help(const sc_cli *cli);
+
+/* The index of value among names (NULL-terminated), else -1 with sc_error "--opt must be a, b or c, got 'value'":
+ * the one wording of a bad choice, for SC_ARG_ENUM and for choices checked later (device_resolve). */
+int sc_enum_index(const char *opt, const char *const *names, const char *value);
 
 /* Bounds of numeric options, kept beside the option table (sc_arg stays as it is): a command lists them and calls
  * sc_args_check_ranges after sc_args_parse, so a value outside is refused with one line naming the flag. */

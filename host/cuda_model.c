@@ -13,11 +13,13 @@
 
 #include "host/cuda_arena.h"
 #include "host/error.h"
+#include "host/pinned.h"
 #ifdef SC_HAVE_KERNELS
 #include "host/cuda_check.h"
 #include "host/device.h"
 #include "host/half.h"
 #include "host/cpu/kd_loss.h"
+#include "host/cpu/ops.h"
 #include "kernels/kernels.h"
 #else
 /* A CPU-only build runs the layout alone (cuda_model_plan, for `train --plan`); these stand in for the CUDA types
@@ -57,6 +59,7 @@ struct cuda_model {
     /* CUDA_MODEL_STREAM_GRADS: embedding rows [0, offs[0].attn_norm), the tail from final_norm_off on, and two
      * layer slots; sink = pinned host block in the parameter layout; sink_clean = its layer part counts as zero */
     float *g_embed, *g_tail, *g_slot[2], *sink;
+    pinned_buf sink_buf;
     int64_t layer_numel;
     int sink_clean;
     cudaStream_t copy;
@@ -64,11 +67,16 @@ struct cuda_model {
     /* STREAM_GRADS (the offload placement uploads every step): two pinned FP16 chunks, filled on the host while
      * the other one is copied up, so only half the bytes cross the bus and at pinned speed */
     uint16_t *up16[2];
+    pinned_buf up_buf[2];
     cudaEvent_t up_done[2];
     cuda_layer_acts *acts;
     kn_half *emb, *o, *down, *xfinal, *xnf;
     float *rstdf, *losses, *logits;
+    float *inv_freq; /* [hd/2] RoPE inverse frequencies, uploaded once at open (graph-safe: no per-launch copy) */
     int32_t *ids, *targets, *plan;
+    /* test hook (cuda_model_test_overflow / SMALLCODER_TEST_OVERFLOW): backward passes [ovf_first, ovf_last] (1-based
+     * count of backward passes since open) write +inf into an activation gradient halfway through the layers */
+    int64_t backwards, ovf_first, ovf_last;
     /* CUDA_MODEL_KD(kd_k): the teacher's rows of a step, [T, kd_k] / [T], and the per-position CE parts */
     int kd_k;
     int32_t *kd_ids;
@@ -152,6 +160,7 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
     cuda_arena_name(a, "logits");
     cm->logits = (cm->flags & CUDA_MODEL_LOGITS) ? TAKE(float, T * cm->V) : NULL;
     cuda_arena_name(a, "model buffers");
+    cm->inv_freq = TAKE(float, cm->hd / 2);
     cm->ids = TAKE(int32_t, T);
     cm->targets = TAKE(int32_t, T);
     cm->plan = grads ? TAKE(int32_t, kn_embedding_plan_ints(cm->max_T)) : NULL;
@@ -297,17 +306,20 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
             CU_CHECK(cudaEventCreate(&cm->computed[i]));
             CU_CHECK(cudaEventCreate(&cm->copied[i]));
         }
+        /* pageable when pinning is refused (pinned.h): correct, only the copies stop overlapping */
         for (int i = 0; i < 2; i++) {
             CU_CHECK(cudaEventCreate(&cm->up_done[i]));
-            if (cudaMallocHost((void **)&cm->up16[i], sizeof(uint16_t) * UPLOAD_CHUNK) != cudaSuccess) cm->up16[i] = NULL;
+            cm->up16[i] = pinned_alloc(&cm->up_buf[i], sizeof(uint16_t) * UPLOAD_CHUNK, "weight uploads");
         }
-        if (!cm->up16[0] || !cm->up16[1] ||
-            cudaMallocHost((void **)&cm->sink, sizeof(float) * (size_t)cm->nparams) != cudaSuccess) {
-            cm->sink = NULL;
-            cuda_model_close(cm);
-            return sc_fail("cuda backend: cannot pin %.1f MiB of host memory for the gradient accumulators",
-                           (double)cm->nparams * 4.0 / 1048576.0);
-        }
+        cm->sink = pinned_alloc(&cm->sink_buf, sizeof(float) * (size_t)cm->nparams, "the gradient accumulators");
+    }
+    float inv[512]; /* head_dim <= 1024 (config.c) */
+    rope_inv_freq(inv, cm->hd, (float)c->rope_theta);
+    CU_CHECK(cudaMemcpy(cm->inv_freq, inv, sizeof(float) * (size_t)(cm->hd / 2), cudaMemcpyHostToDevice));
+    const char *ovf = getenv("SMALLCODER_TEST_OVERFLOW");
+    if (ovf && *ovf) { /* "N": backward pass N only; "N+": from pass N on */
+        long long first = atoll(ovf);
+        cuda_model_test_overflow(cm, first, strchr(ovf, '+') ? INT64_MAX : first);
     }
     if (flags & CUDA_MODEL_GRADS) cuda_model_zero_grads(cm);
     *out = cm;
@@ -385,13 +397,13 @@ static void grad_slot_end(cuda_model *cm, int l) {
 /* Layer l from its input: resid_in + delta (delta NULL: resid_in is the stored x, as when recomputing). */
 static void layer_forward(cuda_model *cm, int l, int T, const kn_half *resid_in, const kn_half *delta) {
     cudaStream_t s = cm->stream;
-    float eps = (float)cm->cfg.rms_norm_eps, theta = (float)cm->cfg.rope_theta;
+    float eps = (float)cm->cfg.rms_norm_eps;
     int C = cm->C, F = cm->F, Q = cm->Q, KV = cm->KV, QKV = cm->QKV;
     const cuda_layer_offs *o = &cm->offs[l];
     cuda_layer_acts *A = &cm->acts[l];
     kn_rmsnorm_forward(A->x, A->xn1, A->rstd1, resid_in, delta, cm->w + o->attn_norm, T, C, eps, s);
     kn_matmul_forward(cm->blas, A->qkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
-    (void)kn_rope_forward(A->qkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s); /* q|k in one call; hd checked at open */
+    (void)kn_rope_forward(A->qkv, cm->inv_freq, T, cm->nh + cm->nkv, cm->hd, QKV, 0, NULL, s); /* q|k in one call */
     /* shapes were checked at open, so this cannot fail */
     kn_attention_forward(A->att, A->lse, A->qkv, A->qkv + Q, A->qkv + Q + KV, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, s);
     kn_matmul_forward(cm->blas, cm->o, A->att, cm->w + o->wo, T, Q, C);
@@ -413,11 +425,11 @@ static void forward(cuda_model *cm, int T) {
                        (float)cm->cfg.rms_norm_eps, cm->stream);
 }
 
-/* cm->dxn holds dL/dxnf (scaled by CUDA_ACT_GRAD_SCALE); gs = grad_scale / CUDA_ACT_GRAD_SCALE unscales every
- * weight gradient as it is accumulated in FP32. */
+/* cm->dxn holds dL/dxnf of the scaled loss (grad_scale entered at the logits), so every FP16 activation
+ * gradient below carries the loss scale; weight gradients accumulate in FP32 with the factor gs = 1 (the trainer
+ * unscales them once, when they are finished: train/adamw.c grad_multiplier). */
 static void backward(cuda_model *cm, int T, float gs, int nids) {
     cudaStream_t s = cm->stream;
-    float theta = (float)cm->cfg.rope_theta;
     int C = cm->C, F = cm->F, Q = cm->Q, KV = cm->KV, QKV = cm->QKV;
     kn_rmsnorm_backward(cm->dx, grad_of(cm, -1, cm->final_norm_off), gs, cm->dxn, NULL, cm->xfinal, cm->rstdf,
                         cm->w + cm->final_norm_off, T, C, cm->ws, s);
@@ -433,11 +445,15 @@ static void backward(cuda_model *cm, int T, float gs, int nids) {
         kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wgu), gs, cm->dgu, A->xn2, cm->w + o->wgu, T, C, 2 * F);
         kn_rmsnorm_backward(cm->dx, grad_of(cm, l, o->mlp_norm), gs, cm->dxn, cm->dx, A->xmid, A->rstd2, cm->w + o->mlp_norm,
                             T, C, cm->ws, s);
+        if (l == cm->L / 2 && cm->backwards >= cm->ovf_first && cm->backwards <= cm->ovf_last) {
+            static const uint16_t inf16 = 0x7c00; /* an FP16 overflow in the residual gradient, mid-backward */
+            CU_CHECK(cudaMemcpyAsync(cm->dx, &inf16, sizeof inf16, cudaMemcpyHostToDevice, s));
+        }
         /* attention branch */
         kn_matmul_backward(cm->blas, cm->datt, 0, grad_of(cm, l, o->wo), gs, cm->dx, A->att, cm->w + o->wo, T, Q, C);
         kn_attention_backward(cm->dqkv, cm->dqkv + Q, cm->dqkv + Q + KV, cm->datt, A->qkv, A->qkv + Q,
                               A->qkv + Q + KV, A->att, A->lse, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, cm->ws, s);
-        (void)kn_rope_backward(cm->dqkv, T, cm->nh + cm->nkv, cm->hd, QKV, 0, theta, s);
+        (void)kn_rope_backward(cm->dqkv, cm->inv_freq, T, cm->nh + cm->nkv, cm->hd, QKV, 0, NULL, s);
         kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wqkv), gs, cm->dqkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
         kn_rmsnorm_backward(cm->dx, grad_of(cm, l, o->attn_norm), gs, cm->dxn, cm->dx, A->x, A->rstd1, cm->w + o->attn_norm,
                             T, C, cm->ws, s);
@@ -486,18 +502,20 @@ static int model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets
                                  cudaMemcpyHostToDevice, s));
     }
     forward(cm, T);
-    float gs = grad_scale / CUDA_ACT_GRAD_SCALE;
+    /* the whole scale enters at the loss gradient: dlogits = d(grad_scale * loss)/dlogits in FP16 */
+    const float gs = 1.0f;
+    if (want_grads) cm->backwards++;
     if (kd) /* arguments were checked by upload_kd, so it cannot fail */
         kn_kd_classifier_forward_backward(cm->blas, cm->losses, cm->kd_ce, want_grads ? cm->dxn : NULL,
                                           want_grads ? grad_of(cm, -1, cm->lm_head_off) : NULL, gs, cm->xnf,
                                           cm->w + cm->lm_head_off, cm->targets, cm->kd_ids, cm->kd_logits, cm->kd_lse,
                                           kd->k, kd->alpha, kd->temperature, kd->reverse, T, cm->C, cm->V,
-                                          CUDA_ACT_GRAD_SCALE, cm->chunk, cm->ws, s);
+                                          grad_scale, cm->chunk, cm->ws, s);
     else
         kn_classifier_forward_backward(cm->blas, cm->losses, logits_out ? cm->logits : NULL,
                                        want_grads ? cm->dxn : NULL, want_grads ? grad_of(cm, -1, cm->lm_head_off) : NULL,
                                        gs, cm->xnf, cm->w + cm->lm_head_off, cm->targets, T, cm->C, cm->V,
-                                       CUDA_ACT_GRAD_SCALE, cm->chunk, cm->ws, s);
+                                       grad_scale, cm->chunk, cm->ws, s);
     if (want_grads) backward(cm, T, gs, nids);
     CU_CHECK(cudaMemcpyAsync(cm->h_losses, cm->losses, sizeof(float) * (size_t)T, cudaMemcpyDeviceToHost, s));
     if (kd) CU_CHECK(cudaMemcpyAsync(cm->h_ce, cm->kd_ce, sizeof(float) * (size_t)T, cudaMemcpyDeviceToHost, s));
@@ -556,6 +574,10 @@ int cuda_model_read_grads(cuda_model *cm, float *host) {
 
 float *cuda_model_grad_sink(cuda_model *cm) { return cm->sink; }
 
+void cuda_model_test_overflow(cuda_model *cm, int64_t first, int64_t last) {
+    cm->ovf_first = first > 0 ? first : 1, cm->ovf_last = first > 0 ? last : 0;
+}
+
 int cuda_model_grad_sumsq(cuda_model *cm, double *out) {
     if (!cm->g) return sc_fail("cuda backend: no device gradient block to take the norm of");
     kn_sumsq(cm->sumsq, cm->g, cm->nparams, cm->ws, cm->stream);
@@ -608,11 +630,11 @@ void cuda_model_close(cuda_model *cm) {
             CU_CHECK(cudaEventDestroy(cm->computed[i]));
             CU_CHECK(cudaEventDestroy(cm->copied[i]));
             CU_CHECK(cudaEventDestroy(cm->up_done[i]));
-            if (cm->up16[i]) CU_CHECK(cudaFreeHost(cm->up16[i]));
+            pinned_free(&cm->up_buf[i]);
         }
         CU_CHECK(cudaStreamDestroy(cm->copy));
     }
-    if (cm->sink) CU_CHECK(cudaFreeHost(cm->sink));
+    pinned_free(&cm->sink_buf);
     cuda_arena_close(&cm->arena);
     free(cm->h_losses), free(cm->h_plan), free(cm->h_ce), free(cm->h_kd16), free(cm->acts), free(cm->offs), free(cm);
 }

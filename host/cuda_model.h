@@ -5,9 +5,10 @@
  * gate|up are one GEMM each. The training backend (train/backend_cuda.c) adds the optimizer state
  * (CUDA_MODEL_MASTER) or streams the layer gradients to pinned host memory (CUDA_MODEL_STREAM_GRADS).
  *
- * Gradient scaling: the FP16 activation gradients are (softmax - onehot) * act_grad_scale per token at the
- * logits, i.e. of order one, whatever the number of tokens; weight gradients are FP32 and accumulated with the
- * factor grad_scale / act_grad_scale, so FP16 neither underflows (1/T-sized values) nor overflows. */
+ * Gradient scaling: grad_scale (the trainer passes loss scale / counted positions) enters at the loss gradient,
+ * dlogits = grad_scale * (softmax - onehot) in FP16, so every FP16 activation gradient carries the loss scale and
+ * an overflow anywhere in backward becomes inf/nan in the FP32 weight gradients (which accumulate with factor 1);
+ * the trainer unscales once, when the gradients are finished (docs/cuda.md "Gradient scaling"). */
 #ifndef SC_CUDA_MODEL_H
 #define SC_CUDA_MODEL_H
 
@@ -33,7 +34,10 @@ enum {
  * at most the vocabulary) so cuda_model_step_kd can run. */
 #define CUDA_MODEL_KD(k) ((int)(k) << 16)
 
-#define CUDA_ACT_GRAD_SCALE 32.0f
+/* A static loss scale for callers outside the trainer (forward --device cuda, the tests): they ask for
+ * d(CUDA_MODEL_STATIC_SCALE * mean loss) so FP16 activation gradients keep their precision (1/T-sized values
+ * would fall into FP16's subnormals), then multiply the gradients by its inverse, a power of two (exact). */
+#define CUDA_MODEL_STATIC_SCALE 1024.0f
 
 /* The device arena cuda_model_open(m, max_T, flags) would take for config c, laid out against a sizing arena a (no
  * device, no weights; a CPU-only build has it too): a->used is the total and a->items the named parts in layout
@@ -65,6 +69,11 @@ int cuda_model_step_kd(cuda_model *cm, const int32_t *ids, const int32_t *target
  * CUDA_MODEL_STREAM_GRADS host may be cuda_model_grad_sink(cm) itself (the device part is then copied into it). */
 int cuda_model_read_grads(cuda_model *cm, float *host);
 void cuda_model_zero_grads(cuda_model *cm);
+/* Test hook: backward passes first..last (counted from 1 since open; steps without gradients do not count) write
+ * +inf into the residual-stream activation gradient after the MLP backward of layer L/2, the planted FP16 overflow
+ * of tests/gpu/test_train_backend.c. The environment variable SMALLCODER_TEST_OVERFLOW=N (pass N) or N+ (N on)
+ * sets it at open, for the CLI tests. first <= 0: off. */
+void cuda_model_test_overflow(cuda_model *cm, int64_t first, int64_t last);
 /* CUDA_MODEL_STREAM_GRADS: the pinned host block (nparams floats) the layer gradients accumulate in; complete only
  * after cuda_model_read_grads(cm, sink). NULL otherwise. */
 float *cuda_model_grad_sink(cuda_model *cm);

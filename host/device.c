@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "host/args.h"
 #include "host/error.h"
 
 #ifdef SC_HAVE_CUDA
@@ -46,10 +47,13 @@ int device_memory(size_t *free_bytes, size_t *total_bytes) {
 }
 #endif
 
+const char *const device_names[] = {"cpu", "cuda", "auto", NULL};
+
 int device_resolve(const char *device, int auto_prefers_cuda) {
-    if (strcmp(device, "cpu") == 0) return 0;
-    if (strcmp(device, "auto") == 0) return auto_prefers_cuda && device_count() > 0;
-    if (strcmp(device, "cuda") != 0) return sc_fail("--device must be cpu, cuda or auto, got '%s'", device);
+    int d = sc_enum_index("device", device_names, device);
+    if (d < 0) return -1;
+    if (d == DEVICE_CPU) return 0;
+    if (d == DEVICE_AUTO) return auto_prefers_cuda && device_count() > 0;
 #ifndef SC_HAVE_KERNELS
     return sc_fail("--device cuda: this build has no CUDA backend (built without nvcc; rebuild with "
                    "-DSMALLCODER_CUDA=ON where the CUDA toolkit is installed); use --device cpu");

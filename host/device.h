@@ -17,4 +17,8 @@ int device_memory(size_t *free_bytes, size_t *total_bytes);
  * exists, else the CPU. */
 int device_resolve(const char *device, int auto_prefers_cuda);
 
+/* --device as an SC_ARG_ENUM: {DEVICE_AUTO, device_names} */
+enum { DEVICE_CPU, DEVICE_CUDA, DEVICE_AUTO };
+extern const char *const device_names[]; /* "cpu", "cuda", "auto", NULL */
+
 #endif

@@ -58,3 +58,16 @@ void engine_kv_create(const sc_engine *e, sc_kv *kv, int n_ctx) {
     }
     kv_create(kv, c->num_hidden_layers, n_ctx, c->num_key_value_heads, c->head_dim, e->kv_f16);
 }
+
+int engine_verify_max(const sc_engine *e) {
+    /* the CUDA engine's decode GEMVs take up to 8 rows (engine_cuda.c GEMV_MAX_T) and are batch-invariant; the CPU
+     * engine's INT8 dot products and attention are per row up to its chunk (256 tokens), its FP32 ones up to 16 */
+    if (strcmp(e->ops->name, "cuda") == 0) return 8;
+    return e->w->quantized ? 64 : 16; /* FP32: engine_cpu.c F32_SMALL_T */
+}
+
+int engine_kv_rollback(sc_kv *kv, int n) {
+    if (n < 0 || n > kv->n) return sc_fail("KV rollback to %d positions: the cache holds %d", n, kv->n);
+    kv->n = n;
+    return 0;
+}

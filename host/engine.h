@@ -5,6 +5,7 @@
 #ifndef SC_INFER_ENGINE_H
 #define SC_INFER_ENGINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "host/kv_cache.h"
@@ -42,6 +43,7 @@ struct sc_engine {
     const char *precision;  /* what runs: "fp32" or "int8" (CPU, as loaded), "fp16" or "int8" (CUDA) */
     int64_t device_bytes;   /* CUDA: device memory held (weights, scratch, KV caches), its peak; 0 on the CPU */
     int64_t weight_bytes;   /* bytes of matrices (+ scales) as this engine stores them: what decode reads */
+    int64_t context_bytes;  /* CUDA: the CUDA context, cuBLAS and loaded kernels (host/device_probe.h); 0 on the CPU */
     void *impl;
 };
 
@@ -56,6 +58,20 @@ static inline int engine_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, in
     return e->ops->forward(e, kv, ids, n, logits, NULL);
 }
 
+/* Speculative verification: runs ids[0..n) at kv->n.. in one batched pass (the prefill path) and writes the logits
+ * of every position to all_logits [n, V]. Row i equals what n single-token forwards would give, bit for bit, on
+ * the CPU engine with INT8 weights and on the CUDA engine up to engine_verify_max tokens (tests/test_infer_spec.c,
+ * tests/gpu/test_infer_spec.c), so greedy speculative decoding emits exactly the target's own tokens. */
+static inline int engine_forward_all(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float *all_logits) {
+    return e->ops->forward(e, kv, ids, n, NULL, all_logits);
+}
+/* Most tokens one verification pass should take so that it stays bit-identical to single steps (CUDA: its GEMV
+ * path of up to 8 rows; above, cuBLAS with other rounding). */
+int engine_verify_max(const sc_engine *e);
+/* Forgets the cached positions [n, kv->n) (rejected drafts): the next forward overwrites them. Fails when n is
+ * negative or beyond what is cached. */
+int engine_kv_rollback(sc_kv *kv, int n);
+
 /* engine_cpu.c */
 int engine_cpu_open(sc_engine *e, int threads);
 /* engine_cuda.c (builds with CUDA kernels only) */
@@ -63,6 +79,13 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o);
 /* Device bytes the CUDA engine would allocate for config c (int8: INT8 weights with `group` columns per scale,
  * 0 = per row; else FP16), n_seqs caches of n_ctx positions: arithmetic only, no device needed. */
 int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs);
+/* --precision auto of the CUDA engine on the device dp describes: 1 = INT8, 0 = FP16, why (n bytes) says which
+ * rule decided. INT8 when the checkpoint is INT8, when FP16 weights + KV + DEVICE_RESERVE exceed dp->free_now, or
+ * when the card's bandwidth / FP16 weight bytes (the ceiling of FP16 decode, which reads every weight per token) is
+ * under 250 tok/s: a small or slow card (an MX450's 80 GB/s gives 131 tok/s for 304m in FP16, 262 in INT8). */
+typedef struct device_probe_info device_probe_info;
+int engine_cuda_auto_int8(const sc_config *c, int quantized, int group, int n_ctx, int n_seqs, int chunk,
+                          const device_probe_info *dp, char *why, size_t n);
 /* Device memory taken since the CUDA engine opened, by cudaMemGetInfo (its arena, extra KV caches, cuBLAS's and
  * the graph's own allocations; not the CUDA context); -1 for another engine. */
 int64_t engine_cuda_measured_bytes(const sc_engine *e);

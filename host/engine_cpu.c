@@ -3,6 +3,7 @@
  * activation row to INT8 and runs INT8 x INT8 dot products (quant.c); FP32 weights use sgemv. Work is chunked so
  * scratch stays bounded whatever the prompt length. */
 #include <cblas.h>
+#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 enum {
     CHUNK = 256,      /* tokens per prefill pass */
     INT8_MAX_T = 256,   /* up to this many rows, INT8 matrices use the INT8 dot products; above, dequant + sgemm */
+    F32_SMALL_T = 16,   /* up to this many rows, FP32 matrices use f32_matmul_small (batch-invariant); above, sgemm */
 };
 
 typedef struct {
@@ -46,10 +48,44 @@ static void scratch_free(cpu_scratch *s) {
     free(s->gate), free(s->up), free(s->rstd), free(s->deq), free(s->scores), free(s->xq), free(s->xs);
 }
 
+/* a dot product whose rounding depends only on n (fixed lanes, fixed reduction order) */
+static float dot_fixed(const float *a, const float *b, int n) {
+    int i = 0;
+    float s = 0;
+#ifdef __AVX2__
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    }
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc0 = _mm256_add_ps(acc0, acc1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    s = _mm_cvtss_f32(h);
+#endif
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* FP32 y[T, rows] = x[T, cols] W^T for a few tokens, one fixed-order dot product per output: row t comes out the
+ * same whatever T is, so verifying K drafted tokens in one pass gives the logits of K single steps bit for bit
+ * (sgemm and sgemv round differently). Blocks of 16 weight rows stay in cache while every token passes. */
+static void f32_matmul_small(const float *W, int rows, int cols, const float *x, float *y, int T) {
+#pragma omp parallel for schedule(static)
+    for (int r0 = 0; r0 < rows; r0 += 16) {
+        int r1 = r0 + 16 < rows ? r0 + 16 : rows;
+        for (int t = 0; t < T; t++)
+            for (int r = r0; r < r1; r++)
+                y[(size_t)t * rows + r] = dot_fixed(W + (size_t)r * cols, x + (size_t)t * cols, cols);
+    }
+}
+
 /* y[T, rows] = x[T, cols] W^T */
 static void linear(cpu_scratch *s, const sc_wmat *W, const float *x, float *y, int T) {
     if (W->f) {
-        if (T == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, W->rows, W->cols, 1.0f, W->f, W->cols, x, 1, 0.0f, y, 1);
+        if (T <= F32_SMALL_T) f32_matmul_small(W->f, W->rows, W->cols, x, y, T);
         else matmul_forward(y, x, W->f, T, W->cols, W->rows);
         return;
     }

@@ -24,6 +24,9 @@
 #include "host/engine.h"
 #include "host/error.h"
 #include "host/half.h"
+#include "host/pinned.h"
+#include "host/device_probe.h"
+#include "host/cpu/ops.h"
 #include "kernels/kernels.h"
 
 enum {
@@ -32,7 +35,9 @@ enum {
     BLAS_WS = 4 << 20, /* cuBLAS workspace bytes */
     UPLOAD_ROWS = 1024, /* host staging: rows per copy */
 };
-#define AUTO_MARGIN ((size_t)96 << 20) /* device memory left for the CUDA context's own use, cuBLAS, the graph */
+/* --precision auto keeps FP16 weights only where their decode can reach this rate: decode reads every weight once
+ * per token, so bandwidth / FP16 weight bytes is its ceiling; below it INT8 (half the bytes per token) is taken */
+#define AUTO_FP16_MIN_TOK_S 250.0
 
 typedef struct {
     kn_half *h;   /* FP16 [rows, cols], or NULL */
@@ -76,6 +81,7 @@ typedef struct {
     kn_kv_step *h_step;
     int32_t *h_ids;
     float *h_logits;
+    pinned_buf pin_step, pin_ids, pin_logits; /* pageable when pinning is refused (host/pinned.h) */
 } cuda_engine;
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
@@ -169,6 +175,41 @@ int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ct
     return plan_bytes(c, int8, group, n_ctx, n_seqs, 0);
 }
 
+/* bytes of the weights as stored on the device: what one decode step reads */
+static int64_t weight_bytes_of(const sc_config *c, int int8, int group) {
+    cuda_engine ce = {0};
+    dims(&ce, c, int8, group, 1, 1, 1);
+    cuda_arena a;
+    cuda_arena_sizing(&a);
+    layout(&ce, &a);
+    free(ce.layers);
+    return (int64_t)ce.weight_bytes;
+}
+
+int engine_cuda_auto_int8(const sc_config *c, int quantized, int group, int n_ctx, int n_seqs, int chunk,
+                          const device_probe_info *dp, char *why, size_t n) {
+    int64_t need16 = plan_bytes(c, 0, 0, n_ctx, n_seqs, chunk);
+    double ceiling = dp->bandwidth > 0 ? dp->bandwidth / (double)weight_bytes_of(c, 0, 0) : 0.0;
+    if (quantized) {
+        snprintf(why, n, "auto: an INT8 checkpoint runs as stored");
+        return 1;
+    }
+    if (need16 + DEVICE_RESERVE > dp->free_now) {
+        snprintf(why, n, "auto: FP16 weights + KV (%.1f MiB) do not fit the free memory", need16 / 1048576.0);
+        return 1;
+    }
+    if (ceiling > 0 && ceiling < AUTO_FP16_MIN_TOK_S) {
+        snprintf(why, n, "auto: FP16 decode could reach at most %.0f tok/s at this card's %.0f GB/s, under %.0f; INT8 "
+                 "reads half the bytes per token", ceiling, dp->bandwidth / 1e9, AUTO_FP16_MIN_TOK_S);
+        return 1;
+    }
+    if (ceiling > 0)
+        snprintf(why, n, "auto: FP16 fits and its decode ceiling is %.0f tok/s at %.0f GB/s", ceiling, dp->bandwidth / 1e9);
+    else
+        snprintf(why, n, "auto: FP16 weights + KV fit the free memory (bandwidth unknown)");
+    return 0;
+}
+
 /* ---- upload ---- */
 
 /* rows of W into m starting at row r_dst (fused matrices take several), converted or quantized as m needs */
@@ -222,7 +263,7 @@ static void upload(cuda_engine *ce, const sc_weights *w) {
     if (!ce->tied) upload_mat(ce, &ce->lm_head, 0, &w->lm_head);
     upload_vec(ce->final_norm, w->final_norm, ce->C);
     float inv[512];
-    for (int i = 0; i < ce->hd / 2; i++) inv[i] = 1.0f / powf(ce->theta, (float)(2 * i) / (float)ce->hd); /* rope.c */
+    rope_inv_freq(inv, ce->hd, ce->theta);
     CU_CHECK(cudaMemcpy(ce->inv_freq, inv, sizeof(float) * (size_t)(ce->hd / 2), cudaMemcpyHostToDevice));
 }
 
@@ -389,9 +430,7 @@ static void cuda_close(sc_engine *e) {
     if (ce->blas) kn_blas_destroy(ce->blas);
     if (ce->stream) CU_CHECK(cudaStreamDestroy(ce->stream));
     cuda_arena_close(&ce->arena);
-    if (ce->h_step) CU_CHECK(cudaFreeHost(ce->h_step));
-    if (ce->h_ids) CU_CHECK(cudaFreeHost(ce->h_ids));
-    if (ce->h_logits) CU_CHECK(cudaFreeHost(ce->h_logits));
+    pinned_free(&ce->pin_step), pinned_free(&ce->pin_ids), pinned_free(&ce->pin_logits);
     free(ce->layers), free(ce->kv_busy), free(ce);
     e->impl = NULL;
 }
@@ -410,17 +449,16 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     const sc_config *c = e->cfg;
     const char *prec = o->precision ? o->precision : "auto";
     int group = w->quantized ? w->group_size : 0, n_ctx = o->n_ctx, nseq = o->n_seqs > 0 ? o->n_seqs : 1;
-    size_t free_b = 0, total_b = 0;
-    if (device_memory(&free_b, &total_b)) return -1;
+    device_probe_info dp; /* the context, cuBLAS and every kernel first: what is left is the arena's */
+    if (device_probe(c->head_dim, &dp)) return -1;
+    size_t free_b = (size_t)dp.free_now;
     int64_t need16 = plan_bytes(c, 0, 0, n_ctx, nseq, o->chunk);
     int64_t need8 = plan_bytes(c, 1, group, n_ctx, nseq, o->chunk);
     int int8;
-    const char *why;
-    if (!strcmp(prec, "fp16")) int8 = 0, why = "asked for";
-    else if (!strcmp(prec, "int8")) int8 = 1, why = "asked for";
-    else if (w->quantized) int8 = 1, why = "auto: an INT8 checkpoint runs as stored";
-    else if ((size_t)need16 + AUTO_MARGIN <= free_b) int8 = 0, why = "auto: FP16 weights + KV fit the free memory";
-    else int8 = 1, why = "auto: FP16 weights + KV do not fit the free memory";
+    char why[240] = "asked for";
+    if (!strcmp(prec, "fp16")) int8 = 0;
+    else if (!strcmp(prec, "int8")) int8 = 1;
+    else int8 = engine_cuda_auto_int8(c, w->quantized, group, n_ctx, nseq, o->chunk, &dp, why, sizeof why);
     if (!o->kv_f16) fprintf(stderr, "note: the CUDA engine keeps its KV cache in FP16 (--kv f32 is for the CPU)\n");
     cuda_engine *ce = sc_calloc(1, sizeof *ce);
     dims(ce, c, int8, group, n_ctx, nseq, o->chunk);
@@ -454,22 +492,25 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     layout(ce, &ce->arena);
     ce->kv_busy = sc_calloc((size_t)ce->nseq, sizeof(int));
     CU_CHECK(cudaStreamCreate(&ce->stream));
-    CU_CHECK(cudaMallocHost((void **)&ce->h_step, sizeof *ce->h_step));
-    CU_CHECK(cudaMallocHost((void **)&ce->h_ids, (size_t)ce->chunk * sizeof(int32_t)));
-    CU_CHECK(cudaMallocHost((void **)&ce->h_logits, (size_t)GEMV_MAX_T * ce->V * sizeof(float)));
+    ce->h_step = pinned_alloc(&ce->pin_step, sizeof *ce->h_step, "the engine's staging buffers");
+    ce->h_ids = pinned_alloc(&ce->pin_ids, (size_t)ce->chunk * sizeof(int32_t), "the engine's staging buffers");
+    ce->h_logits = pinned_alloc(&ce->pin_logits, (size_t)GEMV_MAX_T * ce->V * sizeof(float), "the engine's staging buffers");
     ce->blas = kn_blas_create(ce->stream, ce->blas_ws, BLAS_WS, ce->gemm_staging, KN_GEMM_STAGING_BYTES);
     upload(ce, w);
     CU_CHECK(cudaDeviceSynchronize());
     e->device_bytes = (int64_t)bytes;
     e->weight_bytes = (int64_t)ce->weight_bytes;
-    char desc[256] = "?";
+    e->context_bytes = dp.overhead;
+    char desc[256] = "?", ctx[120];
     device_describe(0, desc, sizeof desc);
     fprintf(stderr,
             "cuda engine: %s; precision %s (%s; FP16 would take %.1f MiB, INT8 %.1f MiB, %.1f MiB free); device "
-            "arena %.1f MiB = weights %.1f + KV %.1f (%d x %d positions) + scratch %.1f; decode graphs %s\n",
+            "arena %.1f MiB = weights %.1f + KV %.1f (%d x %d positions) + scratch %.1f; CUDA context, cuBLAS, "
+            "kernels %s; decode graphs %s\n",
             desc, e->precision, why, need16 / 1048576.0, need8 / 1048576.0, free_b / 1048576.0, bytes / 1048576.0,
             ce->weight_bytes / 1048576.0, ce->kv_bytes / 1048576.0, ce->nseq, ce->max_ctx,
-            (bytes - ce->weight_bytes - ce->kv_bytes) / 1048576.0, ce->graphs ? "on" : "off");
+            (bytes - ce->weight_bytes - ce->kv_bytes) / 1048576.0, device_probe_describe(&dp, ctx, sizeof ctx),
+            ce->graphs ? "on" : "off");
     return 0;
 }
 #else

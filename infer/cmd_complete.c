@@ -5,12 +5,14 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "host/clock.h"
 #include "host/args.h"
 #include "infer/commands_infer.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "infer/generate.h"
 #include "host/threads.h"
+#include "infer/spec_cli.h"
 
 static int print_piece(void *ctx, const char *text, size_t len) {
     (void)ctx;
@@ -57,6 +59,9 @@ int cmd_complete(int argc, char **argv) {
     sc_sampling sp;
     sampling_defaults(&sp);
     int seed = 0;
+    sc_spec_cli sc = SPEC_CLI_DEFAULTS;
+    sc_spec spec = {0};
+    sc_spec_opts so;
     sc_arg args[] = {
         {"model", 'm', SC_ARG_STR, &dir, "model directory (FP32/FP16 or INT8)", 1},
         {"prompt", 'p', SC_ARG_STR, &prompt, "complete this text", 0},
@@ -77,13 +82,15 @@ int cmd_complete(int argc, char **argv) {
         {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
         {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
         {"precision", 0, SC_ARG_STR, &precision,
-         "CUDA weights: auto (FP16 when it fits the free device memory, else INT8), fp16 or int8", 0},
+         "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+        SPEC_CLI_ARGS(sc),
     };
     sc_cli cli = {"smallcoder complete",
                   "--model DIR (--prompt TEXT | --file F [--cursor LINE:COL] | --prefix P [--suffix S]) [-n 128]",
                   "Generates a completion. With a suffix the prompt is <fim_prefix>P<fim_suffix>S<fim_middle> and the\n"
-                  "output is the middle. Prefill and decode speed and peak memory are printed on stderr.",
+                  "output is the middle. Prefill and decode speed and peak memory are printed on stderr. --draft and\n"
+                  "--lookup decode speculatively: the output is the same (greedy) or has the same distribution.",
                   args, sizeof args / sizeof args[0], 0, 0};
     /* the same bounds as the server's request fields (serve_request.c) */
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS,       {"n-predict", 0, 1 << 20}, {"temperature", 0, 100},
@@ -123,7 +130,7 @@ int cmd_complete(int argc, char **argv) {
         prefix = owned_prefix, suffix = owned_suffix;
     } else if (prompt) prefix = prompt;
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
-    double t0 = gen_now();
+    double t0 = clock_now();
     if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
     if (fim_prompt(tok, prefix, suffix, &ids, &n)) goto fail;
     if (n_predict < 0) n_predict = 0;
@@ -133,14 +140,17 @@ int cmd_complete(int argc, char **argv) {
     sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
                         .precision = precision, .n_ctx = ctx, .n_seqs = 1};
     if (engine_open(&e, &w, &o)) goto fail;
+    if (spec_cli_wanted(&sc)) {
+        if (spec_cli_open(&sc, dir, tok, &w, &o, &so) || spec_open(&spec, &so, &e, ctx)) goto fail;
+    }
     session_create(&s, &e, ctx);
     fprintf(stderr, "complete: %s model, %s engine (%s int8 kernel), %d threads, KV %s %.1f MiB for %d positions, "
                     "loaded in %.2fs\n",
             w.quantized ? "INT8" : "FP32", e.ops->name, quant_kernel_name(), nthreads, kvtype,
-            kv_bytes(&s.kv) / 1048576.0, s.kv.n_ctx, gen_now() - t0);
+            kv_bytes(&s.kv) / 1048576.0, s.kv.n_ctx, clock_now() - t0);
     const char *const stops[] = {stopu};
     sc_gen_params gp = {.max_tokens = n_predict, .stop = stops, .nstop = stopu ? 1 : 0, .sampling = sp,
-                        .on_text = stream ? print_piece : NULL};
+                        .on_text = stream ? print_piece : NULL, .spec = spec_cli_wanted(&sc) ? &spec : NULL};
     if (generate(&e, &s, tok, ids, n, &gp, &r)) goto fail;
     if (!stream) fwrite(r.text, 1, r.len, stdout);
     printf("\n");
@@ -151,6 +161,10 @@ int cmd_complete(int argc, char **argv) {
                     "(%.3fs); stop: %s; peak memory %.1f MiB\n",
             n, suffix ? " (FIM)" : "", r.prefill_s > 0 ? n / r.prefill_s : 0, r.prefill_s, r.n_generated,
             r.decode_s > 0 ? r.n_generated / r.decode_s : 0, r.decode_s, r.stop_reason, ru.ru_maxrss / 1024.0);
+    if (spec_cli_wanted(&sc))
+        fprintf(stderr, "complete: speculative (%s%s%s): drafted %d, accepted %d (%.1f%%)\n",
+                sc.draft_dir ? "draft " : "", sc.draft_dir ? sc.draft_dir : "", sc.lookup ? ", lookup" : "",
+                r.n_drafted, r.n_accepted, r.n_drafted ? 100.0 * r.n_accepted / r.n_drafted : 0.0);
     rc = 0;
     goto done;
 fail:
@@ -160,6 +174,8 @@ done:
     gen_result_free(&r);
     free(ids);
     session_free(&s);
+    if (spec.V) spec_close(&spec);
+    spec_cli_close(&sc);
     engine_close(&e);
     weights_free(&w);
     if (tok) tokenizer_free(tok);

@@ -13,12 +13,15 @@
 #include "host/fileio.h"
 #include "infer/serve_http.h"
 #include "host/threads.h"
+#include "infer/spec_cli.h"
 
 int cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *host = "127.0.0.1", *api_key = NULL, *device = "auto", *kvtype = "f16", *alias = NULL;
     const char *precision = "auto";
     int port = 8080, parallel = 1, queue = 32, ctx = 0, threads = 0, max_conn = 0, timeout = 30;
     int64_t max_body = 1 << 20;
+    sc_spec_cli sc = SPEC_CLI_DEFAULTS;
+    sc_spec_opts so;
     sc_arg args[] = {
         {"model", 'm', SC_ARG_STR, &dir, "model directory (FP32/FP16 or INT8)", 1},
         {"host", 0, SC_ARG_STR, &host, "IPv4 address to listen on", 0},
@@ -35,8 +38,9 @@ int cmd_serve(int argc, char **argv) {
         {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
         {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
         {"precision", 0, SC_ARG_STR, &precision,
-         "CUDA weights: auto (FP16 when it fits the free device memory, else INT8), fp16 or int8", 0},
+         "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+        SPEC_CLI_ARGS(sc),
     };
     sc_cli cli = {"smallcoder serve", "--model DIR [--host 127.0.0.1] [--port 8080] [--parallel N] [--api-key K]",
                   "HTTP completion server: POST /completion, /infill (llama.cpp), /v1/completions (OpenAI), GET\n"
@@ -104,7 +108,11 @@ int cmd_serve(int argc, char **argv) {
     st.engine = &e, st.tok = tok, st.api_key = api_key, st.max_body = (size_t)max_body;
     st.max_connections = max_conn, st.idle_timeout_s = timeout;
     st.model_name = alias ? alias : dir;
-    slots_init(&st, parallel, queue);
+    if (spec_cli_wanted(&sc)) {
+        if (spec_cli_open(&sc, dir, tok, &w, &o, &so)) goto fail;
+        st.spec_opts = &so;
+    }
+    if (slots_init(&st, parallel, queue)) goto fail;
     struct MHD_Daemon *d = serve_http_start(&st, (const struct sockaddr *)&sa, &port);
     if (!d) {
         slots_free(&st);
@@ -114,17 +122,22 @@ int cmd_serve(int argc, char **argv) {
                     "%d threads, %d connections at most (idle timeout %d s)\nserve: listening on http://%s:%d\n",
             w.quantized ? "INT8" : "FP32", dir, e.ops->name, parallel, st.n_ctx, kvtype,
             kv_bytes(&st.slots[0].s.kv) / 1048576.0, queue, nthreads, max_conn, timeout, host, port);
+    if (st.spec_opts)
+        fprintf(stderr, "serve: speculative decoding:%s%s%s (K <= %d, adaptive)\n", sc.draft_dir ? " draft " : "",
+                sc.draft_dir ? sc.draft_dir : "", sc.lookup ? " + prompt lookup" : "", st.slots[0].spec.kmax);
     int sig;
     sigwait(&stop, &sig);
     fprintf(stderr, "serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     serve_http_stop(d);
     slots_free(&st);
+    spec_cli_close(&sc);
     engine_close(&e);
     weights_free(&w);
     tokenizer_free(tok);
     return 0;
 fail:
     fprintf(stderr, "smallcoder serve: %s\n", sc_error());
+    spec_cli_close(&sc);
     engine_close(&e);
     weights_free(&w);
     if (tok) tokenizer_free(tok);

@@ -5,13 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "host/clock.h"
 #include "host/error.h"
-
-double gen_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void session_create(sc_session *s, const sc_engine *e, int n_ctx) {
     engine_kv_create(e, &s->kv, n_ctx);
@@ -89,18 +84,31 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
     char *text = sc_malloc(cap);
     text[0] = 0;
     int rc = 0;
-    double t0 = gen_now();
+    double t0 = clock_now();
     if (p->lock) pthread_mutex_lock(p->lock);
     rc = engine_forward(e, &s->kv, prompt + reuse, n - reuse, logits);
+    if (!rc && p->spec) rc = spec_prefill(p->spec, prompt, n); /* the draft's cache too, all but the last */
     if (p->lock) pthread_mutex_unlock(p->lock);
     if (rc) s->kv.n = reuse; /* nothing half-cached */
-    r->prefill_s = gen_now() - t0;
-    t0 = gen_now();
+    r->prefill_s = clock_now() - t0;
+    t0 = clock_now();
     r->stop_reason = "length";
+    /* tokens chosen and not yet emitted: one at a time without speculation; with it, a step's accepted drafts
+     * (already in the cache) and the target's next token (not yet: it is `pending` for the next step) */
+    sc_spec *sp = p->spec;
+    int32_t *queue = sc_malloc((size_t)(sp ? sp->kmax + 1 : 1) * sizeof(int32_t)), pending = -1;
+    int nq = 0, qi = 0;
+    if (sp) spec_begin(sp, &p->sampling);
     for (int i = 0; !rc && i < p->max_tokens; i++) {
-        if (p->lock) pthread_mutex_lock(p->lock);
-        int32_t id = sampler_sample(&smp, logits, s->ids, s->kv.n);
-        if (p->lock) pthread_mutex_unlock(p->lock);
+        if (qi == nq) {
+            if (p->lock) pthread_mutex_lock(p->lock);
+            if (pending < 0) queue[0] = sampler_sample(&smp, logits, s->ids, s->kv.n), nq = 1;
+            else if ((nq = spec_step(sp, e, s, &smp, pending, p->max_tokens - i, queue)) < 0) rc = -1;
+            if (p->lock) pthread_mutex_unlock(p->lock);
+            if (rc) break;
+            qi = 0;
+        }
+        int32_t id = queue[qi++];
         if (is_end_token(tok, e->cfg, id)) {
             r->stop_reason = "eos";
             break;
@@ -143,18 +151,29 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
             emitted = len - hold;
         }
         if (stopped) break;
+        if (qi < nq) continue; /* an accepted draft: already in the cache */
         if (s->kv.n + 1 >= n_ctx) {
             r->stop_reason = "context";
             break;
+        }
+        if (sp) {
+            pending = id; /* the next step verifies it together with the drafts after it */
+            continue;
         }
         s->ids[s->kv.n] = id;
         if (p->lock) pthread_mutex_lock(p->lock);
         rc = engine_forward(e, &s->kv, &id, 1, logits);
         if (p->lock) pthread_mutex_unlock(p->lock);
+        qi = nq = 0;
     }
+    if (sp) {
+        r->n_drafted = sp->n_drafted, r->n_accepted = sp->n_accepted;
+        spec_end(sp);
+    }
+    free(queue);
     if (!rc && p->on_text && len > emitted && strcmp(r->stop_reason, "cancelled"))
         p->on_text(p->ctx, text + emitted, len - emitted);
-    r->decode_s = gen_now() - t0;
+    r->decode_s = clock_now() - t0;
     sampler_free(&smp);
     free(logits);
     if (rc) {

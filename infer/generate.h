@@ -9,10 +9,11 @@
 
 #include "host/engine.h"
 #include "infer/sampler.h"
+#include "infer/speculative.h"
 #include "data/tokenizer.h"
 
 /* A sequence's KV cache and the ids it holds (ids[0..kv.n)), kept between requests as the prompt cache. */
-typedef struct {
+typedef struct sc_session {
     sc_kv kv;
     int32_t *ids; /* [kv.n_ctx] */
 } sc_session;
@@ -31,6 +32,7 @@ typedef struct {
     int (*on_text)(void *ctx, const char *text, size_t len);
     void *ctx;
     pthread_mutex_t *lock; /* held around each engine call when engines are shared (server); may be NULL */
+    sc_spec *spec;         /* speculative decoding (draft model and/or prompt lookup), or NULL */
 } sc_gen_params;
 
 typedef struct {
@@ -40,6 +42,7 @@ typedef struct {
     const char *stop_reason; /* "eos", "stop", "length", "context", "cancelled" */
     const char *stop_word;   /* the stop string that matched, or NULL */
     double prefill_s, decode_s;
+    int n_drafted, n_accepted; /* speculative decoding: tokens drafted, and of them accepted by the target */
 } sc_gen_result;
 
 int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t *prompt, int n,
@@ -50,6 +53,5 @@ void gen_result_free(sc_gen_result *r);
  * <fim_middle>. Without a suffix (NULL) it is the plain prefix. *ids malloc'd. */
 int fim_prompt(const sc_tokenizer *tok, const char *prefix, const char *suffix, int32_t **ids, int *n);
 
-double gen_now(void);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "host/error.h"
 
@@ -32,7 +33,10 @@ static int cmp_desc(const void *a, const void *b) {
     return x < y ? 1 : x > y ? -1 : (*(const int32_t *)a - *(const int32_t *)b);
 }
 
-int32_t sampler_sample(sc_sampler *s, float *logits, const int32_t *history, int n_history) {
+/* Applies the penalty and the filters: candidates idx[0..n) with unnormalised probabilities prob[0..n) (sorted
+ * by logit, *tot their sum); greedy leaves the single argmax. What sampler_sample draws from and what speculative
+ * verification compares (sampler_dist), so both sides of a draft see one distribution. */
+static int sampler_filter(sc_sampler *s, float *logits, const int32_t *history, int n_history, double *tot) {
     const sc_sampling *p = &s->p;
     int V = s->V;
     if (p->repeat_penalty != 1.0f && p->repeat_penalty > 0) {
@@ -51,7 +55,8 @@ int32_t sampler_sample(sc_sampler *s, float *logits, const int32_t *history, int
         int32_t best = 0;
         for (int v = 1; v < V; v++)
             if (logits[v] > logits[best]) best = v;
-        return best;
+        s->idx[0] = best, s->prob[0] = 1.0f, *tot = 1.0;
+        return 1;
     }
     /* candidates sorted by logit; top-k caps how many are sorted at all */
     int n = V;
@@ -80,8 +85,16 @@ int32_t sampler_sample(sc_sampler *s, float *logits, const int32_t *history, int
         while (keep < n && s->prob[keep] >= p->min_p * s->prob[0]) keep++;
         n = keep;
     }
-    double tot = 0;
-    for (int i = 0; i < n; i++) tot += s->prob[i];
+    double t = 0;
+    for (int i = 0; i < n; i++) t += s->prob[i];
+    *tot = t;
+    return n;
+}
+
+int32_t sampler_sample(sc_sampler *s, float *logits, const int32_t *history, int n_history) {
+    double tot;
+    int n = sampler_filter(s, logits, history, n_history, &tot);
+    if (s->p.temperature <= 0) return s->idx[0]; /* greedy draws nothing: the RNG stays where it was */
     double u = rng_uniform(&s->rng) * tot, c = 0;
     for (int i = 0; i < n; i++) {
         c += s->prob[i];
@@ -89,3 +102,26 @@ int32_t sampler_sample(sc_sampler *s, float *logits, const int32_t *history, int
     }
     return s->idx[n - 1];
 }
+
+int32_t sampler_dist(sc_sampler *s, float *logits, const int32_t *history, int n_history, float *dist) {
+    double tot;
+    int n = sampler_filter(s, logits, history, n_history, &tot);
+    memset(dist, 0, (size_t)s->V * sizeof(float));
+    for (int i = 0; i < n; i++) dist[s->idx[i]] = (float)(s->prob[i] / tot);
+    return s->idx[0];
+}
+
+int32_t sampler_draw(sc_sampler *s, const float *dist) {
+    double tot = 0;
+    int last = 0;
+    for (int v = 0; v < s->V; v++)
+        if (dist[v] > 0) tot += dist[v], last = v;
+    double u = rng_uniform(&s->rng) * tot, c = 0;
+    for (int v = 0; v < s->V; v++) {
+        c += dist[v];
+        if (dist[v] > 0 && u < c) return v;
+    }
+    return last;
+}
+
+double sampler_uniform(sc_sampler *s) { return rng_uniform(&s->rng); }

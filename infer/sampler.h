@@ -30,5 +30,12 @@ void sampler_init(sc_sampler *s, const sc_sampling *p, int V);
 void sampler_free(sc_sampler *s);
 /* Picks the next id; logits [V] is modified (penalty, temperature). history = the ids so far. */
 int32_t sampler_sample(sc_sampler *s, float *logits, const int32_t *history, int n_history);
+/* The distribution sampler_sample draws from (penalty and filters applied, renormalised) as dense dist [V];
+ * returns its most likely id. logits is modified. Speculative decoding compares target and draft with it. */
+int32_t sampler_dist(sc_sampler *s, float *logits, const int32_t *history, int n_history, float *dist);
+/* One draw from a (not necessarily normalised) dense distribution [V], with this sampler's RNG. */
+int32_t sampler_draw(sc_sampler *s, const float *dist);
+/* A uniform draw in [0, 1) from this sampler's RNG. */
+double sampler_uniform(sc_sampler *s);
 
 #endif

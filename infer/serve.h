@@ -13,6 +13,7 @@ typedef enum { API_COMPLETION, API_INFILL, API_OPENAI } api_kind;
 
 typedef struct {
     sc_session s;
+    sc_spec spec; /* speculative decoding state (its own draft cache), when serve_state.spec_opts is set */
     int busy;
     long requests;
 } serve_slot;
@@ -26,6 +27,7 @@ typedef struct {
     int max_connections;   /* open connections at most (libmicrohttpd stops accepting beyond; below ulimit -n) */
     int idle_timeout_s;    /* a connection idle this long is closed */
     int n_ctx;
+    const sc_spec_opts *spec_opts; /* --draft / --lookup: every slot decodes speculatively; NULL = off */
     pthread_mutex_t engine_lock;
     /* slots and queue */
     pthread_mutex_t slot_lock;
@@ -60,7 +62,9 @@ long serve_log_dropped(void);
  * requests already wait (returns -1: the caller answers 503). */
 int slots_acquire(serve_state *st, const int32_t *ids, int n);
 void slots_release(serve_state *st, int slot);
-void slots_init(serve_state *st, int nslots, int max_queue);
+int slots_init(serve_state *st, int nslots, int max_queue);
+/* the slot's speculative state for generate (NULL when off) */
+sc_spec *slots_spec(serve_state *st, int slot);
 void slots_free(serve_state *st);
 
 /* serve_request.c: body -> job; on a bad request returns -1 with sc_error() saying what was wrong (400). */

@@ -93,7 +93,7 @@ static void *stream_worker(void *arg) {
     serve_state *st = s->st;
     sc_gen_params gp = {.max_tokens = s->job.max_tokens, .stop = (const char *const *)s->job.stop,
                         .nstop = s->job.nstop, .sampling = s->job.sampling, .on_text = stream_piece, .ctx = s,
-                        .lock = &st->engine_lock};
+                        .lock = &st->engine_lock, .spec = slots_spec(st, s->slot)};
     sc_gen_result r;
     if (generate(st->engine, &st->slots[s->slot].s, st->tok, s->job.ids, s->job.n, &gp, &r) == 0) {
         if (strcmp(r.stop_reason, "cancelled") != 0) {
@@ -179,7 +179,7 @@ static enum MHD_Result run_job(serve_state *st, struct MHD_Connection *c, api_ki
     int fd = ci ? ci->connect_fd : -1;
     sc_gen_params gp = {.max_tokens = job.max_tokens, .stop = (const char *const *)job.stop, .nstop = job.nstop,
                         .sampling = job.sampling, .on_text = fd >= 0 ? client_gone : NULL, .ctx = &fd,
-                        .lock = &st->engine_lock};
+                        .lock = &st->engine_lock, .spec = slots_spec(st, slot)};
     sc_gen_result r;
     int rc = generate(st->engine, &st->slots[slot].s, st->tok, job.ids, job.n, &gp, &r);
     slots_release(st, slot);

@@ -253,6 +253,22 @@ static cJSON *openai_choice(cJSON *o, const serve_state *st, long id, const char
     return c;
 }
 
+/* llama.cpp's timings object; with speculative decoding also its draft_n and draft_n_accepted */
+static void add_timings(cJSON *o, const serve_state *st, const sc_gen_result *r) {
+    cJSON *t = cJSON_AddObjectToObject(o, "timings");
+    int np = r->n_prompt - r->n_cached;
+    cJSON_AddNumberToObject(t, "prompt_n", np);
+    cJSON_AddNumberToObject(t, "prompt_ms", r->prefill_s * 1e3);
+    cJSON_AddNumberToObject(t, "prompt_per_second", r->prefill_s > 0 ? np / r->prefill_s : 0);
+    cJSON_AddNumberToObject(t, "predicted_n", r->n_generated);
+    cJSON_AddNumberToObject(t, "predicted_ms", r->decode_s * 1e3);
+    cJSON_AddNumberToObject(t, "predicted_per_second", r->decode_s > 0 ? r->n_generated / r->decode_s : 0);
+    if (st->spec_opts) {
+        cJSON_AddNumberToObject(t, "draft_n", r->n_drafted);
+        cJSON_AddNumberToObject(t, "draft_n_accepted", r->n_accepted);
+    }
+}
+
 char *reply_final(const serve_state *st, const serve_job *job, const sc_gen_result *r, long id, int streamed) {
     cJSON *o = cJSON_CreateObject();
     if (job->kind == API_OPENAI) {
@@ -262,6 +278,7 @@ char *reply_final(const serve_state *st, const serve_job *job, const sc_gen_resu
         cJSON_AddNumberToObject(u, "prompt_tokens", r->n_prompt);
         cJSON_AddNumberToObject(u, "completion_tokens", r->n_generated);
         cJSON_AddNumberToObject(u, "total_tokens", r->n_prompt + r->n_generated);
+        add_timings(o, st, r);
         return print_free(o);
     }
     add_text(o, "content", streamed ? "" : r->text, streamed ? 0 : r->len);
@@ -275,14 +292,7 @@ char *reply_final(const serve_state *st, const serve_job *job, const sc_gen_resu
     cJSON_AddStringToObject(o, "stop_type", st_type);
     cJSON_AddStringToObject(o, "stopping_word", r->stop_word ? r->stop_word : "");
     cJSON_AddBoolToObject(o, "truncated", 0);
-    cJSON *t = cJSON_AddObjectToObject(o, "timings");
-    int np = r->n_prompt - r->n_cached;
-    cJSON_AddNumberToObject(t, "prompt_n", np);
-    cJSON_AddNumberToObject(t, "prompt_ms", r->prefill_s * 1e3);
-    cJSON_AddNumberToObject(t, "prompt_per_second", r->prefill_s > 0 ? np / r->prefill_s : 0);
-    cJSON_AddNumberToObject(t, "predicted_n", r->n_generated);
-    cJSON_AddNumberToObject(t, "predicted_ms", r->decode_s * 1e3);
-    cJSON_AddNumberToObject(t, "predicted_per_second", r->decode_s > 0 ? r->n_generated / r->decode_s : 0);
+    add_timings(o, st, r);
     return print_free(o);
 }
 

@@ -6,17 +6,28 @@
 #include "host/error.h"
 #include "infer/serve.h"
 
-void slots_init(serve_state *st, int nslots, int max_queue) {
+int slots_init(serve_state *st, int nslots, int max_queue) {
     pthread_mutex_init(&st->slot_lock, NULL);
     pthread_cond_init(&st->slot_free, NULL);
     pthread_mutex_init(&st->engine_lock, NULL);
     st->nslots = nslots, st->max_queue = max_queue, st->waiting = 0;
     st->slots = sc_calloc((size_t)nslots, sizeof(serve_slot));
     for (int i = 0; i < nslots; i++) session_create(&st->slots[i].s, st->engine, st->n_ctx);
+    for (int i = 0; st->spec_opts && i < nslots; i++)
+        if (spec_open(&st->slots[i].spec, st->spec_opts, st->engine, st->n_ctx)) {
+            slots_free(st);
+            return -1;
+        }
+    return 0;
 }
 
+sc_spec *slots_spec(serve_state *st, int slot) { return st->spec_opts ? &st->slots[slot].spec : NULL; }
+
 void slots_free(serve_state *st) {
-    for (int i = 0; i < st->nslots; i++) session_free(&st->slots[i].s);
+    for (int i = 0; i < st->nslots; i++) {
+        session_free(&st->slots[i].s);
+        if (st->slots[i].spec.V) spec_close(&st->slots[i].spec);
+    }
     free(st->slots);
     pthread_mutex_destroy(&st->slot_lock);
     pthread_cond_destroy(&st->slot_free);

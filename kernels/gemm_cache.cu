@@ -96,6 +96,8 @@ void load_file(dev_state &st) {
     }
     st.gemms = got;
     st.tc_known = tc_known, st.tc = tc;
+    fprintf(stderr, "smallcoder: %s: GEMM choices for %zu shapes%s, measured earlier (%s)\n", st.info.name, got.size(),
+            tc_known ? (tc ? ", tensor cores yes" : ", tensor cores no") : "", path.c_str());
 }
 
 int mkdir_p(const std::string &dir) {

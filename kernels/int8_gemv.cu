@@ -1,6 +1,7 @@
-// int8_gemv.cu — the INT8 side of inference (infer/quant.c is the CPU twin): per-token activation quantization,
-// the W8A8 matrix-vector product of decode with __dp4a (sm_61+: four int8 products summed into an int32 in one
-// instruction, the MX450's best integer path), and dequantization to FP16 for the prefill GEMMs and the embedding.
+// int8_gemv.cu — the INT8 side of inference (host/cpu/int8_gemv.c is the CPU twin, host/quant.c the fast CPU
+// path): per-token activation quantization, the W8A8 matrix-vector product of decode with __dp4a (sm_61+: four
+// int8 products summed into an int32 in one instruction, the MX450's best integer path), and dequantization to
+// FP16 for the prefill GEMMs and the embedding.
 // Activations are signed here (dp4a takes s8 x s8), so the CPU's +128 offset and its sum-of-weights correction
 // are not needed: the integers multiplied are the same.
 #include "kernels/common.cuh"
@@ -13,7 +14,7 @@ extern "C" int kn_int8_check(int cols, int group) {
     return 0;
 }
 
-// One block per (group, token). Same float expressions as act_quant in infer/quant.c.
+// One block per (group, token). Same float expressions as act_quant in host/quant.c.
 __global__ void __launch_bounds__(Q_THREADS)
     act_quant_kernel(int8_t *xq, float *xs, const __half *x, int cols, int group, int ng) {
     int g = blockIdx.x, t = blockIdx.y, c0 = g * group, c1 = c0 + group < cols ? c0 + group : cols;

@@ -3,8 +3,9 @@
  * the same "ACCUMULATE into *_acc, overwrite the rest" rule. Differences, all deliberate:
  *   - storage is FP16 (kn_half = IEEE half bits) for weights and activations; statistics (rstd, lse, losses),
  *     weight gradients and optimizer state are FP32; all arithmetic is FP32;
- *   - weight-gradient accumulations take a scale (dW += scale * ...), so activation gradients can be kept in FP16
- *     at a comfortable magnitude and unscaled in FP32 (see docs/cuda.md "gradient scaling");
+ *   - the loss ops take a loss_scale that multiplies the FP16 dlogits, so every activation gradient downstream
+ *     carries it, and weight-gradient accumulations take a scale (dW += scale * ...; the model passes 1 and the
+ *     trainer unscales the finished FP32 gradients once: docs/cuda.md "Gradient scaling");
  *   - strided views (ld = row stride in elements) where the model fuses projections (q|k|v and gate|up are one
  *     GEMM each), and a workspace argument where an op needs scratch (size from the *_workspace function).
  * Every pointer is device memory unless its name ends in _host. All work is queued on `stream`; CUDA errors are
@@ -57,9 +58,7 @@ typedef enum {
                           * accurate (docs/cuda.md), never chosen by auto; only kn_blas_force selects it */
     KN_GEMM_NALGO = 5
 } kn_gemm_algo;
-/* Device bytes of staging a handle needs (callers take them from their arena: `train --plan` and the inference
- * plan count them): SGEMM's FP32 blocks and the tuner's scratch output. */
-#define KN_GEMM_STAGING_BYTES ((size_t)24 << 20)
+/* KN_GEMM_STAGING_BYTES (kernels/sizes.h): the staging a handle needs, taken from the caller's arena */
 typedef struct kn_blas kn_blas;
 /* One cuBLAS handle bound to stream, using workspace (bytes; NULL/0 = cuBLAS's own) and staging (at least
  * KN_GEMM_STAGING_BYTES; NULL = cudaMalloc'd here), so nothing is allocated later. Reads SMALLCODER_GEMM (a bad
@@ -114,12 +113,15 @@ void kn_rmsnorm_backward(kn_half *dresid_total, float *dweight_acc, float dweigh
                          int T, int C, void *workspace, cudaStream_t stream);
 
 /* ---- rope.cu: HF rotate-half RoPE in place on x[T, ld] (heads [0, n_heads) of head_dim each, row t at position
- * pos0 + t). The q|k part of a fused qkv buffer is rotated by one call: n_heads = nh + nkv, ld = row stride.
- * -1 (kn_last_error) when head_dim is above 1024. ---- */
-int kn_rope_forward(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
-                    cudaStream_t stream);
-int kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
-                     cudaStream_t stream);
+ * pos0 + *pos_dev + t; pos_dev NULL = 0). inv_freq: the device table [head_dim/2] of host/cpu/ops.h rope_inv_freq,
+ * owned by the caller (uploaded once). Nothing is copied per launch, so launches are graph-safe; pos_dev lets a
+ * replayed graph rotate at the position the host wrote before the replay. The q|k part of a fused qkv buffer is
+ * rotated by one call: n_heads = nh + nkv, ld = row stride. -1 (kn_last_error) when head_dim is odd or
+ * inv_freq is NULL. ---- */
+int kn_rope_forward(kn_half *x, const float *inv_freq, int T, int n_heads, int head_dim, int ld, int pos0,
+                    const int *pos_dev, cudaStream_t stream);
+int kn_rope_backward(kn_half *dx, const float *inv_freq, int T, int n_heads, int head_dim, int ld, int pos0,
+                     const int *pos_dev, cudaStream_t stream);
 
 /* ---- attention.cu: causal GQA flash attention, scale 1/sqrt(hd); host/cpu/attention.c's contract.
  * q rows have stride ldq, k and v rows stride ldkv (a fused qkv buffer: q = qkv, k = qkv + nh*hd,
@@ -224,6 +226,13 @@ size_t kn_decode_attention_workspace(int T, int nh, int hd);
  * launch shape depends on T, max_ctx and the SM count only, so one captured graph fits every position and session. */
 void kn_decode_attention(kn_half *out, const kn_half *qkv, const kn_kv_step *st, int layer, int T, int nh, int nkv,
                          int hd, int max_ctx, void *workspace, cudaStream_t stream);
+
+/* ---- warmup.cu: one launch of every kernel (and every GEMM candidate through b, which is left forced to cuBLAS)
+ * on tiny zero-filled inputs in scratch (kn_warmup_scratch_bytes(), device memory), attention at head_dim hd;
+ * synchronises. With lazy module loading that loads every kernel the model runs, so host/device_probe.c can
+ * measure what the context and the kernels take. */
+size_t kn_warmup_scratch_bytes(void);
+void kn_warmup(kn_blas *b, int hd, void *scratch, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

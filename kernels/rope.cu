@@ -1,23 +1,19 @@
 // rope.cu — HF rotate-half rotary embedding in place (host/cpu/rope.c is the twin), and its inverse for backward.
-// The inverse frequencies are computed on the host with the same float expression as the CPU (and HF), and the
-// angle is the same float32 product inv_freq * pos, so only sincosf's last-ulp error separates the two. One
-// thread per (token, frequency) computes one sincos and rotates that pair in every head of the row.
-#include <math.h>
-
+// The inverse frequencies are a device table owned by the caller (the model uploads rope_inv_freq's float32 values
+// once at open), and the angle is the same float32 product inv_freq * pos as the CPU and HF, so only sincosf's
+// last-ulp error separates the two. One thread per (token, frequency) computes one sincos and rotates that pair in
+// every head of the row. Nothing is copied per launch, so a launch can be captured in a CUDA graph and replayed:
+// the table is read at run time, and so is the position offset when it comes from device memory (pos_dev).
 #include "kernels/common.cuh"
 
-enum { ROPE_MAX_HALF = 512 };  // head_dim up to 1024, the config's limit
-
-// inv_freq[i] for the call being launched; written by a stream-ordered copy just before each launch, so a kernel
-// queued earlier with another head_dim or theta still reads its own table.
-__constant__ float rope_inv_freq[ROPE_MAX_HALF];
-
-__global__ void rope_kernel(__half *x, int T, int n_heads, int head_dim, int ld, int pos0, float dir) {
+__global__ void rope_kernel(__half *x, const float *inv_freq, int T, int n_heads, int head_dim, int ld, int pos0,
+                            const int *pos_dev, float dir) {
     int half = head_dim / 2;
+    int base = pos0 + (pos_dev ? *pos_dev : 0);
     int64_t n = (int64_t)T * half;
     for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < n; idx += (int64_t)gridDim.x * blockDim.x) {
         int t = (int)(idx / half), i = (int)(idx % half);
-        float ang = rope_inv_freq[i] * (float)(pos0 + t);  // float32 product, as HF and the CPU twin
+        float ang = inv_freq[i] * (float)(base + t);  // float32 product, as HF and the CPU twin
         float s, c;
         sincosf(ang, &s, &c);
         s *= dir;
@@ -31,27 +27,24 @@ __global__ void rope_kernel(__half *x, int T, int n_heads, int head_dim, int ld,
     }
 }
 
-static int rope_launch(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta, float dir,
-                       cudaStream_t stream) {
-    if (T <= 0 || n_heads <= 0 || head_dim < 2) return 0;
-    if (head_dim / 2 > ROPE_MAX_HALF) return kn_fail("kn_rope: head_dim %d exceeds %d", head_dim, 2 * ROPE_MAX_HALF);
-    float f[ROPE_MAX_HALF];
-    int half = head_dim / 2;
-    for (int i = 0; i < half; i++) f[i] = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);  // as rope.c
-    // from pageable memory the copy is staged before this returns, so f may go out of scope
-    KN_CHECK(cudaMemcpyToSymbolAsync(rope_inv_freq, f, sizeof(float) * (size_t)half, 0, cudaMemcpyHostToDevice, stream));
-    int64_t n = (int64_t)T * half;
-    rope_kernel<<<kn_blocks(n, 256), 256, 0, stream>>>((__half *)x, T, n_heads, head_dim, ld, pos0, dir);
+static int rope_launch(kn_half *x, const float *inv_freq, int T, int n_heads, int head_dim, int ld, int pos0,
+                       const int *pos_dev, float dir, cudaStream_t stream) {
+    if (T <= 0 || n_heads <= 0) return 0;
+    if (head_dim < 2 || head_dim % 2) return kn_fail("kn_rope: head_dim %d is not a positive even number", head_dim);
+    if (!inv_freq) return kn_fail("kn_rope: no inv_freq table");
+    int64_t n = (int64_t)T * (head_dim / 2);
+    rope_kernel<<<kn_blocks(n, 256), 256, 0, stream>>>((__half *)x, inv_freq, T, n_heads, head_dim, ld, pos0, pos_dev,
+                                                       dir);
     KN_CHECK_LAUNCH();
     return 0;
 }
 
-extern "C" int kn_rope_forward(kn_half *x, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
-                                cudaStream_t stream) {
-    return rope_launch(x, T, n_heads, head_dim, ld, pos0, theta, 1.0f, stream);
+extern "C" int kn_rope_forward(kn_half *x, const float *inv_freq, int T, int n_heads, int head_dim, int ld, int pos0,
+                               const int *pos_dev, cudaStream_t stream) {
+    return rope_launch(x, inv_freq, T, n_heads, head_dim, ld, pos0, pos_dev, 1.0f, stream);
 }
 
-extern "C" int kn_rope_backward(kn_half *dx, int T, int n_heads, int head_dim, int ld, int pos0, float theta,
-                                 cudaStream_t stream) {
-    return rope_launch(dx, T, n_heads, head_dim, ld, pos0, theta, -1.0f, stream);
+extern "C" int kn_rope_backward(kn_half *dx, const float *inv_freq, int T, int n_heads, int head_dim, int ld,
+                                int pos0, const int *pos_dev, cudaStream_t stream) {
+    return rope_launch(dx, inv_freq, T, n_heads, head_dim, ld, pos0, pos_dev, -1.0f, stream);
 }

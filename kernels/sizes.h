@@ -9,6 +9,11 @@
 
 enum { KN_RMS_ROWS_PER_PART = 128, KN_SUMSQ_CHUNK = 1 << 16 };
 
+/* Device bytes of staging a GEMM handle needs (callers take them from their arena: `train --plan` and the
+ * inference plan count them): SGEMM's FP32 blocks and the tuner's scratch output. Here, not in kernels.h, because
+ * host/cuda_model.c's layout also runs in a CPU-only build. */
+#define KN_GEMM_STAGING_BYTES ((size_t)24 << 20)
+
 /* ints of kn_embedding_plan's host plan for T tokens */
 static inline size_t kn_embedding_plan_ints(int T) { return 3 * (size_t)(T > 0 ? T : 0) + 1; }
 

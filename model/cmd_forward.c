@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "host/clock.h"
 #include "host/args.h"
 #include "model/commands_model.h"
 #include "model/cuda_forward.h"
@@ -16,21 +17,16 @@
 #include "data/token_ids.h"
 #include "host/threads.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int cmd_forward(int argc, char **argv) {
-    const char *dir = NULL, *ids_path = NULL, *logits_path = NULL, *grads_path = NULL, *device = "auto";
+    const char *dir = NULL, *ids_path = NULL, *logits_path = NULL, *grads_path = NULL;
+    sc_enum device = {DEVICE_AUTO, device_names};
     int threads = 0, repeat = 1;
     sc_arg args[] = {
         {"model", 'm', SC_ARG_STR, &dir, "model directory (config.json + model.safetensors)", 1},
         {"ids", 'i', SC_ARG_STR, &ids_path, "file of whitespace-separated token ids (- = stdin)", 1},
         {"logits", 0, SC_ARG_STR, &logits_path, "write the logits [T, vocab] as float32 .npy", 0},
         {"grads", 0, SC_ARG_STR, &grads_path, "write d(mean loss)/d(parameter) as F32 safetensors, HF names", 0},
-        {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"device", 0, SC_ARG_ENUM, &device, "cpu, cuda or auto", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"repeat", 0, SC_ARG_INT, &repeat, "run the forward this many times and report the best time (benchmarks)", 0},
     };
@@ -42,12 +38,8 @@ int cmd_forward(int argc, char **argv) {
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
     if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
-    if (strcmp(device, "cpu") && strcmp(device, "auto") && strcmp(device, "cuda")) {
-        fprintf(stderr, "smallcoder forward: --device must be cpu, cuda or auto, got '%s'\n", device);
-        return 2;
-    }
     /* auto stays on the CPU: forward is the FP32 reference that other implementations are checked against */
-    int use_cuda = device_resolve(device, 0);
+    int use_cuda = device_resolve(device_names[device.value], 0);
     if (use_cuda < 0) {
         fprintf(stderr, "smallcoder forward: %s\n", sc_error());
         return 1;
@@ -88,17 +80,17 @@ int cmd_forward(int argc, char **argv) {
     } else {
         cpu_acts_create(&acts, &m.cfg, T);
         for (int r = 0; r < repeat; r++) {
-            double t0 = now_s();
+            double t0 = clock_now();
             loss_sum = model_cpu_step(&m, &acts, ids, targets, T, logits, NULL, 0, &counted);
-            double dt = now_s() - t0;
+            double dt = clock_now() - t0;
             if (dt < best) best = dt;
         }
         fprintf(stderr, "forward: %d tokens on cpu, %d threads, %.1f ms (%.1f tok/s)\n", T, nthreads, best * 1e3,
                 T / best);
         if (grads) {
-            double t0 = now_s();
+            double t0 = clock_now();
             model_cpu_step(&m, &acts, ids, targets, T, NULL, grads, 1.0f / (float)counted, &counted);
-            fprintf(stderr, "forward+backward: %.1f ms\n", (now_s() - t0) * 1e3);
+            fprintf(stderr, "forward+backward: %.1f ms\n", (clock_now() - t0) * 1e3);
         }
     }
     double loss = loss_sum / counted;

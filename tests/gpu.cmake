@@ -82,7 +82,7 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
     target_include_directories(emu_${name} PRIVATE ${CMAKE_SOURCE_DIR})
     set_target_properties(emu_${name} PROPERTIES LINKER_LANGUAGE CXX)
     add_test(NAME emu_${name} COMMAND emu_${name} WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
-    set_tests_properties(emu_${name} PROPERTIES LABELS emu ENVIRONMENT "SC_GPU_TEST_QUICK=1;OMP_NUM_THREADS=2"
+    set_tests_properties(emu_${name} PROPERTIES LABELS emu ENVIRONMENT "SC_GPU_TEST_QUICK=1;OMP_NUM_THREADS=2;XDG_CACHE_HOME=${CMAKE_CURRENT_BINARY_DIR}/emu-cache"
                          TIMEOUT 900)
   endforeach()
   # The racecheck's planted bugs. A mutated copy of a real kernel (translate.py --remove-barrier: decode
@@ -142,7 +142,7 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
     foreach(algo sgemm simt)
       add_test(NAME emu_${t}_${algo} COMMAND emu_${t} WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
       set_tests_properties(emu_${t}_${algo} PROPERTIES LABELS emu TIMEOUT 900
-                           ENVIRONMENT "SC_GPU_TEST_QUICK=1;OMP_NUM_THREADS=2;SMALLCODER_GEMM=${algo}")
+                           ENVIRONMENT "SC_GPU_TEST_QUICK=1;OMP_NUM_THREADS=2;SMALLCODER_GEMM=${algo};XDG_CACHE_HOME=${CMAKE_CURRENT_BINARY_DIR}/emu-cache")
     endforeach()
   endforeach()
   # smallcoder itself on the emulator: the stage archives (as files, so the real host/ and kernels do not come

@@ -5,6 +5,9 @@ if(TARGET sc_infer AND TARGET sc_train AND TARGET sc_data)
   if(MHD_FOUND)
     add_test(NAME infer_serve COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/infer_serve.sh $<TARGET_FILE:smallcoder> ${CMAKE_SOURCE_DIR})
     set_tests_properties(infer_serve PROPERTIES LABELS "cpu;slow" TIMEOUT 1200 SKIP_RETURN_CODE 77)
+    # speculative decoding through complete / infer-bench / serve on random tiny models (seconds)
+    add_test(NAME infer_spec_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/infer_spec.sh $<TARGET_FILE:smallcoder> ${CMAKE_SOURCE_DIR})
+    set_tests_properties(infer_spec_cli PROPERTIES LABELS cpu TIMEOUT 600)
     # seconds: an untrained tiny model; a flood of idle connections past the descriptor limit, /v1/models escaping
     add_test(NAME infer_serve_limits
              COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/infer_serve_limits.sh $<TARGET_FILE:smallcoder> ${CMAKE_SOURCE_DIR})

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "host/clock.h"
 #include "host/args.h"
 #include "train/backend.h"
 #include "train/commands_train.h"
@@ -19,7 +20,8 @@
 #endif
 
 int cmd_eval(int argc, char **argv) {
-    const char *dir = NULL, *data = NULL, *split = "val", *device = "auto";
+    const char *dir = NULL, *data = NULL, *split = "val";
+    sc_enum device = {DEVICE_AUTO, device_names};
     int seq = 0, micro_batch = 1, threads = 0, json = 0;
     int64_t max_tokens = 0;
     sc_arg args[] = {
@@ -29,7 +31,7 @@ int cmd_eval(int argc, char **argv) {
         {"max-tokens", 0, SC_ARG_I64, &max_tokens, "evaluate at most this many tokens (0 = the whole split)", 0},
         {"seq", 0, SC_ARG_INT, &seq, "tokens per window (0 = the model's context length)", 0},
         {"micro-batch", 0, SC_ARG_INT, &micro_batch, "windows per forward pass", 0},
-        {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"device", 0, SC_ARG_ENUM, &device, "cpu, cuda or auto", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"json", 0, SC_ARG_FLAG, &json, "print one JSON object instead of text", 0},
     };
@@ -42,11 +44,7 @@ int cmd_eval(int argc, char **argv) {
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
     if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
-    if (strcmp(device, "cpu") && strcmp(device, "auto") && strcmp(device, "cuda")) {
-        fprintf(stderr, "smallcoder eval: --device must be cpu, cuda or auto, got '%s'\n", device);
-        return 2;
-    }
-    int use_cuda = device_resolve(device, 1);
+    int use_cuda = device_resolve(device_names[device.value], 1);
     if (use_cuda < 0) {
         fprintf(stderr, "smallcoder eval: %s\n", sc_error());
         return 1;
@@ -75,10 +73,10 @@ int cmd_eval(int argc, char **argv) {
     } else {
         backend_cpu_open(&b, &m, seq, 0);
     }
-    double loss, t0 = progress_now();
+    double loss, t0 = clock_now();
     int64_t tokens;
     if (trainer_evaluate(&b, &src, micro_batch, max_tokens, &loss, &tokens)) goto fail;
-    double dt = progress_now() - t0;
+    double dt = clock_now() - t0;
     if (json)
         printf("{\"loss\":%.9g,\"perplexity\":%.9g,\"tokens\":%lld,\"seq\":%d,\"split\":\"%s\"}\n", loss, exp(loss),
                (long long)tokens, seq, split);

@@ -11,12 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host/args.h"
 #include "train/backend.h"
 #include "train/checkpoint.h"
 #include "train/commands_train.h"
 #include "train/data_source.h"
 #include "train/loss_hook.h"
 #include "host/device.h"
+#include "host/device_probe.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "host/model.h"
@@ -42,8 +44,19 @@ static int show_plan(const train_cli *o, const sc_config *cfg, int use_cuda, int
     plan_cuda(&off, cfg, o->seq, o->micro_batch, PLAN_OFFLOAD, fp16);
     plan_cpu(&cpu, cfg, o->seq, o->micro_batch, nthreads);
     int64_t budget = o->vram_budget;
-    size_t dev_free, dev_total;
-    if (budget <= 0 && use_cuda && device_memory(&dev_free, &dev_total) == 0) budget = (int64_t)dev_free; /* 0 = free */
+    /* the context row: measured when CUDA will run (the default budget is what it leaves, less a reserve) */
+    device_probe_info dp;
+    if (!use_cuda) device_probe_estimate(&dp);
+    else if (device_probe(cfg->head_dim, &dp)) return -1;
+    char ctx[120];
+    plan_set_context(&full, dp.overhead, dp.note);
+    plan_set_context(&off, dp.overhead, dp.note);
+    int64_t auto_budget = device_probe_budget(&dp);
+    if (budget <= 0) budget = auto_budget; /* 0 = free after the context and the warm-up, less the reserve */
+    if (o->plan && dp.measured)
+        printf("device: %.2f GiB, CUDA context, cuBLAS, kernels %s, %.1f MiB free after them%s\n\n",
+               dp.total / 1073741824.0, device_probe_describe(&dp, ctx, sizeof ctx), dp.free_now / 1048576.0,
+               o->vram_budget > 0 ? "" : "; budget = free - 64 MiB reserve");
     if (o->plan) {
         plan_print(stdout, &full, budget);
         printf("\n");
@@ -71,13 +84,17 @@ static int show_plan(const train_cli *o, const sc_config *cfg, int use_cuda, int
 
 static int check_device(const train_cli *o, int *use_cuda) {
     *use_cuda = 0;
-    if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda") && strcmp(o->device, "auto"))
-        return FAIL("--device must be cpu, cuda or auto, got '%s'", o->device);
-    if (strcmp(o->placement, "auto") && strcmp(o->placement, "full") && strcmp(o->placement, "offload"))
-        return FAIL("--placement must be auto, full or offload, got '%s'", o->placement);
-    if (strcmp(o->precision, "auto") && strcmp(o->precision, "fp16") && strcmp(o->precision, "fp32"))
-        return FAIL("--precision must be fp16, fp32 or auto, got '%s'", o->precision);
-    if (o->plan) return 0;
+    /* strings here (they are saved with the run and restored on --resume), checked with the shared wording */
+    static const char *const placements[] = {"auto", "full", "offload", NULL};
+    static const char *const precisions[] = {"fp16", "fp32", "auto", NULL};
+    if (sc_enum_index("device", device_names, o->device) < 0 ||
+        sc_enum_index("placement", placements, o->placement) < 0 ||
+        sc_enum_index("precision", precisions, o->precision) < 0)
+        return -1;
+    if (o->plan) { /* a plan on a machine with a GPU measures what the context and kernels leave */
+        *use_cuda = strcmp(o->device, "cpu") && device_resolve(o->device, 1) > 0;
+        return 0;
+    }
     /* auto takes CUDA only for what the CUDA backend does: FP16 mixed precision */
     int auto_cuda = strcmp(o->precision, "fp32") != 0;
     *use_cuda = device_resolve(o->device, auto_cuda);
@@ -409,7 +426,7 @@ int cmd_train(int argc, char **argv, const train_kd_provider *kd) {
         .weight_decay = o->weight_decay, .clip = o->clip, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
         .dynamic_loss_scale = r.backend.fp16,
         .eval_every = o->eval_every, .save_every = o->save_every, .keep = o->keep, .eval_tokens = o->eval_tokens,
-        .stop_at = o->stop_at, .run_dir = o->out,
+        .stop_at = o->stop_at, .max_skips = o->max_skips, .run_dir = o->out,
         .have_saved_step = o->resume && r.out_is_run_dir, .saved_step = r.resumed.step,
         .tokenizer = o->tokenizer,
         .options = r.options_json, .show_progress = !o->quiet,
@@ -441,6 +458,13 @@ int cmd_train(int argc, char **argv, const train_kd_provider *kd) {
                 strcmp(o->kd_loss, "reverse") ? "teacher||student" : "student||teacher", 1.0 - o->kd_alpha);
     trainer_install_signals();
     rc = trainer_run(&t);
+    if (rc == 2) {
+        char why[4400];
+        fprintf(stderr, "smallcoder train: %s\n", trainer_skip_reason(&t, why, sizeof why));
+        trainer_close(&t);
+        run_free(&r);
+        return 1;
+    }
     if (rc >= 0)
         fprintf(stderr, "train: %s after step %lld; %s\n", rc == 1 ? "stopped by signal" : "done",
                 (long long)t.st.step, t.last_ckpt[0] ? t.last_ckpt : "no checkpoint written");

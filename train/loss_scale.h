@@ -17,6 +17,7 @@ typedef struct {
     int dynamic;
     int64_t good_steps;   /* clean steps since the last change */
     int64_t skipped;      /* steps skipped over the whole run */
+    int64_t consecutive;  /* steps skipped in a row up to now (0 after a clean step; not in checkpoints) */
 } loss_scaler;
 
 void loss_scale_init(loss_scaler *s, int dynamic);

@@ -136,6 +136,11 @@ void plan_cpu(train_plan *p, const sc_config *cfg, int seq, int mb, int threads)
     add(p, PLAN_HOST, (int64_t)mb * (T + 1) * 4 * 2, "token windows", "micro-batch of %d windows + targets", mb);
 }
 
+void plan_set_context(train_plan *p, int64_t bytes, const char *note) {
+    p->context_bytes = bytes;
+    snprintf(p->context_note, sizeof p->context_note, "%s", note);
+}
+
 const char *plan_placement_name(plan_placement p) {
     return p == PLAN_CPU ? "cpu" : p == PLAN_FULL ? "full" : "offload";
 }
@@ -168,6 +173,12 @@ void plan_print(FILE *f, const train_plan *p, int64_t budget) {
         if (any)
             fprintf(f, "    %-28s %11s\n", where == PLAN_DEVICE ? "device total" : "host total",
                     plan_fmt_bytes(b, sizeof b, where == PLAN_DEVICE ? p->device_bytes : p->host_bytes));
+        if (any && where == PLAN_DEVICE && p->context_bytes > 0) {
+            fprintf(f, "    %-28s %11s  %s\n", "CUDA context, cuBLAS, kernels",
+                    plan_fmt_bytes(b, sizeof b, p->context_bytes), p->context_note);
+            fprintf(f, "    %-28s %11s  what the card must hold\n", "device total + context",
+                    plan_fmt_bytes(b, sizeof b, p->device_bytes + p->context_bytes));
+        }
     }
     if (budget > 0 && p->placement != PLAN_CPU) {
         char bb[32];

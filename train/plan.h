@@ -33,6 +33,10 @@ typedef struct {
     plan_item items[PLAN_MAX_ITEMS];
     int n;
     int64_t device_bytes, host_bytes;
+    /* outside the arena, taken before it: the CUDA context, cuBLAS and the loaded kernels (host/device_probe.h),
+     * measured on the open device or the documented estimate; 0 = not known (not printed) */
+    int64_t context_bytes;
+    char context_note[200];
 } train_plan;
 
 /* The CUDA plan for a placement (PLAN_FULL or PLAN_OFFLOAD). full keeps master weights, gradients and AdamW state
@@ -49,7 +53,10 @@ int plan_cuda_flags(plan_placement placement);
  * after another through the same buffers). threads sizes the per-thread attention scratch. */
 void plan_cpu(train_plan *p, const sc_config *cfg, int seq, int micro_batch, int threads);
 
-/* Prints the table and totals; budget > 0 adds a "fits / over by" line for the device total. */
+/* Sets the context row of a CUDA plan (plan_print shows it under the arena's total, with the total of both). */
+void plan_set_context(train_plan *p, int64_t bytes, const char *note);
+/* Prints the table and totals; budget > 0 adds a "fits / over by" line for the device total (the arena: the budget
+ * is what is free once the context exists). */
 void plan_print(FILE *f, const train_plan *p, int64_t budget);
 const char *plan_placement_name(plan_placement p);
 /* "1.23 GiB" / "456.7 MiB" / "12.0 KiB" into buf. */

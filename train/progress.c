@@ -6,18 +6,14 @@
 #include <time.h>
 #include <unistd.h>
 
-double progress_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "host/clock.h"
 
 void progress_init(progress *p, FILE *f, int enabled, int64_t step_start, int64_t total) {
     p->f = f;
     p->tty = isatty(fileno(f));
     p->enabled = enabled;
     p->bar_shown = 0;
-    p->t_start = progress_now();
+    p->t_start = clock_now();
     p->step_start = step_start;
     p->total = total;
 }
@@ -32,7 +28,7 @@ const char *progress_fmt_duration(char *buf, size_t n, double s) {
 
 void progress_update(progress *p, int64_t step, double loss, double tok_s, float lr, float scale, int64_t skipped) {
     if (!p->enabled) return;
-    double el = progress_now() - p->t_start;
+    double el = clock_now() - p->t_start;
     int64_t done = step - p->step_start;
     double eta = done > 0 ? el / (double)done * (double)(p->total - step) : NAN;
     char e[32], line[256], sk[32] = "";

@@ -17,7 +17,6 @@ typedef struct {
     int64_t total;
 } progress;
 
-double progress_now(void);   /* monotonic seconds */
 void progress_init(progress *p, FILE *f, int enabled, int64_t step_start, int64_t total);
 void progress_update(progress *p, int64_t step, double loss, double tok_s, float lr, float loss_scale,
                      int64_t skipped);

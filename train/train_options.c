@@ -34,6 +34,7 @@ void train_options_init(train_cli *o, train_args *a) {
     o->device = "auto", o->placement = "auto", o->precision = "auto";
     o->micro_batch = 1, o->min_lr = -1, o->fim_rate = -1, o->warmup = -1, o->weight_decay = 0.1f, o->clip = 1.0f;
     o->eval_every = 100, o->eval_tokens = 65536, o->save_every = 100, o->keep = 3;
+    o->max_skips = 20;
     o->kd_alpha = 0.5f, o->kd_temperature = 2.0f, o->kd_loss = "forward", o->kd_top_k = 32;
     const sc_arg t[] = {
         {"data", 'd', SC_ARG_STR, &o->data, "shard directory: train-*.tok (and val-*.tok for evaluation)", 0},
@@ -58,6 +59,7 @@ void train_options_init(train_cli *o, train_args *a) {
         {"save-every", 0, SC_ARG_INT, &o->save_every, "checkpoint every N steps (0 = only at the end)", 0},
         {"keep", 0, SC_ARG_INT, &o->keep, "keep the newest N checkpoints (0 = all)", 0},
         {"stop-at", 0, SC_ARG_I64, &o->stop_at, "stop after this step with a checkpoint, keeping the schedule of --steps", 0},
+        {"max-skipped-steps", 0, SC_ARG_INT, &o->max_skips, "stop with a checkpoint after N steps in a row skipped for inf/nan gradients (0 = never)", 0},
         {"device", 0, SC_ARG_STR, &o->device, "cpu, cuda or auto", 0},
         {"placement", 0, SC_ARG_STR, &o->placement, "CUDA memory placement: auto, full or offload", 0},
         {"precision", 0, SC_ARG_STR, &o->precision, "fp16 (CUDA mixed precision) or fp32 (auto = fp16 on CUDA, fp32 on the CPU)", 0},
@@ -191,6 +193,11 @@ cJSON *train_options_to_json(const train_cli *o, const train_args *a) {
             if (*(const char **)g->dst) cJSON_AddStringToObject(j, g->name, *(const char **)g->dst);
             break;
         case SC_ARG_FLAG: cJSON_AddBoolToObject(j, g->name, *(int *)g->dst); break;
+        case SC_ARG_ENUM: { /* by name, so a run's options read the same if the choices are reordered */
+            const sc_enum *e = g->dst;
+            cJSON_AddStringToObject(j, g->name, e->names[e->value]);
+            break;
+        }
         }
     }
     return j;
@@ -221,6 +228,14 @@ int train_options_restore(train_cli *o, train_args *a, const cJSON *j, const cha
         if (g->type == SC_ARG_STR) {
             if (!cJSON_IsString(v)) return sc_fail("%s: options.%s is not a string", path, g->name);
             *(const char **)g->dst = v->valuestring; /* j outlives the run */
+            a->restored[k] = 1;
+            continue;
+        }
+        if (g->type == SC_ARG_ENUM) {
+            sc_enum *e = g->dst;
+            int i = cJSON_IsString(v) ? sc_enum_index(g->name, e->names, v->valuestring) : -1;
+            if (i < 0) return sc_fail("%s: options.%s is not one of its choices", path, g->name);
+            e->value = i;
             a->restored[k] = 1;
             continue;
         }

@@ -18,13 +18,13 @@ typedef struct {
     int seq, micro_batch, grad_accum, warmup;
     float lr, min_lr, weight_decay, clip, fim_rate;
     int64_t steps, tokens, eval_tokens, vram_budget, stop_at;
-    int eval_every, save_every, keep, seed, threads, plan, quiet;
+    int eval_every, save_every, keep, seed, threads, plan, quiet, max_skips;
     const char *teacher_logits, *teacher, *kd_loss;   /* distillation (train/loss_hook.h) */
     float kd_alpha, kd_temperature;
     int kd_top_k;
 } train_cli;
 
-enum { TRAIN_MAX_ARGS = 40 };
+enum { TRAIN_MAX_ARGS = 48 };
 
 /* Largest step count (and step-like option) a run may have: 2^40, far beyond any real run, small enough that
  * every count stays exact in a double and in the ckpt-<step> names --keep parses. */

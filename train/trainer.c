@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/clock.h"
 #include "train/checkpoint.h"
 #include "host/error.h"
 #include "host/fileio.h"
@@ -58,7 +59,7 @@ int trainer_open(trainer *t, train_backend *b, batch_source *train, batch_source
     }
     int64_t end = c->stop_at > 0 && c->stop_at < c->sched.total ? c->stop_at : c->sched.total;
     progress_init(&t->pg, stderr, c->show_progress, t->st.step, end);
-    t->t_open = progress_now();
+    t->t_open = clock_now();
     return 0;
 }
 
@@ -73,7 +74,7 @@ int trainer_step(trainer *t) {
     const train_config *c = &t->cfg;
     train_backend *b = t->b;
     const int T = c->seq, B = c->micro_batch, K = c->grad_accum;
-    double t0 = progress_now();
+    double t0 = clock_now();
     cJSON *pos = t->train->state_to_json(t->train->ctx); /* to undo the step on an interrupt */
     if (!pos) return sc_fail("cannot read the data position");
     int rc = 0;
@@ -126,7 +127,7 @@ int trainer_step(trainer *t) {
     t->st.loss = counted > 0 ? loss_sum / (double)counted : NAN;
     t->st.grad_norm = norm;
     t->st.lr = lr;
-    t->step_seconds = progress_now() - t0;
+    t->step_seconds = clock_now() - t0;
     return 0;
 }
 
@@ -186,20 +187,28 @@ int trainer_save(trainer *t) {
 static int run_eval(trainer *t) {
     double loss;
     int64_t tokens;
-    double t0 = progress_now();
+    double t0 = clock_now();
     if (trainer_evaluate(t->b, t->val, t->cfg.micro_batch, t->cfg.eval_tokens, &loss, &tokens)) return -1;
     t->st.val_loss = loss;
     progress_note(&t->pg, "eval at step %lld: val loss %.4f, perplexity %.2f (%lld tokens, %.1fs)",
-                  (long long)t->st.step, loss, exp(loss), (long long)tokens, progress_now() - t0);
+                  (long long)t->st.step, loss, exp(loss), (long long)tokens, clock_now() - t0);
     return t->have_metrics ? metrics_log_eval(&t->mx, t->st.step, loss, tokens) : 0;
 }
 
 static int save_and_note(trainer *t, const char *why) {
     if (!t->cfg.run_dir) return 0;
-    double t0 = progress_now();
+    double t0 = clock_now();
     if (trainer_save(t)) return -1;
-    progress_note(&t->pg, "%s checkpoint %s (%.1fs)", why, t->last_ckpt, progress_now() - t0);
+    progress_note(&t->pg, "%s checkpoint %s (%.1fs)", why, t->last_ckpt, clock_now() - t0);
     return 0;
+}
+
+const char *trainer_skip_reason(const trainer *t, char *buf, size_t n) {
+    const loss_scaler *s = &t->st.scaler;
+    snprintf(buf, n, "stopped after step %lld: %lld steps in a row were skipped for inf/nan gradients (loss scale now "
+             "%g; last loss %g)%s%s", (long long)t->st.step, (long long)s->consecutive, (double)s->scale, t->st.loss,
+             t->last_ckpt[0] ? "; checkpoint " : "", t->last_ckpt);
+    return buf;
 }
 
 int trainer_run(trainer *t) {
@@ -214,13 +223,19 @@ int trainer_run(trainer *t) {
         double tok_s = t->step_seconds > 0 ? (double)c->grad_accum * c->micro_batch * c->seq / t->step_seconds : 0;
         if (t->have_metrics) {
             metrics_step ms = {s->step, s->loss, s->lr, s->grad_norm, s->tokens, (int64_t)c->grad_accum * c->micro_batch * c->seq,
-                               tok_s, s->scaler.scale, s->skipped, s->scaler.skipped, progress_now() - t->t_open};
+                               tok_s, s->scaler.scale, s->skipped, s->scaler.skipped, clock_now() - t->t_open};
             if (metrics_log_step(&t->mx, &ms)) return -1;
         }
         progress_update(&t->pg, s->step, s->loss, tok_s, s->lr, s->scaler.scale, s->scaler.skipped);
         if (t->val && c->eval_every > 0 && s->step % c->eval_every == 0) {
             if (run_eval(t)) return -1;
             last_eval = s->step;
+        }
+        if (c->max_skips > 0 && s->scaler.consecutive >= c->max_skips) {
+            /* every loss scale tried overflowed (or the loss itself is not finite): stop rather than spin */
+            progress_end(&t->pg);
+            if (c->run_dir && trainer_save(t)) return -1;
+            return 2;
         }
         if (interrupted) break;
         if (c->save_every > 0 && s->step % c->save_every == 0 && s->step < end && save_and_note(t, "saved")) return -1;

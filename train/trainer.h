@@ -23,6 +23,7 @@ typedef struct {
     int eval_every, save_every, keep;   /* 0 = never (a final checkpoint is always written when run_dir is set) */
     int64_t eval_tokens;                /* tokens per evaluation (whole windows, at least one) */
     int64_t stop_at;                    /* stop after this step with a checkpoint, schedule unchanged (0 = off) */
+    int max_skips;                      /* stop with a checkpoint after this many skipped steps in a row (0 = never) */
     const char *run_dir;                /* NULL: no checkpoints, metrics or plot (tests) */
     int have_saved_step;                /* run_dir already holds the complete checkpoint of step saved_step (the */
     int64_t saved_step;                 /* one resumed from): saving that step again is skipped */
@@ -70,8 +71,11 @@ void trainer_close(trainer *t);
  * position rewound, gradients zeroed, nothing updated), or -1 on error. */
 int trainer_step(trainer *t);
 /* The whole run from t->st.step to the end (or stop_at). Returns 0 when finished, 1 when stopped by a signal
- * (after saving a checkpoint), -1 on error. */
+ * (after saving a checkpoint), 2 when cfg.max_skips steps in a row were skipped for non-finite gradients (after
+ * saving a checkpoint: training cannot progress, see trainer_skip_reason), -1 on error. */
 int trainer_run(trainer *t);
+/* The one-line reason of a trainer_run that returned 2. */
+const char *trainer_skip_reason(const trainer *t, char *buf, size_t n);
 /* Writes the checkpoint for the current step into cfg.run_dir and rewrites loss.svg. */
 int trainer_save(trainer *t);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tests/gpu/gpu_test.h"
+#include "host/cpu/ops.h"
 
 enum { C_ = 1152, NH = 16, NKV = 4, HD = 72, F_ = 3328, V_ = 32768, CHUNK = 128 };
 
@@ -30,7 +31,7 @@ typedef struct {
     cublasHandle_t h;
     /* buffers sized for the largest T */
     kn_half *x, *delta, *xo, *xn, *w, *qkv, *dqkv, *att, *datt, *gu, *dgu, *act, *dact, *emb, *dx;
-    float *rstd, *lse, *dw, *losses, *dW;
+    float *rstd, *lse, *dw, *losses, *dW, *inv_freq;
     int32_t *ids, *plan;
     int nids;
     void *ws;
@@ -84,8 +85,8 @@ static void run_op(bench *b) {
     case OP_RMS_BWD:
         kn_rmsnorm_backward(b->dx, b->dw, 1.0f, b->xn, b->delta, b->xo, b->rstd, b->w, T, C_, b->ws, 0);
         break;
-    case OP_ROPE_FWD: kn_rope_forward(b->qkv, T, NH + NKV, HD, QKV, 0, 10000.0f, 0); break;
-    case OP_ROPE_BWD: kn_rope_backward(b->dqkv, T, NH + NKV, HD, QKV, 0, 10000.0f, 0); break;
+    case OP_ROPE_FWD: kn_rope_forward(b->qkv, b->inv_freq, T, NH + NKV, HD, QKV, 0, NULL, 0); break;
+    case OP_ROPE_BWD: kn_rope_backward(b->dqkv, b->inv_freq, T, NH + NKV, HD, QKV, 0, NULL, 0); break;
     case OP_ATT_FWD:
         kn_set_tensor_cores(b->tc);
         kn_attention_forward(b->att, b->lse, b->qkv, b->qkv + Q, b->qkv + Q + KV, T, NH, NKV, HD, QKV, QKV, 0);
@@ -209,6 +210,9 @@ int main(int argc, char **argv) {
     b.act = rand_half(&r, T * F_, 1.0), b.dact = rand_half(&r, T * F_, 1.0), b.emb = rand_half(&r, (int64_t)V_ * C_, 0.02);
     b.rstd = gt_alloc(sizeof(float) * T), b.lse = gt_alloc(sizeof(float) * T * NH), b.losses = gt_alloc(sizeof(float) * T);
     b.dw = gt_alloc(sizeof(float) * C_), b.dW = gt_alloc(sizeof(float) * (size_t)V_ * C_);
+    float inv[HD / 2];
+    rope_inv_freq(inv, HD, 10000.0f);
+    b.inv_freq = gt_up_f32(inv, HD / 2);
     GT_CHECK(cudaMemset(b.dw, 0, sizeof(float) * C_));
     GT_CHECK(cudaMemset(b.dW, 0, sizeof(float) * (size_t)V_ * C_));
     int32_t *ids = TU_NEW(int32_t, T), *plan = TU_NEW(int32_t, kn_embedding_plan_ints(maxT));

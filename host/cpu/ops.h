@@ -36,6 +36,9 @@ void rmsnorm_backward(float *dresid_total, float *dweight_acc, const float *dnor
 /* ---- rope.c: HF rotate-half RoPE, in place on x[T, n_heads*head_dim]; position of row t is pos0 + t.
  * Pairs (i, i + head_dim/2) with inv_freq[i] = theta^(-2i/head_dim). */
 void rope_forward(float *x, int T, int n_heads, int head_dim, int pos0, float theta);
+/* out[i] = 1 / theta^(2i / head_dim), i < head_dim/2, in float32 as HF computes it: the one table every RoPE
+ * (CPU, kernels/rope.cu through the model's device copy, the CUDA engine) rotates by */
+void rope_inv_freq(float *out, int head_dim, float theta);
 /* The inverse rotation: turns dL/d(rotated) into dL/d(unrotated), in place. */
 void rope_backward(float *dx, int T, int n_heads, int head_dim, int pos0, float theta);
 

@@ -10,13 +10,17 @@
 #include "host/cpu/ops.h"
 #include "host/cpu/par.h"
 
+void rope_inv_freq(float *out, int head_dim, float theta) {
+    for (int i = 0; i < head_dim / 2; i++) out[i] = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+}
+
 /* cs[t*half + i] = cos, cs[T*half + t*half + i] = sin of angle(pos0 + t, i) */
 static float *rope_table(int T, int head_dim, int pos0, float theta) {
     int half = head_dim / 2;
     float *cs = sc_malloc(sizeof(float) * 2 * (size_t)T * (size_t)(half > 0 ? half : 1));
     float *sn = cs + (int64_t)T * half;
     float inv_freq[half > 0 ? half : 1];
-    for (int i = 0; i < half; i++) inv_freq[i] = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+    rope_inv_freq(inv_freq, head_dim, theta);
 #pragma omp parallel for schedule(static) if (PAR((int64_t)T * half * 16)) /* sin+cos: ~16x a multiply-add */
     for (int t = 0; t < T; t++) {
         float pos = (float)(pos0 + t);

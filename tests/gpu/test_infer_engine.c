@@ -13,11 +13,13 @@
  *   - KV cache reuse: prefill then 3-token and 1-token steps equals one long prefill; a prefill in chunks of 16
  *     equals one pass;
  *   - errors (foreign cache, full context, a context too long for --device cuda, which auto then runs on the
- *     CPU), --precision auto's choice, and the 304m device-memory plan. */
+ *     CPU), --precision auto's choice, and the 304m device-memory plan;
+ *   - --precision auto on a small slow card (a simulated MX450 on the emulator) takes INT8 for 304m. */
 #include "host/engine.h"
 #include "infer/quantize.h"
 #include "host/error.h"
 #include "tests/gpu/gpu_test.h"
+#include "host/device_probe.h"
 #include "host/model.h"
 
 #include <unistd.h>
@@ -304,9 +306,43 @@ static void plan_304m(void) {
     tu_check("304m FP16 arena MiB <= 750", f16 / mib, 750);
 }
 
+/* --precision auto's rule (engine.h engine_cuda_auto_int8) on an MX450-like card: 80 GB/s, 1.7 GiB free. 304m in
+ * FP16 would fit but decode at most ~131 tok/s, so INT8; tiny stays FP16. On the emulator the same through the
+ * probe of its simulated MX450 (EMU_DEVICE=mx450: 2 GiB, 300 MiB context, 80 GB/s). */
+static void auto_precision_small_card(void) {
+    sc_config big, tiny;
+    config_preset(&big, "304m"), config_preset(&tiny, "tiny");
+    device_probe_info dp = {.measured = 1, .total = 2ll << 30, .free_now = 1700ll << 20, .bandwidth = 80e9};
+    char why[240];
+    int i8 = engine_cuda_auto_int8(&big, 0, 0, 4096, 1, 0, &dp, why, sizeof why);
+    printf("304m on 80 GB/s, 1.7 GiB free: %s (%s)\n", i8 ? "int8" : "fp16", why);
+    tu_check("auto on a small slow card: 304m -> int8 (FP16 fits but reads twice the bytes)", i8 == 1 ? 0.0 : 1.0, 0.0);
+    tu_check("auto on a small slow card: tiny -> fp16", engine_cuda_auto_int8(&tiny, 0, 0, 256, 1, 0, &dp, why, sizeof why),
+             0.0);
+    dp.bandwidth = 900e9;
+    tu_check("auto on a fast card with room: 304m -> fp16", engine_cuda_auto_int8(&big, 0, 0, 4096, 1, 0, &dp, why, sizeof why),
+             0.0);
+    struct cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess || !strstr(prop.name, "emulator")) return;
+    setenv("EMU_DEVICE", "mx450", 1);
+    device_probe_forget();
+    device_probe_info m;
+    int rc = device_probe(big.head_dim, &m);
+    i8 = engine_cuda_auto_int8(&big, 0, 0, 4096, 1, 0, &m, why, sizeof why);
+    printf("emulated MX450: total %.0f MiB, context+cuBLAS+kernels %.1f MiB, free %.1f MiB, %.0f GB/s; 304m: %s (%s)\n",
+           m.total / 1048576.0, m.overhead / 1048576.0, m.free_now / 1048576.0, m.bandwidth / 1e9, i8 ? "int8" : "fp16",
+           why);
+    tu_check("emulated MX450: probe measures 2 GiB, 300 MiB context, 80 GB/s",
+             !rc && m.measured && m.total == 2ll << 30 && m.overhead == 300ll << 20 && m.bandwidth == 80e9 ? 0.0 : 1.0, 0.0);
+    tu_check("emulated MX450: complete --precision auto picks int8 for 304m", i8 == 1 ? 0.0 : 1.0, 0.0);
+    unsetenv("EMU_DEVICE");
+    device_probe_forget();
+}
+
 int main(void) {
     gt_require_device("test_infer_engine");
     unsetenv("SMALLCODER_CUDA_GRAPHS"); /* "0" would turn graphs off in both runs of the graphs on/off check */
+    auto_precision_small_card();
     plan_304m();
     sc_rng kr;
     rng_seed(&kr, 5);

@@ -38,7 +38,8 @@ static void model_case(const char *preset, int layers, int T, float std, uint64_
     float *logits = TU_NEW(float, (int64_t)T * V), *grads = TU_NEW(float, m.nparams);
     int counted = 0;
     double loss = model_cpu_step(&m, &a, ids, tg, T, logits, NULL, 0, &counted);
-    model_cpu_step(&m, &a, ids, tg, T, NULL, grads, 1.0f / (float)counted, &counted);
+    const float S = CUDA_MODEL_STATIC_SCALE; /* both sides: d(S * mean loss), compared relative */
+    model_cpu_step(&m, &a, ids, tg, T, NULL, grads, S / (float)counted, &counted);
     cpu_acts_free(&a);
 
     kn_set_tensor_cores(tc);
@@ -52,10 +53,10 @@ static void model_case(const char *preset, int layers, int T, float std, uint64_
     double gloss = 0, l2 = 0;
     int gcounted = 0, c2 = 0;
     int rc = cuda_model_step(cm, ids, tg, T, glogits, 0, 0.0f, &gloss, &gcounted);
-    rc |= cuda_model_step(cm, ids, tg, T, NULL, 1, 1.0f / (float)counted, &l2, &c2);
+    rc |= cuda_model_step(cm, ids, tg, T, NULL, 1, S / (float)counted, &l2, &c2);
     rc |= cuda_model_read_grads(cm, g1);
     cuda_model_zero_grads(cm);
-    rc |= cuda_model_step(cm, ids, tg, T, NULL, 1, 1.0f / (float)counted, &l2, &c2);
+    rc |= cuda_model_step(cm, ids, tg, T, NULL, 1, S / (float)counted, &l2, &c2);
     rc |= cuda_model_read_grads(cm, g2);
     if (rc) printf("cuda_model_step: %s\n", sc_error());
     const char *path = tc ? "tc" : "fma";
@@ -85,6 +86,7 @@ static void model_case(const char *preset, int layers, int T, float std, uint64_
     int fc = 0;
     float *fg = TU_NEW(float, m.nparams);
     rc = cuda_forward_run(&m, ids, tg, T, glogits, fg, 1, &fl, &fc);
+    for (int64_t i = 0; i < m.nparams; i++) fg[i] *= S; /* it unscaled by 1/S: exact, a power of two */
     snprintf(name, sizeof name, "model %s %s: cuda_forward_run loss, counted and gradients as the step's", preset, path);
     tu_check(name, rc || fc != counted || fabs(fl - gloss) > 1e-9 ? 1.0 : gt_relerr(fg, g1, m.nparams), 0.0);
     free(fg);

@@ -67,7 +67,7 @@ static void kd_model_case(int T, int k, int reserve_k, int reverse, float alpha,
     cpu_acts_create(&a, &cfg, T);
     float *grads = TU_NEW(float, m.nparams);
     int counted = 0;
-    double ce = 0, loss = model_cpu_step_kd(&m, &a, ids, tg, T, &kd, grads, 1.0f / (float)(T - 2), &counted, &ce);
+    double ce = 0, loss = model_cpu_step_kd(&m, &a, ids, tg, T, &kd, grads, CUDA_MODEL_STATIC_SCALE / (float)(T - 2), &counted, &ce);
     cpu_acts_free(&a);
 
     int flags = CUDA_MODEL_GRADS | CUDA_MODEL_KD(reserve_k) | extra;
@@ -80,10 +80,10 @@ static void kd_model_case(int T, int k, int reserve_k, int reverse, float alpha,
     float *g1 = TU_NEW(float, m.nparams), *g2 = TU_NEW(float, m.nparams);
     double gl = 0, gce = 0, l2 = 0;
     int gc = 0, c2 = 0;
-    int rc = cuda_model_step_kd(cm, ids, tg, T, &kd, 1, 1.0f / (float)(T - 2), &gl, &gce, &gc);
+    int rc = cuda_model_step_kd(cm, ids, tg, T, &kd, 1, CUDA_MODEL_STATIC_SCALE / (float)(T - 2), &gl, &gce, &gc);
     rc |= cuda_model_read_grads(cm, g1);
     cuda_model_zero_grads(cm);
-    rc |= cuda_model_step_kd(cm, ids, tg, T, &kd, 1, 1.0f / (float)(T - 2), &l2, NULL, &c2);
+    rc |= cuda_model_step_kd(cm, ids, tg, T, &kd, 1, CUDA_MODEL_STATIC_SCALE / (float)(T - 2), &l2, NULL, &c2);
     rc |= cuda_model_read_grads(cm, g2);
     if (rc) printf("cuda_model_step_kd: %s\n", sc_error());
     snprintf(name, sizeof name, "model_kd T=%d k=%d/%d %s alpha=%g temp=%g untied=%d flags=%d: counted", T, k,

@@ -7,8 +7,10 @@
  * grad_sumsq non-finite, the step is skipped (scale halved, weights untouched) and zero_grads clears it; (d)
  * read_state -> write_state into a fresh backend round-trips and the next step matches; (e) distillation through
  * the train_kd hook: losses track the CPU backend's KD losses (same tolerances) and full = offload; (f) the
- * offload placement's chunked host-side FP16 upload gives the device conversion's weights (small preset). Small T:
- * the emulator is slow. */
+ * offload placement's chunked host-side FP16 upload gives the device conversion's weights (small preset); (g) a planted
+ * FP16 overflow in an activation gradient mid-backward skips its step, halves the scale, and the run goes on
+ * exactly as one without that step; at scale 2^24 the activation gradients overflow and halving until finite gives
+ * the norm of a moderate scale. Small T: the emulator is slow. */
 #include "train/backend.h"
 #include "host/config.h"
 #include "host/cuda_model.h"
@@ -204,6 +206,92 @@ static void case_skip_and_state(const sc_model *m0, const batches *d, int placem
     model_free(&m), model_free(&m2);
 }
 
+/* One trainer step with the trainer's loss scaling (trainer.c): accumulate at scale / counted, skip and halve on a
+ * non-finite sumsq, else unscale + AdamW with t = updates + 1. */
+static int scaled_step(train_backend *b, const batches *d, int k, loss_scaler *sc, int64_t *updates, double *sumsq,
+                       int *applied) {
+    int64_t counted = 0;
+    for (int i = 0; i < B * T; i++) counted += d->tg[k][i] >= 0;
+    double ls, norm;
+    int64_t cnt;
+    float scale = sc->scale;
+    if (b->accumulate(b, d->ids[k], d->tg[k], B, T, scale / (float)counted, &ls, &cnt) || b->grad_sumsq(b, sumsq))
+        return -1;
+    float mul = grad_multiplier(isfinite(*sumsq) ? *sumsq : 0.0, scale, 1.0f, &norm);
+    *applied = loss_scale_update(sc, isfinite(*sumsq));
+    if (!*applied) return b->zero_grads(b);
+    adamw_hparams h = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, ++*updates};
+    return b->apply(b, mul, &h);
+}
+
+/* A planted FP16 overflow (+inf written into the residual gradient halfway through backward, SMALLCODER_TEST_OVERFLOW
+ * = backward pass 3, the first sequence of step 2) reaches the FP32 gradients: step 2 is skipped, the scale halves,
+ * and step 3 ends with the weights and moments of a run that never saw step 2 (step 1, then batch 3 at half the
+ * scale): bit for bit, since the skipped step leaves nothing behind. */
+static void case_planted_overflow(const sc_model *m0, const batches *d, int placement) {
+    char name[240];
+    const char *pn = plan_placement_name(placement);
+    sc_model ma, mb;
+    make_model(&ma, m0), make_model(&mb, m0);
+    train_backend a, b;
+    setenv("SMALLCODER_TEST_OVERFLOW", "3", 1);
+    int bad = open_cuda(&a, &ma, placement);
+    unsetenv("SMALLCODER_TEST_OVERFLOW");
+    if (bad || open_cuda(&b, &mb, placement)) {
+        tu_check("backend_cuda_open", 1.0, 0.0);
+        return;
+    }
+    loss_scaler sa, sb;
+    loss_scale_init(&sa, 1), loss_scale_init(&sb, 1);
+    int64_t ua = 0, ub = 0;
+    double s1, s2, s3, t1, t3;
+    int ap1, ap2, ap3, bp1, bp3;
+    int rc = scaled_step(&a, d, 0, &sa, &ua, &s1, &ap1);
+    float before = sa.scale;
+    rc |= scaled_step(&a, d, 1, &sa, &ua, &s2, &ap2);
+    float after = sa.scale;
+    rc |= scaled_step(&a, d, 2, &sa, &ua, &s3, &ap3);
+    rc |= scaled_step(&b, d, 0, &sb, &ub, &t1, &bp1);
+    sb.scale *= 0.5f; /* what the skipped step did to the scale, without the step */
+    rc |= scaled_step(&b, d, 2, &sb, &ub, &t3, &bp3);
+    if (rc) printf("step: %s\n", sc_error());
+    snprintf(name, sizeof name, "%s: planted inf in an activation gradient -> sumsq %g, step skipped, scale %g -> %g", pn,
+             s2, (double)before, (double)after);
+    tu_check(name, !rc && ap1 && !isfinite(s2) && !ap2 && after == before / 2 && ap3 ? 0.0 : 1.0, 0.0);
+    const float *am, *av, *bm, *bv;
+    rc |= a.read_state(&a, &am, &av) | b.read_state(&b, &bm, &bv);
+    size_t bytes = sizeof(float) * (size_t)m0->nparams;
+    snprintf(name, sizeof name, "%s: the step after the skip equals a run without step 2 (sumsq %.9g vs %.9g; weights, "
+             "m, v bits)", pn, s3, t3);
+    tu_check(name, rc || s3 != t3 || !bp1 || !bp3 || ua != ub ? 1.0
+                   : gt_bitdiff(ma.params, mb.params, bytes) + gt_bitdiff(am, bm, bytes) + gt_bitdiff(av, bv, bytes),
+             0.0);
+    /* the scale reaches the FP16 activation gradients: at 2^24 the dlogits alone (2^24 / 30 counted) overflow FP16,
+     * so the step is non-finite; halving until it is finite gives the unscaled norm of a moderate scale (2^10) */
+    loss_scaler sc;
+    loss_scale_init(&sc, 1);
+    sc.scale = LOSS_SCALE_MAX;
+    int64_t counted = 0;
+    for (int i = 0; i < B * T; i++) counted += d->tg[1][i] >= 0;
+    double ls, sq = NAN, sq_ref = NAN, n_hi, n_ref;
+    int64_t cnt;
+    int halvings = 0;
+    for (; halvings < 24 && !rc; halvings++) {
+        rc |= b.accumulate(&b, d->ids[1], d->tg[1], B, T, sc.scale / (float)counted, &ls, &cnt) | b.grad_sumsq(&b, &sq) |
+              b.zero_grads(&b);
+        if (loss_scale_update(&sc, isfinite(sq))) break;
+    }
+    float found = sc.scale;
+    rc |= b.accumulate(&b, d->ids[1], d->tg[1], B, T, 1024.0f / (float)counted, &ls, &cnt) | b.grad_sumsq(&b, &sq_ref) |
+          b.zero_grads(&b);
+    grad_multiplier(sq, found, 0.0f, &n_hi), grad_multiplier(sq_ref, 1024.0f, 0.0f, &n_ref);
+    snprintf(name, sizeof name, "%s: loss scale 2^24 overflows the FP16 activation gradients; %d halvings to %g give the "
+             "norm of scale 1024 (%.9g vs %.9g, relative)", pn, halvings, (double)found, n_hi, n_ref);
+    tu_check(name, rc || halvings < 1 ? 1.0 : fabs(n_hi - n_ref) / n_ref, 1e-6);
+    backend_close(&a), backend_close(&b);
+    model_free(&ma), model_free(&mb);
+}
+
 /* The offload placement uploads weights converted on the host in 4Mi-half chunks; the full placement converts on
  * the device. On `small` (12.6M parameters: three chunks, the last one partial) both must hold the same FP16
  * weights, seen through the loss of one forward pass. */
@@ -350,6 +438,8 @@ int main(void) {
     case_track(&m0, d);
     case_skip_and_state(&m0, d, PLAN_FULL);
     case_skip_and_state(&m0, d, PLAN_OFFLOAD);
+    case_planted_overflow(&m0, d, PLAN_FULL);
+    case_planted_overflow(&m0, d, PLAN_OFFLOAD);
     case_kd(&m0, d);
     case_upload_chunks();
     case_plan_matches_arena();

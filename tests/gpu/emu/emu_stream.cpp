@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <unordered_map>
 #include <vector>
 
 cudaError_t g_emu_last = cudaSuccess;
@@ -44,6 +45,7 @@ CUstream_st g_legacy;                     // stream 0: ordered against every oth
 std::vector<CUstream_st *> g_streams{&g_legacy};
 long g_seq = 0;
 size_t g_allocated = 0;
+std::unordered_map<void *, size_t> g_sizes;  // cudaMalloc'd blocks, so cudaFree gives their bytes back
 std::map<const char *, size_t> g_pinned;  // cudaMallocHost blocks: start -> bytes
 bool g_capturing = false;
 std::vector<std::function<void()>> g_captured;
@@ -110,21 +112,50 @@ void emu_flush() {
     }
 }
 
+// The simulated device (EMU_DEVICE): "" = the default 8 GiB sm_90 device with nothing taken by a context;
+// "mx450" = a GeForce MX450 2 GB (TU117: sm_75, 14 SMs, no tensor cores, 64-bit GDDR6 at 10 Gbps = 80 GB/s) whose
+// CUDA context takes 300 MiB, the figure DESIGN.md plans with. Allocations beyond the free memory fail, as on a GPU.
+struct EmuDevice {
+    const char *name;
+    size_t total, context;
+    int cc, sms, mem_clock_khz, bus_bits;
+};
+static const EmuDevice *emu_device(void) {
+    static const EmuDevice def = {"CUDA emulator on the CPU", (size_t)8 << 30, 0, 90, 4, 0, 0};
+    static const EmuDevice mx450 = {"NVIDIA GeForce MX450 (CUDA emulator on the CPU)", (size_t)2 << 30,
+                                    (size_t)300 << 20, 75, 14, 5000000, 64};
+    const char *e = getenv("EMU_DEVICE");
+    return e && !strcmp(e, "mx450") ? &mx450 : &def;
+}
+
 extern "C" {
 
 cudaError_t cudaMalloc(void **p, size_t n) {
+    const EmuDevice *d = emu_device();
+    if (g_allocated + n + d->context > d->total) {
+        *p = nullptr;
+        return g_emu_last = cudaErrorMemoryAllocation;
+    }
     *p = aligned_alloc(256, (n + 255) / 256 * 256);
     if (!*p) return g_emu_last = cudaErrorMemoryAllocation;
     memset(*p, 0xff, n);  // device memory starts as garbage: NaN in both FP16 and FP32
     g_allocated += n;
+    g_sizes[*p] = n;
     return cudaSuccess;
 }
 cudaError_t cudaFree(void *p) {
     emu_flush();  // cudaFree synchronises the device
+    auto it = g_sizes.find(p);
+    if (it != g_sizes.end()) g_allocated -= it->second, g_sizes.erase(it);
     free(p);
     return cudaSuccess;
 }
 cudaError_t cudaMallocHost(void **p, size_t n) {
+    const char *e = getenv("EMU_NO_PINNED");  // "1": page locking refused, as under WSL2 or a low RLIMIT_MEMLOCK
+    if (e && !strcmp(e, "1")) {
+        *p = nullptr;
+        return g_emu_last = cudaErrorMemoryAllocation;
+    }
     *p = malloc(n ? n : 1);
     if (!*p) return g_emu_last = cudaErrorMemoryAllocation;
     g_pinned[(const char *)*p] = n ? n : 1;
@@ -202,17 +233,17 @@ cudaError_t cudaGetDeviceCount(int *n) {
 }
 static int emu_cc(void) {
     const char *e = getenv("SC_EMU_CC");  // e.g. 75: pretend to be a Turing card
-    return e && *e ? atoi(e) : 90;
+    return e && *e ? atoi(e) : emu_device()->cc;
 }
 static int emu_sms(void) {
-    const char *e = getenv("SC_EMU_SMS");  // the SM count kernels size their grids by (default 4)
-    return e && atoi(e) > 0 ? atoi(e) : 4;
+    const char *e = getenv("SC_EMU_SMS");  // the SM count kernels size their grids by (default: the device's)
+    return e && atoi(e) > 0 ? atoi(e) : emu_device()->sms;
 }
 cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int) {
     memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "CUDA emulator on the CPU");
+    snprintf(p->name, sizeof p->name, "%s", emu_device()->name);
     p->major = emu_cc() / 10, p->minor = emu_cc() % 10;
-    p->totalGlobalMem = (size_t)8 << 30;
+    p->totalGlobalMem = emu_device()->total;
     p->multiProcessorCount = emu_sms();
     p->sharedMemPerBlockOptin = emu_cc() >= 90 ? 227 * 1024 : 64 * 1024;
     // SC_EMU_UUID (32 hex digits) gives the device a UUID, as real GPUs have; unset, it has none (all zero), so
@@ -228,12 +259,14 @@ cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int) {
     *v = a == cudaDevAttrComputeCapabilityMajor   ? emu_cc() / 10
          : a == cudaDevAttrComputeCapabilityMinor ? emu_cc() % 10
          : a == cudaDevAttrMultiProcessorCount    ? emu_sms()
+         : a == cudaDevAttrMemoryClockRate        ? emu_device()->mem_clock_khz
+         : a == cudaDevAttrGlobalMemoryBusWidth   ? emu_device()->bus_bits
                                                   : 0;
     return cudaSuccess;
 }
 cudaError_t cudaMemGetInfo(size_t *fr, size_t *total) {
-    *total = (size_t)8 << 30;
-    *fr = *total - g_allocated;
+    *total = emu_device()->total;
+    *fr = *total - emu_device()->context - g_allocated;
     return cudaSuccess;
 }
 cudaError_t cudaStreamCreate(cudaStream_t *s) {

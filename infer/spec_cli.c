@@ -1,0 +1,66 @@
+/* spec_cli.c — see spec_cli.h. */
+#include "infer/spec_cli.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host/error.h"
+#include "host/fileio.h"
+
+int spec_cli_wanted(const sc_spec_cli *c) { return c->draft_dir != NULL || c->lookup > 0; }
+
+/* the tokenizer hash of dir/tokenizer.json: 1 found, 0 no file, -1 unreadable */
+static int dir_tok_hash(const char *dir, uint64_t *h) {
+    char path[4096];
+    path_join(path, sizeof path, dir, "tokenizer.json");
+    if (access(path, F_OK)) return 0;
+    sc_tokenizer *t;
+    if (tokenizer_load(&t, path)) return -1;
+    *h = tokenizer_hash(t);
+    tokenizer_free(t);
+    return 1;
+}
+
+int spec_cli_open(sc_spec_cli *c, const char *target_dir, const sc_tokenizer *tok, const sc_weights *target,
+                  const sc_engine_opts *eo, sc_spec_opts *o) {
+    memset(o, 0, sizeof *o);
+    if (c->draft_max < 1 || c->draft_max > 63) return sc_fail("--draft-max must be 1..63, got %d", c->draft_max);
+    if (c->lookup < 0 || c->lookup > 16) return sc_fail("--lookup must be 0..16, got %d", c->lookup);
+    if (!(c->draft_min_p >= 0 && c->draft_min_p < 1)) return sc_fail("--draft-min-p must be in [0, 1)");
+    o->draft_max = c->draft_max, o->draft_min_p = c->draft_min_p, o->lookup = c->lookup, o->fixed_k = c->fixed_k;
+    if (!c->draft_dir) return 0;
+    uint64_t ht = 0, hd = 0;
+    int has_d = dir_tok_hash(c->draft_dir, &hd);
+    if (has_d < 0) return -1;
+    int has_t = tok ? (ht = tokenizer_hash(tok), 1) : dir_tok_hash(target_dir, &ht);
+    if (has_t < 0) return -1;
+    if (tok && !has_d)
+        return sc_fail("--draft %s: no tokenizer.json there; a draft must use the model's tokenizer", c->draft_dir);
+    if (has_t && has_d && ht != hd)
+        return sc_fail("--draft %s: its tokenizer (hash %016llx) is not the model's (hash %016llx); a draft must "
+                       "use the same tokenizer", c->draft_dir, (unsigned long long)hd, (unsigned long long)ht);
+    if (weights_load(&c->w, c->draft_dir)) return -1;
+    if (c->w.cfg.vocab_size != target->cfg.vocab_size) {
+        sc_fail("--draft %s: vocabulary of %d tokens, the model has %d; a draft must use the same tokenizer",
+                c->draft_dir, c->w.cfg.vocab_size, target->cfg.vocab_size);
+        weights_free(&c->w);
+        return -1;
+    }
+    sc_engine_opts d = *eo;
+    d.n_seqs = eo->n_seqs > 0 ? eo->n_seqs : 1;
+    if (engine_open(&c->e, &c->w, &d)) {
+        weights_free(&c->w);
+        return -1;
+    }
+    c->loaded = 1;
+    o->draft = &c->e;
+    return 0;
+}
+
+void spec_cli_close(sc_spec_cli *c) {
+    if (!c->loaded) return;
+    engine_close(&c->e);
+    weights_free(&c->w);
+    c->loaded = 0;
+}

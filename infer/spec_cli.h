@@ -1,0 +1,38 @@
+/* spec_cli.h — the speculative-decoding options shared by complete, serve and infer-bench (--draft DIR,
+ * --draft-max K, --draft-min-p P, --lookup N) and the loading of a draft model: its tokenizer must be the
+ * target's (same hash), else one line says so. */
+#ifndef SC_INFER_SPEC_CLI_H
+#define SC_INFER_SPEC_CLI_H
+
+#include "data/tokenizer.h"
+#include "host/engine.h"
+#include "infer/speculative.h"
+
+typedef struct {
+    const char *draft_dir;
+    int draft_max, lookup, fixed_k;
+    float draft_min_p;
+    sc_weights w;
+    sc_engine e;
+    int loaded;
+} sc_spec_cli;
+
+#define SPEC_CLI_DEFAULTS {.draft_max = 8, .draft_min_p = 0.75f}
+#define SPEC_CLI_ARGS(c)                                                                                           \
+    {"draft", 0, SC_ARG_STR, &(c).draft_dir, "draft model directory (same tokenizer): speculative decoding", 0},    \
+    {"draft-max", 0, SC_ARG_INT, &(c).draft_max, "most tokens drafted per step (adapts below it; default 8)", 0},  \
+    {"draft-min-p", 0, SC_ARG_FLOAT, &(c).draft_min_p,                                                           \
+     "the draft model stops when its top token is less probable than this (default 0.75)", 0},                   \
+    {"lookup", 0, SC_ARG_INT, &(c).lookup, "draft by prompt lookup of the last N..1 tokens (0 = off)", 0},          \
+    {"draft-fixed", 0, SC_ARG_INT, &(c).fixed_k, "always draft this many tokens: no adaptation (K sweeps)", 0}
+
+/* 1 when --draft or --lookup was given. */
+int spec_cli_wanted(const sc_spec_cli *c);
+/* Checks the options, loads and opens the draft model (when --draft) with the target's engine options, and fills
+ * o. tok: the target's tokenizer (NULL: compare the draft's tokenizer.json with target_dir's when both exist, and
+ * the vocabulary size always). */
+int spec_cli_open(sc_spec_cli *c, const char *target_dir, const sc_tokenizer *tok, const sc_weights *target,
+                  const sc_engine_opts *eo, sc_spec_opts *o);
+void spec_cli_close(sc_spec_cli *c);
+
+#endif

@@ -1,0 +1,157 @@
+#!/bin/sh
+# infer_spec.sh SMALLCODER SOURCE_DIR — speculative decoding through the commands, on random tiny models with a
+# tokenizer trained here (seconds): `complete` greedy output is byte-identical with and without --draft (the
+# target's INT8 twin, which agrees often; an unrelated model; FP32 and INT8 targets), --lookup, both, forced drafts
+# (--draft-min-p 0), a FIM prompt, a prompt longer than the CPU engine's 256-token prefill chunk, and a seeded
+# sampled run that reproduces; a draft with another tokenizer is refused with one line by complete, infer-bench and
+# serve; `infer-bench --draft --json` reports identical tokens; `serve --parallel 2 --draft --lookup` answers 6
+# concurrent clients on /completion, /infill and /v1/completions with complete's text, timings carry draft_n and
+# draft_n_accepted, and a repeated prompt hits the slot's cache (tokens_cached) with the same text.
+set -u
+sc=$1
+src=$2
+dir=$(mktemp -d /tmp/sc_infer_spec.XXXXXX)
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+export OMP_NUM_THREADS=1
+py=/usr/bin/python3
+
+$sc init --preset tiny --seed 7 --std 0.1 --out "$dir/t" >/dev/null 2>&1 || { echo "FAIL: init"; exit 1; }
+$sc init --preset tiny --seed 8 --std 0.1 --out "$dir/other" >/dev/null 2>&1 || { echo "FAIL: init"; exit 1; }
+$sc tokenizer train -q --vocab-size 512 --ext .c,.h --out "$dir/t/tokenizer.json" "$src/host" >/dev/null 2>&1 ||
+  { echo "FAIL: tokenizer train"; exit 1; }
+cp "$dir/t/tokenizer.json" "$dir/other/"
+$sc quantize --model "$dir/t" --out "$dir/t8" >/dev/null 2>&1 || { echo "FAIL: quantize"; exit 1; }
+# the same shapes with another tokenizer (same vocabulary size, other merges)
+$sc init --preset tiny --seed 9 --std 0.1 --out "$dir/alien" >/dev/null 2>&1
+$sc tokenizer train -q --vocab-size 512 --ext .c,.h --out "$dir/alien/tokenizer.json" "$src/data" >/dev/null 2>&1 ||
+  { echo "FAIL: tokenizer train (alien)"; exit 1; }
+
+head -c 700 "$src/host/args.c" >"$dir/long.c" # > 256 tokens: the prefill crosses a chunk border
+P1='int main(void) { int x = 0; int y = 1; return x + y; }
+int f(int x) { return x'
+n=0
+check() { # model, then the options of a speculative run; the plain run is the reference
+  m=$1
+  shift
+  want=$($sc complete --model "$dir/$m" "$@" 2>"$dir/err0" | od -c)
+  for opt in "--draft $dir/t8" "--draft $dir/t8 --draft-min-p 0 --draft-fixed 4" "--draft $dir/other --draft-min-p 0 --draft-max 3" \
+             "--lookup 3" "--lookup 2 --draft $dir/t8 --draft-min-p 0 --draft-max 6" "--draft $dir/t"; do
+    # shellcheck disable=SC2086
+    got=$($sc complete --model "$dir/$m" "$@" $opt 2>"$dir/err" | od -c)
+    n=$((n + 1))
+    [ "$got" = "$want" ] || fail "$m $* $opt: output differs from the target alone ($(tail -1 "$dir/err"))"
+    grep -q "complete: speculative" "$dir/err" || fail "$m $opt: no speculative line: $(cat "$dir/err")"
+  done
+}
+check t --prompt "$P1" -n 48
+check t8 --prompt "$P1" -n 48
+check t --prefix "int add(int a, int b) {" --suffix "}
+int sub(int a, int b) { return a - b; }" -n 24
+check t8 --file "$dir/long.c" -n 40
+check t8 --prompt "$P1" -n 32 --repeat-penalty 1.3
+echo "complete: $n speculative runs compared with the target alone"
+# drafts happen and are accepted (the INT8 twin agrees with its FP32 target most of the time)
+$sc complete --model "$dir/t" --prompt "$P1" -n 48 --draft "$dir/t8" --draft-min-p 0 --draft-fixed 4 2>"$dir/err" >/dev/null
+acc=$(sed -n 's/.*drafted \([0-9]*\), accepted \([0-9]*\).*/\2/p' "$dir/err")
+[ "${acc:-0}" -gt 10 ] || fail "the INT8 twin draft had only '${acc:-none}' tokens accepted: $(tail -1 "$dir/err")"
+echo "twin draft: $(tail -1 "$dir/err")"
+# sampling: seeded runs reproduce (the distribution itself is checked by test_infer_spec)
+s1=$($sc complete --model "$dir/t" --prompt "$P1" -n 24 --temperature 0.9 --seed 4 --draft "$dir/t8" --lookup 2 2>/dev/null | od -c)
+s2=$($sc complete --model "$dir/t" --prompt "$P1" -n 24 --temperature 0.9 --seed 4 --draft "$dir/t8" --lookup 2 2>/dev/null | od -c)
+[ "$s1" = "$s2" ] || fail "a seeded speculative sample does not reproduce"
+
+# another tokenizer: refused with one line that says why
+for c in complete infer-bench; do
+  extra="--prompt x"
+  [ $c = infer-bench ] && extra="-p 4 -n 2"
+  # shellcheck disable=SC2086
+  $sc $c --model "$dir/t" $extra --draft "$dir/alien" >/dev/null 2>"$dir/err" && fail "$c: a draft with another tokenizer accepted"
+  [ "$(wc -l <"$dir/err")" = 1 ] && grep -q "tokenizer .* is not the model's" "$dir/err" ||
+    fail "$c: the other-tokenizer message: $(cat "$dir/err")"
+done
+$sc complete --model "$dir/t" --prompt x --draft-max 0 --lookup 2 >/dev/null 2>"$dir/err" && fail "--draft-max 0 accepted"
+
+# infer-bench: plain and speculative alternate; the tokens must be identical
+$sc infer-bench --model "$dir/t8" --file "$dir/long.c" -p 200 -n 48 -r 2 --draft "$dir/t" --draft-min-p 0 --lookup 3 \
+  --json >"$dir/bench.json" 2>"$dir/err" || fail "infer-bench --draft: $(cat "$dir/err")"
+$py - "$dir/bench.json" <<'PY' || fail "infer-bench JSON: $(cat "$dir/bench.json")"
+import json, sys
+d = json.loads(open(sys.argv[1]).read())
+assert d["identical"] is True and d["draft_n"] > 0 and 0 <= d["draft_n_accepted"] <= d["draft_n"], d
+assert d["spec_decode_tok_s"] > 0 and d["decode_tok_s"] > 0 and d["n_prompt"] == 200, d
+print("infer-bench: drafted %(draft_n)d, accepted %(draft_n_accepted)d, tokens identical" % d)
+PY
+
+# serve: another tokenizer refused; then 2 slots with a draft and lookup under 6 concurrent clients
+$sc serve --model "$dir/t" --port 0 --draft "$dir/alien" >/dev/null 2>"$dir/err" && fail "serve: other tokenizer accepted"
+grep -q "is not the model's" "$dir/err" || fail "serve: other-tokenizer message: $(cat "$dir/err")"
+want1=$($sc complete --model "$dir/t" --prompt "$P1" -n 24 2>/dev/null)
+want2=$($sc complete --model "$dir/t" --prompt "int g(int y) { return y" -n 24 2>/dev/null)
+wantf=$($sc complete --model "$dir/t" --prefix "int add(int a, int b) {" --suffix "}" -n 16 2>/dev/null)
+printf %s "$want1" >"$dir/want1"
+printf %s "$want2" >"$dir/want2"
+printf %s "$wantf" >"$dir/wantf"
+printf %s "$P1" >"$dir/p1"
+$sc serve --model "$dir/t" --port 0 --parallel 2 --draft "$dir/t8" --draft-min-p 0 --lookup 3 2>"$dir/serve.log" &
+pid=$!
+port=
+for i in $(seq 300); do
+  port=$(sed -n 's/.*listening on http:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$dir/serve.log" 2>/dev/null)
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+if [ -z "$port" ]; then fail "serve --draft did not start: $(cat "$dir/serve.log")"
+else
+  $py - "$port" "$dir" <<'PY' || fail "serve with drafts (log: $(tail -3 "$dir/serve.log"))"
+import codecs, http.client, json, sys, threading
+port, d = int(sys.argv[1]), sys.argv[2]
+codecs.register_error("byte", lambda e: ("\ufffd", e.start + 1))
+def rd(n): return open(f"{d}/{n}", "rb").read().decode("utf-8", "byte")  # the server's U+FFFD per invalid byte
+p1, want1, want2, wantf = rd("p1"), rd("want1"), rd("want2"), rd("wantf")
+def post(path, body):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+    r = c.getresponse()
+    data = r.read()
+    assert r.status == 200, (path, r.status, data)
+    return json.loads(data)
+jobs = [("/completion", {"prompt": p1, "n_predict": 24, "temperature": 0}, want1, "content"),
+        ("/completion", {"prompt": "int g(int y) { return y", "n_predict": 24, "temperature": 0}, want2, "content"),
+        ("/infill", {"input_prefix": "int add(int a, int b) {", "input_suffix": "}", "n_predict": 16,
+                     "temperature": 0}, wantf, "content"),
+        ("/v1/completions", {"prompt": p1, "max_tokens": 24, "temperature": 0}, want1, "text"),
+        ("/completion", {"prompt": p1, "n_predict": 24, "temperature": 0}, want1, "content"),
+        ("/v1/completions", {"prompt": "int g(int y) { return y", "max_tokens": 24, "temperature": 0}, want2, "text")]
+out, errs = [None] * len(jobs), []
+def run(i):
+    try:
+        out[i] = post(jobs[i][0], jobs[i][1])
+    except Exception as e:
+        errs.append(repr(e))
+ts = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+for t in ts: t.start()
+for t in ts: t.join()
+assert not errs, errs
+drafted = 0
+for (path, body, want, key), r in zip(jobs, out):
+    text = r["choices"][0]["text"] if key == "text" else r["content"]
+    assert text == want, (path, text, want)
+    t = r["timings"]
+    assert 0 <= t["draft_n_accepted"] <= t["draft_n"], (path, t)
+    drafted += t["draft_n"]
+assert drafted > 0, out
+# the same prompt again: its slot's cache (and draft cache) is reused, the text is the same
+r = post("/completion", {"prompt": p1, "n_predict": 24, "temperature": 0})
+assert r["content"] == want1 and r["tokens_cached"] > 0, r
+print("serve --draft --lookup: 6 concurrent clients = complete; drafted %d; cache reuse ok" % drafted)
+PY
+  kill "$pid"
+  wait "$pid" 2>/dev/null
+  pid=
+fi
+
+[ $fails = 0 ] && echo "infer_spec: all passed" || echo "infer_spec: $fails failed"
+[ $fails = 0 ]
