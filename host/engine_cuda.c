@@ -11,7 +11,7 @@
  * CUDA graphs: the decode step (one token) is captured once per engine and replayed for every token and every
  * session: every kernel reads the token id, the position and the session's cache pointers from device memory
  * (ce->ids, ce->step: kn_kv_step), which the host updates with two small copies before each replay, and every
- * buffer lives at a fixed arena address. Attention's shared memory is sized for max_ctx, the longest cache. */
+ * buffer lives at a fixed arena address. Attention's launch shape depends on max_ctx (the longest cache) only. */
 #ifdef SC_HAVE_KERNELS
 #include <math.h>
 #include <stdio.h>
@@ -54,6 +54,7 @@ typedef struct {
 typedef struct {
     int int8, group; /* group: the model's columns per scale (0 = per row) */
     int C, F, Q, KV, QKV, nh, nkv, hd, V, L, max_ctx, nseq, chunk, graphs, tied;
+    int flash; /* a prompt's first chunk (position 0, > GEMV_MAX_T rows) runs the flash attention kernel */
     float eps, theta;
     cudaStream_t stream;
     kn_blas *blas;
@@ -64,11 +65,12 @@ typedef struct {
     kn_half *final_norm;
     float *inv_freq;
     kn_half *x, *xn, *qkv, *att, *o, *gu, *act, *down, *deq;
-    float *rstd, *xs, *logits;
+    float *rstd, *xs, *logits, *lse; /* lse: flash attention's [nh, chunk] */
     int8_t *xq;
     int32_t *ids;
     kn_kv_step *step;
     void *blas_ws, *gemm_staging; /* gemm_staging: KN_GEMM_STAGING_BYTES (SGEMM copies, GEMM tuning) */
+    void *att_ws;                 /* decode attention's split-K partials */
     kn_half *kv_pool; /* nseq slots of [k | v], each [L][max_ctx][KV] */
     size_t kv_slot_elems;
     int *kv_busy;
@@ -95,6 +97,7 @@ static void dims(cuda_engine *ce, const sc_config *c, int int8, int group, int n
     if (ce->chunk > ce->max_ctx) ce->chunk = ce->max_ctx;
     ce->eps = (float)c->rms_norm_eps, ce->theta = (float)c->rope_theta;
     ce->tied = c->tie_word_embeddings;
+    ce->flash = ce->chunk > GEMV_MAX_T && kn_attention_check(ce->hd, ce->nh, ce->nkv, ce->QKV, ce->QKV) == 0;
     ce->layers = sc_calloc((size_t)ce->L, sizeof(clayer));
 }
 
@@ -147,6 +150,8 @@ static void layout(cuda_engine *ce, cuda_arena *a) {
     ce->logits = TAKE(float, (size_t)GEMV_MAX_T * ce->V);
     ce->ids = TAKE(int32_t, T);
     ce->step = TAKE(kn_kv_step, 1);
+    ce->att_ws = cuda_arena_alloc(a, kn_decode_attention_workspace(ce->chunk, ce->nh, ce->hd));
+    ce->lse = ce->flash ? TAKE(float, (size_t)ce->nh * ce->chunk) : NULL;
     ce->blas_ws = cuda_arena_alloc(a, BLAS_WS);
     ce->gemm_staging = cuda_arena_alloc(a, KN_GEMM_STAGING_BYTES);
     size_t before_kv = cuda_arena_mark(a);
@@ -294,8 +299,11 @@ static void lm_rows(cuda_engine *ce, const kn_half *xn, int n) {
 }
 
 /* The layers for T tokens (ids in ce->ids, position and cache in ce->step), then the final norm of the last
- * out_rows rows into ce->xn. Only kernels and GEMVs when T <= GEMV_MAX_T: that is what the graph captures. */
-static void enqueue_layers(cuda_engine *ce, int T, int out_rows) {
+ * out_rows rows into ce->xn. Only kernels and GEMVs when T <= GEMV_MAX_T: that is what the graph captures.
+ * pos0: the rows' first position when the host knows it (-1 in the graph). A prompt's first chunk (pos0 = 0, more
+ * than GEMV_MAX_T rows) attends only to itself: the training flash attention kernel, on q, k, v in the qkv buffer
+ * (after RoPE; the cache got its copy); later chunks and decode use the decode kernel over the cache. */
+static void enqueue_layers(cuda_engine *ce, int T, int out_rows, int pos0) {
     cudaStream_t s = ce->stream;
     int C = ce->C, F = ce->F;
     if (ce->int8) kn_int8_embedding(ce->x, ce->ids, ce->embed.q, ce->embed.s, T, C, ce->embed.group, s);
@@ -306,7 +314,12 @@ static void enqueue_layers(cuda_engine *ce, int T, int out_rows) {
         kn_rmsnorm_forward(ce->x, ce->xn, ce->rstd, ce->x, l ? ce->down : NULL, y->attn_norm, T, C, ce->eps, s);
         linear(ce, &y->qkv, ce->xn, ce->qkv, T);
         kn_rope_kv_store(ce->qkv, ce->step, ce->inv_freq, l, T, ce->nh, ce->nkv, ce->hd, s);
-        kn_decode_attention(ce->att, ce->qkv, ce->step, l, T, ce->nh, ce->nkv, ce->hd, ce->max_ctx, s);
+        if (pos0 == 0 && T > GEMV_MAX_T && ce->flash)
+            kn_attention_forward(ce->att, ce->lse, ce->qkv, ce->qkv + ce->Q, ce->qkv + ce->Q + ce->KV, T, ce->nh,
+                                 ce->nkv, ce->hd, ce->QKV, ce->QKV, s);
+        else
+            kn_decode_attention(ce->att, ce->qkv, ce->step, l, T, ce->nh, ce->nkv, ce->hd, ce->max_ctx, ce->att_ws,
+                                s);
         linear(ce, &y->o, ce->att, ce->o, T);
         kn_rmsnorm_forward(ce->x, ce->xn, ce->rstd, ce->x, ce->o, y->mlp_norm, T, C, ce->eps, s);
         linear(ce, &y->gu, ce->xn, ce->gu, T);
@@ -323,7 +336,7 @@ static void enqueue_layers(cuda_engine *ce, int T, int out_rows) {
 static void graph_build(cuda_engine *ce) {
     cudaGraph_t g;
     CU_CHECK(cudaStreamBeginCapture(ce->stream, cudaStreamCaptureModeThreadLocal));
-    enqueue_layers(ce, 1, 1);
+    enqueue_layers(ce, 1, 1, -1);
     lm_rows(ce, ce->xn, 1);
     CU_CHECK(cudaStreamEndCapture(ce->stream, &g));
     CU_CHECK(cudaGraphInstantiate(&ce->graph, g, 0));
@@ -357,7 +370,7 @@ static int cuda_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, floa
             CU_CHECK(cudaStreamSynchronize(s));
             memcpy(dst, ce->h_logits, row_bytes);
         } else {
-            enqueue_layers(ce, T, out_rows);
+            enqueue_layers(ce, T, out_rows, kv->n);
             for (int r = 0; r < out_rows; r += GEMV_MAX_T) {
                 int nr = out_rows - r < GEMV_MAX_T ? out_rows - r : GEMV_MAX_T;
                 lm_rows(ce, ce->xn + (size_t)(T - out_rows + r) * ce->C, nr);

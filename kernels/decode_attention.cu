@@ -1,14 +1,25 @@
-// decode_attention.cu — attention of new token rows over a session's KV cache (infer/kv_cache.c is the CPU twin),
-// and the RoPE + cache store that precedes it. Both read the position and the cache pointers from a kn_kv_step in
-// device memory, so the host can change them between replays of one captured CUDA graph.
-// Attention: one block per (head, new row). Each thread scores its share of the cached positions (a whole dot
-// product of head_dim per position, so no per-position reduction), the scores sit in shared memory (max_ctx
-// floats), then a block-wide max and sum, then thread d sums p_j v_j[d] over the positions (coalesced across d).
-// Simple and exact to the CPU's order of operations per score; a split over positions (flash-decoding) would use
-// more SMs at long contexts on a large GPU, and is the next step if a GPU measurement asks for it.
+// decode_attention.cu — attention of new token rows over a session's KV cache (host/kv_cache.c kv_attention is the
+// CPU twin), and the RoPE + cache store that precedes it. Both read the position and the cache pointers from a
+// kn_kv_step in device memory, so the host can change them between replays of one captured CUDA graph.
+// Attention is split-K flash-decoding (docs/cuda.md, "Decode attention"): a block takes one KV head, the query heads
+// of its GQA group (so K/V are read once for the group), one new row and one range of positions (a split); it
+// streams the range through shared memory in tiles of 64 positions with 16-byte loads and keeps an online softmax
+// (running max, sum, FP32 accumulators). With more than one split the partials go to a workspace and a combine pass
+// rescales and adds them. The launch shape depends only on (T, max_ctx, SM count), never on the position, so a
+// captured graph replays at every position: blocks past a row's last split exit at once.
 #include "kernels/common.cuh"
 
-enum { ATT_THREADS = 128, ATT_MAX_HD = 256, ATT_SMEM_LIMIT = 48 * 1024 };
+enum {
+    DA_THREADS = 128,  // 4 warps
+    DA_TILE = 64,      // positions per shared-memory tile: two per lane in the softmax step
+    DA_MAX_G = 8,      // query heads per block; a larger GQA group takes several blocks (K/V read once per block)
+    DA_MAX_HD = 128,   // keeps a tile of K and V (with padding) plus scores under 48 KiB of shared memory
+    DA_PAIRS = DA_MAX_G * DA_MAX_HD / 2 / DA_THREADS,  // (head, half2 column) accumulators per thread
+    DA_MAX_SPLITS = 64,   // splits per row at most (sizes the workspace)
+    DA_SPLIT_MAX_T = 8,   // rows above this (prefill chunks) have parallelism enough: one split per row
+    DA_WAVES = 4,         // blocks per SM the split count aims for
+};
+static_assert(DA_THREADS == 4 * 32 && DA_TILE == 2 * 32 && DA_MAX_G == 2 * 4, "the softmax step maps warps to heads");
 
 __global__ void rope_kv_store_kernel(__half *qkv, const kn_kv_step *st, const float *inv_freq, int layer, int T,
                                      int nh, int nkv, int hd) {
@@ -40,57 +51,225 @@ __global__ void rope_kv_store_kernel(__half *qkv, const kn_kv_step *st, const fl
     }
 }
 
-__global__ void __launch_bounds__(ATT_THREADS)
-    decode_attention_kernel(__half *out, const __half *qkv, const kn_kv_step *st, int layer, int nh, int nkv, int hd) {
-    extern __shared__ float att_smem[];
-    float *qs = att_smem, *sc = att_smem + ATT_MAX_HD;
-    int h = blockIdx.x, t = blockIdx.y, kvh = h / (nh / nkv);
-    int ld = (nh + 2 * nkv) * hd, row = nkv * hd, n = st->pos + t + 1;
-    const __half *K = (const __half *)st->k + (int64_t)layer * st->n_ctx * row + (int64_t)kvh * hd;
-    const __half *V = (const __half *)st->v + (int64_t)layer * st->n_ctx * row + (int64_t)kvh * hd;
-    const __half *q = qkv + (int64_t)t * ld + (int64_t)h * hd;
+// Positions per split for a row over n positions when the launch has S splits: whole tiles, as few splits as the
+// length needs (a short context uses fewer splits than the grid has; the rest exit).
+__host__ __device__ __forceinline__ int da_split_len(int n, int S) {
+    int per = (n + S - 1) / S;
+    return (per + DA_TILE - 1) / DA_TILE * DA_TILE;
+}
+
+// Row stride of a K/V tile in shared memory, in 16-byte units: hd/8 rounded up to an odd number. Eight threads of
+// a quarter-warp reading 16 bytes of eight consecutive rows then hit eight different 16-byte bank groups (and a
+// warp reading one row's half2 columns hits 32 banks): no conflicts at head_dim 72 (9 units as is) nor at
+// 64/80/96/128 (padded to 9/11/13/17).
+__host__ __device__ __forceinline__ int da_stride16(int hd) { return hd / 8 | 1; }
+
+static size_t da_smem_bytes(int hd, int gb) {
+    return (size_t)2 * DA_TILE * da_stride16(hd) * 16 +
+           sizeof(float) * ((size_t)gb * hd + (size_t)gb * (DA_TILE + 1) + 2 * gb);
+}
+
+// 8 FP16 keys held in a uint4 (a union, not a pointer cast: the CPU emulator's compiler enforces strict aliasing)
+union da_h8 {
+    uint4 u;
+    __half2 h[4];
+};
+
+static __device__ __forceinline__ float dot8(const float *q, uint4 k) {
+    da_h8 k8;
+    k8.u = k;
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 f = __half22float2(k8.h[i]);
+        s = fmaf(q[2 * i], f.x, s);
+        s = fmaf(q[2 * i + 1], f.y, s);
+    }
+    return s;
+}
+
+// grid (S splits, nkv * head chunks, T rows). part: [T][nh][S][hd] FP32 accumulators, then [T][nh][S] (max, sum).
+__global__ void __launch_bounds__(DA_THREADS)
+    decode_split_kernel(__half *out, float *part, const __half *qkv, const kn_kv_step *st, int layer, int nh, int nkv,
+                        int hd, int gb, int S) {
+    extern __shared__ __align__(16) unsigned char da_smem[];
+    int G = nh / nkv, chunks = (G + gb - 1) / gb;
+    int kvh = blockIdx.y / chunks, g0 = blockIdx.y % chunks * gb, ng = min(gb, G - g0), h0 = kvh * G + g0;
+    int t = blockIdx.z, n = st->pos + t + 1;
+    int len = da_split_len(n, S), j_begin = blockIdx.x * len;
+    if (j_begin >= n) return;  // past this row's last split (the grid is sized for max_ctx)
+    int j_end = min(n, j_begin + len), nsplit = (n + len - 1) / len;
+    int c8 = hd / 8, sw = da_stride16(hd), tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+    uint4 *ks = (uint4 *)da_smem, *vs = ks + DA_TILE * sw;
+    float *qs = (float *)(vs + DA_TILE * sw);  // [ng][hd] the group's query rows
+    float *ps = qs + gb * hd;                  // [ng][DA_TILE + 1] scores, then probabilities (odd stride)
+    float *alpha = ps + gb * (DA_TILE + 1);    // [ng] this tile's rescale of the accumulators
+    float *lsum = alpha + gb;                  // [ng] the final softmax sums
+    int row16 = nkv * hd / 8, ld = (nh + 2 * nkv) * hd;
+    size_t base = (size_t)layer * st->n_ctx * nkv * hd + (size_t)kvh * hd;
+    const uint4 *K = (const uint4 *)((const __half *)st->k + base), *V = (const uint4 *)((const __half *)st->v + base);
+    const __half *q = qkv + (size_t)t * ld + (size_t)h0 * hd;
     float scale = 1.0f / sqrtf((float)hd);
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = h2f(q[d]);
-    __syncthreads();
-    float mx = -INFINITY;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) {
-        const __half2 *kr = (const __half2 *)(K + (int64_t)j * row);
-        float s = 0.0f;
-        for (int d = 0; d < hd / 2; d++) {
-            float2 k2 = __half22float2(kr[d]);
-            s = fmaf(qs[2 * d], k2.x, s);
-            s = fmaf(qs[2 * d + 1], k2.y, s);
+    for (int i = tid; i < ng * hd; i += DA_THREADS) qs[i] = h2f(q[i]);  // a group's heads are adjacent in q
+
+    float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};  // warp w: heads w and w + 4
+    float acc[DA_PAIRS][2];
+#pragma unroll
+    for (int i = 0; i < DA_PAIRS; i++) acc[i][0] = acc[i][1] = 0.0f;
+    int hp = hd / 2, npairs = ng * hp;
+
+    for (int j0 = j_begin; j0 < j_end; j0 += DA_TILE) {
+        int nt = min(DA_TILE, j_end - j0), nload = nt * c8;
+        // 1. the tile of K and V: consecutive threads take consecutive 16 bytes of a row (coalesced); all loads are
+        // issued before the stores so they are in flight together
+        enum { LOADS = DA_TILE * DA_MAX_HD / 8 / DA_THREADS };
+        uint4 kr[LOADS] = {}, vr[LOADS] = {};
+#pragma unroll
+        for (int u = 0; u < LOADS; u++) {
+            int i = tid + u * DA_THREADS, r = i / c8, c = i - r * c8;
+            if (i < nload) {
+                kr[u] = K[(size_t)(j0 + r) * row16 + c];
+                vr[u] = V[(size_t)(j0 + r) * row16 + c];
+            }
         }
-        s *= scale;
-        sc[j] = s;
-        mx = fmaxf(mx, s);
+#pragma unroll
+        for (int u = 0; u < LOADS; u++) {
+            int i = tid + u * DA_THREADS, r = i / c8, c = i - r * c8;
+            if (i < nload) ks[r * sw + c] = kr[u], vs[r * sw + c] = vr[u];
+        }
+        __syncthreads();
+        // 2. scores: thread (j, gs) takes position j for heads gs, gs + 2, ... (q reads are warp-wide broadcasts)
+        {
+            int j = tid % DA_TILE, gs = tid / DA_TILE;
+            float s[DA_MAX_G / 2] = {0.0f, 0.0f, 0.0f, 0.0f};
+            if (j < nt) {
+                for (int c = 0; c < c8; c++) {
+                    uint4 k = ks[j * sw + c];
+#pragma unroll
+                    for (int i = 0; i < DA_MAX_G / 2; i++)
+                        if (gs + 2 * i < ng) s[i] += dot8(qs + (gs + 2 * i) * hd + 8 * c, k);
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < DA_MAX_G / 2; i++)
+                if (gs + 2 * i < ng) ps[(gs + 2 * i) * (DA_TILE + 1) + j] = j < nt ? s[i] * scale : -INFINITY;
+        }
+        __syncthreads();
+        // 3. online softmax: warp w owns heads w and w + 4 for the whole range (max and sum stay in its registers)
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            int g = w + 4 * i;
+            if (g < ng) {
+                float *pg = ps + g * (DA_TILE + 1);
+                float a = pg[lane], b = pg[lane + 32];
+                float mn = fmaxf(m_run[i], warp_max(fmaxf(a, b)));  // finite: the tile has a valid position
+                float ea = expf(a - mn), eb = expf(b - mn), al = expf(m_run[i] - mn);
+                pg[lane] = ea, pg[lane + 32] = eb;
+                l_run[i] = l_run[i] * al + warp_sum(ea + eb);
+                m_run[i] = mn;
+                if (lane == 0) alpha[g] = al;
+            }
+        }
+        __syncthreads();
+        // 4. acc = acc * alpha + P V: thread owns (head, half2 column) pairs; a warp reads one V row's consecutive
+        // columns (32 banks) and a broadcast probability
+#pragma unroll
+        for (int u = 0; u < DA_PAIRS; u++) {
+            int p = tid + u * DA_THREADS;
+            if (p < npairs) {
+                int g = p / hp, dp = p - g * hp;
+                const float *pg = ps + g * (DA_TILE + 1);
+                const __half2 *vc = (const __half2 *)vs + dp;
+                float al = alpha[g], a0 = acc[u][0] * al, a1 = acc[u][1] * al;
+                for (int j = 0; j < nt; j++) {
+                    float2 v = __half22float2(vc[j * sw * 4]);
+                    a0 = fmaf(pg[j], v.x, a0);
+                    a1 = fmaf(pg[j], v.y, a1);
+                }
+                acc[u][0] = a0, acc[u][1] = a1;
+            }
+        }
+        __syncthreads();  // the next tile overwrites ks, vs, ps and alpha
     }
-    mx = block_max(mx);
-    float sum = 0.0f;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) {
-        float e = expf(sc[j] - mx);
-        sc[j] = e;
-        sum += e;
+
+    size_t ml_base = (size_t)gridDim.z * nh * S * hd;  // the (max, sum) pairs follow the accumulators
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        int g = w + 4 * i;
+        if (g < ng && lane == 0) {
+            lsum[g] = l_run[i];
+            if (nsplit > 1) {
+                size_t r = ((size_t)t * nh + h0 + g) * S + blockIdx.x;
+                part[ml_base + 2 * r] = m_run[i], part[ml_base + 2 * r + 1] = l_run[i];
+            }
+        }
     }
-    sum = block_sum(sum);  // its barriers also publish sc[] to every thread
-    float inv = 1.0f / sum;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float o = 0.0f;
-        for (int j = 0; j < n; j++) o = fmaf(sc[j], h2f(V[(int64_t)j * row + d]), o);
-        out[(int64_t)t * nh * hd + (int64_t)h * hd + d] = f2h(o * inv);
+    __syncthreads();
+#pragma unroll
+    for (int u = 0; u < DA_PAIRS; u++) {
+        int p = tid + u * DA_THREADS;
+        if (p < npairs) {
+            int g = p / hp, dp = p - g * hp;
+            if (nsplit == 1) {  // the whole row in this block: the output at once
+                float inv = 1.0f / lsum[g];
+                __half2 *o = (__half2 *)(out + (size_t)t * nh * hd + (size_t)(h0 + g) * hd) + dp;
+                *o = __floats2half2_rn(acc[u][0] * inv, acc[u][1] * inv);
+            } else {
+                size_t r = ((size_t)t * nh + h0 + g) * S + blockIdx.x;
+                part[r * hd + 2 * dp] = acc[u][0], part[r * hd + 2 * dp + 1] = acc[u][1];
+            }
+        }
     }
 }
 
-static size_t att_smem_bytes(int max_ctx) { return sizeof(float) * ((size_t)ATT_MAX_HD + (size_t)max_ctx); }
+// grid (nh, T): out = sum over splits of acc_s e^(m_s - M) / sum of l_s e^(m_s - M). No shared memory, no
+// barriers: each thread reads the few (max, sum) pairs itself.
+__global__ void decode_combine_kernel(__half *out, const float *part, const kn_kv_step *st, int nh, int hd, int S) {
+    int h = blockIdx.x, t = blockIdx.y, n = st->pos + t + 1;
+    int len = da_split_len(n, S), ns = (n + len - 1) / len;
+    if (ns == 1) return;  // the split kernel wrote this row
+    size_t r0 = ((size_t)t * nh + h) * S;
+    const float *ml = part + (size_t)gridDim.y * nh * S * hd + 2 * r0;
+    float M = -INFINITY, L = 0.0f;
+    for (int s = 0; s < ns; s++) M = fmaxf(M, ml[2 * s]);
+    for (int s = 0; s < ns; s++) L += ml[2 * s + 1] * expf(ml[2 * s] - M);
+    float inv = 1.0f / L;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float o = 0.0f;
+        for (int s = 0; s < ns; s++) o = fmaf(part[(r0 + s) * hd + d], expf(ml[2 * s] - M), o);
+        out[(size_t)t * nh * hd + (size_t)h * hd + d] = f2h(o * inv);
+    }
+}
+
+static int da_sm_count(void) {
+    int dev = 0, sms = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || sms < 1)
+        sms = 1;
+    return sms;
+}
+
+// Splits per row for a launch of T rows: enough blocks for DA_WAVES per SM, at most one per tile of max_ctx.
+static int da_splits(int T, int nh, int nkv, int max_ctx, int sms) {
+    if (T > DA_SPLIT_MAX_T) return 1;
+    int G = nh / nkv, gb = G < DA_MAX_G ? G : DA_MAX_G, blocks = nkv * ((G + gb - 1) / gb) * T;
+    int s = (DA_WAVES * sms + blocks - 1) / blocks, tiles = (max_ctx + DA_TILE - 1) / DA_TILE;
+    if (s > tiles) s = tiles;
+    if (s > DA_MAX_SPLITS) s = DA_MAX_SPLITS;
+    return s < 1 ? 1 : s;
+}
 
 extern "C" int kn_decode_attention_check(int hd, int max_ctx) {
-    if (hd < 2 || hd % 2 || hd > ATT_MAX_HD)
-        return kn_fail("decode attention: head_dim %d must be even and <= %d", hd, ATT_MAX_HD);
-    if (att_smem_bytes(max_ctx) > ATT_SMEM_LIMIT)
-        return kn_fail("decode attention: a context of %d positions needs %zu bytes of shared memory for the scores "
-                       "(limit %d: at most %d positions)",
-                       max_ctx, att_smem_bytes(max_ctx), ATT_SMEM_LIMIT, (int)(ATT_SMEM_LIMIT / 4 - ATT_MAX_HD));
+    if (hd < 8 || hd % 8 || hd > DA_MAX_HD)
+        return kn_fail("decode attention: head_dim %d must be a multiple of 8 and at most %d", hd, DA_MAX_HD);
+    if (max_ctx < 1) return kn_fail("decode attention: a context of %d positions", max_ctx);
     return 0;
+}
+
+extern "C" size_t kn_decode_attention_workspace(int T, int nh, int hd) {
+    int rows = T < DA_SPLIT_MAX_T ? T : DA_SPLIT_MAX_T;  // more rows never split
+    if (rows < 1) return 0;
+    return sizeof(float) * (size_t)rows * nh * DA_MAX_SPLITS * ((size_t)hd + 2);
 }
 
 extern "C" void kn_rope_kv_store(kn_half *qkv, const kn_kv_step *st, const float *inv_freq, int layer, int T, int nh,
@@ -102,10 +281,16 @@ extern "C" void kn_rope_kv_store(kn_half *qkv, const kn_kv_step *st, const float
 }
 
 extern "C" void kn_decode_attention(kn_half *out, const kn_half *qkv, const kn_kv_step *st, int layer, int T, int nh,
-                                    int nkv, int hd, int max_ctx, cudaStream_t stream) {
+                                    int nkv, int hd, int max_ctx, void *workspace, cudaStream_t stream) {
     if (T <= 0) return;
-    decode_attention_kernel<<<dim3(nh, T), ATT_THREADS, att_smem_bytes(max_ctx), stream>>>((__half *)out,
-                                                                                    (const __half *)qkv, st, layer,
-                                                                                    nh, nkv, hd);
+    int G = nh / nkv, gb = G < DA_MAX_G ? G : DA_MAX_G, chunks = (G + gb - 1) / gb;
+    int S = da_splits(T, nh, nkv, max_ctx, da_sm_count());
+    decode_split_kernel<<<dim3(S, nkv * chunks, T), DA_THREADS, da_smem_bytes(hd, gb), stream>>>(
+        (__half *)out, (float *)workspace, (const __half *)qkv, st, layer, nh, nkv, hd, gb, S);
     KN_CHECK_LAUNCH();
+    if (S > 1) {
+        decode_combine_kernel<<<dim3(nh, T), (hd + 31) / 32 * 32, 0, stream>>>((__half *)out, (const float *)workspace,
+                                                                                st, nh, hd, S);
+        KN_CHECK_LAUNCH();
+    }
 }

@@ -181,9 +181,9 @@ void kn_sumsq(double *result, const float *g, int64_t n, void *workspace, cudaSt
 void kn_adamw_update(float *p, const float *g, float *m, float *v, kn_half *p16, int64_t n, float grad_mul, float wd,
                      float lr, float beta1, float beta2, float eps, int64_t t, cudaStream_t stream);
 
-/* ---- inference (infer/engine_cuda.c). The position of the new rows and the session's KV cache are read from
+/* ---- inference (host/engine_cuda.c). The position of the new rows and the session's KV cache are read from
  * device memory (kn_kv_step), not passed by value, so one captured CUDA graph of the decode step replays at every
- * position and for every session. KV cache layout [layer][n_ctx][nkv*hd] FP16, as infer/kv_cache.h. ---- */
+ * position and for every session. KV cache layout [layer][n_ctx][nkv*hd] FP16, as host/kv_cache.h. ---- */
 typedef struct {
     int32_t pos;    /* position of the first new row; row t is at pos + t */
     int32_t n_ctx;  /* positions per layer in this cache */
@@ -216,12 +216,16 @@ int kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, in
  * inv_freq [hd/2] on the device), then stores k and v rows at positions st->pos.. of layer `layer`. */
 void kn_rope_kv_store(kn_half *qkv, const kn_kv_step *st, const float *inv_freq, int layer, int T, int nh, int nkv,
                       int hd, cudaStream_t stream);
-/* 0 when attention over a cache of max_ctx positions is supported (scores live in shared memory), else -1. */
+/* 0 when attention with this head_dim (a multiple of 8, at most 128) over max_ctx positions is supported, else -1.
+ * Any context length: nothing is sized by max_ctx but the launch's split count. */
 int kn_decode_attention_check(int hd, int max_ctx);
+/* Bytes of device workspace kn_decode_attention needs for up to T rows (split-K partials; rows above 8 never split). */
+size_t kn_decode_attention_workspace(int T, int nh, int hd);
 /* out[T, nh*hd] = causal GQA attention of the q rows of qkv over the cached positions [0, st->pos + t] of layer
- * `layer`; max_ctx >= every cache's n_ctx (sizes shared memory, so a captured graph fits every session). */
+ * `layer` (split-K flash-decoding: partials in workspace, then a combine pass). max_ctx >= every cache's n_ctx: the
+ * launch shape depends on T, max_ctx and the SM count only, so one captured graph fits every position and session. */
 void kn_decode_attention(kn_half *out, const kn_half *qkv, const kn_kv_step *st, int layer, int T, int nh, int nkv,
-                         int hd, int max_ctx, cudaStream_t stream);
+                         int hd, int max_ctx, void *workspace, cudaStream_t stream);
 
 /* ---- warmup.cu: one launch of every kernel (and every GEMM candidate through b, which is left forced to cuBLAS)
  * on tiny zero-filled inputs in scratch (kn_warmup_scratch_bytes(), device memory), attention at head_dim hd;

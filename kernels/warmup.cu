@@ -42,6 +42,7 @@ extern "C" void kn_warmup(kn_blas *blas, int hd, void *scratch, cudaStream_t s) 
     size_t wsb = kn_classifier_workspace(T, V);
     wsb = wsb > kn_rmsnorm_backward_workspace(T, C) ? wsb : kn_rmsnorm_backward_workspace(T, C);
     wsb = wsb > kn_attention_backward_workspace(T, 1) ? wsb : kn_attention_backward_workspace(T, 1);
+    wsb = wsb > kn_decode_attention_workspace(1, 1, 128) ? wsb : kn_decode_attention_workspace(1, 1, 128);
     wsb = wsb > kn_sumsq_workspace(64) ? wsb : kn_sumsq_workspace(64);
     void *ws = c.take<char>(wsb);
 
@@ -90,7 +91,7 @@ extern "C" void kn_warmup(kn_blas *blas, int hd, void *scratch, cudaStream_t s) 
     KN_CHECK(cudaMemcpyAsync(st, &hst, sizeof hst, cudaMemcpyHostToDevice, s));
     if (kn_decode_attention_check(hd, KMAX) == 0) {
         kn_rope_kv_store(qkv, st, inv, 0, 1, 1, 1, hd, s);
-        kn_decode_attention(y, qkv, st, 0, 1, 1, 1, hd, KMAX, s);
+        kn_decode_attention(y, qkv, st, 0, 1, 1, 1, hd, KMAX, ws, s);
     }
     KN_CHECK(cudaStreamSynchronize(s));  // hst and hplan are on this stack
 }

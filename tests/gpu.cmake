@@ -45,7 +45,16 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
                        DEPENDS ${cu} ${_emu_tool} VERBATIM)
     list(APPEND _emu_cpp ${_emu_dir}/${name}.cpp)
   endforeach()
-  add_library(sc_kernels_emu STATIC ${_emu_cpp} ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu/emu_runtime.cpp)
+  # the racecheck (gpu/emu/emu_racecheck.cpp): the translated kernels carry GCC's ThreadSanitizer instrumentation,
+  # a call before every load and store, whose entry points the emulator implements (no TSan runtime is linked)
+  set(_emu_race_flags -fsanitize=thread)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    list(APPEND _emu_race_flags --param=tsan-instrument-func-entry-exit=0)
+  endif()
+  set_source_files_properties(${_emu_cpp} PROPERTIES COMPILE_OPTIONS "${_emu_race_flags}")
+  set(_emu_rt ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu/emu_runtime.cpp ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu/emu_stream.cpp
+      ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu/emu_racecheck.cpp)
+  add_library(sc_kernels_emu STATIC ${_emu_cpp} ${_emu_rt})
   target_include_directories(sc_kernels_emu PUBLIC ${CMAKE_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu
                              ${CUDAToolkit_INCLUDE_DIRS})
   target_compile_options(sc_kernels_emu PRIVATE -include ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu/cuda_emu.h
@@ -76,6 +85,43 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
     set_tests_properties(emu_${name} PROPERTIES LABELS emu ENVIRONMENT "SC_GPU_TEST_QUICK=1;OMP_NUM_THREADS=2;XDG_CACHE_HOME=${CMAKE_CURRENT_BINARY_DIR}/emu-cache"
                          TIMEOUT 900)
   endforeach()
+  # The racecheck's planted bugs. A mutated copy of a real kernel (translate.py --remove-barrier: decode
+  # attention without its second __syncthreads) must be reported, the real one not; a missing cudaStreamWaitEvent
+  # (race_event.c built with -DEMU_DROP_WAIT) must change results under the emulator's random stream order.
+  add_custom_command(OUTPUT ${_emu_dir}/mutant_decode_attention.cpp
+                     COMMAND ${CMAKE_COMMAND} -E make_directory ${_emu_dir}
+                     COMMAND ${Python3_EXECUTABLE} ${_emu_tool} ${CMAKE_SOURCE_DIR}/kernels/decode_attention.cu
+                             ${_emu_dir}/mutant_decode_attention.cpp --remove-barrier 2
+                     DEPENDS ${CMAKE_SOURCE_DIR}/kernels/decode_attention.cu ${_emu_tool} VERBATIM)
+  set_source_files_properties(${_emu_dir}/mutant_decode_attention.cpp PROPERTIES COMPILE_OPTIONS "${_emu_race_flags}")
+  # only the mutated file: linked before sc_kernels_emu, it provides every symbol of decode_attention.cpp, so the
+  # real one is never pulled out of that archive
+  add_library(sc_kernels_emu_mutant STATIC ${_emu_dir}/mutant_decode_attention.cpp)
+  target_include_directories(sc_kernels_emu_mutant PUBLIC ${CMAKE_SOURCE_DIR} ${CUDAToolkit_INCLUDE_DIRS})
+  target_compile_options(sc_kernels_emu_mutant PRIVATE -include ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu/cuda_emu.h
+                         -Wno-unknown-pragmas -O2)
+  target_link_libraries(sc_kernels_emu_mutant PUBLIC sc_kernels_emu)
+  set_target_properties(sc_kernels_emu_mutant PROPERTIES CXX_STANDARD 17)
+  foreach(variant clean mutant)
+    add_executable(emu_race_barrier_${variant} ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu/race_barrier.c)
+    target_include_directories(emu_race_barrier_${variant} PRIVATE ${CMAKE_SOURCE_DIR} ${CUDAToolkit_INCLUDE_DIRS})
+    set_target_properties(emu_race_barrier_${variant} PROPERTIES LINKER_LANGUAGE CXX)
+  endforeach()
+  target_link_libraries(emu_race_barrier_clean PRIVATE sc_kernels_emu)
+  target_link_libraries(emu_race_barrier_mutant PRIVATE sc_kernels_emu_mutant)
+  add_test(NAME emu_racecheck_clean COMMAND emu_race_barrier_clean)
+  add_test(NAME emu_racecheck_removed_barrier COMMAND emu_race_barrier_mutant --expect-race)
+  foreach(variant wait nowait)
+    add_executable(emu_race_event_${variant} ${CMAKE_CURRENT_SOURCE_DIR}/gpu/emu/race_event.c)
+    target_include_directories(emu_race_event_${variant} PRIVATE ${CMAKE_SOURCE_DIR} ${CUDAToolkit_INCLUDE_DIRS})
+    target_link_libraries(emu_race_event_${variant} PRIVATE sc_kernels_emu)
+    set_target_properties(emu_race_event_${variant} PROPERTIES LINKER_LANGUAGE CXX)
+  endforeach()
+  target_compile_definitions(emu_race_event_nowait PRIVATE EMU_DROP_WAIT=1)
+  add_test(NAME emu_racecheck_event_wait COMMAND emu_race_event_wait)
+  add_test(NAME emu_racecheck_removed_event_wait COMMAND emu_race_event_nowait)
+  set_tests_properties(emu_racecheck_clean emu_racecheck_removed_barrier emu_racecheck_event_wait
+                       emu_racecheck_removed_event_wait PROPERTIES LABELS emu TIMEOUT 120)
   # the timing driver on the emulator: only to run its code paths at a small T (its times mean nothing)
   add_executable(emu_sc_bench_kernels ${CMAKE_SOURCE_DIR}/bench/gpu/bench_kernels.c)
   target_link_libraries(emu_sc_bench_kernels PRIVATE sc_host_emu)

@@ -1,7 +1,9 @@
 /* bench_kernels.c — the timing driver of bench/gpu-suite: every CUDA kernel of kernels/ forward and backward at
  * the 304m shapes (hidden 1152, 16 heads / 4 KV heads of 72, FFN 3328, vocab 32768), both attention paths, and
- * cuBLAS GEMMs in several precision modes. Prints one JSON object per line (device facts first), which
- * bench/gpu/report.py joins with the PyTorch timings of bench/gpu/torch_kernels.py.
+ * cuBLAS GEMMs in several precision modes. Decode attention (split-K flash-decoding) over 4096 cached positions in
+ * all 18 layers (one token's attention, as the decode step runs it) and over 131072 positions in one layer (past
+ * any L2 cache): GB/s = K and V bytes read / time, against the memory peak. Prints one JSON object per line
+ * (device facts first), which bench/gpu/report.py joins with the PyTorch timings of bench/gpu/torch_kernels.py.
  * Usage: sc_bench_kernels [--T 2048,4096] [--reps N] [--no-gemm]. Times: median of N runs (CUDA events) after 3 warm-ups. */
 #include <cublas_v2.h>
 #include <math.h>
@@ -33,6 +35,11 @@ typedef struct {
     int32_t *ids, *plan;
     int nids;
     void *ws;
+    /* decode attention: da_layers layers of a [da_ctx][NKV*HD] cache, position da_ctx - 1 */
+    kn_kv_step *da_step;
+    kn_half *da_out;
+    void *da_ws;
+    int da_layers, da_ctx;
     /* GEMM mode runs */
     int gm, gn, gk, gmode;
     void *ga, *gb, *gc;
@@ -40,7 +47,7 @@ typedef struct {
 
 enum {
     OP_RMS_FWD, OP_RMS_BWD, OP_ROPE_FWD, OP_ROPE_BWD, OP_ATT_FWD, OP_ATT_BWD, OP_SWI_FWD, OP_SWI_BWD, OP_CLS_FWD,
-    OP_CLS_FWDBWD, OP_EMB_FWD, OP_EMB_BWD, OP_GEMM
+    OP_CLS_FWDBWD, OP_EMB_FWD, OP_EMB_BWD, OP_DECODE, OP_GEMM
 };
 
 static void run_gemm(bench *b) {
@@ -101,6 +108,10 @@ static void run_op(bench *b) {
         break;
     case OP_EMB_FWD: kn_embedding_forward(b->x, b->ids, b->emb, T, C_, 0); break;
     case OP_EMB_BWD: kn_embedding_backward(b->dW, 1.0f, b->dx, b->plan, b->nids, T, C_, 0); break;
+    case OP_DECODE:
+        for (int l = 0; l < b->da_layers; l++)
+            kn_decode_attention(b->da_out, b->qkv, b->da_step, l, 1, NH, NKV, HD, b->da_ctx, b->da_ws, 0);
+        break;
     default: run_gemm(b); break;
     }
 }
@@ -251,6 +262,24 @@ int main(int argc, char **argv) {
             emit("attention", "bwd", tc ? "tc" : "fma", t, bw, 0, att_bwd_flops);
         }
         kn_set_tensor_cores(-1);
+    }
+
+    /* decode attention: one token over a full cache (the bytes that must come from memory: K and V) */
+    const int da_cfg[][2] = {{18, 4096}, {1, 131072}};
+    for (size_t i = 0; i < sizeof da_cfg / sizeof da_cfg[0]; i++) {
+        b.da_layers = da_cfg[i][0], b.da_ctx = da_cfg[i][1];
+        int64_t cache = (int64_t)b.da_layers * b.da_ctx * NKV * HD;
+        kn_half *k = rand_half(&r, cache, 1.0), *v = rand_half(&r, cache, 1.0);
+        kn_kv_step st = {.pos = b.da_ctx - 1, .n_ctx = b.da_ctx, .k = k, .v = v};
+        b.da_step = gt_alloc(sizeof st);
+        GT_CHECK(cudaMemcpy(b.da_step, &st, sizeof st, cudaMemcpyHostToDevice));
+        b.da_out = gt_alloc(sizeof(kn_half) * NH * HD);
+        b.da_ws = gt_alloc(kn_decode_attention_workspace(1, NH, HD));
+        b.op = OP_DECODE;
+        char path[32];
+        snprintf(path, sizeof path, "%d layer%s", b.da_layers, b.da_layers > 1 ? "s" : "");
+        emit("decode_attention", "fwd", path, b.da_ctx, time_ms(&b, reps), 2.0 * cache * 2, 0);
+        GT_FREE(k), GT_FREE(v), GT_FREE(b.da_step), GT_FREE(b.da_out), GT_FREE(b.da_ws);
     }
 
     /* GEMM precision modes at the model's projection shapes (m = out features, n = tokens, k = in features) */

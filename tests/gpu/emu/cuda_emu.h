@@ -7,7 +7,10 @@
 #define SC_CUDA_EMU_H
 
 #define SC_CUDA_EMULATION 1
-#define __shared__ static
+// static shared memory is thread-local, so it lies in the program's TLS block where the racecheck
+// (emu_racecheck.cpp) tells its addresses apart (the kernels touch no other thread-local data; fibers share the
+// one OS thread). A section would do as well if GCC allowed one for the statics of inline functions.
+#define __shared__ static thread_local
 #define __launch_bounds__(...)
 
 #include <cuda_fp16.h>
@@ -16,6 +19,8 @@
 #include <stdint.h>
 
 #include <functional>
+#include <tuple>  // emu_bind keeps a launch's arguments in a tuple
+#include <type_traits>
 
 dim3 emu_thread_idx();
 dim3 emu_block_idx();
@@ -49,10 +54,20 @@ static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }
 
-void emu_launch_impl(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body);
+// a kernel and its arguments, converted to its parameter types now (as a launch does: NULL becomes a null
+// pointer), called later when the queued launch runs
+template <class... P, class... A>
+static inline std::function<void()> emu_bind(void (*f)(P...), A &&...a) {
+    std::tuple<typename std::decay<P>::type...> args(std::forward<A>(a)...);
+    return [f, args]() { std::apply(f, args); };
+}
+
+// a launch is queued on its stream (emu_stream.cpp) and runs at the next synchronisation; name: the kernel's
+void emu_launch_impl(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const char *name,
+                     const std::function<void()> &body);
 template <class F>
-static inline void emu_launch(dim3 grid, dim3 block, size_t smem, F &&body) {
-    emu_launch_impl(grid, block, smem, std::function<void()>(body));
+static inline void emu_launch(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const char *name, F &&body) {
+    emu_launch_impl(grid, block, smem, stream, name, std::function<void()>(body));
 }
 
 #endif

@@ -2,16 +2,14 @@
 // after another; barriers, warp shuffles and mma.sync are emulated with their documented semantics; the subset of
 // the CUDA runtime and cuBLAS the project uses is implemented on host memory (GEMMs through OpenBLAS in FP32).
 // Fibers are resumed in a shuffled order at every pass, so a missing barrier shows up as a wrong result rather
-// than happening to work; a barrier that not every live thread reaches is reported as a deadlock.
+// than happening to work (and emu_racecheck.cpp reports it even when it happens to work); a barrier that not every
+// live thread reaches is reported as a deadlock. The CUDA runtime API is in emu_stream.cpp.
 #undef _FORTIFY_SOURCE  // its longjmp check rejects the jumps between fiber stacks below
-#include "tests/gpu/emu/cuda_emu.h"       // first: it defines __shared__ before the CUDA headers do
+#include "tests/gpu/emu/emu_internal.h"  // first: cuda_emu.h defines __shared__ before the CUDA headers do
 
-#include <cblas.h>
-#include <cublas_v2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <ctype.h>
 #include <string.h>
 #include <time.h>
 #include <setjmp.h>
@@ -19,7 +17,6 @@
 
 #include <algorithm>
 #include <random>
-#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -36,13 +33,13 @@ struct Worker {
 struct Fiber {
     jmp_buf jb;
     dim3 tid;
-    int lane, warp, done, waiting, started;  // waiting: 0 no, 1 block barrier, 2 warp collective
+    int lin, lane, warp, done, waiting, started;  // waiting: 0 no, 1 block barrier, 2 warp collective
     unsigned wait_gen;
 };
 
 struct Warp {
     int live, lanes, arrived;
-    unsigned gen;
+    unsigned gen, sync_gen;  // warp collectives completed; of them __syncwarp()s (the racecheck's order)
     float xf[2][32];
     double xd[2][32];
     uint32_t xa0[2][32], xa1[2][32], xb[2][32];
@@ -66,26 +63,21 @@ Block B;
 dim3 g_grid, g_block;
 std::vector<Worker *> g_workers;  // never freed: reused by every block
 std::mt19937 g_rng(20240611u);
-cudaError_t g_last = cudaSuccess;
 long g_collectives = 0;  // barriers and warp collectives run so far
 bool g_direct = false;   // this launch's blocks run their threads one after another, without fibers
-size_t g_allocated = 0;
-std::unordered_map<void *, size_t> g_sizes;  // cudaMalloc'd blocks, so cudaFree gives their bytes back
-// CUDA graphs: while a stream captures, launches and async copies are recorded (not run), as on a GPU; a graph
-// launch replays them in order. Launch bodies capture their arguments by value (translate.py), so they outlive
-// the function that queued them.
-bool g_capturing = false;
-std::vector<std::function<void()>> g_captured;
+const char *g_kernel = "";  // the launch running now
 
+[[noreturn]] void vfatal(const char *fmt, va_list ap) {
+    fprintf(stderr, "CUDA emulator: %s block (%u,%u,%u) thread (%u,%u,%u): ", g_kernel, B.bid.x, B.bid.y, B.bid.z,
+            B.cur ? B.cur->tid.x : 0, B.cur ? B.cur->tid.y : 0, B.cur ? B.cur->tid.z : 0);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    abort();
+}
 [[noreturn]] void fatal(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "CUDA emulator: block (%u,%u,%u) thread (%u,%u,%u): ", B.bid.x, B.bid.y, B.bid.z,
-            B.cur ? B.cur->tid.x : 0, B.cur ? B.cur->tid.y : 0, B.cur ? B.cur->tid.z : 0);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    abort();
+    vfatal(fmt, ap);
 }
 
 void wait_for(int kind, unsigned gen) {
@@ -136,7 +128,7 @@ void run_block() {
     for (int i = 0; i < n; i++) {
         Fiber &f = B.f[i];
         f.tid = dim3(i % g_block.x, (i / g_block.x) % g_block.y, i / (g_block.x * g_block.y));
-        f.lane = i % 32, f.warp = i / 32, f.done = 0, f.waiting = 0, f.started = 0;
+        f.lin = i, f.lane = i % 32, f.warp = i / 32, f.done = 0, f.waiting = 0, f.started = 0;
     }
     std::vector<int> order(n);
     for (int i = 0; i < n; i++) order[i] = i;
@@ -183,16 +175,17 @@ void run_block_direct() {
     B.cur = &f;
     for (int i = 0; i < B.n; i++) {
         f.tid = dim3(i % g_block.x, (i / g_block.x) % g_block.y, i / (g_block.x * g_block.y));
-        f.lane = i % 32, f.warp = i / 32;
+        f.lin = i, f.lane = i % 32, f.warp = i / 32;
         (*B.body)();
     }
     B.cur = nullptr;
 }
 
-void warp_barrier(Warp &w, unsigned g) {
+void warp_barrier(Warp &w, unsigned g, bool syncwarp = false) {
     if (++w.arrived == w.live) {
         w.arrived = 0;
         w.gen++;
+        if (syncwarp) w.sync_gen++;
     } else {
         wait_for(2, g);
     }
@@ -233,7 +226,7 @@ void __syncthreads() {
 
 void __syncwarp(unsigned mask) {
     Warp &w = warp_for_collective(mask);
-    warp_barrier(w, w.gen);
+    warp_barrier(w, w.gen, true);
 }
 
 float __shfl_xor_sync(unsigned mask, float v, int lane_mask, int width) {
@@ -292,20 +285,39 @@ void emu_mma_m16n8k8(float c[4], uint32_t a0, uint32_t a1, uint32_t b0) {
 
 void *emu_dynamic_smem() { return B.dyn.data(); }
 
-void emu_launch_impl(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body) {
+[[noreturn]] void emu_fatal(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfatal(fmt, ap);
+}
+
+std::mt19937 &emu_rng() { return g_rng; }
+
+bool emu_current_thread(EmuThread *t) {
+    if (!B.cur) return false;
+    t->tid = B.cur->lin, t->warp = B.cur->warp, t->bar_gen = B.gen;
+    t->warp_sync_gen = g_direct ? 0 : B.warps[B.cur->warp].sync_gen;
+    return true;
+}
+
+void emu_launch_impl(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const char *name,
+                     const std::function<void()> &body) {
     int64_t threads = (int64_t)block.x * block.y * block.z;
     if (grid.x < 1 || grid.y < 1 || grid.z < 1 || grid.y > 65535 || grid.z > 65535 || threads < 1 || threads > 1024 ||
         smem > 227 * 1024) {
-        fprintf(stderr, "CUDA emulator: invalid launch grid (%u,%u,%u) block (%u,%u,%u) smem %zu\n", grid.x, grid.y,
-                grid.z, block.x, block.y, block.z, smem);
-        g_last = cudaErrorInvalidConfiguration;
+        fprintf(stderr, "CUDA emulator: %s: invalid launch grid (%u,%u,%u) block (%u,%u,%u) smem %zu\n", name, grid.x,
+                grid.y, grid.z, block.x, block.y, block.z, smem);
+        g_emu_last = cudaErrorInvalidConfiguration;
         return;
     }
-    if (g_capturing) {
-        std::function<void()> b = body;
-        g_captured.push_back([grid, block, smem, b]() { emu_launch_impl(grid, block, smem, b); });
-        return;
-    }
+    std::function<void()> b = body;
+    emu_enqueue(stream, [grid, block, smem, name, b]() { emu_run_launch(grid, block, smem, name, b); });
+}
+
+void emu_run_launch(dim3 grid, dim3 block, size_t smem, const char *name, const std::function<void()> &body) {
+    int64_t threads = (int64_t)block.x * block.y * block.z;
+    g_kernel = name;
+    emu_race_launch(name);
     g_grid = grid, g_block = block;
     B.n = (int)threads;
     B.body = &body;
@@ -315,300 +327,18 @@ void emu_launch_impl(dim3 grid, dim3 block, size_t smem, const std::function<voi
             for (unsigned x = 0; x < grid.x; x++) {
                 B.bid = dim3(x, y, z);
                 B.dyn.assign(smem ? smem : 1, 0xff);  // uninitialised shared memory reads as NaN
+                emu_race_block(B.bid, B.dyn.data(), smem);
                 long before = g_collectives;
                 if (g_direct) {
                     run_block_direct();
                 } else {
                     run_block();
-                    g_direct = g_collectives == before;
+                    // decided by the first block only: later blocks may exit early without a barrier (a grid sized
+                    // for the largest case) while others of the same launch need them
+                    if (x == 0 && y == 0 && z == 0) g_direct = g_collectives == before;
                 }
+                emu_race_block_end();
             }
     g_direct = false;
+    g_kernel = "";
 }
-
-// ---- CUDA runtime subset ----
-extern "C" {
-
-// The simulated device (EMU_DEVICE): "" = the default 8 GiB sm_90 device with nothing taken by a context;
-// "mx450" = a GeForce MX450 2 GB (TU117: sm_75, 14 SMs, no tensor cores, 64-bit GDDR6 at 10 Gbps = 80 GB/s) whose
-// CUDA context takes 300 MiB, the figure DESIGN.md plans with. Allocations beyond the free memory fail, as on a GPU.
-struct EmuDevice {
-    const char *name;
-    size_t total, context;
-    int cc, sms, mem_clock_khz, bus_bits;
-};
-static const EmuDevice *emu_device(void) {
-    static const EmuDevice def = {"CUDA emulator on the CPU", (size_t)8 << 30, 0, 90, 4, 0, 0};
-    static const EmuDevice mx450 = {"NVIDIA GeForce MX450 (CUDA emulator on the CPU)", (size_t)2 << 30,
-                                    (size_t)300 << 20, 75, 14, 5000000, 64};
-    const char *e = getenv("EMU_DEVICE");
-    return e && !strcmp(e, "mx450") ? &mx450 : &def;
-}
-cudaError_t cudaMalloc(void **p, size_t n) {
-    const EmuDevice *d = emu_device();
-    if (g_allocated + n + d->context > d->total) {
-        *p = nullptr;
-        return g_last = cudaErrorMemoryAllocation;
-    }
-    *p = aligned_alloc(256, (n + 255) / 256 * 256);
-    if (!*p) return g_last = cudaErrorMemoryAllocation;
-    memset(*p, 0xff, n);  // device memory starts as garbage: NaN in both FP16 and FP32
-    g_allocated += n;
-    g_sizes[*p] = n;
-    return cudaSuccess;
-}
-cudaError_t cudaFree(void *p) {
-    auto it = g_sizes.find(p);
-    if (it != g_sizes.end()) g_allocated -= it->second, g_sizes.erase(it);
-    free(p);
-    return cudaSuccess;
-}
-cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind) {
-    if (g_capturing) return g_last = cudaErrorStreamCaptureUnsupported;  // a synchronous call during capture
-    if (n) memmove(dst, src, n);
-    return cudaSuccess;
-}
-cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind k, cudaStream_t) {
-    if (g_capturing) {
-        g_captured.push_back([dst, src, n]() { if (n) memmove(dst, src, n); });
-        return cudaSuccess;
-    }
-    return cudaMemcpy(dst, src, n, k);
-}
-cudaError_t cudaMemset(void *p, int v, size_t n) {
-    if (g_capturing) return g_last = cudaErrorStreamCaptureUnsupported;
-    memset(p, v, n);
-    return cudaSuccess;
-}
-cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) {
-    if (g_capturing) {
-        g_captured.push_back([p, v, n]() { memset(p, v, n); });
-        return cudaSuccess;
-    }
-    return cudaMemset(p, v, n);
-}
-cudaError_t cudaMemset2DAsync(void *p, size_t pitch, int v, size_t width, size_t height, cudaStream_t) {
-    for (size_t r = 0; r < height; r++) memset((char *)p + r * pitch, v, width);
-    return cudaSuccess;
-}
-cudaError_t cudaMemcpyToSymbolAsync(const void *symbol, const void *src, size_t n, size_t off, enum cudaMemcpyKind,
-                                    cudaStream_t) {
-    memcpy((char *)symbol + off, src, n);
-    return cudaSuccess;
-}
-cudaError_t cudaGetLastError(void) {
-    cudaError_t e = g_last;
-    g_last = cudaSuccess;
-    return e;
-}
-cudaError_t cudaPeekAtLastError(void) { return g_last; }
-const char *cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated CUDA error"; }
-const char *cudaGetErrorName(cudaError_t e) { return e == cudaSuccess ? "cudaSuccess" : "cudaErrorEmulated"; }
-cudaError_t cudaGetDevice(int *d) {
-    *d = 0;
-    return cudaSuccess;
-}
-cudaError_t cudaSetDevice(int) { return cudaSuccess; }
-cudaError_t cudaGetDeviceCount(int *n) {
-    *n = 1;
-    return cudaSuccess;
-}
-static int emu_cc(void) {
-    const char *e = getenv("SC_EMU_CC");  // e.g. 75: pretend to be a Turing card
-    return e && *e ? atoi(e) : emu_device()->cc;
-}
-cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int) {
-    memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "%s", emu_device()->name);
-    p->major = emu_cc() / 10, p->minor = emu_cc() % 10;
-    p->totalGlobalMem = emu_device()->total;
-    p->multiProcessorCount = emu_device()->sms;
-    p->sharedMemPerBlockOptin = emu_cc() >= 90 ? 227 * 1024 : 64 * 1024;
-    // SC_EMU_UUID (32 hex digits) gives the device a UUID, as real GPUs have; unset, it has none (all zero), so
-    // per-GPU caches (the GEMM choices, kernels/gemm_cache.cu) are not written by the emulator's tests
-    const char *u = getenv("SC_EMU_UUID");
-    for (int i = 0; u && i < 16 && isxdigit((unsigned char)u[2 * i]) && isxdigit((unsigned char)u[2 * i + 1]); i++) {
-        char byte[3] = {u[2 * i], u[2 * i + 1], 0};
-        p->uuid.bytes[i] = (char)strtol(byte, NULL, 16);
-    }
-    return cudaSuccess;
-}
-cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int) {
-    *v = a == cudaDevAttrComputeCapabilityMajor ? emu_cc() / 10 : a == cudaDevAttrComputeCapabilityMinor ? emu_cc() % 10
-       : a == cudaDevAttrMemoryClockRate ? emu_device()->mem_clock_khz
-       : a == cudaDevAttrGlobalMemoryBusWidth ? emu_device()->bus_bits : 0;
-    return cudaSuccess;
-}
-cudaError_t cudaMemGetInfo(size_t *fr, size_t *total) {
-    *total = emu_device()->total;
-    *fr = *total - emu_device()->context - g_allocated;
-    return cudaSuccess;
-}
-cudaError_t cudaStreamCreate(cudaStream_t *s) {
-    *s = (cudaStream_t)0x5ca1ab1e;  // any non-null handle: everything runs synchronously here
-    return cudaSuccess;
-}
-cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
-cudaError_t cudaFuncSetAttribute(const void *, enum cudaFuncAttribute a, int v) {
-    if (a == cudaFuncAttributeMaxDynamicSharedMemorySize && v > (emu_cc() >= 90 ? 227 : 64) * 1024)
-        return g_last = cudaErrorInvalidValue;
-    return cudaSuccess;
-}
-
-// events: wall-clock times (the emulator's timings mean nothing; they only let timing code run)
-struct CUevent_st {
-    double t;
-};
-cudaError_t cudaEventCreate(cudaEvent_t *e) {
-    *e = new CUevent_st{0.0};
-    return cudaSuccess;
-}
-cudaError_t cudaEventDestroy(cudaEvent_t e) {
-    delete e;
-    return cudaSuccess;
-}
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    e->t = ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-    return cudaSuccess;
-}
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
-    *ms = (float)(b->t - a->t);
-    return cudaSuccess;
-}
-// everything already ran in order, so a wait is a no-op; pinned host memory is ordinary memory
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned int) { return cudaSuccess; }
-cudaError_t cudaMallocHost(void **p, size_t n) {
-    const char *e = getenv("EMU_NO_PINNED");  // "1": page locking refused, as under WSL2 or a low RLIMIT_MEMLOCK
-    if (e && !strcmp(e, "1")) {
-        *p = nullptr;
-        return g_last = cudaErrorMemoryAllocation;
-    }
-    *p = malloc(n ? n : 1);
-    return *p ? cudaSuccess : (g_last = cudaErrorMemoryAllocation);
-}
-cudaError_t cudaFreeHost(void *p) {
-    free(p);
-    return cudaSuccess;
-}
-
-// graphs: a graph is the list of operations recorded between BeginCapture and EndCapture; launching one replays it
-struct CUgraph_st {
-    std::vector<std::function<void()>> ops;
-};
-struct CUgraphExec_st {
-    std::vector<std::function<void()>> ops;
-};
-cudaError_t cudaStreamBeginCapture(cudaStream_t, enum cudaStreamCaptureMode) {
-    if (g_capturing) return g_last = cudaErrorIllegalState;
-    g_capturing = true;
-    g_captured.clear();
-    return cudaSuccess;
-}
-cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g) {
-    if (!g_capturing) return g_last = cudaErrorIllegalState;
-    g_capturing = false;
-    *g = new CUgraph_st{std::move(g_captured)};
-    g_captured.clear();
-    return cudaSuccess;
-}
-cudaError_t cudaStreamIsCapturing(cudaStream_t, enum cudaStreamCaptureStatus *st) {
-    *st = g_capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
-    return cudaSuccess;
-}
-cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long) {
-    *e = new CUgraphExec_st{g->ops};
-    return cudaSuccess;
-}
-cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t) {
-    if (g_capturing) return g_last = cudaErrorStreamCaptureUnsupported;
-    for (auto &op : e->ops) op();
-    return cudaSuccess;
-}
-cudaError_t cudaGraphDestroy(cudaGraph_t g) {
-    delete g;
-    return cudaSuccess;
-}
-cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
-    delete e;
-    return cudaSuccess;
-}
-
-// ---- cuBLAS subset: GEMMs with FP16 inputs and FP32 accumulation, through OpenBLAS ----
-struct cublasContext {
-    cudaStream_t stream;
-};
-
-cublasStatus_t cublasCreate_v2(cublasHandle_t *h) {
-    *h = new cublasContext();
-    return CUBLAS_STATUS_SUCCESS;
-}
-cublasStatus_t cublasDestroy_v2(cublasHandle_t h) {
-    delete h;
-    return CUBLAS_STATUS_SUCCESS;
-}
-cublasStatus_t cublasSetStream_v2(cublasHandle_t h, cudaStream_t s) {
-    h->stream = s;
-    return CUBLAS_STATUS_SUCCESS;
-}
-cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t, void *, size_t) { return CUBLAS_STATUS_SUCCESS; }
-const char *cublasGetStatusString(cublasStatus_t s) { return s == CUBLAS_STATUS_SUCCESS ? "success" : "error"; }
-
-// a stored column-major matrix (rows x cols, leading dimension ld) of FP16 -> dense FP32 with ld = rows
-static std::vector<float> emu_to_f32(const void *p, cudaDataType t, int rows, int cols, int ld) {
-    std::vector<float> out((size_t)rows * cols);
-    for (int c = 0; c < cols; c++)
-        for (int r = 0; r < rows; r++) {
-            size_t i = (size_t)c * ld + r;
-            out[(size_t)c * rows + r] = t == CUDA_R_16F ? __half2float(((const __half *)p)[i]) : ((const float *)p)[i];
-        }
-    return out;
-}
-
-cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                            const void *alpha, const void *A, cudaDataType At, int lda, const void *Bp, cudaDataType Bt,
-                            int ldb, const void *beta, void *C, cudaDataType Ct, int ldc, cublasComputeType_t ct,
-                            cublasGemmAlgo_t) {
-    if (At != CUDA_R_16F || Bt != CUDA_R_16F || (Ct != CUDA_R_16F && Ct != CUDA_R_32F) || ct != CUBLAS_COMPUTE_32F)
-        return CUBLAS_STATUS_NOT_SUPPORTED;
-    int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m;
-    int br = tb == CUBLAS_OP_N ? k : n, bc = tb == CUBLAS_OP_N ? n : k;
-    if (m < 0 || n < 0 || k < 0 || lda < std::max(1, ar) || ldb < std::max(1, br) || ldc < std::max(1, m))
-        return CUBLAS_STATUS_INVALID_VALUE;
-    float a = *(const float *)alpha, b = *(const float *)beta;
-    std::vector<float> Af = emu_to_f32(A, At, ar, ac, lda), Bf = emu_to_f32(Bp, Bt, br, bc, ldb);
-    std::vector<float> Cf((size_t)m * n, 0.0f);
-    if (b != 0.0f) Cf = emu_to_f32(C, Ct, m, n, ldc);
-    cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
-                tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, a, Af.data(), std::max(1, ar), Bf.data(),
-                std::max(1, br), b, Cf.data(), std::max(1, m));
-    for (int c = 0; c < n; c++)
-        for (int r = 0; r < m; r++) {
-            float v = Cf[(size_t)c * m + r];
-            size_t i = (size_t)c * ldc + r;
-            if (Ct == CUDA_R_16F) ((__half *)C)[i] = __float2half_rn(v);
-            else ((float *)C)[i] = v;
-        }
-    return CUBLAS_STATUS_SUCCESS;
-}
-
-
-// SGEMM on FP32 device (here: host) memory; beta = 0 never reads C, as cuBLAS documents
-cublasStatus_t cublasSgemm_v2(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                              const float *alpha, const float *A, int lda, const float *Bp, int ldb, const float *beta,
-                              float *C, int ldc) {
-    int ar = ta == CUBLAS_OP_N ? m : k, br = tb == CUBLAS_OP_N ? k : n;
-    if (m < 0 || n < 0 || k < 0 || lda < std::max(1, ar) || ldb < std::max(1, br) || ldc < std::max(1, m))
-        return CUBLAS_STATUS_INVALID_VALUE;
-    if (*beta == 0.0f)
-        for (int c = 0; c < n; c++) memset(C + (size_t)c * ldc, 0, sizeof(float) * (size_t)m);
-    cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
-                tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, *alpha, A, lda, Bp, ldb, *beta, C, ldc);
-    return CUBLAS_STATUS_SUCCESS;
-}
-
-}  // extern "C"
