@@ -7,18 +7,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fails=0
 
-# expect CODE PATTERN CMD...: the command must exit with CODE and print one stderr line matching PATTERN
-expect() {
-  code=$1 pattern=$2
-  shift 2
-  "$@" >"$dir/out" 2>"$dir/err"
-  got=$?
-  lines=$(wc -l <"$dir/err")
-  if [ "$got" -ne "$code" ] || ! grep -q -- "$pattern" "$dir/err" || [ "$lines" -ne 1 ]; then
-    echo "FAIL: $* -> exit $got (want $code), stderr:"; cat "$dir/err"; echo "  (wanted one line matching: $pattern)"
-    fails=$((fails + 1))
-  fi
-}
+. "$(dirname "$0")/cli_expect.sh"
 expect_ok() {
   if ! "$@" >"$dir/out" 2>"$dir/err"; then echo "FAIL: $* exited non-zero:"; cat "$dir/err"; fails=$((fails + 1)); fi
 }

@@ -11,18 +11,7 @@ src=$2
 dir=$(mktemp -d /tmp/sc_cli_chain.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# expect CODE PATTERN CMD...: exit CODE and exactly one line on stderr, matching PATTERN
-expect() {
-  code=$1 pattern=$2
-  shift 2
-  "$@" >"$dir/out" 2>"$dir/err"
-  got=$?
-  if [ "$got" -ne "$code" ] || ! grep -q -- "$pattern" "$dir/err" || [ "$(wc -l <"$dir/err")" -ne 1 ]; then
-    echo "FAIL: $* -> exit $got (want $code), stderr:"; cat "$dir/err"; echo "  (wanted one line matching: $pattern)"
-    fails=$((fails + 1))
-  fi
-}
+. "$(dirname "$0")/cli_expect.sh"
 
 # ---- item 9: the chain without --tokenizer ----
 $sc tokenizer train -q --vocab-size 400 --ext .c,.h --out "$dir/tokenizer.json" "$src/data" 2>"$dir/err" ||

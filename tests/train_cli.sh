@@ -10,19 +10,8 @@ mk=$2
 dir=$(mktemp -d /tmp/sc_train_cli.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-# expect CODE PATTERN CMD...: exit CODE and a line on stderr matching PATTERN
-expect() {
-  code=$1 pattern=$2
-  shift 2
-  "$@" >"$dir/out" 2>"$dir/err"
-  got=$?
-  if [ "$got" -ne "$code" ] || ! grep -q -- "$pattern" "$dir/err"; then
-    echo "FAIL: $* -> exit $got (want $code), stderr:"; cat "$dir/err"; echo "  (wanted a line matching: $pattern)"
-    fails=$((fails + 1))
-  fi
-}
+. "$(dirname "$0")/cli_expect.sh"
 losses() { grep '"type":"train"' "$1" | sed 's/.*"step":\([0-9]*\),"loss":\([^,]*\),.*/\1 \2/'; }
 mean() { awk '{ s += $2; n++ } END { printf "%.6f\n", s / n }'; }
 complete() { # a checkpoint directory with every file (the synthetic shards have no tokenizer.json)
@@ -118,40 +107,40 @@ else
 fi
 
 # ---- bad input ----
-expect 1 "cannot open shard directory" $sc train --data "$dir/nowhere" --preset tiny --out "$dir/x1"
+expect_any 1 "cannot open shard directory" $sc train --data "$dir/nowhere" --preset tiny --out "$dir/x1"
 [ -e "$dir/x1" ] && fail "a failed start left $dir/x1 behind"
 mkdir "$dir/empty"
-expect 1 "no train-\*.tok shards" $sc train --data "$dir/empty" --preset tiny --out "$dir/x1"
+expect_any 1 "no train-\*.tok shards" $sc train --data "$dir/empty" --preset tiny --out "$dir/x1"
 mkdir "$dir/bad"
 head -c 3000 "$data/train-000.tok" >"$dir/bad/train-000.tok"
-expect 1 "train-000.tok" $sc train --data "$dir/bad" --preset tiny --out "$dir/x1"
-expect 1 "already holds checkpoints" $sc train $common --steps 2 --out "$dir/a"
-expect 1 "give exactly one of --preset" $sc train --data "$data" --out "$dir/x1"
-expect 1 "not the one of --preset mini" $sc train --resume "$dir/a" --preset mini
-expect 1 "no checkpoint found" $sc train --resume "$dir/empty"
+expect_any 1 "train-000.tok" $sc train --data "$dir/bad" --preset tiny --out "$dir/x1"
+expect_any 1 "already holds checkpoints" $sc train $common --steps 2 --out "$dir/a"
+expect_any 1 "give exactly one of --preset" $sc train --data "$data" --out "$dir/x1"
+expect_any 1 "not the one of --preset mini" $sc train --resume "$dir/a" --preset mini
+expect_any 1 "no checkpoint found" $sc train --resume "$dir/empty"
 mkdir -p "$dir/broken"
 cp -r "$dir/a/ckpt-20" "$dir/broken/"
 head -c 5000 "$dir/a/ckpt-20/model.safetensors" >"$dir/broken/ckpt-20/model.safetensors"
-expect 1 "model.safetensors" $sc train --resume "$dir/broken" -q
+expect_any 1 "model.safetensors" $sc train --resume "$dir/broken" -q
 rm -rf "$dir/broken/ckpt-20"
 cp -r "$dir/a/ckpt-20" "$dir/broken/"
 echo '{"format": "something else"}' >"$dir/broken/ckpt-20/trainer_state.json"
-expect 1 "not a SmallCoder trainer state" $sc train --resume "$dir/broken/ckpt-20" -q
-expect 1 "no CUDA backend\|no CUDA device" $sc train $common --out "$dir/x1" --device cuda
-expect 1 "needs --device cuda" $sc train $common --out "$dir/x1" --precision fp16
-expect 1 "longer than the model's context" $sc train $common --out "$dir/x1" --seq 100000
-expect 2 "expects a size" $sc train $common --out "$dir/x1" --plan --vram-budget lots
-expect 1 "over --vram-budget" $sc train --preset 304m --plan --vram-budget 1GiB
+expect_any 1 "not a SmallCoder trainer state" $sc train --resume "$dir/broken/ckpt-20" -q
+expect_any 1 "no CUDA backend\|no CUDA device" $sc train $common --out "$dir/x1" --device cuda
+expect_any 1 "needs --device cuda" $sc train $common --out "$dir/x1" --precision fp16
+expect_any 1 "longer than the model's context" $sc train $common --out "$dir/x1" --seq 100000
+expect_any 2 "expects a size" $sc train $common --out "$dir/x1" --plan --vram-budget lots
+expect_any 1 "over --vram-budget" $sc train --preset 304m --plan --vram-budget 1GiB
 grep -q "OVER the device budget" "$dir/out" || fail "--plan over budget does not show the table"
-expect 1 "smaller model" $sc train --preset 304m --plan --vram-budget 500MiB
+expect_any 1 "smaller model" $sc train --preset 304m --plan --vram-budget 500MiB
 $sc train --preset 304m --seq 4096 --plan --vram-budget 1.75GiB >"$dir/out" 2>&1 || fail "304m plan at 1.75GiB"
 grep -q "chosen placement: offload" "$dir/out" && grep -q "fits the device budget of 1.75 GiB" "$dir/out" ||
   { fail "304m does not fit 1.75 GiB in offload"; cat "$dir/out"; }
-expect 1 "nowhere/config.json: cannot open" $sc eval --model "$dir/nowhere" --data "$data"
+expect_any 1 "nowhere/config.json: cannot open" $sc eval --model "$dir/nowhere" --data "$data"
 echo '{"not": "a tokenizer"}' >"$dir/fake_tokenizer.json"
-expect 1 "fake_tokenizer.json" $sc train $common --out "$dir/x1" --tokenizer "$dir/fake_tokenizer.json"
-expect 1 "needs the shards' tokenizer" $sc train $common --out "$dir/x1" --fim-rate 0.5
-expect 1 "no val2-\*.tok shards" $sc eval --model "$dir/a/ckpt-20" --data "$data" --split val2
+expect_any 1 "fake_tokenizer.json" $sc train $common --out "$dir/x1" --tokenizer "$dir/fake_tokenizer.json"
+expect_any 1 "needs the shards' tokenizer" $sc train $common --out "$dir/x1" --fim-rate 0.5
+expect_any 1 "no val2-\*.tok shards" $sc eval --model "$dir/a/ckpt-20" --data "$data" --split val2
 
 # a full disk during a save (file size limit: writes fail with EFBIG): clear error, previous checkpoint intact
 $sc train $run --out "$dir/f" --stop-at 5 2>/dev/null || fail "run to 5"

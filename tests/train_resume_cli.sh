@@ -11,19 +11,8 @@ mk=$2
 dir=$(mktemp -d /tmp/sc_train_resume.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-# expect CODE PATTERN CMD...: exit CODE and exactly one line on stderr, matching PATTERN
-expect() {
-  code=$1 pattern=$2
-  shift 2
-  "$@" >"$dir/out" 2>"$dir/err"
-  got=$?
-  if [ "$got" -ne "$code" ] || ! grep -q -- "$pattern" "$dir/err" || [ "$(wc -l <"$dir/err")" -ne 1 ]; then
-    echo "FAIL: $* -> exit $got (want $code), stderr:"; cat "$dir/err"; echo "  (wanted one line matching: $pattern)"
-    fails=$((fails + 1))
-  fi
-}
+. "$(dirname "$0")/cli_expect.sh"
 # state_edit SED_EXPR CKPT: a copy of CKPT under $dir/e/ckpt-N with trainer_state.json edited; prints its path
 state_edit() {
   rm -rf "$dir/e" && mkdir "$dir/e" && cp -r "$2" "$dir/e/" || return 1
