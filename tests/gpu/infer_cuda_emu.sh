@@ -76,7 +76,8 @@ print("infer-bench --device cuda: %(weights)s, planned %(peak_device_mib).1f MiB
 PY
 
 # serve on the CUDA engine, two slots (two preallocated KV caches): both answer like `complete`
-want=$($sc complete --model "$dir/fp32" --device cuda --prompt "int main(" -n 10 2>/dev/null)
+# to a file, not a shell variable: a random model may emit a NUL byte, which the shell would drop
+$sc complete --model "$dir/fp32" --device cuda --prompt "int main(" -n 10 >"$dir/want" 2>/dev/null
 $sc serve --model "$dir/fp32" --device cuda --port 0 --parallel 2 2>"$dir/serve.log" &
 pid=$!
 port=
@@ -90,13 +91,13 @@ else
   for r in 1 2 3; do
     curl -s -o "$dir/body" "http://127.0.0.1:$port/completion" \
       -d '{"prompt":"int main(","n_predict":10,"temperature":0}' || fail "serve request $r"
-    # a random model emits bytes that are not UTF-8: the server's JSON has each such byte as U+FFFD
+    # a random model emits bytes that are not UTF-8: the server's JSON has each such byte, and NUL, as U+FFFD
     # (serve_utf8_clean), so complete's bytes are cleaned the same way (one U+FFFD per invalid byte) to compare
     got=$(/usr/bin/python3 -c 'import json,sys; sys.stdout.buffer.write(json.load(open(sys.argv[1], encoding="utf-8"))["content"].encode())' \
       "$dir/body")
-    want_clean=$(printf %s "$want" | /usr/bin/python3 -c 'import codecs,sys
+    want_clean=$(/usr/bin/python3 -c 'import codecs,sys
 codecs.register_error("byte", lambda e: ("\ufffd", e.start + 1))
-sys.stdout.buffer.write(sys.stdin.buffer.read().decode("utf-8", "byte").encode())')
+sys.stdout.buffer.write(sys.stdin.buffer.read().decode("utf-8", "byte").replace("\0", "\ufffd").encode())' <"$dir/want")
     [ "$got" = "$want_clean" ] || fail "serve request $r: '$got' differs from complete '$want_clean'"
   done
   grep -q "cuda engine: .*(2 x " "$dir/serve.log" || fail "serve did not plan 2 KV caches: $(cat "$dir/serve.log")"
