@@ -168,7 +168,7 @@ int cmd_complete(int argc, char **argv) {
             r.decode_s > 0 ? r.n_generated / r.decode_s : 0, r.decode_s, r.stop_reason, ru.ru_maxrss / 1024.0);
     if (spec_cli_wanted(&sc))
         fprintf(stderr, "complete: speculative (%s%s%s): drafted %d, accepted %d (%.1f%%)\n",
-                sc.draft_dir ? "draft " : "", sc.draft_dir ? sc.draft_dir : "", sc.lookup ? ", lookup" : "",
+                sc.draft_dir ? "draft " : "", sc.draft_dir ? sc.draft_dir : "", !sc.lookup ? "" : sc.draft_dir ? ", lookup" : "lookup",
                 r.n_drafted, r.n_accepted, r.n_drafted ? 100.0 * r.n_accepted / r.n_drafted : 0.0);
     rc = 0;
     goto done;

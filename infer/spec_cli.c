@@ -8,7 +8,13 @@
 #include "host/error.h"
 #include "host/fileio.h"
 
-int spec_cli_wanted(const sc_spec_cli *c) { return c->draft_dir != NULL || c->lookup > 0; }
+/* an out-of-range value counts as wanted too, so spec_cli_open refuses it instead of it being ignored */
+static int spec_cli_bad(const sc_spec_cli *c) {
+    return c->draft_max < 1 || c->draft_max > 63 || c->lookup < 0 || c->lookup > 16 || c->fixed_k < 0 ||
+           c->fixed_k > c->draft_max || !(c->draft_min_p >= 0 && c->draft_min_p < 1);
+}
+
+int spec_cli_wanted(const sc_spec_cli *c) { return c->draft_dir != NULL || c->lookup > 0 || spec_cli_bad(c); }
 
 /* the tokenizer hash of dir/tokenizer.json: 1 found, 0 no file, -1 unreadable */
 static int dir_tok_hash(const char *dir, uint64_t *h) {
@@ -27,7 +33,10 @@ int spec_cli_open(sc_spec_cli *c, const char *target_dir, const sc_tokenizer *to
     memset(o, 0, sizeof *o);
     if (c->draft_max < 1 || c->draft_max > 63) return sc_fail("--draft-max must be 1..63, got %d", c->draft_max);
     if (c->lookup < 0 || c->lookup > 16) return sc_fail("--lookup must be 0..16, got %d", c->lookup);
-    if (!(c->draft_min_p >= 0 && c->draft_min_p < 1)) return sc_fail("--draft-min-p must be in [0, 1)");
+    if (!(c->draft_min_p >= 0 && c->draft_min_p < 1))
+        return sc_fail("--draft-min-p must be in [0, 1), got %g", (double)c->draft_min_p);
+    if (c->fixed_k < 0 || c->fixed_k > c->draft_max)
+        return sc_fail("--draft-fixed must be 0..%d (--draft-max), got %d", c->draft_max, c->fixed_k);
     o->draft_max = c->draft_max, o->draft_min_p = c->draft_min_p, o->lookup = c->lookup, o->fixed_k = c->fixed_k;
     if (!c->draft_dir) return 0;
     uint64_t ht = 0, hd = 0;

@@ -73,6 +73,11 @@ for c in complete infer-bench; do
     fail "$c: the other-tokenizer message: $(cat "$dir/err")"
 done
 $sc complete --model "$dir/t" --prompt x --draft-max 0 --lookup 2 >/dev/null 2>"$dir/err" && fail "--draft-max 0 accepted"
+# a bad value is refused even without --draft/--lookup (it used to be ignored): one line naming the flag
+for bad in "--lookup -1" "--draft-max -3" "--draft-min-p 1.5" "--draft-fixed 9"; do
+  $sc complete --model "$dir/t" --prompt x -n 2 $bad >/dev/null 2>"$dir/err" && fail "$bad accepted"
+  [ "$(wc -l <"$dir/err")" = 1 ] && grep -q -- "${bad%% *} must be" "$dir/err" || fail "$bad: $(cat "$dir/err")"
+done
 
 # infer-bench: plain and speculative alternate; the tokens must be identical
 $sc infer-bench --model "$dir/t8" --file "$dir/long.c" -p 200 -n 48 -r 2 --draft "$dir/t" --draft-min-p 0 --lookup 3 \
