@@ -16,18 +16,7 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 "$(dirname "$0")/infer_model.sh" "$sc" "$src" "$dir" || { echo "FAIL: could not train the test model"; exit 1; }
 $sc quantize --model "$dir/model" --out "$dir/int8" 2>/dev/null || { echo "FAIL: quantize"; exit 1; }
 
-start() { # start ARGS...: runs the server, sets pid and url
-  $sc serve --port 0 "$@" 2>"$dir/serve.log" &
-  pid=$!
-  for i in $(seq 100); do
-    port=$(sed -n 's/.*listening on http:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$dir/serve.log")
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || { echo "FAIL: server did not start"; cat "$dir/serve.log"; exit 1; }
-  url=http://127.0.0.1:$port
-}
-stop() { kill "$pid"; wait "$pid"; pid=; }
+. "$(dirname "$0")/serve_start.sh"
 K="Authorization: Bearer k3y"
 code() { curl -s -o "$dir/body" -w '%{http_code}' "$@"; }
 

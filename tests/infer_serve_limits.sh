@@ -27,24 +27,13 @@ m="$dir/model \"quoted\" back\\slash"
 $sc init --preset tiny --layers 1 --vocab-size 300 --out "$m" >/dev/null || { echo "FAIL: init"; exit 1; }
 cp "$dir/tok.json" "$m/tokenizer.json"
 
-start() { # start ARGS...: runs the server (descriptor limit 128), sets pid and url
-  (ulimit -n 128 && exec $sc serve --port 0 --threads 1 "$@") 2>"$dir/serve.log" &
-  pid=$!
-  port=
-  for i in $(seq 100); do
-    port=$(sed -n 's/.*listening on http:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$dir/serve.log")
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || { echo "FAIL: server did not start"; cat "$dir/serve.log"; exit 1; }
-  url=http://127.0.0.1:$port
-}
-stop() { kill "$pid"; wait "$pid"; pid=; }
+serve_nofile=128 # the server's descriptor limit, so a flood can pass it
+. "$(dirname "$0")/serve_start.sh"
 code() { curl -s --max-time 10 -o "$dir/body" -w '%{http_code}' "$@"; }
 model_id() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["data"][0]["id"], end="")' "$dir/body"; }
 
 # /v1/models: the directory's name, then an alias, both with '"' and '\'
-start --model "$m" --timeout 2
+start --model "$m" --threads 1 --timeout 2
 grep -q "96 connections at most (idle timeout 2 s)" "$dir/serve.log" || fail "connection limit not 128 - 32: $(cat "$dir/serve.log")"
 [ "$(code $url/v1/models)" = 200 ] || fail "/v1/models"
 [ "$(model_id 2>/dev/null)" = "$m" ] || fail "/v1/models is not JSON naming the model: $(cat "$dir/body")"
@@ -85,7 +74,7 @@ lines=$(wc -l <"$dir/serve.log")
 [ "$lines" -le 60 ] || fail "the flood wrote $lines log lines: $(sort "$dir/serve.log" | uniq -c | sort -rn | head -n 3)"
 stop
 
-start --model "$m" --alias 'tiny "8" \ x'
+start --model "$m" --threads 1 --alias 'tiny "8" \ x'
 [ "$(code $url/v1/models)" = 200 ] && [ "$(model_id 2>/dev/null)" = 'tiny "8" \ x' ] || fail "/v1/models alias: $(cat "$dir/body")"
 stop
 
