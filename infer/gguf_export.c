@@ -52,6 +52,16 @@ void gguf_permute_rope_rows(const float *src, float *dst, int nheads, int hd, in
                        (size_t)cols * sizeof(float));
 }
 
+/* 1 when a normalizer / pre-tokenizer object is, or a Sequence of it contains, the type named */
+static int has_type(const cJSON *p, const char *type) {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "type"), *it;
+    if (!cJSON_IsString(t)) return 0;
+    if (strcmp(t->valuestring, type) == 0) return 1;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(p, "pretokenizers")) if (has_type(it, type)) return 1;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(p, "normalizers")) if (has_type(it, type)) return 1;
+    return 0;
+}
+
 /* tokenizer.json -> tokenizer.ggml.*; V = the model's vocabulary (rows beyond the tokenizer are unused tokens) */
 static int put_tokenizer(buf *b, uint64_t *nkv, const char *dir, int V, const sc_config *cfg) {
     char path[4096], *text;
@@ -70,6 +80,15 @@ static int put_tokenizer(buf *b, uint64_t *nkv, const char *dir, int V, const sc
     int32_t *tt = sc_calloc((size_t)V, sizeof(int32_t));
     if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE") || !cJSON_IsObject(vocab) || !cJSON_IsArray(merges)) {
         sc_fail("%s: expected a BPE model with vocab and merges", path);
+        goto out;
+    }
+    /* GGUF's "gpt2" tokenizer is byte-level BPE; a SentencePiece-style one (Llama-2, TinyLlama, CodeLlama) would
+     * need llama.cpp's "llama" tokenizer with scores and byte tokens, which is not written */
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "byte_fallback")) ||
+        has_type(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), "Metaspace") ||
+        has_type(cJSON_GetObjectItemCaseSensitive(root, "normalizer"), "Prepend")) {
+        sc_fail("%s: a SentencePiece-style tokenizer (byte_fallback, Metaspace or Prepend) is not exported to GGUF "
+                "(only byte-level BPE, GGUF's \"gpt2\")", path);
         goto out;
     }
     cJSON_ArrayForEach(e, vocab) {
