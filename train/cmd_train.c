@@ -303,6 +303,9 @@ static int open_model(train_run *r, uint32_t data_vocab) {
 
 static int setup(train_run *r, int *use_cuda, int *nthreads) {
     train_cli *o = &r->o;
+    if (o->lora && !strcmp(o->device, "cuda"))
+        return FAIL("--lora --device cuda: LoRA training runs on the CPU only in this build (the CUDA path is not "
+                    "implemented yet); use --device cpu");
     if (check_device(o, use_cuda)) return -1;
     if (o->resume) {
         if (load_resume(r)) return -1;
@@ -311,7 +314,7 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     }
     if (o->lora && !o->resume && lora_train_check(o, &r->lora_targets)) return -1;
     if (o->lora && *use_cuda) {
-        if (!strcmp(o->device, "cuda"))
+        if (!strcmp(o->device, "cuda")) /* a resumed LoRA run */
             return FAIL("--lora --device cuda: LoRA training runs on the CPU only in this build (the CUDA path is not "
                         "implemented yet); use --device cpu");
         *use_cuda = 0; /* auto: the CPU */
