@@ -39,6 +39,16 @@ static int file_exists(const char *p) {
 /* Prints the CUDA plans (full and offload) and the CPU plan; returns -1 with the table and advice when the
  * chosen CUDA placement does not fit the budget. */
 static int show_plan(const train_cli *o, const sc_config *cfg, int use_cuda, int nthreads, int *placement_out) {
+    if (o->lora) { /* LoRA trains on the CPU only: its plan, and what the CUDA side lacks */
+        unsigned targets;
+        if (lora_parse_targets(o->lora_targets, "--lora-targets", &targets)) return -1;
+        if (!o->plan) return 0;
+        train_plan cpu;
+        plan_cpu_lora(&cpu, cfg, o->seq, o->micro_batch, nthreads, o->lora, targets);
+        plan_print(stdout, &cpu, 0);
+        printf("\ncuda: LoRA training has no CUDA path in this build (docs/lora.md: what waits for a GPU)\n");
+        return 0;
+    }
     int fp16 = strcmp(o->precision, "fp32") != 0;
     train_plan full, off, cpu;
     plan_cuda(&full, cfg, o->seq, o->micro_batch, PLAN_FULL, fp16);
@@ -485,7 +495,8 @@ int cmd_train(int argc, char **argv, const train_kd_provider *kd) {
         goto fail;
     int64_t per_step = (int64_t)o->seq * o->micro_batch * o->grad_accum;
     train_plan cp;
-    plan_cpu(&cp, &r.model.cfg, o->seq, o->micro_batch, nthreads);
+    if (r.have_lora) plan_cpu_lora(&cp, &r.model.cfg, o->seq, o->micro_batch, nthreads, r.ad.rank, r.ad.targets);
+    else plan_cpu(&cp, &r.model.cfg, o->seq, o->micro_batch, nthreads);
     char mem[32], dev[400];
     if (use_cuda) {
         char d[320];
