@@ -50,7 +50,12 @@ $sc eval --model merged --data data --seq 64 --max-tokens 512 --json --threads 1
 mv=$(sed -n 's/.*"loss":\([0-9.]*\).*/\1/p' m.out)
 awk -v a="$av" -v b="$mv" 'BEGIN { d = a - b; exit !(a > 0 && d < 1e-4 && d > -1e-4) }' ||
   fail "merged val loss $mv, the adapter's $av"
-echo "val loss on 512 tokens: base $bv, LoRA $av, merged $mv"
+$sc eval --model $base --lora a/ckpt-24 --data data --seq 64 --max-tokens 512 --json --threads 1 >l.out 2>err ||
+  { fail "eval --lora"; cat err; }
+lv=$(sed -n 's/.*"loss":\([0-9.]*\).*/\1/p' l.out)
+awk -v a="$av" -v b="$lv" 'BEGIN { d = a - b; exit !(a > 0 && d < 1e-6 && d > -1e-6) }' ||
+  fail "eval --lora val loss $lv, the run's $av"
+echo "val loss on 512 tokens: base $bv, LoRA $av (eval --lora $lv), merged $mv"
 
 # distillation through the loss hook
 if $sc teacher --model $base --data data --out kd --context 256 --overlap 64 -q >out 2>err; then
@@ -70,6 +75,7 @@ expect 1 "adapter in .* has rank 4" $sc train --resume a --lora 8 --steps 20
 $sc init --preset mini --out mini >/dev/null
 expect 1 "adapter_config.json: field base_model_name_or_path" $sc lora merge --model mini --adapter a/ckpt-24 --out y
 expect 1 "already exists" $sc lora merge --model $base --adapter a/ckpt-24 --out merged
+expect 1 "runs on the CPU only" $sc eval --model $base --lora a/ckpt-24 --data data --device cuda
 [ -e x ] || [ -e y ] && fail "a refused run left a directory"
 echo "train_lora_cli: $fails failure(s)"
 [ $fails -eq 0 ]
