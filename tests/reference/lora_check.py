@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -23,10 +24,18 @@ except ImportError as e:
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llama_ref  # noqa: E402
+import open_models  # noqa: E402
 from run_check import safetensors_write_f32  # noqa: E402
 
 MODULES = {"q_proj": "self_attn", "k_proj": "self_attn", "v_proj": "self_attn", "o_proj": "self_attn",
            "gate_proj": "mlp", "up_proj": "mlp", "down_proj": "mlp"}
+
+
+def safetensors_dtypes(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        hdr = json.loads(f.read(n))
+    return {v["dtype"] for k, v in hdr.items() if k != "__metadata__"}
 
 
 def write_adapter(path, cfg, r, alpha, targets, seed, base_name, rslora=False):
@@ -117,6 +126,26 @@ def check(sc, work):
         print("== LoRA %s: r %d, alpha %g, %s, %d adapter tensors" % (tag, r, alpha, ",".join(targets), len(adapter)))
         fails += llama_ref.compare(ref_loss, ref_logits, ref_grads, loss, logits, grads, label="lora-" + tag)
 
+    # 1b. published families (tests/reference/open_models.py, 1 layer, vocab 512): qwen2's q/k/v biases under the
+    # adapter, DeepSeek-Coder's linear rope_scaling; BF16 bases, and the merge keeps BF16
+    for family, tag in (("qwen2.5-coder-0.5b", "qwen2"), ("deepseek-coder-1.3b", "deepseek")):
+        fam = os.path.join(work, tag)
+        open_models.make(family, fam, layers=1, vocab=512, dtype="BF16", seed=4)
+        fcfg = llama_ref.Config(os.path.join(fam, "config.json"))
+        ad_dir = os.path.join(work, "adapter-" + tag)
+        adapter = write_adapter(ad_dir, fcfg, 4, 8.0, list(MODULES), seed=12, base_name=tag)
+        loss, logits, grads = forward(sc, fam, ids_path, work, tag, lora=ad_dir, grads=True)
+        _, params = llama_ref.load_model(fam)
+        ref_logits, ref_loss, ref_grads = reference(fcfg, params, adapter, 2.0, tid)
+        print("== LoRA on a %s-shaped base (1 layer, BF16): r 4, alpha 8, every module" % family)
+        fails += llama_ref.compare(ref_loss, ref_logits, ref_grads, loss, logits, grads, label="lora-" + tag)
+        merged = os.path.join(work, tag + "-merged")
+        run([sc, "lora", "merge", "--model", fam, "--adapter", ad_dir, "--out", merged])
+        dtypes = safetensors_dtypes(os.path.join(merged, "model.safetensors"))
+        ok = dtypes == {"BF16"}
+        fails += not ok
+        print("merged %s dtype: %s (base BF16)  %s" % (tag, ",".join(sorted(dtypes)), "ok" if ok else "FAIL"))
+
     # 2. a fresh adapter (B = 0) is the base exactly
     run([sc, "lora", "init", "--model", base, "--out", os.path.join(work, "fresh"), "--rank", "8"])
     b_loss, b_logits, _ = forward(sc, base, ids_path, work, "base")
@@ -137,8 +166,7 @@ def check(sc, work):
     fails += not ok
     print("merged vs unmerged: max |logit diff| %.2e, loss %.6f vs %.6f (tol 1e-4)  %s" % (d, u_loss, m_loss,
                                                                                       "ok" if ok else "FAIL"))
-    hdr = json.loads(open(os.path.join(merged, "model.safetensors"), "rb").read()[8:][:4096].split(b"}}")[0] + b"}}")
-    dtypes = {v["dtype"] for k, v in hdr.items() if k != "__metadata__"}
+    dtypes = safetensors_dtypes(os.path.join(merged, "model.safetensors"))
     ok = dtypes == {"F32"}
     fails += not ok
     print("merged dtype: %s (base F32)  %s" % (",".join(sorted(dtypes)), "ok" if ok else "FAIL"))
