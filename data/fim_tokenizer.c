@@ -6,12 +6,15 @@
 #include "data/fim.h"
 #include "data/tokenizer.h"
 
+/* A window is a stretch of a token stream and its pieces continue one another: the _cont variants, so a
+ * SentencePiece tokenizer neither strips a leading space nor adds a "▁" (the same as the plain calls for
+ * byte-level tokenizers). */
 static int codec_decode(void *ctx, const int32_t *ids, size_t n, char **text, size_t *len) {
-    return tokenizer_decode(ctx, ids, n, text, len);
+    return tokenizer_decode_cont(ctx, ids, n, text, len);
 }
 
 static int codec_encode(void *ctx, const char *text, size_t len, int32_t **ids, size_t *n) {
-    return tokenizer_encode(ctx, text, len, ids, n);
+    return tokenizer_encode_cont(ctx, text, len, ids, n);
 }
 
 fim_codec fim_codec_from_tokenizer(const sc_tokenizer *tok) {
