@@ -195,7 +195,6 @@ struct sc_tokenizer {
     int32_t fallback_id[256];  /* <0xNN> of each byte, -1 if absent */
     norm_step *norms;
     int nnorms;
-    int has_prepend;           /* a Prepend normalizer or a Metaspace pre-tokenizer that prepends */
     /* non-ByteLevel decoders: each id's text with Replace / ByteFallback / Metaspace applied is id_bytes; then
      * Strip removes up to strip_start leading and strip_stop trailing strip_char of the whole text, and a
      * Metaspace decoder drops the replacement character from the first token (meta_first) */

@@ -130,7 +130,6 @@ static int parse_pretok(sc_tokenizer *t, const cJSON *p) {
         strcpy(st->meta_rep, rep->valuestring);
         st->meta_prepend = ms;
         if (split && pretok_compile(rep->valuestring, strlen(rep->valuestring), 1, st)) return -1;
-        if (ms != META_NEVER) t->has_prepend = 1;
         snprintf(desc, sizeof desc, "Metaspace(%s,prepend=%d,split=%d)", rep->valuestring, (int)ms, split);
         st->desc = xstrdup(desc);
         return 0;

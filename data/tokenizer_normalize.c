@@ -69,7 +69,6 @@ int tokenizer_parse_normalizer(sc_tokenizer *t, const void *json) {
         norm_step *st = add_norm(t);
         st->kind = NORM_PREPEND;
         st->a = dup_str(p->valuestring, &st->la);
-        t->has_prepend = 1;
         return 0;
     }
     if (strcmp(type, "Replace") == 0) {
@@ -138,13 +137,16 @@ static int icu_run(const UNormalizer2 *u, const char *s, size_t n, byte_buf *out
 }
 
 /* text -> out under one of NFC/NFD/NFKC/NFKD. ASCII is unchanged by all four, and bytes that are not UTF-8
- * (HF never sees them: its input is a string) pass through as they are; only the valid runs go to ICU. */
+ * (HF never sees them: its input is a string) pass through as they are; only the valid runs go to ICU. A long
+ * run is cut before an ASCII character past 1 MiB (ASCII is a starter that composes with nothing before it,
+ * so the cut changes nothing) to bound ICU's UTF-16 buffers and keep lengths in int32_t. */
+#define NORM_CHUNK (1u << 20)
 static int unicode_form(const norm_step *st, const char *s, size_t n, byte_buf *out) {
     size_t i = 0;
     while (i < n) {
         size_t j = i;
         int ascii = 1;
-        while (j < n) {
+        while (j < n && !(j - i >= NORM_CHUNK && (uint8_t)s[j] < 0x80)) {
             uint32_t cp;
             int l = tok_utf8_decode((const uint8_t *)s + j, n - j, &cp);
             if (!l) break;
