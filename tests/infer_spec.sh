@@ -90,6 +90,19 @@ assert d["spec_decode_tok_s"] > 0 and d["decode_tok_s"] > 0 and d["n_prompt"] ==
 print("infer-bench: drafted %(draft_n)d, accepted %(draft_n_accepted)d, tokens identical" % d)
 PY
 
+# infer-bench --verify-cost: passes of 1..4 tokens timed, one entry each; with --draft it is refused
+$sc infer-bench --model "$dir/t8" -p 16 --verify-cost 4 -r 3 --json >"$dir/vc.json" 2>"$dir/err" ||
+  fail "infer-bench --verify-cost: $(cat "$dir/err")"
+$py - "$dir/vc.json" <<'PY' || fail "infer-bench --verify-cost JSON: $(cat "$dir/vc.json")"
+import json, sys
+d = json.loads(open(sys.argv[1]).read())
+assert len(d["pass_ms"]) == 4 and len(d["cpu_ms"]) == 4 and d["ratio"][0] == 1 and d["rounds"] == 3, d
+assert all(t > 0 for t in d["pass_ms"] + d["cpu_ms"]), d
+PY
+$sc infer-bench --model "$dir/t8" -p 16 --verify-cost 4 --lookup 2 >/dev/null 2>"$dir/err" &&
+  fail "infer-bench --verify-cost --lookup accepted"
+grep -q "verify-cost times the target alone" "$dir/err" || fail "verify-cost refusal: $(cat "$dir/err")"
+
 # serve: another tokenizer refused; then 2 slots with a draft and lookup under 6 concurrent clients
 $sc serve --model "$dir/t" --port 0 --draft "$dir/alien" >/dev/null 2>"$dir/err" && fail "serve: other tokenizer accepted"
 grep -q "is not the model's" "$dir/err" || fail "serve: other-tokenizer message: $(cat "$dir/err")"
