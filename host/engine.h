@@ -23,6 +23,8 @@ typedef struct {
     int n_seqs;            /* sessions whose KV caches are preallocated (0 = 1) */
     int no_graphs;         /* 1: decode without CUDA graphs (tests compare the two) */
     int chunk;             /* tokens per prefill pass (0 = 512; tests use small ones to cross chunk borders) */
+    int64_t reserve_bytes; /* device bytes another engine of the same plan takes after this one (a speculative
+                            * draft's arena): --precision auto and the fit check count them, so both models fit */
 } sc_engine_opts;
 
 typedef struct {
@@ -79,6 +81,11 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o);
 /* Device bytes the CUDA engine would allocate for config c (int8: INT8 weights with `group` columns per scale,
  * 0 = per row; else FP16), n_seqs caches of n_ctx positions: arithmetic only, no device needed. */
 int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs);
+/* The same plan by rows (the --plan table): weights (+ scales), KV caches, scratch; total = the arena. */
+typedef struct {
+    int64_t weights, kv, scratch, total;
+} sc_engine_plan;
+void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk, sc_engine_plan *p);
 /* --precision auto of the CUDA engine on the device dp describes: 1 = INT8, 0 = FP16, why (n bytes) says which
  * rule decided. INT8 when the checkpoint is INT8, when FP16 weights + KV + DEVICE_RESERVE exceed dp->free_now, or
  * when the card's bandwidth / FP16 weight bytes (the ceiling of FP16 decode, which reads every weight per token) is

@@ -175,6 +175,17 @@ int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ct
     return plan_bytes(c, int8, group, n_ctx, n_seqs, 0);
 }
 
+void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk, sc_engine_plan *p) {
+    cuda_engine ce = {0};
+    dims(&ce, c, int8, group, n_ctx, n_seqs, chunk);
+    cuda_arena a;
+    cuda_arena_sizing(&a);
+    layout(&ce, &a);
+    free(ce.layers);
+    p->total = (int64_t)a.high, p->weights = (int64_t)ce.weight_bytes, p->kv = (int64_t)ce.kv_bytes;
+    p->scratch = p->total - p->weights - p->kv;
+}
+
 /* bytes of the weights as stored on the device: what one decode step reads */
 static int64_t weight_bytes_of(const sc_config *c, int int8, int group) {
     cuda_engine ce = {0};
@@ -455,6 +466,9 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     device_probe_info dp; /* the context, cuBLAS and every kernel first: what is left is the arena's */
     if (device_probe(c->head_dim, &dp)) return -1;
     size_t free_b = (size_t)dp.free_now;
+    /* a draft opened after this engine shares the device: auto decides on what is left for this model */
+    int64_t reserve = o->reserve_bytes > 0 ? o->reserve_bytes : 0;
+    dp.free_now -= reserve;
     int64_t need16 = plan_bytes(c, 0, 0, n_ctx, nseq, o->chunk);
     int64_t need8 = plan_bytes(c, 1, group, n_ctx, nseq, o->chunk);
     int int8;
@@ -488,6 +502,13 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     e->kv_f16 = 1;
     e->precision = int8 ? "int8" : "fp16";
     size_t bytes = (size_t)(int8 ? need8 : need16);
+    if (reserve > 0 && (int64_t)bytes + reserve > (int64_t)free_b) {
+        cuda_close(e);
+        return sc_fail("CUDA engine: this model's arena (%s, %.1f MiB) and the draft's (%.1f MiB) need %.1f MiB, "
+                       "%.1f MiB are free (--plan shows the rows; a smaller --ctx or an INT8 model fits more)",
+                       int8 ? "int8" : "fp16", bytes / 1048576.0, reserve / 1048576.0,
+                       ((int64_t)bytes + reserve) / 1048576.0, free_b / 1048576.0);
+    }
     if (cuda_arena_open(&ce->arena, bytes)) {
         cuda_close(e);
         return sc_fail("CUDA engine, precision %s: %s", e->precision, sc_error());

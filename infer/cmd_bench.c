@@ -240,7 +240,12 @@ int cmd_infer_bench(int argc, char **argv) {
     int spec_room = spec_cli_wanted(&sc) || verify_cost ? 66 : 0;
     sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
                         .precision = precision, .n_ctx = n_prompt + n_gen + spec_room, .n_seqs = 1};
-    if (engine_open(&e, &w, &o)) goto fail;
+    if (sc.plan) { /* the device plan of the model and its draft, then exit */
+        if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
+        weights_free(&w);
+        return 0;
+    }
+    if (spec_plan_reserve(&sc, &o) || engine_open(&e, &w, &o)) goto fail;
     if (n_prompt + n_gen + spec_room > w.cfg.max_position_embeddings) {
         sc_fail("-p + -n = %d exceeds the context (%d%s)", n_prompt + n_gen, w.cfg.max_position_embeddings,
                 spec_room ? ", less 66 positions for speculative verification" : "");

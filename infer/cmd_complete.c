@@ -144,7 +144,12 @@ int cmd_complete(int argc, char **argv) {
      * its choice) by it */
     sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
                         .precision = precision, .n_ctx = ctx, .n_seqs = 1};
-    if (engine_open(&e, &w, &o)) goto fail;
+    if (sc.plan) { /* the device plan of the model and its draft, then exit */
+        if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
+        rc = 0;
+        goto done;
+    }
+    if (spec_plan_reserve(&sc, &o) || engine_open(&e, &w, &o)) goto fail;
     if (spec_cli_wanted(&sc)) {
         if (spec_cli_open(&sc, dir, tok, &w, &o, &so) || spec_open(&spec, &so, &e, ctx)) goto fail;
     }

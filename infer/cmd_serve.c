@@ -106,7 +106,13 @@ int cmd_serve(int argc, char **argv) {
     st.n_ctx = ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings;
     sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
                         .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel};
-    if (engine_open(&e, &w, &o)) goto fail;
+    if (sc.plan) { /* the device plan of the model (its slots) and the draft, then exit */
+        if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
+        weights_free(&w);
+        tokenizer_free(tok);
+        return 0;
+    }
+    if (spec_plan_reserve(&sc, &o) || engine_open(&e, &w, &o)) goto fail;
     st.engine = &e, st.tok = tok, st.api_key = api_key, st.max_body = (size_t)max_body;
     st.max_connections = max_conn, st.idle_timeout_s = timeout;
     st.model_name = alias ? alias : dir;
