@@ -3,6 +3,7 @@
  * that a given memory bandwidth would allow (default: the MX450's 64 GB/s), and peak memory. With --draft and/or
  * --lookup every repetition decodes twice, plain and speculative, alternating; medians of both, the speedup, the
  * acceptance rate and whether the tokens were identical. bench/infer-bench and bench/spec-bench drive it. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,9 +193,41 @@ static int bench_verify_cost(sc_engine *e, const int32_t *ids, int np, int nmax,
     return rc;
 }
 
+/* --perplexity: the engine's own mean NLL of each next token over ids (one pass with every position's logits, so
+ * the KV cache type, the prefill chunks and the cache reads are those of generation); prints one line */
+static int bench_perplexity(sc_engine *e, const char *dir, const int32_t *ids, int n, int json) {
+    int V = e->cfg->vocab_size;
+    if (n < 2) return sc_fail("--perplexity needs at least 2 tokens");
+    float *all = sc_malloc((size_t)n * V * sizeof(float));
+    sc_kv kv;
+    engine_kv_create(e, &kv, n);
+    int rc = e->ops->forward(e, &kv, ids, n, NULL, all);
+    double nll = 0;
+    for (int t = 0; !rc && t + 1 < n; t++) {
+        const float *l = all + (size_t)t * V;
+        double mx = l[0], s = 0;
+        for (int v = 1; v < V; v++) mx = l[v] > mx ? l[v] : mx;
+        for (int v = 0; v < V; v++) s += exp(l[v] - mx);
+        nll += mx + log(s) - l[ids[t + 1]];
+    }
+    if (!rc) {
+        nll /= n - 1;
+        if (json)
+            printf("{\"model\":\"%s\",\"weights\":\"%s\",\"kv\":\"%s\",\"device\":\"%s\",\"tokens\":%d,"
+                   "\"loss\":%.6f,\"perplexity\":%.6f}\n",
+                   dir, e->precision, kv_type_names[e->kv_type], e->ops->name, n - 1, nll, exp(nll));
+        else
+            printf("%s (%s weights, --kv %s, %s engine): loss %.6f, perplexity %.4f over %d predicted tokens\n", dir,
+                   e->precision, kv_type_names[e->kv_type], e->ops->name, nll, exp(nll), n - 1);
+    }
+    kv_free(&kv);
+    free(all);
+    return rc;
+}
+
 int cmd_infer_bench(int argc, char **argv) {
     const char *dir = NULL, *device = "auto", *kvtype = "f16", *precision = "auto";
-    int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0, verify_cost = 0;
+    int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0, ppl = 0, verify_cost = 0;
     float bw = 64.0f;
     const char *file = NULL;
     sc_spec_cli sc = SPEC_CLI_DEFAULTS;
@@ -204,7 +237,7 @@ int cmd_infer_bench(int argc, char **argv) {
         {"n-gen", 'n', SC_ARG_INT, &n_gen, "tokens to decode after the prompt", 0},
         {"reps", 'r', SC_ARG_INT, &reps, "repetitions; the best is reported", 0},
         {"bandwidth", 0, SC_ARG_FLOAT, &bw, "GB/s for the projected decode speed (MX450: 64)", 0},
-        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
+        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16, f32, q8 or q4 (docs/inference.md)", 0},
         {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
         {"precision", 0, SC_ARG_STR, &precision,
          "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
@@ -213,6 +246,8 @@ int cmd_infer_bench(int argc, char **argv) {
         {"file", 'f', SC_ARG_STR, &file, "prompt: the last -p tokens of this file (tokenizer.json of the model)", 0},
         {"verify-cost", 0, SC_ARG_INT, &verify_cost,
          "time passes of 1..N tokens after the prompt (speculative verification), -r rounds, medians (0 = off)", 0},
+        {"perplexity", 0, SC_ARG_FLAG, &ppl,
+         "instead of timing: the engine's perplexity on the prompt (--file's last -p tokens), e.g. per --kv type", 0},
         SPEC_CLI_ARGS(sc),
     };
     sc_cli cli = {"smallcoder infer-bench", "--model DIR [-p 512] [-n 128]",
@@ -227,8 +262,8 @@ int cmd_infer_bench(int argc, char **argv) {
         fprintf(stderr, "smallcoder infer-bench: -p, -n and -r must be >= 1\n");
         return 2;
     }
-    int kv_f16 = engine_kv_f16(kvtype);
-    if (kv_f16 < 0) {
+    int kv_type = engine_kv_type(kvtype);
+    if (kv_type < 0) {
         fprintf(stderr, "smallcoder infer-bench: %s\n", sc_error());
         return 2;
     }
@@ -238,7 +273,7 @@ int cmd_infer_bench(int argc, char **argv) {
     if (weights_load(&w, dir)) goto fail_nw;
     /* speculative decoding needs room for a last verification (pending + up to 63 drafts) */
     int spec_room = spec_cli_wanted(&sc) || verify_cost ? 66 : 0;
-    sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
+    sc_engine_opts o = {.device = device, .kv_type = kv_type, .threads = nthreads,
                         .precision = precision, .n_ctx = n_prompt + n_gen + spec_room, .n_seqs = 1};
     if (sc.plan) { /* the device plan of the model and its draft, then exit */
         if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
@@ -265,6 +300,14 @@ int cmd_infer_bench(int argc, char **argv) {
                                        : bench_verify_cost(&e, ids, n_prompt, verify_cost, reps, json, nthreads, dir);
         free(ids);
         if (vrc) goto fail;
+        engine_close(&e);
+        weights_free(&w);
+        return 0;
+    }
+    if (ppl) {
+        int prc = bench_perplexity(&e, dir, ids, n_prompt, json);
+        free(ids);
+        if (prc) goto fail;
         engine_close(&e);
         weights_free(&w);
         return 0;
@@ -300,7 +343,7 @@ int cmd_infer_bench(int argc, char **argv) {
         if (t2 - t1 < best_tg) best_tg = t2 - t1;
     }
     /* per decoded token: every matrix and scale once, plus the KV of the positions attended (mean position) */
-    double kv_row = 2.0 * w.cfg.num_hidden_layers * w.cfg.num_key_value_heads * w.cfg.head_dim * (e.kv_f16 ? 2 : 4);
+    double kv_row = 2.0 * w.cfg.num_hidden_layers * (double)kv_row_bytes(e.kv_type, w.cfg.num_key_value_heads, w.cfg.head_dim);
     double bytes = (double)e.weight_bytes + kv_row * (n_prompt + n_gen / 2.0);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -31,7 +31,7 @@ static int plan_int8(const sc_engine_opts *eo, const sc_config *cfg, int quantiz
     if (!strcmp(prec, "int8")) return 1;
     if (!strcmp(prec, "fp16")) return 0;
     dp.free_now -= reserve;
-    return engine_cuda_auto_int8(cfg, quantized, group, eo->n_ctx, eo->n_seqs, eo->chunk, &dp, why, n);
+    return engine_cuda_auto_int8(cfg, quantized, group, eo->n_ctx, eo->n_seqs, eo->chunk, eo->kv_type, &dp, why, n);
 }
 
 /* the draft's arena as reserved for it: an FP32 draft under --precision auto is reserved at FP16 (the larger) */
@@ -39,7 +39,7 @@ static int64_t draft_bytes(const sc_engine_opts *eo, const sc_config *cfg, int q
     const char *prec = eo->precision ? eo->precision : "auto";
     *int8 = quantized ? strcmp(prec, "fp16") != 0 : !strcmp(prec, "int8");
     sc_engine_plan p;
-    engine_cuda_plan(cfg, *int8, quantized ? group : 0, eo->n_ctx, eo->n_seqs, eo->chunk, NULL, 0, &p);
+    engine_cuda_plan(cfg, *int8, quantized ? group : 0, eo->n_ctx, eo->n_seqs, eo->chunk, eo->kv_type, NULL, 0, &p);
     return p.total;
 }
 #endif
@@ -91,7 +91,8 @@ int spec_plan_print(const sc_spec_cli *c, const char *target_dir, const sc_weigh
     int tq = target->quantized, tg = tq ? target->group_size : 0;
     int tint8 = plan_int8(eo, &target->cfg, tq, tg, dp, reserve, why, sizeof why);
     sc_engine_plan tp, dpl = {0};
-    engine_cuda_plan(&target->cfg, tint8, tg, eo->n_ctx, eo->n_seqs, eo->chunk, eo->lora, eo->n_lora, &tp);
+    engine_cuda_plan(&target->cfg, tint8, tg, eo->n_ctx, eo->n_seqs, eo->chunk, eo->kv_type, eo->lora, eo->n_lora,
+                     &tp);
     int n_ctx = eo->n_ctx > 0 && eo->n_ctx < target->cfg.max_position_embeddings ? eo->n_ctx
                                                                                  : target->cfg.max_position_embeddings;
     printf("device plan (CUDA engine): %d positions x %d session(s)%s\n\n", n_ctx, eo->n_seqs > 0 ? eo->n_seqs : 1,
@@ -99,7 +100,8 @@ int spec_plan_print(const sc_spec_cli *c, const char *target_dir, const sc_weigh
     printf("| arena | precision | weights | KV caches | scratch | total | why |\n|---|---|---|---|---|---|---|\n");
     plan_row("model", target_dir, tint8, &tp, why);
     if (c->draft_dir) {
-        engine_cuda_plan(&dcfg, dint8, dq ? dg : 0, eo->n_ctx, eo->n_seqs, eo->chunk, NULL, 0, &dpl); /* no LoRA */
+        engine_cuda_plan(&dcfg, dint8, dq ? dg : 0, eo->n_ctx, eo->n_seqs, eo->chunk, eo->kv_type, NULL, 0,
+                         &dpl); /* no LoRA */
         plan_row("draft", c->draft_dir, dint8, &dpl,
                  dq ? "an INT8 checkpoint runs as stored" : "FP32 checkpoint: reserved at the larger FP16 (auto)");
     }

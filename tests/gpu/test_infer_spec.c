@@ -89,8 +89,8 @@ static void plan_304m_with_draft(void) {
     config_preset(&big, "304m"), config_preset(&mini, "mini");
     mini.vocab_size = big.vocab_size; /* a draft shares the model's tokenizer */
     sc_engine_plan t, d;
-    engine_cuda_plan(&big, 1, 0, 4096, 1, 0, NULL, 0, &t);
-    engine_cuda_plan(&mini, 1, 0, 4096, 1, 0, NULL, 0, &d);
+    engine_cuda_plan(&big, 1, 0, 4096, 1, 0, 0, NULL, 0, &t);
+    engine_cuda_plan(&mini, 1, 0, 4096, 1, 0, 0, NULL, 0, &d);
     double mib = 1048576.0, card = (2ll << 30) - DEVICE_CONTEXT_ESTIMATE - DEVICE_RESERVE;
     printf("plan: 304m int8 arena %.1f MiB (weights %.1f, KV %.1f, scratch %.1f) + mini draft %.1f MiB (weights %.1f, "
            "KV %.1f, scratch %.1f) = %.1f MiB of %.1f MiB (2 GiB less the context and the reserve)\n",
@@ -99,13 +99,13 @@ static void plan_304m_with_draft(void) {
     tu_check("plan rows add up (model and draft)",
              t.weights + t.kv + t.scratch == t.total && d.weights + d.kv + d.scratch == d.total ? 0.0 : 1.0, 0.0);
     tu_check("304m int8 + mini draft arenas fit a 2 GiB card", (t.total + d.total) <= card ? 0.0 : 1.0, 0.0);
-    tu_check("the plan's total is the one engine_cuda_plan_bytes gives", t.total == engine_cuda_plan_bytes(&big, 1, 0, 4096, 1) ? 0.0 : 1.0, 0.0);
+    tu_check("the plan's total is the one engine_cuda_plan_bytes gives", t.total == engine_cuda_plan_bytes(&big, 1, 0, 4096, 1, 0) ? 0.0 : 1.0, 0.0);
 }
 
 /* the model (reserving the draft's arena) and the draft on the device: each takes its plan, together their sum */
 static void plan_on_device(const sc_weights *w8) {
     sc_engine_plan pl;
-    engine_cuda_plan(&w8->cfg, 1, w8->group_size, CTX, 1, 0, NULL, 0, &pl);
+    engine_cuda_plan(&w8->cfg, 1, w8->group_size, CTX, 1, 0, 0, NULL, 0, &pl);
     size_t free0, total;
     sc_engine e, d;
     sc_engine_opts o = {.device = "cuda", .precision = "int8", .n_ctx = CTX, .n_seqs = 1, .reserve_bytes = pl.total};
