@@ -40,6 +40,8 @@ typedef struct {
     int n_seqs;            /* sessions whose KV caches are preallocated (0 = 1) */
     int no_graphs;         /* 1: decode without CUDA graphs (tests compare the two) */
     int chunk;             /* tokens per prefill pass (0 = 512; tests use small ones to cross chunk borders) */
+    int64_t reserve_bytes; /* device bytes another engine of the same plan takes after this one (a speculative
+                            * draft's arena): --precision auto and the fit check count them, so both models fit */
     /* LoRA adapters for this base (at most ENGINE_LORA_MAX; they must outlive the engine): the CPU engine reads
      * their FP32 weights where they are, the CUDA engine copies them (FP32) into its arena */
     const sc_lora *const *lora;
@@ -117,6 +119,13 @@ int64_t engine_cuda_plan_bytes_lora(const sc_config *c, int int8, int group, int
 /* The same plan as printable rows ("  weights: layers 1213.0 MiB\n..."), into buf; returns the total bytes. */
 int64_t engine_cuda_plan_describe(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type,
                                   char *buf, size_t n);
+/* The plan by rows as numbers (the speculative --plan table, infer/spec_plan.c): weights (+ scales), KV caches, scratch (LoRA adapters included);
+ * total = the arena. chunk: tokens per prefill pass (0 = the engine's default). */
+typedef struct {
+    int64_t weights, kv, scratch, total;
+} sc_engine_plan;
+void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk, int kv_type,
+                      const sc_lora *const *lora, int n_lora, sc_engine_plan *p);
 /* --precision auto of the CUDA engine on the device dp describes: 1 = INT8, 0 = FP16, why (n bytes) says which
  * rule decided. INT8 when the checkpoint is INT8, when FP16 weights + KV + DEVICE_RESERVE exceed dp->free_now, or
  * when the card's bandwidth / FP16 weight bytes (the ceiling of FP16 decode, which reads every weight per token) is

@@ -160,8 +160,11 @@ static int cpu_forward_chunk(sc_engine *e, sc_kv *kv, const int32_t *ids, int T,
     kv->n = pos0 + T;
     if (all_logits) {
         rmsnorm_forward(s->x, s->xn, s->rstd, s->x, NULL, w->final_norm, T, C, eps);
-        for (int t = 0; t < T; t++)
-            linear(s, &w->lm_head, s->xn + (size_t)t * C, all_logits + (size_t)t * c->vocab_size, 1);
+        /* up to F32_SMALL_T rows per call: the lm_head is read once for a verification pass, and each row's
+         * logits stay those of a single-token call (both small-batch paths are batch-invariant) */
+        for (int t = 0; t < T; t += F32_SMALL_T)
+            linear(s, &w->lm_head, s->xn + (size_t)t * C, all_logits + (size_t)t * c->vocab_size,
+                   T - t < F32_SMALL_T ? T - t : F32_SMALL_T);
         if (logits) memcpy(logits, all_logits + (size_t)(T - 1) * c->vocab_size, (size_t)c->vocab_size * 4);
     } else if (logits) {
         const float *last = s->x + (size_t)(T - 1) * C;

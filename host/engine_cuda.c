@@ -266,6 +266,18 @@ int64_t engine_cuda_plan_describe(const sc_config *c, int int8, int group, int n
     return (int64_t)a.high;
 }
 
+void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk, int kv_type,
+                      const sc_lora *const *lora, int n_lora, sc_engine_plan *p) {
+    cuda_engine ce = {0};
+    dims(&ce, c, int8, group, n_ctx, n_seqs, chunk, kv_type, lora, n_lora);
+    cuda_arena a;
+    cuda_arena_sizing(&a);
+    layout(&ce, &a);
+    dims_free(&ce);
+    p->total = (int64_t)a.high, p->weights = (int64_t)ce.weight_bytes, p->kv = (int64_t)ce.kv_bytes;
+    p->scratch = p->total - p->weights - p->kv;
+}
+
 /* bytes of the weights as stored on the device: what one decode step reads */
 static int64_t weight_bytes_of(const sc_config *c, int int8, int group) {
     cuda_engine ce = {0};
@@ -588,6 +600,9 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     device_probe_info dp; /* the context, cuBLAS and every kernel first: what is left is the arena's */
     if (device_probe(c->head_dim, &dp)) return -1;
     size_t free_b = (size_t)dp.free_now;
+    /* a draft opened after this engine shares the device: auto decides on what is left for this model */
+    int64_t reserve = o->reserve_bytes > 0 ? o->reserve_bytes : 0;
+    dp.free_now -= reserve;
     int kvt = o->kv_type;
     int64_t need16 = plan_bytes(c, 0, 0, n_ctx, nseq, o->chunk, kvt, e->lora, e->n_lora);
     int64_t need8 = plan_bytes(c, 1, group, n_ctx, nseq, o->chunk, kvt, e->lora, e->n_lora);
@@ -623,6 +638,13 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     e->kv_type = ce->kv_type;
     e->precision = int8 ? "int8" : "fp16";
     size_t bytes = (size_t)(int8 ? need8 : need16);
+    if (reserve > 0 && (int64_t)bytes + reserve > (int64_t)free_b) {
+        cuda_close(e);
+        return sc_fail("CUDA engine: this model's arena (%s, %.1f MiB) and the draft's (%.1f MiB) need %.1f MiB, "
+                       "%.1f MiB are free (--plan shows the rows; a smaller --ctx or an INT8 model fits more)",
+                       int8 ? "int8" : "fp16", bytes / 1048576.0, reserve / 1048576.0,
+                       ((int64_t)bytes + reserve) / 1048576.0, free_b / 1048576.0);
+    }
     if (cuda_arena_open(&ce->arena, bytes)) {
         cuda_close(e);
         return sc_fail("CUDA engine, precision %s: %s", e->precision, sc_error());

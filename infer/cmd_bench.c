@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "host/clock.h"
 #include "host/args.h"
@@ -131,6 +132,67 @@ static int bench_spec(sc_engine *e, sc_spec_cli *sc, const sc_spec_opts *so, con
     return rc;
 }
 
+/* --verify-cost N: what speculative verification costs on this engine. After the prompt, passes of n = 1..N
+ * tokens at the same position (engine_forward_all, as spec_step runs them; the cache rolled back after each),
+ * n cycling inside every round so all sizes see the same machine load; the median seconds per size and their
+ * ratio to n = 1. A pass that reads each weight once costs little more than a decode step for small n. The process's
+ * CPU time is timed too: on a shared machine wall time mostly measures the other processes (at 1 thread the CPU
+ * time still includes the stalls on memory, so it keeps the memory-bound part). */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int bench_verify_cost(sc_engine *e, const int32_t *ids, int np, int nmax, int rounds, int json, int nthreads,
+                             const char *dir) {
+    int V = e->cfg->vocab_size, rc = 0;
+    sc_kv kv;
+    engine_kv_create(e, &kv, np + nmax);
+    float *all = sc_malloc((size_t)nmax * V * sizeof(float));
+    double *t = sc_malloc((size_t)nmax * rounds * sizeof(double)), med[64], cmed[64];
+    double *ct = sc_malloc((size_t)nmax * rounds * sizeof(double));
+    int32_t next[64];
+    for (int i = 0; i < nmax; i++) next[i] = ids[(np - 1 - i + np) % np]; /* any valid ids */
+    rc = engine_forward(e, &kv, ids, np, NULL);
+    for (int r = 0; r < rounds && !rc; r++)
+        for (int n = 1; n <= nmax && !rc; n++) {
+            double t0 = clock_now(), c0 = cpu_seconds();
+            rc = engine_forward_all(e, &kv, next, n, all);
+            t[(size_t)(n - 1) * rounds + r] = clock_now() - t0;
+            ct[(size_t)(n - 1) * rounds + r] = cpu_seconds() - c0;
+            kv.n = np;
+        }
+    if (!rc) {
+        for (int n = 1; n <= nmax; n++) {
+            med[n - 1] = median(t + (size_t)(n - 1) * rounds, rounds);
+            cmed[n - 1] = median(ct + (size_t)(n - 1) * rounds, rounds);
+        }
+        if (json) {
+            printf("{\"model\":\"%s\",\"weights\":\"%s\",\"device\":\"%s\",\"threads\":%d,\"n_prompt\":%d,"
+                   "\"rounds\":%d,\"pass_ms\":[", dir, e->precision, e->ops->name, nthreads, np, rounds);
+            for (int n = 1; n <= nmax; n++) printf("%s%.3f", n > 1 ? "," : "", med[n - 1] * 1e3);
+            printf("],\"ratio\":[");
+            for (int n = 1; n <= nmax; n++) printf("%s%.3f", n > 1 ? "," : "", med[n - 1] / med[0]);
+            printf("],\"cpu_ms\":[");
+            for (int n = 1; n <= nmax; n++) printf("%s%.3f", n > 1 ? "," : "", cmed[n - 1] * 1e3);
+            printf("],\"cpu_ratio\":[");
+            for (int n = 1; n <= nmax; n++) printf("%s%.3f", n > 1 ? "," : "", cmed[n - 1] / cmed[0]);
+            printf("]}\n");
+        } else {
+            printf("%s (%s, %s, %d threads), after %d prompt tokens, median of %d rounds:\n", dir, e->precision,
+                   e->ops->name, nthreads, np, rounds);
+            for (int n = 1; n <= nmax; n++)
+                printf("  verify %d token%s: %8.3f ms = %.2fx a decode step; CPU time %8.3f ms = %.2fx\n", n,
+                       n > 1 ? "s" : " ", med[n - 1] * 1e3, med[n - 1] / med[0], cmed[n - 1] * 1e3,
+                       cmed[n - 1] / cmed[0]);
+        }
+    }
+    kv_free(&kv);
+    free(all), free(t), free(ct);
+    return rc;
+}
+
 /* --perplexity: the engine's own mean NLL of each next token over ids (one pass with every position's logits, so
  * the KV cache type, the prefill chunks and the cache reads are those of generation); prints one line */
 static int bench_perplexity(sc_engine *e, const char *dir, const int32_t *ids, int n, int json) {
@@ -165,7 +227,7 @@ static int bench_perplexity(sc_engine *e, const char *dir, const int32_t *ids, i
 
 int cmd_infer_bench(int argc, char **argv) {
     const char *dir = NULL, *device = "auto", *kvtype = "f16", *precision = "auto";
-    int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0, ppl = 0;
+    int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0, ppl = 0, verify_cost = 0;
     float bw = 64.0f;
     const char *file = NULL;
     sc_spec_cli sc = SPEC_CLI_DEFAULTS;
@@ -182,6 +244,8 @@ int cmd_infer_bench(int argc, char **argv) {
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"json", 0, SC_ARG_FLAG, &json, "one JSON line on stdout", 0},
         {"file", 'f', SC_ARG_STR, &file, "prompt: the last -p tokens of this file (tokenizer.json of the model)", 0},
+        {"verify-cost", 0, SC_ARG_INT, &verify_cost,
+         "time passes of 1..N tokens after the prompt (speculative verification), -r rounds, medians (0 = off)", 0},
         {"perplexity", 0, SC_ARG_FLAG, &ppl,
          "instead of timing: the engine's perplexity on the prompt (--file's last -p tokens), e.g. per --kv type", 0},
         SPEC_CLI_ARGS(sc),
@@ -190,7 +254,7 @@ int cmd_infer_bench(int argc, char **argv) {
                   "Times a prefill of -p random ids (or --file's tokens) and -n greedy decode steps after it, at\n"
                   "batch 1. --draft/--lookup: also speculatively, alternating, with medians and the speedup.",
                   args, sizeof args / sizeof args[0], 0, 0};
-    static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"bandwidth", 1e-3, 1e6}};
+    static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"bandwidth", 1e-3, 1e6}, {"verify-cost", 0, 64}};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
     if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
@@ -208,10 +272,15 @@ int cmd_infer_bench(int argc, char **argv) {
     sc_engine e = {0};
     if (weights_load(&w, dir)) goto fail_nw;
     /* speculative decoding needs room for a last verification (pending + up to 63 drafts) */
-    int spec_room = spec_cli_wanted(&sc) ? 66 : 0;
+    int spec_room = spec_cli_wanted(&sc) || verify_cost ? 66 : 0;
     sc_engine_opts o = {.device = device, .kv_type = kv_type, .threads = nthreads,
                         .precision = precision, .n_ctx = n_prompt + n_gen + spec_room, .n_seqs = 1};
-    if (engine_open(&e, &w, &o)) goto fail;
+    if (sc.plan) { /* the device plan of the model and its draft, then exit */
+        if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
+        weights_free(&w);
+        return 0;
+    }
+    if (spec_plan_reserve(&sc, &o) || engine_open(&e, &w, &o)) goto fail;
     if (n_prompt + n_gen + spec_room > w.cfg.max_position_embeddings) {
         sc_fail("-p + -n = %d exceeds the context (%d%s)", n_prompt + n_gen, w.cfg.max_position_embeddings,
                 spec_room ? ", less 66 positions for speculative verification" : "");
@@ -225,6 +294,15 @@ int cmd_infer_bench(int argc, char **argv) {
     if (file && bench_file_ids(dir, file, ids, &n_prompt)) {
         free(ids);
         goto fail;
+    }
+    if (verify_cost > 0) {
+        int vrc = spec_cli_wanted(&sc) ? sc_fail("--verify-cost times the target alone: no --draft/--lookup")
+                                       : bench_verify_cost(&e, ids, n_prompt, verify_cost, reps, json, nthreads, dir);
+        free(ids);
+        if (vrc) goto fail;
+        engine_close(&e);
+        weights_free(&w);
+        return 0;
     }
     if (ppl) {
         int prc = bench_perplexity(&e, dir, ids, n_prompt, json);

@@ -150,7 +150,12 @@ int cmd_complete(int argc, char **argv) {
      * its choice) by it */
     sc_engine_opts o = {.device = device, .kv_type = kv_type, .threads = nthreads,
                         .precision = precision, .n_ctx = ctx, .n_seqs = 1, .lora = lc.ptr, .n_lora = lc.n};
-    if (engine_open(&e, &w, &o)) goto fail;
+    if (sc.plan) { /* the device plan of the model and its draft, then exit */
+        if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
+        rc = 0;
+        goto done;
+    }
+    if (spec_plan_reserve(&sc, &o) || engine_open(&e, &w, &o)) goto fail;
     if (spec_cli_wanted(&sc)) {
         if (spec_cli_open(&sc, dir, tok, &w, &o, &so) || spec_open(&spec, &so, &e, ctx)) goto fail;
     }

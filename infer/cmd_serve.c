@@ -117,7 +117,13 @@ int cmd_serve(int argc, char **argv) {
     sc_engine_opts o = {.device = device, .kv_type = kv_type, .threads = nthreads,
                         .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel, .lora = lc.ptr,
                         .n_lora = lc.n};
-    if (engine_open(&e, &w, &o)) goto fail;
+    if (sc.plan) { /* the device plan of the model (its slots) and the draft, then exit */
+        if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
+        weights_free(&w);
+        tokenizer_free(tok);
+        return 0;
+    }
+    if (spec_plan_reserve(&sc, &o) || engine_open(&e, &w, &o)) goto fail;
     st.engine = &e, st.tok = tok, st.api_key = api_key, st.max_body = (size_t)max_body;
     st.max_connections = max_conn, st.idle_timeout_s = timeout;
     st.model_name = alias ? alias : dir;

@@ -12,6 +12,8 @@ typedef struct {
     const char *draft_dir;
     int draft_max, lookup, fixed_k;
     float draft_min_p;
+    int plan;            /* --plan: print the device plan (target and draft) and exit */
+    int64_t vram_budget; /* --vram-budget: device bytes the arenas must fit (0 = free memory, less the reserve) */
     sc_weights w;
     sc_engine e;
     int loaded;
@@ -24,7 +26,10 @@ typedef struct {
     {"draft-min-p", 0, SC_ARG_FLOAT, &(c).draft_min_p,                                                           \
      "the draft model stops when its top token is less probable than this (default 0.75)", 0},                   \
     {"lookup", 0, SC_ARG_INT, &(c).lookup, "draft by prompt lookup of the last N..1 tokens (0 = off)", 0},          \
-    {"draft-fixed", 0, SC_ARG_INT, &(c).fixed_k, "always draft this many tokens: no adaptation (K sweeps)", 0}
+    {"draft-fixed", 0, SC_ARG_INT, &(c).fixed_k, "always draft this many tokens: no adaptation (K sweeps)", 0},   \
+    {"plan", 0, SC_ARG_FLAG, &(c).plan, "print the CUDA device plan (the model's and the draft's rows) and exit", 0}, \
+    {"vram-budget", 0, SC_ARG_BYTES, &(c).vram_budget,                                                           \
+     "device memory the plan's arenas must fit, e.g. 1.75GiB (0 = the free memory less 64 MiB)", 0}
 
 /* 1 when --draft or --lookup was given. */
 int spec_cli_wanted(const sc_spec_cli *c);
@@ -34,5 +39,15 @@ int spec_cli_wanted(const sc_spec_cli *c);
 int spec_cli_open(sc_spec_cli *c, const char *target_dir, const sc_tokenizer *tok, const sc_weights *target,
                   const sc_engine_opts *eo, sc_spec_opts *o);
 void spec_cli_close(sc_spec_cli *c);
+
+/* spec_plan.c: one device plan for the model and its draft. Before the model's engine opens: the draft's CUDA
+ * arena (its plan at eo's context and sessions) goes to eo->reserve_bytes, so that the model's CUDA engine decides
+ * --precision auto on what the draft leaves and refuses, in one line, a pair that does not fit. No-op without
+ * --draft; -1 when the draft's config cannot be read. */
+int spec_plan_reserve(const sc_spec_cli *c, sc_engine_opts *eo);
+/* --plan: prints the plan's rows (each model's precision, weights, KV caches, scratch, arena; the CUDA context;
+ * the total) against --vram-budget, or the device's free memory, or without a device the 2 GiB card DESIGN.md
+ * plans for. 0 when it fits; -1 (sc_error) when it does not, or in a build without CUDA. */
+int spec_plan_print(const sc_spec_cli *c, const char *target_dir, const sc_weights *target, const sc_engine_opts *eo);
 
 #endif

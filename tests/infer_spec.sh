@@ -6,7 +6,8 @@
 # sampled run that reproduces; a draft with another tokenizer is refused with one line by complete, infer-bench and
 # serve; `infer-bench --draft --json` reports identical tokens; `serve --parallel 2 --draft --lookup` answers 6
 # concurrent clients on /completion, /infill and /v1/completions with complete's text, timings carry draft_n and
-# draft_n_accepted, and a repeated prompt hits the slot's cache (tokens_cached) with the same text.
+# draft_n_accepted, and a repeated prompt hits the slot's cache (tokens_cached) with the same text;
+# `infer-bench --verify-cost` times passes of 1..N tokens; `--plan --draft` prints both models' rows (CUDA builds).
 set -u
 sc=$1
 src=$2
@@ -89,6 +90,31 @@ assert d["identical"] is True and d["draft_n"] > 0 and 0 <= d["draft_n_accepted"
 assert d["spec_decode_tok_s"] > 0 and d["decode_tok_s"] > 0 and d["n_prompt"] == 200, d
 print("infer-bench: drafted %(draft_n)d, accepted %(draft_n_accepted)d, tokens identical" % d)
 PY
+
+# infer-bench --verify-cost: passes of 1..4 tokens timed, one entry each; with --draft it is refused
+$sc infer-bench --model "$dir/t8" -p 16 --verify-cost 4 -r 3 --json >"$dir/vc.json" 2>"$dir/err" ||
+  fail "infer-bench --verify-cost: $(cat "$dir/err")"
+$py - "$dir/vc.json" <<'PY' || fail "infer-bench --verify-cost JSON: $(cat "$dir/vc.json")"
+import json, sys
+d = json.loads(open(sys.argv[1]).read())
+assert len(d["pass_ms"]) == 4 and len(d["cpu_ms"]) == 4 and d["ratio"][0] == 1 and d["rounds"] == 3, d
+assert all(t > 0 for t in d["pass_ms"] + d["cpu_ms"]), d
+PY
+$sc infer-bench --model "$dir/t8" -p 16 --verify-cost 4 --lookup 2 >/dev/null 2>"$dir/err" &&
+  fail "infer-bench --verify-cost --lookup accepted"
+grep -q "verify-cost times the target alone" "$dir/err" || fail "verify-cost refusal: $(cat "$dir/err")"
+
+# --plan with --draft: both models' rows and the total (a CUDA build, no device needed); a build without CUDA says so
+if $sc infer-bench --model "$dir/t8" --draft "$dir/t" --plan >"$dir/plan" 2>"$dir/err"; then
+  for row in "| model" "| draft" "| arenas" "| CUDA context" "| total" "fits"; do
+    grep -qF "$row" "$dir/plan" || fail "--plan lacks '$row': $(cat "$dir/plan")"
+  done
+  $sc complete --model "$dir/t8" --prompt x --draft "$dir/t" --plan --vram-budget 1KiB >/dev/null 2>"$dir/err" &&
+    fail "--plan over --vram-budget accepted"
+  grep -q "exceed the budget" "$dir/err" || fail "--plan over budget: $(cat "$dir/err")"
+else
+  grep -q "no CUDA engine" "$dir/err" || fail "--plan without CUDA: $(cat "$dir/err")"
+fi
 
 # serve: another tokenizer refused; then 2 slots with a draft and lookup under 6 concurrent clients
 $sc serve --model "$dir/t" --port 0 --draft "$dir/alien" >/dev/null 2>"$dir/err" && fail "serve: other tokenizer accepted"
