@@ -418,7 +418,8 @@ static void plan_304m(void) {
     sc_config c;
     config_preset(&c, "304m");
     double mib = 1048576.0;
-    int64_t i8 = engine_cuda_plan_bytes(&c, 1, 0, 4096, 1, SC_KV_F16), i8g = engine_cuda_plan_bytes(&c, 1, 64, 4096, 1, SC_KV_F16);
+    int64_t i8 = engine_cuda_plan_bytes(&c, 1, 0, 4096, 1, SC_KV_F16);
+    int64_t i8g = engine_cuda_plan_bytes(&c, 1, 64, 4096, 1, SC_KV_F16);
     int64_t f16 = engine_cuda_plan_bytes(&c, 0, 0, 4096, 1, SC_KV_F16);
     printf("304m, 4096 positions, 1 session: device arena INT8 per row %.1f MiB, INT8 group 64 %.1f MiB, FP16 %.1f "
            "MiB (the CUDA context and cuBLAS's own allocations come on top)\n",
