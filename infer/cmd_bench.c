@@ -242,6 +242,7 @@ int cmd_infer_bench(int argc, char **argv) {
     if (weights_load(&w, dir)) goto fail_nw;
     /* speculative decoding needs room for a last verification (pending + up to 63 drafts) */
     int spec_room = spec_cli_wanted(&sc) ? 66 : 0;
+    if (ppl) n_gen = 0, spec_room = 0; /* --perplexity runs the prompt only */
     sc_engine_opts o = {.device = device, .kv_type = kv_type, .threads = nthreads,
                         .precision = precision, .n_ctx = n_prompt + n_gen + spec_room, .n_seqs = 1};
     if (engine_open(&e, &w, &o)) goto fail;
