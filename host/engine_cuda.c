@@ -118,7 +118,10 @@ static void dims(cuda_engine *ce, const sc_config *c, int int8, int group, int n
     ce->eps = (float)c->rms_norm_eps, ce->theta = (float)c->rope_theta;
     ce->tied = c->tie_word_embeddings;
     ce->qkv_bias = c->qkv_bias, ce->o_bias = c->o_bias, ce->mlp_bias = c->mlp_bias;
-    ce->flash = ce->chunk > GEMV_MAX_T && kn_attention_check(ce->hd, ce->nh, ce->nkv, ce->QKV, ce->QKV) == 0;
+    /* a quantized cache: every row attends to the quantized keys and values, the prompt's first chunk too (as on the
+     * CPU), so the decode kernel over the cache; flash attention would read the chunk's FP16 rows */
+    ce->flash = ce->chunk > GEMV_MAX_T && ce->kv_type == SC_KV_F16 &&
+                kn_attention_check(ce->hd, ce->nh, ce->nkv, ce->QKV, ce->QKV) == 0;
     ce->layers = sc_calloc((size_t)ce->L, sizeof(clayer));
     ce->lora = lora, ce->nlora = nlora > 0 ? nlora : 0;
     ce->lmat = ce->nlora ? sc_calloc((size_t)ce->nlora * ce->L * LORA_NTARGETS, sizeof(clora)) : NULL;
@@ -441,8 +444,9 @@ static void lm_rows(cuda_engine *ce, const kn_half *xn, int n) {
 /* The layers for T tokens (ids in ce->ids, position and cache in ce->step), then the final norm of the last
  * out_rows rows into ce->xn. Only kernels and GEMVs when T <= GEMV_MAX_T: that is what the graph captures.
  * pos0: the rows' first position when the host knows it (-1 in the graph). A prompt's first chunk (pos0 = 0, more
- * than GEMV_MAX_T rows) attends only to itself: the training flash attention kernel, on q, k, v in the qkv buffer
- * (after RoPE; the cache got its copy); later chunks and decode use the decode kernel over the cache. */
+ * than GEMV_MAX_T rows) attends only to itself: with an FP16 cache the training flash attention kernel, on q, k, v
+ * in the qkv buffer (after RoPE; the cache got its copy); later chunks, decode and every chunk over a q8/q4 cache
+ * use the decode kernel over the cache. */
 static void enqueue_layers(cuda_engine *ce, int T, int out_rows, int pos0) {
     cudaStream_t s = ce->stream;
     int C = ce->C, F = ce->F;

@@ -549,9 +549,11 @@ int main(void) {
     w8a16_vs_w8a8("int8 group 32", &gpu, &cpu, &ref32, V);
 
     /* quantized KV caches: the CUDA engine (FP16 weights) against the CPU engine with the same cache type; graphs
-     * on/off, a 3-token step == 3 single steps and a cache reused from an earlier position (rollback), sessions */
+     * on/off, a 3-token step == 3 single steps and a cache reused from an earlier position (rollback), sessions.
+     * The CUDA engine quantizes FP16 rows, the CPU FP32 ones: an integer here and there lands one step apart, which
+     * at 4 bits is a sixteenth of the block's range, hence the wider q4 tolerance. */
     const int qt[2] = {SC_KV_Q8, SC_KV_Q4};
-    const double qtol[2] = {1e-2, 3e-2};
+    const double qtol[2] = {1e-2, 5e-2}; /* measured 0.005 and 0.018 */
     for (int i = 0; i < 2; i++) {
         char name[64];
         g_kv = qt[i];
@@ -559,13 +561,13 @@ int main(void) {
         cpu_run(&w32, prompt, cpu.pre, cpu.dec, seq);
         cuda_run(&w32, "fp16", 0, prompt, seq, gpu.pre, gpu.dec, NULL);
         compare(name, &gpu, &cpu, seq, V, qtol[i], qtol[i], 0.85);
-        printf("%s: CUDA vs CPU prefill %.4f, decode %.4f rel L2; vs FP32 KV on the CPU: prefill %.4f, decode %.4f\n",
-               name, gt_relerr(gpu.pre, cpu.pre, (int64_t)P * V), gt_relerr(gpu.dec, cpu.dec, (int64_t)G * V),
-               gt_relerr(cpu.pre, ref32.pre, (int64_t)P * V), gt_relerr(cpu.dec, ref32.dec, (int64_t)G * V));
+        printf("%s: CUDA vs CPU prefill %.4f, decode %.4f rel L2; the CPU's prefill vs its FP32 KV %.4f\n", name,
+               gt_relerr(gpu.pre, cpu.pre, (int64_t)P * V), gt_relerr(gpu.dec, cpu.dec, (int64_t)G * V),
+               gt_relerr(cpu.pre, ref32.pre, (int64_t)P * V));
         cuda_run(&w32, "fp16", 1, prompt, seq, other.pre, other.dec, NULL);
         snprintf(name, sizeof name, "--kv %s: graphs off == graphs on (bits)", kv_type_names[g_kv]);
         tu_check(name, gt_bitdiff(other.dec, gpu.dec, sizeof(float) * (size_t)G * V), 0.0);
-        kv_reuse_case(&w32, "fp16", prompt, 40, qtol[i]);
+        kv_reuse_case(&w32, "fp16", prompt, 40, 2e-3);
         sessions_case(&w32, "fp16", prompt);
     }
     g_kv = SC_KV_F16;
