@@ -10,7 +10,7 @@
 #include "host/device.h"
 #include "host/error.h"
 
-int engine_kv_type(const char *kv) { return sc_enum_index("--kv", kv_type_names, kv); }
+int engine_kv_type(const char *kv) { return sc_enum_index("kv", kv_type_names, kv); }
 
 int engine_lora_check(const sc_lora *ad, const sc_config *c, const char *dir) {
     if (ad->nlayers != c->num_hidden_layers)
@@ -44,8 +44,6 @@ int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
     memset(e, 0, sizeof *e);
     e->w = w;
     e->cfg = &w->cfg;
-    e->kv_type = o ? o->kv_type : SC_KV_F16;
-    if (kv_type_check(e->kv_type, w->cfg.head_dim)) return -1;
     if (o && o->n_lora > 0) {
         if (o->n_lora > ENGINE_LORA_MAX)
             return sc_fail("%d LoRA adapters; at most %d can be loaded at once", o->n_lora, ENGINE_LORA_MAX);
@@ -56,6 +54,8 @@ int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
         }
         e->lora = o->lora, e->n_lora = o->n_lora;
     }
+    e->kv_type = o ? o->kv_type : SC_KV_F16;
+    if (kv_type_check(e->kv_type, w->cfg.head_dim)) return -1;
     const char *dev = o && o->device ? o->device : "auto";
     const char *prec = o && o->precision ? o->precision : "auto";
     if (strcmp(prec, "auto") && strcmp(prec, "fp16") && strcmp(prec, "int8"))
