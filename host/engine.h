@@ -116,7 +116,7 @@ int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ct
 /* The same with LoRA adapters on board (their FP32 weights and the side path's scratch). */
 int64_t engine_cuda_plan_bytes_lora(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type,
                                     const sc_lora *const *lora, int n_lora);
-/* The same plan as printable rows ("  weights: layers 1213.0 MiB\n..."), into buf; returns the total bytes. */
+/* The same plan as printable rows (weights, KV cache, scratch: what each holds), into buf; returns the total bytes. */
 int64_t engine_cuda_plan_describe(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type,
                                   char *buf, size_t n);
 /* The plan by rows as numbers (the speculative --plan table, infer/spec_plan.c): weights (+ scales), KV caches, scratch (LoRA adapters included);

@@ -52,6 +52,7 @@ typedef struct {
 typedef struct {
     kn_half *attn_norm, *mlp_norm;
     cmat qkv, o, gu, down;
+    kn_half *bqkv, *bo, *bgu, *bdown; /* FP16 biases (qwen2 q/k/v, llama attention_bias/mlp_bias), NULL when none */
 } clayer;
 
 typedef struct {
@@ -62,6 +63,7 @@ typedef struct {
     int int8, group; /* group: the model's columns per scale (0 = per row) */
     int kv_type, qb; /* the caches: SC_KV_F16, SC_KV_Q8 or SC_KV_Q4 (f32 is kept as f16); qb values per scale */
     int C, F, Q, KV, QKV, nh, nkv, hd, V, L, max_ctx, nseq, chunk, graphs, tied;
+    int qkv_bias, o_bias, mlp_bias; /* the config's biases: q|k|v fused like the matrix (zeros where absent) */
     int flash; /* a prompt's first chunk (position 0, > GEMV_MAX_T rows) runs the flash attention kernel */
     float eps, theta;
     cudaStream_t stream;
@@ -115,7 +117,11 @@ static void dims(cuda_engine *ce, const sc_config *c, int int8, int group, int n
     if (ce->chunk > ce->max_ctx) ce->chunk = ce->max_ctx;
     ce->eps = (float)c->rms_norm_eps, ce->theta = (float)c->rope_theta;
     ce->tied = c->tie_word_embeddings;
-    ce->flash = ce->chunk > GEMV_MAX_T && kn_attention_check(ce->hd, ce->nh, ce->nkv, ce->QKV, ce->QKV) == 0;
+    ce->qkv_bias = c->qkv_bias, ce->o_bias = c->o_bias, ce->mlp_bias = c->mlp_bias;
+    /* a quantized cache: every row attends to the quantized keys and values, the prompt's first chunk too (as on the
+     * CPU), so the decode kernel over the cache; flash attention would read the chunk's FP16 rows */
+    ce->flash = ce->chunk > GEMV_MAX_T && ce->kv_type == SC_KV_F16 &&
+                kn_attention_check(ce->hd, ce->nh, ce->nkv, ce->QKV, ce->QKV) == 0;
     ce->layers = sc_calloc((size_t)ce->L, sizeof(clayer));
     ce->lora = lora, ce->nlora = nlora > 0 ? nlora : 0;
     ce->lmat = ce->nlora ? sc_calloc((size_t)ce->nlora * ce->L * LORA_NTARGETS, sizeof(clora)) : NULL;
@@ -170,6 +176,10 @@ static void layout(cuda_engine *ce, cuda_arena *a) {
         take_mat(ce, a, &y->o, ce->C, ce->Q);
         take_mat(ce, a, &y->gu, 2 * ce->F, ce->C);
         take_mat(ce, a, &y->down, ce->C, ce->F);
+        y->bqkv = ce->qkv_bias ? TAKE(kn_half, ce->QKV) : NULL;
+        y->bo = ce->o_bias ? TAKE(kn_half, C) : NULL;
+        y->bgu = ce->mlp_bias ? TAKE(kn_half, 2 * F) : NULL;
+        y->bdown = ce->mlp_bias ? TAKE(kn_half, C) : NULL;
     }
     size_t m1 = cuda_arena_mark(a);
     take_mat(ce, a, &ce->embed, ce->V, ce->C);
@@ -348,6 +358,16 @@ static void upload_vec(kn_half *dst, const float *src, int n) {
     free(h);
 }
 
+/* biases b0 [n0] and b1 [n1] (either NULL = zeros) into one FP16 vector at dst */
+static void upload_bias2(kn_half *dst, const float *b0, int n0, const float *b1, int n1) {
+    if (!dst) return;
+    float *f = sc_calloc((size_t)(n0 + n1), sizeof(float));
+    if (b0) memcpy(f, b0, (size_t)n0 * sizeof(float));
+    if (b1) memcpy(f + n0, b1, (size_t)n1 * sizeof(float));
+    upload_vec(dst, f, n0 + n1);
+    free(f);
+}
+
 static void upload(cuda_engine *ce, const sc_weights *w) {
     for (int l = 0; l < ce->L; l++) {
         const sc_wlayer *s = &w->layers[l];
@@ -361,6 +381,13 @@ static void upload(cuda_engine *ce, const sc_weights *w) {
         upload_mat(ce, &y->gu, 0, &s->wgate);
         upload_mat(ce, &y->gu, ce->F, &s->wup);
         upload_mat(ce, &y->down, 0, &s->wdown);
+        if (y->bqkv) { /* q | k | v as the fused matrix's rows */
+            upload_bias2(y->bqkv, s->bq, ce->Q, s->bk, ce->KV);
+            upload_bias2(y->bqkv + ce->Q + ce->KV, s->bv, ce->KV, NULL, 0);
+        }
+        upload_bias2(y->bo, s->bo, ce->C, NULL, 0);
+        upload_bias2(y->bgu, s->bgate, ce->F, s->bup, ce->F);
+        upload_bias2(y->bdown, s->bdown, ce->C, NULL, 0);
     }
     upload_mat(ce, &ce->embed, 0, &w->embed);
     if (!ce->tied) upload_mat(ce, &ce->lm_head, 0, &w->lm_head);
@@ -429,8 +456,9 @@ static void lm_rows(cuda_engine *ce, const kn_half *xn, int n) {
 /* The layers for T tokens (ids in ce->ids, position and cache in ce->step), then the final norm of the last
  * out_rows rows into ce->xn. Only kernels and GEMVs when T <= GEMV_MAX_T: that is what the graph captures.
  * pos0: the rows' first position when the host knows it (-1 in the graph). A prompt's first chunk (pos0 = 0, more
- * than GEMV_MAX_T rows) attends only to itself: the training flash attention kernel, on q, k, v in the qkv buffer
- * (after RoPE; the cache got its copy); later chunks and decode use the decode kernel over the cache. */
+ * than GEMV_MAX_T rows) attends only to itself: with an FP16 cache the training flash attention kernel, on q, k, v
+ * in the qkv buffer (after RoPE; the cache got its copy); later chunks, decode and every chunk over a q8/q4 cache
+ * use the decode kernel over the cache. */
 static void enqueue_layers(cuda_engine *ce, int T, int out_rows, int pos0) {
     cudaStream_t s = ce->stream;
     int C = ce->C, F = ce->F;
@@ -441,6 +469,7 @@ static void enqueue_layers(cuda_engine *ce, int T, int out_rows, int pos0) {
         /* the previous layer's MLP output joins the residual here (fused add) */
         kn_rmsnorm_forward(ce->x, ce->xn, ce->rstd, ce->x, l ? ce->down : NULL, y->attn_norm, T, C, ce->eps, s);
         linear(ce, &y->qkv, ce->xn, ce->qkv, T);
+        kn_bias_forward(ce->qkv, y->bqkv, T, ce->QKV, s); /* before RoPE, as HF: q and k biases are rotated too */
         if (ce->nlora) {
             lora_add(ce, l, LORA_Q, ce->xn, ce->qkv, ce->QKV, T);
             lora_add(ce, l, LORA_K, ce->xn, ce->qkv + ce->Q, ce->QKV, T);
@@ -454,15 +483,18 @@ static void enqueue_layers(cuda_engine *ce, int T, int out_rows, int pos0) {
             kn_decode_attention(ce->att, ce->qkv, ce->step, l, T, ce->nh, ce->nkv, ce->hd, ce->max_ctx, ce->kv_type,
                                 ce->qb, ce->att_ws, s);
         linear(ce, &y->o, ce->att, ce->o, T);
+        kn_bias_forward(ce->o, y->bo, T, C, s);
         if (ce->nlora) lora_add(ce, l, LORA_O, ce->att, ce->o, C, T);
         kn_rmsnorm_forward(ce->x, ce->xn, ce->rstd, ce->x, ce->o, y->mlp_norm, T, C, ce->eps, s);
         linear(ce, &y->gu, ce->xn, ce->gu, T);
+        kn_bias_forward(ce->gu, y->bgu, T, 2 * F, s);
         if (ce->nlora) {
             lora_add(ce, l, LORA_GATE, ce->xn, ce->gu, 2 * F, T);
             lora_add(ce, l, LORA_UP, ce->xn, ce->gu + F, 2 * F, T);
         }
         kn_swiglu_forward(ce->act, ce->gu, ce->gu + F, T, F, 2 * F, s);
         linear(ce, &y->down, ce->act, ce->down, T);
+        kn_bias_forward(ce->down, y->bdown, T, C, s);
         if (ce->nlora) lora_add(ce, l, LORA_DOWN, ce->act, ce->down, C, T);
     }
     if (out_rows > 0) {
@@ -592,9 +624,6 @@ int64_t engine_cuda_measured_bytes(const sc_engine *e) {
 int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     const sc_weights *w = e->w;
     const sc_config *c = e->cfg;
-    /* no bias add in the engine's kernels: such models (qwen2, attention_bias, mlp_bias) run on the CPU engine */
-    if (config_has_biases(c))
-        return sc_fail("CUDA engine: %s models with biases run on the CPU engine only (--device cpu)", c->model_type);
     const char *prec = o->precision ? o->precision : "auto";
     int group = w->quantized ? w->group_size : 0, n_ctx = o->n_ctx, nseq = o->n_seqs > 0 ? o->n_seqs : 1;
     device_probe_info dp; /* the context, cuBLAS and every kernel first: what is left is the arena's */
@@ -666,8 +695,8 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     device_describe(0, desc, sizeof desc);
     fprintf(stderr,
             "cuda engine: %s; precision %s (%s; FP16 would take %.1f MiB, INT8 %.1f MiB, %.1f MiB free); device "
-            "arena %.1f MiB = weights %.1f + LoRA adapters %.1f (%d, FP32) + KV %.1f (%s, %d x %d positions) + scratch "
-            "%.1f; CUDA context, cuBLAS, kernels %s; decode graphs %s\n",
+            "arena %.1f MiB = weights %.1f + LoRA adapters %.1f (%d, FP32) + KV %.1f (%s, %d x %d positions) + "
+            "scratch %.1f; CUDA context, cuBLAS, kernels %s; decode graphs %s\n",
             desc, e->precision, why, need16 / 1048576.0, need8 / 1048576.0, free_b / 1048576.0, bytes / 1048576.0,
             ce->weight_bytes / 1048576.0, ce->lora_bytes / 1048576.0, ce->nlora, ce->kv_bytes / 1048576.0,
             kv_type_names[ce->kv_type], ce->nseq, ce->max_ctx,

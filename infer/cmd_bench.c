@@ -225,9 +225,32 @@ static int bench_perplexity(sc_engine *e, const char *dir, const int32_t *ids, i
     return rc;
 }
 
+/* --plan: the CUDA engine's device-memory plan for the model in dir (config.json only: no weights read, no device
+ * needed), one row per kind of buffer */
+static int bench_plan(const char *dir, const char *prec, int kv_type, int n_ctx) {
+#ifdef SC_HAVE_KERNELS
+    sc_config c;
+    char path[4096], rows[1024];
+    int group = 0;
+    if (config_load(&c, path_join(path, sizeof path, dir, "config.json"))) return -1;
+    int q = quant_config_read(dir, &group);
+    if (q < 0 || kv_type_check(kv_type, c.head_dim)) return -1;
+    int int8 = !strcmp(prec, "int8") || (!strcmp(prec, "auto") && q == 1);
+    if (n_ctx > c.max_position_embeddings) n_ctx = c.max_position_embeddings;
+    int64_t b = engine_cuda_plan_describe(&c, int8, int8 ? group : 0, n_ctx, 1, kv_type, rows, sizeof rows);
+    printf("%s: CUDA engine device memory plan, %d positions, 1 session, --precision %s%s, --kv %s: %.1f MiB\n%s", dir,
+           n_ctx, int8 ? "int8" : "fp16", !strcmp(prec, "auto") ? " (auto without a device: as stored)" : "",
+           kv_type_names[kv_type], b / 1048576.0, rows);
+    return 0;
+#else
+    (void)dir, (void)prec, (void)kv_type, (void)n_ctx;
+    return sc_fail("--plan: this build has no CUDA engine (no CUDA toolkit at configure time)");
+#endif
+}
+
 int cmd_infer_bench(int argc, char **argv) {
     const char *dir = NULL, *device = "auto", *kvtype = "f16", *precision = "auto";
-    int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0, ppl = 0, verify_cost = 0;
+    int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0, ppl = 0, verify_cost = 0, plan_ctx = 0;
     float bw = 64.0f;
     const char *file = NULL;
     sc_spec_cli sc = SPEC_CLI_DEFAULTS;
@@ -246,6 +269,7 @@ int cmd_infer_bench(int argc, char **argv) {
         {"file", 'f', SC_ARG_STR, &file, "prompt: the last -p tokens of this file (tokenizer.json of the model)", 0},
         {"verify-cost", 0, SC_ARG_INT, &verify_cost,
          "time passes of 1..N tokens after the prompt (speculative verification), -r rounds, medians (0 = off)", 0},
+        {"ctx", 0, SC_ARG_INT, &plan_ctx, "--plan without --draft: positions of the KV cache (0 = -p + -n)", 0},
         {"perplexity", 0, SC_ARG_FLAG, &ppl,
          "instead of timing: the engine's perplexity on the prompt (--file's last -p tokens), e.g. per --kv type", 0},
         SPEC_CLI_ARGS(sc),
@@ -267,12 +291,20 @@ int cmd_infer_bench(int argc, char **argv) {
         fprintf(stderr, "smallcoder infer-bench: %s\n", sc_error());
         return 2;
     }
+    if (sc.plan && !sc.draft_dir) { /* the model's plan alone, from config.json (no weights read) */
+        if (bench_plan(dir, precision, kv_type, plan_ctx > 0 ? plan_ctx : n_prompt + n_gen)) {
+            fprintf(stderr, "smallcoder infer-bench: %s\n", sc_error());
+            return 1;
+        }
+        return 0;
+    }
     int nthreads = sc_set_threads(threads);
     sc_weights w;
     sc_engine e = {0};
     if (weights_load(&w, dir)) goto fail_nw;
     /* speculative decoding needs room for a last verification (pending + up to 63 drafts) */
     int spec_room = spec_cli_wanted(&sc) || verify_cost ? 66 : 0;
+    if (ppl) n_gen = 0, spec_room = 0; /* --perplexity runs the prompt only */
     sc_engine_opts o = {.device = device, .kv_type = kv_type, .threads = nthreads,
                         .precision = precision, .n_ctx = n_prompt + n_gen + spec_room, .n_seqs = 1};
     if (sc.plan) { /* the device plan of the model and its draft, then exit */

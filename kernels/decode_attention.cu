@@ -27,7 +27,7 @@ static_assert(DA_THREADS == 4 * 32 && DA_TILE == 2 * 32 && DA_MAX_G == 2 * 4, "t
 __global__ void rope_kv_store_kernel(__half *qkv, const kn_kv_step *st, const float *inv_freq, int layer, int T,
                                      int nh, int nkv, int hd, int store) {
     int half = hd / 2, ld = (nh + 2 * nkv) * hd, row = nkv * hd;
-    int64_t n_rot = (int64_t)T * (nh + nkv) * half, n_v = (int64_t)T * row;
+    int64_t n_rot = (int64_t)T * (nh + nkv) * half, n_v = store ? (int64_t)T * row : 0;  // v: FP16 caches only
     int pos = st->pos;
     __half *K = (__half *)st->k + (int64_t)layer * st->n_ctx * row;
     __half *V = (__half *)st->v + (int64_t)layer * st->n_ctx * row;

@@ -311,3 +311,17 @@ extern "C" void kn_matmul_backward(kn_blas *b, kn_half *dx, int dx_accumulate, f
     // dW^T[in, out] += x^T[in, T] dy[T, out]; the token sum is the GEMM's k, never split across outputs
     if (dW_acc) kn_gemm(b, CUBLAS_OP_N, CUBLAS_OP_T, in, out, T, dW_scale, x, in, dy, out, 1.0f, dW_acc, 1, in);
 }
+
+// y[t, i] += b[i] in FP32, rounded once to FP16 (host/cpu/matmul.c bias_forward): the optional biases of Qwen2
+// (q/k/v) and Llama (attention_bias, mlp_bias) after a projection, GEMM or GEMV
+__global__ void bias_forward_kernel(__half *y, const __half *b, int64_t n, int out) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = f2h(h2f(y[i]) + h2f(b[i % out]));
+}
+
+extern "C" void kn_bias_forward(kn_half *y, const kn_half *b, int T, int out, cudaStream_t stream) {
+    int64_t n = (int64_t)T * out;
+    if (!b || n <= 0) return;
+    bias_forward_kernel<<<kn_blocks(n, 256), 256, 0, stream>>>((__half *)y, (const __half *)b, n, out);
+    KN_CHECK_LAUNCH();
+}

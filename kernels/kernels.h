@@ -84,6 +84,8 @@ void kn_set_fake_timer(double (*fn)(void *ctx, const char *what), void *ctx);
 void kn_gemm_cache_reset(void);
 /* y[T,out] = x[T,in] W[out,in]^T, y in FP16. */
 void kn_matmul_forward(kn_blas *b, kn_half *y, const kn_half *x, const kn_half *W, int T, int in, int out);
+/* y[T,out] += b[out] (FP16 y and b, the sum in FP32); nothing when b is NULL. */
+void kn_bias_forward(kn_half *y, const kn_half *b, int T, int out, cudaStream_t stream);
 /* dx[T,in] = dy W (dx_accumulate = 0) or += (1), skipped when dx is NULL; dW[out,in] += dW_scale * dy^T x in FP32,
  * skipped when dW_acc is NULL. */
 void kn_matmul_backward(kn_blas *b, kn_half *dx, int dx_accumulate, float *dW_acc, float dW_scale, const kn_half *dy,

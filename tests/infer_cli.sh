@@ -49,6 +49,27 @@ done
 echo "greedy agreement INT8 vs FP32: $same of $tot characters before the first difference"
 [ $((same * 2)) -ge $tot ] || fail "INT8 greedy output diverges from FP32 early ($same/$tot)"
 
+# quantized KV caches (FP32 weights): the engine's perplexity on a source file within 1% (q8) / 3% (q4) of the FP32
+# cache's, and greedy text against --kv f32 (at least half the characters before the first difference)
+pp() { $sc infer-bench --model "$m" --device cpu --perplexity -p 256 --file "$src/host/engine_cuda.c" --kv "$1" --json \
+  2>/dev/null | sed 's/.*"perplexity":\([0-9.e+-]*\).*/\1/'; }
+pf=$(pp f32)
+for kv in q8 q4; do
+  pk=$(pp $kv)
+  lim=0.01; [ $kv = q4 ] && lim=0.03
+  awk -v a="$pf" -v b="$pk" -v l=$lim -v k=$kv 'BEGIN { d = (b - a) / a; printf "perplexity --kv f32 %s, --kv %s %s (%+.4f%%)\n", a, k, b, 100 * d
+    exit !(a > 1 && d < l && d > -l) }' || fail "--kv $kv perplexity off ($pf vs $pk)"
+  tot=0; same=0
+  for p in "int main(" "static int " "#include <" "for (int i = 0; " "return sc_fail(" "typedef struct {"; do
+    a=$($sc complete --model "$m" --prompt "$p" -n 24 --kv f32 2>/dev/null)
+    b=$($sc complete --model "$m" --prompt "$p" -n 24 --kv $kv 2>/dev/null)
+    n=$(/usr/bin/python3 -c 'import os,sys; a,b=sys.argv[1],sys.argv[2]; print(len(os.path.commonprefix([a,b])), max(len(a),1))' "$a" "$b")
+    same=$((same + ${n% *})); tot=$((tot + ${n#* }))
+  done
+  echo "greedy agreement --kv $kv vs f32: $same of $tot characters before the first difference"
+  [ $((same * 2)) -ge $tot ] || fail "--kv $kv greedy output diverges from --kv f32 early ($same/$tot)"
+done
+
 # FIM: --prefix/--suffix and --file --cursor build the same prompt
 printf 'int add(int a, int b) {\n    return a;\n}\n' >"$dir/f.c"
 a=$($sc complete --model "$q" --prefix 'int add(int a, int b) {

@@ -92,7 +92,8 @@ check_serve() { # MODEL ADAPTER_A ADAPTER_B [serve options]: concurrent requests
 import codecs, http.client, json, sys, threading
 port, d = int(sys.argv[1]), sys.argv[2]
 codecs.register_error("byte", lambda e: ("\ufffd", e.start + 1))
-def rd(n): return open(f"{d}/{n}", "rb").read().decode("utf-8", "byte").removesuffix("\n")
+# the server writes NUL as U+FFFD too (serve_utf8_clean), as infer_cuda_emu.sh compares
+def rd(n): return open(f"{d}/{n}", "rb").read().decode("utf-8", "byte").replace("\0", "\ufffd").removesuffix("\n")
 def req(method, path, body=None, status=200):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     c.request(method, path, json.dumps(body) if body is not None else None, {"Content-Type": "application/json"})

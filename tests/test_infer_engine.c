@@ -154,9 +154,9 @@ static void run_variant(int variant) {
     d = max_abs_diff(got, ref, (size_t)T * V, NULL);
     printf("fp32 engine, fp16 kv: max |diff| %.3g\n", d);
     CHECKF(d < 2e-3 * fmaxf(1, amax), "FP16 KV vs reference: %g", d);
-    /* quantized caches: logits near the FP32 ones, prefill + decode equal to token by token up to summation order
-     * (both read the same quantized rows). Measured on these random models (max |diff| / max |logit|): q8 0.7-1.3%,
-     * q4 11-17% with 80-85% argmax agreement; the tolerances are about twice that. */
+    /* quantized caches: logits near the FP32 ones, prefill + decode near token by token (both read quantized rows).
+     * Measured on these random models (max |diff| / max |logit|): q8 0.7-1.3%, q4 11-17% with 80-85% argmax
+     * agreement; the tolerances are about twice that. */
     const int qtypes[2] = {SC_KV_Q8, SC_KV_Q4};
     const float qtol[2] = {3e-2f, 3e-1f};
     const int qagree[2] = {9, 7}; /* tenths of T */
@@ -179,7 +179,10 @@ static void run_variant(int variant) {
                "token by token %.3g\n", kv_type_names[qtypes[i]], d, amax, agree, T, dp);
         CHECKF(d < qtol[i] * fmaxf(1, amax), "%s KV vs reference: %g", kv_type_names[qtypes[i]], d);
         CHECKF(agree >= T * qagree[i] / 10, "%s KV argmax agreement %d/%d", kv_type_names[qtypes[i]], agree, T);
-        CHECKF(dp < 1e-4f * fmaxf(1, amax), "%s KV prefill+decode vs decode: %g", kv_type_names[qtypes[i]], dp);
+        /* sgemm (prefill) and the decode products round k and v differently, which can move an integer of a block
+         * by one step: a tenth of the type's tolerance, not FP32's 1e-4 */
+        CHECKF(dp < 0.1f * qtol[i] * fmaxf(1, amax), "%s KV prefill+decode vs decode: %g", kv_type_names[qtypes[i]],
+               dp);
     }
     free(pre);
     weights_free(&w);

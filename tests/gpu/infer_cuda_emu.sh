@@ -75,10 +75,12 @@ assert d["context_mib"] >= 0, d  # the emulator's default device has no context 
 print("infer-bench --device cuda: %(weights)s, planned %(peak_device_mib).1f MiB, measured %(device_used_mib).1f MiB" % d)
 PY
 
-# serve on the CUDA engine, two slots (two preallocated KV caches): both answer like `complete`
+# serve on the CUDA engine, two slots (two preallocated KV caches): both answer like `complete`, with the FP16 and
+# the 8-bit KV cache (--kv q8: the slots' caches quantized on the device)
+for kv in f16 q8; do
 # to a file, not a shell variable: a random model may emit a NUL byte, which the shell would drop
-$sc complete --model "$dir/fp32" --device cuda --prompt "int main(" -n 10 >"$dir/want" 2>/dev/null
-$sc serve --model "$dir/fp32" --device cuda --port 0 --parallel 2 2>"$dir/serve.log" &
+$sc complete --model "$dir/fp32" --device cuda --kv $kv --prompt "int main(" -n 10 >"$dir/want" 2>/dev/null
+$sc serve --model "$dir/fp32" --device cuda --kv $kv --port 0 --parallel 2 2>"$dir/serve.log" &
 pid=$!
 port=
 for i in $(seq 300); do
@@ -86,11 +88,11 @@ for i in $(seq 300); do
   [ -n "$port" ] && break
   sleep 0.1
 done
-if [ -z "$port" ]; then fail "serve --device cuda did not start: $(cat "$dir/serve.log")"
+if [ -z "$port" ]; then fail "serve --device cuda --kv $kv did not start: $(cat "$dir/serve.log")"
 else
   for r in 1 2 3; do
     curl -s -o "$dir/body" "http://127.0.0.1:$port/completion" \
-      -d '{"prompt":"int main(","n_predict":10,"temperature":0}' || fail "serve request $r"
+      -d '{"prompt":"int main(","n_predict":10,"temperature":0}' || fail "serve --kv $kv request $r"
     # a random model emits bytes that are not UTF-8: the server's JSON has each such byte, and NUL, as U+FFFD
     # (serve_utf8_clean), so complete's bytes are cleaned the same way (one U+FFFD per invalid byte) to compare
     got=$(/usr/bin/python3 -c 'import json,sys; sys.stdout.buffer.write(json.load(open(sys.argv[1], encoding="utf-8"))["content"].encode())' \
@@ -98,13 +100,14 @@ else
     want_clean=$(/usr/bin/python3 -c 'import codecs,sys
 codecs.register_error("byte", lambda e: ("\ufffd", e.start + 1))
 sys.stdout.buffer.write(sys.stdin.buffer.read().decode("utf-8", "byte").replace("\0", "\ufffd").encode())' <"$dir/want")
-    [ "$got" = "$want_clean" ] || fail "serve request $r: '$got' differs from complete '$want_clean'"
+    [ "$got" = "$want_clean" ] || fail "serve --kv $kv request $r: '$got' differs from complete '$want_clean'"
   done
-  grep -q "cuda engine: .*(f16, 2 x " "$dir/serve.log" || fail "serve did not plan 2 KV caches: $(cat "$dir/serve.log")"
+  grep -q "cuda engine: .*($kv, 2 x " "$dir/serve.log" || fail "serve did not plan 2 $kv KV caches: $(cat "$dir/serve.log")"
   kill "$pid"
   wait "$pid" 2>/dev/null
   pid=
 fi
+done
 
 [ $fails = 0 ] && echo "infer_cuda_emu: all passed" || echo "infer_cuda_emu: $fails failed"
 [ $fails = 0 ]

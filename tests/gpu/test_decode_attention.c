@@ -167,9 +167,10 @@ static void qatt_case(sc_rng *r, int type, int hd, int nh, int nkv, int T, int p
     kv_free(&kv);
 }
 
-/* the store kernel: T rows of k and v from qkv into a q8/q4 cache at pos (layer 1 of 2), against kv_store on the
+/* the store path the engine runs (kn_rope_kv_store with zero frequencies: RoPE leaves the rows as they are, then
+ * kn_kv_quant_store): T rows of k and v from qkv into a q8/q4 cache at pos (layer 1 of 2), against kv_store on the
  * same FP16 values: scales equal bit for bit, integers within one step (a product rounded otherwise), nothing else
- * of the cache touched */
+ * of the cache touched, nor a guard region as long again after each of its four arrays */
 static void qstore_case(sc_rng *r, int type, int hd, int nh, int nkv, int T, int pos, int n_ctx) {
     const int L = 2, l = 1;
     int ld = (nh + 2 * nkv) * hd;
@@ -184,26 +185,30 @@ static void qstore_case(sc_rng *r, int type, int hd, int nh, int nkv, int T, int
     kv_create(&kv, L, n_ctx, nkv, hd, type);
     size_t db = kv_data_bytes(type, (size_t)n), sb = (size_t)n / kv.qb * 2;
     memset(kv.k, 0x5a, db), memset(kv.v, 0x5a, db), memset(kv.ks, 0x5a, sb), memset(kv.vs, 0x5a, sb);
-    void *dk = gt_alloc(db), *dv = gt_alloc(db);
-    kn_half *dks = gt_alloc(sb), *dvs = gt_alloc(sb);
-    GT_CHECK(cudaMemcpy(dk, kv.k, db, cudaMemcpyHostToDevice));
-    GT_CHECK(cudaMemcpy(dv, kv.v, db, cudaMemcpyHostToDevice));
-    GT_CHECK(cudaMemcpy(dks, kv.ks, sb, cudaMemcpyHostToDevice));
-    GT_CHECK(cudaMemcpy(dvs, kv.vs, sb, cudaMemcpyHostToDevice));
+    void *dk = gt_alloc(2 * db), *dv = gt_alloc(2 * db);
+    kn_half *dks = gt_alloc(2 * sb), *dvs = gt_alloc(2 * sb);
+    GT_CHECK(cudaMemset(dk, 0x5a, 2 * db));
+    GT_CHECK(cudaMemset(dv, 0x5a, 2 * db));
+    GT_CHECK(cudaMemset(dks, 0x5a, 2 * sb));
+    GT_CHECK(cudaMemset(dvs, 0x5a, 2 * sb));
     kv_store(&kv, l, pos, T, k, v);
     kn_half *dqkv = gt_up_half(qkv, (int64_t)T * ld);
     kn_kv_step h = {.pos = pos, .n_ctx = n_ctx, .k = dk, .v = dv, .ks = dks, .vs = dvs};
     kn_kv_step *st = gt_alloc(sizeof h);
     GT_CHECK(cudaMemcpy(st, &h, sizeof h, cudaMemcpyHostToDevice));
-    kn_kv_quant_store(dqkv, st, l, T, nh, nkv, hd, type, kv.qb, 0);
+    float *zero = gt_alloc(sizeof(float) * (size_t)hd / 2);
+    GT_CHECK(cudaMemset(zero, 0, sizeof(float) * (size_t)hd / 2));
+    kn_rope_kv_store(dqkv, st, zero, l, T, nh, nkv, hd, type, kv.qb, 0);
     GT_CHECK(cudaDeviceSynchronize());
-    uint8_t *gk = TU_NEW(uint8_t, db), *gv = TU_NEW(uint8_t, db);
-    uint8_t *gks = TU_NEW(uint8_t, sb), *gvs = TU_NEW(uint8_t, sb);
-    GT_CHECK(cudaMemcpy(gk, dk, db, cudaMemcpyDeviceToHost));
-    GT_CHECK(cudaMemcpy(gv, dv, db, cudaMemcpyDeviceToHost));
-    GT_CHECK(cudaMemcpy(gks, dks, sb, cudaMemcpyDeviceToHost));
-    GT_CHECK(cudaMemcpy(gvs, dvs, sb, cudaMemcpyDeviceToHost));
-    int scale_bad = memcmp(gks, kv.ks, sb) != 0 || memcmp(gvs, kv.vs, sb) != 0, maxd = 0;
+    uint8_t *gk = TU_NEW(uint8_t, 2 * db), *gv = TU_NEW(uint8_t, 2 * db);
+    uint8_t *gks = TU_NEW(uint8_t, 2 * sb), *gvs = TU_NEW(uint8_t, 2 * sb);
+    GT_CHECK(cudaMemcpy(gk, dk, 2 * db, cudaMemcpyDeviceToHost));
+    GT_CHECK(cudaMemcpy(gv, dv, 2 * db, cudaMemcpyDeviceToHost));
+    GT_CHECK(cudaMemcpy(gks, dks, 2 * sb, cudaMemcpyDeviceToHost));
+    GT_CHECK(cudaMemcpy(gvs, dvs, 2 * sb, cudaMemcpyDeviceToHost));
+    int scale_bad = memcmp(gks, kv.ks, sb) != 0 || memcmp(gvs, kv.vs, sb) != 0, maxd = 0, guard_bad = 0;
+    for (size_t i = 0; i < db; i++) guard_bad += gk[db + i] != 0x5a || gv[db + i] != 0x5a;
+    for (size_t i = 0; i < sb; i++) guard_bad += gks[sb + i] != 0x5a || gvs[sb + i] != 0x5a;
     int64_t differ = 0;
     for (size_t i = 0; i < db; i++)
         for (int w = 0; w < 2; w++) {
@@ -221,7 +226,10 @@ static void qstore_case(sc_rng *r, int type, int hd, int nh, int nkv, int T, int
     snprintf(name, sizeof name, "kv store %s hd=%d nkv=%d T=%d pos=%d: largest integer difference (%lld bytes differ)",
              kv_type_names[type], hd, nkv, T, pos, (long long)differ);
     tu_check(name, maxd, 1.0);
-    GT_FREE(dk), GT_FREE(dv), GT_FREE(dks), GT_FREE(dvs), GT_FREE(dqkv), GT_FREE(st);
+    snprintf(name, sizeof name, "kv store %s hd=%d nkv=%d T=%d pos=%d: bytes written past the cache", kv_type_names[type],
+             hd, nkv, T, pos);
+    tu_check(name, guard_bad, 0.0);
+    GT_FREE(dk), GT_FREE(dv), GT_FREE(dks), GT_FREE(dvs), GT_FREE(dqkv), GT_FREE(st), GT_FREE(zero);
     free(qkv), free(k), free(v), free(gk), free(gv), free(gks), free(gvs);
     kv_free(&kv);
 }

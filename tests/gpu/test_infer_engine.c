@@ -26,6 +26,9 @@
 
 enum { P = 20, G = 32, CTX = 64 };
 
+/* the KV cache type of every engine the cases below open (the CPU reference: FP32 for f16, else the same type) */
+static int g_kv = SC_KV_F16;
+
 static int argmax(const float *x, int n) {
     int b = 0;
     for (int i = 1; i < n; i++)
@@ -50,7 +53,7 @@ static void fwd(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float *logit
 /* CPU reference: prefill logits [P, V], then G greedy steps: tokens seq[G] chosen from the logits, dec [G, V] */
 static void cpu_run(const sc_weights *w, const int32_t *prompt, float *pre, float *dec, int32_t *seq) {
     sc_engine e;
-    sc_engine_opts o = {.device = "cpu", .kv_type = SC_KV_F32};
+    sc_engine_opts o = {.device = "cpu", .kv_type = g_kv == SC_KV_F16 ? SC_KV_F32 : g_kv};
     open_or_die(&e, w, &o);
     sc_kv kv;
     engine_kv_create(&e, &kv, CTX);
@@ -70,7 +73,7 @@ static void cpu_run(const sc_weights *w, const int32_t *prompt, float *pre, floa
 static void cuda_run(const sc_weights *w, const char *prec, int no_graphs, const int32_t *prompt, const int32_t *seq,
                      float *pre, float *dec, char *chosen) {
     sc_engine e;
-    sc_engine_opts o = {.device = "cuda", .kv_type = SC_KV_F16, .precision = prec, .n_ctx = CTX, .no_graphs = no_graphs};
+    sc_engine_opts o = {.device = "cuda", .kv_type = g_kv, .precision = prec, .n_ctx = CTX, .no_graphs = no_graphs};
     open_or_die(&e, w, &o);
     if (chosen) snprintf(chosen, 16, "%s", e.precision);
     sc_kv kv;
@@ -118,7 +121,7 @@ static void w8a16_vs_w8a8(const char *name, const run_out *gpu, const run_out *c
 static void kv_reuse_case(const sc_weights *w, const char *prec, const int32_t *ids, int n, double tol) {
     int V = w->cfg.vocab_size;
     sc_engine e;
-    sc_engine_opts o = {.device = "cuda", .kv_type = SC_KV_F16, .precision = prec, .n_ctx = CTX};
+    sc_engine_opts o = {.device = "cuda", .kv_type = g_kv, .precision = prec, .n_ctx = CTX};
     open_or_die(&e, w, &o);
     float *all = TU_NEW(float, (size_t)n * V), *inc = TU_NEW(float, (size_t)n * V);
     float *singles = TU_NEW(float, (size_t)n * V);
@@ -133,9 +136,10 @@ static void kv_reuse_case(const sc_weights *w, const char *prec, const int32_t *
     kv.n = split;
     for (int t = split; t < n; t++) fwd(&e, &kv, ids + t, 1, singles + (size_t)t * V, NULL);
     char what[160];
-    snprintf(what, sizeof what, "%s: prefill %d + 3 + 1 x 5 vs one prefill of %d (rel L2, last 8)", prec, split, n);
+    snprintf(what, sizeof what, "%s, kv %s: prefill %d + 3 + 1 x 5 vs one prefill of %d (rel L2, last 8)", prec,
+             kv_type_names[g_kv], split, n);
     tu_check(what, gt_relerr(inc + (size_t)split * V, all + (size_t)split * V, (int64_t)8 * V), tol);
-    snprintf(what, sizeof what, "%s: a 3-token step == 3 single steps (bits)", prec);
+    snprintf(what, sizeof what, "%s, kv %s: a 3-token step == 3 single steps (bits)", prec, kv_type_names[g_kv]);
     tu_check(what, gt_bitdiff(inc + (size_t)split * V, singles + (size_t)split * V, sizeof(float) * 8 * (size_t)V),
              0.0);
     snprintf(what, sizeof what, "%s: kv->n after the steps", prec);
@@ -145,7 +149,7 @@ static void kv_reuse_case(const sc_weights *w, const char *prec, const int32_t *
     kv.n = kv.n_ctx;
     tu_check("forward past the context fails", e.ops->forward(&e, &kv, &one, 1, inc, NULL) == -1 ? 0.0 : 1.0, 0.0);
     sc_kv host;
-    kv_create(&host, w->cfg.num_hidden_layers, CTX, w->cfg.num_key_value_heads, w->cfg.head_dim, 1);
+    kv_create(&host, w->cfg.num_hidden_layers, CTX, w->cfg.num_key_value_heads, w->cfg.head_dim, SC_KV_F16);
     tu_check("forward on a host KV cache fails", e.ops->forward(&e, &host, &one, 1, inc, NULL) == -1 ? 0.0 : 1.0,
              0.0);
     kv_free(&host);
@@ -162,7 +166,7 @@ static void chunk_case(const sc_weights *w, const char *prec, const int32_t *ids
     float *one = TU_NEW(float, (size_t)n * V), *chunked = TU_NEW(float, (size_t)n * V);
     for (int pass = 0; pass < 2; pass++) {
         sc_engine e;
-        sc_engine_opts o = {.device = "cuda", .kv_type = SC_KV_F16, .precision = prec, .n_ctx = CTX, .chunk = pass ? 16 : 0};
+        sc_engine_opts o = {.device = "cuda", .kv_type = g_kv, .precision = prec, .n_ctx = CTX, .chunk = pass ? 16 : 0};
         open_or_die(&e, w, &o);
         sc_kv kv;
         engine_kv_create(&e, &kv, CTX);
@@ -182,7 +186,7 @@ static void sessions_case(const sc_weights *w, const char *prec, const int32_t *
     float *solo = TU_NEW(float, (size_t)S * steps * V), *mix = TU_NEW(float, (size_t)S * steps * V);
     for (int pass = 0; pass < 2; pass++) {
         sc_engine e;
-        sc_engine_opts o = {.device = "cuda", .kv_type = SC_KV_F16, .precision = prec, .n_ctx = CTX, .n_seqs = 2};
+        sc_engine_opts o = {.device = "cuda", .kv_type = g_kv, .precision = prec, .n_ctx = CTX, .n_seqs = 2};
         open_or_die(&e, w, &o);
         sc_kv kv[3];
         float *out = pass ? mix : solo;
@@ -209,7 +213,8 @@ static void sessions_case(const sc_weights *w, const char *prec, const int32_t *
         engine_close(&e);
     }
     char what[160];
-    snprintf(what, sizeof what, "%s: 3 interleaved sessions (2 planned) == each alone (bits)", prec);
+    snprintf(what, sizeof what, "%s, kv %s: 3 interleaved sessions (2 planned) == each alone (bits)", prec,
+             kv_type_names[g_kv]);
     tu_check(what, gt_bitdiff(mix, solo, sizeof(float) * (size_t)S * steps * V), 0.0);
     free(solo), free(mix);
 }
@@ -294,8 +299,8 @@ static void long_context_case(sc_weights *w) {
 }
 
 /* issue 17: an open-model-shaped checkpoint on the CUDA engine. llama3 rope_scaling + an untied head run (the
- * scaled frequencies go to the engine's inv_freq table) and match the CPU engine; a qwen2 model (q/k/v biases) is
- * refused with one clear line, and --device auto then runs it on the CPU. */
+ * scaled frequencies go to the engine's inv_freq table) and match the CPU engine; qwen2 (q/k/v biases) and llama
+ * attention_bias + mlp_bias models match the CPU engine in FP16 and INT8. */
 static void open_variant_case(const char *dir) {
     sc_config cfg;
     config_preset(&cfg, "tiny");
@@ -333,28 +338,57 @@ static void open_variant_case(const char *dir) {
     weights_free(&w);
     model_free(&m);
 
-    config_preset(&cfg, "tiny");
-    cfg.max_position_embeddings = CTX, cfg.qkv_bias = 1;
-    snprintf(cfg.model_type, sizeof cfg.model_type, "qwen2");
-    model_create(&m, &cfg);
-    model_init_weights(&m, 79, 0.08f);
-    snprintf(path, sizeof path, "%s/qwen2", dir);
-    if (model_save(&m, path) || weights_load(&w, path)) {
-        printf("qwen2 variant: %s\n", sc_error());
-        exit(1);
+    /* biases on the CUDA engine (kn_bias_forward): qwen2 (q/k/v) and llama attention_bias + mlp_bias (all seven),
+     * FP16 and INT8 weights, against the CPU engine on the same directory */
+    for (int variant = 0; variant < 2; variant++) {
+        config_preset(&cfg, "tiny");
+        cfg.max_position_embeddings = CTX, cfg.qkv_bias = 1;
+        if (variant) cfg.o_bias = cfg.mlp_bias = 1;
+        snprintf(cfg.model_type, sizeof cfg.model_type, "%s", variant ? "llama" : "qwen2");
+        model_create(&m, &cfg);
+        model_init_weights(&m, 79 + variant, 0.08f);
+        gt_model_random_norms(&m, &r);
+        for (int i = 0; i < m.ntensors; i++) /* biases large enough to matter (init leaves them at zero) */
+            if (strstr(m.table[i].name, ".bias"))
+                for (int64_t j = 0; j < m.table[i].numel; j++)
+                    m.params[m.table[i].offset + j] = (float)rng_normal(&r) * 0.3f;
+        char p8[4300];
+        snprintf(path, sizeof path, "%s/bias%d", dir, variant);
+        snprintf(p8, sizeof p8, "%s/bias%d-int8", dir, variant);
+        sc_weights w8;
+        if (model_save(&m, path) || weights_load(&w, path) || quantize_model(&m, p8, 0) || weights_load(&w8, p8)) {
+            printf("bias variant: %s\n", sc_error());
+            exit(1);
+        }
+        char name[96];
+        run_out g = run_alloc(V), c = run_alloc(V), nob = run_alloc(V);
+        cpu_run(&w, prompt, c.pre, c.dec, seq);
+        cuda_run(&w, "fp16", 0, prompt, seq, g.pre, g.dec, NULL);
+        snprintf(name, sizeof name, "%s biases, fp16", variant ? "llama attention+mlp" : "qwen2 q/k/v");
+        compare(name, &g, &c, seq, V, 1e-2, 1e-2, 0.9);
+        /* the biases are not a no-op: the same model with them zeroed gives other logits */
+        for (int i = 0; i < m.ntensors; i++)
+            if (strstr(m.table[i].name, ".bias")) memset(m.params + m.table[i].offset, 0, sizeof(float) * m.table[i].numel);
+        char pz[4300];
+        snprintf(pz, sizeof pz, "%s/bias%d-zero", dir, variant);
+        sc_weights wz;
+        if (model_save(&m, pz) || weights_load(&wz, pz)) {
+            printf("bias variant (zeroed): %s\n", sc_error());
+            exit(1);
+        }
+        cuda_run(&wz, "fp16", 0, prompt, seq, nob.pre, nob.dec, NULL);
+        snprintf(name, sizeof name, "%s: zeroed biases change the logits (1 - min(rel L2 / 1e-2, 1))",
+                 variant ? "llama" : "qwen2");
+        tu_check(name, 1.0 - fmin(gt_relerr(nob.pre, g.pre, (int64_t)P * V) / 1e-2, 1.0), 0.0);
+        weights_free(&wz);
+        cpu_run(&w8, prompt, c.pre, c.dec, seq);
+        cuda_run(&w8, "int8", 0, prompt, seq, g.pre, g.dec, NULL);
+        snprintf(name, sizeof name, "%s biases, int8", variant ? "llama attention+mlp" : "qwen2 q/k/v");
+        compare(name, &g, &c, seq, V, 6e-2, 6e-2, 0.85);
+        run_free(g), run_free(c), run_free(nob);
+        weights_free(&w), weights_free(&w8);
+        model_free(&m);
     }
-    sc_engine e;
-    sc_engine_opts o = {.device = "cuda", .kv_type = SC_KV_F16, .n_ctx = CTX};
-    int rc = engine_open(&e, &w, &o);
-    tu_check("qwen2 (biases) on --device cuda: refused, naming the reason",
-             rc != 0 && strstr(sc_error(), "biases run on the CPU engine only") ? 0.0 : 1.0, 0.0);
-    if (!rc) engine_close(&e);
-    o.device = "auto";
-    rc = engine_open(&e, &w, &o);
-    tu_check("qwen2 on --device auto runs on the CPU", rc == 0 && !strcmp(e.ops->name, "cpu") ? 0.0 : 1.0, 0.0);
-    if (!rc) engine_close(&e);
-    weights_free(&w);
-    model_free(&m);
 }
 
 /* issue 17 item 5: a DeepSeek-Coder-1.3B-shaped INT8 model (24 layers, hidden 2048, 16 heads of 128, ffn 5504,
@@ -384,7 +418,8 @@ static void plan_304m(void) {
     sc_config c;
     config_preset(&c, "304m");
     double mib = 1048576.0;
-    int64_t i8 = engine_cuda_plan_bytes(&c, 1, 0, 4096, 1, SC_KV_F16), i8g = engine_cuda_plan_bytes(&c, 1, 64, 4096, 1, SC_KV_F16);
+    int64_t i8 = engine_cuda_plan_bytes(&c, 1, 0, 4096, 1, SC_KV_F16);
+    int64_t i8g = engine_cuda_plan_bytes(&c, 1, 64, 4096, 1, SC_KV_F16);
     int64_t f16 = engine_cuda_plan_bytes(&c, 0, 0, 4096, 1, SC_KV_F16);
     printf("304m, 4096 positions, 1 session: device arena INT8 per row %.1f MiB, INT8 group 64 %.1f MiB, FP16 %.1f "
            "MiB (the CUDA context and cuBLAS's own allocations come on top)\n",
@@ -405,10 +440,12 @@ static void auto_precision_small_card(void) {
     int i8 = engine_cuda_auto_int8(&big, 0, 0, 4096, 1, 0, SC_KV_F16, &dp, why, sizeof why);
     printf("304m on 80 GB/s, 1.7 GiB free: %s (%s)\n", i8 ? "int8" : "fp16", why);
     tu_check("auto on a small slow card: 304m -> int8 (FP16 fits but reads twice the bytes)", i8 == 1 ? 0.0 : 1.0, 0.0);
-    tu_check("auto on a small slow card: tiny -> fp16", engine_cuda_auto_int8(&tiny, 0, 0, 256, 1, 0, SC_KV_F16, &dp, why, sizeof why),
+    tu_check("auto on a small slow card: tiny -> fp16",
+             engine_cuda_auto_int8(&tiny, 0, 0, 256, 1, 0, SC_KV_F16, &dp, why, sizeof why),
              0.0);
     dp.bandwidth = 900e9;
-    tu_check("auto on a fast card with room: 304m -> fp16", engine_cuda_auto_int8(&big, 0, 0, 4096, 1, 0, SC_KV_F16, &dp, why, sizeof why),
+    tu_check("auto on a fast card with room: 304m -> fp16",
+             engine_cuda_auto_int8(&big, 0, 0, 4096, 1, 0, SC_KV_F16, &dp, why, sizeof why),
              0.0);
     struct cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess || !strstr(prop.name, "emulator")) return;
@@ -510,6 +547,30 @@ int main(void) {
     cuda_run(&w8g, "int8", 0, prompt, seq, gpu.pre, gpu.dec, NULL);
     compare("int8 group 32", &gpu, &cpu, seq, V, 6e-2, 6e-2, 0.85);
     w8a16_vs_w8a8("int8 group 32", &gpu, &cpu, &ref32, V);
+
+    /* quantized KV caches: the CUDA engine (FP16 weights) against the CPU engine with the same cache type; graphs
+     * on/off, a 3-token step == 3 single steps and a cache reused from an earlier position (rollback), sessions.
+     * The CUDA engine quantizes FP16 rows, the CPU FP32 ones: an integer here and there lands one step apart, which
+     * at 4 bits is a sixteenth of the block's range, hence the wider q4 tolerance. */
+    const int qt[2] = {SC_KV_Q8, SC_KV_Q4};
+    const double qtol[2] = {1e-2, 5e-2}; /* measured 0.005 and 0.018 */
+    for (int i = 0; i < 2; i++) {
+        char name[64];
+        g_kv = qt[i];
+        snprintf(name, sizeof name, "fp16 weights, --kv %s", kv_type_names[g_kv]);
+        cpu_run(&w32, prompt, cpu.pre, cpu.dec, seq);
+        cuda_run(&w32, "fp16", 0, prompt, seq, gpu.pre, gpu.dec, NULL);
+        compare(name, &gpu, &cpu, seq, V, qtol[i], qtol[i], 0.85);
+        printf("%s: CUDA vs CPU prefill %.4f, decode %.4f rel L2; the CPU's prefill vs its FP32 KV %.4f\n", name,
+               gt_relerr(gpu.pre, cpu.pre, (int64_t)P * V), gt_relerr(gpu.dec, cpu.dec, (int64_t)G * V),
+               gt_relerr(cpu.pre, ref32.pre, (int64_t)P * V));
+        cuda_run(&w32, "fp16", 1, prompt, seq, other.pre, other.dec, NULL);
+        snprintf(name, sizeof name, "--kv %s: graphs off == graphs on (bits)", kv_type_names[g_kv]);
+        tu_check(name, gt_bitdiff(other.dec, gpu.dec, sizeof(float) * (size_t)G * V), 0.0);
+        kv_reuse_case(&w32, "fp16", prompt, 40, 2e-3);
+        sessions_case(&w32, "fp16", prompt);
+    }
+    g_kv = SC_KV_F16;
 
     run_free(cpu), run_free(gpu), run_free(other), run_free(ref32);
     weights_free(&w32), weights_free(&w8), weights_free(&w8g);

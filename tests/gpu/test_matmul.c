@@ -1,7 +1,8 @@
 /* test_matmul.c — kernels/gemm.cu against host/cpu/matmul.c: y = x W^T, dx = dy W (overwritten and accumulated),
  * dW += scale dy^T x in FP32, by each GEMM candidate forced in turn (cuBLAS GemmEx, staged SGEMM, the SIMT kernel)
  * and by the automatic choice. Inputs are FP16 values on both sides, so only the accumulation order and the FP16
- * rounding of y/dx differ: tolerance 2e-3 for FP16 outputs, 1e-5 for the FP32 dW. */
+ * rounding of y/dx differ: tolerance 2e-3 for FP16 outputs, 1e-5 for the FP32 dW. Then the bias add (kn_bias_forward,
+ * the inference engine's q/k/v, o and MLP biases) against bias_forward. */
 #include "tests/gpu/gpu_test.h"
 #include "host/cpu/ops.h"
 
@@ -51,10 +52,28 @@ static void mm_case(kn_blas *b, sc_rng *r, int T, int in, int out) {
     free(aW), free(rW), free(rx), free(hW2);
 }
 
+/* kn_bias_forward against bias_forward: y + b in FP32, one FP16 rounding */
+static void bias_case(sc_rng *r, int T, int out) {
+    float *y = gt_randn_half(r, (int64_t)T * out, 1.0), *b = gt_randn_half(r, out, 0.5);
+    kn_half *dy = gt_up_half(y, (int64_t)T * out), *db = gt_up_half(b, out);
+    bias_forward(y, b, T, out);
+    kn_bias_forward(dy, db, T, out, 0);
+    float *got = TU_NEW(float, (int64_t)T * out);
+    gt_down_half(got, dy, (int64_t)T * out);
+    char name[96];
+    snprintf(name, sizeof name, "bias forward T=%d out=%d (rel L2, FP16 rounding)", T, out);
+    tu_check(name, gt_relerr(got, y, (int64_t)T * out), 5e-4);
+    GT_FREE(dy), GT_FREE(db);
+    free(y), free(b), free(got);
+}
+
 int main(void) {
     gt_require_device("test_matmul");
     sc_rng r;
     rng_seed(&r, 15);
+    bias_case(&r, 1, 64);
+    bias_case(&r, 37, 352); /* a prefill chunk */
+    bias_case(&r, 3, 1152 + 2 * 288);
     kn_blas *b = kn_blas_create(0, NULL, 0, NULL, 0);
     const kn_gemm_algo algos[] = {KN_GEMM_CUBLAS, KN_GEMM_SGEMM, KN_GEMM_SIMT, KN_GEMM_AUTO};
     for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
