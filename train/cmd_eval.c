@@ -12,7 +12,6 @@
 #include "host/device.h"
 #include "host/error.h"
 #include "host/model.h"
-#include "train/progress.h"
 #include "host/threads.h"
 #include "train/trainer.h"
 #ifdef SC_HAVE_INFER

@@ -207,6 +207,7 @@ cJSON *train_options_to_json(const train_cli *o, const train_args *a) {
             cJSON_AddStringToObject(j, g->name, e->names[e->value]);
             break;
         }
+        case SC_ARG_LIST: break; /* no repeatable option is recorded */
         }
     }
     return j;

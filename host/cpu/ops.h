@@ -89,4 +89,11 @@ void f16_gemv(float *y, const uint16_t *x, const uint16_t *W, int T, int rows, i
 void decode_attention(float *out, const float *q, const float *k, const float *v, int T, int pos, int nh, int nkv,
                       int hd);
 
+/* lora_apply.c: a LoRA adapter's side path, y[t * ldy + i] += scale * sum_j (x[t] . A[j]) B[i, j] for rows i < rows,
+ * A [r, cols], B [rows, r], h scratch [T, r] (x A^T, the r-dim product first). Up to LORA_SMALL_T rows each output
+ * is a fixed-order sum (row t the same bits whatever T), above two sgemms. scale 0 does nothing. */
+#define LORA_SMALL_T 64
+void lora_apply_forward(float *y, int ldy, const float *x, const float *A, const float *B, float scale, int T,
+                        int rows, int cols, int r, float *h);
+
 #endif
