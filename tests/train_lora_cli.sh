@@ -71,7 +71,8 @@ fi
 expect 1 "fine-tunes an existing model: give --model" $sc train --data data --preset tiny --lora 4 --out x
 expect 1 "LoRA training runs on the CPU only" $sc train --data data --model $base --lora 4 --device cuda --out x
 expect 1 "lora-targets: unknown module 'lm_head'" $sc train --data data --model $base --lora 4 --lora-targets q,lm_head --out x
-expect 1 "adapter in .* has rank 4" $sc train --resume a --lora 8 --steps 20
+expect 1 "adapter in .* has rank 4" $sc train --resume a --lora 8 --steps 30
+expect 1 "adapter in .* has lora_alpha 8" $sc train --resume a --lora-alpha 16 --steps 30
 $sc init --preset mini --out mini >/dev/null
 expect 1 "adapter_config.json: field base_model_name_or_path" $sc lora merge --model mini --adapter a/ckpt-24 --out y
 expect 1 "already exists" $sc lora merge --model $base --adapter a/ckpt-24 --out merged
