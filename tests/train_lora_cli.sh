@@ -58,7 +58,7 @@ awk -v a="$av" -v b="$lv" 'BEGIN { d = a - b; exit !(a > 0 && d < 1e-6 && d > -1
 echo "val loss on 512 tokens: base $bv, LoRA $av (eval --lora $lv), merged $mv"
 
 # distillation through the loss hook
-if $sc teacher --model $base --data data --out kd --context 256 --overlap 64 -q >out 2>err; then
+if $sc teacher --model $base --data data --out kd --context 256 --overlap 64 --threads 1 -q >out 2>err; then
   $sc train --data data --model $base --lora 2 --seq 64 --grad-accum 1 --steps 3 --eval-every 0 --threads 1 -q \
     --teacher-logits kd --out k 2>err || { fail "LoRA + teacher-logits"; cat err; }
   grep -q "distilling from" err || fail "LoRA + teacher-logits: no distillation line"
