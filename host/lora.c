@@ -149,6 +149,16 @@ void lora_free(sc_lora *ad) {
 
 /* ---- adapter_config.json ---- */
 
+/* The shortest decimal that reads back as the same float: 0.05, not 0.05000000074505806 */
+static double short_decimal(float f) {
+    char buf[32];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
+        if ((float)strtod(buf, NULL) == f) break;
+    }
+    return strtod(buf, NULL);
+}
+
 static cJSON *config_json(const sc_lora *ad) {
     cJSON *j = cJSON_CreateObject();
     /* PEFT's LoraConfig fields (as its save_pretrained writes them), so PeftModel.from_pretrained takes it */
@@ -164,8 +174,8 @@ static cJSON *config_json(const sc_lora *ad) {
     cJSON_AddNullToObject(j, "layers_pattern");
     cJSON_AddNullToObject(j, "layers_to_transform");
     cJSON_AddItemToObject(j, "loftq_config", cJSON_CreateObject());
-    cJSON_AddNumberToObject(j, "lora_alpha", ad->alpha);
-    cJSON_AddNumberToObject(j, "lora_dropout", ad->dropout);
+    cJSON_AddNumberToObject(j, "lora_alpha", short_decimal(ad->alpha));
+    cJSON_AddNumberToObject(j, "lora_dropout", short_decimal(ad->dropout));
     cJSON_AddNullToObject(j, "megatron_config");
     cJSON_AddStringToObject(j, "megatron_core", "megatron.core");
     cJSON_AddNullToObject(j, "modules_to_save");

@@ -21,4 +21,4 @@ set_tests_properties(open_models_bad_input PROPERTIES LABELS "cpu" SKIP_RETURN_C
 # zero-B adapter is the base bit for bit; merged = unmerged; an adapter for another base is one line (seconds).
 add_test(NAME reference_lora
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/reference/lora_check.py $<TARGET_FILE:smallcoder>)
-set_tests_properties(reference_lora PROPERTIES LABELS "cpu;reference" SKIP_RETURN_CODE 77 TIMEOUT 300)
+set_tests_properties(reference_lora PROPERTIES LABELS "cpu;reference" SKIP_RETURN_CODE 77 TIMEOUT 600)

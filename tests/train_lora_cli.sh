@@ -58,7 +58,7 @@ awk -v a="$av" -v b="$lv" 'BEGIN { d = a - b; exit !(a > 0 && d < 1e-6 && d > -1
 echo "val loss on 512 tokens: base $bv, LoRA $av (eval --lora $lv), merged $mv"
 
 # distillation through the loss hook
-if $sc teacher --model $base --data data --out kd --context 256 --overlap 64 -q >out 2>err; then
+if $sc teacher --model $base --data data --out kd --context 256 --overlap 64 --threads 1 -q >out 2>err; then
   $sc train --data data --model $base --lora 2 --seq 64 --grad-accum 1 --steps 3 --eval-every 0 --threads 1 -q \
     --teacher-logits kd --out k 2>err || { fail "LoRA + teacher-logits"; cat err; }
   grep -q "distilling from" err || fail "LoRA + teacher-logits: no distillation line"
@@ -71,7 +71,8 @@ fi
 expect 1 "fine-tunes an existing model: give --model" $sc train --data data --preset tiny --lora 4 --out x
 expect 1 "LoRA training runs on the CPU only" $sc train --data data --model $base --lora 4 --device cuda --out x
 expect 1 "lora-targets: unknown module 'lm_head'" $sc train --data data --model $base --lora 4 --lora-targets q,lm_head --out x
-expect 1 "adapter in .* has rank 4" $sc train --resume a --lora 8 --steps 20
+expect 1 "adapter in .* has rank 4" $sc train --resume a --lora 8 --steps 30
+expect 1 "adapter in .* has lora_alpha 8" $sc train --resume a --lora-alpha 16 --steps 30
 $sc init --preset mini --out mini >/dev/null
 expect 1 "adapter_config.json: field base_model_name_or_path" $sc lora merge --model mini --adapter a/ckpt-24 --out y
 expect 1 "already exists" $sc lora merge --model $base --adapter a/ckpt-24 --out merged

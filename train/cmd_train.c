@@ -232,8 +232,7 @@ static int load_resume_lora(train_run *r) {
     if (checkpoint_load_lora(r->ckpt, &r->model.cfg, o->model, &r->ad, &r->m, &r->v, &state)) return -1;
     free(state);
     r->have_lora = 1;
-    return lora_train_check_resumed(&r->ad, o, train_option_given(&r->a, "lora"),
-                                    train_option_given(&r->a, "lora-targets"), r->ckpt);
+    return lora_train_check_resumed(&r->ad, o, &r->a, r->ckpt);
 }
 
 /* --resume: model, moments, trainer state and the recorded options */

@@ -57,11 +57,18 @@ int lora_train_base_dir(const char *ckpt, const train_cli *o, int model_given, c
     return 0;
 }
 
-int lora_train_check_resumed(const sc_lora *ad, const train_cli *o, int rank_given, int targets_given,
-                             const char *ckpt) {
-    if (rank_given && o->lora != ad->rank)
+int lora_train_check_resumed(const sc_lora *ad, const train_cli *o, const train_args *a, const char *ckpt) {
+    if (train_option_given(a, "lora") && o->lora != ad->rank)
         return sc_fail("--lora %d: the adapter in %s has rank %d; a resumed run keeps its adapter's shape", o->lora,
                        ckpt, ad->rank);
+    /* alpha and dropout come from the adapter's adapter_config.json: a different value given now would be ignored */
+    if (train_option_given(a, "lora-alpha") && o->lora_alpha != ad->alpha)
+        return sc_fail("--lora-alpha %g: the adapter in %s has lora_alpha %g; a resumed run keeps it", (double)o->lora_alpha,
+                       ckpt, (double)ad->alpha);
+    if (train_option_given(a, "lora-dropout") && o->lora_dropout != ad->dropout)
+        return sc_fail("--lora-dropout %g: the adapter in %s has lora_dropout %g; a resumed run keeps it",
+                       (double)o->lora_dropout, ckpt, (double)ad->dropout);
+    int targets_given = train_option_given(a, "lora-targets");
     unsigned t;
     if (targets_given && (lora_parse_targets(o->lora_targets, "--lora-targets", &t) || t != ad->targets)) {
         char buf[128];

@@ -17,9 +17,8 @@ int lora_train_fresh(sc_lora *ad, const sc_model *base, const char *base_dir, co
 /* --resume of a LoRA checkpoint: the base directory is --model when given, else the adapter's
  * base_model_name_or_path (out, 4096 bytes). */
 int lora_train_base_dir(const char *ckpt, const train_cli *o, int model_given, char *out);
-/* After the options are restored: refuses a --lora/--lora-targets on the command line that contradicts the
- * checkpoint's adapter (a run cannot change its adapter's shape). */
-int lora_train_check_resumed(const sc_lora *ad, const train_cli *o, int rank_given, int targets_given,
-                             const char *ckpt);
+/* After the options are restored: refuses a --lora, --lora-targets, --lora-alpha or --lora-dropout on the command
+ * line that contradicts the checkpoint's adapter (a run keeps its adapter's shape and hyperparameters). */
+int lora_train_check_resumed(const sc_lora *ad, const train_cli *o, const train_args *a, const char *ckpt);
 
 #endif
