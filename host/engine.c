@@ -8,12 +8,6 @@
 #include "host/device.h"
 #include "host/error.h"
 
-int engine_kv_f16(const char *kv) {
-    if (strcmp(kv, "f16") == 0) return 1;
-    if (strcmp(kv, "f32") == 0) return 0;
-    return sc_fail("--kv must be f16 or f32, got '%s'", kv);
-}
-
 int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
     memset(e, 0, sizeof *e);
     e->w = w;

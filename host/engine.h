@@ -49,8 +49,6 @@ struct sc_engine {
 
 /* Opens an engine on loaded weights (which must outlive it). device "auto" = CUDA when built and present. */
 int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o);
-/* The --kv option of the inference commands: "f16" -> 1, "f32" -> 0, anything else -1 (sc_error says why). */
-int engine_kv_f16(const char *kv);
 void engine_close(sc_engine *e);
 /* A KV cache of n_ctx positions for this engine's model (n_ctx <= 0: the model's context). */
 void engine_kv_create(const sc_engine *e, sc_kv *kv, int n_ctx);

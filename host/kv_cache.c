@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "host/error.h"
+
+const char *const kv_type_names[] = {"f16", "f32", NULL};
 #include "host/half.h"
 
 void kv_create(sc_kv *kv, int nlayers, int n_ctx, int nkv, int hd, int f16) {

@@ -14,6 +14,11 @@ typedef struct {
     void (*release)(void *owner, void *kv);
 } sc_kv;
 
+/* The cache types, as the --kv choice of complete, serve and infer-bench (an SC_ARG_ENUM {KV_F16, kv_type_names}):
+ * a new type is one enum value here and its name in kv_type_names (kv_cache.c), in the same order. */
+enum { KV_F16, KV_F32 };
+extern const char *const kv_type_names[]; /* "f16", "f32", NULL */
+
 void kv_create(sc_kv *kv, int nlayers, int n_ctx, int nkv, int hd, int f16);
 void kv_free(sc_kv *kv);
 int64_t kv_bytes(const sc_kv *kv);

@@ -10,6 +10,8 @@
 
 #include "host/clock.h"
 #include "host/args.h"
+#include "host/device.h" /* --device: device_names */
+#include "host/kv_cache.h" /* --kv: kv_type_names */
 #include "infer/commands_infer.h"
 #include "host/engine.h"
 #include "host/error.h"
@@ -131,7 +133,8 @@ static int bench_spec(sc_engine *e, sc_spec_cli *sc, const sc_spec_opts *so, con
 }
 
 int cmd_infer_bench(int argc, char **argv) {
-    const char *dir = NULL, *device = "auto", *kvtype = "f16", *precision = "auto";
+    const char *dir = NULL, *precision = "auto";
+    sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {KV_F16, kv_type_names};
     int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0;
     float bw = 64.0f;
     const char *file = NULL;
@@ -142,8 +145,8 @@ int cmd_infer_bench(int argc, char **argv) {
         {"n-gen", 'n', SC_ARG_INT, &n_gen, "tokens to decode after the prompt", 0},
         {"reps", 'r', SC_ARG_INT, &reps, "repetitions; the best is reported", 0},
         {"bandwidth", 0, SC_ARG_FLOAT, &bw, "GB/s for the projected decode speed (MX450: 64)", 0},
-        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
-        {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"kv", 0, SC_ARG_ENUM, &kv_type, "KV cache type", 0},
+        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
         {"precision", 0, SC_ARG_STR, &precision,
          "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
@@ -163,18 +166,13 @@ int cmd_infer_bench(int argc, char **argv) {
         fprintf(stderr, "smallcoder infer-bench: -p, -n and -r must be >= 1\n");
         return 2;
     }
-    int kv_f16 = engine_kv_f16(kvtype);
-    if (kv_f16 < 0) {
-        fprintf(stderr, "smallcoder infer-bench: %s\n", sc_error());
-        return 2;
-    }
     int nthreads = sc_set_threads(threads);
     sc_weights w;
     sc_engine e = {0};
     if (weights_load(&w, dir)) goto fail_nw;
     /* speculative decoding needs room for a last verification (pending + up to 63 drafts) */
     int spec_room = spec_cli_wanted(&sc) ? 66 : 0;
-    sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
+    sc_engine_opts o = {.device = device_names[device.value], .kv_f16 = kv_type.value == KV_F16, .threads = nthreads,
                         .precision = precision, .n_ctx = n_prompt + n_gen + spec_room, .n_seqs = 1};
     if (engine_open(&e, &w, &o)) goto fail;
     if (n_prompt + n_gen + spec_room > w.cfg.max_position_embeddings) {

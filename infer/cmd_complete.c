@@ -7,6 +7,8 @@
 
 #include "host/clock.h"
 #include "host/args.h"
+#include "host/device.h" /* --device: device_names */
+#include "host/kv_cache.h" /* --kv: kv_type_names */
 #include "infer/commands_infer.h"
 #include "host/error.h"
 #include "host/fileio.h"
@@ -55,7 +57,8 @@ static char *unescape(const char *s) { /* "\n" and "\t" in --stop */
 int cmd_complete(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *file = NULL, *cursor = NULL, *prefix = NULL, *suffix = NULL;
     const char *fim_format = NULL;
-    const char *device = "auto", *kvtype = "f16", *stop = NULL, *precision = "auto";
+    const char *stop = NULL, *precision = "auto";
+    sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {KV_F16, kv_type_names};
     int n_predict = 128, stream = 0, threads = 0, ctx = 0;
     sc_sampling sp;
     sampling_defaults(&sp);
@@ -80,8 +83,8 @@ int cmd_complete(int argc, char **argv) {
         {"seed", 0, SC_ARG_INT, &seed, "sampling seed", 0},
         {"stop", 0, SC_ARG_STR, &stop, "stop string (\\n and \\t understood)", 0},
         {"ctx", 'c', SC_ARG_INT, &ctx, "context positions to allocate (0 = the model's)", 0},
-        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
-        {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"kv", 0, SC_ARG_ENUM, &kv_type, "KV cache type", 0},
+        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
         {"precision", 0, SC_ARG_STR, &precision,
          "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
@@ -112,11 +115,6 @@ int cmd_complete(int argc, char **argv) {
         fprintf(stderr, "smallcoder complete: --cursor goes with --file, --suffix with --prefix\n");
         return 2;
     }
-    int kv_f16 = engine_kv_f16(kvtype);
-    if (kv_f16 < 0) {
-        fprintf(stderr, "smallcoder complete: %s\n", sc_error());
-        return 2;
-    }
     sp.seed = (uint64_t)seed;
     int nthreads = sc_set_threads(threads);
     char *owned_prefix = NULL, *owned_suffix = NULL, *stopu = stop ? unescape(stop) : NULL;
@@ -142,7 +140,7 @@ int cmd_complete(int argc, char **argv) {
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;
     /* the context is known before the engine opens: the CUDA engine sizes its KV cache (and --precision auto
      * its choice) by it */
-    sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
+    sc_engine_opts o = {.device = device_names[device.value], .kv_f16 = kv_type.value == KV_F16, .threads = nthreads,
                         .precision = precision, .n_ctx = ctx, .n_seqs = 1};
     if (engine_open(&e, &w, &o)) goto fail;
     if (spec_cli_wanted(&sc)) {
@@ -151,7 +149,7 @@ int cmd_complete(int argc, char **argv) {
     session_create(&s, &e, ctx);
     fprintf(stderr, "complete: %s model, %s engine (%s int8 kernel), %d threads, KV %s %.1f MiB for %d positions, "
                     "loaded in %.2fs\n",
-            w.quantized ? "INT8" : "FP32", e.ops->name, quant_kernel_name(), nthreads, kvtype,
+            w.quantized ? "INT8" : "FP32", e.ops->name, quant_kernel_name(), nthreads, kv_type_names[kv_type.value],
             kv_bytes(&s.kv) / 1048576.0, s.kv.n_ctx, clock_now() - t0);
     const char *const stops[] = {stopu};
     sc_gen_params gp = {.max_tokens = n_predict, .stop = stops, .nstop = stopu ? 1 : 0, .sampling = sp,

@@ -8,6 +8,8 @@
 #include <sys/resource.h>
 
 #include "host/args.h"
+#include "host/device.h" /* --device: device_names */
+#include "host/kv_cache.h" /* --kv: kv_type_names */
 #include "infer/commands_infer.h"
 #include "host/error.h"
 #include "host/fileio.h"
@@ -16,7 +18,8 @@
 #include "infer/spec_cli.h"
 
 int cmd_serve(int argc, char **argv) {
-    const char *dir = NULL, *host = "127.0.0.1", *api_key = NULL, *device = "auto", *kvtype = "f16", *alias = NULL;
+    const char *dir = NULL, *host = "127.0.0.1", *api_key = NULL, *alias = NULL;
+    sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {KV_F16, kv_type_names};
     const char *precision = "auto", *fim_format = NULL;
     int port = 8080, parallel = 1, queue = 32, ctx = 0, threads = 0, max_conn = 0, timeout = 30;
     int64_t max_body = 1 << 20;
@@ -35,8 +38,8 @@ int cmd_serve(int argc, char **argv) {
         {"timeout", 0, SC_ARG_INT, &timeout, "seconds a connection may stay idle before it is closed (1..3600)", 0},
         {"ctx", 'c', SC_ARG_INT, &ctx, "context positions per slot (0 = the model's)", 0},
         {"alias", 0, SC_ARG_STR, &alias, "model name in replies and /v1/models (default: the directory)", 0},
-        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
-        {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"kv", 0, SC_ARG_ENUM, &kv_type, "KV cache type", 0},
+        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
         {"precision", 0, SC_ARG_STR, &precision,
          "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
@@ -77,11 +80,6 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "smallcoder serve: --timeout must be 1..3600 seconds, got %d\n", timeout);
         return 2;
     }
-    int kv_f16 = engine_kv_f16(kvtype);
-    if (kv_f16 < 0) {
-        fprintf(stderr, "smallcoder serve: %s\n", sc_error());
-        return 2;
-    }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
         fprintf(stderr, "smallcoder serve: --host must be an IPv4 address, got '%s'\n", host);
@@ -104,7 +102,7 @@ int cmd_serve(int argc, char **argv) {
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
     if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
     st.n_ctx = ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings;
-    sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
+    sc_engine_opts o = {.device = device_names[device.value], .kv_f16 = kv_type.value == KV_F16, .threads = nthreads,
                         .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel};
     if (engine_open(&e, &w, &o)) goto fail;
     st.engine = &e, st.tok = tok, st.api_key = api_key, st.max_body = (size_t)max_body;
@@ -123,7 +121,7 @@ int cmd_serve(int argc, char **argv) {
     }
     fprintf(stderr, "serve: %s model %s, %s engine, %d slot(s) x %d positions (KV %s, %.1f MiB each), queue %d, "
                     "%d threads, %d connections at most (idle timeout %d s)\nserve: listening on http://%s:%d\n",
-            w.quantized ? "INT8" : "FP32", dir, e.ops->name, parallel, st.n_ctx, kvtype,
+            w.quantized ? "INT8" : "FP32", dir, e.ops->name, parallel, st.n_ctx, kv_type_names[kv_type.value],
             kv_bytes(&st.slots[0].s.kv) / 1048576.0, queue, nthreads, max_conn, timeout, host, port);
     if (st.spec_opts)
         fprintf(stderr, "serve: speculative decoding:%s%s%s (K <= %d, adaptive)\n", sc.draft_dir ? " draft " : "",

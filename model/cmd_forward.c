@@ -26,7 +26,7 @@ int cmd_forward(int argc, char **argv) {
         {"ids", 'i', SC_ARG_STR, &ids_path, "file of whitespace-separated token ids (- = stdin)", 1},
         {"logits", 0, SC_ARG_STR, &logits_path, "write the logits [T, vocab] as float32 .npy", 0},
         {"grads", 0, SC_ARG_STR, &grads_path, "write d(mean loss)/d(parameter) as F32 safetensors, HF names", 0},
-        {"device", 0, SC_ARG_ENUM, &device, "cpu, cuda or auto", 0},
+        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"repeat", 0, SC_ARG_INT, &repeat, "run the forward this many times and report the best time (benchmarks)", 0},
     };
