@@ -88,6 +88,7 @@ int trainer_step(trainer *t) {
     float scale = t->st.scaler.scale;
     float grad_scale = counted > 0 ? (float)((double)scale / (double)counted) : 0.0f;
     double loss_sum = 0;
+    b->step = t->st.step;
     for (int k = 0; k < K; k++) {
         if (interrupted) {
             rc = t->train->state_from_json(t->train->ctx, pos);
@@ -178,7 +179,7 @@ int trainer_save(trainer *t) {
     if (!data) return sc_fail("cannot read the data position");
     char *json = train_state_to_json(&t->st, c, data);
     cJSON_Delete(data);
-    checkpoint_data d = {t->b->model, m, v, json, c->tokenizer};
+    checkpoint_data d = {t->b->model, m, v, json, c->tokenizer, t->b->lora};
     int rc = checkpoint_save(c->run_dir, t->st.step, &d, c->keep, t->last_ckpt, sizeof t->last_ckpt);
     free(json);
     if (!rc && t->have_metrics) rc = metrics_write_svg(&t->mx);
