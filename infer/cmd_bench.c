@@ -10,6 +10,7 @@
 
 #include "host/clock.h"
 #include "host/args.h"
+#include "host/command.h"
 #include "host/device.h" /* --device: device_names */
 #include "host/kv_cache.h" /* --kv: kv_type_names */
 #include "infer/commands_infer.h"
@@ -17,7 +18,6 @@
 #include "host/error.h"
 #include "infer/generate.h"
 #include "host/rng.h"
-#include "host/threads.h"
 #include "host/fileio.h"
 #include "infer/spec_cli.h"
 
@@ -159,14 +159,15 @@ int cmd_infer_bench(int argc, char **argv) {
                   "batch 1. --draft/--lookup: also speculatively, alternating, with medians and the speedup.",
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"bandwidth", 1e-3, 1e6}};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
-    if (rc) return rc == 1 ? 0 : 2;
+    /* --device is resolved by engine_open: auto falls back to the CPU when the CUDA engine cannot take the model */
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &threads};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if (n_prompt < 1 || n_gen < 1 || reps < 1) {
         fprintf(stderr, "smallcoder infer-bench: -p, -n and -r must be >= 1\n");
         return 2;
     }
-    int nthreads = sc_set_threads(threads);
+    if (sc_command_setup(&cmd)) return cmd.status;
+    int nthreads = cmd.nthreads;
     sc_weights w;
     sc_engine e = {0};
     if (weights_load(&w, dir)) goto fail_nw;
@@ -255,6 +256,5 @@ fail:
     engine_close(&e);
     weights_free(&w);
 fail_nw:
-    fprintf(stderr, "smallcoder infer-bench: %s\n", sc_error());
-    return 1;
+    return sc_command_fail(&cmd);
 }

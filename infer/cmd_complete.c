@@ -7,6 +7,7 @@
 
 #include "host/clock.h"
 #include "host/args.h"
+#include "host/command.h"
 #include "host/device.h" /* --device: device_names */
 #include "host/kv_cache.h" /* --kv: kv_type_names */
 #include "infer/commands_infer.h"
@@ -14,7 +15,6 @@
 #include "host/fileio.h"
 #include "infer/generate.h"
 #include "infer/lora_cli.h"
-#include "host/threads.h"
 #include "infer/spec_cli.h"
 
 static int print_piece(void *ctx, const char *text, size_t len) {
@@ -109,9 +109,9 @@ int cmd_complete(int argc, char **argv) {
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS,       {"n-predict", 0, 1 << 20}, {"temperature", 0, 100},
                                           {"top-k", 0, 1 << 30},  {"top-p", 0, 1},           {"min-p", 0, 1},
                                           {"repeat-penalty", 0, 100}, {"ctx", 0, 1 << 20}};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
-    if (rc) return rc == 1 ? 0 : 2;
+    /* --device is resolved by engine_open: auto falls back to the CPU when the CUDA engine cannot take the model */
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &threads};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if ((prompt != NULL) + (file != NULL) + (prefix != NULL) != 1) {
         fprintf(stderr, "smallcoder complete: give exactly one of --prompt, --file, --prefix\n");
         return 2;
@@ -121,7 +121,8 @@ int cmd_complete(int argc, char **argv) {
         return 2;
     }
     sp.seed = (uint64_t)seed;
-    int nthreads = sc_set_threads(threads);
+    if (sc_command_setup(&cmd)) return cmd.status;
+    int rc, nthreads = cmd.nthreads;
     char *owned_prefix = NULL, *owned_suffix = NULL, *stopu = stop ? unescape(stop) : NULL;
     sc_weights w = {0};
     sc_engine e = {0};
@@ -183,8 +184,7 @@ int cmd_complete(int argc, char **argv) {
     rc = 0;
     goto done;
 fail:
-    fprintf(stderr, "smallcoder complete: %s\n", sc_error());
-    rc = 1;
+    rc = sc_command_fail(&cmd);
 done:
     gen_result_free(&r);
     free(ids);

@@ -8,13 +8,13 @@
 #include <sys/resource.h>
 
 #include "host/args.h"
+#include "host/command.h"
 #include "host/device.h" /* --device: device_names */
 #include "host/kv_cache.h" /* --kv: kv_type_names */
 #include "infer/commands_infer.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "infer/serve_http.h"
-#include "host/threads.h"
 #include "infer/spec_cli.h"
 
 int cmd_serve(int argc, char **argv) {
@@ -61,9 +61,9 @@ int cmd_serve(int argc, char **argv) {
                   "lists them and POST /lora-adapters sets the scales of requests that do not say.",
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"ctx", 0, 1 << 20}};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
-    if (rc) return rc == 1 ? 0 : 2;
+    /* --device is resolved by engine_open: auto falls back to the CPU when the CUDA engine cannot take the model */
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &threads};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if (parallel < 1 || parallel > 64 || queue < 0 || port < 0 || port > 65535 || max_body < 1) {
         fprintf(stderr, "smallcoder serve: --parallel must be 1..64, --queue >= 0, --port 0..65535, --max-body > 0\n");
         return 2;
@@ -94,7 +94,8 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "smallcoder serve: --host must be an IPv4 address, got '%s'\n", host);
         return 2;
     }
-    int nthreads = sc_set_threads(threads);
+    if (sc_command_setup(&cmd)) return cmd.status;
+    int nthreads = cmd.nthreads;
     /* block the stop signals before any thread starts so that only sigwait below sees them */
     sigset_t stop;
     sigemptyset(&stop);
@@ -156,7 +157,7 @@ int cmd_serve(int argc, char **argv) {
     tokenizer_free(tok);
     return 0;
 fail:
-    fprintf(stderr, "smallcoder serve: %s\n", sc_error());
+    sc_command_fail(&cmd);
     spec_cli_close(&sc);
     engine_close(&e);
     lora_cli_close(&lc);
