@@ -59,7 +59,7 @@ int cmd_complete(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *file = NULL, *cursor = NULL, *prefix = NULL, *suffix = NULL;
     const char *fim_format = NULL;
     const char *stop = NULL, *precision = "auto";
-    sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {KV_F16, kv_type_names};
+    sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {SC_KV_F16, kv_type_names};
     int n_predict = 128, stream = 0, threads = 0, ctx = 0;
     sc_sampling sp;
     sampling_defaults(&sp);
@@ -147,7 +147,7 @@ int cmd_complete(int argc, char **argv) {
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;
     /* the context is known before the engine opens: the CUDA engine sizes its KV cache (and --precision auto
      * its choice) by it */
-    sc_engine_opts o = {.device = device_names[device.value], .kv_f16 = kv_type.value == KV_F16, .threads = nthreads,
+    sc_engine_opts o = {.device = device_names[device.value], .kv_type = kv_type.value, .threads = nthreads,
                         .precision = precision, .n_ctx = ctx, .n_seqs = 1, .lora = lc.ptr, .n_lora = lc.n};
     if (engine_open(&e, &w, &o)) goto fail;
     if (spec_cli_wanted(&sc)) {

@@ -19,7 +19,7 @@
 
 int cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *host = "127.0.0.1", *api_key = NULL, *alias = NULL;
-    sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {KV_F16, kv_type_names};
+    sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {SC_KV_F16, kv_type_names};
     const char *precision = "auto", *fim_format = NULL;
     int port = 8080, parallel = 1, queue = 32, ctx = 0, threads = 0, max_conn = 0, timeout = 30;
     int64_t max_body = 1 << 20;
@@ -113,7 +113,7 @@ int cmd_serve(int argc, char **argv) {
     if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
     if (lora_cli_open(&lc, &w.cfg, dir)) goto fail;
     st.n_ctx = ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings;
-    sc_engine_opts o = {.device = device_names[device.value], .kv_f16 = kv_type.value == KV_F16, .threads = nthreads,
+    sc_engine_opts o = {.device = device_names[device.value], .kv_type = kv_type.value, .threads = nthreads,
                         .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel, .lora = lc.ptr,
                         .n_lora = lc.n};
     if (engine_open(&e, &w, &o)) goto fail;

@@ -29,8 +29,9 @@ int main(void) {
     CHECK(sc_enum_index("kv", two, "f32") == 1);
     CHECK(sc_enum_index("kv", two, "f8") == -1 && strcmp(sc_error(), "--kv must be f16 or f32, got 'f8'") == 0);
     /* --kv's one table (host/kv_cache.h): the enum values index their names */
-    CHECK(!strcmp(kv_type_names[KV_F16], "f16") && !strcmp(kv_type_names[KV_F32], "f32"));
-    CHECK(sc_enum_index("kv", kv_type_names, "f16") == KV_F16 && sc_enum_index("kv", kv_type_names, "f32") == KV_F32);
+    CHECK(!strcmp(kv_type_names[SC_KV_F16], "f16") && !strcmp(kv_type_names[SC_KV_F32], "f32"));
+    for (int t = 0; t < SC_KV_NTYPES; t++) CHECK(sc_enum_index("kv", kv_type_names, kv_type_names[t]) == t);
+    CHECK(kv_type_names[SC_KV_NTYPES] == NULL);
     CHECK(device_resolve("gpu", 1) == -1 && strcmp(sc_error(), "--device must be cpu, cuda or auto, got 'gpu'") == 0);
     CHECK(device_resolve("cpu", 1) == 0);
     double t0 = clock_now(), t1 = clock_now();
