@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "host/error.h"
-
 #include "host/half.h"
 
 const char *const kv_type_names[SC_KV_NTYPES + 1] = {"f16", "f32", "q8", "q4", NULL};
