@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "host/args.h"
+#include "host/command.h"
 #include "host/error.h"
 #include "data/shard.h"
 
@@ -49,10 +50,9 @@ int cmd_shard_info(int argc, char **argv) {
                         "Prints each token shard's header and checks every frame (sizes, CRC-32C, ids < vocab). "
                         "Exits 1 naming the shard and frame at the first corruption.",
                         args, 1, 1, -1};
-    int npos = 0;
-    int prc = sc_args_parse(&cli, argc, argv, &npos);
-    if (prc) return prc == 1 ? 0 : 2;
-    for (int i = 0; i < npos; i++) {
+    sc_command cmd = {.cli = &cli};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
+    for (int i = 0; i < cmd.npos; i++) {
         if (show_shard(argv[i], ids, ids)) {
             fprintf(stderr, "smallcoder shard-info: %s\n", sc_error());
             return 1;

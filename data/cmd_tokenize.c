@@ -13,6 +13,7 @@
 #include "host/clock.h"
 #include "host/progress.h"
 #include "host/args.h"
+#include "host/command.h"
 #include "host/checksum.h"
 #include "data/corpus.h"
 #include "host/error.h"
@@ -288,11 +289,9 @@ int cmd_tokenize(int argc, char **argv) {
                         "unreadable and exactly duplicated files are skipped and counted. The same input gives the "
                         "same bytes whatever the thread count.",
                         args, (int)(sizeof args / sizeof args[0]), 1, -1};
-    int npos = 0;
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"zstd-level", 1, 22}, {"val-fraction", 0, 1}};
-    int prc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!prc) prc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
-    if (prc) return prc == 1 ? 0 : 2;
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges)};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if (!(val_fraction >= 0 && val_fraction <= 1)) {
         fprintf(stderr, "smallcoder tokenize: --val-fraction %g is not in [0, 1]\n", val_fraction);
         return 2;
@@ -323,7 +322,7 @@ int cmd_tokenize(int argc, char **argv) {
         goto done;
     }
     if (corpus_filter_parse_exts(&filter, ext)) goto done;
-    if (corpus_walk(&list, argv, npos, &filter)) goto done;
+    if (corpus_walk(&list, argv, cmd.npos, &filter)) goto done;
     if (interrupted || prepare_out_dir(out, &created)) {
         if (interrupted) sc_fail("interrupted (signal %d)", (int)interrupted);
         goto done;

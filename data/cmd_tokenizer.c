@@ -9,6 +9,7 @@
 
 #include "host/clock.h"
 #include "host/args.h"
+#include "host/command.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "data/token_ids.h"
@@ -50,9 +51,9 @@ static int cmd_train(int argc, char **argv) {
                   "Binary, unreadable and oversized files are skipped and counted.",
                   args, sizeof args / sizeof args[0], 1, -1};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
-    if (rc) return rc == 1 ? 0 : 2;
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges)};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
+    int rc = 0;
     opt.progress = !quiet;
     corpus_filter filter = {0};
     corpus_list files = {0};
@@ -61,7 +62,7 @@ static int cmd_train(int argc, char **argv) {
         return 2;
     }
     filter.max_file_size = opt.max_file_bytes > 0 ? (uint64_t)opt.max_file_bytes : 0;
-    rc = corpus_walk(&files, argv, npos, &filter);
+    rc = corpus_walk(&files, argv, cmd.npos, &filter);
     corpus_filter_free(&filter);
     if (rc) {
         corpus_list_free(&files);
@@ -124,31 +125,31 @@ static int cmd_encode(int argc, char **argv) {
                   "in the text are matched; nothing is added at the start or end.",
                   args, sizeof args / sizeof args[0], 1, -1};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
-    if (rc) return rc == 1 ? 0 : 2;
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges)};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
+    int rc = 0;
     sc_tokenizer *tok;
     if (tokenizer_load(&tok, tok_path)) return fail("encode");
     if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (repeat < 1) repeat = 1;
-    enc_file *f = sc_calloc((size_t)npos, sizeof *f);
+    enc_file *f = sc_calloc((size_t)cmd.npos, sizeof *f);
     uint64_t bytes = 0;
-    for (int i = 0; i < npos && !rc; i++) {
+    for (int i = 0; i < cmd.npos && !rc; i++) {
         rc = file_read_all(argv[i], &f[i].data, &f[i].len);
         bytes += f[i].len;
     }
     /* largest files first, so no thread is left with a big one at the end while the others wait */
-    int *order = sc_malloc((size_t)npos * sizeof *order);
-    for (int i = 0; i < npos; i++) order[i] = i;
+    int *order = sc_malloc((size_t)cmd.npos * sizeof *order);
+    for (int i = 0; i < cmd.npos; i++) order[i] = i;
     sort_files = f;
-    qsort(order, (size_t)npos, sizeof *order, by_size_desc);
+    qsort(order, (size_t)cmd.npos, sizeof *order, by_size_desc);
     double best = 1e30, best_cpu = 1e30;
     int failed = 0;
     char err[1024] = "";
     for (int r = 0; r < repeat && !rc && !failed; r++) {
         double t0 = clock_now(), c0 = cpu_s();
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-        for (int k = 0; k < npos; k++) {
+        for (int k = 0; k < cmd.npos; k++) {
             int i = order[k];
             free(f[i].ids);
             if ((cont ? tokenizer_encode_cont : tokenizer_encode)(tok, f[i].data, f[i].len, &f[i].ids, &f[i].n)) {
@@ -165,7 +166,7 @@ static int cmd_encode(int argc, char **argv) {
     }
     if (failed) rc = sc_fail("%s", err);
     uint64_t tokens = 0;
-    for (int i = 0; i < npos && !rc; i++) {
+    for (int i = 0; i < cmd.npos && !rc; i++) {
         tokens += f[i].n;
         if (quiet) continue;
         for (size_t k = 0; k < f[i].n; k++) printf(k ? " %d" : "%d", f[i].ids[k]);
@@ -176,10 +177,10 @@ static int cmd_encode(int argc, char **argv) {
         fprintf(stderr,
                 "encoded %d files, %llu bytes -> %llu tokens (%.2f bytes/token) in %.3f s: %.2f MB/s, %d thread%s; "
                 "cpu %.3f s: %.2f MB per cpu-second\n",
-                npos, (unsigned long long)bytes, (unsigned long long)tokens,
+                cmd.npos, (unsigned long long)bytes, (unsigned long long)tokens,
                 tokens ? (double)bytes / (double)tokens : 0.0, best, best > 0 ? (double)bytes / 1e6 / best : 0.0,
                 threads, threads == 1 ? "" : "s", best_cpu, best_cpu > 0 ? (double)bytes / 1e6 / best_cpu : 0.0);
-    for (int i = 0; i < npos; i++) free(f[i].data), free(f[i].ids);
+    for (int i = 0; i < cmd.npos; i++) free(f[i].data), free(f[i].ids);
     free(f);
     free(order);
     tokenizer_free(tok);
@@ -195,14 +196,15 @@ static int cmd_decode(int argc, char **argv) {
                   "Reads whitespace-separated token ids from FILE (stdin when absent) and writes the bytes they\n"
                   "stand for to stdout. Special tokens are written as their text.",
                   args, 2, 0, 1};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
+    sc_command cmd = {.cli = &cli};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
+    int rc = 0;
     sc_tokenizer *tok;
     if (tokenizer_load(&tok, tok_path)) return fail("decode");
     int32_t *ids = NULL;
     size_t n = 0, len = 0;
     char *text = NULL;
-    rc = token_ids_read(npos ? argv[0] : "-", tokenizer_vocab_size(tok), &ids, &n);
+    rc = token_ids_read(cmd.npos ? argv[0] : "-", tokenizer_vocab_size(tok), &ids, &n);
     if (!rc) rc = (cont ? tokenizer_decode_cont : tokenizer_decode)(tok, ids, n, &text, &len);
     if (!rc && (fwrite(text, 1, len, stdout) != len || fflush(stdout))) rc = sc_fail("stdout: write failed");
     free(ids);

@@ -13,12 +13,12 @@
 #include "host/clock.h"
 #include "host/progress.h"
 #include "host/args.h"
+#include "host/command.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "distill/kd_dir.h"
 #include "distill/kd_format.h"
 #include "distill/kd_teacher.h"
-#include "host/threads.h"
 #include "data/tokenizer.h"
 
 typedef struct {
@@ -80,10 +80,8 @@ int cmd_teacher(int argc, char **argv) {
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"temperature", 1e-3, 1e3}, {"context", 0, 1 << 20},
                                           {"overlap", -1, 1 << 20}};
-    int npos, prc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!prc) prc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
-    if (prc) return prc == 1 ? 0 : 2;
-    sc_set_threads(threads);
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &threads};
+    if (sc_command_parse(&cmd, argc, argv) || sc_command_setup(&cmd)) return cmd.status;
     if (!(temperature > 0) || !isfinite(temperature)) {
         fprintf(stderr, "smallcoder teacher: --temperature must be positive, got %g\n", temperature);
         return 2;
@@ -191,7 +189,7 @@ int cmd_teacher(int argc, char **argv) {
            tokens ? (double)bytes / tokens : 0.0, top_k, dt > 0 ? tokens / dt : 0.0);
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "smallcoder teacher: %s\n", sc_error());
+    if (rc) sc_command_fail(&cmd);
     if (rc && made_out) rmdir(out); /* only when nothing was finished in it */
     kd_teacher_run_free(&run);
     if (names) kd_dir_free_names(names, nshards);

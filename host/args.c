@@ -41,6 +41,17 @@ static int parse_i64(const char *s, int64_t *out) {
     return 0;
 }
 
+/* "a, b or c": the choices of an SC_ARG_ENUM, in its errors and its help line */
+static const char *enum_list(char *buf, size_t size, const char *const *names) {
+    int n = 0;
+    while (names[n]) n++;
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && k < size; i++)
+        k += (size_t)snprintf(buf + k, size - k, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
+    return buf;
+}
+
 static void print_default(const sc_arg *a) {
     switch (a->type) {
     case SC_ARG_INT: printf(" (default %d)", *(int *)a->dst); break;
@@ -54,15 +65,10 @@ static void print_default(const sc_arg *a) {
 }
 
 int sc_enum_index(const char *opt, const char *const *names, const char *value) {
-    int n = 0;
-    while (names[n]) n++;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; names[i]; i++)
         if (strcmp(value, names[i]) == 0) return i;
     char list[256];
-    size_t k = 0;
-    for (int i = 0; i < n && k < sizeof list; i++)
-        k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
-    return sc_fail("--%s must be %s, got '%s'", opt, list, value);
+    return sc_fail("--%s must be %s, got '%s'", opt, enum_list(list, sizeof list, names), value);
 }
 
 void sc_args_help(const sc_cli *cli) {
@@ -73,7 +79,10 @@ void sc_args_help(const sc_cli *cli) {
         char lhs[64];
         if (a->shortname) snprintf(lhs, sizeof lhs, "-%c, --%s%s", a->shortname, a->name, meta[a->type]);
         else snprintf(lhs, sizeof lhs, "    --%s%s", a->name, meta[a->type]);
-        printf("  %-28s %s%s", lhs, a->help, a->required ? " (required)" : "");
+        char list[256] = "";
+        if (a->type == SC_ARG_ENUM) /* the choices from their one table: a new one needs no new help text */
+            enum_list(list, sizeof list, ((const sc_enum *)a->dst)->names);
+        printf("  %-28s %s%s%s%s", lhs, a->help, *list ? ": " : "", list, a->required ? " (required)" : "");
         if (!a->required) print_default(a);
         printf("\n");
     }

@@ -10,8 +10,6 @@
 #include "host/device.h"
 #include "host/error.h"
 
-int engine_kv_type(const char *kv) { return sc_enum_index("kv", kv_type_names, kv); }
-
 int engine_lora_check(const sc_lora *ad, const sc_config *c, const char *dir) {
     if (ad->nlayers != c->num_hidden_layers)
         return sc_fail("LoRA adapter %s: %d layers, the model has %d (an adapter for another base)", dir, ad->nlayers,

@@ -76,8 +76,6 @@ struct sc_engine {
 
 /* Opens an engine on loaded weights (which must outlive it). device "auto" = CUDA when built and present. */
 int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o);
-/* The --kv option of the inference commands: its sc_kv_type (kv_type_names), anything else -1 (sc_error says why). */
-int engine_kv_type(const char *kv);
 void engine_close(sc_engine *e);
 /* Chooses the adapters the following forwards apply (NULL = none): a non-zero scale for an adapter the engine was
  * not opened with, or one that is not finite, is refused with one line. Under the caller's engine lock when the

@@ -12,12 +12,14 @@
 
 #include "host/clock.h"
 #include "host/args.h"
+#include "host/command.h"
+#include "host/device.h" /* --device: device_names */
+#include "host/kv_cache.h" /* --kv: kv_type_names */
 #include "infer/commands_infer.h"
 #include "host/engine.h"
 #include "host/error.h"
 #include "infer/generate.h"
 #include "host/rng.h"
-#include "host/threads.h"
 #include "host/fileio.h"
 #include "infer/spec_cli.h"
 
@@ -249,7 +251,8 @@ static int bench_plan(const char *dir, const char *prec, int kv_type, int n_ctx)
 }
 
 int cmd_infer_bench(int argc, char **argv) {
-    const char *dir = NULL, *device = "auto", *kvtype = "f16", *precision = "auto";
+    const char *dir = NULL, *precision = "auto";
+    sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {SC_KV_F16, kv_type_names};
     int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0, ppl = 0, verify_cost = 0, plan_ctx = 0;
     float bw = 64.0f;
     const char *file = NULL;
@@ -260,8 +263,8 @@ int cmd_infer_bench(int argc, char **argv) {
         {"n-gen", 'n', SC_ARG_INT, &n_gen, "tokens to decode after the prompt", 0},
         {"reps", 'r', SC_ARG_INT, &reps, "repetitions; the best is reported", 0},
         {"bandwidth", 0, SC_ARG_FLOAT, &bw, "GB/s for the projected decode speed (MX450: 64)", 0},
-        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16, f32, q8 or q4 (docs/inference.md)", 0},
-        {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"kv", 0, SC_ARG_ENUM, &kv_type, "KV cache type", 0},
+        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
         {"precision", 0, SC_ARG_STR, &precision,
          "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
@@ -279,33 +282,29 @@ int cmd_infer_bench(int argc, char **argv) {
                   "batch 1. --draft/--lookup: also speculatively, alternating, with medians and the speedup.",
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"bandwidth", 1e-3, 1e6}, {"verify-cost", 0, 64}};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
-    if (rc) return rc == 1 ? 0 : 2;
+    /* --device is resolved by engine_open: auto falls back to the CPU when the CUDA engine cannot take the model */
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &threads};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if (n_prompt < 1 || n_gen < 1 || reps < 1) {
         fprintf(stderr, "smallcoder infer-bench: -p, -n and -r must be >= 1\n");
         return 2;
     }
-    int kv_type = engine_kv_type(kvtype);
-    if (kv_type < 0) {
-        fprintf(stderr, "smallcoder infer-bench: %s\n", sc_error());
-        return 2;
-    }
     if (sc.plan && !sc.draft_dir) { /* the model's plan alone, from config.json (no weights read) */
-        if (bench_plan(dir, precision, kv_type, plan_ctx > 0 ? plan_ctx : n_prompt + n_gen)) {
+        if (bench_plan(dir, precision, kv_type.value, plan_ctx > 0 ? plan_ctx : n_prompt + n_gen)) {
             fprintf(stderr, "smallcoder infer-bench: %s\n", sc_error());
             return 1;
         }
         return 0;
     }
-    int nthreads = sc_set_threads(threads);
+    if (sc_command_setup(&cmd)) return cmd.status;
+    int nthreads = cmd.nthreads;
     sc_weights w;
     sc_engine e = {0};
     if (weights_load(&w, dir)) goto fail_nw;
     /* speculative decoding needs room for a last verification (pending + up to 63 drafts) */
     int spec_room = spec_cli_wanted(&sc) || verify_cost ? 66 : 0;
     if (ppl) n_gen = 0, spec_room = 0; /* --perplexity runs the prompt only */
-    sc_engine_opts o = {.device = device, .kv_type = kv_type, .threads = nthreads,
+    sc_engine_opts o = {.device = device_names[device.value], .kv_type = kv_type.value, .threads = nthreads,
                         .precision = precision, .n_ctx = n_prompt + n_gen + spec_room, .n_seqs = 1};
     if (sc.plan) { /* the device plan of the model and its draft, then exit */
         if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
@@ -410,6 +409,5 @@ fail:
     engine_close(&e);
     weights_free(&w);
 fail_nw:
-    fprintf(stderr, "smallcoder infer-bench: %s\n", sc_error());
-    return 1;
+    return sc_command_fail(&cmd);
 }

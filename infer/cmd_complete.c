@@ -7,12 +7,14 @@
 
 #include "host/clock.h"
 #include "host/args.h"
+#include "host/command.h"
+#include "host/device.h" /* --device: device_names */
+#include "host/kv_cache.h" /* --kv: kv_type_names */
 #include "infer/commands_infer.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "infer/generate.h"
 #include "infer/lora_cli.h"
-#include "host/threads.h"
 #include "infer/spec_cli.h"
 
 static int print_piece(void *ctx, const char *text, size_t len) {
@@ -56,7 +58,8 @@ static char *unescape(const char *s) { /* "\n" and "\t" in --stop */
 int cmd_complete(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *file = NULL, *cursor = NULL, *prefix = NULL, *suffix = NULL;
     const char *fim_format = NULL;
-    const char *device = "auto", *kvtype = "f16", *stop = NULL, *precision = "auto";
+    const char *stop = NULL, *precision = "auto";
+    sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {SC_KV_F16, kv_type_names};
     int n_predict = 128, stream = 0, threads = 0, ctx = 0;
     sc_sampling sp;
     sampling_defaults(&sp);
@@ -83,8 +86,8 @@ int cmd_complete(int argc, char **argv) {
         {"seed", 0, SC_ARG_INT, &seed, "sampling seed", 0},
         {"stop", 0, SC_ARG_STR, &stop, "stop string (\\n and \\t understood)", 0},
         {"ctx", 'c', SC_ARG_INT, &ctx, "context positions to allocate (0 = the model's)", 0},
-        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16, f32, q8 or q4 (docs/inference.md)", 0},
-        {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
+        {"kv", 0, SC_ARG_ENUM, &kv_type, "KV cache type", 0},
+        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
         {"precision", 0, SC_ARG_STR, &precision,
          "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
@@ -106,9 +109,9 @@ int cmd_complete(int argc, char **argv) {
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS,       {"n-predict", 0, 1 << 20}, {"temperature", 0, 100},
                                           {"top-k", 0, 1 << 30},  {"top-p", 0, 1},           {"min-p", 0, 1},
                                           {"repeat-penalty", 0, 100}, {"ctx", 0, 1 << 20}};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
-    if (rc) return rc == 1 ? 0 : 2;
+    /* --device is resolved by engine_open: auto falls back to the CPU when the CUDA engine cannot take the model */
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &threads};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if ((prompt != NULL) + (file != NULL) + (prefix != NULL) != 1) {
         fprintf(stderr, "smallcoder complete: give exactly one of --prompt, --file, --prefix\n");
         return 2;
@@ -117,13 +120,9 @@ int cmd_complete(int argc, char **argv) {
         fprintf(stderr, "smallcoder complete: --cursor goes with --file, --suffix with --prefix\n");
         return 2;
     }
-    int kv_type = engine_kv_type(kvtype);
-    if (kv_type < 0) {
-        fprintf(stderr, "smallcoder complete: %s\n", sc_error());
-        return 2;
-    }
     sp.seed = (uint64_t)seed;
-    int nthreads = sc_set_threads(threads);
+    if (sc_command_setup(&cmd)) return cmd.status;
+    int rc, nthreads = cmd.nthreads;
     char *owned_prefix = NULL, *owned_suffix = NULL, *stopu = stop ? unescape(stop) : NULL;
     sc_weights w = {0};
     sc_engine e = {0};
@@ -148,7 +147,7 @@ int cmd_complete(int argc, char **argv) {
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;
     /* the context is known before the engine opens: the CUDA engine sizes its KV cache (and --precision auto
      * its choice) by it */
-    sc_engine_opts o = {.device = device, .kv_type = kv_type, .threads = nthreads,
+    sc_engine_opts o = {.device = device_names[device.value], .kv_type = kv_type.value, .threads = nthreads,
                         .precision = precision, .n_ctx = ctx, .n_seqs = 1, .lora = lc.ptr, .n_lora = lc.n};
     if (sc.plan) { /* the device plan of the model and its draft, then exit */
         if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
@@ -162,7 +161,7 @@ int cmd_complete(int argc, char **argv) {
     session_create(&s, &e, ctx);
     fprintf(stderr, "complete: %s model, %s engine (%s int8 kernel), %d threads, KV %s %.1f MiB for %d positions, "
                     "loaded in %.2fs\n",
-            w.quantized ? "INT8" : "FP32", e.ops->name, quant_kernel_name(), nthreads, kvtype,
+            w.quantized ? "INT8" : "FP32", e.ops->name, quant_kernel_name(), nthreads, kv_type_names[kv_type.value],
             kv_bytes(&s.kv) / 1048576.0, s.kv.n_ctx, clock_now() - t0);
     if (lc.n) {
         char desc[2048];
@@ -190,8 +189,7 @@ int cmd_complete(int argc, char **argv) {
     rc = 0;
     goto done;
 fail:
-    fprintf(stderr, "smallcoder complete: %s\n", sc_error());
-    rc = 1;
+    rc = sc_command_fail(&cmd);
 done:
     gen_result_free(&r);
     free(ids);

@@ -3,10 +3,10 @@
 #include <string.h>
 
 #include "host/args.h"
+#include "host/command.h"
 #include "infer/commands_infer.h"
 #include "host/error.h"
 #include "infer/gguf.h"
-#include "host/threads.h"
 
 int cmd_export(int argc, char **argv) {
     const char *dir = NULL, *out = NULL, *type = "f16";
@@ -18,8 +18,9 @@ int cmd_export(int argc, char **argv) {
     sc_cli cli = {"smallcoder export", "gguf --model DIR --out F.gguf [--type f16|q8_0]",
                   "Writes a llama.cpp GGUF (architecture `llama`, tokenizer included) that llama.cpp loads.",
                   args, sizeof args / sizeof args[0], 1, 1};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
+    static const int all_cores = 0;
+    sc_command cmd = {.cli = &cli, .threads = &all_cores};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if (strcmp(argv[0], "gguf") != 0) {
         fprintf(stderr, "smallcoder export: the only format is gguf, got '%s'\n", argv[0]);
         return 2;
@@ -29,12 +30,9 @@ int cmd_export(int argc, char **argv) {
         fprintf(stderr, "smallcoder export: --type must be f16 or q8_0, got '%s'\n", type);
         return 2;
     }
-    sc_set_threads(0);
+    sc_command_setup(&cmd); /* no device: it cannot fail */
     gguf_file g;
-    if (gguf_export(dir, out, t) || gguf_open(&g, out)) { /* parse back what was written */
-        fprintf(stderr, "smallcoder export: %s\n", sc_error());
-        return 1;
-    }
+    if (gguf_export(dir, out, t) || gguf_open(&g, out)) return sc_command_fail(&cmd); /* parse back what was written */
     fprintf(stderr, "export: %s: GGUF v%u, %llu tensors, %llu metadata keys, %.1f MiB (%s)\n", out, g.version,
             (unsigned long long)g.nt, (unsigned long long)g.nkv, g.size / 1048576.0, type);
     gguf_close(&g);

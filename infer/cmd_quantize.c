@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "host/args.h"
+#include "host/command.h"
 #include "infer/commands_infer.h"
 #include "infer/quantize.h"
 #include "host/error.h"
@@ -15,7 +16,6 @@
 #include "host/half.h"
 #include "host/model.h"
 #include "host/quant.h"
-#include "host/threads.h"
 #include "host/weights.h"
 
 static int copy_file(const char *src, const char *dst) {
@@ -58,9 +58,8 @@ int cmd_quantize(int argc, char **argv) {
                   "tokenizer.json is copied.",
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
-    if (rc) return rc == 1 ? 0 : 2;
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &threads};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if (group != 0 && group != 32 && group != 64 && group != 128) {
         fprintf(stderr, "smallcoder quantize: --group-size must be 0, 32, 64 or 128, got %d\n", group);
         return 2;
@@ -70,8 +69,8 @@ int cmd_quantize(int argc, char **argv) {
                         "read; choose another --out\n", out, dir);
         return 2;
     }
-    sc_set_threads(threads);
-    int g0, made = 0;
+    if (sc_command_setup(&cmd)) return cmd.status;
+    int rc, g0, made = 0;
     int isq = quant_config_read(dir, &g0);
     if (isq > 0) {
         sc_fail("%s is already quantized (group_size %d)", dir, g0);
@@ -94,7 +93,6 @@ int cmd_quantize(int argc, char **argv) {
                 st.st_size / 1048576.0, group);
     return 0;
 fail:
-    fprintf(stderr, "smallcoder quantize: %s\n", sc_error());
     remove_output(out, made);
-    return 1;
+    return sc_command_fail(&cmd);
 }

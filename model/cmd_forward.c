@@ -7,6 +7,7 @@
 
 #include "host/clock.h"
 #include "host/args.h"
+#include "host/command.h"
 #include "model/commands_model.h"
 #include "model/cuda_forward.h"
 #include "host/device.h"
@@ -17,7 +18,6 @@
 #include "host/model_cpu.h"
 #include "model/npy.h"
 #include "data/token_ids.h"
-#include "host/threads.h"
 
 int cmd_forward(int argc, char **argv) {
     const char *dir = NULL, *ids_path = NULL, *logits_path = NULL, *grads_path = NULL, *lora_dir = NULL;
@@ -29,7 +29,7 @@ int cmd_forward(int argc, char **argv) {
         {"logits", 0, SC_ARG_STR, &logits_path, "write the logits [T, vocab] as float32 .npy", 0},
         {"grads", 0, SC_ARG_STR, &grads_path, "write d(mean loss)/d(parameter) as F32 safetensors, HF names (with --lora: the adapter's, PEFT names)", 0},
         {"lora", 0, SC_ARG_STR, &lora_dir, "apply this PEFT LoRA adapter directory (unmerged, CPU)", 0},
-        {"device", 0, SC_ARG_ENUM, &device, "cpu, cuda or auto", 0},
+        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"repeat", 0, SC_ARG_INT, &repeat, "run the forward this many times and report the best time (benchmarks)", 0},
     };
@@ -38,22 +38,17 @@ int cmd_forward(int argc, char **argv) {
                   "from ids[0..t] for t < T-1. Timing goes to stderr.",
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
-    if (rc) return rc == 1 ? 0 : 2;
     /* auto stays on the CPU: forward is the FP32 reference that other implementations are checked against */
-    int use_cuda = device_resolve(device_names[device.value], 0);
-    if (use_cuda > 0 && lora_dir) {
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .device = &device, .threads = &threads};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
+    if (lora_dir && device.value == DEVICE_CUDA) {
         fprintf(stderr, "smallcoder forward: --lora runs on the CPU only (--device cpu)\n");
         return 1;
     }
-    if (lora_dir) use_cuda = 0;
-    if (use_cuda < 0) {
-        fprintf(stderr, "smallcoder forward: %s\n", sc_error());
-        return 1;
-    }
+    if (lora_dir) cmd.device = NULL; /* the CPU, whatever auto would pick */
+    if (sc_command_setup(&cmd)) return cmd.status;
+    int rc = 0, use_cuda = cmd.use_cuda, nthreads = cmd.nthreads;
     if (repeat < 1) repeat = 1;
-    int nthreads = sc_set_threads(threads);
 
     sc_model m;
     sc_lora ad = {0};
@@ -132,6 +127,5 @@ int cmd_forward(int argc, char **argv) {
     if (rc) goto fail;
     return 0;
 fail:
-    fprintf(stderr, "smallcoder forward: %s\n", sc_error());
-    return 1;
+    return sc_command_fail(&cmd);
 }

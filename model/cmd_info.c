@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "host/args.h"
+#include "host/command.h"
 #include "model/commands_model.h"
 #include "host/error.h"
 #include "host/fileio.h"
@@ -33,9 +34,10 @@ int cmd_info(int argc, char **argv) {
                   "Prints DIR/config.json, the exact parameter count and the memory the weights take in\n"
                   "FP32, FP16 and INT8 (per-row FP16 scales), and checks DIR/model.safetensors against the config.",
                   args, 1, 0, 1};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    if (npos) dir = argv[0];
+    sc_command cmd = {.cli = &cli};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
+    int rc = 0;
+    if (cmd.npos) dir = argv[0];
     if (!dir) {
         fprintf(stderr, "smallcoder info: missing model directory (see smallcoder info --help)\n");
         return 2;

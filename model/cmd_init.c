@@ -8,11 +8,11 @@
 #include <sys/stat.h>
 
 #include "host/args.h"
+#include "host/command.h"
 #include "model/commands_model.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "host/model.h"
-#include "host/threads.h"
 
 /* The vocabulary a tokenizer.json needs: 1 + the largest id in model.vocab and added_tokens (read here with cJSON:
  * only the ids are needed, not the BPE). *eos gets the id of a special end token when there is one. */
@@ -71,9 +71,9 @@ int cmd_init(int argc, char **argv) {
                   "copies it, so the model can be distilled from a teacher that uses T.",
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {{"std", 0, 10}, {"layers", 0, 1024}, {"vocab-size", 0, 4194304}};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
-    if (rc) return rc == 1 ? 0 : 2;
+    static const int all_cores = 0;
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &all_cores};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     sc_config cfg;
     if (config_preset(&cfg, preset)) goto fail;
     if (layers) cfg.num_hidden_layers = layers;
@@ -119,11 +119,11 @@ int cmd_init(int argc, char **argv) {
         sc_fail("%s already exists (use --force to overwrite)", path);
         goto fail;
     }
-    sc_set_threads(0);
+    sc_command_setup(&cmd); /* no device: it cannot fail */
     sc_model m;
     model_create(&m, &cfg);
     model_init_weights(&m, (uint64_t)seed, std);
-    rc = model_save(&m, out);
+    int rc = model_save(&m, out);
     int64_t n = m.nparams;
     model_free(&m);
     if (!rc && tokenizer) { /* byte for byte, so its hash (checked by distillation) is the teacher's */
@@ -140,6 +140,5 @@ int cmd_init(int argc, char **argv) {
            tokenizer ? ", tokenizer " : "", tokenizer ? tokenizer : "", cfg.vocab_size);
     return 0;
 fail:
-    fprintf(stderr, "smallcoder init: %s\n", sc_error());
-    return 1;
+    return sc_command_fail(&cmd);
 }

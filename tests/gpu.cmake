@@ -61,26 +61,14 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
                          -Wno-unknown-pragmas -O2)
   target_link_libraries(sc_kernels_emu PUBLIC PkgConfig::OPENBLAS)
   set_target_properties(sc_kernels_emu PROPERTIES CXX_STANDARD 17)
-  # host/ again, built against the emulator instead of the CUDA runtime; train/adamw.c for the AdamW twin; the
-  # training backends (CPU and CUDA) with the planner and loss scaler for test_train_backend
-  add_library(sc_host_emu STATIC ${SC_HOST_SOURCES} ${CMAKE_SOURCE_DIR}/train/adamw.c
-              ${CMAKE_SOURCE_DIR}/train/backend_cpu.c ${CMAKE_SOURCE_DIR}/train/backend_cuda.c
-              ${CMAKE_SOURCE_DIR}/train/plan.c ${CMAKE_SOURCE_DIR}/train/loss_scale.c)
-  target_include_directories(sc_host_emu PUBLIC ${CMAKE_SOURCE_DIR} ${CUDAToolkit_INCLUDE_DIRS})
-  target_compile_definitions(sc_host_emu PUBLIC SC_HAVE_CUDA=1 SC_HAVE_KERNELS=1)
-  target_link_libraries(sc_host_emu PUBLIC sc_kernels_emu PkgConfig::CJSON PkgConfig::OPENBLAS OpenMP::OpenMP_C
-                        ${MATH_LIB})
-  # quantize_model for test_infer_engine (the engines themselves are in host/)
-  set(_emu_infer ${CMAKE_SOURCE_DIR}/infer/quantize.c)
-  list(APPEND _emu_infer ${CMAKE_SOURCE_DIR}/model/cuda_forward.c) # test_model runs `forward --device cuda`'s path
-  add_library(sc_infer_emu STATIC ${_emu_infer})
-  target_link_libraries(sc_infer_emu PUBLIC sc_host_emu)
+  # The emulator swaps the kernels library, nothing else: an executable with SC_KERNELS_EMU set links the same
+  # host/ and stage libraries as the real build, and sc_host's link interface (CMakeLists.txt) gives it
+  # sc_kernels_emu in place of kernels/*.cu and the CUDA runtime.
   foreach(src ${SC_GPU_TEST_SOURCES})
     get_filename_component(name ${src} NAME_WE)
     add_executable(emu_${name} ${src})
-    target_link_libraries(emu_${name} PRIVATE sc_infer_emu sc_host_emu)
-    target_include_directories(emu_${name} PRIVATE ${CMAKE_SOURCE_DIR})
-    set_target_properties(emu_${name} PROPERTIES LINKER_LANGUAGE CXX)
+    target_link_libraries(emu_${name} PRIVATE ${SC_ALL_LIBS})
+    set_target_properties(emu_${name} PROPERTIES LINKER_LANGUAGE CXX SC_KERNELS_EMU ON)
     add_test(NAME emu_${name} COMMAND emu_${name} WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
     set_tests_properties(emu_${name} PROPERTIES LABELS emu ENVIRONMENT "SC_GPU_TEST_QUICK=1;OMP_NUM_THREADS=2;XDG_CACHE_HOME=${CMAKE_CURRENT_BINARY_DIR}/emu-cache"
                          TIMEOUT 900)
@@ -124,15 +112,13 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
                        emu_racecheck_removed_event_wait PROPERTIES LABELS emu TIMEOUT 120)
   # the timing driver on the emulator: only to run its code paths at a small T (its times mean nothing)
   add_executable(emu_sc_bench_kernels ${CMAKE_SOURCE_DIR}/bench/gpu/bench_kernels.c)
-  target_link_libraries(emu_sc_bench_kernels PRIVATE sc_host_emu)
-  target_include_directories(emu_sc_bench_kernels PRIVATE ${CMAKE_SOURCE_DIR})
-  set_target_properties(emu_sc_bench_kernels PROPERTIES LINKER_LANGUAGE CXX EXCLUDE_FROM_ALL ON)
+  target_link_libraries(emu_sc_bench_kernels PRIVATE sc_host)
+  set_target_properties(emu_sc_bench_kernels PROPERTIES LINKER_LANGUAGE CXX SC_KERNELS_EMU ON EXCLUDE_FROM_ALL ON)
   # the GEMM table rehearsed on the emulator at tiny shapes (its times mean nothing): the stage script and the
   # driver's every path run, so bench/gpu-suite does not meet them first on a GPU
   add_executable(emu_sc_bench_gemm ${CMAKE_SOURCE_DIR}/bench/gpu/bench_gemm.c)
-  target_link_libraries(emu_sc_bench_gemm PRIVATE sc_host_emu)
-  target_include_directories(emu_sc_bench_gemm PRIVATE ${CMAKE_SOURCE_DIR})
-  set_target_properties(emu_sc_bench_gemm PROPERTIES LINKER_LANGUAGE CXX)
+  target_link_libraries(emu_sc_bench_gemm PRIVATE sc_host)
+  set_target_properties(emu_sc_bench_gemm PROPERTIES LINKER_LANGUAGE CXX SC_KERNELS_EMU ON)
   add_test(NAME emu_gemm_table COMMAND ${CMAKE_SOURCE_DIR}/bench/gpu/gemm-table $<TARGET_FILE:emu_sc_bench_gemm>
                                        ${CMAKE_CURRENT_BINARY_DIR}/gemm-table --T 24 --reps 1 --vocab 200
                                        --hidden 40 --ffn 56 --qkv 72)
@@ -145,23 +131,12 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
                            ENVIRONMENT "SC_GPU_TEST_QUICK=1;OMP_NUM_THREADS=2;SMALLCODER_GEMM=${algo};XDG_CACHE_HOME=${CMAKE_CURRENT_BINARY_DIR}/emu-cache")
     endforeach()
   endforeach()
-  # smallcoder itself on the emulator: the stage archives (as files, so the real host/ and kernels do not come
-  # along) over sc_host_emu, for `train --device cuda` end to end through the trainer (gpu/train_cuda_emu.sh)
+  # smallcoder itself on the emulator, for `train --device cuda` end to end through the trainer
+  # (gpu/train_cuda_emu.sh) and the inference commands through the CUDA engine (gpu/infer_cuda_emu.sh)
   if(TARGET sc_train AND TARGET sc_distill)
-    set(_emu_stages)
-    foreach(stage model distill train infer data) # users before what they use (the edges of CMakeLists.txt)
-      if(TARGET sc_${stage})
-        list(APPEND _emu_stages $<TARGET_FILE:sc_${stage}>)
-      endif()
-    endforeach()
     add_executable(emu_smallcoder ${CMAKE_SOURCE_DIR}/smallcoder.c)
-    add_dependencies(emu_smallcoder ${SC_STAGE_LIBS})
-    target_include_directories(emu_smallcoder PRIVATE ${CMAKE_SOURCE_DIR})
-    target_link_libraries(emu_smallcoder PRIVATE ${_emu_stages} sc_host_emu PkgConfig::ZSTD PkgConfig::PCRE2 PkgConfig::ICU)
-    if(MHD_FOUND)
-      target_link_libraries(emu_smallcoder PRIVATE PkgConfig::MHD)
-    endif()
-    set_target_properties(emu_smallcoder PROPERTIES LINKER_LANGUAGE CXX)
+    target_link_libraries(emu_smallcoder PRIVATE ${SC_ALL_LIBS})
+    set_target_properties(emu_smallcoder PROPERTIES LINKER_LANGUAGE CXX SC_KERNELS_EMU ON)
     add_test(NAME emu_train_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/gpu/train_cuda_emu.sh
                                         $<TARGET_FILE:emu_smallcoder> $<TARGET_FILE:train_make_shards>)
     set_tests_properties(emu_train_cli PROPERTIES LABELS emu TIMEOUT 900)

@@ -6,13 +6,13 @@
 
 #include "host/clock.h"
 #include "host/args.h"
+#include "host/command.h"
 #include "train/backend.h"
 #include "train/commands_train.h"
 #include "train/data_source.h"
 #include "host/device.h"
 #include "host/error.h"
 #include "host/model.h"
-#include "host/threads.h"
 #include "train/trainer.h"
 #ifdef SC_HAVE_INFER
 #include "host/weights.h" /* infer_model_load: INT8 model directories are dequantized to FP32 */
@@ -30,7 +30,7 @@ int cmd_eval(int argc, char **argv) {
         {"max-tokens", 0, SC_ARG_I64, &max_tokens, "evaluate at most this many tokens (0 = the whole split)", 0},
         {"seq", 0, SC_ARG_INT, &seq, "tokens per window (0 = the model's context length)", 0},
         {"micro-batch", 0, SC_ARG_INT, &micro_batch, "windows per forward pass", 0},
-        {"device", 0, SC_ARG_ENUM, &device, "cpu, cuda or auto", 0},
+        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"json", 0, SC_ARG_FLAG, &json, "print one JSON object instead of text", 0},
         {"lora", 0, SC_ARG_STR, &lora_dir, "apply this PEFT LoRA adapter (e.g. a LoRA run's ckpt-N) unmerged, on the CPU", 0},
@@ -41,20 +41,16 @@ int cmd_eval(int argc, char **argv) {
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"max-tokens", 0, 1e15}, {"seq", 0, 1 << 20},
                                           {"micro-batch", 1, 1 << 16}};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
-    if (rc) return rc == 1 ? 0 : 2;
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .device = &device, .auto_prefers_cuda = 1,
+                      .threads = &threads};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if (lora_dir && device.value == DEVICE_CUDA) {
         fprintf(stderr, "smallcoder eval: --lora runs on the CPU only in this build; use --device cpu\n");
         return 1;
     }
-    int use_cuda = device_resolve(device_names[device.value], 1);
-    if (use_cuda < 0) {
-        fprintf(stderr, "smallcoder eval: %s\n", sc_error());
-        return 1;
-    }
-    if (lora_dir) use_cuda = 0; /* auto: the adapter branch runs on the CPU (docs/lora.md) */
-    int nthreads = sc_set_threads(threads);
+    if (lora_dir) cmd.device = NULL; /* auto: the adapter branch runs on the CPU (docs/lora.md) */
+    if (sc_command_setup(&cmd)) return cmd.status;
+    int use_cuda = cmd.use_cuda, nthreads = cmd.nthreads;
     sc_model m;
     sc_lora ad = {0};
     batch_source src = {0};
@@ -112,6 +108,5 @@ fail:
     lora_free(&ad);
     model_free(&m);
 fail_nomodel:
-    fprintf(stderr, "smallcoder eval: %s\n", sc_error());
-    return 1;
+    return sc_command_fail(&cmd);
 }

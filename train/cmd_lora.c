@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "host/args.h"
+#include "host/command.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "host/half.h"
@@ -107,8 +108,9 @@ static int lora_merge(int argc, char **argv) {
                   "Folds the adapter into the base, W += (lora_alpha / r) B A for every adapted layer, and writes a plain\n"
                   "HF model directory in the base's storage type (F32, F16 or BF16) with its tokenizer files.",
                   args, sizeof args / sizeof args[0], 0, 0};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
+    sc_command cmd = {.cli = &cli};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
+    int rc = 0;
     sc_model m;
     sc_lora ad;
     st_dtype dt;
@@ -148,9 +150,9 @@ static int lora_init(int argc, char **argv) {
                   "adapted model computes exactly what the base does until it is trained.",
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {{"rank", 1, 65536}, {"alpha", 0, 1e6}};
-    int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
-    if (!rc) rc = sc_args_check_ranges(&cli, ranges, 2);
-    if (rc) return rc == 1 ? 0 : 2;
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges)};
+    if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
+    int rc = 0;
     unsigned mask;
     sc_config cfg;
     sc_lora ad;
