@@ -32,6 +32,10 @@ void qmat_dequant_rows(const sc_qmat *m, int r0, int r1, float *out);
 void act_quant(const float *x, int cols, int group, uint8_t *xq, float *xs);
 /* y[r] = sum_g fscale[r,g] * xs[g] * (dot(xq - 128, q[r]) over group g), rows in parallel (OpenMP). */
 void qmat_matvec(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y);
+/* qmat_matvec for nm <= QMULTI_MAX matrices of one input (same cols and group: q, k, v or gate, up) in one
+ * parallel region: y[i] = m[i] x. */
+enum { QMULTI_MAX = 4 };
+void qmat_matvec_multi(const sc_qmat *const *m, int nm, const uint8_t *xq, const float *xs, float *const *y);
 /* The same for T tokens: y[T, rows] from xq[T, cols], xs[T, ngroups] (weights read once per block of rows). */
 void qmat_matmul(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y, int T);
 /* Which dot-product kernel this build uses ("avx512-vnni", "avx-vnni", "avx2", "scalar"). */
