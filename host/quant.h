@@ -38,7 +38,14 @@ enum { QMULTI_MAX = 4 };
 void qmat_matvec_multi(const sc_qmat *const *m, int nm, const uint8_t *xq, const float *xs, float *const *y);
 /* The same for T tokens: y[T, rows] from xq[T, cols], xs[T, ngroups] (weights read once per block of rows). */
 void qmat_matmul(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y, int T);
-/* Which dot-product kernel this build uses ("avx512-vnni", "avx-vnni", "avx2", "scalar"). */
+/* The row kernels (quant_dot.c): y[r] for rows [r0, r1) of one token. One per instruction set, all equal bit for
+ * bit to the scalar one; the best the CPU supports is picked at start-up. */
+typedef void (*qrows_fn)(const sc_qmat *m, int r0, int r1, const uint8_t *xq, const float *xs, float *y);
+qrows_fn quant_rows_kernel(void);
+/* Which kernel runs ("avx512-vnni", "avx-vnni", "avx2", "scalar"). */
 const char *quant_kernel_name(void);
+/* Forces a kernel by name (tests, benchmarks); -1 when unknown or not supported by this CPU. Not thread-safe:
+ * call it while no product runs. */
+int quant_set_kernel(const char *name);
 
 #endif
