@@ -2,6 +2,7 @@
  * from what the CPU reports (so a portable build, without -march=native, still gets VNNI), with a scalar twin that
  * every other kernel equals bit for bit: the integer dot products are exact, and each kernel combines the groups
  * with the same float expression in the same order. Activations are u8 (x + 128); wsum removes the offset. */
+#include <cpuid.h>
 #include <immintrin.h>
 #include <string.h>
 
@@ -154,7 +155,11 @@ static int kernel_supported(int i) {
     case 0:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-    case 1: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("avxvnni");
+    case 1: { /* CPUID.(7,1):EAX bit 4; not every compiler's __builtin_cpu_supports knows "avxvnni" */
+        unsigned a, b, c, d;
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __get_cpuid_count(7, 1, &a, &b, &c, &d) &&
+               (a >> 4 & 1);
+    }
     case 2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     default: return 1;
     }
