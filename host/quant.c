@@ -111,9 +111,9 @@ void qmat_matmul(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y,
         qmat_matvec(m, xq, xs, y);
         return;
     }
-    /* blocks of 16 rows stay in L1 while every token passes over them */
+    /* blocks of 16 rows stay in L1 while every token passes over them; taken dynamically, as in decode */
     qrows_fn rows = quant_rows_kernel();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int r0 = 0; r0 < m->rows; r0 += 16) {
         int r1 = r0 + 16 < m->rows ? r0 + 16 : m->rows;
         for (int t = 0; t < T; t++)
