@@ -49,7 +49,7 @@ static void print_default(const sc_arg *a) {
     case SC_ARG_FLOAT: printf(" (default %g)", *(float *)a->dst); break;
     case SC_ARG_STR: if (*(const char **)a->dst) printf(" (default %s)", *(const char **)a->dst); break;
     case SC_ARG_ENUM: printf(" (default %s)", ((const sc_enum *)a->dst)->names[((const sc_enum *)a->dst)->value]); break;
-    case SC_ARG_FLAG: break;
+    case SC_ARG_FLAG: case SC_ARG_LIST: break;
     }
 }
 
@@ -69,7 +69,7 @@ void sc_args_help(const sc_cli *cli) {
     printf("usage: %s %s\n\n%s\n\noptions:\n", cli->command, cli->usage, cli->summary);
     for (int i = 0; i < cli->nargs; i++) {
         const sc_arg *a = &cli->args[i];
-        static const char *meta[] = {"", " N", " N", " X", " S", " BYTES", " S"}; /* by sc_arg_type */
+        static const char *meta[] = {"", " N", " N", " X", " S", " BYTES", " S", " S"}; /* by sc_arg_type */
         char lhs[64];
         if (a->shortname) snprintf(lhs, sizeof lhs, "-%c, --%s%s", a->shortname, a->name, meta[a->type]);
         else snprintf(lhs, sizeof lhs, "    --%s%s", a->name, meta[a->type]);
@@ -171,6 +171,12 @@ int sc_args_parse(const sc_cli *cli, int argc, char **argv, int *npos) {
                 return 2;
             }
             e->value = v;
+            break;
+        }
+        case SC_ARG_LIST: {
+            sc_arg_list *l = a->dst;
+            if (l->n >= SC_ARG_LIST_MAX) return usage_error(cli, "option %s given more than 16 times", tok);
+            l->opt[l->n] = a->name, l->value[l->n++] = value;
             break;
         }
         case SC_ARG_FLAG: break;

@@ -13,7 +13,17 @@ typedef enum {
     SC_ARG_STR,    /* const char * pointing into argv */
     SC_ARG_BYTES,  /* int64_t bytes, accepts KiB/MiB/GiB/KB/MB/GB suffixes: --vram-budget 1.75GiB */
     SC_ARG_ENUM,   /* sc_enum: a choice parsed once to its index; another value is a usage error naming them all */
+    SC_ARG_LIST,   /* sc_arg_list: a repeatable option, each value appended (--lora A --lora B) */
 } sc_arg_type;
+
+/* The values of repeatable options in command-line order. Several options may share one list (--lora and
+ * --lora-scaled): opt[i] names the option that gave value[i]. */
+enum { SC_ARG_LIST_MAX = 16 };
+typedef struct {
+    const char *value[SC_ARG_LIST_MAX];
+    const char *opt[SC_ARG_LIST_MAX];
+    int n;
+} sc_arg_list;
 
 /* A choice option's value (the index in names, preset to the default) and its NULL-terminated names. */
 typedef struct {

@@ -2,6 +2,7 @@
  * "auto" = CUDA when this build has kernels and a device is visible, else the CPU. */
 #include "host/engine.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,10 +15,48 @@ int engine_kv_f16(const char *kv) {
     return sc_fail("--kv must be f16 or f32, got '%s'", kv);
 }
 
+int engine_lora_check(const sc_lora *ad, const sc_config *c, const char *dir) {
+    if (ad->nlayers != c->num_hidden_layers)
+        return sc_fail("LoRA adapter %s: %d layers, the model has %d (an adapter for another base)", dir, ad->nlayers,
+                       c->num_hidden_layers);
+    int q = c->num_attention_heads * c->head_dim, kv = c->num_key_value_heads * c->head_dim;
+    int C = c->hidden_size, F = c->intermediate_size;
+    const int in[LORA_NTARGETS] = {C, C, C, q, C, C, F}, out[LORA_NTARGETS] = {q, kv, kv, C, F, F, C};
+    for (int t = 0; t < LORA_NTARGETS; t++)
+        if ((ad->targets >> t & 1) && (ad->in[t] != in[t] || ad->out[t] != out[t]))
+            return sc_fail("LoRA adapter %s: %s is [%d, %d] (out, in), the model's is [%d, %d] (an adapter for "
+                           "another base)", dir, lora_module_names[t], ad->out[t], ad->in[t], out[t], in[t]);
+    return 0;
+}
+
+int engine_lora_use(sc_engine *e, const sc_lora_set *set) {
+    static const sc_lora_set none;
+    if (!set) set = &none;
+    for (int i = 0; i < ENGINE_LORA_MAX; i++) {
+        if (!isfinite(set->scale[i])) return sc_fail("LoRA adapter %d: scale %g is not finite", i, set->scale[i]);
+        if (set->scale[i] != 0.0f && i >= e->n_lora)
+            return sc_fail("LoRA adapter %d: no such adapter (%d loaded)", i, e->n_lora);
+    }
+    e->lora_on = *set;
+    for (int i = 0; i < ENGINE_LORA_MAX; i++) /* -0 and 0 are one key */
+        if (e->lora_on.scale[i] == 0.0f) e->lora_on.scale[i] = 0.0f;
+    return 0;
+}
+
 int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
     memset(e, 0, sizeof *e);
     e->w = w;
     e->cfg = &w->cfg;
+    if (o && o->n_lora > 0) {
+        if (o->n_lora > ENGINE_LORA_MAX)
+            return sc_fail("%d LoRA adapters; at most %d can be loaded at once", o->n_lora, ENGINE_LORA_MAX);
+        for (int i = 0; i < o->n_lora; i++) {
+            char what[32];
+            snprintf(what, sizeof what, "%d", i);
+            if (engine_lora_check(o->lora[i], &w->cfg, what)) return -1;
+        }
+        e->lora = o->lora, e->n_lora = o->n_lora;
+    }
     e->kv_f16 = o ? o->kv_f16 : 1;
     const char *dev = o && o->device ? o->device : "auto";
     const char *prec = o && o->precision ? o->precision : "auto";
@@ -32,7 +71,7 @@ int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
         if (strcmp(dev, "auto")) return -1;
         /* auto: a model or context the CUDA engine cannot take (or memory it cannot get) still runs, on the CPU */
         fprintf(stderr, "note: --device auto: %s; running on the CPU\n", sc_error());
-        e->ops = NULL, e->impl = NULL, e->precision = NULL, e->device_bytes = e->weight_bytes = 0;
+        e->ops = NULL, e->impl = NULL, e->precision = NULL, e->device_bytes = e->weight_bytes = e->lora_bytes = 0;
         e->kv_f16 = o ? o->kv_f16 : 1;
     }
 #else

@@ -9,9 +9,26 @@
 #include <stdint.h>
 
 #include "host/kv_cache.h"
+#include "host/lora.h"
 #include "host/weights.h"
 
 typedef struct sc_engine sc_engine;
+
+/* LoRA adapters are applied without merging: the engine keeps one base and, for each targeted linear layer and
+ * each active adapter i, adds scale_i * scaling_i * (x A_i^T) B_i^T (host/cpu/lora_apply.c, kernels/lora_apply.cu).
+ * An sc_lora_set says which of the engine's adapters (sc_engine_opts.lora) a forward applies: scale[i] for
+ * adapter i, 0 = off; all zero = the base alone. What a KV cache holds depends on it, so a session's cached prefix
+ * is keyed on it (infer/generate.h). */
+enum { ENGINE_LORA_MAX = 16 };
+typedef struct {
+    float scale[ENGINE_LORA_MAX];
+} sc_lora_set;
+
+static inline int engine_lora_set_equal(const sc_lora_set *a, const sc_lora_set *b) {
+    for (int i = 0; i < ENGINE_LORA_MAX; i++)
+        if (a->scale[i] != b->scale[i]) return 0;
+    return 1;
+}
 
 typedef struct {
     const char *device; /* "cpu", "cuda" or "auto" */
@@ -23,6 +40,10 @@ typedef struct {
     int n_seqs;            /* sessions whose KV caches are preallocated (0 = 1) */
     int no_graphs;         /* 1: decode without CUDA graphs (tests compare the two) */
     int chunk;             /* tokens per prefill pass (0 = 512; tests use small ones to cross chunk borders) */
+    /* LoRA adapters for this base (at most ENGINE_LORA_MAX; they must outlive the engine): the CPU engine reads
+     * their FP32 weights where they are, the CUDA engine copies them (FP32) into its arena */
+    const sc_lora *const *lora;
+    int n_lora;
 } sc_engine_opts;
 
 typedef struct {
@@ -44,6 +65,10 @@ struct sc_engine {
     int64_t device_bytes;   /* CUDA: device memory held (weights, scratch, KV caches), its peak; 0 on the CPU */
     int64_t weight_bytes;   /* bytes of matrices (+ scales) as this engine stores them: what decode reads */
     int64_t context_bytes;  /* CUDA: the CUDA context, cuBLAS and loaded kernels (host/device_probe.h); 0 on the CPU */
+    int64_t lora_bytes;     /* bytes of the adapters' weights as this engine holds them */
+    const sc_lora *const *lora;
+    int n_lora;
+    sc_lora_set lora_on;    /* what the next forward applies (engine_lora_use); all zero at open */
     void *impl;
 };
 
@@ -52,6 +77,12 @@ int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o);
 /* The --kv option of the inference commands: "f16" -> 1, "f32" -> 0, anything else -1 (sc_error says why). */
 int engine_kv_f16(const char *kv);
 void engine_close(sc_engine *e);
+/* Chooses the adapters the following forwards apply (NULL = none): a non-zero scale for an adapter the engine was
+ * not opened with, or one that is not finite, is refused with one line. Under the caller's engine lock when the
+ * engine is shared (the server). */
+int engine_lora_use(sc_engine *e, const sc_lora_set *set);
+/* Checks that adapter ad (loaded from dir) fits base config c: layers and every targeted Linear's shape. */
+int engine_lora_check(const sc_lora *ad, const sc_config *c, const char *dir);
 /* A KV cache of n_ctx positions for this engine's model (n_ctx <= 0: the model's context). */
 void engine_kv_create(const sc_engine *e, sc_kv *kv, int n_ctx);
 static inline int engine_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float *logits) {
@@ -79,6 +110,9 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o);
 /* Device bytes the CUDA engine would allocate for config c (int8: INT8 weights with `group` columns per scale,
  * 0 = per row; else FP16), n_seqs caches of n_ctx positions: arithmetic only, no device needed. */
 int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs);
+/* The same with LoRA adapters on board (their FP32 weights and the side path's scratch). */
+int64_t engine_cuda_plan_bytes_lora(const sc_config *c, int int8, int group, int n_ctx, int n_seqs,
+                                    const sc_lora *const *lora, int n_lora);
 /* --precision auto of the CUDA engine on the device dp describes: 1 = INT8, 0 = FP16, why (n bytes) says which
  * rule decided. INT8 when the checkpoint is INT8, when FP16 weights + KV + DEVICE_RESERVE exceed dp->free_now, or
  * when the card's bandwidth / FP16 weight bytes (the ceiling of FP16 decode, which reads every weight per token) is

@@ -1,7 +1,8 @@
 /* engine_cpu.c — the CPU engine. Prefill (many tokens) goes through sgemm: FP32 matrices directly, INT8 ones
  * dequantized one matrix at a time into a scratch buffer. Decode (few tokens) on INT8 weights quantizes each
  * activation row to INT8 and runs INT8 x INT8 dot products (quant.c); FP32 weights use sgemv. Work is chunked so
- * scratch stays bounded whatever the prompt length. */
+ * scratch stays bounded whatever the prompt length. Active LoRA adapters add their low-rank side path to each
+ * targeted linear layer's output (host/cpu/lora_apply.c), reading the adapters' FP32 weights where they are. */
 #include <cblas.h>
 #include <immintrin.h>
 #include <math.h>
@@ -21,6 +22,7 @@ enum {
 
 typedef struct {
     float *x, *xn, *q, *k, *v, *att, *tmp, *gate, *up, *rstd, *deq, *scores, *xs;
+    float *lora_h; /* [CHUNK, largest adapter rank]: x A^T of the adapter being applied (NULL without adapters) */
     uint8_t *xq;
     size_t deq_floats;
     int nthreads; /* OpenMP threads per forward: set on every call, because the server calls from threads that
@@ -46,6 +48,7 @@ static void *scratch_alloc(const sc_config *c, const sc_weights *w, cpu_scratch 
 static void scratch_free(cpu_scratch *s) {
     free(s->x), free(s->xn), free(s->tmp), free(s->q), free(s->att), free(s->k), free(s->v);
     free(s->gate), free(s->up), free(s->rstd), free(s->deq), free(s->scores), free(s->xq), free(s->xs);
+    free(s->lora_h);
 }
 
 /* a dot product whose rounding depends only on n (fixed lanes, fixed reduction order) */
@@ -117,6 +120,17 @@ static void linear_shared(cpu_scratch *s, const sc_wmat *const *W, int n, const 
     qmat_matvec_multi(m, n, s->xq, s->xs, y);
 }
 
+/* y[T, out] += the active adapters' side paths of target t (LORA_Q...) in layer l, x [T, in] its input */
+static void lora_add(const sc_engine *e, cpu_scratch *s, int l, int t, const float *x, float *y, int T) {
+    for (int i = 0; i < e->n_lora; i++) {
+        const sc_lora *ad = e->lora[i];
+        float scale = e->lora_on.scale[i];
+        if (scale == 0.0f || !(ad->targets >> t & 1)) continue;
+        lora_apply_forward(y, ad->out[t], x, lora_a(ad, l, t), lora_b(ad, l, t), scale * lora_scaling(ad), T,
+                           ad->out[t], ad->in[t], ad->rank, s->lora_h);
+    }
+}
+
 static int cpu_forward_chunk(sc_engine *e, sc_kv *kv, const int32_t *ids, int T, float *logits, float *all_logits) {
     const sc_weights *w = e->w;
     const sc_config *c = e->cfg;
@@ -131,6 +145,9 @@ static int cpu_forward_chunk(sc_engine *e, sc_kv *kv, const int32_t *ids, int T,
         const sc_wlayer *y = &w->layers[l];
         rmsnorm_forward(s->x, s->xn, s->rstd, s->x, NULL, y->attn_norm, T, C, eps);
         linear_shared(s, (const sc_wmat *[]){&y->wq, &y->wk, &y->wv}, 3, s->xn, (float *[]){s->q, s->k, s->v}, T);
+        lora_add(e, s, l, LORA_Q, s->xn, s->q, T);
+        lora_add(e, s, l, LORA_K, s->xn, s->k, T);
+        lora_add(e, s, l, LORA_V, s->xn, s->v, T);
         bias_forward(s->q, y->bq, T, y->wq.rows);
         bias_forward(s->k, y->bk, T, y->wk.rows);
         bias_forward(s->v, y->bv, T, y->wv.rows);
@@ -139,13 +156,17 @@ static int cpu_forward_chunk(sc_engine *e, sc_kv *kv, const int32_t *ids, int T,
         kv_store(kv, l, pos0, T, s->k, s->v);
         kv_attention(kv, l, s->att, s->q, T, pos0, nh, s->scores);
         linear(s, &y->wo, s->att, s->tmp, T);
+        lora_add(e, s, l, LORA_O, s->att, s->tmp, T);
         bias_forward(s->tmp, y->bo, T, C);
         rmsnorm_forward(s->x, s->xn, s->rstd, s->x, s->tmp, y->mlp_norm, T, C, eps);
         linear_shared(s, (const sc_wmat *[]){&y->wgate, &y->wup}, 2, s->xn, (float *[]){s->gate, s->up}, T);
+        lora_add(e, s, l, LORA_GATE, s->xn, s->gate, T);
+        lora_add(e, s, l, LORA_UP, s->xn, s->up, T);
         bias_forward(s->gate, y->bgate, T, F);
         bias_forward(s->up, y->bup, T, F);
         swiglu_forward(s->gate, s->gate, s->up, (int64_t)T * F);
         linear(s, &y->wdown, s->gate, s->tmp, T);
+        lora_add(e, s, l, LORA_DOWN, s->gate, s->tmp, T);
         bias_forward(s->tmp, y->bdown, T, C);
         for (size_t i = 0; i < (size_t)T * C; i++) s->x[i] += s->tmp[i];
     }
@@ -193,6 +214,13 @@ int engine_cpu_open(sc_engine *e, int threads) {
     cpu_scratch *s = sc_calloc(1, sizeof *s);
     s->nthreads = threads > 0 ? threads : omp_get_max_threads();
     scratch_alloc(e->cfg, e->w, s);
+    int rmax = 0;
+    for (int i = 0; i < e->n_lora; i++) {
+        const sc_lora *ad = e->lora[i];
+        if (ad->rank > rmax) rmax = ad->rank;
+        e->lora_bytes += ad->nparams * (int64_t)sizeof(float);
+    }
+    s->lora_h = rmax ? sc_malloc((size_t)CHUNK * rmax * sizeof(float)) : NULL;
     e->impl = s;
     return 0;
 }

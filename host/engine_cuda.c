@@ -8,8 +8,11 @@
  * the work, and a tiled dp4a GEMM would be a large kernel of its own for a path that is not the bottleneck).
  * Decode: GEMVs (dp4a W8A8 with per-token activation quantization on the device, or FP16 half2), attention of the
  * new rows over the cache, logits in FP32.
- * CUDA graphs: the decode step (one token) is captured once per engine and replayed for every token and every
- * session: every kernel reads the token id, the position and the session's cache pointers from device memory
+ * LoRA adapters (sc_engine_opts.lora) are copied into the arena in FP32 (counted in the plan, shown on the
+ * engine's line) and applied without merging: after each fused GEMM/GEMV, each active adapter adds
+ * scale * (x A^T) B^T to its target's columns of the output (kernels/lora_apply.cu), the r-dim product first.
+ * CUDA graphs: the decode step (one token) is captured once per engine (again when the active adapter set
+ * changes: the scales are launch arguments) and replayed for every token and every session: every kernel reads the token id, the position and the session's cache pointers from device memory
  * (ce->ids, ce->step: kn_kv_step), which the host updates with two small copies before each replay, and every
  * buffer lives at a fixed arena address. Attention's launch shape depends on max_ctx (the longest cache) only. */
 #ifdef SC_HAVE_KERNELS
@@ -52,6 +55,10 @@ typedef struct {
 } clayer;
 
 typedef struct {
+    float *A, *B; /* [r, in], [out, r] FP32, or NULL when the adapter does not target that module */
+} clora;
+
+typedef struct {
     int int8, group; /* group: the model's columns per scale (0 = per row) */
     int C, F, Q, KV, QKV, nh, nkv, hd, V, L, max_ctx, nseq, chunk, graphs, tied;
     int flash; /* a prompt's first chunk (position 0, > GEMV_MAX_T rows) runs the flash attention kernel */
@@ -59,7 +66,13 @@ typedef struct {
     cudaStream_t stream;
     kn_blas *blas;
     cuda_arena arena;
-    size_t weight_bytes, kv_bytes;
+    size_t weight_bytes, kv_bytes, lora_bytes;
+    const sc_lora *const *lora; /* the engine's adapters (sc_engine_opts.lora) */
+    int nlora, lora_rmax;
+    clora *lmat;              /* [nlora][L][LORA_NTARGETS] */
+    float *lora_h;            /* [chunk, lora_rmax]: x A^T of the adapter being applied */
+    const sc_lora_set *lora_on; /* the engine's active set (sc_engine.lora_on) */
+    sc_lora_set graph_lora;   /* the set the captured graph applies */
     clayer *layers;
     cmat embed, lm_head;
     kn_half *final_norm;
@@ -86,7 +99,8 @@ typedef struct {
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-static void dims(cuda_engine *ce, const sc_config *c, int int8, int group, int n_ctx, int nseq, int chunk) {
+static void dims(cuda_engine *ce, const sc_config *c, int int8, int group, int n_ctx, int nseq, int chunk,
+                 const sc_lora *const *lora, int nlora) {
     ce->int8 = int8, ce->group = group;
     ce->C = c->hidden_size, ce->F = c->intermediate_size, ce->hd = c->head_dim, ce->L = c->num_hidden_layers;
     ce->nh = c->num_attention_heads, ce->nkv = c->num_key_value_heads, ce->V = c->vocab_size;
@@ -99,6 +113,15 @@ static void dims(cuda_engine *ce, const sc_config *c, int int8, int group, int n
     ce->tied = c->tie_word_embeddings;
     ce->flash = ce->chunk > GEMV_MAX_T && kn_attention_check(ce->hd, ce->nh, ce->nkv, ce->QKV, ce->QKV) == 0;
     ce->layers = sc_calloc((size_t)ce->L, sizeof(clayer));
+    ce->lora = lora, ce->nlora = nlora > 0 ? nlora : 0;
+    ce->lmat = ce->nlora ? sc_calloc((size_t)ce->nlora * ce->L * LORA_NTARGETS, sizeof(clora)) : NULL;
+    for (int i = 0; i < ce->nlora; i++)
+        if (lora[i]->rank > ce->lora_rmax) ce->lora_rmax = lora[i]->rank;
+}
+
+static void dims_free(cuda_engine *ce) {
+    free(ce->layers), free(ce->lmat);
+    ce->layers = NULL, ce->lmat = NULL;
 }
 
 static void take_mat(cuda_engine *ce, cuda_arena *a, cmat *m, int rows, int cols) {
@@ -132,6 +155,18 @@ static void layout(cuda_engine *ce, cuda_arena *a) {
     ce->final_norm = TAKE(kn_half, C);
     ce->inv_freq = TAKE(float, ce->hd / 2);
     ce->weight_bytes = cuda_arena_mark(a);
+    for (int i = 0; i < ce->nlora; i++) {
+        const sc_lora *ad = ce->lora[i];
+        for (int l = 0; l < ce->L; l++)
+            for (int t = 0; t < LORA_NTARGETS; t++) {
+                if (!(ad->targets >> t & 1)) continue;
+                clora *m = &ce->lmat[((size_t)i * ce->L + l) * LORA_NTARGETS + t];
+                m->A = TAKE(float, (size_t)ad->rank * ad->in[t]);
+                m->B = TAKE(float, (size_t)ad->out[t] * ad->rank);
+            }
+    }
+    ce->lora_h = ce->nlora ? TAKE(float, T * (size_t)ce->lora_rmax) : NULL;
+    ce->lora_bytes = cuda_arena_mark(a) - ce->weight_bytes;
     ce->x = TAKE(kn_half, T * C);
     ce->xn = TAKE(kn_half, T * C);
     ce->qkv = TAKE(kn_half, T * ce->QKV);
@@ -161,34 +196,40 @@ static void layout(cuda_engine *ce, cuda_arena *a) {
 #undef TAKE
 }
 
-static int64_t plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk) {
+static int64_t plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk,
+                          const sc_lora *const *lora, int nlora) {
     cuda_engine ce = {0};
-    dims(&ce, c, int8, group, n_ctx, n_seqs, chunk);
+    dims(&ce, c, int8, group, n_ctx, n_seqs, chunk, lora, nlora);
     cuda_arena a;
     cuda_arena_sizing(&a);
     layout(&ce, &a);
-    free(ce.layers);
+    dims_free(&ce);
     return (int64_t)a.high;
 }
 
 int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs) {
-    return plan_bytes(c, int8, group, n_ctx, n_seqs, 0);
+    return plan_bytes(c, int8, group, n_ctx, n_seqs, 0, NULL, 0);
+}
+
+int64_t engine_cuda_plan_bytes_lora(const sc_config *c, int int8, int group, int n_ctx, int n_seqs,
+                                    const sc_lora *const *lora, int n_lora) {
+    return plan_bytes(c, int8, group, n_ctx, n_seqs, 0, lora, n_lora);
 }
 
 /* bytes of the weights as stored on the device: what one decode step reads */
 static int64_t weight_bytes_of(const sc_config *c, int int8, int group) {
     cuda_engine ce = {0};
-    dims(&ce, c, int8, group, 1, 1, 1);
+    dims(&ce, c, int8, group, 1, 1, 1, NULL, 0);
     cuda_arena a;
     cuda_arena_sizing(&a);
     layout(&ce, &a);
-    free(ce.layers);
+    dims_free(&ce);
     return (int64_t)ce.weight_bytes;
 }
 
 int engine_cuda_auto_int8(const sc_config *c, int quantized, int group, int n_ctx, int n_seqs, int chunk,
                           const device_probe_info *dp, char *why, size_t n) {
-    int64_t need16 = plan_bytes(c, 0, 0, n_ctx, n_seqs, chunk);
+    int64_t need16 = plan_bytes(c, 0, 0, n_ctx, n_seqs, chunk, NULL, 0);
     double ceiling = dp->bandwidth > 0 ? dp->bandwidth / (double)weight_bytes_of(c, 0, 0) : 0.0;
     if (quantized) {
         snprintf(why, n, "auto: an INT8 checkpoint runs as stored");
@@ -262,6 +303,18 @@ static void upload(cuda_engine *ce, const sc_weights *w) {
     upload_mat(ce, &ce->embed, 0, &w->embed);
     if (!ce->tied) upload_mat(ce, &ce->lm_head, 0, &w->lm_head);
     upload_vec(ce->final_norm, w->final_norm, ce->C);
+    for (int i = 0; i < ce->nlora; i++) { /* FP32 as loaded */
+        const sc_lora *ad = ce->lora[i];
+        for (int l = 0; l < ce->L; l++)
+            for (int t = 0; t < LORA_NTARGETS; t++) {
+                const clora *m = &ce->lmat[((size_t)i * ce->L + l) * LORA_NTARGETS + t];
+                if (!m->A) continue;
+                CU_CHECK(cudaMemcpy(m->A, lora_a(ad, l, t), sizeof(float) * (size_t)ad->rank * ad->in[t],
+                                    cudaMemcpyHostToDevice));
+                CU_CHECK(cudaMemcpy(m->B, lora_b(ad, l, t), sizeof(float) * (size_t)ad->out[t] * ad->rank,
+                                    cudaMemcpyHostToDevice));
+            }
+    }
     float inv[512]; /* the CPU engine's frequencies, rope_scaling included (config.c) */
     config_rope_inv_freq(&w->cfg, inv);
     CU_CHECK(cudaMemcpy(ce->inv_freq, inv, sizeof(float) * (size_t)(ce->hd / 2), cudaMemcpyHostToDevice));
@@ -284,6 +337,19 @@ static void linear(cuda_engine *ce, const cmat *W, const kn_half *x, kn_half *y,
         (void)kn_f16_gemv(y, NULL, x, W->h, T, W->rows, W->cols, s); /* even cols: checked at open */
     } else {
         kn_matmul_forward(ce->blas, y, x, W->h, T, W->cols, W->rows);
+    }
+}
+
+/* the active adapters' side paths of target t in layer l: y (row stride ldy, already offset to the target's columns
+ * of a fused output) += scale * (x A^T) B^T */
+static void lora_add(cuda_engine *ce, int l, int t, const kn_half *x, kn_half *y, int ldy, int T) {
+    for (int i = 0; i < ce->nlora; i++) {
+        const sc_lora *ad = ce->lora[i];
+        const clora *m = &ce->lmat[((size_t)i * ce->L + l) * LORA_NTARGETS + t];
+        float scale = ce->lora_on->scale[i];
+        if (scale == 0.0f || !m->A) continue;
+        kn_lora_apply(y, ldy, x, m->A, m->B, scale * lora_scaling(ad), T, ad->out[t], ad->in[t], ad->rank,
+                      ce->lora_h, ce->stream);
     }
 }
 
@@ -313,6 +379,11 @@ static void enqueue_layers(cuda_engine *ce, int T, int out_rows, int pos0) {
         /* the previous layer's MLP output joins the residual here (fused add) */
         kn_rmsnorm_forward(ce->x, ce->xn, ce->rstd, ce->x, l ? ce->down : NULL, y->attn_norm, T, C, ce->eps, s);
         linear(ce, &y->qkv, ce->xn, ce->qkv, T);
+        if (ce->nlora) {
+            lora_add(ce, l, LORA_Q, ce->xn, ce->qkv, ce->QKV, T);
+            lora_add(ce, l, LORA_K, ce->xn, ce->qkv + ce->Q, ce->QKV, T);
+            lora_add(ce, l, LORA_V, ce->xn, ce->qkv + ce->Q + ce->KV, ce->QKV, T);
+        }
         kn_rope_kv_store(ce->qkv, ce->step, ce->inv_freq, l, T, ce->nh, ce->nkv, ce->hd, s);
         if (pos0 == 0 && T > GEMV_MAX_T && ce->flash)
             kn_attention_forward(ce->att, ce->lse, ce->qkv, ce->qkv + ce->Q, ce->qkv + ce->Q + ce->KV, T, ce->nh,
@@ -321,10 +392,16 @@ static void enqueue_layers(cuda_engine *ce, int T, int out_rows, int pos0) {
             kn_decode_attention(ce->att, ce->qkv, ce->step, l, T, ce->nh, ce->nkv, ce->hd, ce->max_ctx, ce->att_ws,
                                 s);
         linear(ce, &y->o, ce->att, ce->o, T);
+        if (ce->nlora) lora_add(ce, l, LORA_O, ce->att, ce->o, C, T);
         kn_rmsnorm_forward(ce->x, ce->xn, ce->rstd, ce->x, ce->o, y->mlp_norm, T, C, ce->eps, s);
         linear(ce, &y->gu, ce->xn, ce->gu, T);
+        if (ce->nlora) {
+            lora_add(ce, l, LORA_GATE, ce->xn, ce->gu, 2 * F, T);
+            lora_add(ce, l, LORA_UP, ce->xn, ce->gu + F, 2 * F, T);
+        }
         kn_swiglu_forward(ce->act, ce->gu, ce->gu + F, T, F, 2 * F, s);
         linear(ce, &y->down, ce->act, ce->down, T);
+        if (ce->nlora) lora_add(ce, l, LORA_DOWN, ce->act, ce->down, C, T);
     }
     if (out_rows > 0) {
         size_t r0 = (size_t)(T - out_rows) * C;
@@ -341,6 +418,7 @@ static void graph_build(cuda_engine *ce) {
     CU_CHECK(cudaStreamEndCapture(ce->stream, &g));
     CU_CHECK(cudaGraphInstantiate(&ce->graph, g, 0));
     CU_CHECK(cudaGraphDestroy(g));
+    ce->graph_lora = *ce->lora_on;
 }
 
 static int cuda_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float *logits, float *all_logits) {
@@ -364,6 +442,10 @@ static int cuda_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, floa
         float *dst = all_logits ? all_logits + (size_t)i * V : logits;
         size_t row_bytes = (size_t)V * sizeof(float);
         if (T == 1 && out_rows == 1 && ce->graphs) {
+            if (ce->graph && !engine_lora_set_equal(&ce->graph_lora, ce->lora_on)) { /* other adapters: recapture */
+                CU_CHECK(cudaGraphExecDestroy(ce->graph));
+                ce->graph = NULL;
+            }
             if (!ce->graph) graph_build(ce);
             CU_CHECK(cudaGraphLaunch(ce->graph, s));
             CU_CHECK(cudaMemcpyAsync(ce->h_logits, ce->logits, row_bytes, cudaMemcpyDeviceToHost, s));
@@ -431,7 +513,8 @@ static void cuda_close(sc_engine *e) {
     if (ce->stream) CU_CHECK(cudaStreamDestroy(ce->stream));
     cuda_arena_close(&ce->arena);
     pinned_free(&ce->pin_step), pinned_free(&ce->pin_ids), pinned_free(&ce->pin_logits);
-    free(ce->layers), free(ce->kv_busy), free(ce);
+    dims_free(ce);
+    free(ce->kv_busy), free(ce);
     e->impl = NULL;
 }
 
@@ -455,8 +538,8 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     device_probe_info dp; /* the context, cuBLAS and every kernel first: what is left is the arena's */
     if (device_probe(c->head_dim, &dp)) return -1;
     size_t free_b = (size_t)dp.free_now;
-    int64_t need16 = plan_bytes(c, 0, 0, n_ctx, nseq, o->chunk);
-    int64_t need8 = plan_bytes(c, 1, group, n_ctx, nseq, o->chunk);
+    int64_t need16 = plan_bytes(c, 0, 0, n_ctx, nseq, o->chunk, e->lora, e->n_lora);
+    int64_t need8 = plan_bytes(c, 1, group, n_ctx, nseq, o->chunk, e->lora, e->n_lora);
     int int8;
     char why[240] = "asked for";
     if (!strcmp(prec, "fp16")) int8 = 0;
@@ -464,20 +547,21 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     else int8 = engine_cuda_auto_int8(c, w->quantized, group, n_ctx, nseq, o->chunk, &dp, why, sizeof why);
     if (!o->kv_f16) fprintf(stderr, "note: the CUDA engine keeps its KV cache in FP16 (--kv f32 is for the CPU)\n");
     cuda_engine *ce = sc_calloc(1, sizeof *ce);
-    dims(ce, c, int8, group, n_ctx, nseq, o->chunk);
+    dims(ce, c, int8, group, n_ctx, nseq, o->chunk, e->lora, e->n_lora);
+    ce->lora_on = &e->lora_on;
     /* checks before anything is allocated: the shapes the kernels take */
     int bad = kn_decode_attention_check(ce->hd, ce->max_ctx);
     const int in_dims[3] = {ce->C, ce->Q, ce->F};
     for (int i = 0; i < 3 && !bad && int8; i++)
         bad = kn_int8_check(in_dims[i], group > 0 && group < in_dims[i] ? group : in_dims[i]);
     if (bad) {
-        free(ce->layers), free(ce);
+        dims_free(ce), free(ce);
         return sc_fail("CUDA engine: %s (--device cpu runs it)", kn_last_error());
     }
     if (!int8 && (ce->C % 2 || ce->Q % 2 || ce->F % 2)) { /* the FP16 GEMV reads column pairs */
         sc_fail("CUDA engine: FP16 needs even hidden (%d), attention (%d) and FFN (%d) widths (--device cpu runs it)",
                 ce->C, ce->Q, ce->F);
-        free(ce->layers), free(ce);
+        dims_free(ce), free(ce);
         return -1;
     }
     const char *genv = getenv("SMALLCODER_CUDA_GRAPHS"); /* "0": plain launches (bench/gpu-suite compares) */
@@ -503,17 +587,18 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     CU_CHECK(cudaDeviceSynchronize());
     e->device_bytes = (int64_t)bytes;
     e->weight_bytes = (int64_t)ce->weight_bytes;
+    e->lora_bytes = (int64_t)ce->lora_bytes;
     e->context_bytes = dp.overhead;
     char desc[256] = "?", ctx[120];
     device_describe(0, desc, sizeof desc);
     fprintf(stderr,
             "cuda engine: %s; precision %s (%s; FP16 would take %.1f MiB, INT8 %.1f MiB, %.1f MiB free); device "
-            "arena %.1f MiB = weights %.1f + KV %.1f (%d x %d positions) + scratch %.1f; CUDA context, cuBLAS, "
-            "kernels %s; decode graphs %s\n",
+            "arena %.1f MiB = weights %.1f + LoRA adapters %.1f (%d, FP32) + KV %.1f (%d x %d positions) + scratch "
+            "%.1f; CUDA context, cuBLAS, kernels %s; decode graphs %s\n",
             desc, e->precision, why, need16 / 1048576.0, need8 / 1048576.0, free_b / 1048576.0, bytes / 1048576.0,
-            ce->weight_bytes / 1048576.0, ce->kv_bytes / 1048576.0, ce->nseq, ce->max_ctx,
-            (bytes - ce->weight_bytes - ce->kv_bytes) / 1048576.0, device_probe_describe(&dp, ctx, sizeof ctx),
-            ce->graphs ? "on" : "off");
+            ce->weight_bytes / 1048576.0, ce->lora_bytes / 1048576.0, ce->nlora, ce->kv_bytes / 1048576.0, ce->nseq,
+            ce->max_ctx, (bytes - ce->weight_bytes - ce->lora_bytes - ce->kv_bytes) / 1048576.0,
+            device_probe_describe(&dp, ctx, sizeof ctx), ce->graphs ? "on" : "off");
     return 0;
 }
 #else

@@ -11,6 +11,7 @@
 #include "host/error.h"
 #include "host/fileio.h"
 #include "infer/generate.h"
+#include "infer/lora_cli.h"
 #include "host/threads.h"
 #include "infer/spec_cli.h"
 
@@ -63,6 +64,8 @@ int cmd_complete(int argc, char **argv) {
     sc_spec_cli sc = SPEC_CLI_DEFAULTS;
     sc_spec spec = {0};
     sc_spec_opts so;
+    static sc_lora_cli lc; /* static: a few hundred KiB of names and paths */
+    memset(&lc, 0, sizeof lc);
     sc_arg args[] = {
         {"model", 'm', SC_ARG_STR, &dir, "model directory (FP32/FP16 or INT8)", 1},
         {"prompt", 'p', SC_ARG_STR, &prompt, "complete this text", 0},
@@ -86,6 +89,7 @@ int cmd_complete(int argc, char **argv) {
          "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         SPEC_CLI_ARGS(sc),
+        LORA_CLI_ARGS(lc),
         {"fim-format", 0, SC_ARG_STR, &fim_format,
          "FIM prompt layout: auto (from the tokenizer's tokens), starcoder, qwen, deepseek or codellama", 0},
     };
@@ -95,7 +99,8 @@ int cmd_complete(int argc, char **argv) {
                   "<fim_prefix>P<fim_suffix>S<fim_middle>, Qwen2.5-Coder <|fim_prefix|>..., DeepSeek-Coder\n"
                   "<｜fim▁begin｜>P<｜fim▁hole｜>S<｜fim▁end｜>, CodeLlama ▁<PRE>P▁<SUF>S▁<MID>) and the output is the\n"
                   "middle. Prefill and decode speed and peak memory are printed on stderr. --draft and --lookup\n"
-                  "decode speculatively: the output is the same (greedy) or has the same distribution.",
+                  "decode speculatively: the output is the same (greedy) or has the same distribution. --lora\n"
+                  "applies PEFT LoRA adapters to the model without merging them.",
                   args, sizeof args / sizeof args[0], 0, 0};
     /* the same bounds as the server's request fields (serve_request.c) */
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS,       {"n-predict", 0, 1 << 20}, {"temperature", 0, 100},
@@ -137,13 +142,14 @@ int cmd_complete(int argc, char **argv) {
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
     double t0 = clock_now();
     if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
+    if (lora_cli_open(&lc, &w.cfg, dir)) goto fail;
     if (fim_prompt(tok, fim_format, prefix, suffix, &ids, &n)) goto fail;
     if (n_predict < 0) n_predict = 0;
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;
     /* the context is known before the engine opens: the CUDA engine sizes its KV cache (and --precision auto
      * its choice) by it */
     sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
-                        .precision = precision, .n_ctx = ctx, .n_seqs = 1};
+                        .precision = precision, .n_ctx = ctx, .n_seqs = 1, .lora = lc.ptr, .n_lora = lc.n};
     if (engine_open(&e, &w, &o)) goto fail;
     if (spec_cli_wanted(&sc)) {
         if (spec_cli_open(&sc, dir, tok, &w, &o, &so) || spec_open(&spec, &so, &e, ctx)) goto fail;
@@ -153,9 +159,15 @@ int cmd_complete(int argc, char **argv) {
                     "loaded in %.2fs\n",
             w.quantized ? "INT8" : "FP32", e.ops->name, quant_kernel_name(), nthreads, kvtype,
             kv_bytes(&s.kv) / 1048576.0, s.kv.n_ctx, clock_now() - t0);
+    if (lc.n) {
+        char desc[2048];
+        fprintf(stderr, "complete: %s, unmerged (%.1f MiB)\n", lora_cli_describe(&lc, &lc.scales, desc, sizeof desc),
+                e.lora_bytes / 1048576.0);
+    }
     const char *const stops[] = {stopu};
     sc_gen_params gp = {.max_tokens = n_predict, .stop = stops, .nstop = stopu ? 1 : 0, .sampling = sp,
-                        .on_text = stream ? print_piece : NULL, .spec = spec_cli_wanted(&sc) ? &spec : NULL};
+                        .on_text = stream ? print_piece : NULL, .spec = spec_cli_wanted(&sc) ? &spec : NULL,
+                        .lora = &lc.scales};
     if (generate(&e, &s, tok, ids, n, &gp, &r)) goto fail;
     if (!stream) fwrite(r.text, 1, r.len, stdout);
     printf("\n");
@@ -182,6 +194,7 @@ done:
     if (spec.V) spec_close(&spec);
     spec_cli_close(&sc);
     engine_close(&e);
+    lora_cli_close(&lc);
     weights_free(&w);
     if (tok) tokenizer_free(tok);
     free(owned_prefix), free(owned_suffix), free(stopu);

@@ -22,6 +22,9 @@ int cmd_serve(int argc, char **argv) {
     int64_t max_body = 1 << 20;
     sc_spec_cli sc = SPEC_CLI_DEFAULTS;
     sc_spec_opts so;
+    static sc_lora_cli lc; /* static: a few hundred KiB of names and paths */
+    memset(&lc, 0, sizeof lc);
+    int lora_off = 0;
     sc_arg args[] = {
         {"model", 'm', SC_ARG_STR, &dir, "model directory (FP32/FP16 or INT8)", 1},
         {"host", 0, SC_ARG_STR, &host, "IPv4 address to listen on", 0},
@@ -41,12 +44,18 @@ int cmd_serve(int argc, char **argv) {
          "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         SPEC_CLI_ARGS(sc),
+        LORA_CLI_ARGS(lc),
+        {"lora-init-without-apply", 0, SC_ARG_FLAG, &lora_off,
+         "load the --lora adapters with scale 0: only requests that list them ('lora' field) apply them", 0},
         {"fim-format", 0, SC_ARG_STR, &fim_format,
          "FIM layout for /infill and suffix: auto (from the tokenizer), starcoder, qwen, deepseek or codellama", 0},
     };
     sc_cli cli = {"smallcoder serve", "--model DIR [--host 127.0.0.1] [--port 8080] [--parallel N] [--api-key K]",
                   "HTTP completion server: POST /completion, /infill (llama.cpp), /v1/completions (OpenAI), GET\n"
-                  "/v1/models, /health. Each slot keeps the KV of its last request and reuses the common prefix.",
+                  "/v1/models, /health. Each slot keeps the KV of its last request and reuses the common prefix.\n"
+                  "--lora NAME=DIR (repeatable) loads PEFT LoRA adapters next to the one base, unmerged; a request\n"
+                  "picks them with llama.cpp's field \"lora\": [{\"id\": 0, \"scale\": 1.0}], GET /lora-adapters\n"
+                  "lists them and POST /lora-adapters sets the scales of requests that do not say.",
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"ctx", 0, 1 << 20}};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
@@ -103,14 +112,18 @@ int cmd_serve(int argc, char **argv) {
     char path[4096];
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) goto fail;
     if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
+    if (lora_cli_open(&lc, &w.cfg, dir)) goto fail;
     st.n_ctx = ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings;
     sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
-                        .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel};
+                        .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel, .lora = lc.ptr,
+                        .n_lora = lc.n};
     if (engine_open(&e, &w, &o)) goto fail;
     st.engine = &e, st.tok = tok, st.api_key = api_key, st.max_body = (size_t)max_body;
     st.max_connections = max_conn, st.idle_timeout_s = timeout;
     st.model_name = alias ? alias : dir;
     st.fim_format = fim_format;
+    st.lora = &lc;
+    if (!lora_off) st.lora_global = lc.scales; /* llama.cpp: --lora adapters apply at their scale by default */
     if (spec_cli_wanted(&sc)) {
         if (spec_cli_open(&sc, dir, tok, &w, &o, &so)) goto fail;
         st.spec_opts = &so;
@@ -128,6 +141,11 @@ int cmd_serve(int argc, char **argv) {
     if (st.spec_opts)
         fprintf(stderr, "serve: speculative decoding:%s%s%s (K <= %d, adaptive)\n", sc.draft_dir ? " draft " : "",
                 sc.draft_dir ? sc.draft_dir : "", sc.lookup ? " + prompt lookup" : "", st.slots[0].spec.kmax);
+    if (lc.n) {
+        char desc[2048];
+        fprintf(stderr, "serve: %s, unmerged (%.1f MiB); requests choose with \"lora\": [{\"id\", \"scale\"}]\n",
+                lora_cli_describe(&lc, &st.lora_global, desc, sizeof desc), e.lora_bytes / 1048576.0);
+    }
     int sig;
     sigwait(&stop, &sig);
     fprintf(stderr, "serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -135,6 +153,7 @@ int cmd_serve(int argc, char **argv) {
     slots_free(&st);
     spec_cli_close(&sc);
     engine_close(&e);
+    lora_cli_close(&lc);
     weights_free(&w);
     tokenizer_free(tok);
     return 0;
@@ -142,6 +161,7 @@ fail:
     fprintf(stderr, "smallcoder serve: %s\n", sc_error());
     spec_cli_close(&sc);
     engine_close(&e);
+    lora_cli_close(&lc);
     weights_free(&w);
     if (tok) tokenizer_free(tok);
     return 1;

@@ -12,6 +12,7 @@
 void session_create(sc_session *s, const sc_engine *e, int n_ctx) {
     engine_kv_create(e, &s->kv, n_ctx);
     s->kv.n = 0;
+    memset(&s->lora, 0, sizeof s->lora);
     s->ids = sc_malloc((size_t)s->kv.n_ctx * sizeof(int32_t));
 }
 
@@ -25,6 +26,24 @@ int session_common_prefix(const sc_session *s, const int32_t *ids, int n) {
     int i = 0;
     while (i < s->kv.n && i < n && s->ids[i] == ids[i]) i++;
     return i;
+}
+
+int session_reusable_prefix(const sc_session *s, const sc_lora_set *lora, const int32_t *ids, int n) {
+    static const sc_lora_set none;
+    return engine_lora_set_equal(&s->lora, lora ? lora : &none) ? session_common_prefix(s, ids, n) : 0;
+}
+
+/* Takes the engine (its lock when shared) and selects the request's adapters: another request may have run with
+ * other ones since this one's last call. On failure the lock is released again. */
+static int engine_enter(sc_engine *e, const sc_gen_params *p) {
+    if (p->lock) pthread_mutex_lock(p->lock);
+    if (engine_lora_use(e, p->lora) == 0) return 0;
+    if (p->lock) pthread_mutex_unlock(p->lock);
+    return -1;
+}
+
+static void engine_leave(const sc_gen_params *p) {
+    if (p->lock) pthread_mutex_unlock(p->lock);
 }
 
 void gen_result_free(sc_gen_result *r) {
@@ -70,10 +89,13 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
     int V = e->cfg->vocab_size, n_ctx = s->kv.n_ctx;
     if (n <= 0) return sc_fail("the prompt is empty");
     if (n >= n_ctx) return sc_fail("the prompt has %d tokens; the context holds %d", n, n_ctx);
-    /* reuse the longest common prefix, but always run at least the last prompt token to get its logits */
-    int reuse = session_common_prefix(s, prompt, n);
+    /* reuse the longest common prefix computed with the same adapters, but always run at least the last prompt
+     * token to get its logits */
+    static const sc_lora_set none;
+    int reuse = session_reusable_prefix(s, p->lora, prompt, n);
     if (reuse >= n) reuse = n - 1;
     s->kv.n = reuse;
+    s->lora = p->lora ? *p->lora : none;
     memcpy(s->ids + reuse, prompt + reuse, (size_t)(n - reuse) * sizeof(int32_t));
     r->n_prompt = n, r->n_cached = reuse;
     float *logits = sc_malloc((size_t)V * sizeof(float));
@@ -87,10 +109,12 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
     text[0] = 0;
     int rc = 0;
     double t0 = clock_now();
-    if (p->lock) pthread_mutex_lock(p->lock);
-    rc = engine_forward(e, &s->kv, prompt + reuse, n - reuse, logits);
-    if (!rc && p->spec) rc = spec_prefill(p->spec, prompt, n); /* the draft's cache too, all but the last */
-    if (p->lock) pthread_mutex_unlock(p->lock);
+    rc = engine_enter(e, p);
+    if (!rc) {
+        rc = engine_forward(e, &s->kv, prompt + reuse, n - reuse, logits);
+        if (!rc && p->spec) rc = spec_prefill(p->spec, prompt, n); /* the draft's cache too, all but the last */
+        engine_leave(p);
+    }
     if (rc) s->kv.n = reuse; /* nothing half-cached */
     r->prefill_s = clock_now() - t0;
     t0 = clock_now();
@@ -103,10 +127,13 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
     if (sp) spec_begin(sp, &p->sampling);
     for (int i = 0; !rc && i < p->max_tokens; i++) {
         if (qi == nq) {
-            if (p->lock) pthread_mutex_lock(p->lock);
+            if (engine_enter(e, p)) {
+                rc = -1;
+                break;
+            }
             if (pending < 0) queue[0] = sampler_sample(&smp, logits, s->ids, s->kv.n), nq = 1;
             else if ((nq = spec_step(sp, e, s, &smp, pending, p->max_tokens - i, queue)) < 0) rc = -1;
-            if (p->lock) pthread_mutex_unlock(p->lock);
+            engine_leave(p);
             if (rc) break;
             qi = 0;
         }
@@ -118,7 +145,7 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
         r->n_generated++;
         char *piece;
         size_t plen;
-        if (tokenizer_decode(tok, &id, 1, &piece, &plen)) {
+        if (tokenizer_decode_cont(tok, &id, 1, &piece, &plen)) { /* continues the prompt: no leading-space strip */
             rc = -1;
             break;
         }
@@ -163,9 +190,10 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
             continue;
         }
         s->ids[s->kv.n] = id;
-        if (p->lock) pthread_mutex_lock(p->lock);
-        rc = engine_forward(e, &s->kv, &id, 1, logits);
-        if (p->lock) pthread_mutex_unlock(p->lock);
+        if ((rc = engine_enter(e, p)) == 0) {
+            rc = engine_forward(e, &s->kv, &id, 1, logits);
+            engine_leave(p);
+        }
         qi = nq = 0;
     }
     if (sp) {
@@ -198,7 +226,9 @@ int fim_prompt(const sc_tokenizer *tok, const char *format, const char *prefix, 
     fim_format f;
     if (fim_format_find(tok, format, &f)) return -1;
     if (tokenizer_encode(tok, prefix, strlen(prefix), &a, &na)) return -1;
-    if (tokenizer_encode(tok, suffix, strlen(suffix), &b, &nb)) {
+    /* the suffix continues the text: a SentencePiece tokenizer adds no "▁" at its start (CodeLlama's infilling
+     * encodes it so); the prefix gets it as a plain encode does */
+    if (tokenizer_encode_cont(tok, suffix, strlen(suffix), &b, &nb)) {
         free(a);
         return -1;
     }

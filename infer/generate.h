@@ -12,16 +12,21 @@
 #include "infer/speculative.h"
 #include "data/tokenizer.h"
 
-/* A sequence's KV cache and the ids it holds (ids[0..kv.n)), kept between requests as the prompt cache. */
+/* A sequence's KV cache and the ids it holds (ids[0..kv.n)), kept between requests as the prompt cache. The keys
+ * and values depend on the LoRA adapters that computed them, so the cache is keyed on that set too. */
 typedef struct sc_session {
     sc_kv kv;
-    int32_t *ids; /* [kv.n_ctx] */
+    int32_t *ids;     /* [kv.n_ctx] */
+    sc_lora_set lora; /* the adapters (and scales) the cached positions were computed with */
 } sc_session;
 
 void session_create(sc_session *s, const sc_engine *e, int n_ctx);
 void session_free(sc_session *s);
 /* Length of the common prefix of the session's ids and a prompt. */
 int session_common_prefix(const sc_session *s, const int32_t *ids, int n);
+/* The part of that prefix a request with adapters `lora` (NULL = none) may reuse: 0 when the session's cache was
+ * computed with another adapter set. */
+int session_reusable_prefix(const sc_session *s, const sc_lora_set *lora, const int32_t *ids, int n);
 
 typedef struct {
     int max_tokens;
@@ -33,6 +38,7 @@ typedef struct {
     void *ctx;
     pthread_mutex_t *lock; /* held around each engine call when engines are shared (server); may be NULL */
     sc_spec *spec;         /* speculative decoding (draft model and/or prompt lookup), or NULL */
+    const sc_lora_set *lora; /* the target's LoRA adapters and scales (engine.h), NULL = the base alone */
 } sc_gen_params;
 
 typedef struct {

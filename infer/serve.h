@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "infer/generate.h"
+#include "infer/lora_cli.h"
 
 typedef enum { API_COMPLETION, API_INFILL, API_OPENAI } api_kind;
 
@@ -29,6 +30,9 @@ typedef struct {
     int idle_timeout_s;    /* a connection idle this long is closed */
     int n_ctx;
     const sc_spec_opts *spec_opts; /* --draft / --lookup: every slot decodes speculatively; NULL = off */
+    const sc_lora_cli *lora;       /* the adapters loaded with --lora (lora->n may be 0) */
+    sc_lora_set lora_global;       /* their scales for requests without a 'lora' field (POST /lora-adapters sets
+                                    * them); read and written under slot_lock */
     pthread_mutex_t engine_lock;
     /* slots and queue */
     pthread_mutex_t slot_lock;
@@ -48,6 +52,7 @@ typedef struct {
     char **stop;
     int nstop;
     int stream;
+    sc_lora_set lora; /* the request's 'lora' field, else the server's global scales */
     int slot; /* set when a slot is taken */
 } serve_job;
 
@@ -61,7 +66,7 @@ long serve_log_dropped(void);
 
 /* serve_slots.c: takes the free slot sharing the longest prefix with ids; waits when all are busy unless max_queue
  * requests already wait (returns -1: the caller answers 503). */
-int slots_acquire(serve_state *st, const int32_t *ids, int n);
+int slots_acquire(serve_state *st, const int32_t *ids, int n, const sc_lora_set *lora);
 void slots_release(serve_state *st, int slot);
 int slots_init(serve_state *st, int nslots, int max_queue);
 /* the slot's speculative state for generate (NULL when off) */
@@ -77,6 +82,13 @@ char *reply_chunk(const serve_state *st, const serve_job *job, const char *text,
 char *reply_error(int code, const char *message);
 /* GET /v1/models: the one model, under its alias or directory */
 char *reply_models(const serve_state *st);
+/* llama.cpp's adapter list [{"id": 0, "scale": 0.5}, ...] (a JSON array, text of len bytes) into *out: listed
+ * adapters get their scale, the others 0; an id that is not loaded, a duplicate or a bad scale is refused (field
+ * names the request field, e.g. "lora"). */
+int lora_list_parse(const serve_state *st, const void *json_array, const char *field, sc_lora_set *out);
+/* GET /lora-adapters: [{"id", "path", "scale", "name"}] with the global scales; POST /lora-adapters sets them */
+char *reply_lora_adapters(serve_state *st);
+int lora_adapters_post(serve_state *st, const char *body, size_t len);
 /* Copies len bytes of text to out (room for 3 * len + 1) as valid UTF-8, NUL-terminated: a byte-level model can
  * emit byte tokens that are not UTF-8 (a lone continuation byte), and strict JSON clients reject those; each byte
  * that does not start a valid sequence becomes U+FFFD. Returns the bytes written. */

@@ -93,7 +93,7 @@ static void *stream_worker(void *arg) {
     serve_state *st = s->st;
     sc_gen_params gp = {.max_tokens = s->job.max_tokens, .stop = (const char *const *)s->job.stop,
                         .nstop = s->job.nstop, .sampling = s->job.sampling, .on_text = stream_piece, .ctx = s,
-                        .lock = &st->engine_lock, .spec = slots_spec(st, s->slot)};
+                        .lock = &st->engine_lock, .spec = slots_spec(st, s->slot), .lora = &s->job.lora};
     sc_gen_result r;
     if (generate(st->engine, &st->slots[s->slot].s, st->tok, s->job.ids, s->job.n, &gp, &r) == 0) {
         if (strcmp(r.stop_reason, "cancelled") != 0) {
@@ -150,7 +150,7 @@ static int client_gone(void *ctx, const char *text, size_t len) {
 static enum MHD_Result run_job(serve_state *st, struct MHD_Connection *c, api_kind kind, upload *u) {
     serve_job job;
     if (job_parse(st, kind, u->body ? u->body : "", u->len, &job)) return send_error(c, 400, sc_error());
-    int slot = slots_acquire(st, job.ids, job.n);
+    int slot = slots_acquire(st, job.ids, job.n, &job.lora);
     if (slot < 0) {
         job_free(&job);
         return send_error(c, 503, "the server is busy: every slot is in use and the queue is full");
@@ -179,7 +179,7 @@ static enum MHD_Result run_job(serve_state *st, struct MHD_Connection *c, api_ki
     int fd = ci ? ci->connect_fd : -1;
     sc_gen_params gp = {.max_tokens = job.max_tokens, .stop = (const char *const *)job.stop, .nstop = job.nstop,
                         .sampling = job.sampling, .on_text = fd >= 0 ? client_gone : NULL, .ctx = &fd,
-                        .lock = &st->engine_lock, .spec = slots_spec(st, slot)};
+                        .lock = &st->engine_lock, .spec = slots_spec(st, slot), .lora = &job.lora};
     sc_gen_result r;
     int rc = generate(st->engine, &st->slots[slot].s, st->tok, job.ids, job.n, &gp, &r);
     slots_release(st, slot);
@@ -244,6 +244,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (strcmp(url, "/v1/models") == 0 || strcmp(url, "/models") == 0) {
         if (!is_get) return send_error(c, 405, "use GET /v1/models");
         return send_body(c, 200, reply_models(st));
+    }
+    if (strcmp(url, "/lora-adapters") == 0) { /* llama.cpp's: list, or set the global scales */
+        if (is_get) return send_body(c, 200, reply_lora_adapters(st));
+        if (!is_post) return send_error(c, 405, "use GET or POST /lora-adapters");
+        if (lora_adapters_post(st, u->body ? u->body : "", u->len)) return send_error(c, 400, sc_error());
+        return send_body(c, 200, strdup("{\"success\":true}"));
     }
     api_kind kind;
     if (strcmp(url, "/completion") == 0 || strcmp(url, "/completions") == 0) kind = API_COMPLETION;

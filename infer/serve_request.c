@@ -1,5 +1,6 @@
 /* serve_request.c — the three request dialects (llama.cpp /completion and /infill, OpenAI /v1/completions) parsed
- * into one job, and their replies. Every field is type-checked; an error names the field. */
+ * into one job, and their replies; llama.cpp's LoRA adapter list (the 'lora' request field, /lora-adapters). Every
+ * field is type-checked; an error names the field. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -124,6 +125,28 @@ static int parse_infill(serve_state *st, serve_job *job, const cJSON *root) {
     return append_text(st, job, prompt); /* llama.cpp: the prompt continues the middle */
 }
 
+int lora_list_parse(const serve_state *st, const void *json_array, const char *field, sc_lora_set *out) {
+    const cJSON *v = json_array, *e;
+    int n = st->lora ? st->lora->n : 0;
+    memset(out, 0, sizeof *out);
+    if (!cJSON_IsArray(v)) return sc_fail("field '%s' must be an array of {\"id\": N, \"scale\": S}", field);
+    int seen[ENGINE_LORA_MAX] = {0};
+    cJSON_ArrayForEach(e, v) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id"), *sc = cJSON_GetObjectItemCaseSensitive(e, "scale");
+        if (!cJSON_IsObject(e) || !cJSON_IsNumber(id) || !cJSON_IsNumber(sc))
+            return sc_fail("field '%s' must be an array of {\"id\": N, \"scale\": S}", field);
+        if (id->valuedouble != floor(id->valuedouble) || id->valuedouble < 0 || id->valuedouble >= n)
+            return sc_fail("field '%s': id %g is not a loaded adapter (%d loaded: GET /lora-adapters)", field,
+                           id->valuedouble, n);
+        if (!(fabs(sc->valuedouble) <= 1e4))
+            return sc_fail("field '%s': scale %g of adapter %d must be between -10000 and 10000", field,
+                           sc->valuedouble, id->valueint);
+        if (seen[id->valueint]++) return sc_fail("field '%s': adapter %d is listed twice", field, id->valueint);
+        out->scale[id->valueint] = (float)sc->valuedouble;
+    }
+    return 0;
+}
+
 int job_parse(serve_state *st, api_kind kind, const char *body, size_t len, serve_job *job) {
     memset(job, 0, sizeof *job);
     job->kind = kind;
@@ -149,6 +172,14 @@ int job_parse(serve_state *st, api_kind kind, const char *body, size_t len, serv
         get_num(root, "repeat_penalty", 0, 100, &rp) || get_num(root, "seed", -1, 4294967295.0, &seed) ||
         get_bool(root, "stream", &job->stream) || get_stop(root, job))
         goto out;
+    const cJSON *lora = cJSON_GetObjectItemCaseSensitive(root, "lora");
+    if (lora && !cJSON_IsNull(lora)) { /* llama.cpp: the adapters not listed get scale 0 */
+        if (lora_list_parse(st, lora, "lora", &job->lora)) goto out;
+    } else {
+        pthread_mutex_lock(&st->slot_lock);
+        job->lora = st->lora_global;
+        pthread_mutex_unlock(&st->slot_lock);
+    }
     if (kind == API_OPENAI) {
         const char *model = NULL, *suffix = NULL;
         if (get_str(root, "model", &model) || get_str(root, "suffix", &suffix)) goto out;
@@ -323,6 +354,37 @@ char *reply_models(const serve_state *st) {
     cJSON_AddNumberToObject(m, "created", 0);
     cJSON_AddStringToObject(m, "owned_by", "smallcoder");
     return print_free(o);
+}
+
+char *reply_lora_adapters(serve_state *st) {
+    cJSON *a = cJSON_CreateArray();
+    pthread_mutex_lock(&st->slot_lock);
+    for (int i = 0; st->lora && i < st->lora->n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "id", i);
+        add_text(o, "path", st->lora->dir[i], strlen(st->lora->dir[i]));
+        cJSON_AddNumberToObject(o, "scale", st->lora_global.scale[i]);
+        add_text(o, "name", st->lora->name[i], strlen(st->lora->name[i]));
+        cJSON_AddNumberToObject(o, "rank", st->lora->ad[i].rank);
+        cJSON_AddNumberToObject(o, "alpha", st->lora->ad[i].alpha);
+        cJSON_AddItemToArray(a, o);
+    }
+    pthread_mutex_unlock(&st->slot_lock);
+    return print_free(a);
+}
+
+int lora_adapters_post(serve_state *st, const char *body, size_t len) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!root) return sc_fail("the body is not valid JSON");
+    sc_lora_set set;
+    int rc = lora_list_parse(st, root, "body", &set);
+    cJSON_Delete(root);
+    if (rc) return -1;
+    pthread_mutex_lock(&st->slot_lock);
+    st->lora_global = set;
+    pthread_mutex_unlock(&st->slot_lock);
+    return 0;
 }
 
 char *reply_error(int code, const char *message) {

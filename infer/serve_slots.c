@@ -1,6 +1,7 @@
 /* serve_slots.c — slot assignment for the server. A request takes the free slot whose cached ids share the
  * longest prefix with its prompt (editors resend nearly the same prefix on every keystroke, so this is what makes
- * the prompt cache hit), otherwise waits in a bounded queue. */
+ * the prompt cache hit), otherwise waits in a bounded queue. A slot's cache computed under other LoRA adapters
+ * shares nothing with the request (its keys and values depend on them). */
 #include <stdlib.h>
 
 #include "host/error.h"
@@ -34,13 +35,13 @@ void slots_free(serve_state *st) {
     pthread_mutex_destroy(&st->engine_lock);
 }
 
-int slots_acquire(serve_state *st, const int32_t *ids, int n) {
+int slots_acquire(serve_state *st, const int32_t *ids, int n, const sc_lora_set *lora) {
     pthread_mutex_lock(&st->slot_lock);
     for (;;) {
         int best = -1, best_len = -1;
         for (int i = 0; i < st->nslots; i++) {
             if (st->slots[i].busy) continue;
-            int l = session_common_prefix(&st->slots[i].s, ids, n);
+            int l = session_reusable_prefix(&st->slots[i].s, lora, ids, n); /* 0 under other adapters */
             if (l > best_len) best = i, best_len = l;
         }
         if (best >= 0) {

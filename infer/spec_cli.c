@@ -58,6 +58,7 @@ int spec_cli_open(sc_spec_cli *c, const char *target_dir, const sc_tokenizer *to
     }
     sc_engine_opts d = *eo;
     d.n_seqs = eo->n_seqs > 0 ? eo->n_seqs : 1;
+    d.lora = NULL, d.n_lora = 0; /* the target's adapters are not the draft's: it drafts as it is */
     if (engine_open(&c->e, &c->w, &d)) {
         weights_free(&c->w);
         return -1;

@@ -211,6 +211,12 @@ void kn_int8_embedding(kn_half *out, const int32_t *ids, const int8_t *W, const 
 int kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, int T, int rows, int cols,
                 cudaStream_t stream);
 
+/* lora_apply.cu: a LoRA adapter's side path on a linear layer's output, applied without merging:
+ * y[t * ldy + i] += scale * sum_j h[t, j] B[i, j] (i < rows) with h[T, r] = x[T, cols] A^T (FP32 scratch, the r-dim
+ * product first); A [r, cols], B [rows, r] FP32. Fixed-order sums: row t the same bits whatever T. scale 0: no launch. */
+void kn_lora_apply(kn_half *y, int ldy, const kn_half *x, const float *A, const float *B, float scale, int T,
+                   int rows, int cols, int r, float *h, cudaStream_t stream);
+
 /* decode_attention.cu */
 /* qkv [T, (nh + 2 nkv) hd] (q | k | v per row): rotates q and k in place (HF rotate-half, row t at st->pos + t,
  * inv_freq [hd/2] on the device), then stores k and v rows at positions st->pos.. of layer `layer`. */

@@ -14,3 +14,13 @@ if(TARGET sc_infer AND TARGET sc_train AND TARGET sc_data)
     set_tests_properties(infer_serve_limits PROPERTIES LABELS cpu TIMEOUT 120 SKIP_RETURN_CODE 77)
   endif()
 endif()
+
+# LoRA adapters served unmerged (issue 16): a helper that writes random PEFT adapters, and complete/serve with them
+add_executable(lora_test_adapter ${CMAKE_CURRENT_SOURCE_DIR}/lora_test_adapter.c)
+target_link_libraries(lora_test_adapter PRIVATE ${SC_ALL_LIBS} sc_host)
+target_include_directories(lora_test_adapter PRIVATE ${CMAKE_SOURCE_DIR})
+if(TARGET sc_infer AND MHD_FOUND)
+  add_test(NAME infer_lora_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/infer_lora.sh $<TARGET_FILE:smallcoder>
+                                       $<TARGET_FILE:lora_test_adapter> ${CMAKE_SOURCE_DIR})
+  set_tests_properties(infer_lora_cli PROPERTIES LABELS cpu TIMEOUT 600 SKIP_RETURN_CODE 77)
+endif()

@@ -33,7 +33,7 @@ void rmsnorm_forward(float *resid_out, float *norm_out, float *rstd, const float
                      const float *weight, int T, int C, float eps);
 /* Given dnorm = dL/dnorm_out and dresid = dL/dresid_out from the residual stream's later uses (NULL = zero),
  * writes dresid_total = dresid + (rmsnorm's input gradient) into dresid_total (which may alias dresid). That is
- * also the gradient of resid_in and delta. dweight += sum_t dnorm * resid_out * rstd. */
+ * also the gradient of resid_in and delta. dweight += sum_t dnorm * resid_out * rstd (skipped when NULL). */
 void rmsnorm_backward(float *dresid_total, float *dweight_acc, const float *dnorm, const float *dresid,
                       const float *resid_out, const float *rstd, const float *weight, int T, int C);
 
@@ -88,5 +88,12 @@ void f16_gemv(float *y, const uint16_t *x, const uint16_t *W, int T, int rows, i
  * (causal GQA, scale 1/sqrt(hd)) over cache positions [0, pos + t] of k, v [positions, nkv*hd]; out [T, nh*hd]. */
 void decode_attention(float *out, const float *q, const float *k, const float *v, int T, int pos, int nh, int nkv,
                       int hd);
+
+/* lora_apply.c: a LoRA adapter's side path, y[t * ldy + i] += scale * sum_j (x[t] . A[j]) B[i, j] for rows i < rows,
+ * A [r, cols], B [rows, r], h scratch [T, r] (x A^T, the r-dim product first). Up to LORA_SMALL_T rows each output
+ * is a fixed-order sum (row t the same bits whatever T), above two sgemms. scale 0 does nothing. */
+#define LORA_SMALL_T 64
+void lora_apply_forward(float *y, int ldy, const float *x, const float *A, const float *B, float scale, int T,
+                        int rows, int cols, int r, float *h);
 
 #endif

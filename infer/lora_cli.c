@@ -1,0 +1,90 @@
+/* lora_cli.c — see lora_cli.h. */
+#include "infer/lora_cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/error.h"
+
+/* one "[NAME=]DIR[:SCALE]" item into slot c->n (SCALE only for --lora-scaled) */
+static int add_item(sc_lora_cli *c, const char *opt, const char *item, size_t len) {
+    int scaled = !strcmp(opt, "lora-scaled");
+    char buf[4300];
+    if (len == 0 || len >= sizeof buf)
+        return sc_fail("--%s: expected [NAME=]DIR%s, got '%.*s'", opt, scaled ? ":SCALE" : "", (int)len, item);
+    if (c->n >= ENGINE_LORA_MAX) return sc_fail("--%s: at most %d LoRA adapters", opt, ENGINE_LORA_MAX);
+    memcpy(buf, item, len);
+    buf[len] = 0;
+    char *dir = buf, *eq = strchr(buf, '=');
+    const char *name = NULL;
+    if (eq && !memchr(buf, '/', (size_t)(eq - buf))) *eq = 0, name = buf, dir = eq + 1; /* NAME=DIR */
+    float scale = 1.0f;
+    if (scaled) {
+        char *colon = strrchr(dir, ':'), *end;
+        if (!colon) return sc_fail("--lora-scaled %s: expected [NAME=]DIR:SCALE", item);
+        *colon = 0;
+        errno = 0;
+        scale = strtof(colon + 1, &end);
+        if (end == colon + 1 || *end || errno || !isfinite(scale))
+            return sc_fail("--lora-scaled: '%s' is not a number (expected [NAME=]DIR:SCALE)", colon + 1);
+    }
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/') dir[--dl] = 0;
+    if (!dl) return sc_fail("--%s: an empty directory in '%.*s'", opt, (int)len, item);
+    if (!name) { /* the directory's last component */
+        const char *slash = strrchr(dir, '/');
+        name = slash ? slash + 1 : dir;
+    }
+    if (!name[0] || strlen(name) >= sizeof c->name[0]) return sc_fail("--%s: bad adapter name '%s'", opt, name);
+    for (int i = 0; i < c->n; i++)
+        if (!strcmp(c->name[i], name))
+            return sc_fail("--%s: two adapters are named '%s' (give NAME=DIR)", opt, name);
+    if (dl >= sizeof c->dir[0]) return sc_fail("--%s: directory name too long", opt);
+    snprintf(c->name[c->n], sizeof c->name[0], "%s", name);
+    snprintf(c->dir[c->n], sizeof c->dir[0], "%s", dir);
+    c->scales.scale[c->n++] = scale;
+    return 0;
+}
+
+int lora_cli_open(sc_lora_cli *c, const sc_config *base, const char *model_dir) {
+    c->n = 0;
+    memset(&c->scales, 0, sizeof c->scales);
+    for (int a = 0; a < c->args.n; a++) { /* llama.cpp: comma-separated values too */
+        const char *v = c->args.value[a];
+        for (const char *p = v;;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            if (add_item(c, c->args.opt[a], p, len)) return -1;
+            if (!comma) break;
+            p = comma + 1;
+        }
+    }
+    for (int i = 0; i < c->n; i++) {
+        if (lora_load(&c->ad[i], c->dir[i], base, model_dir) || engine_lora_check(&c->ad[i], base, c->dir[i])) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s", sc_error());
+            for (int k = 0; k < i; k++) lora_free(&c->ad[k]);
+            c->n = 0;
+            return sc_fail("--lora %s: %s", c->dir[i], why);
+        }
+        c->ptr[i] = &c->ad[i];
+    }
+    return 0;
+}
+
+const char *lora_cli_describe(const sc_lora_cli *c, const sc_lora_set *scales, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "%d LoRA adapter%s", c->n, c->n == 1 ? "" : "s");
+    for (int i = 0; i < c->n && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s %d %s (%s, rank %d, alpha %g, scale %g)", i ? "," : ":", i,
+                              c->name[i], c->dir[i], c->ad[i].rank, (double)c->ad[i].alpha,
+                              (double)scales->scale[i]);
+    return buf;
+}
+
+void lora_cli_close(sc_lora_cli *c) {
+    for (int i = 0; i < c->n; i++) lora_free(&c->ad[i]);
+    c->n = 0;
+}
