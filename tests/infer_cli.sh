@@ -76,7 +76,7 @@ $sc complete --model "$q" --prompt x --prefix y 2>/dev/null; [ $? -eq 2 ] || fai
 for c in "complete --prompt x" infer-bench; do  # --kv is checked the same way by every inference command
   $sc $c --model "$q" --kv f8 2>"$dir/err" >/dev/null; [ $? -eq 2 ] || fail "$c --kv f8 not a usage error"
   c=${c%% *}
-  grep -q "smallcoder $c: --kv must be f16 or f32, got 'f8'" "$dir/err" || fail "$c --kv message: $(cat "$dir/err")"
+  grep -q "smallcoder $c: --kv must be f16, f32, q8 or q4, got 'f8'" "$dir/err" || fail "$c --kv message: $(cat "$dir/err")"
 done
 # infer-bench --depth (llama-bench -d): decode is timed from the depth, not after the prompt; bad values refused
 j=$($sc infer-bench --model "$q" -p 8 -n 4 --depth 16 -r 1 --threads 2 --json 2>"$dir/err") || fail "infer-bench --depth: $(cat "$dir/err")"
