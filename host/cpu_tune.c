@@ -23,7 +23,7 @@ void cpu_tune_startup(char **argv, int decodes) {
     if (getenv("SMALLCODER_TUNED")) return;  /* this process is the re-executed one (or the user opted out) */
     int changed = 0;
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
-        if (decodes) setenv("GOMP_SPINCOUNT", "10000", 1);
+        if (decodes) setenv("GOMP_SPINCOUNT", "300", 1);
         else setenv("OMP_WAIT_POLICY", "passive", 1);
         changed = 1;
     }

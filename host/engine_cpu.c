@@ -104,6 +104,22 @@ static void linear(cpu_scratch *s, const sc_wmat *W, const float *x, float *y, i
     matmul_forward(y, x, s->deq, T, W->cols, W->rows);
 }
 
+/* y[i] = x W[i]^T for matrices that share the input x (q, k, v; gate, up). A decode step on INT8 weights
+ * quantizes x once and runs all of them in one parallel region (quant.h); anything else goes matrix by matrix. */
+static void linear_shared(cpu_scratch *s, const sc_wmat *const *W, int n, const float *x, float *const *y, int T) {
+    int same = T == 1 && n <= QMULTI_MAX;
+    for (int i = 0; i < n && same; i++)
+        same = !W[i]->f && W[i]->q.cols == W[0]->q.cols && W[i]->q.group == W[0]->q.group;
+    if (!same) {
+        for (int i = 0; i < n; i++) linear(s, W[i], x, y[i], T);
+        return;
+    }
+    const sc_qmat *m[QMULTI_MAX];
+    for (int i = 0; i < n; i++) m[i] = &W[i]->q;
+    act_quant(x, m[0]->cols, m[0]->group, s->xq, s->xs);
+    qmat_matvec_multi(m, n, s->xq, s->xs, y);
+}
+
 /* y[T, out] += the active adapters' side paths of target t (LORA_Q...) in layer l, x [T, in] its input */
 static void lora_add(const sc_engine *e, cpu_scratch *s, int l, int t, const float *x, float *y, int T) {
     for (int i = 0; i < e->n_lora; i++) {
@@ -128,9 +144,7 @@ static int cpu_forward_chunk(sc_engine *e, sc_kv *kv, const int32_t *ids, int T,
     for (int l = 0; l < c->num_hidden_layers; l++) {
         const sc_wlayer *y = &w->layers[l];
         rmsnorm_forward(s->x, s->xn, s->rstd, s->x, NULL, y->attn_norm, T, C, eps);
-        linear(s, &y->wq, s->xn, s->q, T);
-        linear(s, &y->wk, s->xn, s->k, T);
-        linear(s, &y->wv, s->xn, s->v, T);
+        linear_shared(s, (const sc_wmat *[]){&y->wq, &y->wk, &y->wv}, 3, s->xn, (float *[]){s->q, s->k, s->v}, T);
         lora_add(e, s, l, LORA_Q, s->xn, s->q, T);
         lora_add(e, s, l, LORA_K, s->xn, s->k, T);
         lora_add(e, s, l, LORA_V, s->xn, s->v, T);
@@ -145,8 +159,7 @@ static int cpu_forward_chunk(sc_engine *e, sc_kv *kv, const int32_t *ids, int T,
         lora_add(e, s, l, LORA_O, s->att, s->tmp, T);
         bias_forward(s->tmp, y->bo, T, C);
         rmsnorm_forward(s->x, s->xn, s->rstd, s->x, s->tmp, y->mlp_norm, T, C, eps);
-        linear(s, &y->wgate, s->xn, s->gate, T);
-        linear(s, &y->wup, s->xn, s->up, T);
+        linear_shared(s, (const sc_wmat *[]){&y->wgate, &y->wup}, 2, s->xn, (float *[]){s->gate, s->up}, T);
         lora_add(e, s, l, LORA_GATE, s->xn, s->gate, T);
         lora_add(e, s, l, LORA_UP, s->xn, s->up, T);
         bias_forward(s->gate, y->bgate, T, F);

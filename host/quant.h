@@ -32,9 +32,20 @@ void qmat_dequant_rows(const sc_qmat *m, int r0, int r1, float *out);
 void act_quant(const float *x, int cols, int group, uint8_t *xq, float *xs);
 /* y[r] = sum_g fscale[r,g] * xs[g] * (dot(xq - 128, q[r]) over group g), rows in parallel (OpenMP). */
 void qmat_matvec(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y);
+/* qmat_matvec for nm <= QMULTI_MAX matrices of one input (same cols and group: q, k, v or gate, up) in one
+ * parallel region: y[i] = m[i] x. */
+enum { QMULTI_MAX = 4 };
+void qmat_matvec_multi(const sc_qmat *const *m, int nm, const uint8_t *xq, const float *xs, float *const *y);
 /* The same for T tokens: y[T, rows] from xq[T, cols], xs[T, ngroups] (weights read once per block of rows). */
 void qmat_matmul(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y, int T);
-/* Which dot-product kernel this build uses ("avx512-vnni", "avx-vnni", "avx2", "scalar"). */
+/* The row kernels (quant_dot.c): y[r] for rows [r0, r1) of one token. One per instruction set, all equal bit for
+ * bit to the scalar one; the best the CPU supports is picked at start-up. */
+typedef void (*qrows_fn)(const sc_qmat *m, int r0, int r1, const uint8_t *xq, const float *xs, float *y);
+qrows_fn quant_rows_kernel(void);
+/* Which kernel runs ("avx512-vnni", "avx-vnni", "avx2", "scalar"). */
 const char *quant_kernel_name(void);
+/* Forces a kernel by name (tests, benchmarks); -1 when unknown or not supported by this CPU. Not thread-safe:
+ * call it while no product runs. */
+int quant_set_kernel(const char *name);
 
 #endif

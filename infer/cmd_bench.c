@@ -1,5 +1,6 @@
 /* cmd_bench.c — `smallcoder infer-bench`: prefill and decode speed of the engine at batch 1 on synthetic ids (no
- * tokenizer needed, so any model shape runs) or a file's tokens (--file), bytes read per decoded token, the tok/s
+ * tokenizer needed, so any model shape runs) or a file's tokens (--file), optionally at a context depth the way
+ * llama-bench's `-d N` measures it (--depth), bytes read per decoded token, the tok/s
  * that a given memory bandwidth would allow (default: the MX450's 64 GB/s), and peak memory. With --draft and/or
  * --lookup every repetition decodes twice, plain and speculative, alternating; medians of both, the speedup, the
  * acceptance rate and whether the tokens were identical. bench/infer-bench and bench/spec-bench drive it. */
@@ -195,6 +196,33 @@ static int bench_verify_cost(sc_engine *e, const int32_t *ids, int np, int nmax,
     return rc;
 }
 
+/* Plain timing: reps x (prefill of ids, n_gen greedy single-token steps); the best seconds of each. Without a
+ * depth (depth < 0) decode follows the prompt; with one, the depth ids fill the cache once (untimed) and both
+ * prefill and decode start at position `depth`, as llama-bench -d restores its cached depth for each test. */
+static int bench_plain(sc_engine *e, sc_kv *kv, const int32_t *dids, int depth, const int32_t *ids, int np,
+                       int n_gen, int reps, float *logits, double *best_pp, double *best_tg) {
+    int V = e->cfg->vocab_size, base = depth > 0 ? depth : 0;
+    kv->n = 0;
+    if (depth > 0 && e->ops->forward(e, kv, dids, depth, logits, NULL)) return -1;
+    for (int rep = 0; rep < reps; rep++) {
+        kv->n = base;
+        double t0 = clock_now();
+        if (e->ops->forward(e, kv, ids, np, logits, NULL)) return -1;
+        double t1 = clock_now();
+        if (depth >= 0) kv->n = base; /* decode from the depth, not after the prompt */
+        for (int i = 0; i < n_gen; i++) {
+            int32_t id = 0;
+            for (int v = 1; v < V; v++)
+                if (logits[v] > logits[id]) id = v;
+            if (e->ops->forward(e, kv, &id, 1, logits, NULL)) return -1;
+        }
+        double t2 = clock_now();
+        if (t1 - t0 < *best_pp) *best_pp = t1 - t0;
+        if (t2 - t1 < *best_tg) *best_tg = t2 - t1;
+    }
+    return 0;
+}
+
 /* --perplexity: the engine's own mean NLL of each next token over ids (one pass with every position's logits, so
  * the KV cache type, the prefill chunks and the cache reads are those of generation); prints one line */
 static int bench_perplexity(sc_engine *e, const char *dir, const int32_t *ids, int n, int json) {
@@ -253,7 +281,8 @@ static int bench_plan(const char *dir, const char *prec, int kv_type, int n_ctx)
 int cmd_infer_bench(int argc, char **argv) {
     const char *dir = NULL, *precision = "auto";
     sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {SC_KV_F16, kv_type_names};
-    int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0, ppl = 0, verify_cost = 0, plan_ctx = 0;
+    int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0, depth = -1, ppl = 0, verify_cost = 0,
+        plan_ctx = 0;
     float bw = 64.0f;
     const char *file = NULL;
     sc_spec_cli sc = SPEC_CLI_DEFAULTS;
@@ -262,6 +291,9 @@ int cmd_infer_bench(int argc, char **argv) {
         {"n-prompt", 'p', SC_ARG_INT, &n_prompt, "prompt tokens to prefill", 0},
         {"n-gen", 'n', SC_ARG_INT, &n_gen, "tokens to decode after the prompt", 0},
         {"reps", 'r', SC_ARG_INT, &reps, "repetitions; the best is reported", 0},
+        {"depth", 'd', SC_ARG_INT, &depth,
+         "llama-bench's -d: N tokens already in the context (filled once, untimed); prefill and decode are each "
+         "timed from there (without it, decode follows the prompt)", 0},
         {"bandwidth", 0, SC_ARG_FLOAT, &bw, "GB/s for the projected decode speed (MX450: 64)", 0},
         {"kv", 0, SC_ARG_ENUM, &kv_type, "KV cache type", 0},
         {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
@@ -279,7 +311,8 @@ int cmd_infer_bench(int argc, char **argv) {
     };
     sc_cli cli = {"smallcoder infer-bench", "--model DIR [-p 512] [-n 128]",
                   "Times a prefill of -p random ids (or --file's tokens) and -n greedy decode steps after it, at\n"
-                  "batch 1. --draft/--lookup: also speculatively, alternating, with medians and the speedup.",
+                  "batch 1; with --depth N both start after N context tokens, as llama-bench -d N does.\n"
+                  "--draft/--lookup: also speculatively, alternating, with medians and the speedup.",
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"bandwidth", 1e-3, 1e6}, {"verify-cost", 0, 64}};
     /* --device is resolved by engine_open: auto falls back to the CPU when the CUDA engine cannot take the model */
@@ -287,6 +320,12 @@ int cmd_infer_bench(int argc, char **argv) {
     if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if (n_prompt < 1 || n_gen < 1 || reps < 1) {
         fprintf(stderr, "smallcoder infer-bench: -p, -n and -r must be >= 1\n");
+        return 2;
+    }
+    if (depth < -1 || (depth >= 0 && (spec_cli_wanted(&sc) || ppl || verify_cost))) {
+        fprintf(stderr, "smallcoder infer-bench: %s\n",
+                depth < -1 ? "--depth must be >= 0"
+                           : "--depth is not supported with --draft/--lookup/--perplexity/--verify-cost");
         return 2;
     }
     if (sc.plan && !sc.draft_dir) { /* the model's plan alone, from config.json (no weights read) */
@@ -304,17 +343,20 @@ int cmd_infer_bench(int argc, char **argv) {
     /* speculative decoding needs room for a last verification (pending + up to 63 drafts) */
     int spec_room = spec_cli_wanted(&sc) || verify_cost ? 66 : 0;
     if (ppl) n_gen = 0, spec_room = 0; /* --perplexity runs the prompt only */
+    /* positions used: depth mode rewinds to the depth between prefill and decode */
+    int need = depth >= 0 ? depth + (n_prompt > n_gen ? n_prompt : n_gen) : n_prompt + n_gen + spec_room;
     sc_engine_opts o = {.device = device_names[device.value], .kv_type = kv_type.value, .threads = nthreads,
-                        .precision = precision, .n_ctx = n_prompt + n_gen + spec_room, .n_seqs = 1};
+                        .precision = precision, .n_ctx = need, .n_seqs = 1};
     if (sc.plan) { /* the device plan of the model and its draft, then exit */
         if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
         weights_free(&w);
         return 0;
     }
     if (spec_plan_reserve(&sc, &o) || engine_open(&e, &w, &o)) goto fail;
-    if (n_prompt + n_gen + spec_room > w.cfg.max_position_embeddings) {
-        sc_fail("-p + -n = %d exceeds the context (%d%s)", n_prompt + n_gen, w.cfg.max_position_embeddings,
-                spec_room ? ", less 66 positions for speculative verification" : "");
+    if (need > w.cfg.max_position_embeddings) {
+        if (depth >= 0) sc_fail("--depth + max(-p, -n) = %d exceeds the context (%d)", need, w.cfg.max_position_embeddings);
+        else sc_fail("-p + -n = %d exceeds the context (%d%s)", n_prompt + n_gen, w.cfg.max_position_embeddings,
+                     spec_room ? ", less 66 positions for speculative verification" : "");
         goto fail;
     }
     int V = w.cfg.vocab_size;
@@ -322,14 +364,16 @@ int cmd_infer_bench(int argc, char **argv) {
     sc_rng r;
     rng_seed(&r, 1);
     for (int i = 0; i < n_prompt; i++) ids[i] = (int32_t)rng_below(&r, (uint64_t)V);
+    int32_t *dids = sc_malloc((size_t)(depth > 0 ? depth : 1) * sizeof(int32_t));
+    for (int i = 0; i < depth; i++) dids[i] = (int32_t)rng_below(&r, (uint64_t)V);
     if (file && bench_file_ids(dir, file, ids, &n_prompt)) {
-        free(ids);
+        free(ids), free(dids);
         goto fail;
     }
     if (verify_cost > 0) {
         int vrc = spec_cli_wanted(&sc) ? sc_fail("--verify-cost times the target alone: no --draft/--lookup")
                                        : bench_verify_cost(&e, ids, n_prompt, verify_cost, reps, json, nthreads, dir);
-        free(ids);
+        free(ids), free(dids);
         if (vrc) goto fail;
         engine_close(&e);
         weights_free(&w);
@@ -337,7 +381,7 @@ int cmd_infer_bench(int argc, char **argv) {
     }
     if (ppl) {
         int prc = bench_perplexity(&e, dir, ids, n_prompt, json);
-        free(ids);
+        free(ids), free(dids);
         if (prc) goto fail;
         engine_close(&e);
         weights_free(&w);
@@ -347,7 +391,7 @@ int cmd_infer_bench(int argc, char **argv) {
         sc_spec_opts so;
         int src = spec_cli_open(&sc, dir, NULL, &w, &o, &so) ||
                   bench_spec(&e, &sc, &so, dir, ids, n_prompt, n_gen, reps, json, nthreads);
-        free(ids);
+        free(ids), free(dids);
         spec_cli_close(&sc);
         if (src) goto fail;
         engine_close(&e);
@@ -355,27 +399,20 @@ int cmd_infer_bench(int argc, char **argv) {
         return 0;
     }
     sc_kv kv;
-    engine_kv_create(&e, &kv, n_prompt + n_gen);
+    engine_kv_create(&e, &kv, need);
     float *logits = sc_malloc((size_t)V * sizeof(float));
     double best_pp = 1e30, best_tg = 1e30;
-    for (int rep = 0; rep < reps; rep++) {
-        kv.n = 0;
-        double t0 = clock_now();
-        if (e.ops->forward(&e, &kv, ids, n_prompt, logits, NULL)) goto fail;
-        double t1 = clock_now();
-        for (int i = 0; i < n_gen; i++) {
-            int32_t id = 0;
-            for (int v = 1; v < V; v++)
-                if (logits[v] > logits[id]) id = v;
-            if (e.ops->forward(&e, &kv, &id, 1, logits, NULL)) goto fail;
-        }
-        double t2 = clock_now();
-        if (t1 - t0 < best_pp) best_pp = t1 - t0;
-        if (t2 - t1 < best_tg) best_tg = t2 - t1;
+    int brc = bench_plain(&e, &kv, dids, depth, ids, n_prompt, n_gen, reps, logits, &best_pp, &best_tg);
+    free(dids);
+    if (brc) {
+        free(ids), free(logits);
+        kv_free(&kv);
+        goto fail;
     }
     /* per decoded token: every matrix and scale once, plus the KV of the positions attended (mean position) */
     double kv_row = 2.0 * w.cfg.num_hidden_layers * (double)kv_row_bytes(e.kv_type, w.cfg.num_key_value_heads, w.cfg.head_dim);
-    double bytes = (double)e.weight_bytes + kv_row * (n_prompt + n_gen / 2.0);
+    int dec_from = depth >= 0 ? depth : n_prompt; /* the context length the first decode step sees */
+    double bytes = (double)e.weight_bytes + kv_row * (dec_from + n_gen / 2.0);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double pp = n_prompt / best_pp, tg = n_gen / best_tg, proj = bw * 1e9 / bytes, used_mib = -1;
@@ -383,17 +420,19 @@ int cmd_infer_bench(int argc, char **argv) {
     if (e.device_bytes) used_mib = engine_cuda_measured_bytes(&e) / 1048576.0; /* after the run: all allocated */
 #endif
     if (json)
-        printf("{\"model\":\"%s\",\"weights\":\"%s\",\"threads\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"prefill_tok_s\":%.2f,"
+        printf("{\"model\":\"%s\",\"weights\":\"%s\",\"threads\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"depth\":%d,"
+               "\"decode_from\":%d,\"prefill_tok_s\":%.2f,"
                "\"decode_tok_s\":%.2f,\"bytes_per_token\":%.0f,\"projected_tok_s\":%.1f,\"bandwidth_gbs\":%.0f,"
                "\"effective_gbs\":%.2f,\"kv_mib\":%.1f,\"peak_rss_mib\":%.1f,\"kernel\":\"%s\",\"device\":\"%s\","
                "\"peak_device_mib\":%.1f,\"device_used_mib\":%.1f,\"context_mib\":%.1f}\n",
-               dir, e.precision, nthreads, n_prompt, n_gen, pp, tg, bytes, proj, bw,
+               dir, e.precision, nthreads, n_prompt, n_gen, depth > 0 ? depth : 0, dec_from, pp, tg, bytes, proj, bw,
                bytes * tg / 1e9, kv_bytes(&kv) / 1048576.0, ru.ru_maxrss / 1024.0, quant_kernel_name(), e.ops->name,
                e.device_bytes / 1048576.0, used_mib, e.context_bytes / 1048576.0);
     else
-        printf("%s (%s, %d threads): prefill %d tokens %.1f tok/s; decode %d tokens %.1f tok/s; %.1f MB read per "
-               "token (%.2f GB/s effective) -> %.0f tok/s at %.0f GB/s; KV %.1f MiB; peak RSS %.1f MiB\n",
-               dir, e.precision, nthreads, n_prompt, pp, n_gen, tg, bytes / 1e6, bytes * tg / 1e9,
+        printf("%s (%s, %d threads): prefill %d tokens %.1f tok/s; decode %d tokens from position %d %.1f tok/s; "
+               "%.1f MB read per token (%.2f GB/s effective) -> %.0f tok/s at %.0f GB/s; KV %.1f MiB; peak RSS %.1f "
+               "MiB\n",
+               dir, e.precision, nthreads, n_prompt, pp, n_gen, dec_from, tg, bytes / 1e6, bytes * tg / 1e9,
                proj, bw, kv_bytes(&kv) / 1048576.0, ru.ru_maxrss / 1024.0);
     if (!json && e.device_bytes)
         printf("%s engine: peak device memory %.1f MiB planned (its arena: weights, scratch, KV caches); %.1f MiB "

@@ -99,6 +99,17 @@ for c in "complete --prompt x" infer-bench; do  # --kv is checked the same way b
   c=${c%% *}
   grep -q "smallcoder $c: --kv must be f16, f32, q8 or q4, got 'f8'" "$dir/err" || fail "$c --kv message: $(cat "$dir/err")"
 done
+# infer-bench --depth (llama-bench -d): decode is timed from the depth, not after the prompt; bad values refused
+j=$($sc infer-bench --model "$q" -p 8 -n 4 --depth 16 -r 1 --threads 2 --json 2>"$dir/err") || fail "infer-bench --depth: $(cat "$dir/err")"
+case $j in *'"depth":16,"decode_from":16,'*) ;; *) fail "infer-bench --depth 16 json: $j" ;; esac
+j=$($sc infer-bench --model "$q" -p 8 -n 4 -r 1 --threads 2 --json 2>"$dir/err") || fail "infer-bench: $(cat "$dir/err")"
+case $j in *'"depth":0,"decode_from":8,'*) ;; *) fail "infer-bench without --depth json: $j" ;; esac
+$sc infer-bench --model "$q" --depth -2 2>"$dir/err" >/dev/null; [ $? -eq 2 ] || fail "--depth -2 not a usage error"
+grep -q "smallcoder infer-bench: --depth must be >= 0" "$dir/err" || fail "--depth -2 message: $(cat "$dir/err")"
+$sc infer-bench --model "$q" --depth 4 --lookup 2 2>"$dir/err" >/dev/null; [ $? -eq 2 ] || fail "--depth --lookup accepted"
+grep -q "not supported with --draft/--lookup" "$dir/err" || fail "--depth --lookup message: $(cat "$dir/err")"
+$sc infer-bench --model "$q" -p 8 -n 4 --depth 100000 2>"$dir/err" >/dev/null && fail "--depth past the context accepted"
+grep -q "exceeds the context" "$dir/err" || fail "--depth past the context message: $(cat "$dir/err")"
 
 if [ $fails -ne 0 ]; then echo "infer_cli: $fails failure(s)"; exit 1; fi
 echo "infer_cli: all checks passed"
