@@ -36,6 +36,7 @@ static const command commands[] = {
 #ifdef SC_HAVE_TRAIN
     {"train", cmd_train_wired, "train the model on token shards: checkpoints, resume, eval, metrics and plot", 0},
     {"eval", cmd_eval, "validation loss and perplexity of a model on token shards", 0},
+    {"lora", cmd_lora, "LoRA adapters (PEFT layout): merge into the base, or init a fresh one", 0},
 #endif
 #ifdef SC_HAVE_DISTILL
     {"teacher", cmd_teacher, "run a teacher over token shards: top-k logits per position (*.kd) for distillation", 0},

@@ -11,12 +11,12 @@
 #include <unistd.h>
 
 #include "host/clock.h"
+#include "host/progress.h"
 #include "host/args.h"
 #include "host/checksum.h"
 #include "data/corpus.h"
 #include "host/error.h"
 #include "host/fileio.h"
-#include "data/progress_bar.h"
 #include "data/shard_set.h"
 #include "data/tokenizer.h"
 #include "data/tokenizer_train.h"
@@ -223,6 +223,26 @@ typedef struct {
     uint64_t n_empty, n_binary, n_not_utf8, n_large, n_unreadable, n_special, n_dup;
 } tokenize_stats;
 
+static void human(char *buf, size_t n, double v) {
+    if (v >= 1e9) snprintf(buf, n, "%.2fG", v / 1e9);
+    else if (v >= 1e6) snprintf(buf, n, "%.2fM", v / 1e6);
+    else if (v >= 1e3) snprintf(buf, n, "%.1fk", v / 1e3);
+    else snprintf(buf, n, "%.0f", v);
+}
+
+/* "tokenize:  42.0%  files 12/30  3.1 MB/s  1.20M tokens  ETA 1m05s", the pace by bytes read; the final state
+ * only on a terminal (in a log the summary that follows says it all) */
+static void show_progress(progress *p, const tokenize_stats *st, const corpus_list *l, uint64_t tokens, int final) {
+    if (final && !p->tty) return;
+    if (!progress_update(p, (double)st->bytes_in, (double)l->total_bytes, final)) return;
+    char tok[16], eta[32];
+    human(tok, sizeof tok, (double)tokens);
+    progress_draw(p, "tokenize: %5.1f%%  files %llu/%llu  %.1f MB/s  %s tokens  ETA %s",
+                  l->total_bytes ? 100.0 * (double)st->bytes_in / (double)l->total_bytes : 100.0,
+                  (unsigned long long)st->files, (unsigned long long)l->n, p->rate / 1e6, tok,
+                  progress_duration(eta, sizeof eta, p->eta));
+}
+
 static void print_summary(const tokenize_stats *s, const corpus_list *l, shard_set *const sets[2], uint32_t dtype,
                           double secs, int threads, uint64_t max_size) {
     uint64_t tokens = shard_set_tokens(sets[0]) + shard_set_tokens(sets[1]);
@@ -329,8 +349,8 @@ int cmd_tokenize(int argc, char **argv) {
     }
 
     tokenize_stats st = {0};
-    progress_bar bar;
-    progress_bar_init(&bar, "tokenize", list.n, list.total_bytes);
+    progress bar;
+    progress_start(&bar, 1, PROGRESS_EVERY_TTY, PROGRESS_EVERY_LOG);
     double t0 = clock_now();
     int failed = 0;
     for (size_t i = 0; i < list.n && !failed; i++) {
@@ -375,10 +395,10 @@ int cmd_tokenize(int argc, char **argv) {
         }
         free(r.ids);
         free(r.error);
-        progress_bar_update(&bar, st.files, st.bytes_in, shard_set_tokens(sets[0]) + shard_set_tokens(sets[1]), 0);
+        show_progress(&bar, &st, &list, shard_set_tokens(sets[0]) + shard_set_tokens(sets[1]), 0);
     }
-    progress_bar_update(&bar, st.files, st.bytes_in, shard_set_tokens(sets[0]) + shard_set_tokens(sets[1]), 1);
-    progress_bar_finish(&bar);
+    show_progress(&bar, &st, &list, shard_set_tokens(sets[0]) + shard_set_tokens(sets[1]), 1);
+    progress_finish(&bar);
     if (!failed && interrupted) failed = sc_fail("interrupted (signal %d): removed the partial output", (int)interrupted) != 0;
     if (failed) goto done;
     if (st.docs == 0) {

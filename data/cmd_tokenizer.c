@@ -110,9 +110,10 @@ static int by_size_desc(const void *a, const void *b) {
 
 static int cmd_encode(int argc, char **argv) {
     const char *tok_path = NULL;
-    int threads = 0, stats = 0, quiet = 0, repeat = 1;
+    int threads = 0, stats = 0, quiet = 0, repeat = 1, cont = 0;
     sc_arg args[] = {
         {"tokenizer", 't', SC_ARG_STR, &tok_path, "tokenizer.json", 1},
+        {"cont", 0, SC_ARG_FLAG, &cont, "the text continues earlier text: no SentencePiece \"▁\" at its start (a FIM suffix)", 0},
         {"threads", 0, SC_ARG_INT, &threads, "files encoded in parallel (0 = all cores)", 0},
         {"stats", 0, SC_ARG_FLAG, &stats, "print bytes, tokens and encode MB/s on stderr", 0},
         {"quiet", 'q', SC_ARG_FLAG, &quiet, "do not print the ids (benchmarks)", 0},
@@ -150,7 +151,7 @@ static int cmd_encode(int argc, char **argv) {
         for (int k = 0; k < npos; k++) {
             int i = order[k];
             free(f[i].ids);
-            if (tokenizer_encode(tok, f[i].data, f[i].len, &f[i].ids, &f[i].n)) {
+            if ((cont ? tokenizer_encode_cont : tokenizer_encode)(tok, f[i].data, f[i].len, &f[i].ids, &f[i].n)) {
 #pragma omp critical
                 {
                     failed = 1;
@@ -187,11 +188,13 @@ static int cmd_encode(int argc, char **argv) {
 
 static int cmd_decode(int argc, char **argv) {
     const char *tok_path = NULL;
-    sc_arg args[] = {{"tokenizer", 't', SC_ARG_STR, &tok_path, "tokenizer.json", 1}};
+    int cont = 0;
+    sc_arg args[] = {{"tokenizer", 't', SC_ARG_STR, &tok_path, "tokenizer.json", 1},
+                     {"cont", 0, SC_ARG_FLAG, &cont, "the ids continue earlier output: no Strip of the leading space", 0}};
     sc_cli cli = {"smallcoder tokenizer decode", "-t tokenizer.json [FILE]",
                   "Reads whitespace-separated token ids from FILE (stdin when absent) and writes the bytes they\n"
                   "stand for to stdout. Special tokens are written as their text.",
-                  args, 1, 0, 1};
+                  args, 2, 0, 1};
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
     if (rc) return rc == 1 ? 0 : 2;
     sc_tokenizer *tok;
@@ -200,7 +203,7 @@ static int cmd_decode(int argc, char **argv) {
     size_t n = 0, len = 0;
     char *text = NULL;
     rc = token_ids_read(npos ? argv[0] : "-", tokenizer_vocab_size(tok), &ids, &n);
-    if (!rc) rc = tokenizer_decode(tok, ids, n, &text, &len);
+    if (!rc) rc = (cont ? tokenizer_decode_cont : tokenizer_decode)(tok, ids, n, &text, &len);
     if (!rc && (fwrite(text, 1, len, stdout) != len || fflush(stdout))) rc = sc_fail("stdout: write failed");
     free(ids);
     free(text);

@@ -40,10 +40,7 @@ static pretok_scratch *thread_scratch(void) {
 /* ---- added tokens ---- */
 
 /* Unicode White_Space (Rust's \s), for lstrip / rstrip. */
-static int is_white_space(uint32_t c) {
-    return (c >= 9 && c <= 13) || c == 32 || c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
+#define is_white_space tok_is_white_space
 
 static int is_word_char_at(const char *s, size_t n, pretok_scratch *sc) {
     if (!n) return 0;
@@ -76,17 +73,37 @@ typedef struct {
     tok_piece_fn piece;
     tok_added_fn added;
     void *arg;
+    const char *input; /* the text encoded; cont: it continues earlier text (no SentencePiece prefix at its start) */
+    int cont;
+    const char *seg;   /* the normalized stretch being encoded, and whether it starts the input */
+    int seg_first;
 } encode_ctx;
+
+static int encode_pass(encode_ctx *c, int pass, const char *s, size_t n);
 
 static int encode_plain(encode_ctx *c, const char *s, size_t n) {
     if (!n) return 0;
-    return pretok_run(c->tok->steps, c->tok->nsteps, s, n, c->sc, c->piece, c->arg);
+    int first = c->seg_first && s == c->seg ? PRETOK_FIRST | (c->cont ? PRETOK_NO_PREFIX : 0) : 0;
+    return pretok_run(c->tok->steps, c->tok->nsteps, s, n, first, c->sc, c->piece, c->arg);
+}
+
+/* A stretch between non-normalized added tokens: normalized (HF normalizes each such stretch on its own, so a
+ * Prepend applies after every special token), then the normalized added tokens are cut out of it. */
+static int encode_normalized(encode_ctx *c, const char *s, size_t n) {
+    int first = s == c->input;
+    if (c->tok->nnorms) {
+        if (tokenizer_normalize(c->tok, s, n, first && c->cont, c->sc, &s, &n)) return -1;
+        if (!n) return 0;
+    }
+    c->seg = s, c->seg_first = first;
+    return encode_pass(c, 1, s, n);
 }
 
 /* HF AddedVocabulary::find_matches for one pass; the gaps go to the next pass, then to the model. */
 static int encode_pass(encode_ctx *c, int pass, const char *s, size_t n) {
     const sc_tokenizer *t = c->tok;
     if (pass == 2) return encode_plain(c, s, n);
+    int (*next)(encode_ctx *, const char *, size_t) = pass == 0 ? encode_normalized : NULL;
     const int *bucket = t->bucket[pass];
     size_t start_offset = 0, pos = 0;
     while (pos < n) {
@@ -126,17 +143,25 @@ static int encode_pass(encode_ctx *c, int pass, const char *s, size_t n) {
                 stop += (size_t)l;
             }
         }
-        if (start_offset < start && encode_pass(c, pass + 1, s + start_offset, start - start_offset)) return -1;
+        if (start_offset < start && (next ? next(c, s + start_offset, start - start_offset)
+                                          : encode_pass(c, pass + 1, s + start_offset, start - start_offset)))
+            return -1;
         c->added(c->arg, a->id);
         start_offset = stop;
     }
-    return start_offset < n ? encode_pass(c, pass + 1, s + start_offset, n - start_offset) : 0;
+    if (start_offset >= n) return 0;
+    return next ? next(c, s + start_offset, n - start_offset) : encode_pass(c, pass + 1, s + start_offset, n - start_offset);
+}
+
+static int pretokenize(const sc_tokenizer *tok, const char *text, size_t len, int cont, tok_piece_fn piece,
+                       tok_added_fn added, void *arg) {
+    encode_ctx c = {tok, thread_scratch(), piece, added, arg, text, cont, NULL, 0};
+    return encode_pass(&c, 0, text, len);
 }
 
 int tokenizer_pretokenize(const sc_tokenizer *tok, const char *text, size_t len, tok_piece_fn piece,
                           tok_added_fn added, void *arg) {
-    encode_ctx c = {tok, thread_scratch(), piece, added, arg};
-    return encode_pass(&c, 0, text, len);
+    return pretokenize(tok, text, len, 0, piece, added, arg);
 }
 
 typedef struct {
@@ -151,10 +176,10 @@ static void bpe_piece(void *arg, const uint8_t *w, size_t n) {
 
 static void bpe_added(void *arg, int32_t id) { idvec_push(((bpe_arg *)arg)->out, id); }
 
-int tokenizer_encode(const sc_tokenizer *tok, const char *text, size_t len, int32_t **ids, size_t *n) {
+static int encode(const sc_tokenizer *tok, const char *text, size_t len, int cont, int32_t **ids, size_t *n) {
     id_vec out = {0};
     bpe_arg a = {tok, &out};
-    if (tokenizer_pretokenize(tok, text, len, bpe_piece, bpe_added, &a)) {
+    if (pretokenize(tok, text, len, cont, bpe_piece, bpe_added, &a)) {
         free(out.v);
         *ids = NULL;
         *n = 0;
@@ -166,7 +191,27 @@ int tokenizer_encode(const sc_tokenizer *tok, const char *text, size_t len, int3
     return 0;
 }
 
-int tokenizer_decode(const sc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *len) {
+int tokenizer_encode(const sc_tokenizer *tok, const char *text, size_t len, int32_t **ids, size_t *n) {
+    return encode(tok, text, len, 0, ids, n);
+}
+
+int tokenizer_encode_cont(const sc_tokenizer *tok, const char *text, size_t len, int32_t **ids, size_t *n) {
+    return encode(tok, text, len, 1, ids, n);
+}
+
+/* Metaspace decoder, first token: its text with every replacement character dropped (HF drops them all, not
+ * only a leading one). Returns the length written to out (room: the token's text). */
+static size_t meta_first_token(const sc_tokenizer *tok, int32_t id, char *out) {
+    const char *s = tok->id_str[id], *rep = tok->meta_first;
+    size_t lr = strlen(rep), k = 0;
+    for (size_t i = 0; s[i];) {
+        if (strncmp(s + i, rep, lr) == 0) i += lr;
+        else out[k++] = s[i++];
+    }
+    return k;
+}
+
+static int decode(const sc_tokenizer *tok, const int32_t *ids, size_t n, int cont, char **out, size_t *len) {
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= tok->vocab_size || !tok->id_bytes[ids[i]]) {
@@ -177,16 +222,36 @@ int tokenizer_decode(const sc_tokenizer *tok, const int32_t *ids, size_t n, char
         }
         total += tok->id_nbytes[ids[i]];
     }
-    char *buf = sc_malloc(total + 1);
+    size_t first_len = n && tok->id_str[ids[0]] ? strlen(tok->id_str[ids[0]]) : 0;
+    char *buf = sc_malloc(total + first_len + 1);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
+        if (i == 0 && !cont && tok->meta_first[0] && tok->id_str[ids[0]] && strstr(tok->id_str[ids[0]], tok->meta_first)) {
+            k += meta_first_token(tok, ids[0], buf);
+            continue;
+        }
         memcpy(buf + k, tok->id_bytes[ids[i]], tok->id_nbytes[ids[i]]);
         k += tok->id_nbytes[ids[i]];
+    }
+    size_t a = 0, lc = strlen(tok->strip_char);
+    if (!cont && lc) { /* HF Strip after Fuse: up to start copies of the character off the front, stop off the end */
+        for (int r = 0; r < tok->strip_start && k - a >= lc && memcmp(buf + a, tok->strip_char, lc) == 0; r++) a += lc;
+        for (int r = 0; r < tok->strip_stop && k - a >= lc && memcmp(buf + k - lc, tok->strip_char, lc) == 0; r++) k -= lc;
+        if (a) memmove(buf, buf + a, k - a);
+        k -= a;
     }
     buf[k] = 0;
     *out = buf;
     *len = k;
     return 0;
+}
+
+int tokenizer_decode(const sc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *len) {
+    return decode(tok, ids, n, 0, out, len);
+}
+
+int tokenizer_decode_cont(const sc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *len) {
+    return decode(tok, ids, n, 1, out, len);
 }
 
 int tokenizer_vocab_size(const sc_tokenizer *tok) { return tok->vocab_size; }
@@ -215,5 +280,6 @@ void tokenizer_free(sc_tokenizer *t) {
     free(t->by_first[1]);
     for (int i = 0; i < t->nsteps; i++) pretok_step_free(&t->steps[i]);
     free(t->steps);
+    tokenizer_norm_free(t);
     free(t);
 }

@@ -1,4 +1,5 @@
-/* tokenizer.h — byte-level BPE (GPT-2 style) compatible with HF tokenizer.json: load, encode, decode.
+/* tokenizer.h — BPE compatible with HF tokenizer.json: byte-level (GPT-2, Llama-3, Qwen2, DeepSeek, StarCoder) and
+ * SentencePiece style (Llama-2, TinyLlama, CodeLlama, Mistral: byte_fallback): load, encode, decode.
  * Training lives in tokenizer_train.h. Encode is thread-safe on a shared tokenizer (scratch is per call). */
 #ifndef SC_TOKENIZER_H
 #define SC_TOKENIZER_H
@@ -8,8 +9,10 @@
 
 typedef struct sc_tokenizer sc_tokenizer;
 
-/* Loads an HF tokenizer.json (model BPE + ByteLevel pre-tokenizer, or Sequence[Split(regex), ByteLevel]).
- * Unsupported models (Unigram, WordPiece, ...) are refused by name. Returns 0 or -1 with sc_error() set. */
+/* Loads an HF tokenizer.json: model BPE with a ByteLevel pre-tokenizer (alone or after Split/Digits) and decoder,
+ * or SentencePiece-style BPE (no pre-tokenizer or Metaspace; byte_fallback; Replace/ByteFallback/Fuse/Strip or
+ * Metaspace decoder); normalizers NFC/NFD/NFKC/NFKD/Prepend/Replace/Strip in any Sequence. Anything else
+ * (Unigram, WordPiece, other normalizers...) is refused by name. Returns 0 or -1 with sc_error() set. */
 int tokenizer_load(sc_tokenizer **out, const char *path);
 void tokenizer_free(sc_tokenizer *tok);
 /* The same from a tokenizer.json held in memory; name is used in error messages. */
@@ -18,10 +21,18 @@ int tokenizer_load_json(sc_tokenizer **out, const char *json, size_t len, const 
 /* Encodes len bytes of text. Added/special tokens appearing literally in the text are matched first (as HF
  * does); nothing is prepended or appended. *ids is malloc'd (caller frees), *n its length. */
 int tokenizer_encode(const sc_tokenizer *tok, const char *text, size_t len, int32_t **ids, size_t *n);
+/* The same for text that continues earlier text (a FIM suffix): a SentencePiece tokenizer's prefix "▁" (Prepend
+ * normalizer, Metaspace) is not added at its start, as CodeLlama's infilling encodes the suffix. Identical to
+ * tokenizer_encode for byte-level tokenizers. */
+int tokenizer_encode_cont(const sc_tokenizer *tok, const char *text, size_t len, int32_t **ids, size_t *n);
 
-/* Decodes ids to bytes (ByteLevel decoder; special tokens are written as their text). *out is malloc'd and
- * NUL-terminated, *len excludes the NUL. Ids outside the vocabulary are an error naming the id. */
+/* Decodes ids to bytes as the tokenizer's decoder does (special tokens are written as their text; <0xNN> byte
+ * tokens as raw bytes, so a run that is not UTF-8 comes back as it was where HF writes U+FFFD). *out is malloc'd
+ * and NUL-terminated, *len excludes the NUL. Ids outside the vocabulary are an error naming the id. */
 int tokenizer_decode(const sc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *len);
+/* The same for ids that continue earlier output (generation, one token at a time): the decoder's Strip of the
+ * leading space and Metaspace's first-token rule are not applied, so the pieces concatenate to the text. */
+int tokenizer_decode_cont(const sc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *len);
 
 /* Number of ids (vocabulary + added tokens = max id + 1). */
 int tokenizer_vocab_size(const sc_tokenizer *tok);

@@ -56,10 +56,32 @@ void tokenizer_bpe_merge(const sc_tokenizer *tok, const uint8_t *w, size_t n, id
     uint64_t *heap = n <= 40 ? small_heap : sc_malloc(3 * n * sizeof *heap + 8);
     size_t ns = 0, nh = 0;
 
-    /* initial symbols: one per byte; unknown bytes become unk (fused if fuse_unk) or are dropped */
+    /* initial symbols, as HF's merge_word: one per byte (byte-level) or per character (SentencePiece style; a
+     * byte that is not UTF-8 counts as a character of its own, which only byte fallback can spell); a symbol
+     * not in the vocabulary becomes its <0xNN> byte tokens when byte_fallback has them all (without flushing a
+     * pending unk first, as HF), else unk (consecutive ones fused if fuse_unk), or is dropped without unk */
     int pending_unk = 0;
-    for (size_t i = 0; i < n; i++) {
-        int32_t id = tok->byte_id[w[i]];
+    for (size_t i = 0; i < n;) {
+        size_t l = 1;
+        int32_t id;
+        if (tok->bytelevel) {
+            id = tok->byte_id[w[i]];
+        } else {
+            uint32_t cp;
+            int cl = tok_utf8_decode(w + i, n - i, &cp);
+            l = cl ? (size_t)cl : 1;
+            id = l == 1 ? tok->byte_id[w[i]] : strmap_get(&tok->bytes_to_id, w + i, l);
+            if (id < 0 && tok->byte_fallback) {
+                size_t k = 0;
+                while (k < l && tok->fallback_id[w[i + k]] >= 0) k++;
+                if (k == l) {
+                    for (k = 0; k < l; k++) sym[ns++].id = tok->fallback_id[w[i + k]];
+                    i += l;
+                    continue;
+                }
+            }
+        }
+        i += l;
         if (id >= 0) {
             if (pending_unk) sym[ns++].id = tok->unk_id, pending_unk = 0;
             sym[ns++].id = id;
@@ -205,7 +227,7 @@ void tokenizer_bpe_word(const sc_tokenizer *tok, const uint8_t *w, size_t n, id_
             return;
         }
     }
-    if (n == 1 && tok->byte_id[w[0]] >= 0) {
+    if (n == 1 && tok->byte_id[w[0]] >= 0 && (tok->bytelevel || w[0] < 0x80)) {
         idvec_push(out, tok->byte_id[w[0]]);
         return;
     }

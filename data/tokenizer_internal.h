@@ -91,7 +91,9 @@ static inline int pairmap_get(const tok_pairmap *m, int32_t a, int32_t b, uint32
 
 /* ---- pre-tokenizer pipeline ---- */
 
-typedef enum { PRE_SPLIT, PRE_BYTELEVEL } pre_kind;
+typedef enum { PRE_SPLIT, PRE_BYTELEVEL, PRE_METASPACE } pre_kind;
+/* HF Metaspace PrependScheme */
+typedef enum { META_ALWAYS, META_FIRST, META_NEVER } meta_scheme;
 /* HF SplitDelimiterBehavior */
 typedef enum { SPLIT_REMOVED, SPLIT_ISOLATED, SPLIT_MERGED_PREV, SPLIT_MERGED_NEXT, SPLIT_CONTIGUOUS } split_behavior;
 
@@ -102,6 +104,8 @@ typedef struct {
     split_behavior behavior; /* SPLIT; BYTELEVEL's regex split is ISOLATED */
     int invert;              /* SPLIT */
     int add_prefix_space;    /* BYTELEVEL */
+    char meta_rep[8];        /* METASPACE: the replacement character (UTF-8, NUL-terminated); re splits on it */
+    meta_scheme meta_prepend; /* METASPACE */
     char *desc;              /* canonical description, part of tokenizer_hash() */
 } pre_step;
 
@@ -114,7 +118,8 @@ typedef struct {
 
 /* Per-thread scratch for pre-tokenization. */
 typedef struct {
-    byte_buf prefixed[PRETOK_MAX_STEPS]; /* per step: a piece with ByteLevel's prefix space */
+    byte_buf prefixed[PRETOK_MAX_STEPS]; /* per step: a piece with ByteLevel's prefix space / Metaspace's rewrite */
+    byte_buf norm[2];                    /* the normalizers' output and their scratch */
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jstack;
@@ -130,9 +135,36 @@ int pretok_compile(const char *pattern, size_t len, int literal, pre_step *st);
 void pretok_step_free(pre_step *st);
 void pretok_scratch_init(pretok_scratch *s);
 void pretok_scratch_free(pretok_scratch *s);
-/* Runs the steps over text[0..n); piece() gets every resulting pre-token, in order. */
-int pretok_run(const pre_step *steps, int nsteps, const char *text, size_t n, pretok_scratch *s, tok_piece_fn piece,
-               void *arg);
+/* Runs the steps over text[0..n); piece() gets every resulting pre-token, in order. first: PRETOK_FIRST when
+ * the text starts the input (Metaspace's prepend_scheme "first" prepends only there), | PRETOK_NO_PREFIX when
+ * the caller wants no Metaspace prefix there (tokenizer_encode_cont). */
+#define PRETOK_FIRST 1
+#define PRETOK_NO_PREFIX 2
+int pretok_run(const pre_step *steps, int nsteps, const char *text, size_t n, int first, pretok_scratch *s,
+               tok_piece_fn piece, void *arg);
+void tok_buf_add(byte_buf *b, const char *s, size_t n);
+
+/* ---- normalizers (tokenizer_normalize.c): NFC/NFD/NFKC/NFKD (ICU), Prepend, Replace(String), Strip ---- */
+
+typedef enum { NORM_NFC, NORM_NFD, NORM_NFKC, NORM_NFKD, NORM_PREPEND, NORM_REPLACE, NORM_STRIP } norm_kind;
+
+typedef struct {
+    norm_kind kind;
+    char *a, *b;             /* PREPEND: a = the prefix; REPLACE: a -> b */
+    size_t la, lb;
+    int left, right;         /* STRIP */
+    const void *icu;         /* NFC...: the ICU UNormalizer2 (owned by ICU) */
+} norm_step;
+
+/* Appends the steps of one normalizer object (flattening Sequence); null or absent adds none. */
+int tokenizer_parse_normalizer(sc_tokenizer *t, const void *json);
+/* Normalizes text[0..n) into a buffer of s (valid until the next call); at_start: the text begins the input and
+ * the caller asked for no prefix there (tokenizer_encode_cont), so a Prepend is skipped. */
+int tokenizer_normalize(const sc_tokenizer *t, const char *text, size_t n, int skip_prepend, pretok_scratch *s,
+                        const char **out, size_t *out_len);
+void tokenizer_norm_free(sc_tokenizer *t);
+/* Unicode White_Space (Rust's char::is_whitespace, Oniguruma's \s) */
+int tok_is_white_space(uint32_t c);
 
 /* ---- the tokenizer ---- */
 
@@ -155,6 +187,21 @@ struct sc_tokenizer {
     uint32_t nmerges;
     int ignore_merges;
     int32_t unk_id;            /* -1: unknown bytes are dropped, as HF does without unk_token */
+    /* bytelevel 1: a ByteLevel pre-tokenizer, BPE symbols are bytes (GPT-2 style). 0: SentencePiece style (no
+     * ByteLevel), symbols are characters of the text itself and a character not in the vocabulary becomes its
+     * <0xNN> byte tokens (byte_fallback) or unk. bytes_to_id then maps the token text itself. */
+    int bytelevel;
+    int byte_fallback;
+    int32_t fallback_id[256];  /* <0xNN> of each byte, -1 if absent */
+    norm_step *norms;
+    int nnorms;
+    int has_prepend;           /* a Prepend normalizer or a Metaspace pre-tokenizer that prepends */
+    /* non-ByteLevel decoders: each id's text with Replace / ByteFallback / Metaspace applied is id_bytes; then
+     * Strip removes up to strip_start leading and strip_stop trailing strip_char of the whole text, and a
+     * Metaspace decoder drops the replacement character from the first token (meta_first) */
+    char strip_char[8];
+    int strip_start, strip_stop;
+    char meta_first[8];        /* "" when off */
     int fuse_unk;
     added_token *added;
     int nadded;

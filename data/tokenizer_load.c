@@ -1,7 +1,8 @@
 /* tokenizer_load.c — reads an HF tokenizer.json into an sc_tokenizer: BPE model (vocab, ranked merges,
- * ignore_merges, unk), added tokens, the ByteLevel / Sequence[Split, Digits, ByteLevel] pre-tokenizer and the
- * ByteLevel decoder. Everything else is refused by name so a tokenizer we would encode differently never
- * loads. Also computes tokenizer_hash(). */
+ * ignore_merges, unk, byte_fallback, fuse_unk), added tokens, normalizers (tokenizer_normalize.c), the
+ * ByteLevel / Sequence[Split, Digits, ByteLevel] or Metaspace (or no) pre-tokenizer and the ByteLevel or
+ * SentencePiece-style decoder. Everything else is refused by name so a tokenizer we would encode differently
+ * never loads. Also computes tokenizer_hash(). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,39 @@ static int parse_pretok(sc_tokenizer *t, const cJSON *p) {
                  src->valuestring, (int)st->behavior, st->invert);
         return 0;
     }
+    if (strcmp(type, "Metaspace") == 0) {
+        /* HF's deserializer: prepend_scheme defaults to "always"; the older add_prefix_space=false means
+         * "never"; split defaults to true */
+        const cJSON *rep = cJSON_GetObjectItemCaseSensitive(p, "replacement");
+        const cJSON *scheme = cJSON_GetObjectItemCaseSensitive(p, "prepend_scheme");
+        uint32_t cp;
+        if (!cJSON_IsString(rep) || !rep->valuestring[0] ||
+            tok_utf8_decode((const uint8_t *)rep->valuestring, strlen(rep->valuestring), &cp) !=
+                (int)strlen(rep->valuestring))
+            return sc_fail("pre_tokenizer Metaspace: \"replacement\" must be one character");
+        int aps = 1, split = 1;
+        if (get_bool(p, "add_prefix_space", 1, &aps) || get_bool(p, "split", 1, &split))
+            return sc_fail_prefix("pre_tokenizer Metaspace");
+        meta_scheme ms = META_ALWAYS;
+        if (scheme && !cJSON_IsNull(scheme)) {
+            const char *v = cJSON_IsString(scheme) ? scheme->valuestring : "";
+            if (strcmp(v, "always") == 0) ms = META_ALWAYS;
+            else if (strcmp(v, "first") == 0) ms = META_FIRST;
+            else if (strcmp(v, "never") == 0) ms = META_NEVER;
+            else return sc_fail("pre_tokenizer Metaspace: prepend_scheme must be \"always\", \"first\" or \"never\"");
+        }
+        if (!aps) ms = META_NEVER;
+        pre_step *st = add_step(t);
+        st->kind = PRE_METASPACE;
+        st->behavior = SPLIT_MERGED_NEXT;
+        strcpy(st->meta_rep, rep->valuestring);
+        st->meta_prepend = ms;
+        if (split && pretok_compile(rep->valuestring, strlen(rep->valuestring), 1, st)) return -1;
+        if (ms != META_NEVER) t->has_prepend = 1;
+        snprintf(desc, sizeof desc, "Metaspace(%s,prepend=%d,split=%d)", rep->valuestring, (int)ms, split);
+        st->desc = xstrdup(desc);
+        return 0;
+    }
     if (strcmp(type, "Digits") == 0) {
         int individual = 0;
         if (get_bool(p, "individual_digits", 0, &individual)) return sc_fail_prefix("pre_tokenizer Digits");
@@ -113,7 +147,84 @@ static int parse_pretok(sc_tokenizer *t, const cJSON *p) {
         st->desc = xstrdup(desc);
         return 0;
     }
-    return sc_fail("pre_tokenizer type '%s' is not supported (ByteLevel, Split, Digits or a Sequence of them)", type);
+    return sc_fail("pre_tokenizer type '%s' is not supported (ByteLevel, Split, Digits, Metaspace or a Sequence of "
+                   "them)", type);
+}
+
+/* 1 when the pre-tokenizer object has a ByteLevel step: the model's symbols are then bytes. */
+static int has_bytelevel(const cJSON *p) {
+    const char *type = p && cJSON_IsObject(p) ? type_of(p) : NULL;
+    if (!type) return 0;
+    if (strcmp(type, "ByteLevel") == 0) return 1;
+    const cJSON *it, *list = cJSON_GetObjectItemCaseSensitive(p, "pretokenizers");
+    if (strcmp(type, "Sequence") == 0 && cJSON_IsArray(list)) cJSON_ArrayForEach(it, list) if (has_bytelevel(it)) return 1;
+    return 0;
+}
+
+/* The decoder of a SentencePiece-style tokenizer, as Llama-2 ships it: Sequence[Replace("▁", " "), ByteFallback,
+ * Fuse, Strip(" ", 1, 0)], or Metaspace. Decoding works per token (id_bytes) and then on the whole text, so the
+ * order must be: Replace/Metaspace, then ByteFallback, then Fuse, then Strip. */
+typedef struct {
+    const char *from[8], *to[8];
+    int nrep;
+    int byte_fallback, fused;
+} sp_decoder;
+
+static int parse_sp_decoder(sc_tokenizer *t, const cJSON *d, sp_decoder *dec) {
+    const char *type = type_of(d);
+    if (!type) return sc_fail("decoder: missing \"type\"");
+    if (strcmp(type, "Sequence") == 0) {
+        const cJSON *it, *list = cJSON_GetObjectItemCaseSensitive(d, "decoders");
+        if (!cJSON_IsArray(list) || !cJSON_GetArraySize(list)) return sc_fail("decoder Sequence: \"decoders\" must be a non-empty array");
+        cJSON_ArrayForEach(it, list) if (parse_sp_decoder(t, it, dec)) return -1;
+        return 0;
+    }
+    if (strcmp(type, "Replace") == 0 || strcmp(type, "Metaspace") == 0) {
+        int meta = type[0] == 'M';
+        const cJSON *pat = cJSON_GetObjectItemCaseSensitive(d, meta ? "replacement" : "pattern");
+        const cJSON *str = meta ? pat : cJSON_GetObjectItemCaseSensitive(pat, "String");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(d, "content");
+        if (!meta && cJSON_GetObjectItemCaseSensitive(pat, "Regex")) return sc_fail("decoder Replace: a Regex pattern is not supported (only {\"String\": ...})");
+        if (!cJSON_IsString(str) || !str->valuestring[0] || strlen(str->valuestring) >= 8 || (!meta && !cJSON_IsString(content)))
+            return sc_fail("decoder %s: needs a %s", type, meta ? "one-character \"replacement\"" : "\"pattern\": {\"String\": ...} and a string \"content\"");
+        if (dec->byte_fallback || dec->fused || dec->nrep == 8 || (meta && (dec->nrep || t->meta_first[0])))
+            return sc_fail("decoder %s: only supported first in the decoder Sequence (before ByteFallback, Fuse, Strip)", type);
+        if (meta) {
+            const cJSON *scheme = cJSON_GetObjectItemCaseSensitive(d, "prepend_scheme");
+            int aps = 1;
+            if (get_bool(d, "add_prefix_space", 1, &aps)) return sc_fail_prefix("decoder Metaspace");
+            int never = !aps || (cJSON_IsString(scheme) && strcmp(scheme->valuestring, "never") == 0);
+            if (!never) strcpy(t->meta_first, str->valuestring);
+        }
+        dec->from[dec->nrep] = str->valuestring;
+        dec->to[dec->nrep++] = meta ? " " : content->valuestring;
+        return 0;
+    }
+    if (strcmp(type, "ByteFallback") == 0) {
+        if (dec->fused) return sc_fail("decoder ByteFallback after Fuse is not supported");
+        dec->byte_fallback = 1;
+        return 0;
+    }
+    if (strcmp(type, "Fuse") == 0) {
+        dec->fused = 1;
+        return 0;
+    }
+    if (strcmp(type, "Strip") == 0) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(d, "content");
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(d, "start"), *b = cJSON_GetObjectItemCaseSensitive(d, "stop");
+        uint32_t cp;
+        if (!cJSON_IsString(c) || !c->valuestring[0] || strlen(c->valuestring) >= 8 ||
+            tok_utf8_decode((const uint8_t *)c->valuestring, strlen(c->valuestring), &cp) != (int)strlen(c->valuestring) ||
+            !cJSON_IsNumber(a) || !cJSON_IsNumber(b) || !(a->valuedouble >= 0 && a->valuedouble <= 64) ||
+            !(b->valuedouble >= 0 && b->valuedouble <= 64))
+            return sc_fail("decoder Strip: needs a one-character \"content\" and \"start\"/\"stop\" counts in [0, 64]");
+        if (!dec->fused || t->strip_char[0]) return sc_fail("decoder Strip: only supported once, after Fuse");
+        strcpy(t->strip_char, c->valuestring);
+        t->strip_start = (int)a->valuedouble, t->strip_stop = (int)b->valuedouble;
+        return 0;
+    }
+    return sc_fail("decoder type '%s' is not supported with a SentencePiece-style tokenizer (Replace, ByteFallback, "
+                   "Fuse, Strip, Metaspace)", type);
 }
 
 static int parse_decoder(const cJSON *d) {
@@ -126,17 +237,55 @@ static int parse_decoder(const cJSON *d) {
         cJSON_ArrayForEach(it, list) if (parse_decoder(it)) return -1;
         return 0;
     }
-    return sc_fail("decoder type '%s' is not supported (only ByteLevel)", type);
+    return sc_fail("decoder type '%s' is not supported with a ByteLevel pre-tokenizer (only ByteLevel)", type);
 }
 
-static int parse_normalizer(const cJSON *n) {
-    if (!n || cJSON_IsNull(n)) return 0;
-    const char *type = type_of(n);
-    if (type && strcmp(type, "Sequence") == 0) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "normalizers");
-        if (cJSON_IsArray(list) && cJSON_GetArraySize(list) == 0) return 0;
+/* <0xNN> (any case of the hex digits, as HF's ByteFallback decoder reads them): the byte, else -1 */
+static int byte_token(const char *s) {
+    if (strlen(s) != 6 || strncmp(s, "<0x", 3) != 0 || s[5] != '>') return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : (c | 32) >= 'a' && (c | 32) <= 'f' ? (c | 32) - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
     }
-    return sc_fail("normalizer type '%s' is not supported (only none)", type ? type : "?");
+    return v;
+}
+
+/* What decode writes per id under a SentencePiece-style decoder: the text with the Replace rules applied in
+ * order, or the byte of a <0xNN> token when ByteFallback is on. */
+static void sp_id_bytes(sc_tokenizer *t, const sp_decoder *dec) {
+    for (int i = 0; i < t->vocab_size; i++) {
+        if (!t->id_str[i]) continue;
+        int b = dec->byte_fallback ? byte_token(t->id_str[i]) : -1;
+        if (b >= 0) {
+            t->id_bytes[i] = sc_malloc(1);
+            t->id_bytes[i][0] = (uint8_t)b;
+            t->id_nbytes[i] = 1;
+            continue;
+        }
+        byte_buf cur = {0};
+        tok_buf_add(&cur, t->id_str[i], strlen(t->id_str[i]));
+        for (int r = 0; r < dec->nrep; r++) {
+            byte_buf next = {0};
+            size_t lf = strlen(dec->from[r]), k = 0;
+            tok_buf_add(&next, NULL, 0);
+            while (k < cur.len) {
+                if (cur.len - k >= lf && memcmp(cur.buf + k, dec->from[r], lf) == 0) {
+                    tok_buf_add(&next, dec->to[r], strlen(dec->to[r]));
+                    k += lf;
+                } else {
+                    tok_buf_add(&next, cur.buf + k, 1);
+                    k++;
+                }
+            }
+            free(cur.buf);
+            cur = next;
+        }
+        t->id_bytes[i] = (uint8_t *)cur.buf;
+        t->id_nbytes[i] = (uint32_t)cur.len;
+    }
 }
 
 /* Checks the model's options; returns the vocab object. */
@@ -148,13 +297,14 @@ static int parse_model_options(sc_tokenizer *t, const cJSON *model) {
     for (int i = 0; i < 2; i++) {
         v = cJSON_GetObjectItemCaseSensitive(model, names[i]);
         if (v && !cJSON_IsNull(v) && !(cJSON_IsString(v) && !v->valuestring[0]))
-            return sc_fail("model.%s is set; it is not supported with byte-level BPE", names[i]);
+            return sc_fail("model.%s is set; it is not supported with BPE", names[i]);
     }
-    int byte_fallback = 0;
-    if (get_bool(model, "byte_fallback", 0, &byte_fallback) || get_bool(model, "fuse_unk", 0, &t->fuse_unk) ||
+    if (get_bool(model, "byte_fallback", 0, &t->byte_fallback) || get_bool(model, "fuse_unk", 0, &t->fuse_unk) ||
         get_bool(model, "ignore_merges", 0, &t->ignore_merges))
         return sc_fail_prefix("model");
-    if (byte_fallback) return sc_fail("model.byte_fallback is true; it is not supported with byte-level BPE");
+    if (t->byte_fallback && t->bytelevel)
+        return sc_fail("model.byte_fallback is true with a ByteLevel pre-tokenizer (byte fallback is for "
+                       "SentencePiece-style BPE)");
     return 0;
 }
 
@@ -175,10 +325,18 @@ static int build(sc_tokenizer *t, const cJSON *root) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (!cJSON_IsObject(model)) return sc_fail("missing \"model\"");
     const char *type = type_of(model);
-    /* HF reads an untyped model as the first variant that fits: BPE when it has merges */
-    if (!type && cJSON_GetObjectItemCaseSensitive(model, "merges")) type = "BPE";
+    /* HF reads an untyped model as the first variant that fits: BPE when it has merges, Unigram when its vocab
+     * is a list of [piece, score], WordPiece with max_input_chars_per_word, else WordLevel */
+    if (!type) {
+        if (cJSON_GetObjectItemCaseSensitive(model, "merges")) type = "BPE";
+        else if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(model, "vocab"))) type = "Unigram";
+        else if (cJSON_GetObjectItemCaseSensitive(model, "max_input_chars_per_word")) type = "WordPiece";
+        else if (cJSON_GetObjectItemCaseSensitive(model, "vocab")) type = "WordLevel";
+    }
     if (!type) return sc_fail("model: missing \"type\"");
     if (strcmp(type, "BPE") != 0) return sc_fail("model type '%s' is not supported (only BPE)", type);
+    const cJSON *pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+    t->bytelevel = has_bytelevel(pre);
     if (parse_model_options(t, model)) return -1;
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
@@ -226,12 +384,19 @@ static int build(sc_tokenizer *t, const cJSON *root) {
             free(raw);
             raw = sc_malloc(raw_cap = n);
         }
+        if (!t->bytelevel) { /* SentencePiece style: the token's text is what it matches */
+            strmap_put(&t->bytes_to_id, it->string, n, id);
+            continue;
+        }
         long nb = bytelevel_to_bytes(it->string, n, raw);
         if (nb > 0) strmap_put(&t->bytes_to_id, raw, (size_t)nb, id);
     }
     for (int b = 0; b < 256 && !rc; b++) {
         uint8_t c = (uint8_t)b;
         t->byte_id[b] = strmap_get(&t->bytes_to_id, &c, 1);
+        char name[8]; /* HF looks the fallback up as format!("<{b:#04X}>"): "<0x0A>" */
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        t->fallback_id[b] = t->byte_fallback ? strmap_get(&model_vocab, name, 6) : -1;
     }
 
     /* merges: "a b" strings (lines starting with #version skipped, as HF does) or ["a", "b"] pairs */
@@ -330,7 +495,7 @@ static int build(sc_tokenizer *t, const cJSON *root) {
     if (!rc) {
         t->id_bytes = sc_calloc((size_t)t->vocab_size, sizeof *t->id_bytes);
         t->id_nbytes = sc_calloc((size_t)t->vocab_size, sizeof *t->id_nbytes);
-        for (int i = 0; i < t->vocab_size; i++) {
+        for (int i = 0; i < t->vocab_size && t->bytelevel; i++) {
             if (!t->id_str[i]) continue;
             size_t n = strlen(t->id_str[i]);
             t->id_bytes[i] = sc_malloc(n + 1);
@@ -345,16 +510,25 @@ static int build(sc_tokenizer *t, const cJSON *root) {
     free(raw);
     if (rc) return rc;
 
-    if (parse_normalizer(cJSON_GetObjectItemCaseSensitive(root, "normalizer"))) return -1;
-    const cJSON *pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
-    if (!pre || cJSON_IsNull(pre)) return sc_fail("pre_tokenizer: missing (a ByteLevel pre-tokenizer is required)");
-    if (parse_pretok(t, pre)) return -1;
+    if (tokenizer_parse_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"))) return -1;
+    if (t->bytelevel || (pre && !cJSON_IsNull(pre))) {
+        if (!pre || cJSON_IsNull(pre)) return sc_fail("pre_tokenizer: missing");
+        if (parse_pretok(t, pre)) return -1;
+    }
     if (t->nsteps > PRETOK_MAX_STEPS) return sc_fail("pre_tokenizer: more than %d steps", PRETOK_MAX_STEPS);
-    int nbl = 0;
-    for (int i = 0; i < t->nsteps; i++) nbl += t->steps[i].kind == PRE_BYTELEVEL;
-    if (nbl != 1 || t->steps[t->nsteps - 1].kind != PRE_BYTELEVEL)
-        return sc_fail("pre_tokenizer: exactly one ByteLevel is required and it must come last");
-    if (parse_decoder(cJSON_GetObjectItemCaseSensitive(root, "decoder"))) return -1;
+    if (t->bytelevel) {
+        int nbl = 0;
+        for (int i = 0; i < t->nsteps; i++) nbl += t->steps[i].kind == PRE_BYTELEVEL;
+        if (nbl != 1 || t->steps[t->nsteps - 1].kind != PRE_BYTELEVEL)
+            return sc_fail("pre_tokenizer: exactly one ByteLevel is required and it must come last");
+        if (parse_decoder(cJSON_GetObjectItemCaseSensitive(root, "decoder"))) return -1;
+    } else {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "decoder");
+        if (!d || cJSON_IsNull(d)) return sc_fail("decoder: missing (a SentencePiece-style tokenizer needs Replace/ByteFallback/Fuse/Strip or Metaspace)");
+        sp_decoder dec = {0};
+        if (parse_sp_decoder(t, d, &dec)) return -1;
+        sp_id_bytes(t, &dec);
+    }
 
     /* the hash: every id's text and kind, the merges as id pairs in rank order, the pipeline */
     uint64_t h = 0xCBF29CE484222325ull;
@@ -374,6 +548,20 @@ static int build(sc_tokenizer *t, const cJSON *root) {
     for (int i = 0; i < t->nsteps; i++) fnv(&h, t->steps[i].desc, strlen(t->steps[i].desc) + 1);
     uint8_t opts[3] = {(uint8_t)t->ignore_merges, (uint8_t)t->fuse_unk, (uint8_t)(t->unk_id >= 0)};
     fnv(&h, opts, 3);
+    /* what byte-level tokenizers did not have adds to the hash only when present, so theirs stay as they were */
+    if (!t->bytelevel) {
+        uint8_t sp[4] = {1, (uint8_t)t->byte_fallback, (uint8_t)t->strip_start, (uint8_t)t->strip_stop};
+        fnv(&h, sp, 4);
+        fnv(&h, t->strip_char, strlen(t->strip_char) + 1);
+        fnv(&h, t->meta_first, strlen(t->meta_first) + 1);
+    }
+    for (int i = 0; i < t->nnorms; i++) {
+        const norm_step *n = &t->norms[i];
+        uint8_t k[3] = {(uint8_t)(0x80 | n->kind), (uint8_t)n->left, (uint8_t)n->right};
+        fnv(&h, k, 3);
+        if (n->a) fnv(&h, n->a, n->la + 1);
+        if (n->b) fnv(&h, n->b, n->lb + 1);
+    }
     t->hash = h;
     return 0;
 }

@@ -1,5 +1,6 @@
 /* tokenizer_pretok.c — the pre-tokenizer pipeline of an HF tokenizer.json run with PCRE2: Split(regex or
- * string, with HF's five delimiter behaviours), Digits, and ByteLevel (prefix space + the GPT-2 regex). The
+ * string, with HF's five delimiter behaviours), Digits, ByteLevel (prefix space + the GPT-2 regex) and Metaspace
+ * (spaces -> "▁", the prefix, split before each "▁"). The
  * regexes in tokenizer.json are Oniguruma syntax; pretok_translate rewrites the few escapes whose meaning
  * differs in PCRE2 so both engines split the same way. */
 #include <pthread.h>
@@ -19,7 +20,7 @@ const char *const TOK_GPT2_PATTERN =
 /* In Ruby syntax (Oniguruma's default) \h is a hex digit, not horizontal space. */
 #define HEX_MEMBERS "0-9a-fA-F"
 
-static void buf_add(byte_buf *b, const char *s, size_t n) {
+void tok_buf_add(byte_buf *b, const char *s, size_t n) {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (b->len + n + 1 > cap) cap *= 2;
@@ -33,6 +34,7 @@ static void buf_add(byte_buf *b, const char *s, size_t n) {
     b->buf[b->len] = 0;
 }
 
+#define buf_add tok_buf_add
 static void buf_str(byte_buf *b, const char *s) { buf_add(b, s, strlen(s)); }
 
 /* ---- Unicode categories: PCRE2's table (Debian: Unicode 14) is older than HF's, so \p{X} gets the code
@@ -275,6 +277,8 @@ void pretok_scratch_init(pretok_scratch *s) {
 
 void pretok_scratch_free(pretok_scratch *s) {
     for (int i = 0; i < PRETOK_MAX_STEPS; i++) free(s->prefixed[i].buf);
+    free(s->norm[0].buf);
+    free(s->norm[1].buf);
     if (s->md) pcre2_match_data_free(s->md);
     if (s->mctx) pcre2_match_context_free(s->mctx);
     if (s->jstack) pcre2_jit_stack_free(s->jstack);
@@ -286,6 +290,8 @@ void pretok_scratch_free(pretok_scratch *s) {
 typedef struct {
     const pre_step *steps;
     int nsteps;
+    const char *text; /* the segment run, and whether it starts the input (PRETOK_FIRST, PRETOK_NO_PREFIX) */
+    int first;
     pretok_scratch *s;
     tok_piece_fn piece;
     void *arg;
@@ -391,12 +397,37 @@ static int run_step(pt_run *r, int k, const char *p, size_t n) {
         buf_add(b, p, n);
         p = b->buf, n++;
     }
+    if (st->kind == PRE_METASPACE) {
+        /* HF Metaspace: spaces become the replacement, which is prepended (scheme "always", or "first" for the
+         * piece that starts the input) unless the piece already starts with it; then split before each one */
+        size_t lr = strlen(st->meta_rep);
+        int at_start = (r->first & PRETOK_FIRST) && p == r->text;
+        int pre = st->meta_prepend == META_ALWAYS || (st->meta_prepend == META_FIRST && at_start);
+        if (at_start && (r->first & PRETOK_NO_PREFIX)) pre = 0;
+        byte_buf *b = &r->s->prefixed[k];
+        b->len = 0;
+        buf_add(b, NULL, 0);
+        size_t i = 0;
+        while (i < n) {
+            const char *sp = memchr(p + i, ' ', n - i);
+            size_t e = sp ? (size_t)(sp - p) : n;
+            buf_add(b, p + i, e - i);
+            if (sp) buf_add(b, st->meta_rep, lr);
+            i = sp ? e + 1 : n;
+        }
+        if (pre && !(b->len >= lr && memcmp(b->buf, st->meta_rep, lr) == 0)) {
+            buf_add(b, NULL, lr);
+            memmove(b->buf + lr, b->buf, b->len - lr);
+            memcpy(b->buf, st->meta_rep, lr);
+        }
+        p = b->buf, n = b->len;
+    }
     return st->re ? split_piece(r, k, p, n) : run_step(r, k + 1, p, n);
 }
 
-int pretok_run(const pre_step *steps, int nsteps, const char *text, size_t n, pretok_scratch *s, tok_piece_fn piece,
-               void *arg) {
+int pretok_run(const pre_step *steps, int nsteps, const char *text, size_t n, int first, pretok_scratch *s,
+               tok_piece_fn piece, void *arg) {
     if (nsteps > PRETOK_MAX_STEPS) return sc_fail("pre_tokenizer: more than %d steps", PRETOK_MAX_STEPS);
-    pt_run r = {steps, nsteps, s, piece, arg};
+    pt_run r = {steps, nsteps, text, first, s, piece, arg};
     return run_step(&r, 0, text, n);
 }

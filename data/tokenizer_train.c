@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "host/clock.h"
+#include "host/progress.h"
 #include "data/corpus.h"
 #include "host/error.h"
 #include "host/fileio.h"
@@ -117,28 +118,8 @@ typedef struct {
     size_t n;
 } corpus;
 
-typedef struct {
-    int progress, tty;
-    double start, last;
-} progress_state;
-
-static void progress_line(progress_state *p, int final, const char *fmt, ...) SC_PRINTF(3, 4);
-static void progress_line(progress_state *p, int final, const char *fmt, ...) {
-    if (!p->progress) return;
-    double t = clock_now();
-    if (!final && t - p->last < (p->tty ? 0.25 : 5.0)) return;
-    p->last = t;
-    va_list ap;
-    va_start(ap, fmt);
-    char line[256];
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (p->tty) fprintf(stderr, "\r%-79s%s", line, final ? "\n" : "");
-    else fprintf(stderr, "%s\n", line);
-}
-
 static int count_words(const sc_tokenizer *base, const corpus *c, const tokenizer_train_options *opt,
-                       wc_map *out, tokenizer_train_stats *st, progress_state *ps) {
+                       wc_map *out, tokenizer_train_stats *st, progress *ps) {
     int nthreads = opt->threads > 0 ? opt->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nthreads < 1) nthreads = 1;
     wc_thread *th = sc_calloc((size_t)nthreads, sizeof *th);
@@ -178,11 +159,9 @@ static int count_words(const sc_tokenizer *base, const corpus *c, const tokenize
         if (c->paths) free(data);
         size_t d = __atomic_add_fetch(&done, 1, __ATOMIC_RELAXED);
         uint64_t b = __atomic_add_fetch(&seen, (uint64_t)len, __ATOMIC_RELAXED);
-        if (omp_get_thread_num() == 0) {
-            double el = clock_now() - ps->start;
-            progress_line(ps, 0, "counting words: %zu/%zu files, %.1f MB, %.1f MB/s", d, c->n, (double)b / 1e6,
-                          el > 0 ? (double)b / 1e6 / el : 0.0);
-        }
+        if (omp_get_thread_num() == 0 && progress_update(ps, (double)b, 0, 0))
+            progress_draw(ps, "counting words: %zu/%zu files, %.1f MB, %.1f MB/s", d, c->n, (double)b / 1e6,
+                          ps->rate / 1e6);
     }
     if (failed) {
         for (int i = 0; i < nthreads; i++) wc_free(&th[i].map);
@@ -382,7 +361,8 @@ static int train_corpus(const corpus *c, const tokenizer_train_options *opt_in, 
     if (opt.vocab_size < nbase || opt.vocab_size > (1 << 24))
         return sc_fail("vocab size %d: must be between %d (specials + 256 bytes) and %d", opt.vocab_size, nbase,
                        1 << 24);
-    progress_state ps = {opt.progress, isatty(2), clock_now(), 0};
+    progress ps;
+    progress_start(&ps, opt.progress, PROGRESS_EVERY_TTY, PROGRESS_EVERY_LOG);
 
     /* tokens: specials, then the bytes; merged tokens are appended */
     size_t tcap = (size_t)opt.vocab_size;
@@ -407,7 +387,8 @@ static int train_corpus(const corpus *c, const tokenizer_train_options *opt_in, 
     tokenizer_free(base);
     if (rc) goto out_tokens;
     st->count_seconds = clock_now() - t0;
-    progress_line(&ps, 1, "counted %llu words (%llu distinct) in %zu files, %.1f MB, %.1f s",
+    if (opt.progress)
+        progress_note(&ps, "counted %llu words (%llu distinct) in %zu files, %.1f MB, %.1f s",
                   (unsigned long long)st->words, (unsigned long long)st->unique_words, st->files,
                   (double)st->bytes / 1e6, st->count_seconds);
     if (!st->files || !st->words) {
@@ -496,18 +477,17 @@ static int train_corpus(const corpus *c, const tokenizer_train_options *opt_in, 
             uint32_t q = s.touched.v[i];
             if (!pt->merged[q] && pt->count[q] > 0) heap_push(&heap, pt->count[q], q);
         }
-        if (ps.progress) {
-            double el = clock_now() - t0;
-            int total = opt.vocab_size - nbase, got = ntok - nbase;
-            double rate = el > 0 ? got / el : 0;
-            progress_line(&ps, 0, "merges: %d/%d, %.0f/s, ETA %.0f s", got, total, rate,
-                          rate > 0 ? (total - got) / rate : 0.0);
+        int total = opt.vocab_size - nbase, got = ntok - nbase;
+        if (progress_update(&ps, got, total, 0)) {
+            char eta[32];
+            progress_draw(&ps, "merges: %d/%d, %.0f/s, ETA %s", got, total, ps.rate,
+                          progress_duration(eta, sizeof eta, ps.eta));
         }
     }
     st->merge_seconds = clock_now() - t0;
     st->vocab_size = ntok;
     st->merges = (int)nmerges;
-    progress_line(&ps, 1, "%zu merges, vocabulary %d, in %.1f s", nmerges, ntok, st->merge_seconds);
+    if (opt.progress) progress_note(&ps, "%zu merges, vocabulary %d, in %.1f s", nmerges, ntok, st->merge_seconds);
 
     strmap_free(&seen);
     free(heap.v);

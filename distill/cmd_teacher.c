@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "host/clock.h"
+#include "host/progress.h"
 #include "host/args.h"
 #include "host/error.h"
 #include "host/fileio.h"
@@ -21,22 +22,20 @@
 #include "data/tokenizer.h"
 
 typedef struct {
-    int quiet, tty;
-    double start, last;
+    progress p;
     uint64_t base, total;  /* tokens of finished shards, of all shards to do */
     int shard, shards;
 } teacher_progress;
 
+/* "teacher:  42.0%  shard 2/5  120000/300000 tokens  950 tok/s  ETA 3m09s" */
 static void teacher_progress_cb(void *ctx, uint64_t done) {
-    teacher_progress *p = ctx;
-    double now = clock_now();
-    if (p->quiet || now - p->last < (p->tty ? 0.2 : 10.0)) return;
-    p->last = now;
-    uint64_t d = p->base + done;
-    double rate = d / fmax(now - p->start, 1e-9), eta = rate > 0 ? (p->total - d) / rate : 0;
-    fprintf(stderr, "%steacher: %5.1f%%  shard %d/%d  %llu/%llu tokens  %.0f tok/s  ETA %.0fs%s", p->tty ? "\r" : "",
-            100.0 * d / fmax((double)p->total, 1), p->shard, p->shards, (unsigned long long)d,
-            (unsigned long long)p->total, rate, eta, p->tty ? "   " : "\n");
+    teacher_progress *t = ctx;
+    uint64_t d = t->base + done;
+    if (!progress_update(&t->p, (double)d, (double)t->total, 0)) return;
+    char eta[32];
+    progress_draw(&t->p, "teacher: %5.1f%%  shard %d/%d  %llu/%llu tokens  %.0f tok/s  ETA %s",
+                  100.0 * (double)d / fmax((double)t->total, 1), t->shard, t->shards, (unsigned long long)d,
+                  (unsigned long long)t->total, t->p.rate, progress_duration(eta, sizeof eta, t->p.eta));
 }
 
 /* Whether kd_path is a finished .kd for this shard with the requested parameters. */
@@ -140,7 +139,8 @@ int cmd_teacher(int argc, char **argv) {
         goto done;
     }
     atomic_remove_stale(out, ".kd"); /* half-written .kd files of a killed run */
-    teacher_progress pg = {quiet, isatty(2), clock_now(), 0, 0, 0, 0, nshards};
+    teacher_progress pg = {.shards = nshards};
+    progress_start(&pg.p, !quiet, PROGRESS_EVERY_TTY, PROGRESS_EVERY_LOG);
     char spath[4096], kpath[4096];
     int todo[4096] = {0}, skipped = 0;
     if (nshards > 4096) {
@@ -184,7 +184,7 @@ int cmd_teacher(int argc, char **argv) {
         kd_close(r);
         pg.base += n, tokens += n, bytes += b;
     }
-    if (!quiet && pg.tty && tokens) fprintf(stderr, "\n");
+    progress_finish(&pg.p);
     double dt = clock_now() - t0;
     printf("teacher: wrote %d .kd file(s) (%d skipped): %llu tokens, %llu bytes, %.1f bytes/token at k=%d, "
            "%.0f tokens/s\n", nshards - skipped, skipped, (unsigned long long)tokens, (unsigned long long)bytes,

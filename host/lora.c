@@ -195,15 +195,19 @@ int lora_save(const sc_lora *ad, const char *dir) {
     int rc = atomic_write_file(path_join(p, sizeof p, dir, ADAPTER_CONFIG), text, len + 1);
     free(text);
     if (rc) return -1;
+    return lora_save_block(ad, ad->params, path_join(p, sizeof p, dir, ADAPTER_WEIGHTS));
+}
+
+int lora_save_block(const sc_lora *ad, const float *block, const char *path) {
     st_entry *e = sc_calloc((size_t)(ad->ntensors ? ad->ntensors : 1), sizeof(st_entry));
     for (int i = 0; i < ad->ntensors; i++) {
         const sc_param *q = &ad->table[i];
-        e[i] = (st_entry){.name = q->name, .dtype = ST_F32, .ndim = 2, .data = ad->params + q->offset};
+        e[i] = (st_entry){.name = q->name, .dtype = ST_F32, .ndim = 2, .data = block + q->offset};
         e[i].shape[0] = q->shape[0];
         e[i].shape[1] = q->shape[1];
     }
-    static const char *const metadata[] = {"format", "pt", NULL};
-    rc = st_write(path_join(p, sizeof p, dir, ADAPTER_WEIGHTS), e, ad->ntensors, metadata);
+    static const char *const metadata[] = {"format", "pt", NULL}; /* what PEFT's save_pretrained writes */
+    int rc = st_write(path, e, ad->ntensors, metadata);
     free(e);
     return rc;
 }

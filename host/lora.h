@@ -64,6 +64,8 @@ static inline float *lora_b(const sc_lora *ad, int layer, int target) { return l
 
 /* Writes dir/adapter_config.json and dir/adapter_model.safetensors (F32), each atomically; dir must exist. */
 int lora_save(const sc_lora *ad, const char *dir);
+/* Writes any adapter-shaped block (weights, gradients) as one F32 safetensors file under the PEFT names. */
+int lora_save_block(const sc_lora *ad, const float *block, const char *path);
 /* Reads a PEFT adapter directory and checks it against the base config: every targeted module of every layer must
  * be there with the base's shapes, nothing else (no bias, DoRA, rank/alpha patterns or modules_to_save). When
  * base_name is given and the adapter names a base, their last path components must agree. Each refusal is one line

@@ -9,6 +9,7 @@
 
 #include "host/error.h"
 #include "host/cpu/ops.h"
+#include "host/lora_cpu.h"
 
 typedef struct {
     int C, F, Q, KV, nh, nkv, hd, V, L;
@@ -92,6 +93,11 @@ static void forward_layers(const sc_model *m, sc_cpu_acts *a, const int32_t *ids
         matmul_forward(la->q, la->xn1, w->wq, T, d.C, d.Q);
         matmul_forward(la->k, la->xn1, w->wk, T, d.C, d.KV);
         matmul_forward(la->v, la->xn1, w->wv, T, d.C, d.KV);
+        if (a->lora) {
+            lora_forward(a->lora, l, LORA_Q, la->q, la->xn1, T);
+            lora_forward(a->lora, l, LORA_K, la->k, la->xn1, T);
+            lora_forward(a->lora, l, LORA_V, la->v, la->xn1, T);
+        }
         bias_forward(la->q, w->bq, T, d.Q); /* HF: the projection's bias comes before RoPE */
         bias_forward(la->k, w->bk, T, d.KV);
         bias_forward(la->v, w->bv, T, d.KV);
@@ -100,15 +106,21 @@ static void forward_layers(const sc_model *m, sc_cpu_acts *a, const int32_t *ids
         attention_forward(la->att, la->lse, la->q, la->k, la->v, T, d.nh, d.nkv, d.hd);
         float *o = a->dx;  /* scratch: the projection output is consumed at once by the fused add */
         matmul_forward(o, la->att, w->wo, T, d.Q, d.C);
+        if (a->lora) lora_forward(a->lora, l, LORA_O, o, la->att, T);
         bias_forward(o, w->bo, T, d.C);
         rmsnorm_forward(la->xmid, la->xn2, la->rstd2, la->x, o, w->mlp_norm, T, d.C, eps);
         matmul_forward(la->gate, la->xn2, w->wgate, T, d.C, d.F);
         matmul_forward(la->up, la->xn2, w->wup, T, d.C, d.F);
+        if (a->lora) {
+            lora_forward(a->lora, l, LORA_GATE, la->gate, la->xn2, T);
+            lora_forward(a->lora, l, LORA_UP, la->up, la->xn2, T);
+        }
         bias_forward(la->gate, w->bgate, T, d.F);
         bias_forward(la->up, w->bup, T, d.F);
         swiglu_forward(la->act, la->gate, la->up, (int64_t)T * d.F);
         float *down = a->tmp;
         matmul_forward(down, la->act, w->wdown, T, d.F, d.C);
+        if (a->lora) lora_forward(a->lora, l, LORA_DOWN, down, la->act, T);
         bias_forward(down, w->bdown, T, d.C);
         resid_in = la->xmid;
         delta = down;
@@ -131,17 +143,23 @@ static void backward_layers(const sc_model *m, sc_cpu_acts *a, const int32_t *id
         memset(a->dact, 0, sizeof(float) * (size_t)T * d.F);
         bias_backward(gw->bdown, a->dx, T, d.C);
         matmul_backward(a->dact, gw->wdown, a->dx, la->act, w->wdown, T, d.F, d.C);
+        if (a->lora) lora_backward(a->lora, l, LORA_DOWN, a->dact, a->dx, la->act, T);
         swiglu_backward(a->dgate, a->dup, a->dact, la->gate, la->up, (int64_t)T * d.F);
         bias_backward(gw->bgate, a->dgate, T, d.F);
         bias_backward(gw->bup, a->dup, T, d.F);
         memset(a->dxn, 0, sizeof(float) * (size_t)T * d.C);
         matmul_backward(a->dxn, gw->wgate, a->dgate, la->xn2, w->wgate, T, d.C, d.F);
         matmul_backward(a->dxn, gw->wup, a->dup, la->xn2, w->wup, T, d.C, d.F);
+        if (a->lora) {
+            lora_backward(a->lora, l, LORA_GATE, a->dxn, a->dgate, la->xn2, T);
+            lora_backward(a->lora, l, LORA_UP, a->dxn, a->dup, la->xn2, T);
+        }
         rmsnorm_backward(a->dx, gw->mlp_norm, a->dxn, a->dx, la->xmid, la->rstd2, w->mlp_norm, T, d.C);
         /* attention branch */
         memset(a->datt, 0, sizeof(float) * (size_t)T * d.Q);
         bias_backward(gw->bo, a->dx, T, d.C);
         matmul_backward(a->datt, gw->wo, a->dx, la->att, w->wo, T, d.Q, d.C);
+        if (a->lora) lora_backward(a->lora, l, LORA_O, a->datt, a->dx, la->att, T);
         attention_backward(a->dq, a->dk, a->dv, a->datt, la->q, la->k, la->v, la->att, la->lse, T, d.nh, d.nkv, d.hd);
         rope_backward_freqs(a->dq, T, d.nh, d.hd, 0, inv_freq);
         rope_backward_freqs(a->dk, T, d.nkv, d.hd, 0, inv_freq);
@@ -152,9 +170,14 @@ static void backward_layers(const sc_model *m, sc_cpu_acts *a, const int32_t *id
         matmul_backward(a->dxn, gw->wq, a->dq, la->xn1, w->wq, T, d.C, d.Q);
         matmul_backward(a->dxn, gw->wk, a->dk, la->xn1, w->wk, T, d.C, d.KV);
         matmul_backward(a->dxn, gw->wv, a->dv, la->xn1, w->wv, T, d.C, d.KV);
+        if (a->lora) {
+            lora_backward(a->lora, l, LORA_Q, a->dxn, a->dq, la->xn1, T);
+            lora_backward(a->lora, l, LORA_K, a->dxn, a->dk, la->xn1, T);
+            lora_backward(a->lora, l, LORA_V, a->dxn, a->dv, la->xn1, T);
+        }
         rmsnorm_backward(a->dx, gw->attn_norm, a->dxn, a->dx, la->x, la->rstd1, w->attn_norm, T, d.C);
     }
-    embedding_backward(g->embed, a->dx, ids, T, d.C);
+    if (g->embed) embedding_backward(g->embed, a->dx, ids, T, d.C); /* NULL: a frozen base (LoRA) */
 }
 
 double model_cpu_step(const sc_model *m, sc_cpu_acts *a, const int32_t *ids, const int32_t *targets, int T,
@@ -165,11 +188,13 @@ double model_cpu_step(const sc_model *m, sc_cpu_acts *a, const int32_t *ids, con
     for (int t = 0; t < T; t++) n += targets[t] >= 0;
     if (counted) *counted = n;
     sc_view g = {0};
+    int backward = grads || (a->lora && a->lora->grads);
     if (grads) model_view(m, grads, &g);
-    double loss = classifier_forward_backward(a->losses, logits_out, grads ? a->dxn : NULL, grads ? g.lm_head : NULL,
+    else if (backward) g.layers = sc_calloc((size_t)c->num_hidden_layers, sizeof(sc_layer_view)); /* all NULL */
+    double loss = classifier_forward_backward(a->losses, logits_out, backward ? a->dxn : NULL, grads ? g.lm_head : NULL,
                                               a->xnf, m->w.lm_head, targets, T, c->hidden_size, c->vocab_size,
                                               grad_scale);
-    if (grads) {
+    if (backward) {
         backward_layers(m, a, ids, T, &g);
         view_free(&g);
     }
@@ -184,9 +209,11 @@ double model_cpu_step_kd(const sc_model *m, sc_cpu_acts *a, const int32_t *ids, 
     for (int t = 0; t < T; t++) n += targets[t] >= 0;
     if (counted) *counted = n;
     sc_view g = {0};
+    int backward = grads || (a->lora && a->lora->grads);
     if (grads) model_view(m, grads, &g);
+    else if (backward) g.layers = sc_calloc((size_t)c->num_hidden_layers, sizeof(sc_layer_view)); /* all NULL */
     float *ce = ce_sum ? sc_malloc(sizeof(float) * (size_t)T) : NULL;
-    double loss = kd_classifier_forward_backward(a->losses, ce, grads ? a->dxn : NULL, grads ? g.lm_head : NULL, a->xnf,
+    double loss = kd_classifier_forward_backward(a->losses, ce, backward ? a->dxn : NULL, grads ? g.lm_head : NULL, a->xnf,
                                                  m->w.lm_head, targets, kd, T, c->hidden_size, c->vocab_size, grad_scale);
     if (ce_sum) {
         double s = 0;
@@ -194,7 +221,7 @@ double model_cpu_step_kd(const sc_model *m, sc_cpu_acts *a, const int32_t *ids, 
         *ce_sum = s;
         free(ce);
     }
-    if (grads) {
+    if (backward) {
         backward_layers(m, a, ids, T, &g);
         view_free(&g);
     }

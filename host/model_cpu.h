@@ -25,6 +25,10 @@ typedef struct {
     float *losses;      /* [T] */
     /* backward scratch */
     float *dx, *dxn, *datt, *dq, *dk, *dv, *dgate, *dup, *dact, *tmp;
+    /* LoRA (host/lora_cpu.h): NULL for the plain model. When set, every targeted projection adds its adapter
+     * branch, and a step whose grads block is NULL still runs backward when lora->grads is set: the adapter gets
+     * its gradients, the frozen base none. */
+    struct lora_acts *lora;
 } sc_cpu_acts;
 
 void cpu_acts_create(sc_cpu_acts *a, const sc_config *cfg, int T);

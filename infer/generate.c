@@ -145,7 +145,7 @@ int generate(sc_engine *e, sc_session *s, const sc_tokenizer *tok, const int32_t
         r->n_generated++;
         char *piece;
         size_t plen;
-        if (tokenizer_decode(tok, &id, 1, &piece, &plen)) {
+        if (tokenizer_decode_cont(tok, &id, 1, &piece, &plen)) { /* continues the prompt: no leading-space strip */
             rc = -1;
             break;
         }
@@ -226,7 +226,9 @@ int fim_prompt(const sc_tokenizer *tok, const char *format, const char *prefix, 
     fim_format f;
     if (fim_format_find(tok, format, &f)) return -1;
     if (tokenizer_encode(tok, prefix, strlen(prefix), &a, &na)) return -1;
-    if (tokenizer_encode(tok, suffix, strlen(suffix), &b, &nb)) {
+    /* the suffix continues the text: a SentencePiece tokenizer adds no "▁" at its start (CodeLlama's infilling
+     * encodes it so); the prefix gets it as a plain encode does */
+    if (tokenizer_encode_cont(tok, suffix, strlen(suffix), &b, &nb)) {
         free(a);
         return -1;
     }

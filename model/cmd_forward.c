@@ -12,20 +12,23 @@
 #include "host/device.h"
 #include "host/error.h"
 #include "host/model.h"
+#include "host/lora.h"
+#include "host/lora_cpu.h"
 #include "host/model_cpu.h"
 #include "model/npy.h"
 #include "data/token_ids.h"
 #include "host/threads.h"
 
 int cmd_forward(int argc, char **argv) {
-    const char *dir = NULL, *ids_path = NULL, *logits_path = NULL, *grads_path = NULL;
+    const char *dir = NULL, *ids_path = NULL, *logits_path = NULL, *grads_path = NULL, *lora_dir = NULL;
     sc_enum device = {DEVICE_AUTO, device_names};
     int threads = 0, repeat = 1;
     sc_arg args[] = {
         {"model", 'm', SC_ARG_STR, &dir, "model directory (config.json + model.safetensors)", 1},
         {"ids", 'i', SC_ARG_STR, &ids_path, "file of whitespace-separated token ids (- = stdin)", 1},
         {"logits", 0, SC_ARG_STR, &logits_path, "write the logits [T, vocab] as float32 .npy", 0},
-        {"grads", 0, SC_ARG_STR, &grads_path, "write d(mean loss)/d(parameter) as F32 safetensors, HF names", 0},
+        {"grads", 0, SC_ARG_STR, &grads_path, "write d(mean loss)/d(parameter) as F32 safetensors, HF names (with --lora: the adapter's, PEFT names)", 0},
+        {"lora", 0, SC_ARG_STR, &lora_dir, "apply this PEFT LoRA adapter directory (unmerged, CPU)", 0},
         {"device", 0, SC_ARG_ENUM, &device, "cpu, cuda or auto", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"repeat", 0, SC_ARG_INT, &repeat, "run the forward this many times and report the best time (benchmarks)", 0},
@@ -40,6 +43,11 @@ int cmd_forward(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : 2;
     /* auto stays on the CPU: forward is the FP32 reference that other implementations are checked against */
     int use_cuda = device_resolve(device_names[device.value], 0);
+    if (use_cuda > 0 && lora_dir) {
+        fprintf(stderr, "smallcoder forward: --lora runs on the CPU only (--device cpu)\n");
+        return 1;
+    }
+    if (lora_dir) use_cuda = 0;
     if (use_cuda < 0) {
         fprintf(stderr, "smallcoder forward: %s\n", sc_error());
         return 1;
@@ -48,7 +56,13 @@ int cmd_forward(int argc, char **argv) {
     int nthreads = sc_set_threads(threads);
 
     sc_model m;
+    sc_lora ad = {0};
+    lora_acts la = {0};
     if (model_load(&m, dir)) goto fail;
+    if (lora_dir && lora_load(&ad, lora_dir, &m.cfg, dir)) {
+        model_free(&m);
+        goto fail;
+    }
     int32_t *ids = NULL;
     size_t n = 0;
     if (token_ids_read(ids_path, m.cfg.vocab_size, &ids, &n)) {
@@ -66,7 +80,7 @@ int cmd_forward(int argc, char **argv) {
     int32_t *targets = sc_malloc(n * sizeof(int32_t));
     for (int t = 0; t < T; t++) targets[t] = t + 1 < T ? ids[t + 1] : -1;
     float *logits = logits_path ? sc_malloc((size_t)T * (size_t)m.cfg.vocab_size * sizeof(float)) : NULL;
-    float *grads = grads_path ? sc_calloc((size_t)m.nparams, sizeof(float)) : NULL;
+    float *grads = grads_path ? sc_calloc((size_t)(lora_dir ? ad.nparams : m.nparams), sizeof(float)) : NULL;
     sc_cpu_acts acts = {0};
 
     double best = 1e30, loss_sum = 0;
@@ -79,6 +93,10 @@ int cmd_forward(int argc, char **argv) {
         }
     } else {
         cpu_acts_create(&acts, &m.cfg, T);
+        if (lora_dir) {
+            lora_acts_create(&la, &ad, T);
+            acts.lora = &la;
+        }
         for (int r = 0; r < repeat; r++) {
             double t0 = clock_now();
             loss_sum = model_cpu_step(&m, &acts, ids, targets, T, logits, NULL, 0, &counted);
@@ -89,7 +107,8 @@ int cmd_forward(int argc, char **argv) {
                 T / best);
         if (grads) {
             double t0 = clock_now();
-            model_cpu_step(&m, &acts, ids, targets, T, NULL, grads, 1.0f / (float)counted, &counted);
+            la.grads = lora_dir ? grads : NULL; /* the adapter's gradients; the base is frozen */
+            model_cpu_step(&m, &acts, ids, targets, T, NULL, lora_dir ? NULL : grads, 1.0f / (float)counted, &counted);
             fprintf(stderr, "forward+backward: %.1f ms\n", (clock_now() - t0) * 1e3);
         }
     }
@@ -99,9 +118,15 @@ int cmd_forward(int argc, char **argv) {
         int64_t shape[2] = {T, m.cfg.vocab_size};
         rc = npy_write_f32(logits_path, logits, shape, 2);
     }
-    if (!rc && grads) rc = model_save_block(&m, grads, grads_path);
+    if (!rc && grads && lora_dir) {
+        rc = lora_save_block(&ad, grads, grads_path);
+    } else if (!rc && grads) {
+        rc = model_save_block(&m, grads, grads_path);
+    }
     if (!rc) printf("loss %.6f\n", loss);
     cpu_acts_free(&acts);
+    lora_acts_free(&la);
+    lora_free(&ad);
     free(logits), free(grads), free(targets), free(ids);
     model_free(&m);
     if (rc) goto fail;

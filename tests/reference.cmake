@@ -16,3 +16,9 @@ add_test(NAME open_models_bad_input
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/reference/open_models_check.py $<TARGET_FILE:smallcoder>
                  --bad-inputs-only)
 set_tests_properties(open_models_bad_input PROPERTIES LABELS "cpu" SKIP_RETURN_CODE 77 TIMEOUT 120)
+
+# Issue 16: LoRA (`forward --lora`) loss, logits and adapter gradients against PEFT's math in float64 PyTorch; a
+# zero-B adapter is the base bit for bit; merged = unmerged; an adapter for another base is one line (seconds).
+add_test(NAME reference_lora
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/reference/lora_check.py $<TARGET_FILE:smallcoder>)
+set_tests_properties(reference_lora PROPERTIES LABELS "cpu;reference" SKIP_RETURN_CODE 77 TIMEOUT 300)

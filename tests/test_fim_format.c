@@ -47,6 +47,51 @@ static sc_tokenizer *byte_tokenizer(const char *const *added, int nadded) {
     return tok;
 }
 
+/* CodeLlama as it ships: SentencePiece-style (Prepend/Replace normalizer, byte_fallback), <unk> 0, <s> 1, </s> 2,
+ * <0x00>..<0xFF> 3..258, then ▁ 259, a 260, b 261, c 262, ▁a 263 (merge "▁ a"), ▁<PRE> 264, ▁<SUF> 265,
+ * ▁<MID> 266, ▁<EOT> 267 (special added tokens) */
+static sc_tokenizer *codellama_sp_tokenizer(void) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON *add = cJSON_AddArrayToObject(root, "added_tokens");
+    cJSON_AddItemToObject(root, "normalizer", cJSON_Parse("{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\","
+        "\"prepend\":\"▁\"},{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"▁\"}]}"));
+    cJSON_AddNullToObject(root, "pre_tokenizer");
+    cJSON_AddItemToObject(root, "decoder", cJSON_Parse("{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\","
+        "\"pattern\":{\"String\":\"▁\"},\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
+        "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]}"));
+    cJSON *model = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON_AddStringToObject(model, "unk_token", "<unk>");
+    cJSON_AddBoolToObject(model, "byte_fallback", 1);
+    cJSON_AddBoolToObject(model, "fuse_unk", 1);
+    cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
+    const char *words[] = {"<unk>", "<s>", "</s>"};
+    for (int i = 0; i < 3; i++) cJSON_AddNumberToObject(vocab, words[i], i);
+    for (int b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        cJSON_AddNumberToObject(vocab, name, 3 + b);
+    }
+    const char *rest[] = {"▁", "a", "b", "c", "▁a", "▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"};
+    for (int i = 0; i < 9; i++) cJSON_AddNumberToObject(vocab, rest[i], 259 + i);
+    cJSON_AddItemToObject(model, "merges", cJSON_Parse("[\"▁ a\"]"));
+    for (int i = 0; i < 7; i++) {
+        cJSON *t = cJSON_CreateObject();
+        int id = i < 3 ? i : 264 + i - 3;
+        cJSON_AddNumberToObject(t, "id", id);
+        cJSON_AddStringToObject(t, "content", i < 3 ? words[i] : rest[5 + i - 3]);
+        cJSON_AddBoolToObject(t, "normalized", 0);
+        cJSON_AddBoolToObject(t, "special", 1);
+        cJSON_AddItemToArray(add, t);
+    }
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    sc_tokenizer *tok = NULL;
+    if (tokenizer_load_json(&tok, s, strlen(s), "codellama.json")) printf("load: %s\n", sc_error()), exit(1);
+    free(s);
+    return tok;
+}
+
 /* fim_prompt(prefix "ab", suffix "c") must be want[0..n) */
 static void check_prompt(const char *label, const sc_tokenizer *tok, const char *format, const int32_t *want, int nw) {
     int32_t *ids = NULL;
@@ -105,6 +150,24 @@ int main(void) {
     CHECK(fim_format_find(t, NULL, &f) == 0 && strcmp(f.name, "codellama") == 0);
     check_prompt("codellama", t, NULL, (int32_t[]){256, 258, a, b, 259, c, 260}, 7);
     CHECK(fim_is_end_token(t, 261) && fim_is_end_token(t, 257));
+    tokenizer_free(t);
+
+    /* CodeLlama's own SentencePiece tokenizer: the prefix is encoded with its "▁" (Meta's tokenizer.encode adds
+     * the dummy prefix: "<PRE> {prefix}"), the suffix without (encode_infilling): [1, 264, ▁a, b, 265, c, 266] */
+    t = codellama_sp_tokenizer();
+    CHECK(fim_format_find(t, NULL, &f) == 0 && strcmp(f.name, "codellama") == 0 && f.bos == 1);
+    check_prompt("codellama-sp", t, NULL, (int32_t[]){1, 264, 263, 261, 265, 262, 266}, 7);
+    CHECK(fim_is_end_token(t, 267) && fim_is_end_token(t, 2) && !fim_is_end_token(t, 263));
+    {
+        /* generation decodes one token at a time: "▁a" continues the text as " a" (a plain decode strips it) */
+        int32_t id = 263;
+        char *out;
+        size_t len;
+        CHECK(tokenizer_decode_cont(t, &id, 1, &out, &len) == 0 && len == 2 && memcmp(out, " a", 2) == 0);
+        free(out);
+        CHECK(tokenizer_decode(t, &id, 1, &out, &len) == 0 && len == 1 && out[0] == 'a');
+        free(out);
+    }
     tokenizer_free(t);
 
     /* both StarCoder's and Qwen's tokens: auto takes the first family, --fim-format the named one */

@@ -548,14 +548,14 @@ static void test_bad_input(void) {
     LOAD_FAILS(s, "model.merges[0] 'a b c': expected two tokens");
     free(s);
     cJSON_ReplaceItemInObject(model, "merges", cJSON_Parse("[[\"a\", \"b\"]]"));
-    cJSON_ReplaceItemInObject(root, "normalizer", cJSON_Parse("{\"type\": \"NFC\"}"));
+    cJSON_ReplaceItemInObject(root, "normalizer", cJSON_Parse("{\"type\": \"BertNormalizer\"}"));
     s = cJSON_PrintUnformatted(root);
-    LOAD_FAILS(s, "normalizer type 'NFC' is not supported");
+    LOAD_FAILS(s, "normalizer type 'BertNormalizer' is not supported");
     free(s);
     cJSON_ReplaceItemInObject(root, "normalizer", cJSON_CreateNull());
     cJSON_ReplaceItemInObject(root, "pre_tokenizer", cJSON_Parse("{\"type\": \"Metaspace\"}"));
     s = cJSON_PrintUnformatted(root);
-    LOAD_FAILS(s, "pre_tokenizer type 'Metaspace' is not supported");
+    LOAD_FAILS(s, "pre_tokenizer Metaspace: \"replacement\" must be one character");
     free(s);
     cJSON_ReplaceItemInObject(root, "pre_tokenizer", cJSON_Parse("{\"type\": \"Split\", \"pattern\": {\"Regex\": \"(\"}, "
                                                                  "\"behavior\": \"Isolated\", \"invert\": false}"));

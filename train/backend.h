@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "train/adamw.h"
+#include "host/lora.h"
 #include "host/model.h"
 
 typedef struct train_backend train_backend;
@@ -17,6 +18,9 @@ struct train_backend {
     const char *name;        /* "cpu", "cuda full", "cuda offload" */
     sc_model *model;         /* FP32 master weights on the host (current after read_state) */
     int fp16;                /* 1: gradients can overflow, the trainer runs dynamic loss scaling */
+    sc_lora *lora;           /* LoRA: the trained adapter (model is then the frozen base, and the moments, gradients
+                              * and checkpoints are the adapter's); NULL for full training */
+    int64_t step;            /* the optimizer step being accumulated (set by the trainer; LoRA dropout masks) */
     void *impl;
 
     /* Adds d(grad_scale * sum of losses)/dparam over n sequences (ids, targets: [n, T], target < 0 ignored) to
@@ -56,6 +60,11 @@ typedef struct {
 void backend_cpu_open(train_backend *b, sc_model *m, int max_T, int training);
 /* Trains with the distillation loss from now on (kd copied; kd->ctx not owned). */
 void backend_cpu_set_kd(train_backend *b, const train_kd *kd);
+
+/* The CPU LoRA backend (backend_lora.c): m is the frozen base (no gradients, no optimizer state), ad the adapter
+ * that trains (both not owned); b->lora = ad. seed draws the dropout masks. training = 0: evaluation only. */
+void backend_lora_open(train_backend *b, sc_model *m, sc_lora *ad, int max_T, int training, uint64_t seed);
+void backend_lora_set_kd(train_backend *b, const train_kd *kd);
 
 /* The CUDA backend (backend_cuda.c) over m (not owned) for sequences of up to max_T tokens; placement is PLAN_FULL
  * or PLAN_OFFLOAD (plan.h). FP16 working weights: b->fp16 = 1. Its device memory is one arena sized at open, with

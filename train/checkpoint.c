@@ -149,12 +149,12 @@ static int prune(const char *run_dir, int keep) {
 }
 
 static int write_optimizer(const checkpoint_data *d, const char *path) {
-    const sc_model *m = d->model;
-    int n = m->ntensors;
+    const sc_param *table = d->lora ? d->lora->table : d->model->table;
+    int n = d->lora ? d->lora->ntensors : d->model->ntensors;
     st_entry *e = sc_calloc((size_t)(2 * n), sizeof(st_entry));
     char (*names)[96] = sc_calloc((size_t)(2 * n), sizeof *names);
     for (int i = 0; i < 2 * n; i++) {
-        const sc_param *p = &m->table[i % n];
+        const sc_param *p = &table[i % n];
         snprintf(names[i], sizeof names[i], "%s%s", p->name, i < n ? ".exp_avg" : ".exp_avg_sq");
         e[i] = (st_entry){.name = names[i], .dtype = ST_F32, .ndim = p->ndim,
                           .data = (i < n ? d->exp_avg : d->exp_avg_sq) + p->offset};
@@ -188,8 +188,12 @@ int checkpoint_save(const char *run_dir, int64_t step, const checkpoint_data *d,
     if (mkdir(tmp, 0755) != 0) return sc_fail("%s: cannot create (%s)", tmp, strerror(errno));
     int rc = 0;
     slow_save_pause();
-    rc = config_save(&d->model->cfg, path_join(p, sizeof p, tmp, "config.json"));
-    if (!rc) slow_save_pause(), rc = model_save_block(d->model, d->model->params, path_join(p, sizeof p, tmp, "model.safetensors"));
+    if (d->lora) {
+        rc = lora_save(d->lora, tmp);
+    } else {
+        rc = config_save(&d->model->cfg, path_join(p, sizeof p, tmp, "config.json"));
+        if (!rc) slow_save_pause(), rc = model_save_block(d->model, d->model->params, path_join(p, sizeof p, tmp, "model.safetensors"));
+    }
     if (!rc) slow_save_pause(), rc = write_optimizer(d, path_join(p, sizeof p, tmp, "optimizer.safetensors"));
     if (!rc && d->tokenizer) slow_save_pause(), rc = copy_file(d->tokenizer, path_join(p, sizeof p, tmp, "tokenizer.json"));
     /* trainer_state.json last: a directory holding it is complete */
@@ -293,5 +297,42 @@ fail:
     free(*exp_avg), free(*exp_avg_sq), free(*state_json);
     *exp_avg = *exp_avg_sq = NULL, *state_json = NULL;
     model_free(m);
+    return -1;
+}
+
+int checkpoint_is_lora(const char *dir) {
+    char p[4200];
+    return is_file(path_join(p, sizeof p, dir, "adapter_config.json"));
+}
+
+int checkpoint_load_lora(const char *dir, const sc_config *base, const char *base_name, sc_lora *ad, float **exp_avg,
+                         float **exp_avg_sq, char **state_json) {
+    char p[4200];
+    size_t len;
+    *exp_avg = *exp_avg_sq = NULL, *state_json = NULL;
+    memset(ad, 0, sizeof *ad);
+    if (!checkpoint_is_lora(dir)) return 1;
+    if (file_read_all(path_join(p, sizeof p, dir, "trainer_state.json"), state_json, &len)) return -1;
+    if (lora_load(ad, dir, base, base_name)) goto fail;
+    st_file f;
+    if (st_open(&f, path_join(p, sizeof p, dir, "optimizer.safetensors"))) goto fail;
+    int rc = 0;
+    if (f.ntensors != 2 * ad->ntensors)
+        rc = sc_fail("%s: holds %d tensors, expected %d (exp_avg and exp_avg_sq of %d adapter tensors)", f.path,
+                     f.ntensors, 2 * ad->ntensors, ad->ntensors);
+    size_t n = (size_t)(ad->nparams ? ad->nparams : 1);
+    *exp_avg = sc_malloc(sizeof(float) * n);
+    *exp_avg_sq = sc_malloc(sizeof(float) * n);
+    for (int i = 0; i < ad->ntensors && !rc; i++) {
+        const sc_param *t = &ad->table[i];
+        rc = read_moment(&f, t, ".exp_avg", *exp_avg + t->offset);
+        if (!rc) rc = read_moment(&f, t, ".exp_avg_sq", *exp_avg_sq + t->offset);
+    }
+    st_close(&f);
+    if (!rc) return 0;
+fail:
+    free(*exp_avg), free(*exp_avg_sq), free(*state_json);
+    *exp_avg = *exp_avg_sq = NULL, *state_json = NULL;
+    lora_free(ad);
     return -1;
 }

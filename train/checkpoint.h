@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "host/lora.h"
 #include "host/model.h"
 
 /* Test hook: SMALLCODER_TEST_SLOW_SAVE=<ms> sleeps that long before each file of a save, so a test can kill the
@@ -21,6 +22,9 @@ typedef struct {
     const float *exp_avg_sq;    /* AdamW v */
     const char *state_json;     /* trainer_state.json contents */
     const char *tokenizer;      /* path of a tokenizer.json to copy in, or NULL */
+    const sc_lora *lora;        /* LoRA run: the checkpoint holds this adapter in PEFT form (adapter_config.json +
+                                 * adapter_model.safetensors, a directory PEFT loads as it is) instead of config.json
+                                 * + model.safetensors, and exp_avg/exp_avg_sq are adapter-shaped */
 } checkpoint_data;
 
 /* Writes RUN_DIR/ckpt-<step> atomically, then keeps only the newest `keep` checkpoints (keep <= 0: all). A
@@ -41,6 +45,13 @@ int checkpoint_list(const char *run_dir, int64_t **steps, int *count);
 /* Loads a checkpoint: the model (validated against its config.json), the moments (malloc'd, nparams floats each,
  * names and shapes checked against the model) and trainer_state.json's text (malloc'd). */
 int checkpoint_load(const char *dir, sc_model *m, float **exp_avg, float **exp_avg_sq, char **state_json);
+
+/* Loads a LoRA checkpoint: the adapter (validated against base, see lora_load), its moments (malloc'd, nparams
+ * floats each) and trainer_state.json's text (malloc'd). 1 (no error set) when dir holds no adapter_config.json. */
+int checkpoint_load_lora(const char *dir, const sc_config *base, const char *base_name, sc_lora *ad, float **exp_avg,
+                         float **exp_avg_sq, char **state_json);
+/* Whether dir holds adapter_config.json (a LoRA checkpoint). */
+int checkpoint_is_lora(const char *dir);
 
 /* Removes leftovers of saves that were interrupted: .tmp-ckpt-* and .trash-* directories, and temporary
  * metrics.jsonl / loss.svg files, in run_dir. */

@@ -12,7 +12,6 @@
 #include "host/device.h"
 #include "host/error.h"
 #include "host/model.h"
-#include "train/progress.h"
 #include "host/threads.h"
 #include "train/trainer.h"
 #ifdef SC_HAVE_INFER
@@ -20,7 +19,7 @@
 #endif
 
 int cmd_eval(int argc, char **argv) {
-    const char *dir = NULL, *data = NULL, *split = "val";
+    const char *dir = NULL, *data = NULL, *split = "val", *lora_dir = NULL;
     sc_enum device = {DEVICE_AUTO, device_names};
     int seq = 0, micro_batch = 1, threads = 0, json = 0;
     int64_t max_tokens = 0;
@@ -34,6 +33,7 @@ int cmd_eval(int argc, char **argv) {
         {"device", 0, SC_ARG_ENUM, &device, "cpu, cuda or auto", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"json", 0, SC_ARG_FLAG, &json, "print one JSON object instead of text", 0},
+        {"lora", 0, SC_ARG_STR, &lora_dir, "apply this PEFT LoRA adapter (e.g. a LoRA run's ckpt-N) unmerged, on the CPU", 0},
     };
     sc_cli cli = {"smallcoder eval", "--model DIR --data SHARD_DIR [--split val] [--max-tokens N]",
                   "Prints the mean cross-entropy (nats/token) and perplexity of the model on consecutive windows of\n"
@@ -44,13 +44,19 @@ int cmd_eval(int argc, char **argv) {
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
     if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
+    if (lora_dir && device.value == DEVICE_CUDA) {
+        fprintf(stderr, "smallcoder eval: --lora runs on the CPU only in this build; use --device cpu\n");
+        return 1;
+    }
     int use_cuda = device_resolve(device_names[device.value], 1);
     if (use_cuda < 0) {
         fprintf(stderr, "smallcoder eval: %s\n", sc_error());
         return 1;
     }
+    if (lora_dir) use_cuda = 0; /* auto: the adapter branch runs on the CPU (docs/lora.md) */
     int nthreads = sc_set_threads(threads);
     sc_model m;
+    sc_lora ad = {0};
     batch_source src = {0};
     train_backend b = {0};
 #ifdef SC_HAVE_INFER
@@ -58,6 +64,7 @@ int cmd_eval(int argc, char **argv) {
 #else
     if (model_load(&m, dir)) goto fail_nomodel;
 #endif
+    if (lora_dir && lora_load(&ad, lora_dir, &m.cfg, dir)) goto fail;
     if (use_cuda && !strcmp(device_names[device.value], "auto") && config_has_cpu_only_features(&m.cfg)) {
         /* the CUDA model has no biases or rope_scaling (qwen2, DeepSeek-Coder, Llama-3.x): auto means the CPU */
         fprintf(stderr, "note: --device auto: %s with biases or rope_scaling runs on the CPU\n", m.cfg.model_type);
@@ -75,6 +82,8 @@ int cmd_eval(int argc, char **argv) {
     }
     if (use_cuda) {
         if (backend_cuda_open_eval(&b, &m, seq)) goto fail;
+    } else if (lora_dir) {
+        backend_lora_open(&b, &m, &ad, seq, 0, 0);
     } else {
         backend_cpu_open(&b, &m, seq, 0);
     }
@@ -94,11 +103,13 @@ int cmd_eval(int argc, char **argv) {
     fprintf(stderr, "eval: %.1fs on %s (%.0f tok/s)\n", dt, where, dt > 0 ? tokens / dt : 0.0);
     backend_close(&b);
     batch_source_close(&src);
+    lora_free(&ad);
     model_free(&m);
     return 0;
 fail:
     backend_close(&b);
     batch_source_close(&src);
+    lora_free(&ad);
     model_free(&m);
 fail_nomodel:
     fprintf(stderr, "smallcoder eval: %s\n", sc_error());

@@ -17,6 +17,7 @@
 #include "train/commands_train.h"
 #include "train/data_source.h"
 #include "train/loss_hook.h"
+#include "train/lora_train.h"
 #include "host/device.h"
 #include "host/device_probe.h"
 #include "host/error.h"
@@ -38,6 +39,16 @@ static int file_exists(const char *p) {
 /* Prints the CUDA plans (full and offload) and the CPU plan; returns -1 with the table and advice when the
  * chosen CUDA placement does not fit the budget. */
 static int show_plan(const train_cli *o, const sc_config *cfg, int use_cuda, int nthreads, int *placement_out) {
+    if (o->lora) { /* LoRA trains on the CPU only: its plan, and what the CUDA side lacks */
+        unsigned targets;
+        if (lora_parse_targets(o->lora_targets, "--lora-targets", &targets)) return -1;
+        if (!o->plan) return 0;
+        train_plan cpu;
+        plan_cpu_lora(&cpu, cfg, o->seq, o->micro_batch, nthreads, o->lora, targets);
+        plan_print(stdout, &cpu, 0);
+        printf("\ncuda: LoRA training has no CUDA path in this build (docs/lora.md: what waits for a GPU)\n");
+        return 0;
+    }
     int fp16 = strcmp(o->precision, "fp32") != 0;
     train_plan full, off, cpu;
     plan_cuda(&full, cfg, o->seq, o->micro_batch, PLAN_FULL, fp16);
@@ -118,8 +129,11 @@ static int same_shape(const sc_config *a, const sc_config *b) {
 typedef struct {
     train_cli o;
     train_args a;
-    sc_model model;
+    sc_model model;          /* the model trained, or the frozen base of a LoRA run */
     int have_model;
+    sc_lora ad;              /* --lora: the adapter that trains */
+    int have_lora;
+    unsigned lora_targets;
     float *m, *v;
     char *state_text;
     cJSON *saved_options, *data_state, *options_json;
@@ -199,11 +213,27 @@ static void run_free(train_run *r) {
     batch_source_close(&r->val);
     if (r->kdp) r->kdp->close(r->kd); /* after the train source it wraps */
     if (r->have_model) model_free(&r->model);
+    if (r->have_lora) lora_free(&r->ad);
     tokenizer_free(r->tok);
     free(r->m), free(r->v), free(r->state_text);
     cJSON_Delete(r->saved_options);
     cJSON_Delete(r->data_state);
     cJSON_Delete(r->options_json);
+}
+
+/* --resume of a LoRA run: the base (--model, else the adapter's base_model_name_or_path) at the recorded
+ * --base-precision, then the adapter and its moments, checked against that base */
+static int load_resume_lora(train_run *r) {
+    train_cli *o = &r->o;
+    char base[4096], *state = NULL;
+    if (lora_train_base_dir(r->ckpt, o, o->model != NULL, base) || lora_train_check(o, &r->lora_targets)) return -1;
+    if (lora_train_load_base(&r->model, base, o)) return -1;
+    r->have_model = 1;
+    if (checkpoint_load_lora(r->ckpt, &r->model.cfg, o->model, &r->ad, &r->m, &r->v, &state)) return -1;
+    free(state);
+    r->have_lora = 1;
+    return lora_train_check_resumed(&r->ad, o, train_option_given(&r->a, "lora"),
+                                    train_option_given(&r->a, "lora-targets"), r->ckpt);
 }
 
 /* --resume: model, moments, trainer state and the recorded options */
@@ -215,17 +245,25 @@ static int load_resume(train_run *r) {
     if (named < 0)
         return FAIL("%s: not named ckpt-<step>: --resume takes a run directory or one of its ckpt-<step> directories",
                     r->ckpt);
-    if (checkpoint_load(r->ckpt, &r->model, &r->m, &r->v, &r->state_text)) return -1;
-    r->have_model = 1;
     char *sp = r->state_path;
     path_join(sp, sizeof r->state_path, r->ckpt, "trainer_state.json");
+    int lora = checkpoint_is_lora(r->ckpt); /* an adapter: the base is loaded once the options are known */
+    size_t len;
+    if (lora ? file_read_all(sp, &r->state_text, &len) : checkpoint_load(r->ckpt, &r->model, &r->m, &r->v, &r->state_text))
+        return -1;
+    r->have_model = !lora;
     if (train_state_from_json(r->state_text, sp, &r->resumed, NULL, &r->data_state, &r->saved_options)) return -1;
     if (r->resumed.step != named)
         return FAIL("%s: \"step\" %lld disagrees with the directory's name ckpt-%lld", sp, (long long)r->resumed.step,
                     (long long)named);
     if (r->saved_options && train_options_restore(o, &r->a, r->saved_options, sp)) return -1;
     if (train_option_given(&r->a, "tokens") && !train_option_given(&r->a, "steps")) o->steps = 0;
-    if (o->preset || o->model) {
+    if (lora) {
+        if (load_resume_lora(r)) return -1;
+    } else if (o->lora) {
+        return FAIL("--lora: %s is a full-training checkpoint, not a LoRA adapter; fine-tune it with --model %s --lora "
+                    "%d --out NEW_RUN_DIR", r->ckpt, r->ckpt, o->lora);
+    } else if (o->preset || o->model) {
         sc_config want;
         char cp[4200];
         if (o->preset) {
@@ -252,11 +290,15 @@ static int open_model(train_run *r, uint32_t data_vocab) {
         return 0;
     }
     if (o->model) {
-        if (model_load(&r->model, o->model)) return -1;
+        if (o->lora ? lora_train_load_base(&r->model, o->model, o) : model_load(&r->model, o->model)) return -1;
         r->have_model = 1;
         if (data_vocab > (uint32_t)r->model.cfg.vocab_size)
             return FAIL("%s: the model's vocabulary has %d ids, the shards in %s use %u", o->model,
                         r->model.cfg.vocab_size, o->data, data_vocab);
+        if (o->lora) {
+            if (lora_train_fresh(&r->ad, &r->model, o->model, o, r->lora_targets)) return -1;
+            r->have_lora = 1;
+        }
         return 0;
     }
     sc_config cfg;
@@ -271,11 +313,21 @@ static int open_model(train_run *r, uint32_t data_vocab) {
 
 static int setup(train_run *r, int *use_cuda, int *nthreads) {
     train_cli *o = &r->o;
+    if (o->lora && !strcmp(o->device, "cuda"))
+        return FAIL("--lora --device cuda: LoRA training runs on the CPU only in this build (the CUDA path is not "
+                    "implemented yet); use --device cpu");
     if (check_device(o, use_cuda)) return -1;
     if (o->resume) {
         if (load_resume(r)) return -1;
     } else if (!!o->preset == !!o->model) {
         return FAIL("give exactly one of --preset P (fresh weights) or --model DIR (or --resume RUN_DIR)");
+    }
+    if (o->lora && !o->resume && lora_train_check(o, &r->lora_targets)) return -1;
+    if (o->lora && *use_cuda) {
+        if (!strcmp(o->device, "cuda")) /* a resumed LoRA run */
+            return FAIL("--lora --device cuda: LoRA training runs on the CPU only in this build (the CUDA path is not "
+                        "implemented yet); use --device cpu");
+        *use_cuda = 0; /* auto: the CPU */
     }
     *nthreads = sc_set_threads(o->threads);
     if (o->plan && !o->data) { /* a plan needs only the model's shape */
@@ -355,10 +407,12 @@ static int open_backend(train_run *r, int use_cuda) {
                         plan_fmt_bytes(b1, sizeof b1, need), plan_fmt_bytes(b2, sizeof b2, r->o.vram_budget));
         return 0;
     }
-    backend_cpu_open(&r->backend, &r->model, r->o.seq, 1);
+    if (r->have_lora) backend_lora_open(&r->backend, &r->model, &r->ad, r->o.seq, 1, (uint64_t)r->o.seed);
+    else backend_cpu_open(&r->backend, &r->model, r->o.seq, 1);
     if (r->kd) {
         train_kd hook = r->kdp->hook(r->kd);
-        backend_cpu_set_kd(&r->backend, &hook);
+        if (r->have_lora) backend_lora_set_kd(&r->backend, &hook);
+        else backend_cpu_set_kd(&r->backend, &hook);
     }
     return 0;
 }
@@ -441,7 +495,8 @@ int cmd_train(int argc, char **argv, const train_kd_provider *kd) {
         goto fail;
     int64_t per_step = (int64_t)o->seq * o->micro_batch * o->grad_accum;
     train_plan cp;
-    plan_cpu(&cp, &r.model.cfg, o->seq, o->micro_batch, nthreads);
+    if (r.have_lora) plan_cpu_lora(&cp, &r.model.cfg, o->seq, o->micro_batch, nthreads, r.ad.rank, r.ad.targets);
+    else plan_cpu(&cp, &r.model.cfg, o->seq, o->micro_batch, nthreads);
     char mem[32], dev[400];
     if (use_cuda) {
         char d[320];
@@ -450,10 +505,20 @@ int cmd_train(int argc, char **argv, const train_kd_provider *kd) {
     } else {
         snprintf(dev, sizeof dev, "cpu fp32, %d threads, ~%s", nthreads, plan_fmt_bytes(mem, sizeof mem, cp.host_bytes));
     }
+    char what[200];
+    if (r.have_lora) {
+        char tl[128];
+        snprintf(what, sizeof what, "LoRA r %d alpha %g on %s (%lld adapter parameters, base of %lld frozen at %s)",
+                 r.ad.rank, (double)r.ad.alpha, lora_targets_string(r.ad.targets, tl, sizeof tl),
+                 (long long)r.ad.nparams, (long long)r.model.nparams,
+                 strcmp(o->base_precision, "auto") ? o->base_precision : "fp32");
+    } else {
+        snprintf(what, sizeof what, "%lld parameters", (long long)r.model.nparams);
+    }
     fprintf(stderr,
-            "train: %s, %lld parameters, %s; seq %d x micro-batch %d x grad-accum %d = %lld "
+            "train: %s, %s, %s; seq %d x micro-batch %d x grad-accum %d = %lld "
             "tokens/step; %s step %lld of %lld; lr %g -> %g, warmup %d; FIM %g%s\n",
-            o->resume ? r.ckpt : o->preset ? o->preset : o->model, (long long)r.model.nparams, dev, o->seq, o->micro_batch, o->grad_accum,
+            o->resume ? r.ckpt : o->preset ? o->preset : o->model, what, dev, o->seq, o->micro_batch, o->grad_accum,
             (long long)per_step, o->resume ? "resuming at" : "from", (long long)t.st.step, (long long)o->steps,
             (double)o->lr, (double)o->min_lr, o->warmup, (double)o->fim_rate, r.have_val ? "" : "; no val-*.tok shards: no evaluation");
     if (t.st.step >= o->steps) fprintf(stderr, "train: the run is already at step %lld of %lld\n", (long long)t.st.step, (long long)o->steps);

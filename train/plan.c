@@ -136,6 +136,35 @@ void plan_cpu(train_plan *p, const sc_config *cfg, int seq, int mb, int threads)
     add(p, PLAN_HOST, (int64_t)mb * (T + 1) * 4 * 2, "token windows", "micro-batch of %d windows + targets", mb);
 }
 
+void plan_cpu_lora(train_plan *p, const sc_config *cfg, int seq, int mb, int threads, int rank, unsigned targets) {
+    plan_dims d = dims_of(cfg);
+    plan_begin(p, PLAN_CPU, 0, seq, mb, &d);
+    const int64_t T = seq, N = d.total, r = rank;
+    if (threads < 1) threads = 1;
+    /* in/out of q k v o gate up down, as host/lora.c lays the adapter out */
+    const int64_t in[7] = {d.C, d.C, d.C, d.Q, d.C, d.C, d.F}, out[7] = {d.Q, d.KV, d.KV, d.C, d.F, d.F, d.C};
+    int64_t P = 0, widest = 1, nmod = 0;
+    for (int t = 0; t < 7; t++) {
+        if (!(targets & (1u << t))) continue;
+        P += d.L * r * (in[t] + out[t]);
+        nmod++;
+        widest = in[t] > widest ? in[t] : widest;
+    }
+    p->nparams = P;
+    add(p, PLAN_HOST, N * 4, "base weights (frozen)", "FP32, %lld parameters: no gradients, no AdamW state", (long long)N);
+    add(p, PLAN_HOST, 4 * P * 4, "adapter, grads, AdamW m, v", "FP32, %lld parameters (rank %d, %lld modules per layer)",
+        (long long)P, rank, (long long)nmod);
+    int64_t acts = d.L * (T * (3 * d.C + 2 * d.Q + 2 * d.KV + 3 * d.F + 2) + d.nh * T) + T * (2 * d.C + 2);
+    add(p, PLAN_HOST, acts * 4, "activations", "every layer of one %lld-token sequence, FP32", (long long)T);
+    add(p, PLAN_HOST, (d.L * 7 * T * r + T * r + T * widest) * 4, "adapter activations",
+        "A x of every module (kept for backward), dropout scratch");
+    int64_t scratch = T * (2 * d.C + 2 * d.Q + 2 * d.KV + 3 * d.F + d.C);
+    add(p, PLAN_HOST, scratch * 4, "backward scratch", "FP32");
+    int64_t cls = (T < 64 ? T : 64) * d.V, att = threads * 2 * 64 * T + threads * 2 * T * d.KV;
+    add(p, PLAN_HOST, (cls + att) * 4, "op scratch", "classifier chunk of 64 tokens, attention blocks per thread");
+    add(p, PLAN_HOST, (int64_t)mb * (T + 1) * 4 * 2, "token windows", "micro-batch of %d windows + targets", mb);
+}
+
 void plan_set_context(train_plan *p, int64_t bytes, const char *note) {
     p->context_bytes = bytes;
     snprintf(p->context_note, sizeof p->context_note, "%s", note);

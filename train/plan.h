@@ -53,6 +53,12 @@ int plan_cuda_flags(plan_placement placement);
  * after another through the same buffers). threads sizes the per-thread attention scratch. */
 void plan_cpu(train_plan *p, const sc_config *cfg, int seq, int micro_batch, int threads);
 
+/* The CPU LoRA trainer's plan (backend_lora.c): the frozen FP32 base without gradients or moments, the adapter of
+ * rank r on the modules of targets (host/lora.h bits) with its gradients and AdamW state, the same activations as
+ * plan_cpu plus the adapter's saved A x per module and its scratch. */
+void plan_cpu_lora(train_plan *p, const sc_config *cfg, int seq, int micro_batch, int threads, int rank,
+                   unsigned targets);
+
 /* Sets the context row of a CUDA plan (plan_print shows it under the arena's total, with the total of both). */
 void plan_set_context(train_plan *p, int64_t bytes, const char *note);
 /* Prints the table and totals; budget > 0 adds a "fits / over by" line for the device total (the arena: the budget

@@ -14,7 +14,8 @@ static const char *const recorded[] = {"data", "seq", "micro-batch", "grad-accum
                                        "weight-decay", "clip", "steps", "eval-every", "eval-tokens", "save-every",
                                        "keep", "seed", "precision", "placement", "tokenizer", "fim-rate",
                                        "teacher-logits", "teacher", "kd-alpha", "kd-temperature", "kd-loss",
-                                       "kd-top-k", NULL};
+                                       "kd-top-k", "lora", "lora-alpha", "lora-targets", "lora-dropout",
+                                       "base-precision", NULL};
 
 /* Bounds of the numeric options, for the command line and for the values restored from trainer_state.json */
 static const sc_arg_range ranges[] = {
@@ -25,6 +26,7 @@ static const sc_arg_range ranges[] = {
     {"eval-tokens", 0, 1e15},     {"save-every", 0, TRAIN_STEPS_MAX}, {"keep", 0, 1e6},
     {"stop-at", 0, TRAIN_STEPS_MAX}, {"vram-budget", 0, 1e15},    SC_RANGE_THREADS,
     {"kd-alpha", 0, 1},           {"kd-temperature", 1e-3, 1e3}, {"kd-top-k", 1, 1 << 16},
+    {"lora", 0, 65536},           {"lora-alpha", 0, 1e6},        {"lora-dropout", 0, 0.999},
 };
 #define NRANGES ((int)(sizeof ranges / sizeof ranges[0]))
 
@@ -36,6 +38,7 @@ void train_options_init(train_cli *o, train_args *a) {
     o->eval_every = 100, o->eval_tokens = 65536, o->save_every = 100, o->keep = 3;
     o->max_skips = 20;
     o->kd_alpha = 0.5f, o->kd_temperature = 2.0f, o->kd_loss = "forward", o->kd_top_k = 32;
+    o->lora_targets = "q,k,v,o,gate,up,down", o->base_precision = "auto";
     const sc_arg t[] = {
         {"data", 'd', SC_ARG_STR, &o->data, "shard directory: train-*.tok (and val-*.tok for evaluation)", 0},
         {"out", 'o', SC_ARG_STR, &o->out, "run directory: checkpoints, metrics.jsonl, loss.svg", 0},
@@ -74,6 +77,11 @@ void train_options_init(train_cli *o, train_args *a) {
         {"kd-temperature", 0, SC_ARG_FLOAT, &o->kd_temperature, "distillation temperature T", 0},
         {"kd-loss", 0, SC_ARG_STR, &o->kd_loss, "forward = KL(teacher||student), reverse = KL(student||teacher)", 0},
         {"kd-top-k", 0, SC_ARG_INT, &o->kd_top_k, "teacher logits per position for --teacher", 0},
+        {"lora", 0, SC_ARG_INT, &o->lora, "LoRA fine-tune of --model with adapters of this rank (0 = full training); checkpoints are PEFT adapter directories", 0},
+        {"lora-alpha", 0, SC_ARG_FLOAT, &o->lora_alpha, "LoRA alpha: the adapter is scaled by alpha/rank (0 = 2 x rank)", 0},
+        {"lora-targets", 0, SC_ARG_STR, &o->lora_targets, "linear layers that get adapters: q,k,v,o,gate,up,down (or all)", 0},
+        {"lora-dropout", 0, SC_ARG_FLOAT, &o->lora_dropout, "dropout on the adapters' input while training", 0},
+        {"base-precision", 0, SC_ARG_STR, &o->base_precision, "the frozen LoRA base: fp32, fp16 or int8 (per-row, dequantized) (auto = fp32 on the CPU)", 0},
     };
     a->nargs = (int)(sizeof t / sizeof t[0]);
     memcpy(a->args, t, sizeof t);
@@ -142,11 +150,12 @@ int train_options_resolve(train_cli *o, const train_args *a, const sc_config *cf
         return sc_fail("%s must be at least 1, got %d", train_option_where(a, "micro-batch", w1, sizeof w1), o->micro_batch);
     int64_t per_pass = (int64_t)o->seq * o->micro_batch;
     if (o->grad_accum <= 0) {
-        int64_t k = (train_tokens_per_step_target(np) + per_pass - 1) / per_pass;
+        int64_t target = o->lora > 0 ? TRAIN_LORA_TOKENS_PER_STEP : train_tokens_per_step_target(np);
+        int64_t k = (target + per_pass - 1) / per_pass;
         o->grad_accum = (int)(k < 1 ? 1 : k);
     }
     int64_t per_step = per_pass * o->grad_accum;
-    if (o->lr <= 0) o->lr = train_default_lr(np);
+    if (o->lr <= 0) o->lr = o->lora > 0 ? TRAIN_LORA_LR : train_default_lr(np);
     if (o->min_lr < 0) o->min_lr = o->lr / 10;
     if (o->min_lr > o->lr) { /* the file named once, in front, when either value came from it */
         int rm = was_restored(a, "min-lr"), rl = was_restored(a, "lr");

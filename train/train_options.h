@@ -22,6 +22,9 @@ typedef struct {
     const char *teacher_logits, *teacher, *kd_loss;   /* distillation (train/loss_hook.h) */
     float kd_alpha, kd_temperature;
     int kd_top_k;
+    int lora;                                          /* LoRA rank (0 = full training) */
+    float lora_alpha, lora_dropout;                    /* alpha 0 = 2 x rank */
+    const char *lora_targets, *base_precision;
 } train_cli;
 
 enum { TRAIN_MAX_ARGS = 48 };
@@ -53,6 +56,9 @@ const char *train_option_where(const train_args *a, const char *name, char *buf,
 int train_options_resolve(train_cli *o, const train_args *a, const sc_config *cfg, uint64_t train_tokens);
 /* The documented default tokens per optimizer step for a model of nparams parameters. */
 int64_t train_tokens_per_step_target(int64_t nparams);
+/* LoRA runs: tokens per optimizer step and peak learning rate by default (a fine-tune on one repository) */
+#define TRAIN_LORA_TOKENS_PER_STEP 16384
+#define TRAIN_LORA_LR 1e-3f
 float train_default_lr(int64_t nparams);
 
 /* The options that define the run, as JSON (resolved values). */

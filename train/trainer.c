@@ -58,7 +58,8 @@ int trainer_open(trainer *t, train_backend *b, batch_source *train, batch_source
         t->have_metrics = 1;
     }
     int64_t end = c->stop_at > 0 && c->stop_at < c->sched.total ? c->stop_at : c->sched.total;
-    progress_init(&t->pg, stderr, c->show_progress, t->st.step, end);
+    progress_start(&t->pg, c->show_progress, 0, 0);
+    t->pg_step0 = t->st.step, t->pg_end = end;
     t->t_open = clock_now();
     return 0;
 }
@@ -87,6 +88,7 @@ int trainer_step(trainer *t) {
     float scale = t->st.scaler.scale;
     float grad_scale = counted > 0 ? (float)((double)scale / (double)counted) : 0.0f;
     double loss_sum = 0;
+    b->step = t->st.step;
     for (int k = 0; k < K; k++) {
         if (interrupted) {
             rc = t->train->state_from_json(t->train->ctx, pos);
@@ -177,7 +179,7 @@ int trainer_save(trainer *t) {
     if (!data) return sc_fail("cannot read the data position");
     char *json = train_state_to_json(&t->st, c, data);
     cJSON_Delete(data);
-    checkpoint_data d = {t->b->model, m, v, json, c->tokenizer};
+    checkpoint_data d = {t->b->model, m, v, json, c->tokenizer, t->b->lora};
     int rc = checkpoint_save(c->run_dir, t->st.step, &d, c->keep, t->last_ckpt, sizeof t->last_ckpt);
     free(json);
     if (!rc && t->have_metrics) rc = metrics_write_svg(&t->mx);
@@ -193,6 +195,20 @@ static int run_eval(trainer *t) {
     progress_note(&t->pg, "eval at step %lld: val loss %.4f, perplexity %.2f (%lld tokens, %.1fs)",
                   (long long)t->st.step, loss, exp(loss), (long long)tokens, clock_now() - t0);
     return t->have_metrics ? metrics_log_eval(&t->mx, t->st.step, loss, tokens) : 0;
+}
+
+/* "step 12/100 [##......] loss 3.2100 | 5120 tok/s | lr 0.003 | scale 65536 (2 skipped) | eta 3m05s" */
+static void show_progress(trainer *t, double tok_s) {
+    const train_state *s = &t->st;
+    if (!progress_update(&t->pg, (double)(s->step - t->pg_step0), (double)(t->pg_end - t->pg_step0), 1)) return;
+    char e[32], sk[32] = "", bar[32];
+    if (s->scaler.skipped) snprintf(sk, sizeof sk, " (%lld skipped)", (long long)s->scaler.skipped);
+    int width = 24, fill = t->pg_end > 0 ? (int)((double)width * (double)s->step / (double)t->pg_end) : 0;
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    progress_draw(&t->pg, "step %lld/%lld [%s] loss %.4f | %.0f tok/s | lr %.3g | scale %g%s | eta %s",
+                  (long long)s->step, (long long)t->pg_end, bar, s->loss, tok_s, (double)s->lr,
+                  (double)s->scaler.scale, sk, progress_duration(e, sizeof e, t->pg.eta));
 }
 
 static int save_and_note(trainer *t, const char *why) {
@@ -226,14 +242,14 @@ int trainer_run(trainer *t) {
                                tok_s, s->scaler.scale, s->skipped, s->scaler.skipped, clock_now() - t->t_open};
             if (metrics_log_step(&t->mx, &ms)) return -1;
         }
-        progress_update(&t->pg, s->step, s->loss, tok_s, s->lr, s->scaler.scale, s->scaler.skipped);
+        show_progress(t, tok_s);
         if (t->val && c->eval_every > 0 && s->step % c->eval_every == 0) {
             if (run_eval(t)) return -1;
             last_eval = s->step;
         }
         if (c->max_skips > 0 && s->scaler.consecutive >= c->max_skips) {
             /* every loss scale tried overflowed (or the loss itself is not finite): stop rather than spin */
-            progress_end(&t->pg);
+            progress_finish(&t->pg);
             if (c->run_dir && trainer_save(t)) return -1;
             return 2;
         }
@@ -241,7 +257,7 @@ int trainer_run(trainer *t) {
         if (c->save_every > 0 && s->step % c->save_every == 0 && s->step < end && save_and_note(t, "saved")) return -1;
     }
     if (interrupted) {
-        progress_end(&t->pg);
+        progress_finish(&t->pg);
         if (c->run_dir) {
             if (trainer_save(t)) return -1;
             progress_note(&t->pg, "interrupted after step %lld: saved checkpoint %s", (long long)t->st.step, t->last_ckpt);
@@ -249,6 +265,6 @@ int trainer_run(trainer *t) {
         return 1;
     }
     if (t->val && c->eval_every > 0 && last_eval != t->st.step && run_eval(t)) return -1;
-    progress_end(&t->pg);
+    progress_finish(&t->pg);
     return save_and_note(t, "saved") ? -1 : 0;
 }

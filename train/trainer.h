@@ -6,12 +6,13 @@
 
 #include <stdint.h>
 
+#include "host/progress.h"
+
 #include "train/backend.h"
 #include "train/batch.h"
 #include "train/loss_scale.h"
 #include "train/lr_schedule.h"
 #include "train/metrics.h"
-#include "train/progress.h"
 
 typedef struct cJSON cJSON;
 
@@ -55,7 +56,8 @@ typedef struct {
     int32_t *windows, *ids, *targets;
     metrics mx;
     int have_metrics;
-    progress pg;
+    progress pg;           /* one line per step: step/total, loss, tok/s, LR, loss scale, ETA */
+    int64_t pg_step0, pg_end; /* the step this process started at (the ETA counts its own pace only), the last */
     double t_open;
     double step_seconds;   /* wall time of the last step */
     char last_ckpt[4096];

@@ -33,7 +33,7 @@ void rmsnorm_forward(float *resid_out, float *norm_out, float *rstd, const float
                      const float *weight, int T, int C, float eps);
 /* Given dnorm = dL/dnorm_out and dresid = dL/dresid_out from the residual stream's later uses (NULL = zero),
  * writes dresid_total = dresid + (rmsnorm's input gradient) into dresid_total (which may alias dresid). That is
- * also the gradient of resid_in and delta. dweight += sum_t dnorm * resid_out * rstd. */
+ * also the gradient of resid_in and delta. dweight += sum_t dnorm * resid_out * rstd (skipped when NULL). */
 void rmsnorm_backward(float *dresid_total, float *dweight_acc, const float *dnorm, const float *dresid,
                       const float *resid_out, const float *rstd, const float *weight, int T, int C);
 

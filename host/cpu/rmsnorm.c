@@ -45,7 +45,7 @@ void rmsnorm_backward(float *dresid_total, float *dweight_acc, const float *dnor
                       const float *resid_out, const float *rstd, const float *weight, int T, int C) {
     /* dweight first, before dresid_total (which may alias dresid) is written. Each work item owns a block of
      * columns and sums over all tokens in order: no cross-thread reduction, same bits for any thread count. */
-    int nblocks = (C + RMS_COLS - 1) / RMS_COLS;
+    int nblocks = dweight_acc ? (C + RMS_COLS - 1) / RMS_COLS : 0; /* NULL: a frozen weight (LoRA) */
 #pragma omp parallel for schedule(static) if (PAR((int64_t)T * C))
     for (int b = 0; b < nblocks; b++) {
         int c0 = b * RMS_COLS, n = C - c0 < RMS_COLS ? C - c0 : RMS_COLS;

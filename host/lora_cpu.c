@@ -1,0 +1,126 @@
+/* lora_cpu.c — the LoRA branch on the CPU (see lora_cpu.h). Every product is one OpenBLAS sgemm; sums over tokens
+ * are an sgemm's K dimension, which OpenBLAS never splits, so gradients are deterministic for a thread count. */
+#include "host/lora_cpu.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/error.h"
+#include "host/half.h"
+#include "host/quant.h"
+
+void lora_acts_create(lora_acts *la, const sc_lora *ad, int T) {
+    memset(la, 0, sizeof *la);
+    la->ad = ad;
+    la->T = T;
+    int widest = 1;
+    for (int t = 0; t < LORA_NTARGETS; t++) widest = ad->in[t] > widest ? ad->in[t] : widest;
+    size_t per = (size_t)T * (size_t)ad->rank;
+    la->u = sc_calloc(per * (size_t)ad->nlayers * LORA_NTARGETS, sizeof(float));
+    la->du = sc_calloc(per, sizeof(float));
+    la->xd = sc_calloc((size_t)T * (size_t)widest, sizeof(float));
+}
+
+void lora_acts_free(lora_acts *la) {
+    free(la->u), free(la->du), free(la->xd);
+    memset(la, 0, sizeof *la);
+}
+
+static float *saved_u(lora_acts *la, int layer, int target) {
+    return la->u + ((size_t)layer * LORA_NTARGETS + (size_t)target) * (size_t)la->T * (size_t)la->ad->rank;
+}
+
+/* Keep-mask of element i of (layer, target) for this sequence: a hash, so forward and backward agree without
+ * storing it. Returns 0 (dropped) or 1/(1-p) (kept, inverted-dropout scaling as torch.nn.Dropout). */
+static inline float drop_factor(uint64_t key, int slot, int64_t i, float p, float keep_scale) {
+    uint64_t z = key ^ ((uint64_t)slot << 48) ^ (uint64_t)i;
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    float u = (float)(z >> 40) * (1.0f / 16777216.0f);
+    return u < p ? 0.0f : keep_scale;
+}
+
+/* The adapter's input: x itself, or drop(x) in la->xd while training with dropout. */
+static const float *adapter_input(lora_acts *la, int layer, int target, const float *x, int T) {
+    float p = la->ad->dropout;
+    if (!la->dropout_on || !(p > 0)) return x;
+    int in = la->ad->in[target], slot = layer * LORA_NTARGETS + target;
+    float ks = 1.0f / (1.0f - p);
+    int64_t n = (int64_t)T * in;
+    for (int64_t i = 0; i < n; i++) la->xd[i] = x[i] * drop_factor(la->dropout_key, slot, i, p, ks);
+    return la->xd;
+}
+
+void lora_forward(lora_acts *la, int layer, int target, float *y, const float *x, int T) {
+    const sc_lora *ad = la->ad;
+    const float *A = lora_a(ad, layer, target), *B = lora_b(ad, layer, target);
+    if (!A || T <= 0) return;
+    int r = ad->rank, in = ad->in[target], out = ad->out[target];
+    float *u = saved_u(la, layer, target);
+    const float *xin = adapter_input(la, layer, target, x, T);
+    /* u[T, r] = drop(x) A^T;  y[T, out] += s u B^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, r, in, 1.0f, xin, in, A, in, 0.0f, u, r);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, out, r, lora_scaling(ad), u, r, B, r, 1.0f, y, out);
+}
+
+void lora_backward(lora_acts *la, int layer, int target, float *dx_acc, const float *dy, const float *x, int T) {
+    const sc_lora *ad = la->ad;
+    const float *A = lora_a(ad, layer, target), *B = lora_b(ad, layer, target);
+    if (!A || T <= 0) return;
+    int r = ad->rank, in = ad->in[target], out = ad->out[target];
+    float s = lora_scaling(ad);
+    const float *u = saved_u(la, layer, target);
+    if (la->grads) { /* dB[out, r] += s dy^T u */
+        float *dB = lora_block_b(ad, la->grads, layer, target);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, r, T, s, dy, out, u, r, 1.0f, dB, r);
+    }
+    /* du[T, r] = s dy B */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, r, out, s, dy, out, B, r, 0.0f, la->du, r);
+    int dropping = la->dropout_on && ad->dropout > 0;
+    if (la->grads) { /* dA[r, in] += du^T drop(x) (drop(x) regenerated into xd) */
+        const float *xin = adapter_input(la, layer, target, x, T);
+        float *dA = lora_block_a(ad, la->grads, layer, target);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, in, T, 1.0f, la->du, r, xin, in, 1.0f, dA, in);
+    }
+    if (!dx_acc) return;
+    if (!dropping) { /* dx[T, in] += du A */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, in, r, 1.0f, la->du, r, A, in, 1.0f, dx_acc, in);
+        return;
+    }
+    /* through the dropout: d(drop(x))/dx is the same mask */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, in, r, 1.0f, la->du, r, A, in, 0.0f, la->xd, in);
+    float p = ad->dropout, ks = 1.0f / (1.0f - p);
+    int slot = layer * LORA_NTARGETS + target;
+    int64_t n = (int64_t)T * in;
+    for (int64_t i = 0; i < n; i++) dx_acc[i] += la->xd[i] * drop_factor(la->dropout_key, slot, i, p, ks);
+}
+
+int lora_base_precision(sc_model *m, const char *precision) {
+    if (!strcmp(precision, "fp32")) return 0;
+    if (!strcmp(precision, "fp16")) {
+        for (int64_t i = 0; i < m->nparams; i++) m->params[i] = half_to_float(float_to_half(m->params[i]));
+        return 0;
+    }
+    if (strcmp(precision, "int8")) return sc_fail("--base-precision must be fp32, fp16 or int8, got '%s'", precision);
+    /* per-row INT8 of the linear layers (what `smallcoder quantize` stores); embeddings and norms as FP16 */
+    for (int64_t i = 0; i < m->nparams; i++) m->params[i] = half_to_float(float_to_half(m->params[i]));
+    for (int i = 0; i < m->ntensors; i++) {
+        const sc_param *p = &m->table[i];
+        if (p->ndim != 2 || !strstr(p->name, "_proj.weight")) continue;
+        int rows = (int)p->shape[0], cols = (int)p->shape[1];
+        int8_t *q = sc_malloc((size_t)rows * (size_t)cols);
+        uint16_t *sc = sc_malloc(sizeof(uint16_t) * (size_t)rows);
+        float *w = m->params + p->offset;
+        quant_rows(w, rows, cols, 0, q, sc);
+        for (int r = 0; r < rows; r++) {
+            float s = half_to_float(sc[r]);
+            for (int c = 0; c < cols; c++) w[(int64_t)r * cols + c] = (float)q[(int64_t)r * cols + c] * s;
+        }
+        free(q), free(sc);
+    }
+    return 0;
+}
