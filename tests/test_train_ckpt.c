@@ -40,7 +40,7 @@ static void test_round_trip_and_keep(void) {
     mkdir(run, 0755);
     CHECK(atomic_write_file(tok, "{\"model\":{}}", 12) == 0);
     const char *state = "{\"format\":\"x\"}\n";
-    checkpoint_data d = {&m, ea, eas, state, tok};
+    checkpoint_data d = {&m, ea, eas, state, tok, NULL};
     for (int64_t step = 10; step <= 40; step += 10) {
         m.params[0] = (float)step;
         CHECK(checkpoint_save(run, step, &d, 2, out, sizeof out) == 0);
@@ -104,7 +104,7 @@ static void test_round_trip_and_keep(void) {
     sc_model o;
     model_create(&o, &other);
     float *oa = sc_calloc((size_t)o.nparams, sizeof(float));
-    checkpoint_data od = {&o, oa, oa, state, NULL};
+    checkpoint_data od = {&o, oa, oa, state, NULL, NULL};
     char run2[512];
     snprintf(run2, sizeof run2, "%s/run2", root);
     mkdir(run2, 0755);
@@ -132,7 +132,7 @@ static void test_names_agree_with_content(void) {
     char run[512], stale[600], out[4096], p[4200];
     snprintf(run, sizeof run, "%s/names", root);
     mkdir(run, 0755);
-    checkpoint_data d = {&m, ea, eas, "{\"format\":\"new\"}\n", NULL};
+    checkpoint_data d = {&m, ea, eas, "{\"format\":\"new\"}\n", NULL, NULL};
     /* a stale ckpt-7 of another run (complete, other state) must not survive a save of step 7 */
     snprintf(stale, sizeof stale, "%s/ckpt-7", run);
     mkdir(stale, 0755);
