@@ -113,6 +113,12 @@ int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ct
 /* The same with LoRA adapters on board (their FP32 weights and the side path's scratch). */
 int64_t engine_cuda_plan_bytes_lora(const sc_config *c, int int8, int group, int n_ctx, int n_seqs,
                                     const sc_lora *const *lora, int n_lora);
+/* That plan by part (bytes): what `complete|serve --plan` prints. */
+typedef struct {
+    int64_t weights, lora, kv, scratch, total;
+} sc_engine_plan;
+void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, const sc_lora *const *lora,
+                      int n_lora, sc_engine_plan *out);
 /* --precision auto of the CUDA engine on the device dp describes: 1 = INT8, 0 = FP16, why (n bytes) says which
  * rule decided. INT8 when the checkpoint is INT8, when FP16 weights + KV + DEVICE_RESERVE exceed dp->free_now, or
  * when the card's bandwidth / FP16 weight bytes (the ceiling of FP16 decode, which reads every weight per token) is

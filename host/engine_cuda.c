@@ -216,6 +216,18 @@ int64_t engine_cuda_plan_bytes_lora(const sc_config *c, int int8, int group, int
     return plan_bytes(c, int8, group, n_ctx, n_seqs, 0, lora, n_lora);
 }
 
+void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, const sc_lora *const *lora,
+                      int n_lora, sc_engine_plan *out) {
+    cuda_engine ce = {0};
+    dims(&ce, c, int8, group, n_ctx, n_seqs, 0, lora, n_lora);
+    cuda_arena a;
+    cuda_arena_sizing(&a);
+    layout(&ce, &a);
+    dims_free(&ce);
+    out->total = (int64_t)a.high, out->weights = (int64_t)ce.weight_bytes, out->lora = (int64_t)ce.lora_bytes;
+    out->kv = (int64_t)ce.kv_bytes, out->scratch = out->total - out->weights - out->lora - out->kv;
+}
+
 /* bytes of the weights as stored on the device: what one decode step reads */
 static int64_t weight_bytes_of(const sc_config *c, int int8, int group) {
     cuda_engine ce = {0};

@@ -57,7 +57,7 @@ int cmd_complete(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *file = NULL, *cursor = NULL, *prefix = NULL, *suffix = NULL;
     const char *fim_format = NULL;
     const char *device = "auto", *kvtype = "f16", *stop = NULL, *precision = "auto";
-    int n_predict = 128, stream = 0, threads = 0, ctx = 0;
+    int n_predict = 128, stream = 0, threads = 0, ctx = 0, plan = 0;
     sc_sampling sp;
     sampling_defaults(&sp);
     int seed = 0;
@@ -90,6 +90,8 @@ int cmd_complete(int argc, char **argv) {
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         SPEC_CLI_ARGS(sc),
         LORA_CLI_ARGS(lc),
+        {"plan", 0, SC_ARG_FLAG, &plan,
+         "print the memory of base + adapters + KV (CPU engine, CUDA engine in INT8 and FP16) and exit", 0},
         {"fim-format", 0, SC_ARG_STR, &fim_format,
          "FIM prompt layout: auto (from the tokenizer's tokens), starcoder, qwen, deepseek or codellama", 0},
     };
@@ -109,7 +111,7 @@ int cmd_complete(int argc, char **argv) {
     int npos, rc = sc_args_parse(&cli, argc, argv, &npos);
     if (!rc) rc = sc_args_check_ranges(&cli, ranges, (int)(sizeof ranges / sizeof ranges[0]));
     if (rc) return rc == 1 ? 0 : 2;
-    if ((prompt != NULL) + (file != NULL) + (prefix != NULL) != 1) {
+    if (!plan && (prompt != NULL) + (file != NULL) + (prefix != NULL) != 1) {
         fprintf(stderr, "smallcoder complete: give exactly one of --prompt, --file, --prefix\n");
         return 2;
     }
@@ -143,6 +145,12 @@ int cmd_complete(int argc, char **argv) {
     double t0 = clock_now();
     if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
     if (lora_cli_open(&lc, &w.cfg, dir)) goto fail;
+    if (plan) {
+        lora_cli_plan(&lc, &w, dir, ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings,
+                      1);
+        rc = 0;
+        goto done;
+    }
     if (fim_prompt(tok, fim_format, prefix, suffix, &ids, &n)) goto fail;
     if (n_predict < 0) n_predict = 0;
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;

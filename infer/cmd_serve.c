@@ -24,7 +24,7 @@ int cmd_serve(int argc, char **argv) {
     sc_spec_opts so;
     static sc_lora_cli lc; /* static: a few hundred KiB of names and paths */
     memset(&lc, 0, sizeof lc);
-    int lora_off = 0;
+    int lora_off = 0, plan = 0;
     sc_arg args[] = {
         {"model", 'm', SC_ARG_STR, &dir, "model directory (FP32/FP16 or INT8)", 1},
         {"host", 0, SC_ARG_STR, &host, "IPv4 address to listen on", 0},
@@ -47,6 +47,8 @@ int cmd_serve(int argc, char **argv) {
         LORA_CLI_ARGS(lc),
         {"lora-init-without-apply", 0, SC_ARG_FLAG, &lora_off,
          "load the --lora adapters with scale 0: only requests that list them ('lora' field) apply them", 0},
+        {"plan", 0, SC_ARG_FLAG, &plan,
+         "print the memory of base + adapters + KV of every slot (CPU, CUDA INT8/FP16 engines) and exit", 0},
         {"fim-format", 0, SC_ARG_STR, &fim_format,
          "FIM layout for /infill and suffix: auto (from the tokenizer), starcoder, qwen, deepseek or codellama", 0},
     };
@@ -114,6 +116,13 @@ int cmd_serve(int argc, char **argv) {
     if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
     if (lora_cli_open(&lc, &w.cfg, dir)) goto fail;
     st.n_ctx = ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings;
+    if (plan) {
+        lora_cli_plan(&lc, &w, dir, st.n_ctx, parallel);
+        lora_cli_close(&lc);
+        weights_free(&w);
+        tokenizer_free(tok);
+        return 0;
+    }
     sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
                         .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel, .lora = lc.ptr,
                         .n_lora = lc.n};

@@ -224,6 +224,25 @@ int main(void) {
     printf("plan, tiny INT8 at %d positions: %.1f KiB, with the two adapters %.1f KiB\n", CTX, p0 / 1024.0, p2 / 1024.0);
     tu_check("the device plan grows by at least the adapters' FP32 bytes",
              p2 - p0 >= (a.nparams + b.nparams) * 4 ? 0.0 : 1.0, 0.0);
+    /* what serving a rank-16 all-linear adapter adds to a DeepSeek-Coder-1.3B-shaped INT8 base (printed) */
+    {
+        sc_config c;
+        config_preset(&c, "304m");
+        c.hidden_size = 2048, c.intermediate_size = 5504, c.num_hidden_layers = 24, c.num_attention_heads = 16;
+        c.num_key_value_heads = 16, c.head_dim = 128, c.vocab_size = 32256, c.tie_word_embeddings = 0;
+        sc_lora big;
+        if (lora_create(&big, &c, 16, 32.0f, LORA_ALL_TARGETS, 0.0f, NULL)) return printf("%s\n", sc_error()), 1;
+        const sc_lora *bp[1] = {&big};
+        sc_engine_plan pl;
+        engine_cuda_plan(&c, 1, 0, 2048, 1, bp, 1, &pl);
+        printf("plan: deepseek-coder-1.3b shape, INT8 per row, 2048 positions, one rank-16 adapter on every linear "
+               "layer: arena %.1f MiB = weights %.1f + adapter %.1f (FP32) + KV %.1f + scratch %.1f\n",
+               pl.total / 1048576.0, pl.weights / 1048576.0, pl.lora / 1048576.0, pl.kv / 1048576.0,
+               pl.scratch / 1048576.0);
+        tu_check("1.3b plan: the adapter's part is its FP32 weights + scratch (MiB over the weights)",
+                 (pl.lora - big.nparams * 4) / 1048576.0, 1.0);
+        lora_free(&big);
+    }
     for (int i = 0; i < 4; i++) free(pre[i]), free(dec[i]);
     lora_free(&a), lora_free(&b), lora_free(&z);
     weights_free(&w32), weights_free(&w8);
