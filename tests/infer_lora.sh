@@ -72,6 +72,10 @@ refuse --lora "$dir/nonexistent" "nonexistent"
 refuse --lora-scaled "$dir/a:x" "not a number"
 refuse --lora-scaled "$dir/a" "expected"
 refuse --lora "a=$dir/a,a=$dir/b" "named 'a'"
+# --plan: the adapters' memory next to the base's, no model run
+$sc serve --model "$dir/t" --lora "A=$dir/a" --parallel 2 --ctx 64 --plan >"$dir/plan" 2>"$dir/err" || fail "serve --plan: $(cat "$dir/err")"
+grep -q "1 LoRA adapter (.*A rank 4), 2 sessions x 64 positions" "$dir/plan" &&
+  grep -q "CPU engine: weights .* + LoRA adapters 0.1 MiB" "$dir/plan" || fail "serve --plan: $(cat "$dir/plan")"
 echo "complete: adapters change the text, B = 0 and scale 0 do not, speculation keeps it, refusals are one line"
 
 printf %s "$P" >"$dir/p"
