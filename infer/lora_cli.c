@@ -1,6 +1,7 @@
 /* lora_cli.c — see lora_cli.h. */
 #include "infer/lora_cli.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "host/device_probe.h"
 #include "host/error.h"
+#include "host/fileio.h"
 
 /* one "[NAME=]DIR[:SCALE]" item into slot c->n (SCALE only for --lora-scaled) */
 static int add_item(sc_lora_cli *c, const char *opt, const char *item, size_t len) {
@@ -50,6 +52,24 @@ static int add_item(sc_lora_cli *c, const char *opt, const char *item, size_t le
     return 0;
 }
 
+/* The names the base in model_dir answers to for an adapter's base_model_name_or_path, besides the directory: the
+ * name its config.json carries (HF's "_name_or_path": a downloaded model keeps its hub name there) and, for an INT8
+ * copy, the directory it was quantized from (quantization_config.quantized_from, written by `quantize`). */
+static int base_aliases(const char *model_dir, char names[2][4096]) {
+    char p[4200], *text;
+    size_t len;
+    int n = 0;
+    if (file_read_all(path_join(p, sizeof p, model_dir, "config.json"), &text, &len)) return 0;
+    cJSON *j = cJSON_ParseWithLength(text, len), *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
+    free(text);
+    const cJSON *v[2] = {cJSON_GetObjectItemCaseSensitive(j, "_name_or_path"),
+                         cJSON_GetObjectItemCaseSensitive(qc, "quantized_from")};
+    for (int i = 0; i < 2; i++)
+        if (cJSON_IsString(v[i]) && v[i]->valuestring[0]) snprintf(names[n++], sizeof names[0], "%s", v[i]->valuestring);
+    cJSON_Delete(j);
+    return n;
+}
+
 int lora_cli_open(sc_lora_cli *c, const sc_config *base, const char *model_dir) {
     c->n = 0;
     memset(&c->scales, 0, sizeof c->scales);
@@ -63,8 +83,17 @@ int lora_cli_open(sc_lora_cli *c, const sc_config *base, const char *model_dir) 
             p = comma + 1;
         }
     }
+    char alias[2][4096];
+    int nalias = c->n ? base_aliases(model_dir, alias) : 0;
     for (int i = 0; i < c->n; i++) {
-        if (lora_load(&c->ad[i], c->dir[i], base, model_dir) || engine_lora_check(&c->ad[i], base, c->dir[i])) {
+        int rc = lora_load(&c->ad[i], c->dir[i], base, model_dir);
+        if (rc && strstr(sc_error(), "trained for another base")) { /* under another of the base's names? */
+            char first[1200];
+            snprintf(first, sizeof first, "%s", sc_error());
+            for (int k = 0; k < nalias && rc; k++) rc = lora_load(&c->ad[i], c->dir[i], base, alias[k]);
+            if (rc && strstr(sc_error(), "trained for another base")) sc_fail("%s", first);
+        }
+        if (rc || engine_lora_check(&c->ad[i], base, c->dir[i])) {
             char why[1024];
             snprintf(why, sizeof why, "%s", sc_error());
             for (int k = 0; k < i; k++) lora_free(&c->ad[k]);
