@@ -6,14 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "host/args.h"
 #include "host/device.h"
 #include "host/error.h"
 
-int engine_kv_f16(const char *kv) {
-    if (strcmp(kv, "f16") == 0) return 1;
-    if (strcmp(kv, "f32") == 0) return 0;
-    return sc_fail("--kv must be f16 or f32, got '%s'", kv);
-}
+int engine_kv_type(const char *kv) { return sc_enum_index("kv", kv_type_names, kv); }
 
 int engine_lora_check(const sc_lora *ad, const sc_config *c, const char *dir) {
     if (ad->nlayers != c->num_hidden_layers)
@@ -57,7 +54,8 @@ int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
         }
         e->lora = o->lora, e->n_lora = o->n_lora;
     }
-    e->kv_f16 = o ? o->kv_f16 : 1;
+    e->kv_type = o ? o->kv_type : SC_KV_F16;
+    if (kv_type_check(e->kv_type, w->cfg.head_dim)) return -1;
     const char *dev = o && o->device ? o->device : "auto";
     const char *prec = o && o->precision ? o->precision : "auto";
     if (strcmp(prec, "auto") && strcmp(prec, "fp16") && strcmp(prec, "int8"))
@@ -66,13 +64,13 @@ int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
     int cuda = device_resolve(dev, 1);
     if (cuda < 0) return -1;
     if (cuda) {
-        sc_engine_opts d = {.device = dev, .kv_f16 = 1};
+        sc_engine_opts d = {.device = dev, .kv_type = SC_KV_F16};
         if (!engine_cuda_open(e, o ? o : &d)) return 0;
         if (strcmp(dev, "auto")) return -1;
         /* auto: a model or context the CUDA engine cannot take (or memory it cannot get) still runs, on the CPU */
         fprintf(stderr, "note: --device auto: %s; running on the CPU\n", sc_error());
         e->ops = NULL, e->impl = NULL, e->precision = NULL, e->device_bytes = e->weight_bytes = e->lora_bytes = 0;
-        e->kv_f16 = o ? o->kv_f16 : 1;
+        e->kv_type = o ? o->kv_type : SC_KV_F16;
     }
 #else
     if (device_resolve(dev, 0) < 0) return -1;
@@ -95,7 +93,7 @@ void engine_kv_create(const sc_engine *e, sc_kv *kv, int n_ctx) {
         e->ops->kv_create(e, kv, n_ctx);
         return;
     }
-    kv_create(kv, c->num_hidden_layers, n_ctx, c->num_key_value_heads, c->head_dim, e->kv_f16);
+    kv_create(kv, c->num_hidden_layers, n_ctx, c->num_key_value_heads, c->head_dim, e->kv_type);
 }
 
 int engine_verify_max(const sc_engine *e) {

@@ -32,7 +32,7 @@ static inline int engine_lora_set_equal(const sc_lora_set *a, const sc_lora_set 
 
 typedef struct {
     const char *device; /* "cpu", "cuda" or "auto" */
-    int kv_f16;         /* 1: FP16 KV cache (default), 0: FP32 */
+    int kv_type;        /* sc_kv_type (host/kv_cache.h): SC_KV_F16 (0, the default), f32, q8, q4 */
     int threads;        /* CPU threads per forward (0 = OpenMP's default) */
     /* CUDA engine only (the CPU runs the weights as loaded): */
     const char *precision; /* "auto" (NULL), "fp16" or "int8": see engine_cuda.c */
@@ -60,7 +60,7 @@ struct sc_engine {
     const sc_engine_ops *ops;
     const sc_weights *w;
     const sc_config *cfg;
-    int kv_f16;
+    int kv_type;            /* sc_kv_type of the caches engine_kv_create makes */
     const char *precision;  /* what runs: "fp32" or "int8" (CPU, as loaded), "fp16" or "int8" (CUDA) */
     int64_t device_bytes;   /* CUDA: device memory held (weights, scratch, KV caches), its peak; 0 on the CPU */
     int64_t weight_bytes;   /* bytes of matrices (+ scales) as this engine stores them: what decode reads */
@@ -74,8 +74,8 @@ struct sc_engine {
 
 /* Opens an engine on loaded weights (which must outlive it). device "auto" = CUDA when built and present. */
 int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o);
-/* The --kv option of the inference commands: "f16" -> 1, "f32" -> 0, anything else -1 (sc_error says why). */
-int engine_kv_f16(const char *kv);
+/* The --kv option of the inference commands: its sc_kv_type (kv_type_names), anything else -1 (sc_error says why). */
+int engine_kv_type(const char *kv);
 void engine_close(sc_engine *e);
 /* Chooses the adapters the following forwards apply (NULL = none): a non-zero scale for an adapter the engine was
  * not opened with, or one that is not finite, is refused with one line. Under the caller's engine lock when the
@@ -108,24 +108,28 @@ int engine_cpu_open(sc_engine *e, int threads);
 /* engine_cuda.c (builds with CUDA kernels only) */
 int engine_cuda_open(sc_engine *e, const sc_engine_opts *o);
 /* Device bytes the CUDA engine would allocate for config c (int8: INT8 weights with `group` columns per scale,
- * 0 = per row; else FP16), n_seqs caches of n_ctx positions: arithmetic only, no device needed. */
-int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs);
+ * 0 = per row; else FP16), n_seqs caches of n_ctx positions of kv_type (f32 counts as f16, what the engine keeps):
+ * arithmetic only, no device needed. */
+int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type);
 /* The same with LoRA adapters on board (their FP32 weights and the side path's scratch). */
-int64_t engine_cuda_plan_bytes_lora(const sc_config *c, int int8, int group, int n_ctx, int n_seqs,
+int64_t engine_cuda_plan_bytes_lora(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type,
                                     const sc_lora *const *lora, int n_lora);
-/* That plan by part (bytes): what `complete|serve --plan` prints. */
+/* That plan by part (bytes): what `complete|serve --lora ... --plan` prints. */
 typedef struct {
     int64_t weights, lora, kv, scratch, total;
 } sc_engine_plan;
-void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, const sc_lora *const *lora,
-                      int n_lora, sc_engine_plan *out);
+void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type,
+                      const sc_lora *const *lora, int n_lora, sc_engine_plan *out);
+/* The same plan as printable rows ("  weights: layers 1213.0 MiB\n..."), into buf; returns the total bytes. */
+int64_t engine_cuda_plan_describe(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type,
+                                  char *buf, size_t n);
 /* --precision auto of the CUDA engine on the device dp describes: 1 = INT8, 0 = FP16, why (n bytes) says which
  * rule decided. INT8 when the checkpoint is INT8, when FP16 weights + KV + DEVICE_RESERVE exceed dp->free_now, or
  * when the card's bandwidth / FP16 weight bytes (the ceiling of FP16 decode, which reads every weight per token) is
  * under 250 tok/s: a small or slow card (an MX450's 80 GB/s gives 131 tok/s for 304m in FP16, 262 in INT8). */
 typedef struct device_probe_info device_probe_info;
 int engine_cuda_auto_int8(const sc_config *c, int quantized, int group, int n_ctx, int n_seqs, int chunk,
-                          const device_probe_info *dp, char *why, size_t n);
+                          int kv_type, const device_probe_info *dp, char *why, size_t n);
 /* Device memory taken since the CUDA engine opened, by cudaMemGetInfo (its arena, extra KV caches, cuBLAS's and
  * the graph's own allocations; not the CUDA context); -1 for another engine. */
 int64_t engine_cuda_measured_bytes(const sc_engine *e);

@@ -60,6 +60,7 @@ typedef struct {
 
 typedef struct {
     int int8, group; /* group: the model's columns per scale (0 = per row) */
+    int kv_type, qb; /* the caches: SC_KV_F16, SC_KV_Q8 or SC_KV_Q4 (f32 is kept as f16); qb values per scale */
     int C, F, Q, KV, QKV, nh, nkv, hd, V, L, max_ctx, nseq, chunk, graphs, tied;
     int flash; /* a prompt's first chunk (position 0, > GEMV_MAX_T rows) runs the flash attention kernel */
     float eps, theta;
@@ -67,6 +68,7 @@ typedef struct {
     kn_blas *blas;
     cuda_arena arena;
     size_t weight_bytes, kv_bytes, lora_bytes;
+    size_t layer_bytes, embed_bytes, head_bytes, deq_bytes, act_bytes; /* the plan's rows (engine_cuda_plan_describe) */
     const sc_lora *const *lora; /* the engine's adapters (sc_engine_opts.lora) */
     int nlora, lora_rmax;
     clora *lmat;              /* [nlora][L][LORA_NTARGETS] */
@@ -85,8 +87,8 @@ typedef struct {
     kn_kv_step *step;
     void *blas_ws, *gemm_staging; /* gemm_staging: KN_GEMM_STAGING_BYTES (SGEMM copies, GEMM tuning) */
     void *att_ws;                 /* decode attention's split-K partials */
-    kn_half *kv_pool; /* nseq slots of [k | v], each [L][max_ctx][KV] */
-    size_t kv_slot_elems;
+    uint8_t *kv_pool; /* nseq slots of [k | v | k scales | v scales] (kv_carve), each for [L][max_ctx][KV] */
+    size_t kv_slot_bytes;
     int *kv_busy;
     cudaGraphExec_t graph;
     int64_t extra_bytes, extra_peak; /* KV caches beyond the preallocated slots */
@@ -101,8 +103,10 @@ typedef struct {
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
 static void dims(cuda_engine *ce, const sc_config *c, int int8, int group, int n_ctx, int nseq, int chunk,
-                 const sc_lora *const *lora, int nlora) {
+                 int kv_type, const sc_lora *const *lora, int nlora) {
     ce->int8 = int8, ce->group = group;
+    ce->kv_type = kv_type == SC_KV_Q8 || kv_type == SC_KV_Q4 ? kv_type : SC_KV_F16;
+    ce->qb = kv_block(c->head_dim);
     ce->C = c->hidden_size, ce->F = c->intermediate_size, ce->hd = c->head_dim, ce->L = c->num_hidden_layers;
     ce->nh = c->num_attention_heads, ce->nkv = c->num_key_value_heads, ce->V = c->vocab_size;
     ce->Q = ce->nh * ce->hd, ce->KV = ce->nkv * ce->hd, ce->QKV = ce->Q + 2 * ce->KV;
@@ -137,10 +141,28 @@ static void take_mat(cuda_engine *ce, cuda_arena *a, cmat *m, int rows, int cols
     }
 }
 
+/* One cache of n_ctx positions (kv_bytes of host/kv_cache.c): k and v data, then (q8, q4) k and v scales; kv_carve
+ * sets the pointers of a cache at p. Each part stays aligned for the attention's loads: KV is a multiple of 8, so
+ * a part is a multiple of 16 bytes (f16), 8 (q8) or 4 (q4) bytes long; pool slots are 256-byte strides. */
+static size_t kv_cache_bytes(const cuda_engine *ce, int n_ctx) {
+    size_t n = (size_t)ce->L * n_ctx * ce->KV, b = 2 * kv_data_bytes(ce->kv_type, n);
+    if (ce->kv_type != SC_KV_F16) b += 2 * (n / (size_t)ce->qb * sizeof(kn_half));
+    return b;
+}
+
+static void kv_carve(const cuda_engine *ce, sc_kv *kv, uint8_t *p) {
+    size_t n = (size_t)ce->L * kv->n_ctx * ce->KV, db = kv_data_bytes(ce->kv_type, n);
+    kv->k = p, kv->v = p + db;
+    if (ce->kv_type != SC_KV_F16) {
+        size_t sb = n / (size_t)ce->qb * sizeof(kn_half);
+        kv->ks = (uint16_t *)(p + 2 * db), kv->vs = (uint16_t *)(p + 2 * db + sb);
+    }
+}
+
 /* Every device buffer, from arena a (a sizing arena first, then the real one). */
 static void layout(cuda_engine *ce, cuda_arena *a) {
 #define TAKE(type, n) ((type *)cuda_arena_alloc(a, sizeof(type) * (size_t)(n)))
-    size_t T = (size_t)ce->chunk, C = (size_t)ce->C, F = (size_t)ce->F;
+    size_t T = (size_t)ce->chunk, C = (size_t)ce->C, F = (size_t)ce->F, m0 = cuda_arena_mark(a);
     for (int l = 0; l < ce->L; l++) {
         clayer *y = &ce->layers[l];
         y->attn_norm = TAKE(kn_half, C);
@@ -150,9 +172,12 @@ static void layout(cuda_engine *ce, cuda_arena *a) {
         take_mat(ce, a, &y->gu, 2 * ce->F, ce->C);
         take_mat(ce, a, &y->down, ce->C, ce->F);
     }
+    size_t m1 = cuda_arena_mark(a);
     take_mat(ce, a, &ce->embed, ce->V, ce->C);
+    size_t m2 = cuda_arena_mark(a);
     if (ce->tied) ce->lm_head = ce->embed;
     else take_mat(ce, a, &ce->lm_head, ce->V, ce->C);
+    ce->layer_bytes = m1 - m0, ce->embed_bytes = m2 - m1, ce->head_bytes = cuda_arena_mark(a) - m2;
     ce->final_norm = TAKE(kn_half, C);
     ce->inv_freq = TAKE(float, ce->hd / 2);
     ce->weight_bytes = cuda_arena_mark(a);
@@ -177,10 +202,12 @@ static void layout(cuda_engine *ce, cuda_arena *a) {
     ce->act = TAKE(kn_half, T * F);
     ce->down = TAKE(kn_half, T * C);
     ce->rstd = TAKE(float, T);
+    ce->act_bytes = cuda_arena_mark(a) - ce->weight_bytes;
     size_t inmax = max_sz(max_sz(C, F), (size_t)ce->Q);
     /* INT8 prefill: the largest matrix dequantized (the lm_head never is: logits are GEMVs) */
     ce->deq = ce->int8 ? TAKE(kn_half, max_sz(max_sz((size_t)ce->QKV * C, 2 * F * C), max_sz(C * F, C * ce->Q)))
                        : NULL;
+    ce->deq_bytes = cuda_arena_mark(a) - ce->weight_bytes - ce->act_bytes;
     ce->xq = TAKE(int8_t, GEMV_MAX_T * inmax);
     ce->xs = TAKE(float, GEMV_MAX_T * inmax / 4); /* ngroups <= cols / 4 (groups are multiples of 4) */
     ce->logits = TAKE(float, (size_t)GEMV_MAX_T * ce->V);
@@ -191,16 +218,16 @@ static void layout(cuda_engine *ce, cuda_arena *a) {
     ce->blas_ws = cuda_arena_alloc(a, BLAS_WS);
     ce->gemm_staging = cuda_arena_alloc(a, KN_GEMM_STAGING_BYTES);
     size_t before_kv = cuda_arena_mark(a);
-    ce->kv_slot_elems = (size_t)ce->L * ce->max_ctx * ce->KV;
-    ce->kv_pool = TAKE(kn_half, 2 * ce->kv_slot_elems * ce->nseq);
+    ce->kv_slot_bytes = (kv_cache_bytes(ce, ce->max_ctx) + 255) / 256 * 256;
+    ce->kv_pool = TAKE(uint8_t, ce->kv_slot_bytes * ce->nseq);
     ce->kv_bytes = cuda_arena_mark(a) - before_kv;
 #undef TAKE
 }
 
-static int64_t plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk,
+static int64_t plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk, int kv_type,
                           const sc_lora *const *lora, int nlora) {
     cuda_engine ce = {0};
-    dims(&ce, c, int8, group, n_ctx, n_seqs, chunk, lora, nlora);
+    dims(&ce, c, int8, group, n_ctx, n_seqs, chunk, kv_type, lora, nlora);
     cuda_arena a;
     cuda_arena_sizing(&a);
     layout(&ce, &a);
@@ -208,19 +235,42 @@ static int64_t plan_bytes(const sc_config *c, int int8, int group, int n_ctx, in
     return (int64_t)a.high;
 }
 
-int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs) {
-    return plan_bytes(c, int8, group, n_ctx, n_seqs, 0, NULL, 0);
+int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type) {
+    return plan_bytes(c, int8, group, n_ctx, n_seqs, 0, kv_type, NULL, 0);
 }
 
-int64_t engine_cuda_plan_bytes_lora(const sc_config *c, int int8, int group, int n_ctx, int n_seqs,
+int64_t engine_cuda_plan_bytes_lora(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type,
                                     const sc_lora *const *lora, int n_lora) {
-    return plan_bytes(c, int8, group, n_ctx, n_seqs, 0, lora, n_lora);
+    return plan_bytes(c, int8, group, n_ctx, n_seqs, 0, kv_type, lora, n_lora);
 }
 
-void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, const sc_lora *const *lora,
-                      int n_lora, sc_engine_plan *out) {
+int64_t engine_cuda_plan_describe(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type,
+                                  char *buf, size_t n) {
     cuda_engine ce = {0};
-    dims(&ce, c, int8, group, n_ctx, n_seqs, 0, lora, n_lora);
+    dims(&ce, c, int8, group, n_ctx, n_seqs, 0, kv_type, NULL, 0);
+    cuda_arena a;
+    cuda_arena_sizing(&a);
+    layout(&ce, &a);
+    dims_free(&ce);
+    double mib = 1048576.0, scratch = (double)(a.high - ce.weight_bytes - ce.kv_bytes);
+    size_t other = ce.weight_bytes - ce.layer_bytes - ce.embed_bytes - ce.head_bytes;
+    snprintf(buf, n,
+             "  weights (%s%s)        %8.1f MiB: layers %.1f, token embedding %.1f, lm_head %.1f%s, norms + rope %.1f\n"
+             "  KV cache (%s)            %8.1f MiB: %d x %d positions x %d layers, %.1f KiB/position\n"
+             "  scratch (chunk %d)       %8.1f MiB: activations %.1f, INT8 prefill dequantization %.1f, other %.1f\n"
+             "  total (the arena)        %8.1f MiB (the CUDA context, cuBLAS and kernels come on top)\n",
+             int8 ? "int8" : "fp16", int8 ? (group > 0 ? ", per group" : ", per row") : "", ce.weight_bytes / mib,
+             ce.layer_bytes / mib, ce.embed_bytes / mib, ce.head_bytes / mib, ce.tied ? " (tied)" : "",
+             other / mib, kv_type_names[ce.kv_type], ce.kv_bytes / mib, ce.nseq, ce.max_ctx, ce.L,
+             2.0 * ce.L * kv_row_bytes(ce.kv_type, ce.nkv, ce.hd) / 1024.0, ce.chunk, scratch / mib,
+             ce.act_bytes / mib, ce.deq_bytes / mib, (scratch - ce.act_bytes - ce.deq_bytes) / mib, a.high / mib);
+    return (int64_t)a.high;
+}
+
+void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type,
+                      const sc_lora *const *lora, int n_lora, sc_engine_plan *out) {
+    cuda_engine ce = {0};
+    dims(&ce, c, int8, group, n_ctx, n_seqs, 0, kv_type, lora, n_lora);
     cuda_arena a;
     cuda_arena_sizing(&a);
     layout(&ce, &a);
@@ -232,7 +282,7 @@ void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_
 /* bytes of the weights as stored on the device: what one decode step reads */
 static int64_t weight_bytes_of(const sc_config *c, int int8, int group) {
     cuda_engine ce = {0};
-    dims(&ce, c, int8, group, 1, 1, 1, NULL, 0);
+    dims(&ce, c, int8, group, 1, 1, 1, SC_KV_F16, NULL, 0);
     cuda_arena a;
     cuda_arena_sizing(&a);
     layout(&ce, &a);
@@ -241,8 +291,8 @@ static int64_t weight_bytes_of(const sc_config *c, int int8, int group) {
 }
 
 int engine_cuda_auto_int8(const sc_config *c, int quantized, int group, int n_ctx, int n_seqs, int chunk,
-                          const device_probe_info *dp, char *why, size_t n) {
-    int64_t need16 = plan_bytes(c, 0, 0, n_ctx, n_seqs, chunk, NULL, 0);
+                          int kv_type, const device_probe_info *dp, char *why, size_t n) {
+    int64_t need16 = plan_bytes(c, 0, 0, n_ctx, n_seqs, chunk, kv_type, NULL, 0);
     double ceiling = dp->bandwidth > 0 ? dp->bandwidth / (double)weight_bytes_of(c, 0, 0) : 0.0;
     if (quantized) {
         snprintf(why, n, "auto: an INT8 checkpoint runs as stored");
@@ -397,13 +447,13 @@ static void enqueue_layers(cuda_engine *ce, int T, int out_rows, int pos0) {
             lora_add(ce, l, LORA_K, ce->xn, ce->qkv + ce->Q, ce->QKV, T);
             lora_add(ce, l, LORA_V, ce->xn, ce->qkv + ce->Q + ce->KV, ce->QKV, T);
         }
-        kn_rope_kv_store(ce->qkv, ce->step, ce->inv_freq, l, T, ce->nh, ce->nkv, ce->hd, s);
+        kn_rope_kv_store(ce->qkv, ce->step, ce->inv_freq, l, T, ce->nh, ce->nkv, ce->hd, ce->kv_type, ce->qb, s);
         if (pos0 == 0 && T > GEMV_MAX_T && ce->flash)
             kn_attention_forward(ce->att, ce->lse, ce->qkv, ce->qkv + ce->Q, ce->qkv + ce->Q + ce->KV, T, ce->nh,
                                  ce->nkv, ce->hd, ce->QKV, ce->QKV, s);
         else
-            kn_decode_attention(ce->att, ce->qkv, ce->step, l, T, ce->nh, ce->nkv, ce->hd, ce->max_ctx, ce->att_ws,
-                                s);
+            kn_decode_attention(ce->att, ce->qkv, ce->step, l, T, ce->nh, ce->nkv, ce->hd, ce->max_ctx, ce->kv_type,
+                                ce->qb, ce->att_ws, s);
         linear(ce, &y->o, ce->att, ce->o, T);
         if (ce->nlora) lora_add(ce, l, LORA_O, ce->att, ce->o, C, T);
         kn_rmsnorm_forward(ce->x, ce->xn, ce->rstd, ce->x, ce->o, y->mlp_norm, T, C, ce->eps, s);
@@ -449,7 +499,7 @@ static int cuda_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, floa
         int T = n - i < ce->chunk ? n - i : ce->chunk, last = i + T == n;
         int out_rows = all_logits ? T : last && logits ? 1 : 0;
         /* the staging buffers are reused by the next chunk: every chunk ends with a synchronize */
-        *ce->h_step = (kn_kv_step){.pos = kv->n, .n_ctx = kv->n_ctx, .k = kv->k, .v = kv->v};
+        *ce->h_step = (kn_kv_step){.pos = kv->n, .n_ctx = kv->n_ctx, .k = kv->k, .v = kv->v, .ks = kv->ks, .vs = kv->vs};
         memcpy(ce->h_ids, ids + i, (size_t)T * sizeof(int32_t));
         CU_CHECK(cudaMemcpyAsync(ce->step, ce->h_step, sizeof *ce->h_step, cudaMemcpyHostToDevice, s));
         CU_CHECK(cudaMemcpyAsync(ce->ids, ce->h_ids, (size_t)T * sizeof(int32_t), cudaMemcpyHostToDevice, s));
@@ -487,36 +537,36 @@ static int cuda_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, floa
 static void cuda_kv_release(void *owner, void *p) {
     cuda_engine *ce = owner;
     sc_kv *kv = p;
-    kn_half *k = kv->k;
-    if (k >= ce->kv_pool && k < ce->kv_pool + 2 * ce->kv_slot_elems * ce->nseq) {
-        ce->kv_busy[(k - ce->kv_pool) / (2 * ce->kv_slot_elems)] = 0;
+    uint8_t *k = kv->k;
+    if (k >= ce->kv_pool && k < ce->kv_pool + ce->kv_slot_bytes * ce->nseq) {
+        ce->kv_busy[(k - ce->kv_pool) / ce->kv_slot_bytes] = 0;
         return;
     }
     CU_CHECK(cudaFree(k));
-    ce->extra_bytes -= kv_bytes(kv);
+    ce->extra_bytes -= (int64_t)kv_cache_bytes(ce, kv->n_ctx);
 }
 
 static void cuda_kv_create(const sc_engine *e, sc_kv *kv, int n_ctx) {
     cuda_engine *ce = e->impl;
     if (n_ctx > ce->max_ctx) n_ctx = ce->max_ctx;
-    *kv = (sc_kv){.n_ctx = n_ctx, .nlayers = ce->L, .nkv = ce->nkv, .hd = ce->hd, .f16 = 1, .owner = ce,
-                  .release = cuda_kv_release};
-    size_t elems = (size_t)ce->L * n_ctx * ce->KV;
-    kn_half *k = NULL;
-    for (int i = 0; i < ce->nseq && !k; i++)
-        if (!ce->kv_busy[i]) ce->kv_busy[i] = 1, k = ce->kv_pool + 2 * ce->kv_slot_elems * i;
-    if (!k) {
-        cudaError_t err = cudaMalloc((void **)&k, 2 * elems * sizeof(kn_half));
+    *kv = (sc_kv){.n_ctx = n_ctx, .nlayers = ce->L, .nkv = ce->nkv, .hd = ce->hd, .type = ce->kv_type, .qb = ce->qb,
+                  .owner = ce, .release = cuda_kv_release};
+    size_t bytes = kv_cache_bytes(ce, n_ctx);
+    uint8_t *p = NULL;
+    for (int i = 0; i < ce->nseq && !p; i++)
+        if (!ce->kv_busy[i]) ce->kv_busy[i] = 1, p = ce->kv_pool + ce->kv_slot_bytes * i;
+    if (!p) {
+        cudaError_t err = cudaMalloc((void **)&p, bytes);
         if (err != cudaSuccess) { /* engine_kv_create cannot fail by contract: the plan was for n_seqs sessions */
             fprintf(stderr, "smallcoder: no device memory for KV cache %d (%.1f MiB; %d were planned): %s\n",
-                    ce->nseq + 1, 2.0 * elems * sizeof(kn_half) / 1048576.0, ce->nseq, cudaGetErrorString(err));
+                    ce->nseq + 1, bytes / 1048576.0, ce->nseq, cudaGetErrorString(err));
             exit(1);
         }
-        ce->extra_bytes += (int64_t)(2 * elems * sizeof(kn_half));
+        ce->extra_bytes += (int64_t)bytes;
         if (ce->extra_bytes > ce->extra_peak) ce->extra_peak = ce->extra_bytes;
         ((sc_engine *)e)->device_bytes = (int64_t)ce->arena.cap + ce->extra_peak;
     }
-    kv->k = k, kv->v = k + elems;
+    kv_carve(ce, kv, p);
 }
 
 static void cuda_close(sc_engine *e) {
@@ -552,16 +602,17 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     device_probe_info dp; /* the context, cuBLAS and every kernel first: what is left is the arena's */
     if (device_probe(c->head_dim, &dp)) return -1;
     size_t free_b = (size_t)dp.free_now;
-    int64_t need16 = plan_bytes(c, 0, 0, n_ctx, nseq, o->chunk, e->lora, e->n_lora);
-    int64_t need8 = plan_bytes(c, 1, group, n_ctx, nseq, o->chunk, e->lora, e->n_lora);
+    int kvt = o->kv_type;
+    int64_t need16 = plan_bytes(c, 0, 0, n_ctx, nseq, o->chunk, kvt, e->lora, e->n_lora);
+    int64_t need8 = plan_bytes(c, 1, group, n_ctx, nseq, o->chunk, kvt, e->lora, e->n_lora);
     int int8;
     char why[240] = "asked for";
     if (!strcmp(prec, "fp16")) int8 = 0;
     else if (!strcmp(prec, "int8")) int8 = 1;
-    else int8 = engine_cuda_auto_int8(c, w->quantized, group, n_ctx, nseq, o->chunk, &dp, why, sizeof why);
-    if (!o->kv_f16) fprintf(stderr, "note: the CUDA engine keeps its KV cache in FP16 (--kv f32 is for the CPU)\n");
+    else int8 = engine_cuda_auto_int8(c, w->quantized, group, n_ctx, nseq, o->chunk, kvt, &dp, why, sizeof why);
+    if (kvt == SC_KV_F32) fprintf(stderr, "note: the CUDA engine keeps its KV cache in FP16 (--kv f32 is for the CPU)\n");
     cuda_engine *ce = sc_calloc(1, sizeof *ce);
-    dims(ce, c, int8, group, n_ctx, nseq, o->chunk, e->lora, e->n_lora);
+    dims(ce, c, int8, group, n_ctx, nseq, o->chunk, kvt, e->lora, e->n_lora);
     /* checks before anything is allocated: the shapes the kernels take */
     int bad = kn_decode_attention_check(ce->hd, ce->max_ctx);
     const int in_dims[3] = {ce->C, ce->Q, ce->F};
@@ -582,7 +633,7 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     ce->free_at_open = free_b;
     e->ops = &cuda_ops;
     e->impl = ce;
-    e->kv_f16 = 1;
+    e->kv_type = ce->kv_type;
     e->precision = int8 ? "int8" : "fp16";
     size_t bytes = (size_t)(int8 ? need8 : need16);
     if (cuda_arena_open(&ce->arena, bytes)) {
@@ -606,11 +657,12 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     device_describe(0, desc, sizeof desc);
     fprintf(stderr,
             "cuda engine: %s; precision %s (%s; FP16 would take %.1f MiB, INT8 %.1f MiB, %.1f MiB free); device "
-            "arena %.1f MiB = weights %.1f + LoRA adapters %.1f (%d, FP32) + KV %.1f (%d x %d positions) + scratch "
+            "arena %.1f MiB = weights %.1f + LoRA adapters %.1f (%d, FP32) + KV %.1f (%s, %d x %d positions) + scratch "
             "%.1f; CUDA context, cuBLAS, kernels %s; decode graphs %s\n",
             desc, e->precision, why, need16 / 1048576.0, need8 / 1048576.0, free_b / 1048576.0, bytes / 1048576.0,
-            ce->weight_bytes / 1048576.0, ce->lora_bytes / 1048576.0, ce->nlora, ce->kv_bytes / 1048576.0, ce->nseq,
-            ce->max_ctx, (bytes - ce->weight_bytes - ce->lora_bytes - ce->kv_bytes) / 1048576.0,
+            ce->weight_bytes / 1048576.0, ce->lora_bytes / 1048576.0, ce->nlora, ce->kv_bytes / 1048576.0,
+            kv_type_names[ce->kv_type], ce->nseq, ce->max_ctx,
+            (bytes - ce->weight_bytes - ce->lora_bytes - ce->kv_bytes) / 1048576.0,
             device_probe_describe(&dp, ctx, sizeof ctx), ce->graphs ? "on" : "off");
     return 0;
 }

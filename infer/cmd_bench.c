@@ -3,6 +3,7 @@
  * that a given memory bandwidth would allow (default: the MX450's 64 GB/s), and peak memory. With --draft and/or
  * --lookup every repetition decodes twice, plain and speculative, alternating; medians of both, the speedup, the
  * acceptance rate and whether the tokens were identical. bench/infer-bench and bench/spec-bench drive it. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,9 +131,41 @@ static int bench_spec(sc_engine *e, sc_spec_cli *sc, const sc_spec_opts *so, con
     return rc;
 }
 
+/* --perplexity: the engine's own mean NLL of each next token over ids (one pass with every position's logits, so
+ * the KV cache type, the prefill chunks and the cache reads are those of generation); prints one line */
+static int bench_perplexity(sc_engine *e, const char *dir, const int32_t *ids, int n, int json) {
+    int V = e->cfg->vocab_size;
+    if (n < 2) return sc_fail("--perplexity needs at least 2 tokens");
+    float *all = sc_malloc((size_t)n * V * sizeof(float));
+    sc_kv kv;
+    engine_kv_create(e, &kv, n);
+    int rc = e->ops->forward(e, &kv, ids, n, NULL, all);
+    double nll = 0;
+    for (int t = 0; !rc && t + 1 < n; t++) {
+        const float *l = all + (size_t)t * V;
+        double mx = l[0], s = 0;
+        for (int v = 1; v < V; v++) mx = l[v] > mx ? l[v] : mx;
+        for (int v = 0; v < V; v++) s += exp(l[v] - mx);
+        nll += mx + log(s) - l[ids[t + 1]];
+    }
+    if (!rc) {
+        nll /= n - 1;
+        if (json)
+            printf("{\"model\":\"%s\",\"weights\":\"%s\",\"kv\":\"%s\",\"device\":\"%s\",\"tokens\":%d,"
+                   "\"loss\":%.6f,\"perplexity\":%.6f}\n",
+                   dir, e->precision, kv_type_names[e->kv_type], e->ops->name, n - 1, nll, exp(nll));
+        else
+            printf("%s (%s weights, --kv %s, %s engine): loss %.6f, perplexity %.4f over %d predicted tokens\n", dir,
+                   e->precision, kv_type_names[e->kv_type], e->ops->name, nll, exp(nll), n - 1);
+    }
+    kv_free(&kv);
+    free(all);
+    return rc;
+}
+
 int cmd_infer_bench(int argc, char **argv) {
     const char *dir = NULL, *device = "auto", *kvtype = "f16", *precision = "auto";
-    int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0;
+    int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0, ppl = 0;
     float bw = 64.0f;
     const char *file = NULL;
     sc_spec_cli sc = SPEC_CLI_DEFAULTS;
@@ -142,13 +175,15 @@ int cmd_infer_bench(int argc, char **argv) {
         {"n-gen", 'n', SC_ARG_INT, &n_gen, "tokens to decode after the prompt", 0},
         {"reps", 'r', SC_ARG_INT, &reps, "repetitions; the best is reported", 0},
         {"bandwidth", 0, SC_ARG_FLOAT, &bw, "GB/s for the projected decode speed (MX450: 64)", 0},
-        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
+        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16, f32, q8 or q4 (docs/inference.md)", 0},
         {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
         {"precision", 0, SC_ARG_STR, &precision,
          "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"json", 0, SC_ARG_FLAG, &json, "one JSON line on stdout", 0},
         {"file", 'f', SC_ARG_STR, &file, "prompt: the last -p tokens of this file (tokenizer.json of the model)", 0},
+        {"perplexity", 0, SC_ARG_FLAG, &ppl,
+         "instead of timing: the engine's perplexity on the prompt (--file's last -p tokens), e.g. per --kv type", 0},
         SPEC_CLI_ARGS(sc),
     };
     sc_cli cli = {"smallcoder infer-bench", "--model DIR [-p 512] [-n 128]",
@@ -163,8 +198,8 @@ int cmd_infer_bench(int argc, char **argv) {
         fprintf(stderr, "smallcoder infer-bench: -p, -n and -r must be >= 1\n");
         return 2;
     }
-    int kv_f16 = engine_kv_f16(kvtype);
-    if (kv_f16 < 0) {
+    int kv_type = engine_kv_type(kvtype);
+    if (kv_type < 0) {
         fprintf(stderr, "smallcoder infer-bench: %s\n", sc_error());
         return 2;
     }
@@ -174,7 +209,7 @@ int cmd_infer_bench(int argc, char **argv) {
     if (weights_load(&w, dir)) goto fail_nw;
     /* speculative decoding needs room for a last verification (pending + up to 63 drafts) */
     int spec_room = spec_cli_wanted(&sc) ? 66 : 0;
-    sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
+    sc_engine_opts o = {.device = device, .kv_type = kv_type, .threads = nthreads,
                         .precision = precision, .n_ctx = n_prompt + n_gen + spec_room, .n_seqs = 1};
     if (engine_open(&e, &w, &o)) goto fail;
     if (n_prompt + n_gen + spec_room > w.cfg.max_position_embeddings) {
@@ -190,6 +225,14 @@ int cmd_infer_bench(int argc, char **argv) {
     if (file && bench_file_ids(dir, file, ids, &n_prompt)) {
         free(ids);
         goto fail;
+    }
+    if (ppl) {
+        int prc = bench_perplexity(&e, dir, ids, n_prompt, json);
+        free(ids);
+        if (prc) goto fail;
+        engine_close(&e);
+        weights_free(&w);
+        return 0;
     }
     if (spec_cli_wanted(&sc)) {
         sc_spec_opts so;
@@ -222,7 +265,7 @@ int cmd_infer_bench(int argc, char **argv) {
         if (t2 - t1 < best_tg) best_tg = t2 - t1;
     }
     /* per decoded token: every matrix and scale once, plus the KV of the positions attended (mean position) */
-    double kv_row = 2.0 * w.cfg.num_hidden_layers * w.cfg.num_key_value_heads * w.cfg.head_dim * (e.kv_f16 ? 2 : 4);
+    double kv_row = 2.0 * w.cfg.num_hidden_layers * (double)kv_row_bytes(e.kv_type, w.cfg.num_key_value_heads, w.cfg.head_dim);
     double bytes = (double)e.weight_bytes + kv_row * (n_prompt + n_gen / 2.0);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -83,7 +83,7 @@ int cmd_complete(int argc, char **argv) {
         {"seed", 0, SC_ARG_INT, &seed, "sampling seed", 0},
         {"stop", 0, SC_ARG_STR, &stop, "stop string (\\n and \\t understood)", 0},
         {"ctx", 'c', SC_ARG_INT, &ctx, "context positions to allocate (0 = the model's)", 0},
-        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
+        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16, f32, q8 or q4 (docs/inference.md)", 0},
         {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
         {"precision", 0, SC_ARG_STR, &precision,
          "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
@@ -119,8 +119,8 @@ int cmd_complete(int argc, char **argv) {
         fprintf(stderr, "smallcoder complete: --cursor goes with --file, --suffix with --prefix\n");
         return 2;
     }
-    int kv_f16 = engine_kv_f16(kvtype);
-    if (kv_f16 < 0) {
+    int kv_type = engine_kv_type(kvtype);
+    if (kv_type < 0) {
         fprintf(stderr, "smallcoder complete: %s\n", sc_error());
         return 2;
     }
@@ -147,7 +147,7 @@ int cmd_complete(int argc, char **argv) {
     if (lora_cli_open(&lc, &w.cfg, dir)) goto fail;
     if (plan) {
         lora_cli_plan(&lc, &w, dir, ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings,
-                      1);
+                      1, kv_type);
         rc = 0;
         goto done;
     }
@@ -156,7 +156,7 @@ int cmd_complete(int argc, char **argv) {
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;
     /* the context is known before the engine opens: the CUDA engine sizes its KV cache (and --precision auto
      * its choice) by it */
-    sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
+    sc_engine_opts o = {.device = device, .kv_type = kv_type, .threads = nthreads,
                         .precision = precision, .n_ctx = ctx, .n_seqs = 1, .lora = lc.ptr, .n_lora = lc.n};
     if (engine_open(&e, &w, &o)) goto fail;
     if (spec_cli_wanted(&sc)) {

@@ -38,7 +38,7 @@ int cmd_serve(int argc, char **argv) {
         {"timeout", 0, SC_ARG_INT, &timeout, "seconds a connection may stay idle before it is closed (1..3600)", 0},
         {"ctx", 'c', SC_ARG_INT, &ctx, "context positions per slot (0 = the model's)", 0},
         {"alias", 0, SC_ARG_STR, &alias, "model name in replies and /v1/models (default: the directory)", 0},
-        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16 or f32", 0},
+        {"kv", 0, SC_ARG_STR, &kvtype, "KV cache type: f16, f32, q8 or q4 (docs/inference.md)", 0},
         {"device", 0, SC_ARG_STR, &device, "cpu, cuda or auto", 0},
         {"precision", 0, SC_ARG_STR, &precision,
          "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
@@ -88,8 +88,8 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "smallcoder serve: --timeout must be 1..3600 seconds, got %d\n", timeout);
         return 2;
     }
-    int kv_f16 = engine_kv_f16(kvtype);
-    if (kv_f16 < 0) {
+    int kv_type = engine_kv_type(kvtype);
+    if (kv_type < 0) {
         fprintf(stderr, "smallcoder serve: %s\n", sc_error());
         return 2;
     }
@@ -117,13 +117,13 @@ int cmd_serve(int argc, char **argv) {
     if (lora_cli_open(&lc, &w.cfg, dir)) goto fail;
     st.n_ctx = ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings;
     if (plan) {
-        lora_cli_plan(&lc, &w, dir, st.n_ctx, parallel);
+        lora_cli_plan(&lc, &w, dir, st.n_ctx, parallel, kv_type);
         lora_cli_close(&lc);
         weights_free(&w);
         tokenizer_free(tok);
         return 0;
     }
-    sc_engine_opts o = {.device = device, .kv_f16 = kv_f16, .threads = nthreads,
+    sc_engine_opts o = {.device = device, .kv_type = kv_type, .threads = nthreads,
                         .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel, .lora = lc.ptr,
                         .n_lora = lc.n};
     if (engine_open(&e, &w, &o)) goto fail;

@@ -114,26 +114,28 @@ const char *lora_cli_describe(const sc_lora_cli *c, const sc_lora_set *scales, c
     return buf;
 }
 
-void lora_cli_plan(const sc_lora_cli *c, const sc_weights *w, const char *model_dir, int n_ctx, int n_seqs) {
+void lora_cli_plan(const sc_lora_cli *c, const sc_weights *w, const char *model_dir, int n_ctx, int n_seqs,
+                   int kv_type) {
     const sc_config *cfg = &w->cfg;
     const double mib = 1048576.0;
     int64_t lora = 0;
     for (int i = 0; i < c->n; i++) lora += c->ad[i].nparams * (int64_t)sizeof(float);
-    int64_t kv_pos = 2LL * cfg->num_hidden_layers * cfg->num_key_value_heads * cfg->head_dim; /* values per position */
+    int64_t kv = 2LL * cfg->num_hidden_layers * (int64_t)kv_row_bytes(kv_type, cfg->num_key_value_heads, cfg->head_dim) *
+                 n_ctx * n_seqs;
     printf("plan: %s (%s), %d LoRA adapter%s (%.1f MiB in FP32", model_dir, w->quantized ? "INT8" : "FP32", c->n,
            c->n == 1 ? "" : "s", lora / mib);
     for (int i = 0; i < c->n; i++) printf("%s %s rank %d", i ? "," : ":", c->name[i], c->ad[i].rank);
     printf("), %d session%s x %d positions\n", n_seqs, n_seqs == 1 ? "" : "s", n_ctx);
     printf("  CPU engine: weights %.1f MiB as loaded + LoRA adapters %.1f MiB (FP32, read where loaded) + KV %.1f MiB "
-           "(FP16; FP32 with --kv f32: %.1f) = %.1f MiB host memory besides scratch\n",
-           w->weight_bytes / mib, lora / mib, kv_pos * n_ctx * n_seqs * 2 / mib, kv_pos * n_ctx * n_seqs * 4 / mib,
-           (w->weight_bytes + lora + kv_pos * n_ctx * n_seqs * 2) / mib);
+           "(%s) = %.1f MiB host memory besides scratch\n",
+           w->weight_bytes / mib, lora / mib, kv / mib, kv_type_names[kv_type], (w->weight_bytes + lora + kv) / mib);
 #ifdef SC_HAVE_KERNELS
     device_probe_info dp;
     device_probe_estimate(&dp);
     for (int int8 = 1; int8 >= 0; int8--) {
         sc_engine_plan p;
-        engine_cuda_plan(cfg, int8, int8 && w->quantized ? w->group_size : 0, n_ctx, n_seqs, c->ptr, c->n, &p);
+        engine_cuda_plan(cfg, int8, int8 && w->quantized ? w->group_size : 0, n_ctx, n_seqs, kv_type, c->ptr, c->n,
+                         &p);
         printf("  CUDA engine, %s: arena %.1f MiB = weights %.1f + LoRA adapters %.1f (FP32) + KV %.1f + scratch %.1f; "
                "+ CUDA context, cuBLAS, kernels %.0f MiB (estimate) = %.1f MiB of device memory\n",
                int8 ? "--precision int8" : "--precision fp16", p.total / mib, p.weights / mib, p.lora / mib,

@@ -31,6 +31,7 @@ void lora_cli_close(sc_lora_cli *c);
 /* --plan of complete and serve: the memory of base + adapters + KV (n_seqs caches of n_ctx positions) on the CPU
  * engine and, in a build with CUDA kernels, the CUDA engine's arena for INT8 and FP16 weights, printed to stdout;
  * no device is opened. */
-void lora_cli_plan(const sc_lora_cli *c, const sc_weights *w, const char *model_dir, int n_ctx, int n_seqs);
+void lora_cli_plan(const sc_lora_cli *c, const sc_weights *w, const char *model_dir, int n_ctx, int n_seqs,
+                   int kv_type);
 
 #endif

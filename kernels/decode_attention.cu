@@ -7,6 +7,9 @@
 // (running max, sum, FP32 accumulators). With more than one split the partials go to a workspace and a combine pass
 // rescales and adds them. The launch shape depends only on (T, max_ctx, SM count), never on the position, so a
 // captured graph replays at every position: blocks past a row's last split exit at once.
+// Quantized caches (q8, q4: host/kv_cache.h) are dequantized to FP16 as a tile is copied into shared memory, so the
+// rest of the kernel is the FP16 one and no full-size FP16 copy of the cache ever exists; the store kernel
+// quantizes each new row on its own (one thread per block of qb values), with host/kv_cache.c's float operations.
 #include "kernels/common.cuh"
 
 enum {
@@ -22,7 +25,7 @@ enum {
 static_assert(DA_THREADS == 4 * 32 && DA_TILE == 2 * 32 && DA_MAX_G == 2 * 4, "the softmax step maps warps to heads");
 
 __global__ void rope_kv_store_kernel(__half *qkv, const kn_kv_step *st, const float *inv_freq, int layer, int T,
-                                     int nh, int nkv, int hd) {
+                                     int nh, int nkv, int hd, int store) {
     int half = hd / 2, ld = (nh + 2 * nkv) * hd, row = nkv * hd;
     int64_t n_rot = (int64_t)T * (nh + nkv) * half, n_v = (int64_t)T * row;
     int pos = st->pos;
@@ -39,7 +42,7 @@ __global__ void rope_kv_store_kernel(__half *qkv, const kn_kv_step *st, const fl
             float a = h2f(*x1), b = h2f(*x2);
             __half r1 = f2h(a * c - b * s), r2 = f2h(b * c + a * s);
             *x1 = r1, *x2 = r2;
-            if (h >= nh) {  // a key head: into the cache as well
+            if (h >= nh && store) {  // a key head: into an FP16 cache as well
                 __half *kr = K + (int64_t)(pos + t) * row + (int64_t)(h - nh) * hd + i;
                 kr[0] = r1, kr[half] = r2;
             }
@@ -47,6 +50,45 @@ __global__ void rope_kv_store_kernel(__half *qkv, const kn_kv_step *st, const fl
             int64_t j = idx - n_rot;
             int t = (int)(j / row), e = (int)(j % row);
             V[(int64_t)(pos + t) * row + e] = qkv[(int64_t)t * ld + (int64_t)(nh + nkv) * hd + e];
+        }
+    }
+}
+
+// grid-stride over 2 T nkv*hd/qb blocks (k blocks, then v blocks): kv_quant_block of host/kv_cache.c on one block
+template <int KT>
+__global__ void kv_quant_store_kernel(const __half *qkv, const kn_kv_step *st, int layer, int T, int nh, int nkv,
+                                      int hd, int qb) {
+    int row = nkv * hd, nb = row / qb, ld = (nh + 2 * nkv) * hd;
+    int64_t n = 2LL * T * nb;
+    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < n; idx += (int64_t)gridDim.x * blockDim.x) {
+        int is_v = idx >= (int64_t)T * nb, b = (int)(idx % nb), t = (int)(idx / nb % T);
+        const __half *x = qkv + (int64_t)t * ld + (int64_t)(nh + is_v * nkv) * hd + (int64_t)b * qb;
+        int64_t prow = (int64_t)layer * st->n_ctx + st->pos + t;  // the position's row in the cache
+        __half *sc = (__half *)(is_v ? st->vs : st->ks) + prow * nb + b;
+        if (KT == KN_KV_Q8) {
+            float amax = 0.0f;
+            for (int i = 0; i < qb; i++) amax = fmaxf(amax, fabsf(h2f(x[i])));
+            __half dh = f2h(amax / 127.0f);
+            float d = h2f(dh), id = d != 0.0f ? 1.0f / d : 0.0f;
+            int8_t *o = (int8_t *)(is_v ? st->v : st->k) + prow * row + (int64_t)b * qb;
+            for (int i = 0; i < qb; i++) {
+                float r = rintf(h2f(x[i]) * id);
+                o[i] = (int8_t)(r > 127.0f ? 127 : r < -127.0f ? -127 : r);
+            }
+            *sc = dh;
+        } else {
+            float m = 0.0f;
+            for (int i = 0; i < qb; i++)
+                if (fabsf(h2f(x[i])) > fabsf(m)) m = h2f(x[i]);
+            __half dh = f2h(m / -8.0f);
+            float d = h2f(dh), id = d != 0.0f ? 1.0f / d : 0.0f;
+            uint8_t *o = (uint8_t *)(is_v ? st->v : st->k) + (prow * row + (int64_t)b * qb) / 2;
+            for (int i = 0; i < qb; i += 2) {
+                float a = floorf(h2f(x[i]) * id + 8.5f), c = floorf(h2f(x[i + 1]) * id + 8.5f);
+                int qa = a < 0.0f ? 0 : a > 15.0f ? 15 : (int)a, qc = c < 0.0f ? 0 : c > 15.0f ? 15 : (int)c;
+                o[i / 2] = (uint8_t)(qa | qc << 4);
+            }
+            *sc = dh;
         }
     }
 }
@@ -88,10 +130,34 @@ static __device__ __forceinline__ float dot8(const float *q, uint4 k) {
     return s;
 }
 
+// 8 cached values of a quantized cache as 8 FP16 values (one uint4 of a shared-memory tile): q8 from a uint2 of
+// int8, q4 from a uint32 of nibbles (element e at bits 4e), times the block's scale d
+static __device__ __forceinline__ uint4 da_deq_q8(uint2 q, float d) {
+    da_h8 o;
+    unsigned w[2] = {q.x, q.y};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        unsigned x = w[i / 2] >> (16 * (i % 2));
+        o.h[i] = __floats2half2_rn((float)(int8_t)(x & 0xff) * d, (float)(int8_t)((x >> 8) & 0xff) * d);
+    }
+    return o.u;
+}
+
+static __device__ __forceinline__ uint4 da_deq_q4(unsigned q, float d) {
+    da_h8 o;
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+        o.h[i] = __floats2half2_rn((float)((int)((q >> (8 * i)) & 15) - 8) * d,
+                                   (float)((int)((q >> (8 * i + 4)) & 15) - 8) * d);
+    return o.u;
+}
+
 // grid (S splits, nkv * head chunks, T rows). part: [T][nh][S][hd] FP32 accumulators, then [T][nh][S] (max, sum).
+// KT: the cache type (KN_KV_F16, KN_KV_Q8, KN_KV_Q4); qb: values per scale of a quantized cache.
+template <int KT>
 __global__ void __launch_bounds__(DA_THREADS)
     decode_split_kernel(__half *out, float *part, const __half *qkv, const kn_kv_step *st, int layer, int nh, int nkv,
-                        int hd, int gb, int S) {
+                        int hd, int gb, int S, int qb) {
     extern __shared__ __align__(16) unsigned char da_smem[];
     int G = nh / nkv, chunks = (G + gb - 1) / gb;
     int kvh = blockIdx.y / chunks, g0 = blockIdx.y % chunks * gb, ng = min(gb, G - g0), h0 = kvh * G + g0;
@@ -108,6 +174,14 @@ __global__ void __launch_bounds__(DA_THREADS)
     int row16 = nkv * hd / 8, ld = (nh + 2 * nkv) * hd;
     size_t base = (size_t)layer * st->n_ctx * nkv * hd + (size_t)kvh * hd;
     const uint4 *K = (const uint4 *)((const __half *)st->k + base), *V = (const uint4 *)((const __half *)st->v + base);
+    // quantized caches: 8 values = a uint2 (q8) or a uint32 (q4); row16 of those per position, nbr scales
+    int nbr = KT == KN_KV_F16 ? 0 : nkv * hd / qb;
+    const uint2 *K8 = (const uint2 *)((const int8_t *)st->k + base), *V8 = (const uint2 *)((const int8_t *)st->v + base);
+    const unsigned *K4 = (const unsigned *)((const uint8_t *)st->k + base / 2);
+    const unsigned *V4 = (const unsigned *)((const uint8_t *)st->v + base / 2);
+    size_t sbase = KT == KN_KV_F16 ? 0 : ((size_t)layer * st->n_ctx * nbr + (size_t)kvh * hd / qb);
+    const __half *KS = KT == KN_KV_F16 ? NULL : (const __half *)st->ks + sbase;
+    const __half *VS = KT == KN_KV_F16 ? NULL : (const __half *)st->vs + sbase;
     const __half *q = qkv + (size_t)t * ld + (size_t)h0 * hd;
     float scale = 1.0f / sqrtf((float)hd);
     for (int i = tid; i < ng * hd; i += DA_THREADS) qs[i] = h2f(q[i]);  // a group's heads are adjacent in q
@@ -123,19 +197,42 @@ __global__ void __launch_bounds__(DA_THREADS)
         // 1. the tile of K and V: consecutive threads take consecutive 16 bytes of a row (coalesced); all loads are
         // issued before the stores so they are in flight together
         enum { LOADS = DA_TILE * DA_MAX_HD / 8 / DA_THREADS };
-        uint4 kr[LOADS] = {}, vr[LOADS] = {};
+        if (KT == KN_KV_F16) {
+            uint4 kr[LOADS] = {}, vr[LOADS] = {};
 #pragma unroll
-        for (int u = 0; u < LOADS; u++) {
-            int i = tid + u * DA_THREADS, r = i / c8, c = i - r * c8;
-            if (i < nload) {
-                kr[u] = K[(size_t)(j0 + r) * row16 + c];
-                vr[u] = V[(size_t)(j0 + r) * row16 + c];
+            for (int u = 0; u < LOADS; u++) {
+                int i = tid + u * DA_THREADS, r = i / c8, c = i - r * c8;
+                if (i < nload) {
+                    kr[u] = K[(size_t)(j0 + r) * row16 + c];
+                    vr[u] = V[(size_t)(j0 + r) * row16 + c];
+                }
             }
-        }
 #pragma unroll
-        for (int u = 0; u < LOADS; u++) {
-            int i = tid + u * DA_THREADS, r = i / c8, c = i - r * c8;
-            if (i < nload) ks[r * sw + c] = kr[u], vs[r * sw + c] = vr[u];
+            for (int u = 0; u < LOADS; u++) {
+                int i = tid + u * DA_THREADS, r = i / c8, c = i - r * c8;
+                if (i < nload) ks[r * sw + c] = kr[u], vs[r * sw + c] = vr[u];
+            }
+        } else {  // quantized: the raw bytes and scales first (all in flight), then dequantized into the tile
+            uint2 kr[LOADS] = {}, vr[LOADS] = {};
+            float kd[LOADS] = {}, vd[LOADS] = {};
+#pragma unroll
+            for (int u = 0; u < LOADS; u++) {
+                int i = tid + u * DA_THREADS, r = i / c8, c = i - r * c8;
+                if (i < nload) {
+                    size_t e = (size_t)(j0 + r) * row16 + c, sidx = (size_t)(j0 + r) * nbr + 8 * c / qb;
+                    if (KT == KN_KV_Q8) kr[u] = K8[e], vr[u] = V8[e];
+                    else kr[u].x = K4[e], vr[u].x = V4[e];
+                    kd[u] = h2f(KS[sidx]), vd[u] = h2f(VS[sidx]);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < LOADS; u++) {
+                int i = tid + u * DA_THREADS, r = i / c8, c = i - r * c8;
+                if (i < nload) {
+                    ks[r * sw + c] = KT == KN_KV_Q8 ? da_deq_q8(kr[u], kd[u]) : da_deq_q4(kr[u].x, kd[u]);
+                    vs[r * sw + c] = KT == KN_KV_Q8 ? da_deq_q8(vr[u], vd[u]) : da_deq_q4(vr[u].x, vd[u]);
+                }
+            }
         }
         __syncthreads();
         // 2. scores: thread (j, gs) takes position j for heads gs, gs + 2, ... (q reads are warp-wide broadcasts)
@@ -272,21 +369,47 @@ extern "C" size_t kn_decode_attention_workspace(int T, int nh, int hd) {
     return sizeof(float) * (size_t)rows * nh * DA_MAX_SPLITS * ((size_t)hd + 2);
 }
 
-extern "C" void kn_rope_kv_store(kn_half *qkv, const kn_kv_step *st, const float *inv_freq, int layer, int T, int nh,
-                                 int nkv, int hd, cudaStream_t stream) {
+extern "C" void kn_kv_quant_store(const kn_half *qkv, const kn_kv_step *st, int layer, int T, int nh, int nkv, int hd,
+                                  int kv_type, int qb, cudaStream_t stream) {
     if (T <= 0) return;
-    int64_t n = (int64_t)T * (nh + nkv) * (hd / 2) + (int64_t)T * nkv * hd;
-    rope_kv_store_kernel<<<kn_blocks(n, 256), 256, 0, stream>>>((__half *)qkv, st, inv_freq, layer, T, nh, nkv, hd);
+    int64_t n = 2LL * T * (nkv * hd / qb);
+    if (kv_type == KN_KV_Q8)
+        kv_quant_store_kernel<KN_KV_Q8><<<kn_blocks(n, 128), 128, 0, stream>>>((const __half *)qkv, st, layer, T, nh,
+                                                                               nkv, hd, qb);
+    else
+        kv_quant_store_kernel<KN_KV_Q4><<<kn_blocks(n, 128), 128, 0, stream>>>((const __half *)qkv, st, layer, T, nh,
+                                                                               nkv, hd, qb);
     KN_CHECK_LAUNCH();
 }
 
+extern "C" void kn_rope_kv_store(kn_half *qkv, const kn_kv_step *st, const float *inv_freq, int layer, int T, int nh,
+                                 int nkv, int hd, int kv_type, int qb, cudaStream_t stream) {
+    if (T <= 0) return;
+    int f16 = kv_type == KN_KV_F16;  // else: rotate only (no V copy), then quantize k and v from qkv
+    int64_t n = (int64_t)T * (nh + nkv) * (hd / 2) + (f16 ? (int64_t)T * nkv * hd : 0);
+    rope_kv_store_kernel<<<kn_blocks(n, 256), 256, 0, stream>>>((__half *)qkv, st, inv_freq, layer, T, nh, nkv, hd,
+                                                                f16);
+    KN_CHECK_LAUNCH();
+    if (!f16) kn_kv_quant_store(qkv, st, layer, T, nh, nkv, hd, kv_type, qb, stream);
+}
+
 extern "C" void kn_decode_attention(kn_half *out, const kn_half *qkv, const kn_kv_step *st, int layer, int T, int nh,
-                                    int nkv, int hd, int max_ctx, void *workspace, cudaStream_t stream) {
+                                    int nkv, int hd, int max_ctx, int kv_type, int qb, void *workspace,
+                                    cudaStream_t stream) {
     if (T <= 0) return;
     int G = nh / nkv, gb = G < DA_MAX_G ? G : DA_MAX_G, chunks = (G + gb - 1) / gb;
     int S = da_splits(T, nh, nkv, max_ctx, da_sm_count());
-    decode_split_kernel<<<dim3(S, nkv * chunks, T), DA_THREADS, da_smem_bytes(hd, gb), stream>>>(
-        (__half *)out, (float *)workspace, (const __half *)qkv, st, layer, nh, nkv, hd, gb, S);
+    dim3 grid(S, nkv * chunks, T);
+    size_t smem = da_smem_bytes(hd, gb);
+    if (kv_type == KN_KV_Q8)
+        decode_split_kernel<KN_KV_Q8><<<grid, DA_THREADS, smem, stream>>>(
+            (__half *)out, (float *)workspace, (const __half *)qkv, st, layer, nh, nkv, hd, gb, S, qb);
+    else if (kv_type == KN_KV_Q4)
+        decode_split_kernel<KN_KV_Q4><<<grid, DA_THREADS, smem, stream>>>(
+            (__half *)out, (float *)workspace, (const __half *)qkv, st, layer, nh, nkv, hd, gb, S, qb);
+    else
+        decode_split_kernel<KN_KV_F16><<<grid, DA_THREADS, smem, stream>>>(
+            (__half *)out, (float *)workspace, (const __half *)qkv, st, layer, nh, nkv, hd, gb, S, 1);
     KN_CHECK_LAUNCH();
     if (S > 1) {
         decode_combine_kernel<<<dim3(nh, T), (hd + 31) / 32 * 32, 0, stream>>>((__half *)out, (const float *)workspace,

@@ -183,12 +183,16 @@ void kn_adamw_update(float *p, const float *g, float *m, float *v, kn_half *p16,
 
 /* ---- inference (host/engine_cuda.c). The position of the new rows and the session's KV cache are read from
  * device memory (kn_kv_step), not passed by value, so one captured CUDA graph of the decode step replays at every
- * position and for every session. KV cache layout [layer][n_ctx][nkv*hd] FP16, as host/kv_cache.h. ---- */
+ * position and for every session. KV cache layout [layer][n_ctx][nkv*hd] as host/kv_cache.h: FP16, or (q8, q4)
+ * int8 / packed 4-bit values with FP16 scales per block of qb values in ks, vs [layer][n_ctx][nkv*hd/qb]. ---- */
 typedef struct {
-    int32_t pos;    /* position of the first new row; row t is at pos + t */
-    int32_t n_ctx;  /* positions per layer in this cache */
-    kn_half *k, *v; /* the session's cache */
+    int32_t pos;      /* position of the first new row; row t is at pos + t */
+    int32_t n_ctx;    /* positions per layer in this cache */
+    void *k, *v;      /* the session's cache */
+    kn_half *ks, *vs; /* q8, q4: its scales */
 } kn_kv_step;
+/* the cache types the kernels take: the values of host/kv_cache.h's sc_kv_type (f32 is CPU-only) */
+enum { KN_KV_F16 = 0, KN_KV_Q8 = 2, KN_KV_Q4 = 3 };
 
 /* int8_gemv.cu: W8A8 with FP16 scales per row or per group of columns (infer/quant.h's format, signed activations:
  * the same integers as the CPU's +128-offset form). cols and group must be multiples of 4 (kn_int8_check). */
@@ -219,9 +223,14 @@ void kn_lora_apply(kn_half *y, int ldy, const kn_half *x, const float *A, const 
 
 /* decode_attention.cu */
 /* qkv [T, (nh + 2 nkv) hd] (q | k | v per row): rotates q and k in place (HF rotate-half, row t at st->pos + t,
- * inv_freq [hd/2] on the device), then stores k and v rows at positions st->pos.. of layer `layer`. */
+ * inv_freq [hd/2] on the device), then stores k and v rows at positions st->pos.. of layer `layer` (kv_type KN_KV_*:
+ * FP16 as they are; q8/q4 quantized per block of qb values by kn_kv_quant_store, qkv keeping the FP16 rows). */
 void kn_rope_kv_store(kn_half *qkv, const kn_kv_step *st, const float *inv_freq, int layer, int T, int nh, int nkv,
-                      int hd, cudaStream_t stream);
+                      int hd, int kv_type, int qb, cudaStream_t stream);
+/* Quantizes the k and v rows of qkv [T, (nh + 2 nkv) hd] (after RoPE) into a q8/q4 cache at st->pos..: one thread
+ * per block of qb values, the float operations of host/kv_cache.c kv_quant_block. kn_rope_kv_store calls it. */
+void kn_kv_quant_store(const kn_half *qkv, const kn_kv_step *st, int layer, int T, int nh, int nkv, int hd,
+                       int kv_type, int qb, cudaStream_t stream);
 /* 0 when attention with this head_dim (a multiple of 8, at most 128) over max_ctx positions is supported, else -1.
  * Any context length: nothing is sized by max_ctx but the launch's split count. */
 int kn_decode_attention_check(int hd, int max_ctx);
@@ -231,7 +240,7 @@ size_t kn_decode_attention_workspace(int T, int nh, int hd);
  * `layer` (split-K flash-decoding: partials in workspace, then a combine pass). max_ctx >= every cache's n_ctx: the
  * launch shape depends on T, max_ctx and the SM count only, so one captured graph fits every position and session. */
 void kn_decode_attention(kn_half *out, const kn_half *qkv, const kn_kv_step *st, int layer, int T, int nh, int nkv,
-                         int hd, int max_ctx, void *workspace, cudaStream_t stream);
+                         int hd, int max_ctx, int kv_type, int qb, void *workspace, cudaStream_t stream);
 
 /* ---- warmup.cu: one launch of every kernel (and every GEMM candidate through b, which is left forced to cuBLAS)
  * on tiny zero-filled inputs in scratch (kn_warmup_scratch_bytes(), device memory), attention at head_dim hd;

@@ -90,8 +90,17 @@ extern "C" void kn_warmup(kn_blas *blas, int hd, void *scratch, cudaStream_t s) 
     kn_kv_step hst = {0, KMAX, kvc, kvc + KMAX * C};
     KN_CHECK(cudaMemcpyAsync(st, &hst, sizeof hst, cudaMemcpyHostToDevice, s));
     if (kn_decode_attention_check(hd, KMAX) == 0) {
-        kn_rope_kv_store(qkv, st, inv, 0, 1, 1, 1, hd, s);
-        kn_decode_attention(y, qkv, st, 0, 1, 1, 1, hd, KMAX, ws, s);
+        kn_rope_kv_store(qkv, st, inv, 0, 1, 1, 1, hd, KN_KV_F16, 1, s);
+        kn_decode_attention(y, qkv, st, 0, 1, 1, 1, hd, KMAX, KN_KV_F16, 1, ws, s);
     }
-    KN_CHECK(cudaStreamSynchronize(s));  // hst and hplan are on this stack
+    // the quantized caches' store and attention (q8, q4: data then scales in kvc, blocks of 8)
+    kn_kv_step hq[2];
+    for (int i = 0; i < 2 && kn_decode_attention_check(hd, KMAX) == 0; i++) {
+        hq[i] = kn_kv_step{0, KMAX, kvc, kvc + KMAX * C / 2, kvc + KMAX * C, kvc + KMAX * C + KMAX * C / 8};
+        int kt = i ? KN_KV_Q4 : KN_KV_Q8;
+        KN_CHECK(cudaMemcpyAsync(st, &hq[i], sizeof hq[i], cudaMemcpyHostToDevice, s));
+        kn_rope_kv_store(qkv, st, inv, 0, 1, 1, 1, hd, kt, 8, s);
+        kn_decode_attention(y, qkv, st, 0, 1, 1, 1, hd, KMAX, kt, 8, ws, s);
+    }
+    KN_CHECK(cudaStreamSynchronize(s));  // hst, hq and hplan are on this stack
 }

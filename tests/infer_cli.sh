@@ -76,7 +76,7 @@ $sc complete --model "$q" --prompt x --prefix y 2>/dev/null; [ $? -eq 2 ] || fai
 for c in "complete --prompt x" infer-bench; do  # --kv is checked the same way by every inference command
   $sc $c --model "$q" --kv f8 2>"$dir/err" >/dev/null; [ $? -eq 2 ] || fail "$c --kv f8 not a usage error"
   c=${c%% *}
-  grep -q "smallcoder $c: --kv must be f16 or f32, got 'f8'" "$dir/err" || fail "$c --kv message: $(cat "$dir/err")"
+  grep -q "smallcoder $c: --kv must be f16, f32, q8 or q4, got 'f8'" "$dir/err" || fail "$c --kv message: $(cat "$dir/err")"
 done
 
 if [ $fails -ne 0 ]; then echo "infer_cli: $fails failure(s)"; exit 1; fi

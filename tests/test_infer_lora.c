@@ -58,7 +58,7 @@ static void make_adapter(sc_lora *out, const sc_config *cfg, const char *dir, co
 static void run(const sc_weights *w, const sc_lora *const *ads, int n, const sc_lora_set *set, const int32_t *ids,
                 float *pre, float *dec) {
     sc_engine e;
-    sc_engine_opts o = {.device = "cpu", .kv_f16 = 0, .lora = ads, .n_lora = n};
+    sc_engine_opts o = {.device = "cpu", .kv_type = SC_KV_F32, .lora = ads, .n_lora = n};
     if (engine_open(&e, w, &o)) printf("engine_open: %s\n", sc_error()), exit(1);
     CHECK(engine_lora_use(&e, set) == 0);
     sc_kv kv;
@@ -86,7 +86,7 @@ static void scaled_copy(sc_lora *dst, const sc_lora *src, const sc_config *cfg, 
 static void verify_case(const sc_weights *w, const sc_lora *const *ads, const sc_lora_set *set, const int32_t *ids,
                         const char *what) {
     sc_engine e;
-    sc_engine_opts o = {.device = "cpu", .kv_f16 = 1, .lora = ads, .n_lora = 1};
+    sc_engine_opts o = {.device = "cpu", .kv_type = SC_KV_F16, .lora = ads, .n_lora = 1};
     if (engine_open(&e, w, &o)) printf("engine_open: %s\n", sc_error()), exit(1);
     CHECK(engine_lora_use(&e, set) == 0);
     int V = w->cfg.vocab_size;
@@ -185,7 +185,7 @@ int main(void) {
     /* switching sets: a, then b, then a again gives a's bits */
     {
         sc_engine e;
-        sc_engine_opts o = {.device = "cpu", .kv_f16 = 0, .lora = ab, .n_lora = 2};
+        sc_engine_opts o = {.device = "cpu", .kv_type = SC_KV_F32, .lora = ab, .n_lora = 2};
         CHECK(engine_open(&e, &w, &o) == 0);
         sc_lora_set sa = {{1.0f, 0.0f}}, sb = {{0.0f, 1.0f}};
         float *l1 = malloc((size_t)V * 4), *l2 = malloc((size_t)V * 4), *l3 = malloc((size_t)V * 4);

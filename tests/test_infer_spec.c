@@ -34,9 +34,9 @@ static float max_abs_diff(const float *a, const float *b, size_t n) {
     return d;
 }
 
-static void check_engine(const sc_weights *w, int kv_f16, const char *what) {
+static void check_engine(const sc_weights *w, int kv_type, const char *what) {
     sc_engine e;
-    sc_engine_opts o = {.device = "cpu", .kv_f16 = kv_f16};
+    sc_engine_opts o = {.device = "cpu", .kv_type = kv_type};
     if (engine_open(&e, w, &o)) printf("engine_open: %s\n", sc_error()), exit(1);
     int V = w->cfg.vocab_size;
     int32_t ids[P + K], wrong[K];
@@ -80,7 +80,7 @@ static void check_engine(const sc_weights *w, int kv_f16, const char *what) {
 
 static sc_engine open_cpu(const sc_weights *w) {
     sc_engine e;
-    sc_engine_opts o = {.device = "cpu", .kv_f16 = 1, .threads = 1}; /* tiny: threads would only wait */
+    sc_engine_opts o = {.device = "cpu", .kv_type = SC_KV_F16, .threads = 1}; /* tiny: threads would only wait */
     if (engine_open(&e, w, &o)) printf("engine_open: %s\n", sc_error()), exit(1);
     return e;
 }
@@ -347,8 +347,10 @@ int main(void) {
     sc_weights w, w32;
     if (weights_load(&w32, path)) return printf("load: %s\n", sc_error()), 1;
     w = w32;
-    check_engine(&w, 1, "fp32 weights, fp16 kv");
-    check_engine(&w, 0, "fp32 weights, fp32 kv");
+    check_engine(&w, SC_KV_F16, "fp32 weights, fp16 kv");
+    check_engine(&w, SC_KV_F32, "fp32 weights, fp32 kv");
+    check_engine(&w, SC_KV_Q8, "fp32 weights, q8 kv"); /* rows quantized one by one: rollback re-stores them */
+    check_engine(&w, SC_KV_Q4, "fp32 weights, q4 kv");
     lookup_case();
     int groups[] = {0, 32};
     for (int gi = 0; gi < 2; gi++) {
@@ -357,7 +359,9 @@ int main(void) {
         if (weights_load(&w, path)) return printf("load int8: %s\n", sc_error()), 1;
         char what[64];
         snprintf(what, sizeof what, "int8 group %d, fp16 kv", groups[gi]);
-        check_engine(&w, 1, what);
+        check_engine(&w, SC_KV_F16, what);
+        snprintf(what, sizeof what, "int8 group %d, q4 kv", groups[gi]);
+        check_engine(&w, SC_KV_Q4, what);
         if (gi == 0) {
             /* speculative decoding: FP32 target; drafts: its INT8 twin (agrees often), another random model */
             sc_model m2;

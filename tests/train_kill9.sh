@@ -19,10 +19,14 @@ records() { sed 's/,"tok_s":[^,]*//; s/,"elapsed_s":[^}]*//' "$1"; }
 "$mk" "$dir/data" 128 30000 3000 || { echo "FAIL: cannot make shards"; exit 1; }
 run="--data $dir/data --preset tiny --seq 32 --grad-accum 2 --lr 3e-3 --steps 40 --save-every 4 --eval-every 6
      --eval-tokens 256 --keep 2 --threads 1 -q"
+t0=$(date +%s%N)
 $sc train $run --out "$dir/ref" 2>"$dir/err" || { fail "reference run"; cat "$dir/err"; exit 1; }
+ref_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 
-# kill delays in ms, uniform in [20, 600)
-awk -v n="$kills" -v s="$seed" 'BEGIN { srand(s); for (i = 0; i < n; i++) printf "%d\n", 20 + int(rand() * 580) }' >"$dir/delays"
+# kill delays in ms, uniform in [20, 600) on an idle machine; scaled by how long the uninterrupted run took beyond
+# its idle ~1 s, so that under load the kills still land past start-up and inside saves (not only before step 1)
+scale=$(( ref_ms > 1000 ? ref_ms : 1000 ))
+awk -v n="$kills" -v s="$seed" -v f="$scale" 'BEGIN { srand(s); for (i = 0; i < n; i++) printf "%d\n", (20 + int(rand() * 580)) * f / 1000 }' >"$dir/delays"
 in_save=0 k=0
 while read -r ms; do
   k=$((k + 1))

@@ -110,7 +110,7 @@ static void run_op(bench *b) {
     case OP_EMB_BWD: kn_embedding_backward(b->dW, 1.0f, b->dx, b->plan, b->nids, T, C_, 0); break;
     case OP_DECODE:
         for (int l = 0; l < b->da_layers; l++)
-            kn_decode_attention(b->da_out, b->qkv, b->da_step, l, 1, NH, NKV, HD, b->da_ctx, b->da_ws, 0);
+            kn_decode_attention(b->da_out, b->qkv, b->da_step, l, 1, NH, NKV, HD, b->da_ctx, KN_KV_F16, 1, b->da_ws, 0);
         break;
     default: run_gemm(b); break;
     }

@@ -101,7 +101,7 @@ codecs.register_error("byte", lambda e: ("\ufffd", e.start + 1))
 sys.stdout.buffer.write(sys.stdin.buffer.read().decode("utf-8", "byte").replace("\0", "\ufffd").encode())' <"$dir/want")
     [ "$got" = "$want_clean" ] || fail "serve request $r: '$got' differs from complete '$want_clean'"
   done
-  grep -q "cuda engine: .*(2 x " "$dir/serve.log" || fail "serve did not plan 2 KV caches: $(cat "$dir/serve.log")"
+  grep -q "cuda engine: .*(f16, 2 x " "$dir/serve.log" || fail "serve did not plan 2 KV caches: $(cat "$dir/serve.log")"
   kill "$pid"
   wait "$pid" 2>/dev/null
   pid=

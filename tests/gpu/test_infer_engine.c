@@ -50,7 +50,7 @@ static void fwd(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float *logit
 /* CPU reference: prefill logits [P, V], then G greedy steps: tokens seq[G] chosen from the logits, dec [G, V] */
 static void cpu_run(const sc_weights *w, const int32_t *prompt, float *pre, float *dec, int32_t *seq) {
     sc_engine e;
-    sc_engine_opts o = {.device = "cpu", .kv_f16 = 0};
+    sc_engine_opts o = {.device = "cpu", .kv_type = SC_KV_F32};
     open_or_die(&e, w, &o);
     sc_kv kv;
     engine_kv_create(&e, &kv, CTX);
@@ -70,7 +70,7 @@ static void cpu_run(const sc_weights *w, const int32_t *prompt, float *pre, floa
 static void cuda_run(const sc_weights *w, const char *prec, int no_graphs, const int32_t *prompt, const int32_t *seq,
                      float *pre, float *dec, char *chosen) {
     sc_engine e;
-    sc_engine_opts o = {.device = "cuda", .kv_f16 = 1, .precision = prec, .n_ctx = CTX, .no_graphs = no_graphs};
+    sc_engine_opts o = {.device = "cuda", .kv_type = SC_KV_F16, .precision = prec, .n_ctx = CTX, .no_graphs = no_graphs};
     open_or_die(&e, w, &o);
     if (chosen) snprintf(chosen, 16, "%s", e.precision);
     sc_kv kv;
@@ -118,7 +118,7 @@ static void w8a16_vs_w8a8(const char *name, const run_out *gpu, const run_out *c
 static void kv_reuse_case(const sc_weights *w, const char *prec, const int32_t *ids, int n, double tol) {
     int V = w->cfg.vocab_size;
     sc_engine e;
-    sc_engine_opts o = {.device = "cuda", .kv_f16 = 1, .precision = prec, .n_ctx = CTX};
+    sc_engine_opts o = {.device = "cuda", .kv_type = SC_KV_F16, .precision = prec, .n_ctx = CTX};
     open_or_die(&e, w, &o);
     float *all = TU_NEW(float, (size_t)n * V), *inc = TU_NEW(float, (size_t)n * V);
     float *singles = TU_NEW(float, (size_t)n * V);
@@ -162,7 +162,7 @@ static void chunk_case(const sc_weights *w, const char *prec, const int32_t *ids
     float *one = TU_NEW(float, (size_t)n * V), *chunked = TU_NEW(float, (size_t)n * V);
     for (int pass = 0; pass < 2; pass++) {
         sc_engine e;
-        sc_engine_opts o = {.device = "cuda", .kv_f16 = 1, .precision = prec, .n_ctx = CTX, .chunk = pass ? 16 : 0};
+        sc_engine_opts o = {.device = "cuda", .kv_type = SC_KV_F16, .precision = prec, .n_ctx = CTX, .chunk = pass ? 16 : 0};
         open_or_die(&e, w, &o);
         sc_kv kv;
         engine_kv_create(&e, &kv, CTX);
@@ -182,7 +182,7 @@ static void sessions_case(const sc_weights *w, const char *prec, const int32_t *
     float *solo = TU_NEW(float, (size_t)S * steps * V), *mix = TU_NEW(float, (size_t)S * steps * V);
     for (int pass = 0; pass < 2; pass++) {
         sc_engine e;
-        sc_engine_opts o = {.device = "cuda", .kv_f16 = 1, .precision = prec, .n_ctx = CTX, .n_seqs = 2};
+        sc_engine_opts o = {.device = "cuda", .kv_type = SC_KV_F16, .precision = prec, .n_ctx = CTX, .n_seqs = 2};
         open_or_die(&e, w, &o);
         sc_kv kv[3];
         float *out = pass ? mix : solo;
@@ -200,7 +200,8 @@ static void sessions_case(const sc_weights *w, const char *prec, const int32_t *
             for (int t = 0; t < steps; t++)
                 for (int s = 0; s < S; s++)
                     fwd(&e, &kv[s], ids + 7 * s + n0 + t, 1, out + ((size_t)s * steps + t) * V, NULL);
-            int64_t planned = engine_cuda_plan_bytes(&w->cfg, !strcmp(e.precision, "int8"), w->group_size, CTX, 2);
+            int64_t planned = engine_cuda_plan_bytes(&w->cfg, !strcmp(e.precision, "int8"), w->group_size, CTX, 2,
+                                                     e.kv_type);
             tu_check("device_bytes = plan + the third cache",
                      e.device_bytes == planned + kv_bytes(&kv[2]) ? 0.0 : 1.0, 0.0);
             for (int s = 0; s < S; s++) kv_free(&kv[s]);
@@ -279,7 +280,7 @@ static void long_context_case(sc_weights *w) {
     int saved = w->cfg.max_position_embeddings;
     w->cfg.max_position_embeddings = 20000;
     sc_engine e;
-    sc_engine_opts o = {.device = "cuda", .kv_f16 = 1};
+    sc_engine_opts o = {.device = "cuda", .kv_type = SC_KV_F16};
     int rc = engine_open(&e, w, &o);
     printf("--device cuda, 20000 positions: %s\n", rc ? sc_error() : "(opened)");
     tu_check("--device cuda with a 20000-position context opens", rc == 0 ? 0.0 : 1.0, 0.0);
@@ -343,7 +344,7 @@ static void open_variant_case(const char *dir) {
         exit(1);
     }
     sc_engine e;
-    sc_engine_opts o = {.device = "cuda", .kv_f16 = 1, .n_ctx = CTX};
+    sc_engine_opts o = {.device = "cuda", .kv_type = SC_KV_F16, .n_ctx = CTX};
     int rc = engine_open(&e, &w, &o);
     tu_check("qwen2 (biases) on --device cuda: refused, naming the reason",
              rc != 0 && strstr(sc_error(), "biases run on the CPU engine only") ? 0.0 : 1.0, 0.0);
@@ -366,24 +367,25 @@ static void plan_deepseek_1_3b(void) {
     c.num_key_value_heads = 16, c.head_dim = 128, c.vocab_size = 32256, c.tie_word_embeddings = 0;
     c.max_position_embeddings = 16384, c.rope_scaling = SC_ROPE_LINEAR, c.rope_factor = 4;
     double mib = 1048576.0;
-    int64_t kv = 2LL * c.num_hidden_layers * 4096 * c.num_key_value_heads * c.head_dim * 2;
-    int64_t i8 = engine_cuda_plan_bytes(&c, 1, 0, 4096, 1), i8_2k = engine_cuda_plan_bytes(&c, 1, 0, 2048, 1);
-    int64_t i8_1k = engine_cuda_plan_bytes(&c, 1, 0, 1024, 1);
-    printf("deepseek-coder-1.3b shape, INT8 per row: device arena %.1f MiB at 4096 positions (FP16 KV cache %.1f MiB "
-           "of it), %.1f MiB at 2048, %.1f MiB at 1024; goal 1638.4 MiB (1.6 GiB) at 4096: %s\n",
-           i8 / mib, kv / mib, i8_2k / mib, i8_1k / mib,
-           i8 <= 1.6 * 1024 * mib ? "met" : "NOT met (16 KV heads x 128: the FP16 KV cache is 192 KiB/token)");
-    /* what fits today: 1024 positions. The weights alone are ~1.3 GiB, so 4096 positions need a KV cache below
-     * 8 bits per value; this check moves to 4096 when that exists. */
-    tu_check("deepseek-1.3b INT8 plan at 1024 positions MiB <= 1638.4 (1.6 GiB)", i8_1k / mib, 1638.4);
+    char rows[1024];
+    int64_t plan[3];
+    const int types[3] = {SC_KV_F16, SC_KV_Q8, SC_KV_Q4};
+    for (int i = 0; i < 3; i++) {
+        plan[i] = engine_cuda_plan_describe(&c, 1, 0, 4096, 1, types[i], rows, sizeof rows);
+        printf("deepseek-coder-1.3b shape, INT8 per row, 4096 positions, --kv %s:\n%s", kv_type_names[types[i]], rows);
+    }
+    printf("deepseek-coder-1.3b shape at 4096: f16 %.1f MiB, q8 %.1f MiB, q4 %.1f MiB; goal 1638.4 MiB (1.6 GiB)\n",
+           plan[0] / mib, plan[1] / mib, plan[2] / mib);
+    tu_check("deepseek-1.3b INT8 + q4 KV plan at 4096 positions MiB <= 1638.4 (1.6 GiB)", plan[2] / mib, 1638.4);
+    tu_check("q8 KV plan < f16 KV plan", plan[1] < plan[0] ? 0.0 : 1.0, 0.0);
 }
 
 static void plan_304m(void) {
     sc_config c;
     config_preset(&c, "304m");
     double mib = 1048576.0;
-    int64_t i8 = engine_cuda_plan_bytes(&c, 1, 0, 4096, 1), i8g = engine_cuda_plan_bytes(&c, 1, 64, 4096, 1);
-    int64_t f16 = engine_cuda_plan_bytes(&c, 0, 0, 4096, 1);
+    int64_t i8 = engine_cuda_plan_bytes(&c, 1, 0, 4096, 1, SC_KV_F16), i8g = engine_cuda_plan_bytes(&c, 1, 64, 4096, 1, SC_KV_F16);
+    int64_t f16 = engine_cuda_plan_bytes(&c, 0, 0, 4096, 1, SC_KV_F16);
     printf("304m, 4096 positions, 1 session: device arena INT8 per row %.1f MiB, INT8 group 64 %.1f MiB, FP16 %.1f "
            "MiB (the CUDA context and cuBLAS's own allocations come on top)\n",
            i8 / mib, i8g / mib, f16 / mib);
@@ -400,13 +402,13 @@ static void auto_precision_small_card(void) {
     config_preset(&big, "304m"), config_preset(&tiny, "tiny");
     device_probe_info dp = {.measured = 1, .total = 2ll << 30, .free_now = 1700ll << 20, .bandwidth = 80e9};
     char why[240];
-    int i8 = engine_cuda_auto_int8(&big, 0, 0, 4096, 1, 0, &dp, why, sizeof why);
+    int i8 = engine_cuda_auto_int8(&big, 0, 0, 4096, 1, 0, SC_KV_F16, &dp, why, sizeof why);
     printf("304m on 80 GB/s, 1.7 GiB free: %s (%s)\n", i8 ? "int8" : "fp16", why);
     tu_check("auto on a small slow card: 304m -> int8 (FP16 fits but reads twice the bytes)", i8 == 1 ? 0.0 : 1.0, 0.0);
-    tu_check("auto on a small slow card: tiny -> fp16", engine_cuda_auto_int8(&tiny, 0, 0, 256, 1, 0, &dp, why, sizeof why),
+    tu_check("auto on a small slow card: tiny -> fp16", engine_cuda_auto_int8(&tiny, 0, 0, 256, 1, 0, SC_KV_F16, &dp, why, sizeof why),
              0.0);
     dp.bandwidth = 900e9;
-    tu_check("auto on a fast card with room: 304m -> fp16", engine_cuda_auto_int8(&big, 0, 0, 4096, 1, 0, &dp, why, sizeof why),
+    tu_check("auto on a fast card with room: 304m -> fp16", engine_cuda_auto_int8(&big, 0, 0, 4096, 1, 0, SC_KV_F16, &dp, why, sizeof why),
              0.0);
     struct cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess || !strstr(prop.name, "emulator")) return;
@@ -414,7 +416,7 @@ static void auto_precision_small_card(void) {
     device_probe_forget();
     device_probe_info m;
     int rc = device_probe(big.head_dim, &m);
-    i8 = engine_cuda_auto_int8(&big, 0, 0, 4096, 1, 0, &m, why, sizeof why);
+    i8 = engine_cuda_auto_int8(&big, 0, 0, 4096, 1, 0, SC_KV_F16, &m, why, sizeof why);
     printf("emulated MX450: total %.0f MiB, context+cuBLAS+kernels %.1f MiB, free %.1f MiB, %.0f GB/s; 304m: %s (%s)\n",
            m.total / 1048576.0, m.overhead / 1048576.0, m.free_now / 1048576.0, m.bandwidth / 1e9, i8 ? "int8" : "fp16",
            why);

@@ -92,7 +92,7 @@ typedef struct {
 static void run(const sc_weights *w, const run_opts *ro, const sc_lora_set *sets, int nsets, const int32_t *prompt,
                 const int32_t *seq, float *pre, float *dec, int64_t *lora_bytes) {
     sc_engine e;
-    sc_engine_opts o = {.device = ro->device, .kv_f16 = !strcmp(ro->device, "cuda"), .precision = ro->precision,
+    sc_engine_opts o = {.device = ro->device, .kv_type = !strcmp(ro->device, "cuda") ? SC_KV_F16 : SC_KV_F32, .precision = ro->precision,
                         .n_ctx = CTX, .no_graphs = ro->no_graphs, .lora = ro->lora, .n_lora = ro->n_lora};
     if (engine_open(&e, w, &o)) printf("engine_open: %s\n", sc_error()), exit(1);
     if (lora_bytes) *lora_bytes = e.lora_bytes;
@@ -203,7 +203,7 @@ int main(void) {
         /* speculative verification: 8 tokens in one pass == 8 single steps, adapters on */
         {
             sc_engine e;
-            sc_engine_opts o = {.device = "cuda", .kv_f16 = 1, .precision = prec, .n_ctx = CTX, .lora = ab, .n_lora = 2};
+            sc_engine_opts o = {.device = "cuda", .kv_type = SC_KV_F16, .precision = prec, .n_ctx = CTX, .lora = ab, .n_lora = 2};
             if (engine_open(&e, w, &o) || engine_lora_use(&e, &both)) return printf("%s\n", sc_error()), 1;
             sc_kv kv;
             engine_kv_create(&e, &kv, CTX);
@@ -220,7 +220,8 @@ int main(void) {
         }
     }
     /* the plan counts the adapters */
-    int64_t p0 = engine_cuda_plan_bytes(&cfg, 1, 0, CTX, 1), p2 = engine_cuda_plan_bytes_lora(&cfg, 1, 0, CTX, 1, ab, 2);
+    int64_t p0 = engine_cuda_plan_bytes(&cfg, 1, 0, CTX, 1, SC_KV_F16);
+    int64_t p2 = engine_cuda_plan_bytes_lora(&cfg, 1, 0, CTX, 1, SC_KV_F16, ab, 2);
     printf("plan, tiny INT8 at %d positions: %.1f KiB, with the two adapters %.1f KiB\n", CTX, p0 / 1024.0, p2 / 1024.0);
     tu_check("the device plan grows by at least the adapters' FP32 bytes",
              p2 - p0 >= (a.nparams + b.nparams) * 4 ? 0.0 : 1.0, 0.0);
@@ -234,7 +235,7 @@ int main(void) {
         if (lora_create(&big, &c, 16, 32.0f, LORA_ALL_TARGETS, 0.0f, NULL)) return printf("%s\n", sc_error()), 1;
         const sc_lora *bp[1] = {&big};
         sc_engine_plan pl;
-        engine_cuda_plan(&c, 1, 0, 2048, 1, bp, 1, &pl);
+        engine_cuda_plan(&c, 1, 0, 2048, 1, SC_KV_F16, bp, 1, &pl);
         printf("plan: deepseek-coder-1.3b shape, INT8 per row, 2048 positions, one rank-16 adapter on every linear "
                "layer: arena %.1f MiB = weights %.1f + adapter %.1f (FP32) + KV %.1f + scratch %.1f\n",
                pl.total / 1048576.0, pl.weights / 1048576.0, pl.lora / 1048576.0, pl.kv / 1048576.0,

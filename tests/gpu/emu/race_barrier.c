@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
     void *ws = up(h, kn_decode_attention_workspace(1, NH, HD) < sizeof(uint16_t) * cache
                          ? kn_decode_attention_workspace(1, NH, HD)
                          : sizeof(uint16_t) * cache);
-    kn_decode_attention(out, qkv, dst, 0, 1, NH, NKV, HD, CTX, ws, 0);
+    kn_decode_attention(out, qkv, dst, 0, 1, NH, NKV, HD, CTX, KN_KV_F16, 1, ws, 0);
     cudaDeviceSynchronize();
     long hz = emu_racecheck_hazards();
     printf("race_barrier: %ld shared-memory hazards reported (%s)\n", hz,
