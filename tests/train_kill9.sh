@@ -19,12 +19,12 @@ records() { sed 's/,"tok_s":[^,]*//; s/,"elapsed_s":[^}]*//' "$1"; }
 "$mk" "$dir/data" 128 30000 3000 || { echo "FAIL: cannot make shards"; exit 1; }
 run="--data $dir/data --preset tiny --seq 32 --grad-accum 2 --lr 3e-3 --steps 40 --save-every 4 --eval-every 6
      --eval-tokens 256 --keep 2 --threads 1 -q"
-t0=$(date +%s%N)
-$sc train $run --out "$dir/ref" 2>"$dir/err" || { fail "reference run"; cat "$dir/err"; exit 1; }
+t0=$(date +%s%N) # the reference saves as slowly as the killed runs (sleeps only: the same bits), so its time is theirs
+SMALLCODER_TEST_SLOW_SAVE=40 $sc train $run --out "$dir/ref" 2>"$dir/err" || { fail "reference run"; cat "$dir/err"; exit 1; }
 ref_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 
 # kill delays in ms, uniform in [20, 600) on an idle machine; scaled by how long the uninterrupted run took beyond
-# its idle ~1 s, so that under load the kills still land past start-up and inside saves (not only before step 1)
+# its idle ~1 s (slowed saves included), so that under load the kills still land past start-up and inside saves (not only before step 1)
 scale=$(( ref_ms > 1000 ? ref_ms : 1000 ))
 awk -v n="$kills" -v s="$seed" -v f="$scale" 'BEGIN { srand(s); for (i = 0; i < n; i++) printf "%d\n", (20 + int(rand() * 580)) * f / 1000 }' >"$dir/delays"
 in_save=0 k=0
@@ -44,7 +44,7 @@ done <"$dir/delays"
 before=$(ls -d "$dir"/run/ckpt-* 2>/dev/null | sed 's/.*ckpt-//' | sort -n | tail -1)
 if ls -d "$dir"/run/ckpt-* >/dev/null 2>&1; then $sc train --resume "$dir/run" -q --threads 1 2>>"$dir/log"
 else $sc train $run --out "$dir/run" 2>>"$dir/log"; fi || { fail "final run"; tail -5 "$dir/log"; }
-echo "train_kill9: $kills SIGKILLs (seed $seed), $in_save inside a checkpoint save; newest checkpoint before the last run: ckpt-${before:-none}"
+echo "train_kill9: $kills SIGKILLs (seed $seed), $in_save inside a checkpoint save; newest checkpoint before the last run: ckpt-${before:-none}; the uninterrupted run took ${ref_ms} ms"
 
 records "$dir/ref/metrics.jsonl" >"$dir/a"
 records "$dir/run/metrics.jsonl" >"$dir/b"
