@@ -117,10 +117,11 @@ int64_t engine_cuda_plan_bytes_lora(const sc_config *c, int int8, int group, int
 /* The same plan as printable rows (weights, KV cache, scratch: what each holds), into buf; returns the total bytes. */
 int64_t engine_cuda_plan_describe(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type,
                                   char *buf, size_t n);
-/* The plan by rows as numbers (the speculative --plan table, infer/spec_plan.c): weights (+ scales), KV caches, scratch (LoRA adapters included);
- * total = the arena. chunk: tokens per prefill pass (0 = the engine's default). */
+/* The plan by rows as numbers (--plan of complete/serve/infer-bench: infer/spec_plan.c, infer/lora_cli.c): weights
+ * (+ scales), LoRA adapters, KV caches, scratch; total = the arena. chunk: tokens per prefill pass (0 = the
+ * engine's default). */
 typedef struct {
-    int64_t weights, kv, scratch, total;
+    int64_t weights, lora, kv, scratch, total;
 } sc_engine_plan;
 void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk, int kv_type,
                       const sc_lora *const *lora, int n_lora, sc_engine_plan *p);

@@ -75,7 +75,8 @@ typedef struct {
     int nlora, lora_rmax;
     clora *lmat;              /* [nlora][L][LORA_NTARGETS] */
     float *lora_h;            /* [chunk, lora_rmax]: x A^T of the adapter being applied */
-    const sc_lora_set *lora_on; /* the engine's active set (sc_engine.lora_on) */
+    sc_lora_set lora_on;      /* the active set, copied from sc_engine.lora_on at each forward (the caller's
+                               * sc_engine may be a copy of the one opened) */
     sc_lora_set graph_lora;   /* the set the captured graph applies */
     clayer *layers;
     cmat embed, lm_head;
@@ -284,8 +285,8 @@ void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_
     cuda_arena_sizing(&a);
     layout(&ce, &a);
     dims_free(&ce);
-    p->total = (int64_t)a.high, p->weights = (int64_t)ce.weight_bytes, p->kv = (int64_t)ce.kv_bytes;
-    p->scratch = p->total - p->weights - p->kv;
+    p->total = (int64_t)a.high, p->weights = (int64_t)ce.weight_bytes, p->lora = (int64_t)ce.lora_bytes;
+    p->kv = (int64_t)ce.kv_bytes, p->scratch = p->total - p->weights - p->lora - p->kv;
 }
 
 /* bytes of the weights as stored on the device: what one decode step reads */
@@ -435,7 +436,7 @@ static void lora_add(cuda_engine *ce, int l, int t, const kn_half *x, kn_half *y
     for (int i = 0; i < ce->nlora; i++) {
         const sc_lora *ad = ce->lora[i];
         const clora *m = &ce->lmat[((size_t)i * ce->L + l) * LORA_NTARGETS + t];
-        float scale = ce->lora_on->scale[i];
+        float scale = ce->lora_on.scale[i];
         if (scale == 0.0f || !m->A) continue;
         kn_lora_apply(y, ldy, x, m->A, m->B, scale * lora_scaling(ad), T, ad->out[t], ad->in[t], ad->rank,
                       ce->lora_h, ce->stream);
@@ -512,7 +513,7 @@ static void graph_build(cuda_engine *ce) {
     CU_CHECK(cudaStreamEndCapture(ce->stream, &g));
     CU_CHECK(cudaGraphInstantiate(&ce->graph, g, 0));
     CU_CHECK(cudaGraphDestroy(g));
-    ce->graph_lora = *ce->lora_on;
+    ce->graph_lora = ce->lora_on;
 }
 
 static int cuda_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float *logits, float *all_logits) {
@@ -525,6 +526,7 @@ static int cuda_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, floa
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= V) return sc_fail("token id %d is outside the vocabulary (%d)", ids[i], V);
     cudaStream_t s = ce->stream;
+    ce->lora_on = e->lora_on;
     for (int i = 0; i < n; i += ce->chunk) {
         int T = n - i < ce->chunk ? n - i : ce->chunk, last = i + T == n;
         int out_rows = all_logits ? T : last && logits ? 1 : 0;
@@ -536,7 +538,7 @@ static int cuda_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, floa
         float *dst = all_logits ? all_logits + (size_t)i * V : logits;
         size_t row_bytes = (size_t)V * sizeof(float);
         if (T == 1 && out_rows == 1 && ce->graphs) {
-            if (ce->graph && !engine_lora_set_equal(&ce->graph_lora, ce->lora_on)) { /* other adapters: recapture */
+            if (ce->graph && !engine_lora_set_equal(&ce->graph_lora, &ce->lora_on)) { /* other adapters: recapture */
                 CU_CHECK(cudaGraphExecDestroy(ce->graph));
                 ce->graph = NULL;
             }
@@ -643,7 +645,6 @@ int engine_cuda_open(sc_engine *e, const sc_engine_opts *o) {
     if (kvt == SC_KV_F32) fprintf(stderr, "note: the CUDA engine keeps its KV cache in FP16 (--kv f32 is for the CPU)\n");
     cuda_engine *ce = sc_calloc(1, sizeof *ce);
     dims(ce, c, int8, group, n_ctx, nseq, o->chunk, kvt, e->lora, e->n_lora);
-    ce->lora_on = &e->lora_on;
     /* checks before anything is allocated: the shapes the kernels take */
     int bad = kn_decode_attention_check(ce->hd, ce->max_ctx);
     const int in_dims[3] = {ce->C, ce->Q, ce->F};

@@ -112,7 +112,7 @@ int cmd_complete(int argc, char **argv) {
     /* --device is resolved by engine_open: auto falls back to the CPU when the CUDA engine cannot take the model */
     sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &threads};
     if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
-    if ((prompt != NULL) + (file != NULL) + (prefix != NULL) != 1) {
+    if (!sc.plan && (prompt != NULL) + (file != NULL) + (prefix != NULL) != 1) {
         fprintf(stderr, "smallcoder complete: give exactly one of --prompt, --file, --prefix\n");
         return 2;
     }
@@ -142,6 +142,12 @@ int cmd_complete(int argc, char **argv) {
     double t0 = clock_now();
     if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
     if (lora_cli_open(&lc, &w.cfg, dir)) goto fail;
+    if (sc.plan && lc.n > 0 && !sc.draft_dir) { /* base + adapters: the CPU engine's and both CUDA precisions' */
+        lora_cli_plan(&lc, &w, dir, ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings,
+                      1, kv_type.value);
+        rc = 0;
+        goto done;
+    }
     if (fim_prompt(tok, fim_format, prefix, suffix, &ids, &n)) goto fail;
     if (n_predict < 0) n_predict = 0;
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;

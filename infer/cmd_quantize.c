@@ -1,6 +1,8 @@
 /* cmd_quantize.c — `smallcoder quantize`: an FP32/FP16 model directory -> an INT8 one (weight-only, symmetric,
  * FP16 scales per row or per group; embeddings and lm_head too). Format: docs/inference.md. */
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,38 @@ static int same_dir(const char *a, const char *b) {
 }
 
 /* A failed quantize leaves nothing: the files it writes and the directory when it made it. */
+/* Records in out/config.json where the INT8 copy came from: quantization_config.quantized_from = the source
+ * directory's absolute path, and the source's HF "_name_or_path" when it has one. A LoRA adapter names its base by
+ * path (base_model_name_or_path); `--lora` accepts it on this copy under either name (infer/lora_cli.c). */
+static int record_source(const char *dir, const char *out) {
+    char p[4200], abs[4096], *text;
+    size_t len;
+    const char *from = realpath(dir, abs) ? abs : dir;
+    char *name = NULL;
+    if (file_read_all(path_join(p, sizeof p, dir, "config.json"), &text, &len) == 0) {
+        cJSON *j = cJSON_ParseWithLength(text, len);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "_name_or_path");
+        if (cJSON_IsString(v) && v->valuestring[0]) name = strdup(v->valuestring);
+        cJSON_Delete(j);
+        free(text);
+    }
+    if (file_read_all(path_join(p, sizeof p, out, "config.json"), &text, &len)) return free(name), -1;
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    free(text);
+    cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
+    if (!qc) {
+        cJSON_Delete(j), free(name);
+        return sc_fail("%s: no quantization_config after quantizing", p);
+    }
+    cJSON_AddStringToObject(qc, "quantized_from", from);
+    if (name) cJSON_AddStringToObject(j, "_name_or_path", name);
+    char *o = cJSON_Print(j);
+    int rc = atomic_write_file(p, o, strlen(o));
+    free(o), free(name);
+    cJSON_Delete(j);
+    return rc;
+}
+
 static void remove_output(const char *out, int made) {
     static const char *const files[] = {"model.safetensors", "config.json", "tokenizer.json", NULL};
     char p[4096];
@@ -82,7 +116,7 @@ int cmd_quantize(int argc, char **argv) {
     rc = quantize_model(&m, out, group);
     int64_t np = m.nparams;
     model_free(&m);
-    if (rc) goto fail;
+    if (rc || record_source(dir, out)) goto fail;
     char src[4096], dst[4096];
     path_join(src, sizeof src, dir, "tokenizer.json");
     struct stat st;

@@ -116,6 +116,13 @@ int cmd_serve(int argc, char **argv) {
     sc_engine_opts o = {.device = device_names[device.value], .kv_type = kv_type.value, .threads = nthreads,
                         .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel, .lora = lc.ptr,
                         .n_lora = lc.n};
+    if (sc.plan && lc.n > 0 && !sc.draft_dir) { /* base + adapters: the CPU engine's and both CUDA precisions' */
+        lora_cli_plan(&lc, &w, dir, st.n_ctx, parallel, kv_type.value);
+        lora_cli_close(&lc);
+        weights_free(&w);
+        tokenizer_free(tok);
+        return 0;
+    }
     if (sc.plan) { /* the device plan of the model (its slots) and the draft, then exit */
         if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
         weights_free(&w);

@@ -28,5 +28,10 @@ int lora_cli_open(sc_lora_cli *c, const sc_config *base, const char *model_dir);
 /* "2 LoRA adapters: a (DIR, scale 1), b (DIR, scale 0.5)" into buf, for the commands' summary line */
 const char *lora_cli_describe(const sc_lora_cli *c, const sc_lora_set *scales, char *buf, size_t n);
 void lora_cli_close(sc_lora_cli *c);
+/* --plan of complete and serve: the memory of base + adapters + KV (n_seqs caches of n_ctx positions) on the CPU
+ * engine and, in a build with CUDA kernels, the CUDA engine's arena for INT8 and FP16 weights, printed to stdout;
+ * no device is opened. */
+void lora_cli_plan(const sc_lora_cli *c, const sc_weights *w, const char *model_dir, int n_ctx, int n_seqs,
+                   int kv_type);
 
 #endif

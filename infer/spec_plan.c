@@ -57,9 +57,10 @@ int spec_plan_reserve(const sc_spec_cli *c, sc_engine_opts *eo) {
 }
 
 #ifdef SC_HAVE_KERNELS
+/* scratch column: the engine's scratch and any LoRA adapters it carries */
 static void plan_row(const char *who, const char *dir, int int8, const sc_engine_plan *p, const char *why) {
     printf("| %s `%s` | %s | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %s |\n", who, dir, int8 ? "int8" : "fp16",
-           p->weights / 1048576.0, p->kv / 1048576.0, p->scratch / 1048576.0, p->total / 1048576.0, why);
+           p->weights / 1048576.0, p->kv / 1048576.0, (p->scratch + p->lora) / 1048576.0, p->total / 1048576.0, why);
 }
 #endif
 

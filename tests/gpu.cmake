@@ -142,7 +142,8 @@ if(SC_HAVE_CUDA AND Python3_Interpreter_FOUND AND SC_GPU_TEST_SOURCES)
     set_tests_properties(emu_train_cli PROPERTIES LABELS emu TIMEOUT 900)
     # complete / serve / infer-bench --device cuda through the CUDA inference engine (gpu/infer_cuda_emu.sh)
     add_test(NAME emu_infer_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/gpu/infer_cuda_emu.sh
-                                        $<TARGET_FILE:emu_smallcoder> ${CMAKE_SOURCE_DIR})
+                                        $<TARGET_FILE:emu_smallcoder> ${CMAKE_SOURCE_DIR}
+                                        $<TARGET_FILE:lora_test_adapter>)
     set_tests_properties(emu_infer_cli PROPERTIES LABELS emu TIMEOUT 900)
   endif()
 endif()

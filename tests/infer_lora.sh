@@ -4,6 +4,7 @@
 #   complete: --lora A changes the greedy text, B = 0 and --lora-scaled A:0 give the base's, adapters given twice
 #   or as a comma list agree; --lookup and --draft with --lora give --lora's text (speculation on the adapted
 #   target); an adapter for another base (shape, base name) and bad --lora-scaled values are refused with one line;
+#   an INT8 copy made under another name takes the adapters of the model it was quantized from;
 #   serve --lora A=.. --lora B=..: GET /lora-adapters, concurrent requests on 2 slots choosing different adapters
 #   with llama.cpp's "lora" field each get complete --lora's text (FP32 and INT8 bases, with --lookup too), the
 #   prompt cache is not reused across adapter sets (tokens_cached), POST /lora-adapters sets the default, bad
@@ -72,6 +73,17 @@ refuse --lora "$dir/nonexistent" "nonexistent"
 refuse --lora-scaled "$dir/a:x" "not a number"
 refuse --lora-scaled "$dir/a" "expected"
 refuse --lora "a=$dir/a,a=$dir/b" "named 'a'"
+# an INT8 copy under another directory name answers to the name it was quantized from (quantized_from)
+$sc quantize --model "$dir/t" --out "$dir/q8copy" >/dev/null 2>&1 || fail "quantize q8copy"
+[ "$(gen q8copy "$P" --lora "$dir/a")" = "$(gen t8 "$P" --lora "$dir/a8")" ] ||
+  fail "an adapter for t on t's INT8 copy q8copy: $(cat "$dir/err")"
+$sc complete --model "$dir/q8copy" --prompt x -n 2 --lora "$dir/named" >/dev/null 2>"$dir/err" &&
+  fail "an adapter for another base accepted on an INT8 copy"
+[ "$(wc -l <"$dir/err")" = 1 ] && grep -q "another base than $dir/q8copy" "$dir/err" || fail "q8copy named: $(cat "$dir/err")"
+# --plan: the adapters' memory next to the base's, no model run
+$sc serve --model "$dir/t" --lora "A=$dir/a" --parallel 2 --ctx 64 --plan >"$dir/plan" 2>"$dir/err" || fail "serve --plan: $(cat "$dir/err")"
+grep -q "1 LoRA adapter (.*A rank 4), 2 sessions x 64 positions" "$dir/plan" &&
+  grep -q "CPU engine: weights .* + LoRA adapters 0.1 MiB" "$dir/plan" || fail "serve --plan: $(cat "$dir/plan")"
 echo "complete: adapters change the text, B = 0 and scale 0 do not, speculation keeps it, refusals are one line"
 
 printf %s "$P" >"$dir/p"

@@ -5,7 +5,8 @@
 # prints (greedy), the start-up line names the precision --precision auto chose, `infer-bench --device cuda --json`
 # reports the engine and its device memory, `serve --device cuda --parallel 2` answers /completion with the text of
 # `complete` from both slots, a bad --precision is refused with one line, and `complete --draft --lookup` on the
-# CUDA engine prints the plain greedy text.
+# CUDA engine prints the plain greedy text; with LoRA adapters (third argument: tests/lora_test_adapter), complete
+# --device cuda --lora prints the CPU's --lora text and serve --device cuda answers requests choosing adapters.
 set -u
 sc=$1
 src=$2
@@ -108,6 +109,64 @@ sys.stdout.buffer.write(sys.stdin.buffer.read().decode("utf-8", "byte").replace(
   pid=
 fi
 done
+
+# LoRA adapters on the CUDA engine (random PEFT adapters from tests/lora_test_adapter, the optional third
+# argument): complete --device cuda --lora A prints the CPU's --lora A text (FP16) and not the base's; serve
+# --device cuda --lora A=.. --lora B=.. answers requests choosing A or B with complete --device cuda's texts
+mk=${3:-}
+if [ -n "$mk" ] && [ -x "$mk" ]; then
+  "$mk" "$dir/fp32" "$dir/la" 1 0.5 && "$mk" "$dir/fp32" "$dir/lb" 3 0.5 q,v,down 2 || fail "lora_test_adapter"
+  want=$($sc complete --model "$dir/fp32" --device cpu --prompt "int main(void) {" -n 16 --lora "$dir/la" 2>/dev/null)
+  got=$($sc complete --model "$dir/fp32" --device cuda --prompt "int main(void) {" -n 16 --lora "$dir/la" 2>"$dir/err")
+  base=$($sc complete --model "$dir/fp32" --device cuda --prompt "int main(void) {" -n 16 2>/dev/null)
+  [ "$got" = "$want" ] || fail "complete --device cuda --lora '$got' differs from the CPU's '$want'"
+  [ "$got" != "$base" ] || fail "complete --device cuda --lora gives the base's text"
+  grep -q "LoRA adapters 0.1 (1, FP32)" "$dir/err" || fail "no adapter in the cuda engine's arena: $(cat "$dir/err")"
+  for k in a b; do
+    $sc complete --model "$dir/fp32" --device cuda --prompt "int main(" -n 10 --lora "$dir/l$k" >"$dir/want_$k" 2>/dev/null
+  done
+  $sc serve --model "$dir/fp32" --device cuda --port 0 --parallel 2 --lora "A=$dir/la" --lora "B=$dir/lb" \
+    2>"$dir/serve.log" &
+  pid=$!
+  port=
+  for i in $(seq 300); do
+    port=$(sed -n 's/.*listening on http:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$dir/serve.log")
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  if [ -z "$port" ]; then fail "serve --device cuda --lora did not start: $(cat "$dir/serve.log")"
+  else
+    /usr/bin/python3 - "$port" "$dir" <<'PY' || fail "serve --device cuda --lora (log: $(tail -2 "$dir/serve.log"))"
+import codecs, http.client, json, sys, threading
+port, d = int(sys.argv[1]), sys.argv[2]
+codecs.register_error("byte", lambda e: ("\ufffd", e.start + 1))
+def rd(n): return open(f"{d}/{n}", "rb").read().decode("utf-8", "byte").replace("\0", "\ufffd").removesuffix("\n")
+jobs = [("a", [{"id": 0, "scale": 1}]), ("b", [{"id": 1, "scale": 1}]), ("a", [{"id": 0, "scale": 1}]),
+        ("b", [{"id": 1, "scale": 1}])]
+out, errs = [None] * len(jobs), []
+def run(i):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        c.request("POST", "/completion", json.dumps({"prompt": "int main(", "n_predict": 10, "temperature": 0,
+                                                    "lora": jobs[i][1]}))
+        r = c.getresponse()
+        out[i] = (r.status, json.loads(r.read()))
+    except Exception as e:
+        errs.append(repr(e))
+ts = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+for t in ts: t.start()
+for t in ts: t.join()
+assert not errs, errs
+for (k, _), (st, o) in zip(jobs, out):
+    assert st == 200 and o["content"] == rd("want_" + k), (k, st, o, rd("want_" + k))
+assert rd("want_a") != rd("want_b")
+print("serve --device cuda --lora: 4 concurrent requests with adapters A/B = complete --device cuda --lora")
+PY
+    kill "$pid"
+    wait "$pid" 2>/dev/null
+    pid=
+  fi
+fi
 
 [ $fails = 0 ] && echo "infer_cuda_emu: all passed" || echo "infer_cuda_emu: $fails failed"
 [ $fails = 0 ]
