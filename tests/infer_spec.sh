@@ -56,8 +56,12 @@ check t8 --prompt "$P1" -n 32 --repeat-penalty 1.3
 echo "complete: $n speculative runs compared with the target alone"
 # drafts happen and are accepted (the INT8 twin agrees with its FP32 target most of the time)
 $sc complete --model "$dir/t" --prompt "$P1" -n 48 --draft "$dir/t8" --draft-min-p 0 --draft-fixed 4 2>"$dir/err" >/dev/null
+# (how many tokens are generated before an end token depends on the model, whose corpus is our own sources: so
+# the check is on the share accepted, given that drafts were made)
+dr=$(sed -n 's/.*drafted \([0-9]*\), accepted \([0-9]*\).*/\1/p' "$dir/err")
 acc=$(sed -n 's/.*drafted \([0-9]*\), accepted \([0-9]*\).*/\2/p' "$dir/err")
-[ "${acc:-0}" -gt 10 ] || fail "the INT8 twin draft had only '${acc:-none}' tokens accepted: $(tail -1 "$dir/err")"
+[ "${dr:-0}" -ge 8 ] && [ $((2 * ${acc:-0})) -ge "${dr:-0}" ] ||
+  fail "the INT8 twin draft had '${acc:-none}' of '${dr:-none}' drafted tokens accepted: $(tail -1 "$dir/err")"
 echo "twin draft: $(tail -1 "$dir/err")"
 # sampling: seeded runs reproduce (the distribution itself is checked by test_infer_spec)
 s1=$($sc complete --model "$dir/t" --prompt "$P1" -n 24 --temperature 0.9 --seed 4 --draft "$dir/t8" --lookup 2 2>/dev/null | od -c)
