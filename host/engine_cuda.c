@@ -234,15 +234,23 @@ static void layout(cuda_engine *ce, cuda_arena *a) {
 #undef TAKE
 }
 
-static int64_t plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk, int kv_type,
-                          const sc_lora *const *lora, int nlora) {
-    cuda_engine ce = {0};
-    dims(&ce, c, int8, group, n_ctx, n_seqs, chunk, kv_type, lora, nlora);
+/* Lays an engine of these dimensions out against a sizing arena (no device): ce keeps the sizes of its parts;
+ * returns the arena's bytes. Every plan below is this one layout, so the plans and the engine cannot disagree. */
+static int64_t plan_run(cuda_engine *ce, const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk,
+                        int kv_type, const sc_lora *const *lora, int nlora) {
+    memset(ce, 0, sizeof *ce);
+    dims(ce, c, int8, group, n_ctx, n_seqs, chunk, kv_type, lora, nlora);
     cuda_arena a;
     cuda_arena_sizing(&a);
-    layout(&ce, &a);
-    dims_free(&ce);
+    layout(ce, &a);
+    dims_free(ce);
     return (int64_t)a.high;
+}
+
+static int64_t plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk, int kv_type,
+                          const sc_lora *const *lora, int nlora) {
+    cuda_engine ce;
+    return plan_run(&ce, c, int8, group, n_ctx, n_seqs, chunk, kv_type, lora, nlora);
 }
 
 int64_t engine_cuda_plan_bytes(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type) {
@@ -256,13 +264,9 @@ int64_t engine_cuda_plan_bytes_lora(const sc_config *c, int int8, int group, int
 
 int64_t engine_cuda_plan_describe(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int kv_type,
                                   char *buf, size_t n) {
-    cuda_engine ce = {0};
-    dims(&ce, c, int8, group, n_ctx, n_seqs, 0, kv_type, NULL, 0);
-    cuda_arena a;
-    cuda_arena_sizing(&a);
-    layout(&ce, &a);
-    dims_free(&ce);
-    double mib = 1048576.0, scratch = (double)(a.high - ce.weight_bytes - ce.kv_bytes);
+    cuda_engine ce;
+    int64_t high = plan_run(&ce, c, int8, group, n_ctx, n_seqs, 0, kv_type, NULL, 0);
+    double mib = 1048576.0, scratch = (double)(high - (int64_t)ce.weight_bytes - (int64_t)ce.kv_bytes);
     size_t other = ce.weight_bytes - ce.layer_bytes - ce.embed_bytes - ce.head_bytes;
     snprintf(buf, n,
              "  weights (%s%s)        %8.1f MiB: layers %.1f, token embedding %.1f, lm_head %.1f%s, norms + rope %.1f\n"
@@ -273,30 +277,22 @@ int64_t engine_cuda_plan_describe(const sc_config *c, int int8, int group, int n
              ce.layer_bytes / mib, ce.embed_bytes / mib, ce.head_bytes / mib, ce.tied ? " (tied)" : "",
              other / mib, kv_type_names[ce.kv_type], ce.kv_bytes / mib, ce.nseq, ce.max_ctx, ce.L,
              2.0 * ce.L * kv_row_bytes(ce.kv_type, ce.nkv, ce.hd) / 1024.0, ce.chunk, scratch / mib,
-             ce.act_bytes / mib, ce.deq_bytes / mib, (scratch - ce.act_bytes - ce.deq_bytes) / mib, a.high / mib);
-    return (int64_t)a.high;
+             ce.act_bytes / mib, ce.deq_bytes / mib, (scratch - ce.act_bytes - ce.deq_bytes) / mib, high / mib);
+    return high;
 }
 
 void engine_cuda_plan(const sc_config *c, int int8, int group, int n_ctx, int n_seqs, int chunk, int kv_type,
                       const sc_lora *const *lora, int n_lora, sc_engine_plan *p) {
-    cuda_engine ce = {0};
-    dims(&ce, c, int8, group, n_ctx, n_seqs, chunk, kv_type, lora, n_lora);
-    cuda_arena a;
-    cuda_arena_sizing(&a);
-    layout(&ce, &a);
-    dims_free(&ce);
-    p->total = (int64_t)a.high, p->weights = (int64_t)ce.weight_bytes, p->lora = (int64_t)ce.lora_bytes;
+    cuda_engine ce;
+    p->total = plan_run(&ce, c, int8, group, n_ctx, n_seqs, chunk, kv_type, lora, n_lora);
+    p->weights = (int64_t)ce.weight_bytes, p->lora = (int64_t)ce.lora_bytes;
     p->kv = (int64_t)ce.kv_bytes, p->scratch = p->total - p->weights - p->lora - p->kv;
 }
 
 /* bytes of the weights as stored on the device: what one decode step reads */
 static int64_t weight_bytes_of(const sc_config *c, int int8, int group) {
-    cuda_engine ce = {0};
-    dims(&ce, c, int8, group, 1, 1, 1, SC_KV_F16, NULL, 0);
-    cuda_arena a;
-    cuda_arena_sizing(&a);
-    layout(&ce, &a);
-    dims_free(&ce);
+    cuda_engine ce;
+    plan_run(&ce, c, int8, group, 1, 1, 1, SC_KV_F16, NULL, 0);
     return (int64_t)ce.weight_bytes;
 }
 

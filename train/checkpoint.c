@@ -266,6 +266,28 @@ static int read_moment(const st_file *f, const sc_param *p, const char *suffix, 
     return st_read_f32(f, t, dst);
 }
 
+/* Both AdamW moments of every tensor of table (ntensors, nparams floats in all) from path into new buffers: the file
+ * must hold exactly those 2 x ntensors tensors. `what` names the tensors in the message. */
+static int read_moments(const char *path, const sc_param *table, int ntensors, int64_t nparams, const char *what,
+                        float **exp_avg, float **exp_avg_sq) {
+    st_file f;
+    if (st_open(&f, path)) return -1;
+    int rc = 0;
+    if (f.ntensors != 2 * ntensors)
+        rc = sc_fail("%s: holds %d tensors, expected %d (exp_avg and exp_avg_sq of %d %s)", f.path, f.ntensors,
+                     2 * ntensors, ntensors, what);
+    size_t n = (size_t)(nparams ? nparams : 1);
+    *exp_avg = sc_malloc(sizeof(float) * n);
+    *exp_avg_sq = sc_malloc(sizeof(float) * n);
+    for (int i = 0; i < ntensors && !rc; i++) {
+        const sc_param *t = &table[i];
+        rc = read_moment(&f, t, ".exp_avg", *exp_avg + t->offset);
+        if (!rc) rc = read_moment(&f, t, ".exp_avg_sq", *exp_avg_sq + t->offset);
+    }
+    st_close(&f);
+    return rc;
+}
+
 int checkpoint_load(const char *dir, sc_model *m, float **exp_avg, float **exp_avg_sq, char **state_json) {
     char p[4200];
     size_t len;
@@ -275,25 +297,9 @@ int checkpoint_load(const char *dir, sc_model *m, float **exp_avg, float **exp_a
         free(*state_json), *state_json = NULL;
         return -1;
     }
-    st_file f;
-    if (st_open(&f, path_join(p, sizeof p, dir, "optimizer.safetensors"))) goto fail;
-    if (f.ntensors != 2 * m->ntensors) {
-        sc_fail("%s: holds %d tensors, expected %d (exp_avg and exp_avg_sq of %d parameters)", f.path, f.ntensors,
-                2 * m->ntensors, m->ntensors);
-        st_close(&f);
-        goto fail;
-    }
-    *exp_avg = sc_malloc(sizeof(float) * (size_t)m->nparams);
-    *exp_avg_sq = sc_malloc(sizeof(float) * (size_t)m->nparams);
-    int rc = 0;
-    for (int i = 0; i < m->ntensors && !rc; i++) {
-        const sc_param *t = &m->table[i];
-        rc = read_moment(&f, t, ".exp_avg", *exp_avg + t->offset);
-        if (!rc) rc = read_moment(&f, t, ".exp_avg_sq", *exp_avg_sq + t->offset);
-    }
-    st_close(&f);
-    if (!rc) return 0;
-fail:
+    if (!read_moments(path_join(p, sizeof p, dir, "optimizer.safetensors"), m->table, m->ntensors, m->nparams,
+                      "parameters", exp_avg, exp_avg_sq))
+        return 0;
     free(*exp_avg), free(*exp_avg_sq), free(*state_json);
     *exp_avg = *exp_avg_sq = NULL, *state_json = NULL;
     model_free(m);
@@ -314,22 +320,9 @@ int checkpoint_load_lora(const char *dir, const sc_config *base, const char *bas
     if (!checkpoint_is_lora(dir)) return 1;
     if (file_read_all(path_join(p, sizeof p, dir, "trainer_state.json"), state_json, &len)) return -1;
     if (lora_load(ad, dir, base, base_name)) goto fail;
-    st_file f;
-    if (st_open(&f, path_join(p, sizeof p, dir, "optimizer.safetensors"))) goto fail;
-    int rc = 0;
-    if (f.ntensors != 2 * ad->ntensors)
-        rc = sc_fail("%s: holds %d tensors, expected %d (exp_avg and exp_avg_sq of %d adapter tensors)", f.path,
-                     f.ntensors, 2 * ad->ntensors, ad->ntensors);
-    size_t n = (size_t)(ad->nparams ? ad->nparams : 1);
-    *exp_avg = sc_malloc(sizeof(float) * n);
-    *exp_avg_sq = sc_malloc(sizeof(float) * n);
-    for (int i = 0; i < ad->ntensors && !rc; i++) {
-        const sc_param *t = &ad->table[i];
-        rc = read_moment(&f, t, ".exp_avg", *exp_avg + t->offset);
-        if (!rc) rc = read_moment(&f, t, ".exp_avg_sq", *exp_avg_sq + t->offset);
-    }
-    st_close(&f);
-    if (!rc) return 0;
+    if (!read_moments(path_join(p, sizeof p, dir, "optimizer.safetensors"), ad->table, ad->ntensors, ad->nparams,
+                      "adapter tensors", exp_avg, exp_avg_sq))
+        return 0;
 fail:
     free(*exp_avg), free(*exp_avg_sq), free(*state_json);
     *exp_avg = *exp_avg_sq = NULL, *state_json = NULL;
