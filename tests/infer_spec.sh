@@ -130,6 +130,7 @@ printf %s "$want1" >"$dir/want1"
 printf %s "$want2" >"$dir/want2"
 printf %s "$wantf" >"$dir/wantf"
 printf %s "$P1" >"$dir/p1"
+: >"$dir/serve.log" # emptied before the fork: the wait below must not read an earlier server's port
 $sc serve --model "$dir/t" --port 0 --parallel 2 --draft "$dir/t8" --draft-min-p 0 --lookup 3 2>"$dir/serve.log" &
 pid=$!
 port=

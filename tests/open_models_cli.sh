@@ -78,6 +78,7 @@ PY
     fail "$fam: checkpoint lost model_type"; }
   # serve: /completion greedy equals complete
   if command -v curl >/dev/null; then
+    : >"$dir/serve.log" # emptied before the fork: the wait below must not read an earlier server's port
     $sc serve --port 0 --model "$m-int8" --device cpu --threads 2 2>"$dir/serve.log" &
     pid=$!
     port=

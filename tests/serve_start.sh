@@ -3,6 +3,9 @@
 # start ARGS...: runs `serve --port 0 ARGS` in the background (under `ulimit -n $serve_nofile` when that is set),
 # waits for its "listening on" line, sets pid, port and url; a server that does not start fails the script.
 start() {
+  # emptied here, before the fork: the child's own 2> truncates it only when it runs, and until then the wait
+  # below would read the previous server's "listening on" line and its port
+  : >"$dir/serve.log"
   if [ -n "${serve_nofile:-}" ]; then
     (ulimit -n "$serve_nofile" && exec $sc serve --port 0 "$@") 2>"$dir/serve.log" &
   else

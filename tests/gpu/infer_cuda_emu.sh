@@ -81,6 +81,7 @@ PY
 for kv in f16 q8; do
 # to a file, not a shell variable: a random model may emit a NUL byte, which the shell would drop
 $sc complete --model "$dir/fp32" --device cuda --kv $kv --prompt "int main(" -n 10 >"$dir/want" 2>/dev/null
+: >"$dir/serve.log" # emptied before the fork: the wait below must not read an earlier server's port
 $sc serve --model "$dir/fp32" --device cuda --kv $kv --port 0 --parallel 2 2>"$dir/serve.log" &
 pid=$!
 port=
@@ -125,6 +126,7 @@ if [ -n "$mk" ] && [ -x "$mk" ]; then
   for k in a b; do
     $sc complete --model "$dir/fp32" --device cuda --prompt "int main(" -n 10 --lora "$dir/l$k" >"$dir/want_$k" 2>/dev/null
   done
+  : >"$dir/serve.log" # emptied before the fork: the wait below must not read an earlier server's port
   $sc serve --model "$dir/fp32" --device cuda --port 0 --parallel 2 --lora "A=$dir/la" --lora "B=$dir/lb" \
     2>"$dir/serve.log" &
   pid=$!
