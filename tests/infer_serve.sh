@@ -98,11 +98,17 @@ start --model "$dir/small" --parallel 1 --threads 1
 /usr/bin/python3 - "$port" <<'PY' || fail "disconnect mid-stream"
 import json, socket, sys, time
 port = int(sys.argv[1])
-body = json.dumps({"prompt": "int ", "n_predict": -1, "temperature": 1.0, "top_k": 0, "top_p": 1, "min_p": 0, "stream": True})
+# a fixed seed: with a random one the sampled text could end (an end token) before 3 events, and the loop below
+# would then read a closed socket forever
+body = json.dumps({"prompt": "int ", "n_predict": -1, "temperature": 1.0, "top_k": 0, "top_p": 1, "min_p": 0, "stream": True,
+                   "seed": 7})
 s = socket.create_connection(("127.0.0.1", port))
 s.sendall(("POST /completion HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)).encode())
 data = b""
-while data.count(b"data: ") < 3: data += s.recv(4096)
+while data.count(b"data: ") < 3:
+    chunk = s.recv(4096)
+    if not chunk: sys.exit("the stream ended after %d events: %r" % (data.count(b"data: "), data[-300:]))
+    data += chunk
 s.close()
 time.sleep(1.0)
 PY
