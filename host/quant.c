@@ -111,12 +111,9 @@ void qmat_matmul(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y,
         qmat_matvec(m, xq, xs, y);
         return;
     }
-    /* blocks of 16 rows stay in L1 while every token passes over them; taken dynamically, as in decode */
-    qrows_fn rows = quant_rows_kernel();
+    /* blocks of 16 rows stay in cache while every token passes over them (quant_dot.c's several-token kernels);
+     * taken dynamically, as in decode */
+    qmm_fn mm = quant_matmul_kernel();
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int r0 = 0; r0 < m->rows; r0 += 16) {
-        int r1 = r0 + 16 < m->rows ? r0 + 16 : m->rows;
-        for (int t = 0; t < T; t++)
-            rows(m, r0, r1, xq + (size_t)t * m->cols, xs + (size_t)t * m->ngroups, y + (size_t)t * m->rows);
-    }
+    for (int r0 = 0; r0 < m->rows; r0 += 16) mm(m, r0, r0 + 16 < m->rows ? r0 + 16 : m->rows, xq, xs, y, T);
 }

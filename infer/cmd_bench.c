@@ -42,10 +42,18 @@ static int bench_file_ids(const char *dir, const char *file, int32_t *ids, int *
     return 0;
 }
 
+/* the process's CPU seconds: on a shared machine wall time mostly measures the other processes (at 1 thread the
+ * CPU time still includes the stalls on memory, so it keeps the memory-bound part) */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* n_gen greedy tokens after a prefill of ids, plain (sp NULL: one forward per token) or speculative; the decode
- * seconds go to *dec_s, the tokens to out */
+ * seconds go to *dec_s (wall) and *dec_cpu (process CPU time), the tokens to out */
 static int bench_decode(sc_engine *e, sc_session *s, sc_spec *sp, const int32_t *ids, int np, int n_gen,
-                        float *logits, int32_t *out, double *dec_s) {
+                        float *logits, int32_t *out, double *dec_s, double *dec_cpu) {
     sc_sampling g;
     sampling_defaults(&g); /* temperature 0: greedy */
     sc_sampler smp;
@@ -54,7 +62,7 @@ static int bench_decode(sc_engine *e, sc_session *s, sc_spec *sp, const int32_t 
     memcpy(s->ids, ids, (size_t)np * sizeof(int32_t));
     int rc = engine_forward(e, &s->kv, ids, np, logits);
     if (!rc && sp) rc = spec_prefill(sp, ids, np);
-    double t0 = clock_now();
+    double t0 = clock_now(), c0 = cpu_seconds();
     int k = 0;
     if (!rc) out[k++] = sampler_sample(&smp, logits, s->ids, s->kv.n);
     if (sp) spec_begin(sp, &g);
@@ -71,6 +79,7 @@ static int bench_decode(sc_engine *e, sc_session *s, sc_spec *sp, const int32_t 
         if (!rc) out[k] = sampler_sample(&smp, logits, s->ids, s->kv.n), k++;
     }
     *dec_s = clock_now() - t0;
+    *dec_cpu = cpu_seconds() - c0;
     sampler_free(&smp);
     return rc;
 }
@@ -96,6 +105,7 @@ static int bench_spec(sc_engine *e, sc_spec_cli *sc, const sc_spec_opts *so, con
     float *logits = sc_malloc((size_t)V * sizeof(float));
     int32_t *a = sc_malloc((size_t)n_gen * sizeof(int32_t)), *b = sc_malloc((size_t)n_gen * sizeof(int32_t));
     double *tp = sc_malloc((size_t)reps * sizeof(double)), *ts = sc_malloc((size_t)reps * sizeof(double));
+    double *cp = sc_malloc((size_t)reps * sizeof(double)), *cs = sc_malloc((size_t)reps * sizeof(double));
     int identical = 1, drafted = 0, accepted = 0, kmax = 0;
     for (int rep = 0; rep < reps && !rc; rep++) {
         sc_spec sp;
@@ -104,34 +114,36 @@ static int bench_spec(sc_engine *e, sc_spec_cli *sc, const sc_spec_opts *so, con
             break;
         }
         kmax = sp.kmax;
-        rc = bench_decode(e, &s, NULL, ids, np, n_gen, logits, a, &tp[rep]);
-        if (!rc) rc = bench_decode(e, &s, &sp, ids, np, n_gen, logits, b, &ts[rep]);
+        rc = bench_decode(e, &s, NULL, ids, np, n_gen, logits, a, &tp[rep], &cp[rep]);
+        if (!rc) rc = bench_decode(e, &s, &sp, ids, np, n_gen, logits, b, &ts[rep], &cs[rep]);
         identical &= !rc && memcmp(a, b, (size_t)n_gen * sizeof(int32_t)) == 0;
         drafted += sp.n_drafted, accepted += sp.n_accepted;
         spec_close(&sp);
     }
     if (!rc) {
-        double mp = median(tp, reps), ms = median(ts, reps);
+        double mp = median(tp, reps), ms = median(ts, reps), cpu_speedup = median(cp, reps) / median(cs, reps);
         double plain = (n_gen - 1) / mp, spec = (n_gen - 1) / ms, rate = drafted ? (double)accepted / drafted : 0;
         if (json)
             printf("{\"model\":\"%s\",\"draft\":\"%s\",\"lookup\":%d,\"draft_max\":%d,\"draft_fixed\":%d,"
                    "\"threads\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"reps\":%d,\"decode_tok_s\":%.2f,"
                    "\"spec_decode_tok_s\":%.2f,\"speedup\":%.3f,\"draft_n\":%d,\"draft_n_accepted\":%d,"
-                   "\"accept_rate\":%.4f,\"identical\":%s,\"weights\":\"%s\",\"device\":\"%s\"}\n",
+                   "\"accept_rate\":%.4f,\"identical\":%s,\"weights\":\"%s\",\"device\":\"%s\","
+                   "\"cpu_speedup\":%.3f}\n",
                    dir, sc->draft_dir ? sc->draft_dir : "", so->lookup, kmax, so->fixed_k, nthreads, np, n_gen, reps,
                    plain, spec, spec / plain, drafted, accepted, rate, identical ? "true" : "false", e->precision,
-                   e->ops->name);
+                   e->ops->name, cpu_speedup);
         else
             printf("%s (%s, %d threads), %d prompt tokens, %d decoded, median of %d: plain %.1f tok/s, speculative "
-                   "(%s%s%s, K <= %d%s) %.1f tok/s = %.2fx; drafted %d, accepted %d (%.1f%%); tokens %s\n",
+                   "(%s%s%s, K <= %d%s) %.1f tok/s = %.2fx (CPU time %.2fx); drafted %d, accepted %d (%.1f%%); "
+                   "tokens %s\n",
                    dir, e->precision, nthreads, np, n_gen, reps, plain, sc->draft_dir ? "draft " : "",
                    sc->draft_dir ? sc->draft_dir : "", so->lookup ? " lookup" : "", kmax,
-                   so->fixed_k ? " fixed" : " adaptive", spec, spec / plain, drafted, accepted, 100.0 * rate,
+                   so->fixed_k ? " fixed" : " adaptive", spec, spec / plain, cpu_speedup, drafted, accepted, 100.0 * rate,
                    identical ? "identical" : "DIFFERENT");
         if (!identical) rc = sc_fail("speculative greedy tokens differ from the plain ones");
     }
     session_free(&s);
-    free(logits), free(a), free(b), free(tp), free(ts);
+    free(logits), free(a), free(b), free(tp), free(ts), free(cp), free(cs);
     return rc;
 }
 
@@ -141,11 +153,6 @@ static int bench_spec(sc_engine *e, sc_spec_cli *sc, const sc_spec_opts *so, con
  * ratio to n = 1. A pass that reads each weight once costs little more than a decode step for small n. The process's
  * CPU time is timed too: on a shared machine wall time mostly measures the other processes (at 1 thread the CPU
  * time still includes the stalls on memory, so it keeps the memory-bound part). */
-static double cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int bench_verify_cost(sc_engine *e, const int32_t *ids, int np, int nmax, int rounds, int json, int nthreads,
                              const char *dir) {

@@ -171,6 +171,42 @@ static void greedy_case(sc_engine *target, sc_engine *draft, int lookup, int fix
     spec_close(&sp);
 }
 
+/* A draft that is always wrong: a model of zeros (all its logits tie, so it always proposes token 0, which this
+ * target's greedy continuation never holds: checked at a fixed K, where it drafts every step and nothing is
+ * accepted). Adaptive, the draft goes off after SPEC_MISSES (6) steps with nothing accepted at the latest and is
+ * then probed with one token after 16, 32, 64 plain steps: at most 6 x 2 + 2 tokens are drafted in 100 (a fixed
+ * K = 2 drafts ~200), whatever the timings say; the output stays the target's own. */
+static void backoff_case(sc_engine *target, sc_engine *zero) {
+    enum { NP = 24, N = 100, CTX = 128 };
+    int V = target->cfg->vocab_size;
+    int32_t prompt[NP], want[N], got[N];
+    sc_rng r;
+    rng_seed(&r, 8);
+    for (int i = 0; i < NP; i++) prompt[i] = 1 + (int32_t)rng_below(&r, (uint64_t)V - 1);
+    sc_sampling sa;
+    sampling_defaults(&sa);
+    int nw, ng, drafted[2], accepted[2];
+    greedy_alone(target, &sa, prompt, NP, N, CTX, want, &nw);
+    for (int adaptive = 0; adaptive < 2; adaptive++) {
+        sc_spec sp;
+        sc_spec_opts o = {.draft = zero, .draft_max = 2, .draft_min_p = 0, .fixed_k = adaptive ? 0 : 2};
+        CHECK(spec_open(&sp, &o, target, CTX) == 0);
+        greedy_spec(target, &sp, &sa, prompt, NP, N, CTX, got, &ng);
+        int same = ng == nw;
+        for (int i = 0; same && i < nw; i++) same = got[i] == want[i];
+        drafted[adaptive] = sp.n_drafted, accepted[adaptive] = sp.n_accepted;
+        printf("always-wrong draft, %s: %d tokens, %d drafted, %d accepted: %s\n", adaptive ? "adaptive K" : "K=2",
+               ng, sp.n_drafted, sp.n_accepted, same ? "identical to the target alone" : "DIFFERENT");
+        CHECKF(same, "always-wrong draft: speculative tokens differ from the target's own");
+        spec_close(&sp);
+    }
+    CHECKF(accepted[0] == 0 && drafted[0] >= N, "the zero draft is not always wrong here (%d of %d accepted at K=2)",
+           accepted[0], drafted[0]);
+    CHECKF(drafted[1] >= 1 && drafted[1] <= 6 * 2 + 2,
+           "adaptive K with an always-wrong draft drafted %d tokens in %d (expected 1..14: off after 6 steps, "
+           "probes after 16 and 32 more)", drafted[1], N);
+}
+
 /* chi-square critical value at p = 0.001 (Wilson-Hilferty) */
 static double chi2_crit(int df) {
     double z = 3.0902, a = 2.0 / (9.0 * df);
@@ -369,10 +405,19 @@ int main(void) {
             model_init_weights(&m2, 555, 0.08f);
             snprintf(path, sizeof path, "%s/other", dir);
             if (model_save(&m2, path)) return printf("save: %s\n", sc_error()), 1;
+            model_init_weights(&m2, 1, 0.0f); /* zeros: the always-wrong draft */
+            snprintf(path, sizeof path, "%s/zero", dir);
+            if (model_save(&m2, path)) return printf("save: %s\n", sc_error()), 1;
             model_free(&m2);
-            sc_weights wo;
+            sc_weights wo, wz;
+            snprintf(path, sizeof path, "%s/other", dir);
             if (weights_load(&wo, path)) return printf("load: %s\n", sc_error()), 1;
-            sc_engine et = open_cpu(&w32), etw = open_cpu(&w), eo = open_cpu(&wo);
+            snprintf(path, sizeof path, "%s/zero", dir);
+            if (weights_load(&wz, path)) return printf("load: %s\n", sc_error()), 1;
+            sc_engine et = open_cpu(&w32), etw = open_cpu(&w), eo = open_cpu(&wo), ez = open_cpu(&wz);
+            backoff_case(&et, &ez);
+            engine_close(&ez);
+            weights_free(&wz);
             greedy_case(&et, &etw, 0, 4, 1.0f, 128, "int8-twin draft, K=4");
             greedy_case(&et, &etw, 0, 0, 1.0f, 128, "int8-twin draft, adaptive K");
             greedy_case(&et, &eo, 0, 3, 1.0f, 128, "unrelated draft, K=3");
