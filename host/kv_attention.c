@@ -1,8 +1,9 @@
 /* kv_attention.c — the CPU engine's attention of new query rows over the KV cache (kv_cache.h), the CPU twin of
  * kernels/decode_attention.cu. With grouped-query attention the nh/nkv query heads of a group share one KV head,
- * so a work item is (KV head, block of up to KV_RB query rows): it walks the cached positions in chunks of KV_CH,
- * turns each chunk of keys and values into an FP32 tile once (whatever the --kv type) and uses the tile for every
- * row and query head of the item, with an online softmax (running max and sum, the output rescaled per chunk).
+ * so a work item is (block of KV heads, block of up to KV_RB query rows): it walks the cached positions in chunks
+ * of KV_CH, turns each chunk of a KV head's keys and values into an FP32 tile once (whatever the --kv type) and uses
+ * the tile for every row and query head of the group, with an online softmax (running max and sum, the output
+ * rescaled per chunk).
  * Before this file each (row, head) pair converted and read the whole cache on its own, with a horizontal sum per
  * score, a scalar expf per score and a load/store of the output per position.
  * Rounding depends only on a row's position, never on T or the thread count: chunks start at multiples of KV_CH
