@@ -14,9 +14,9 @@
 #include "host/clock.h"
 #include "host/args.h"
 #include "host/command.h"
-#include "host/device.h" /* --device: device_names */
-#include "host/kv_cache.h" /* --kv: kv_type_names */
+#include "host/kv_cache.h" /* kv_type_names */
 #include "infer/commands_infer.h"
+#include "infer/engine_cli.h"
 #include "host/engine.h"
 #include "host/error.h"
 #include "infer/generate.h"
@@ -286,10 +286,9 @@ static int bench_plan(const char *dir, const char *prec, int kv_type, int n_ctx)
 }
 
 int cmd_infer_bench(int argc, char **argv) {
-    const char *dir = NULL, *precision = "auto";
-    sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {SC_KV_F16, kv_type_names};
-    int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0, depth = -1, ppl = 0, verify_cost = 0,
-        plan_ctx = 0;
+    const char *dir = NULL;
+    sc_engine_cli ec = ENGINE_CLI_DEFAULTS;
+    int n_prompt = 512, n_gen = 128, reps = 2, json = 0, depth = -1, ppl = 0, verify_cost = 0, plan_ctx = 0;
     float bw = 64.0f;
     const char *file = NULL;
     sc_spec_cli sc = SPEC_CLI_DEFAULTS;
@@ -302,11 +301,7 @@ int cmd_infer_bench(int argc, char **argv) {
          "llama-bench's -d: N tokens already in the context (filled once, untimed); prefill and decode are each "
          "timed from there (without it, decode follows the prompt)", 0},
         {"bandwidth", 0, SC_ARG_FLOAT, &bw, "GB/s for the projected decode speed (MX450: 64)", 0},
-        {"kv", 0, SC_ARG_ENUM, &kv_type, "KV cache type", 0},
-        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
-        {"precision", 0, SC_ARG_STR, &precision,
-         "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
-        {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+        ENGINE_CLI_ARGS(ec),
         {"json", 0, SC_ARG_FLAG, &json, "one JSON line on stdout", 0},
         {"file", 'f', SC_ARG_STR, &file, "prompt: the last -p tokens of this file (tokenizer.json of the model)", 0},
         {"verify-cost", 0, SC_ARG_INT, &verify_cost,
@@ -322,8 +317,7 @@ int cmd_infer_bench(int argc, char **argv) {
                   "--draft/--lookup: also speculatively, alternating, with medians and the speedup.",
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"bandwidth", 1e-3, 1e6}, {"verify-cost", 0, 64}};
-    /* --device is resolved by engine_open: auto falls back to the CPU when the CUDA engine cannot take the model */
-    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &threads};
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &ec.threads};
     if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if (n_prompt < 1 || n_gen < 1 || reps < 1) {
         fprintf(stderr, "smallcoder infer-bench: -p, -n and -r must be >= 1\n");
@@ -336,7 +330,8 @@ int cmd_infer_bench(int argc, char **argv) {
         return 2;
     }
     if (sc.plan && !sc.draft_dir) { /* the model's plan alone, from config.json (no weights read) */
-        if (bench_plan(dir, precision, kv_type.value, plan_ctx > 0 ? plan_ctx : n_prompt + n_gen)) {
+        const char *prec = engine_precision_names[ec.precision.value];
+        if (bench_plan(dir, prec, ec.kv.value, plan_ctx > 0 ? plan_ctx : n_prompt + n_gen)) {
             fprintf(stderr, "smallcoder infer-bench: %s\n", sc_error());
             return 1;
         }
@@ -352,8 +347,7 @@ int cmd_infer_bench(int argc, char **argv) {
     if (ppl) n_gen = 0, spec_room = 0; /* --perplexity runs the prompt only */
     /* positions used: depth mode rewinds to the depth between prefill and decode */
     int need = depth >= 0 ? depth + (n_prompt > n_gen ? n_prompt : n_gen) : n_prompt + n_gen + spec_room;
-    sc_engine_opts o = {.device = device_names[device.value], .kv_type = kv_type.value, .threads = nthreads,
-                        .precision = precision, .n_ctx = need, .n_seqs = 1};
+    sc_engine_opts o = {ENGINE_CLI_OPTS(ec, nthreads), .n_ctx = need, .n_seqs = 1};
     if (sc.plan) { /* the device plan of the model and its draft, then exit */
         if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
         weights_free(&w);
