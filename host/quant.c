@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/cpu/par.h"
 #include "host/error.h"
 #include "host/half.h"
 #include "host/threads.h"
@@ -60,8 +61,9 @@ void qmat_free(sc_qmat *m) {
     m->wsum = NULL;
 }
 
+/* a decode step's embedding row comes through here too: one row is not worth waking the team (par.h) */
 void qmat_dequant_rows(const sc_qmat *m, int r0, int r1, float *out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)(r1 - r0) * m->cols))
     for (int r = r0; r < r1; r++)
         for (int g = 0; g < m->ngroups; g++) { /* a group at a time: one scale, a loop the compiler vectorizes */
             int c0 = g * m->group, c1 = c0 + m->group < m->cols ? c0 + m->group : m->cols;
