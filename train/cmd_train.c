@@ -356,6 +356,8 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
         return FAIL("give exactly one of --preset P (fresh weights) or --model DIR (or --resume RUN_DIR)");
     }
     if (o->lora && !o->resume && lora_train_check(o, &r->lora_targets)) return -1;
+    /* the device holds the base in FP16 (or INT8): a fresh run says so, and a CPU resume of it rounds the same way */
+    if (o->lora && *use_cuda && !o->resume && !strcmp(o->base_precision, "auto")) o->base_precision = "fp16";
     if (o->lora && *use_cuda && !strcmp(o->base_precision, "fp32")) { /* the device holds FP16 or INT8 */
         if (!strcmp(o->device, "cuda"))
             return FAIL("--base-precision fp32: the CUDA LoRA base is FP16 or INT8 (--base-precision fp16 or int8), "
