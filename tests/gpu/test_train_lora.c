@@ -6,13 +6,15 @@
  * too; (b) a fresh adapter (B = 0) gives the base's loss exactly (the CUDA model without an adapter, same bits);
  * (c) recompute (layer inputs in host memory) gives the gradients of every activation kept, bit for bit; (d) a few
  * AdamW steps, then read_state -> a fresh backend -> write_state continues bit for bit (a resume); (e) the plan of
- * `train --lora --plan` is the arena the backend allocates. Small T: the emulator is slow. */
+ * `train --lora --plan` is the arena the backend allocates; (f) distillation through the train_kd hook tracks the
+ * CPU's KD loss and gradients. Small T: the emulator is slow. */
 #include "train/backend.h"
 #include "host/config.h"
 #include "host/cuda_model.h"
 #include "host/error.h"
 #include "host/lora.h"
 #include "host/lora_cpu.h"
+#include "host/cpu/kd_loss.h"
 #include "tests/gpu/gpu_test.h"
 #include "train/loss_scale.h"
 #include "host/model.h"
@@ -146,7 +148,8 @@ static void case_recompute(const sc_model *m0, const batches *d, int int8) {
     }
     double lk, lr;
     int64_t nk, nr;
-    int rc = k.accumulate(&k, d->ids[0], d->tg[0], B, T, 1.0f, &lk, &nk) | r.accumulate(&r, d->ids[0], d->tg[0], B, T, 1.0f, &lr, &nr);
+    int rc = k.accumulate(&k, d->ids[0], d->tg[0], B, T, 1.0f, &lk, &nk) |
+             r.accumulate(&r, d->ids[0], d->tg[0], B, T, 1.0f, &lr, &nr);
     const float *gk = k.host_grads(&k), *gr = r.host_grads(&r);
     char name[200];
     snprintf(name, sizeof name, "%s base: recompute = every activation kept (loss and gradient bits)", int8 ? "int8" : "fp16");
@@ -201,7 +204,8 @@ static void case_resume(const sc_model *m0, const batches *d, int int8) {
     char name[200];
     snprintf(name, sizeof name, "%s base: %d steps, state to a fresh backend, 2 more: losses and adapter bits (%.6f %.6f)",
              int8 ? "int8" : "fp16", STEPS, l1[1], l2[1]);
-    tu_check(name, rc || l1[0] != l2[0] || l1[1] != l2[1] ? 1.0 : gt_bitdiff(a1.params, a2.params, sizeof(float) * (size_t)a1.nparams), 0.0);
+    size_t bytes = sizeof(float) * (size_t)a1.nparams;
+    tu_check(name, rc || l1[0] != l2[0] || l1[1] != l2[1] ? 1.0 : gt_bitdiff(a1.params, a2.params, bytes), 0.0);
     double bsum = 0; /* B started at zero: the steps must have moved it */
     for (int l = 0; l < a1.nlayers; l++)
         for (int64_t i = 0; i < (int64_t)a1.out[LORA_DOWN] * RANK; i++) bsum += fabs(lora_b(&a1, l, LORA_DOWN)[i]);
@@ -239,6 +243,66 @@ static void case_plan(const sc_model *m0, int int8) {
     model_free(&m);
 }
 
+/* (f) distillation through the train_kd hook: a teacher's top-KD_K rows drawn from a hash of the sequence's ids
+ * (the same rows for both backends), logits rounded to FP16; the KD loss and the adapter gradients track the CPU's */
+enum { KD_K = 8 };
+typedef struct {
+    int V;
+    int32_t ids[T * KD_K];
+    float logits[T * KD_K], lse[T];
+} fake_teacher;
+
+static int fake_next(void *ctx, const int32_t *ids, int n, kd_targets *out) {
+    fake_teacher *f = ctx;
+    uint64_t h = 1469598103934665603ull;
+    for (int t = 0; t < n; t++) h = (h ^ (uint64_t)ids[t]) * 1099511628211ull;
+    sc_rng r;
+    rng_seed(&r, h);
+    for (int t = 0; t < n; t++) {
+        double z = 0;
+        for (int i = 0; i < KD_K; i++) {
+            f->ids[t * KD_K + i] = (ids[t] + 1 + 37 * i) % f->V; /* distinct: 37 * KD_K < V */
+            f->logits[t * KD_K + i] = half_to_float(float_to_half((float)(2.0 * rng_normal(&r))));
+            z += exp(f->logits[t * KD_K + i]);
+        }
+        f->lse[t] = (float)log(z * 1.25); /* a fifth of the mass in the tail */
+    }
+    *out = (kd_targets){KD_K, f->ids, f->logits, f->lse, 0.7f, 2.0f, 0};
+    return 0;
+}
+
+static void case_kd(const sc_model *m0, const batches *d) {
+    sc_model mc, mg;
+    make_model(&mc, m0, "fp16"), make_model(&mg, m0, "fp16");
+    sc_lora ac, ag;
+    make_adapter(&ac, &m0->cfg, 0.0f, 1), make_adapter(&ag, &m0->cfg, 0.0f, 1);
+    fake_teacher ft = {.V = m0->cfg.vocab_size};
+    train_kd kd = {&ft, fake_next};
+    train_backend cpu, gpu;
+    backend_lora_open(&cpu, &mc, &ac, T, 1, 5);
+    if (backend_lora_cuda_open(&gpu, &mg, &ag, T, 0, 1, KD_K, 5)) {
+        printf("backend_lora_cuda_open: %s\n", sc_error());
+        tu_check("backend_lora_cuda_open with distillation", 1.0, 0.0);
+        return;
+    }
+    backend_lora_set_kd(&cpu, &kd), backend_lora_cuda_set_kd(&gpu, &kd);
+    int64_t counted = counted_of(d, 0), nc, ng;
+    double lc, lg;
+    int rc = cpu.accumulate(&cpu, d->ids[0], d->tg[0], B, T, 1.0f / (float)counted, &lc, &nc) |
+             gpu.accumulate(&gpu, d->ids[0], d->tg[0], B, T, LOSS_SCALE_INIT / (float)counted, &lg, &ng);
+    char name[200];
+    snprintf(name, sizeof name, "kd: mean KD loss cuda vs cpu (cpu %.6f cuda %.6f)", lc / (double)nc, lg / (double)ng);
+    tu_check(name, rc || nc != ng ? 1.0 : fabs(lg / (double)ng - lc / (double)nc), 2e-3);
+    const float *gc = cpu.host_grads(&cpu), *gg = gpu.host_grads(&gpu);
+    float *u = gg ? tu_copy(gg, ac.nparams) : NULL;
+    for (int64_t j = 0; u && j < ac.nparams; j++) u[j] /= LOSS_SCALE_INIT;
+    tu_check("kd: adapter gradients cuda vs cpu (relative L2)", u && gc ? gt_relerr(u, gc, ac.nparams) : 1.0, 1e-2);
+    free(u);
+    backend_close(&cpu), backend_close(&gpu);
+    lora_free(&ac), lora_free(&ag);
+    model_free(&mc), model_free(&mg);
+}
+
 int main(void) {
     gt_require_device("test_train_lora");
     sc_config cfg;
@@ -265,6 +329,7 @@ int main(void) {
         case_plan(&m0, int8);
     }
     case_zero_b(&m0, d);
+    case_kd(&m0, d);
     /* an untied head: recompute with host checkpoints and the embedding table on the host */
     sc_config cu = cfg;
     cu.tie_word_embeddings = 0;
