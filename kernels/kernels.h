@@ -226,6 +226,12 @@ int kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, in
 void kn_lora_apply(kn_half *y, int ldy, const kn_half *x, const float *A, const float *B, float scale, int T,
                    int rows, int cols, int r, float *h, cudaStream_t stream);
 
+/* lora_dropout.cu: LoRA training's dropout on the adapter input (host/cpu/lora_dropout.h is the twin, same hash):
+ * out[i] = (add ? add[i] : 0) + x[i] * keep(key, slot, i) with keep = 0 (probability p) or 1/(1-p), in FP32, then
+ * rounded to FP16; out may alias add. Forward: out = drop(x); backward: dx += drop'(dxd) with add = out = dx. */
+void kn_lora_dropout(kn_half *out, const kn_half *x, const kn_half *add, int64_t n, uint64_t key, int slot, float p,
+                     cudaStream_t stream);
+
 /* decode_attention.cu */
 /* qkv [T, (nh + 2 nkv) hd] (q | k | v per row): rotates q and k in place (HF rotate-half, row t at st->pos + t,
  * inv_freq [hd/2] on the device), then stores k and v rows at positions st->pos.. of layer `layer` (kv_type KN_KV_*:
