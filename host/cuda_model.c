@@ -1,6 +1,8 @@
 /* cuda_model.c — see cuda_model.h. A layer is the CPU model's layer (host/model_cpu.c) with the projections
  * fused: norm1(+add) -> qkv GEMM -> RoPE on q|k -> flash attention -> o GEMM -> norm2(+add) -> gate|up GEMM ->
- * SwiGLU -> down GEMM, the down output being added in the next norm. The fused GEMMs read the weights in place:
+ * SwiGLU -> down GEMM, the down output being added in the next norm. Open-model biases (qwen2 q/k/v, Llama
+ * attention_bias/mlp_bias) are added after their GEMM (q/k before RoPE, as HF), and RoPE reads the config's
+ * inverse frequencies (rope_scaling linear/llama3), as the CPU model does. The fused GEMMs read the weights in place:
  * q, k, v (and gate, up) are consecutive in the parameter table, so together they are one [rows, C] matrix.
  * Recompute (CUDA_MODEL_RECOMPUTE): every layer keeps its own x (the norm1 output residual, i.e. the layer's input);
  * the rest of the activations are one shared set, refilled for layer l by running layer l's forward again from x
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "host/cuda_arena.h"
+#include "host/cuda_lora.h"
 #include "host/error.h"
 #include "host/pinned.h"
 #ifdef SC_HAVE_KERNELS
@@ -20,6 +23,7 @@
 #include "host/half.h"
 #include "host/cpu/kd_loss.h"
 #include "host/cpu/ops.h"
+#include "host/quant.h"
 #include "kernels/kernels.h"
 #else
 /* A CPU-only build runs the layout alone (cuda_model_plan, for `train --plan`); these stand in for the CUDA types
@@ -35,9 +39,20 @@ typedef struct {
     float *rstd1, *rstd2, *lse;                           /* [T] [T] [nh,T] */
 } cuda_layer_acts;
 
-/* Offsets (elements) of one layer's tensors in the parameter block; the same for weights and gradients. */
+/* CUDA_MODEL_INT8: one fused linear matrix of a layer (qkv, o, gate|up, down) as INT8 rows at w8 + q with FP16
+ * scales at s8 + s. */
+typedef struct {
+    int64_t q, s;
+    int rows, cols;
+} cuda_int8_mat;
+enum { LIN_QKV, LIN_O, LIN_GU, LIN_DOWN, LIN_N };
+
+/* Offsets (elements) of one layer's tensors in the parameter block; the same for weights and gradients. The
+ * biases (-1 when the config has none) sit after the final norm and lm_head (model_param_table), q|k|v and gate|up
+ * consecutive like their matrices, so a fused bias is one vector too. */
 typedef struct {
     int64_t attn_norm, wqkv, wo, mlp_norm, wgu, wdown;
+    int64_t bqkv, bo, bgu, bdown;
 } cuda_layer_offs;
 
 struct cuda_model {
@@ -90,6 +105,24 @@ struct cuda_model {
     int32_t *h_plan;
     float *h_ce;      /* [max_T] (CUDA_MODEL_KD) */
     uint16_t *h_kd16; /* [max_T, kd_k] FP16 staging of the teacher's logits (CUDA_MODEL_KD) */
+    /* LoRA (cuda_model_open_lora): the adapter, applied after each targeted projection (host/cuda_lora.c) */
+    cuda_lora *lora;
+    /* CUDA_MODEL_INT8: the linear layers' INT8 rows and FP16 scales (q8[LIN_N l + LIN_*]) and the FP16 scratch each
+     * is dequantized into before its GEMM; w then holds the other parameters only (w_numel, compact: offs,
+     * embed_off, final_norm_off, lm_head_off point into it); table: the host parameter table, for uploads */
+    int64_t w_numel, n8, nrows8, deq_numel;
+    int8_t *w8;
+    kn_half *s8, *deq;
+    cuda_int8_mat *q8;
+    sc_param *table;
+    int ntensors;
+    /* CUDA_MODEL_HOST_EMBED with an untied head: the FP16 embedding table on the host, pinned row staging */
+    int emb_on_host;
+    uint16_t *emb_host, *emb_stage;
+    pinned_buf emb_stage_buf;
+    /* CUDA_MODEL_HOST_CKPT: every layer's input [L, T, C] FP16 in pinned host memory */
+    uint16_t *ckpt;
+    pinned_buf ckpt_buf;
 };
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
@@ -108,9 +141,17 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
     int recompute = cm->flags & CUDA_MODEL_RECOMPUTE;
 #define TAKE(type, n) ((type *)cuda_arena_alloc(a, take_size(cm, sizeof(type)) * (size_t)(n)))
     cuda_arena_name(a, "weights");
-    cm->w = TAKE(kn_half, cm->nparams);
+    cm->w = TAKE(kn_half, cm->w_numel);
+    if (cm->flags & CUDA_MODEL_INT8) {
+        cuda_arena_name(a, "INT8 weights");
+        cm->w8 = TAKE(int8_t, cm->n8);
+        cm->s8 = TAKE(kn_half, cm->nrows8);
+        cuda_arena_name(a, "dequant scratch");
+        cm->deq = TAKE(kn_half, cm->deq_numel);
+    }
+    if (cm->lora) cuda_lora_layout(cm->lora, a);
     cuda_arena_name(a, "gradients");
-    cm->g = grads && !stream ? TAKE(float, cm->nparams) : NULL;
+    cm->g = grads && !stream && !(cm->flags & CUDA_MODEL_FROZEN) ? TAKE(float, cm->nparams) : NULL;
     if (stream) {
         cuda_arena_name(a, "embedding grads");
         cm->g_embed = TAKE(float, cm->offs[0].attn_norm);
@@ -129,7 +170,8 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
     for (int l = 0; l < cm->L; l++) {
         cuda_layer_acts *A = &cm->acts[l];
         cuda_arena_name(a, recompute ? "activation checkpoints" : "activations");
-        A->x = TAKE(kn_half, T * cm->C);
+        /* host checkpoints: one device buffer for the layer being computed */
+        A->x = l > 0 && recompute && (cm->flags & CUDA_MODEL_HOST_CKPT) ? cm->acts[0].x : TAKE(kn_half, T * cm->C);
         if ((cm->flags & CUDA_MODEL_RECOMPUTE) && l > 0) { /* layer 0's set is everyone's workspace */
             kn_half *x = A->x;
             *A = cm->acts[0];
@@ -177,7 +219,9 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
         cm->dxn = TAKE(kn_half, T * cm->C);
         cm->datt = TAKE(kn_half, T * cm->Q);
         cm->dqkv = TAKE(kn_half, T * cm->QKV);
-        cm->dgu = TAKE(kn_half, T * 2 * cm->F);
+        /* frozen: d(gate|up) overwrites the layer's gate|up in place (kn_swiglu_backward allows it; with no dW
+         * GEMM nothing reads gate|up after it), one [T, 2F] buffer less */
+        cm->dgu = (cm->flags & CUDA_MODEL_FROZEN) ? NULL : TAKE(kn_half, T * 2 * cm->F);
         cm->dact = TAKE(kn_half, T * cm->F);
     }
     /* one workspace for whichever op runs: they run one after another on one stream; also the FP32 staging
@@ -198,6 +242,32 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
 #undef TAKE
 }
 
+/* The biases of each layer, in the order model_param_table adds them after the 9-per-layer matrices (model_view).
+ * Their gradients live in the tail (from final_norm_off on), so streamed gradients keep them on the device. */
+static int bias_offsets(cuda_model *cm, const sc_model *m) {
+    const sc_config *c = &m->cfg;
+    const sc_param *t = m->table;
+    int k = 2 + 9 * cm->L + !c->tie_word_embeddings;
+    for (int l = 0; l < cm->L; l++) {
+        cuda_layer_offs *o = &cm->offs[l];
+        o->bqkv = o->bo = o->bgu = o->bdown = -1;
+        if (c->qkv_bias) {
+            if (t[k + 1].offset != t[k].offset + t[k].numel || t[k + 2].offset != t[k + 1].offset + t[k + 1].numel)
+                return sc_fail("cuda backend: layer %d: the q/k/v biases are not contiguous in the parameter table", l);
+            o->bqkv = t[k].offset;
+            k += 3;
+        }
+        if (c->o_bias) o->bo = t[k++].offset;
+        if (c->mlp_bias) {
+            if (t[k + 1].offset != t[k].offset + t[k].numel)
+                return sc_fail("cuda backend: layer %d: the gate/up biases are not contiguous in the parameter table", l);
+            o->bgu = t[k].offset, o->bdown = t[k + 2].offset;
+            k += 3;
+        }
+    }
+    return k == m->ntensors ? 0 : sc_fail("cuda backend: %d tensors in the parameter table, %d expected", m->ntensors, k);
+}
+
 static int layer_offsets(cuda_model *cm, const sc_model *m) {
     const sc_param *t = m->table;
     cm->offs = sc_calloc((size_t)cm->L, sizeof(cuda_layer_offs));
@@ -213,6 +283,7 @@ static int layer_offsets(cuda_model *cm, const sc_model *m) {
     }
     cm->final_norm_off = t[1 + 9 * cm->L].offset;
     cm->lm_head_off = m->cfg.tie_word_embeddings ? cm->embed_off : t[2 + 9 * cm->L].offset;
+    if (bias_offsets(cm, m)) return -1;
     const sc_param *last = &t[9 * cm->L];
     cm->layer_numel = cm->L ? last->offset + last->numel - cm->offs[cm->L - 1].attn_norm : 0;
     if (cm->flags & CUDA_MODEL_STREAM_GRADS) { /* slots and the sink addressing assume the table's usual order */
@@ -222,6 +293,61 @@ static int layer_offsets(cuda_model *cm, const sc_model *m) {
         if (!ok) return sc_fail("cuda backend: streamed gradients need embedding, equal contiguous layers, then the rest");
     }
     return 0;
+}
+
+/* A linear projection weight, which CUDA_MODEL_INT8 keeps as INT8 (lora_base_precision's rule). */
+static int is_linear(const sc_param *p) { return p->ndim == 2 && strstr(p->name, "_proj.weight") != NULL; }
+
+/* The index of the tensor at parameter offset off in m's table (-1: none, or off < 0). */
+static int tensor_at(const sc_model *m, int64_t off) {
+    for (int i = 0; off >= 0 && i < m->ntensors; i++)
+        if (m->table[i].offset == off) return i;
+    return -1;
+}
+
+/* CUDA_MODEL_INT8 / HOST_EMBED (a frozen model: no gradient block needs the host layout): the device's FP16 block w
+ * holds only what stays FP16 on the device, compact, in table order; every offset the layer code reads (offs with their biases,
+ * embed_off, final_norm_off, lm_head_off) is rewritten to its place there, and each layer's fused INT8 matrices get
+ * their INT8 element and scale-row offsets in q8. */
+static void compact_shape(cuda_model *cm, const sc_model *m) {
+    int int8 = cm->flags & CUDA_MODEL_INT8;
+    int64_t *map = sc_malloc(sizeof(int64_t) * (size_t)m->ntensors);  /* compact FP16 or INT8 offset, -1: host */
+    int64_t *srow = sc_malloc(sizeof(int64_t) * (size_t)m->ntensors); /* INT8: first scale row */
+    cm->w_numel = cm->n8 = cm->nrows8 = 0;
+    for (int i = 0; i < m->ntensors; i++) {
+        const sc_param *p = &m->table[i];
+        map[i] = srow[i] = -1;
+        if (i == 0 && cm->emb_on_host) continue;
+        if (int8 && is_linear(p)) {
+            map[i] = cm->n8, srow[i] = cm->nrows8;
+            cm->n8 += p->numel, cm->nrows8 += p->shape[0];
+        } else {
+            map[i] = cm->w_numel;
+            cm->w_numel += p->numel;
+        }
+    }
+#define REMAP(field) ((field) = tensor_at(m, field) >= 0 ? map[tensor_at(m, field)] : -1)
+    cm->q8 = sc_calloc((size_t)cm->L * LIN_N, sizeof(cuda_int8_mat));
+    cm->deq_numel = 1;
+    for (int l = 0; l < cm->L; l++) {
+        cuda_layer_offs *o = &cm->offs[l];
+        const int64_t lin_off[LIN_N] = {o->wqkv, o->wo, o->wgu, o->wdown};
+        const int rows[LIN_N] = {cm->QKV, cm->C, 2 * cm->F, cm->C}, cols[LIN_N] = {cm->C, cm->Q, cm->C, cm->F};
+        for (int k = 0; k < LIN_N; k++) {
+            cuda_int8_mat *q = &cm->q8[l * LIN_N + k];
+            int i = tensor_at(m, lin_off[k]);
+            q->q = map[i], q->s = srow[i], q->rows = rows[k], q->cols = cols[k];
+            if ((int64_t)rows[k] * cols[k] > cm->deq_numel) cm->deq_numel = (int64_t)rows[k] * cols[k];
+        }
+        REMAP(o->attn_norm), REMAP(o->wqkv), REMAP(o->wo), REMAP(o->mlp_norm), REMAP(o->wgu), REMAP(o->wdown);
+        REMAP(o->bqkv), REMAP(o->bo), REMAP(o->bgu), REMAP(o->bdown); /* biases stay FP16, after the tail */
+    }
+    REMAP(cm->embed_off), REMAP(cm->final_norm_off), REMAP(cm->lm_head_off);
+#undef REMAP
+    free(map), free(srow);
+    cm->table = sc_malloc(sizeof(sc_param) * (size_t)m->ntensors);
+    memcpy(cm->table, m->table, sizeof(sc_param) * (size_t)m->ntensors);
+    cm->ntensors = m->ntensors;
 }
 
 /* The shapes, offsets and flags of a model over m (its table; params are not read), no device needed: what the
@@ -243,11 +369,26 @@ static cuda_model *model_shape(const sc_model *m, int max_T, int flags) {
         free(cm->offs), free(cm);
         return NULL;
     }
+    cm->w_numel = cm->nparams;
+    if ((flags & (CUDA_MODEL_INT8 | CUDA_MODEL_HOST_EMBED)) && !(flags & CUDA_MODEL_FROZEN)) {
+        free(cm->offs), free(cm);
+        sc_fail("cuda backend: an INT8 or host-side embedding base trains adapters only (frozen)");
+        return NULL;
+    }
+    /* the embedding can stay on the host only when lm_head is a matrix of its own */
+    cm->emb_on_host = (flags & CUDA_MODEL_HOST_EMBED) && cm->lm_head_off != cm->embed_off;
+    if ((flags & CUDA_MODEL_INT8) || cm->emb_on_host) compact_shape(cm, m);
     cm->acts = sc_calloc((size_t)cm->L, sizeof(cuda_layer_acts));
     return cm;
 }
 
-int cuda_model_plan(cuda_arena *a, const sc_config *c, int max_T, int flags, size_t blas_ws_bytes, int fp32) {
+static void model_free_shape(cuda_model *cm) {
+    if (cm->lora) cuda_lora_free(cm->lora);
+    free(cm->lora), free(cm->q8), free(cm->table), free(cm->acts), free(cm->offs), free(cm);
+}
+
+static int plan_layout(cuda_arena *a, const sc_config *c, const sc_lora *ad, int max_T, int flags, size_t blas_ws_bytes,
+                       int fp32) {
     sc_model m;
     memset(&m, 0, sizeof m);
     m.cfg = *c;
@@ -257,20 +398,29 @@ int cuda_model_plan(cuda_arena *a, const sc_config *c, int max_T, int flags, siz
     if (!cm) return max_T > 0 ? -1 : sc_fail("cuda plan: max_T must be positive, got %d", max_T);
     cm->blas_ws_bytes = blas_ws_bytes;
     cm->half_bytes = fp32 ? sizeof(float) : 0;
+    if (ad) {
+        cm->lora = sc_malloc(sizeof(cuda_lora));
+        cuda_lora_init(cm->lora, ad, max_T, flags & CUDA_MODEL_GRADS);
+    }
     cuda_arena_sizing(a);
     cuda_model_layout(cm, a);
-    free(cm->acts), free(cm->offs), free(cm);
+    model_free_shape(cm);
     return 0;
 }
 
+int cuda_model_plan(cuda_arena *a, const sc_config *c, int max_T, int flags, size_t blas_ws_bytes, int fp32) {
+    return plan_layout(a, c, NULL, max_T, flags, blas_ws_bytes, fp32);
+}
+
+int cuda_model_plan_lora(cuda_arena *a, const sc_config *c, const sc_lora *ad, int max_T, int flags,
+                         size_t blas_ws_bytes) {
+    return plan_layout(a, c, ad, max_T, flags, blas_ws_bytes, 0);
+}
+
 #ifdef SC_HAVE_KERNELS
-int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
+static int model_open(cuda_model **out, const sc_model *m, const sc_lora *ad, int max_T, int flags) {
     *out = NULL;
     const sc_config *c = &m->cfg;
-    /* the kernels have no bias add and take RoPE as theta only: such models train on the CPU (--device cpu) */
-    if (config_has_cpu_only_features(c))
-        return sc_fail("cuda backend: %s models with biases or rope_scaling run on the CPU only (--device cpu)",
-                       c->model_type);
     if (device_count() <= 0) return sc_fail("cuda backend: no CUDA device is visible");
     if (kn_attention_check(c->head_dim, c->num_attention_heads, c->num_key_value_heads,
                            (c->num_attention_heads + 2 * c->num_key_value_heads) * c->head_dim,
@@ -283,6 +433,10 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
                        c->vocab_size);
     cuda_model *cm = model_shape(m, max_T, flags);
     if (!cm) return -1;
+    if (ad) {
+        cm->lora = sc_malloc(sizeof(cuda_lora));
+        cuda_lora_init(cm->lora, ad, max_T, flags & CUDA_MODEL_GRADS);
+    }
     int dev = 0, major = 0;
     CU_CHECK(cudaGetDevice(&dev));
     CU_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
@@ -294,7 +448,7 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
     cuda_model_layout(cm, &sizing);
     if (cuda_arena_open(&cm->arena, sizing.used)) {
         sc_fail_prefix("cuda backend (%d tokens, %s)", max_T, cm->device);
-        free(cm->acts), free(cm->offs), free(cm);
+        model_free_shape(cm);
         return -1;
     }
     cuda_model_layout(cm, &cm->arena);
@@ -317,8 +471,16 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
         }
         cm->sink = pinned_alloc(&cm->sink_buf, sizeof(float) * (size_t)cm->nparams, "the gradient accumulators");
     }
-    float inv[512]; /* head_dim <= 1024 (config.c) */
-    rope_inv_freq(inv, cm->hd, (float)c->rope_theta);
+    if (cm->emb_on_host) {
+        cm->emb_host = sc_malloc(sizeof(uint16_t) * (size_t)cm->V * (size_t)cm->C);
+        cm->emb_stage = pinned_alloc(&cm->emb_stage_buf, sizeof(uint16_t) * (size_t)max_T * (size_t)cm->C,
+                                     "the embedding rows");
+    }
+    if ((flags & CUDA_MODEL_HOST_CKPT) && (flags & CUDA_MODEL_RECOMPUTE))
+        cm->ckpt = pinned_alloc(&cm->ckpt_buf, sizeof(uint16_t) * (size_t)cm->L * (size_t)max_T * (size_t)cm->C,
+                                "the activation checkpoints");
+    float inv[512]; /* head_dim <= 1024 (config.c); rope_scaling included, as the CPU model's */
+    config_rope_inv_freq(c, inv);
     CU_CHECK(cudaMemcpy(cm->inv_freq, inv, sizeof(float) * (size_t)(cm->hd / 2), cudaMemcpyHostToDevice));
     const char *ovf = getenv("SMALLCODER_TEST_OVERFLOW");
     if (ovf && *ovf) { /* "N": backward pass N only; "N+": from pass N on */
@@ -327,7 +489,22 @@ int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
     }
     if (flags & CUDA_MODEL_GRADS) cuda_model_zero_grads(cm);
     *out = cm;
+    if (cm->lora) {
+        cuda_lora_zero_grads(cm->lora, cm->stream);
+        cuda_lora_upload(cm->lora, ad->params, cm->stream);
+    }
     return cuda_model_upload(cm, m->params);
+}
+
+int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags) {
+    return model_open(out, m, NULL, max_T, flags);
+}
+
+int cuda_model_open_lora(cuda_model **out, const sc_model *m, const sc_lora *ad, int max_T, int flags) {
+    if (!(flags & CUDA_MODEL_FROZEN)) return sc_fail("cuda backend: a LoRA base must be opened frozen");
+    if (ad->nlayers != m->cfg.num_hidden_layers) return sc_fail("cuda backend: the adapter has %d layers, the base %d",
+                                                                  ad->nlayers, m->cfg.num_hidden_layers);
+    return model_open(out, m, ad, max_T, flags);
 }
 
 /* FP32 -> FP16 on the host (round to nearest even, as kn_f32_to_f16), chunk by chunk into the pinned buffers. */
@@ -346,7 +523,38 @@ static void upload_pinned(cuda_model *cm, const float *params) {
     CU_CHECK(cudaStreamSynchronize(cm->stream));
 }
 
+/* The compact layout (compact_shape): each tensor of the host parameter block to its place, linear layers quantized
+ * per row with CUDA_MODEL_INT8 (host quant_rows, as `smallcoder quantize`), the embedding into the host FP16 table
+ * with HOST_EMBED, the rest rounded to FP16 on the device; one tensor at a time through host staging. */
+static int upload_compact(cuda_model *cm, const float *params) {
+    int64_t q8 = 0, s8 = 0, w16 = 0; /* the table's order is compact_shape's, so running sums are the offsets */
+    for (int i = 0; i < cm->ntensors; i++) {
+        const sc_param *p = &cm->table[i];
+        int64_t n = p->numel;
+        if (i == 0 && cm->emb_on_host) {
+            for (int64_t j = 0; j < n; j++) cm->emb_host[j] = float_to_half(params[p->offset + j]);
+        } else if (cm->w8 && is_linear(p)) {
+            int rows = (int)p->shape[0], cols = (int)p->shape[1];
+            int8_t *q = sc_malloc((size_t)n);
+            uint16_t *sc = sc_malloc(sizeof(uint16_t) * (size_t)rows);
+            quant_rows(params + p->offset, rows, cols, 0, q, sc);
+            CU_CHECK(cudaMemcpy(cm->w8 + q8, q, (size_t)n, cudaMemcpyHostToDevice));
+            CU_CHECK(cudaMemcpy(cm->s8 + s8, sc, sizeof(uint16_t) * (size_t)rows, cudaMemcpyHostToDevice));
+            q8 += n, s8 += rows;
+            free(q), free(sc);
+        } else {
+            uint16_t *h = sc_malloc(sizeof(uint16_t) * (size_t)n);
+            for (int64_t j = 0; j < n; j++) h[j] = float_to_half(params[p->offset + j]);
+            CU_CHECK(cudaMemcpy(cm->w + w16, h, sizeof(uint16_t) * (size_t)n, cudaMemcpyHostToDevice));
+            w16 += n;
+            free(h);
+        }
+    }
+    return 0;
+}
+
 int cuda_model_upload(cuda_model *cm, const float *params) {
+    if (cm->table) return upload_compact(cm, params);
     if (cm->up16[0]) {
         upload_pinned(cm, params);
         return 0;
@@ -373,6 +581,7 @@ void cuda_model_zero_grads(cuda_model *cm) {
 
 /* Where the gradient of parameter offset off (of layer l, or l < 0 for the embedding/final norm/lm_head) lives. */
 static float *grad_of(const cuda_model *cm, int l, int64_t off) {
+    if (cm->flags & CUDA_MODEL_FROZEN) return NULL; /* LoRA: the base takes no gradient */
     if (!cm->g_slot[0]) return cm->g + off;
     if (l >= 0) return cm->g_slot[l & 1] + (off - cm->offs[l].attn_norm);
     return off < cm->offs[0].attn_norm ? cm->g_embed + off : cm->g_tail + (off - cm->final_norm_off);
@@ -398,6 +607,34 @@ static void grad_slot_end(cuda_model *cm, int l) {
     CU_CHECK(cudaEventRecord(cm->copied[s], cm->copy));
 }
 
+/* A layer's FP16 bias (NULL: none, kn_bias_forward adds nothing) and its gradient: the column sums of the output
+ * gradient dy, into the tail of the gradients (biases come after the final norm in the parameter table). */
+static const kn_half *bias_of(const cuda_model *cm, int64_t off) { return off >= 0 ? cm->w + off : NULL; }
+
+static void bias_grad(cuda_model *cm, int64_t off, const kn_half *dy, int T, int n, float gs) {
+    float *g = off >= 0 ? grad_of(cm, -1, off) : NULL; /* NULL too when the base is frozen (LoRA) */
+    if (g) kn_bias_backward(g, gs, dy, T, n, cm->stream);
+}
+
+/* A layer's fused linear matrix (LIN_*, at parameter offset off) as the FP16 operand of its GEMM: in place, or
+ * with CUDA_MODEL_INT8 dequantized into the scratch (stream-ordered: the GEMM that reads it runs before the next
+ * dequantization overwrites it). */
+static const kn_half *lin(cuda_model *cm, int l, int which, int64_t off) {
+    if (!cm->w8) return cm->w + off;
+    const cuda_int8_mat *q = &cm->q8[l * LIN_N + which];
+    kn_int8_dequant(cm->deq, cm->w8 + q->q, cm->s8 + q->s, q->rows, q->cols, q->cols, cm->stream);
+    return cm->deq;
+}
+
+/* LoRA: the adapter's branch of projection `target` of layer l (host/cuda_lora.c); nothing without an adapter. */
+static void lora_fwd(cuda_model *cm, int l, int target, kn_half *y, int ldy, const kn_half *x, int T) {
+    if (cm->lora) cuda_lora_forward(cm->lora, cm->blas, cm->stream, l, target, y, ldy, x, T);
+}
+
+static void lora_bwd(cuda_model *cm, int l, int target, kn_half *dx, const kn_half *dy, int ldy, const kn_half *x, int T) {
+    if (cm->lora) cuda_lora_backward(cm->lora, cm->blas, cm->stream, l, target, dx, dy, ldy, x, T);
+}
+
 /* Layer l from its input: resid_in + delta (delta NULL: resid_in is the stored x, as when recomputing). */
 static void layer_forward(cuda_model *cm, int l, int T, const kn_half *resid_in, const kn_half *delta) {
     cudaStream_t s = cm->stream;
@@ -406,22 +643,56 @@ static void layer_forward(cuda_model *cm, int l, int T, const kn_half *resid_in,
     const cuda_layer_offs *o = &cm->offs[l];
     cuda_layer_acts *A = &cm->acts[l];
     kn_rmsnorm_forward(A->x, A->xn1, A->rstd1, resid_in, delta, cm->w + o->attn_norm, T, C, eps, s);
-    kn_matmul_forward(cm->blas, A->qkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
+    kn_matmul_forward(cm->blas, A->qkv, A->xn1, lin(cm, l, LIN_QKV, o->wqkv), T, C, QKV);
+    lora_fwd(cm, l, LORA_Q, A->qkv, QKV, A->xn1, T);
+    lora_fwd(cm, l, LORA_K, A->qkv + Q, QKV, A->xn1, T);
+    lora_fwd(cm, l, LORA_V, A->qkv + Q + KV, QKV, A->xn1, T);
+    kn_bias_forward(A->qkv, bias_of(cm, o->bqkv), T, QKV, s); /* before RoPE, as HF: q and k biases are rotated */
     (void)kn_rope_forward(A->qkv, cm->inv_freq, T, cm->nh + cm->nkv, cm->hd, QKV, 0, NULL, s); /* q|k in one call */
     /* shapes were checked at open, so this cannot fail */
     kn_attention_forward(A->att, A->lse, A->qkv, A->qkv + Q, A->qkv + Q + KV, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, s);
-    kn_matmul_forward(cm->blas, cm->o, A->att, cm->w + o->wo, T, Q, C);
+    kn_matmul_forward(cm->blas, cm->o, A->att, lin(cm, l, LIN_O, o->wo), T, Q, C);
+    lora_fwd(cm, l, LORA_O, cm->o, C, A->att, T);
+    kn_bias_forward(cm->o, bias_of(cm, o->bo), T, C, s);
     kn_rmsnorm_forward(A->xmid, A->xn2, A->rstd2, A->x, cm->o, cm->w + o->mlp_norm, T, C, eps, s);
-    kn_matmul_forward(cm->blas, A->gu, A->xn2, cm->w + o->wgu, T, C, 2 * F);
+    kn_matmul_forward(cm->blas, A->gu, A->xn2, lin(cm, l, LIN_GU, o->wgu), T, C, 2 * F);
+    lora_fwd(cm, l, LORA_GATE, A->gu, 2 * F, A->xn2, T);
+    lora_fwd(cm, l, LORA_UP, A->gu + F, 2 * F, A->xn2, T);
+    kn_bias_forward(A->gu, bias_of(cm, o->bgu), T, 2 * F, s);
     kn_swiglu_forward(A->act, A->gu, A->gu + F, T, F, 2 * F, s);
-    kn_matmul_forward(cm->blas, cm->down, A->act, cm->w + o->wdown, T, F, C);
+    kn_matmul_forward(cm->blas, cm->down, A->act, lin(cm, l, LIN_DOWN, o->wdown), T, F, C);
+    lora_fwd(cm, l, LORA_DOWN, cm->down, C, A->act, T);
+    kn_bias_forward(cm->down, bias_of(cm, o->bdown), T, C, s);
+}
+
+/* CUDA_MODEL_HOST_CKPT: layer l's input down to pinned host memory after its forward (dir 0), or back up before
+ * its recompute (dir 1); on the compute stream, so the one device buffer is never overwritten early. */
+static void ckpt_copy(cuda_model *cm, int l, int T, int up) {
+    if (!cm->ckpt) return;
+    size_t bytes = sizeof(kn_half) * (size_t)T * (size_t)cm->C;
+    uint16_t *h = cm->ckpt + (size_t)l * (size_t)cm->max_T * (size_t)cm->C;
+    if (up) CU_CHECK(cudaMemcpyAsync(cm->acts[l].x, h, bytes, cudaMemcpyHostToDevice, cm->stream));
+    else CU_CHECK(cudaMemcpyAsync(h, cm->acts[l].x, bytes, cudaMemcpyDeviceToHost, cm->stream));
+}
+
+/* CUDA_MODEL_HOST_EMBED: the rows of ids gathered from the host table into pinned staging and copied up to emb
+ * (an id outside the vocabulary gives a zero row); the copy is done before the step's end synchronises. */
+static void embed_on_host(cuda_model *cm, const int32_t *ids, int T) {
+    size_t row = sizeof(uint16_t) * (size_t)cm->C;
+    for (int t = 0; t < T; t++) {
+        uint16_t *dst = cm->emb_stage + (size_t)t * (size_t)cm->C;
+        if (ids[t] >= 0 && ids[t] < cm->V) memcpy(dst, cm->emb_host + (size_t)ids[t] * (size_t)cm->C, row);
+        else memset(dst, 0, row);
+    }
+    CU_CHECK(cudaMemcpyAsync(cm->emb, cm->emb_stage, row * (size_t)T, cudaMemcpyHostToDevice, cm->stream));
 }
 
 static void forward(cuda_model *cm, int T) {
-    kn_embedding_forward(cm->emb, cm->ids, cm->w + cm->embed_off, T, cm->C, cm->stream);
+    if (!cm->emb_on_host) kn_embedding_forward(cm->emb, cm->ids, cm->w + cm->embed_off, T, cm->C, cm->stream);
     const kn_half *resid_in = cm->emb, *delta = NULL;
     for (int l = 0; l < cm->L; l++) {
         layer_forward(cm, l, T, resid_in, delta);
+        ckpt_copy(cm, l, T, 0);
         resid_in = cm->acts[l].xmid;
         delta = cm->down;
     }
@@ -441,12 +712,23 @@ static void backward(cuda_model *cm, int T, float gs, int nids) {
         const cuda_layer_offs *o = &cm->offs[l];
         cuda_layer_acts *A = &cm->acts[l];
         /* the last layer's activations are still in the shared set */
-        if ((cm->flags & CUDA_MODEL_RECOMPUTE) && l < cm->L - 1) layer_forward(cm, l, T, A->x, NULL);
+        if ((cm->flags & CUDA_MODEL_RECOMPUTE) && l < cm->L - 1) {
+            ckpt_copy(cm, l, T, 1);
+            layer_forward(cm, l, T, A->x, NULL);
+        }
         if (cm->g_slot[0]) grad_slot_begin(cm, l);
         /* MLP branch: its output was added to the stream, so its gradient is dx */
-        kn_matmul_backward(cm->blas, cm->dact, 0, grad_of(cm, l, o->wdown), gs, cm->dx, A->act, cm->w + o->wdown, T, F, C);
-        kn_swiglu_backward(cm->dgu, cm->dgu + F, cm->dact, A->gu, A->gu + F, T, F, 2 * F, s);
-        kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wgu), gs, cm->dgu, A->xn2, cm->w + o->wgu, T, C, 2 * F);
+        bias_grad(cm, o->bdown, cm->dx, T, C, gs);
+        kn_matmul_backward(cm->blas, cm->dact, 0, grad_of(cm, l, o->wdown), gs, cm->dx, A->act,
+                           lin(cm, l, LIN_DOWN, o->wdown), T, F, C);
+        lora_bwd(cm, l, LORA_DOWN, cm->dact, cm->dx, C, A->act, T);
+        kn_half *dgu = cm->dgu ? cm->dgu : A->gu;
+        kn_swiglu_backward(dgu, dgu + F, cm->dact, A->gu, A->gu + F, T, F, 2 * F, s);
+        bias_grad(cm, o->bgu, dgu, T, 2 * F, gs);
+        kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wgu), gs, dgu, A->xn2, lin(cm, l, LIN_GU, o->wgu),
+                           T, C, 2 * F);
+        lora_bwd(cm, l, LORA_GATE, cm->dxn, dgu, 2 * F, A->xn2, T);
+        lora_bwd(cm, l, LORA_UP, cm->dxn, dgu + F, 2 * F, A->xn2, T);
         kn_rmsnorm_backward(cm->dx, grad_of(cm, l, o->mlp_norm), gs, cm->dxn, cm->dx, A->xmid, A->rstd2, cm->w + o->mlp_norm,
                             T, C, cm->ws, s);
         if (l == cm->L / 2 && cm->backwards >= cm->ovf_first && cm->backwards <= cm->ovf_last) {
@@ -454,16 +736,25 @@ static void backward(cuda_model *cm, int T, float gs, int nids) {
             CU_CHECK(cudaMemcpyAsync(cm->dx, &inf16, sizeof inf16, cudaMemcpyHostToDevice, s));
         }
         /* attention branch */
-        kn_matmul_backward(cm->blas, cm->datt, 0, grad_of(cm, l, o->wo), gs, cm->dx, A->att, cm->w + o->wo, T, Q, C);
+        bias_grad(cm, o->bo, cm->dx, T, C, gs);
+        kn_matmul_backward(cm->blas, cm->datt, 0, grad_of(cm, l, o->wo), gs, cm->dx, A->att, lin(cm, l, LIN_O, o->wo),
+                           T, Q, C);
+        lora_bwd(cm, l, LORA_O, cm->datt, cm->dx, C, A->att, T);
         kn_attention_backward(cm->dqkv, cm->dqkv + Q, cm->dqkv + Q + KV, cm->datt, A->qkv, A->qkv + Q,
                               A->qkv + Q + KV, A->att, A->lse, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, cm->ws, s);
         (void)kn_rope_backward(cm->dqkv, cm->inv_freq, T, cm->nh + cm->nkv, cm->hd, QKV, 0, NULL, s);
-        kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wqkv), gs, cm->dqkv, A->xn1, cm->w + o->wqkv, T, C, QKV);
+        bias_grad(cm, o->bqkv, cm->dqkv, T, QKV, gs); /* the gradient before RoPE, where the bias was added */
+        kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wqkv), gs, cm->dqkv, A->xn1,
+                           lin(cm, l, LIN_QKV, o->wqkv), T, C, QKV);
+        lora_bwd(cm, l, LORA_Q, cm->dxn, cm->dqkv, QKV, A->xn1, T);
+        lora_bwd(cm, l, LORA_K, cm->dxn, cm->dqkv + Q, QKV, A->xn1, T);
+        lora_bwd(cm, l, LORA_V, cm->dxn, cm->dqkv + Q + KV, QKV, A->xn1, T);
         kn_rmsnorm_backward(cm->dx, grad_of(cm, l, o->attn_norm), gs, cm->dxn, cm->dx, A->x, A->rstd1, cm->w + o->attn_norm,
                             T, C, cm->ws, s);
         if (cm->g_slot[0]) grad_slot_end(cm, l);
     }
-    kn_embedding_backward(grad_of(cm, -1, cm->embed_off), gs, cm->dx, cm->plan, nids, T, C, s);
+    if (!(cm->flags & CUDA_MODEL_FROZEN)) /* a frozen embedding: nothing to add */
+        kn_embedding_backward(grad_of(cm, -1, cm->embed_off), gs, cm->dx, cm->plan, nids, T, C, s);
 }
 
 /* Uploads the teacher's rows of a step (kd != NULL) after checking them against what open reserved. */
@@ -505,6 +796,7 @@ static int model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets
         CU_CHECK(cudaMemcpyAsync(cm->plan, cm->h_plan, sizeof(int32_t) * kn_embedding_plan_ints(T),
                                  cudaMemcpyHostToDevice, s));
     }
+    if (cm->emb_on_host) embed_on_host(cm, ids, T);
     forward(cm, T);
     /* the whole scale enters at the loss gradient: dlogits = d(grad_scale * loss)/dlogits in FP16 */
     const float gs = 1.0f;
@@ -639,7 +931,34 @@ void cuda_model_close(cuda_model *cm) {
         CU_CHECK(cudaStreamDestroy(cm->copy));
     }
     pinned_free(&cm->sink_buf);
+    pinned_free(&cm->ckpt_buf);
+    pinned_free(&cm->emb_stage_buf);
+    free(cm->emb_host);
     cuda_arena_close(&cm->arena);
-    free(cm->h_losses), free(cm->h_plan), free(cm->h_ce), free(cm->h_kd16), free(cm->acts), free(cm->offs), free(cm);
+    free(cm->h_losses), free(cm->h_plan), free(cm->h_ce), free(cm->h_kd16);
+    model_free_shape(cm);
+}
+
+/* ---- LoRA (cuda_model_open_lora): the adapter's own buffers live in host/cuda_lora.c ---- */
+int cuda_model_lora_upload(cuda_model *cm, const float *params) {
+    if (!cm->lora) return sc_fail("cuda backend: opened without an adapter");
+    cuda_lora_upload(cm->lora, params, cm->stream);
+    return 0;
+}
+
+int cuda_model_lora_read_grads(cuda_model *cm, float *host) {
+    if (!cm->lora || !cm->lora->g) return sc_fail("cuda backend: no adapter gradients");
+    cuda_lora_read_grads(cm->lora, host, cm->stream);
+    return 0;
+}
+
+void cuda_model_lora_zero_grads(cuda_model *cm) {
+    if (cm->lora) cuda_lora_zero_grads(cm->lora, cm->stream);
+}
+
+void cuda_model_lora_dropout(cuda_model *cm, int on, uint64_t key) {
+    if (!cm->lora) return;
+    cm->lora->dropout_on = on;
+    cm->lora->dropout_key = key;
 }
 #endif

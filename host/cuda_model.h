@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "host/cuda_arena.h"
+#include "host/lora.h"
 #include "host/model.h"
 
 typedef struct cuda_model cuda_model;
@@ -29,6 +30,19 @@ enum {
      * on) into a pinned host block in the parameter layout ("offload") */
     CUDA_MODEL_STREAM_GRADS = 8,
     CUDA_MODEL_RECOMPUTE = 16, /* keep each layer's input only; recompute the layer in backward (same bits) */
+    /* LoRA (cuda_model_open_lora): the base is frozen, so GRADS keeps only the backward scratch (no gradient block,
+     * no dW GEMMs, no norm or embedding gradients); the adapter's gradients are host/cuda_lora.h's */
+    CUDA_MODEL_FROZEN = 32,
+    /* with FROZEN: the base's linear layers (*_proj) as per-row INT8 + FP16 scales (`smallcoder quantize`'s format,
+     * host/lora_cpu.h lora_base_precision "int8"), each dequantized into one FP16 scratch matrix right before its
+     * GEMM; embedding, norms and lm_head stay FP16 */
+    CUDA_MODEL_INT8 = 64,
+    /* with RECOMPUTE: the layers' inputs (the activation checkpoints) live in pinned host memory, copied down after
+     * each layer's forward and up before its recompute; the device keeps one [T, C] buffer for them */
+    CUDA_MODEL_HOST_CKPT = 128,
+    /* with FROZEN and an untied lm_head: the embedding table stays in host memory (FP16); each step's rows are
+     * gathered on the host and copied up (T x C halves), so the device holds no V x C table for the input side */
+    CUDA_MODEL_HOST_EMBED = 256,
 };
 /* flags | CUDA_MODEL_KD(k): reserve device space for teacher rows of up to k top-k entries per position (1..1024,
  * at most the vocabulary) so cuda_model_step_kd can run. */
@@ -44,11 +58,25 @@ enum {
  * order, which `train --plan` prints. blas_ws_bytes: cuBLAS's workspace (open takes 32 MiB on sm_90+, 4 MiB before).
  * fp32 = 1: the what-if of FP32 weights and activations (no such model opens; --precision fp32's plan). */
 int cuda_model_plan(cuda_arena *a, const sc_config *c, int max_T, int flags, size_t blas_ws_bytes, int fp32);
+/* The same for a LoRA model (cuda_model_open_lora with adapter ad's shape; its weights are not read). */
+int cuda_model_plan_lora(cuda_arena *a, const sc_config *c, const sc_lora *ad, int max_T, int flags,
+                         size_t blas_ws_bytes);
 
 /* Opens the current CUDA device for sequences of up to max_T tokens and uploads m's weights (FP32 -> FP16).
  * Returns -1 (sc_error) when there is no device, the shapes are unsupported (head_dim must be 64/72/80/96/128),
  * or the arena does not fit. */
 int cuda_model_open(cuda_model **out, const sc_model *m, int max_T, int flags);
+/* A LoRA model: m is the frozen base (flags must hold CUDA_MODEL_FROZEN; CUDA_MODEL_INT8 for an INT8 base), ad the
+ * adapter (shape, hyperparameters and weights; not owned, must outlive the model) applied after every targeted
+ * projection by host/cuda_lora.c. GRADS: the adapter's FP32 gradients accumulate on the device. */
+int cuda_model_open_lora(cuda_model **out, const sc_model *m, const sc_lora *ad, int max_T, int flags);
+/* The adapter's FP32 host weights (ad->params layout) up as the FP16 device copies (after an AdamW step). */
+int cuda_model_lora_upload(cuda_model *cm, const float *params);
+/* The adapter's gradient block (ad->nparams floats) down to host / zeroed. */
+int cuda_model_lora_read_grads(cuda_model *cm, float *host);
+void cuda_model_lora_zero_grads(cuda_model *cm);
+/* Dropout of the next steps' adapter inputs: on with the mask key of the sequence (host/cpu/lora_dropout.h), or off. */
+void cuda_model_lora_dropout(cuda_model *cm, int on, uint64_t key);
 /* Re-uploads weights from a parameter-shaped FP32 host block (after an optimizer step on the host). */
 int cuda_model_upload(cuda_model *cm, const float *params);
 /* Runs ids[0..T-1] (targets[t] < 0 ignored) like model_cpu_step: *loss_sum = sum of per-position losses (in

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "host/error.h"
+#include "host/cpu/lora_dropout.h"
 #include "host/half.h"
 #include "host/quant.h"
 
@@ -32,26 +33,12 @@ static float *saved_u(lora_acts *la, int layer, int target) {
     return la->u + ((size_t)layer * LORA_NTARGETS + (size_t)target) * (size_t)la->T * (size_t)la->ad->rank;
 }
 
-/* Keep-mask of element i of (layer, target) for this sequence: a hash, so forward and backward agree without
- * storing it. Returns 0 (dropped) or 1/(1-p) (kept, inverted-dropout scaling as torch.nn.Dropout). */
-static inline float drop_factor(uint64_t key, int slot, int64_t i, float p, float keep_scale) {
-    uint64_t z = key ^ ((uint64_t)slot << 48) ^ (uint64_t)i;
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    float u = (float)(z >> 40) * (1.0f / 16777216.0f);
-    return u < p ? 0.0f : keep_scale;
-}
-
 /* The adapter's input: x itself, or drop(x) in la->xd while training with dropout. */
 static const float *adapter_input(lora_acts *la, int layer, int target, const float *x, int T) {
     float p = la->ad->dropout;
     if (!la->dropout_on || !(p > 0)) return x;
     int in = la->ad->in[target], slot = layer * LORA_NTARGETS + target;
-    float ks = 1.0f / (1.0f - p);
-    int64_t n = (int64_t)T * in;
-    for (int64_t i = 0; i < n; i++) la->xd[i] = x[i] * drop_factor(la->dropout_key, slot, i, p, ks);
+    lora_dropout(la->xd, x, NULL, (int64_t)T * in, la->dropout_key, slot, p);
     return la->xd;
 }
 
@@ -93,10 +80,7 @@ void lora_backward(lora_acts *la, int layer, int target, float *dx_acc, const fl
     }
     /* through the dropout: d(drop(x))/dx is the same mask */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, in, r, 1.0f, la->du, r, A, in, 0.0f, la->xd, in);
-    float p = ad->dropout, ks = 1.0f / (1.0f - p);
-    int slot = layer * LORA_NTARGETS + target;
-    int64_t n = (int64_t)T * in;
-    for (int64_t i = 0; i < n; i++) dx_acc[i] += la->xd[i] * drop_factor(la->dropout_key, slot, i, p, ks);
+    lora_dropout(dx_acc, la->xd, dx_acc, (int64_t)T * in, la->dropout_key, layer * LORA_NTARGETS + target, ad->dropout);
 }
 
 int lora_base_precision(sc_model *m, const char *precision) {

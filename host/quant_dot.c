@@ -42,6 +42,17 @@ static void qrows_scalar(const sc_qmat *m, int r0, int r1, const uint8_t *xq, co
 
 /* ---- AVX2: widen to i16 and multiply-add pairs (exact: |a*w| <= 255*127, pair sums fit i32) ---- */
 
+/* the eight 32-bit lanes of acc added, plus the products a[i..n) w[i..n) the vector loop left */
+__attribute__((target("avx2"))) static inline int32_t dot_finish_avx2(__m256i acc, const uint8_t *a, const int8_t *w,
+                                                                      int i, int n) {
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    int32_t s = _mm_cvtsi128_si32(h);
+    for (; i < n; i++) s += (int32_t)a[i] * w[i];
+    return s;
+}
+
 __attribute__((target("avx2,fma"))) static int32_t dot_avx2(const uint8_t *a, const int8_t *w, int n) {
     int i = 0;
     __m256i acc = _mm256_setzero_si256();
@@ -50,12 +61,7 @@ __attribute__((target("avx2,fma"))) static int32_t dot_avx2(const uint8_t *a, co
         __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + i)));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(av, wv));
     }
-    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-    int32_t s = _mm_cvtsi128_si32(h);
-    for (; i < n; i++) s += (int32_t)a[i] * w[i];
-    return s;
+    return dot_finish_avx2(acc, a, w, i, n);
 }
 
 __attribute__((target("avx2,fma"))) static void qrows_avx2(const sc_qmat *m, int r0, int r1, const uint8_t *xq,
@@ -71,12 +77,7 @@ __attribute__((target("avx2,fma,avxvnni"))) static int32_t dot_avxvnni(const uin
     for (; i + 32 <= n; i += 32)
         acc = _mm256_dpbusd_avx_epi32(acc, _mm256_loadu_si256((const __m256i *)(a + i)),
                                       _mm256_loadu_si256((const __m256i *)(w + i)));
-    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-    int32_t s = _mm_cvtsi128_si32(h);
-    for (; i < n; i++) s += (int32_t)a[i] * w[i];
-    return s;
+    return dot_finish_avx2(acc, a, w, i, n);
 }
 
 __attribute__((target("avx2,fma,avxvnni"))) static void qrows_avxvnni(const sc_qmat *m, int r0, int r1,

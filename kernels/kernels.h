@@ -86,6 +86,9 @@ void kn_gemm_cache_reset(void);
 void kn_matmul_forward(kn_blas *b, kn_half *y, const kn_half *x, const kn_half *W, int T, int in, int out);
 /* y[T,out] += b[out] (FP16 y and b, the sum in FP32); nothing when b is NULL. */
 void kn_bias_forward(kn_half *y, const kn_half *b, int T, int out, cudaStream_t stream);
+/* db[out] += db_scale * sum_t dy[t, :] (FP16 dy, the sum in FP32 over tokens in a fixed order: no atomics, the
+ * same bits every run); nothing when db_acc is NULL. The bias gradient of the training model. */
+void kn_bias_backward(float *db_acc, float db_scale, const kn_half *dy, int T, int out, cudaStream_t stream);
 /* dx[T,in] = dy W (dx_accumulate = 0) or += (1), skipped when dx is NULL; dW[out,in] += dW_scale * dy^T x in FP32,
  * skipped when dW_acc is NULL. */
 void kn_matmul_backward(kn_blas *b, kn_half *dx, int dx_accumulate, float *dW_acc, float dW_scale, const kn_half *dy,
@@ -222,6 +225,12 @@ int kn_f16_gemv(kn_half *y, float *y_f32, const kn_half *x, const kn_half *W, in
  * product first); A [r, cols], B [rows, r] FP32. Fixed-order sums: row t the same bits whatever T. scale 0: no launch. */
 void kn_lora_apply(kn_half *y, int ldy, const kn_half *x, const float *A, const float *B, float scale, int T,
                    int rows, int cols, int r, float *h, cudaStream_t stream);
+
+/* lora_dropout.cu: LoRA training's dropout on the adapter input (host/cpu/lora_dropout.h is the twin, same hash):
+ * out[i] = (add ? add[i] : 0) + x[i] * keep(key, slot, i) with keep = 0 (probability p) or 1/(1-p), in FP32, then
+ * rounded to FP16; out may alias add. Forward: out = drop(x); backward: dx += drop'(dxd) with add = out = dx. */
+void kn_lora_dropout(kn_half *out, const kn_half *x, const kn_half *add, int64_t n, uint64_t key, int slot, float p,
+                     cudaStream_t stream);
 
 /* decode_attention.cu */
 /* qkv [T, (nh + 2 nkv) hd] (q | k | v per row): rotates q and k in place (HF rotate-half, row t at st->pos + t,

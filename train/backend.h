@@ -65,6 +65,23 @@ void backend_cpu_set_kd(train_backend *b, const train_kd *kd);
  * that trains (both not owned); b->lora = ad. seed draws the dropout masks. training = 0: evaluation only. */
 void backend_lora_open(train_backend *b, sc_model *m, sc_lora *ad, int max_T, int training, uint64_t seed);
 void backend_lora_set_kd(train_backend *b, const train_kd *kd);
+/* The dropout mask key of training sequence seq_index (counted from 0 within optimizer step `step`): both LoRA
+ * backends draw their masks from it (host/cpu/lora_dropout.h), so they drop the same elements and a resumed run
+ * draws the masks it would have drawn. */
+uint64_t backend_lora_dropout_key(uint64_t seed, int64_t step, int64_t seq_index);
+
+/* The CUDA LoRA backend (backend_lora_cuda.c): the frozen base on the device in FP16, or with int8 = 1 as per-row
+ * INT8 + FP16 scales dequantized before each GEMM; the adapter's FP16 copies and FP32 gradients on the device, its
+ * FP32 master and AdamW moments on the host (adamw.c, as the CPU LoRA backend, so checkpoints are the same files
+ * and the update the same arithmetic). b->fp16 = 1 (dynamic loss scaling). kd_k: as backend_cuda_open. -1 (sc_error)
+ * without a device or kernels, or when the arena does not fit. recompute: keep each layer's input only. */
+int backend_lora_cuda_open(train_backend *b, sc_model *m, sc_lora *ad, int max_T, int int8, int recompute, int kd_k,
+                           uint64_t seed);
+void backend_lora_cuda_set_kd(train_backend *b, const train_kd *kd);
+void backend_lora_cuda_describe(const train_backend *b, char *buf, size_t n);
+size_t backend_lora_cuda_device_bytes(const train_backend *b);
+/* host/cuda_model.h's flags of a CUDA LoRA model: what the backend opens and what the plan lays out. */
+int backend_lora_cuda_flags(int int8, int recompute);
 
 /* The CUDA backend (backend_cuda.c) over m (not owned) for sequences of up to max_T tokens; placement is PLAN_FULL
  * or PLAN_OFFLOAD (plan.h). FP16 working weights: b->fp16 = 1. Its device memory is one arena sized at open, with

@@ -22,13 +22,17 @@ typedef struct {
     int64_t seq_index;      /* training sequences seen in that step */
 } lora_impl;
 
+uint64_t backend_lora_dropout_key(uint64_t seed, int64_t step, int64_t seq_index) {
+    uint64_t x = seed ^ 0x64726f706f7574ull; /* "dropout" */
+    uint64_t k = splitmix64(&x) ^ (uint64_t)step * 0x9e3779b97f4a7c15ull;
+    k ^= splitmix64(&k) + (uint64_t)seq_index;
+    return splitmix64(&k);
+}
+
 /* A different dropout mask for every training sequence, the same on a resumed run: (seed, step, sequence). */
 static uint64_t dropout_key(lora_impl *c, int64_t step) {
     if (step != c->seq_step) c->seq_step = step, c->seq_index = 0;
-    uint64_t x = c->seed ^ 0x64726f706f7574ull; /* "dropout" */
-    uint64_t k = splitmix64(&x) ^ (uint64_t)step * 0x9e3779b97f4a7c15ull;
-    k ^= splitmix64(&k) + (uint64_t)c->seq_index++;
-    return splitmix64(&k);
+    return backend_lora_dropout_key(c->seed, step, c->seq_index++);
 }
 
 static int lora_run(train_backend *b, const int32_t *ids, const int32_t *targets, int n, int T, int training,

@@ -38,17 +38,54 @@ static int file_exists(const char *p) {
 
 /* Prints the CUDA plans (full and offload) and the CPU plan; returns -1 with the table and advice when the
  * chosen CUDA placement does not fit the budget. */
-static int show_plan(const train_cli *o, const sc_config *cfg, int use_cuda, int nthreads, int *placement_out) {
-    if (o->lora) { /* LoRA trains on the CPU only: its plan, and what the CUDA side lacks */
-        unsigned targets;
-        if (lora_parse_targets(o->lora_targets, "--lora-targets", &targets)) return -1;
-        if (!o->plan) return 0;
-        train_plan cpu;
-        plan_cpu_lora(&cpu, cfg, o->seq, o->micro_batch, nthreads, o->lora, targets);
+static int lora_int8_base(const train_cli *o) { return strcmp(o->base_precision, "int8") == 0; }
+
+/* LoRA: the CUDA plans (every activation kept = "full", layer recompute = "offload") and the CPU plan; the
+ * placement auto takes full when it fits the budget, else offload; -1 when the chosen one does not fit. */
+static int show_plan_lora(const train_cli *o, const sc_config *cfg, int use_cuda, int nthreads, int *placement_out) {
+    unsigned targets;
+    if (lora_parse_targets(o->lora_targets, "--lora-targets", &targets)) return -1;
+    train_plan full, off, cpu;
+    int int8 = lora_int8_base(o);
+    plan_cuda_lora(&full, cfg, o->seq, o->micro_batch, PLAN_FULL, o->lora, targets, o->lora_dropout, int8);
+    plan_cuda_lora(&off, cfg, o->seq, o->micro_batch, PLAN_OFFLOAD, o->lora, targets, o->lora_dropout, int8);
+    plan_cpu_lora(&cpu, cfg, o->seq, o->micro_batch, nthreads, o->lora, targets);
+    if (!o->plan && !use_cuda) return 0;
+    device_probe_info dp;
+    if (!use_cuda) device_probe_estimate(&dp);
+    else if (device_probe(cfg->head_dim, &dp)) return -1;
+    plan_set_context(&full, dp.overhead, dp.note);
+    plan_set_context(&off, dp.overhead, dp.note);
+    int64_t budget = o->vram_budget > 0 ? o->vram_budget : device_probe_budget(&dp);
+    if (o->plan) {
+        plan_print(stdout, &full, budget);
+        printf("\n");
+        plan_print(stdout, &off, budget);
+        printf("\n");
         plan_print(stdout, &cpu, 0);
-        printf("\ncuda: LoRA training has no CUDA path in this build (docs/lora.md: what waits for a GPU)\n");
-        return 0;
     }
+    if (!use_cuda && !(o->plan && budget > 0)) return 0;
+    const train_plan *chosen = strcmp(o->placement, "full") == 0 ? &full
+                             : strcmp(o->placement, "offload") == 0 ? &off
+                             : (budget <= 0 || full.device_bytes <= budget) ? &full : &off;
+    if (placement_out) *placement_out = chosen->placement;
+    if (budget > 0 && chosen->device_bytes > budget) {
+        char b1[32], b2[32];
+        if (!o->plan) plan_print(stderr, chosen, budget);
+        return FAIL("LoRA's %s placement needs %s of device memory, over --vram-budget %s; lower --seq or the rank%s",
+                    plan_placement_name(chosen->placement), plan_fmt_bytes(b1, sizeof b1, chosen->device_bytes),
+                    plan_fmt_bytes(b2, sizeof b2, budget),
+                    chosen == &full ? ", or --placement offload (layer recompute)" : int8 ? "" : ", or --base-precision int8");
+    }
+    if (o->plan && budget > 0)
+        printf("\nchosen placement: %s (%s)\n", plan_placement_name(chosen->placement),
+               strcmp(o->placement, "auto") ? "--placement"
+                                            : "auto: full (every activation kept) when it fits, else offload (recompute)");
+    return 0;
+}
+
+static int show_plan(const train_cli *o, const sc_config *cfg, int use_cuda, int nthreads, int *placement_out) {
+    if (o->lora) return show_plan_lora(o, cfg, use_cuda, nthreads, placement_out);
     int fp16 = strcmp(o->precision, "fp32") != 0;
     train_plan full, off, cpu;
     plan_cuda(&full, cfg, o->seq, o->micro_batch, PLAN_FULL, fp16);
@@ -312,9 +349,6 @@ static int open_model(train_run *r, uint32_t data_vocab) {
 
 static int setup(train_run *r, int *use_cuda, int *nthreads) {
     train_cli *o = &r->o;
-    if (o->lora && !strcmp(o->device, "cuda"))
-        return FAIL("--lora --device cuda: LoRA training runs on the CPU only in this build (the CUDA path is not "
-                    "implemented yet); use --device cpu");
     if (check_device(o, use_cuda)) return -1;
     if (o->resume) {
         if (load_resume(r)) return -1;
@@ -322,10 +356,12 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
         return FAIL("give exactly one of --preset P (fresh weights) or --model DIR (or --resume RUN_DIR)");
     }
     if (o->lora && !o->resume && lora_train_check(o, &r->lora_targets)) return -1;
-    if (o->lora && *use_cuda) {
-        if (!strcmp(o->device, "cuda")) /* a resumed LoRA run */
-            return FAIL("--lora --device cuda: LoRA training runs on the CPU only in this build (the CUDA path is not "
-                        "implemented yet); use --device cpu");
+    /* the device holds the base in FP16 (or INT8): a fresh run says so, and a CPU resume of it rounds the same way */
+    if (o->lora && *use_cuda && !o->resume && !strcmp(o->base_precision, "auto")) o->base_precision = "fp16";
+    if (o->lora && *use_cuda && !strcmp(o->base_precision, "fp32")) { /* the device holds FP16 or INT8 */
+        if (!strcmp(o->device, "cuda"))
+            return FAIL("--base-precision fp32: the CUDA LoRA base is FP16 or INT8 (--base-precision fp16 or int8), "
+                        "or train on the CPU with --device cpu");
         *use_cuda = 0; /* auto: the CPU */
     }
     *nthreads = sc_set_threads(o->threads);
@@ -350,11 +386,6 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     uint64_t hash = data_source_tokenizer_hash(&probe);
     batch_source_close(&probe);
     if (open_model(r, vocab)) return -1;
-    if (*use_cuda && !strcmp(o->device, "auto") && config_has_cpu_only_features(&r->model.cfg)) {
-        /* the CUDA model has no biases or rope_scaling (qwen2, DeepSeek-Coder, Llama-3.x): auto means the CPU */
-        fprintf(stderr, "note: --device auto: %s with biases or rope_scaling trains on the CPU\n", r->model.cfg.model_type);
-        *use_cuda = 0;
-    }
     if ((o->teacher_logits || o->teacher) && !r->kdp)
         return FAIL("--%s: this build has no distillation (distill/)", o->teacher ? "teacher" : "teacher-logits");
     if ((o->teacher_logits || o->teacher) && check_kd_options(o)) return -1;
@@ -392,6 +423,21 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
  * but with a 32 MiB cuBLAS workspace (4 MiB before Hopper) and a margin, so --vram-budget is checked again against
  * the arena actually allocated. */
 static int open_backend(train_run *r, int use_cuda) {
+    if (use_cuda && r->have_lora) {
+        if (backend_lora_cuda_open(&r->backend, &r->model, &r->ad, r->o.seq, lora_int8_base(&r->o),
+                                   r->placement == PLAN_OFFLOAD, r->kd ? r->kdp->top_k(r->kd) : 0, (uint64_t)r->o.seed))
+            return -1;
+        if (r->kd) {
+            train_kd hook = r->kdp->hook(r->kd);
+            backend_lora_cuda_set_kd(&r->backend, &hook);
+        }
+        int64_t need = (int64_t)backend_lora_cuda_device_bytes(&r->backend);
+        char b1[32], b2[32];
+        if (r->o.vram_budget > 0 && need > r->o.vram_budget)
+            return FAIL("the %s device arena is %s, over --vram-budget %s", r->backend.name,
+                        plan_fmt_bytes(b1, sizeof b1, need), plan_fmt_bytes(b2, sizeof b2, r->o.vram_budget));
+        return 0;
+    }
     if (use_cuda) {
         if (backend_cuda_open(&r->backend, &r->model, r->o.seq, r->placement, r->kd ? r->kdp->top_k(r->kd) : 0))
             return -1;
@@ -499,7 +545,8 @@ int cmd_train(int argc, char **argv, const train_kd_provider *kd) {
     char mem[32], dev[400];
     if (use_cuda) {
         char d[320];
-        backend_cuda_describe(&r.backend, d, sizeof d);
+        if (r.have_lora) backend_lora_cuda_describe(&r.backend, d, sizeof d);
+        else backend_cuda_describe(&r.backend, d, sizeof d);
         snprintf(dev, sizeof dev, "%s fp16 on %s", r.backend.name, d);
     } else {
         snprintf(dev, sizeof dev, "cpu fp32, %d threads, ~%s", nthreads, plan_fmt_bytes(mem, sizeof mem, cp.host_bytes));
@@ -510,7 +557,7 @@ int cmd_train(int argc, char **argv, const train_kd_provider *kd) {
         snprintf(what, sizeof what, "LoRA r %d alpha %g on %s (%lld adapter parameters, base of %lld frozen at %s)",
                  r.ad.rank, (double)r.ad.alpha, lora_targets_string(r.ad.targets, tl, sizeof tl),
                  (long long)r.ad.nparams, (long long)r.model.nparams,
-                 strcmp(o->base_precision, "auto") ? o->base_precision : "fp32");
+                 strcmp(o->base_precision, "auto") ? o->base_precision : use_cuda ? "fp16" : "fp32");
     } else {
         snprintf(what, sizeof what, "%lld parameters", (long long)r.model.nparams);
     }

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "host/cuda_model.h"
+#include "host/lora.h"
+#include "train/backend.h"
 
 typedef struct {
     int64_t C, F, Q, KV, nh, V, L;
@@ -51,6 +53,51 @@ int plan_cuda_flags(plan_placement pl) {
     return CUDA_MODEL_GRADS | (pl == PLAN_OFFLOAD ? CUDA_MODEL_STREAM_GRADS | CUDA_MODEL_RECOMPUTE : CUDA_MODEL_MASTER);
 }
 
+/* One device row of a CUDA plan: a part host/cuda_model.c's layout named, with what it is for. */
+static void add_device_row(train_plan *p, const plan_dims *dd, const char *n, int64_t b, const char *dt, int64_t T,
+                           int64_t N) {
+    plan_dims d = *dd;
+    int64_t chunk = (16ll << 20) / (4 * d.V); /* as cuda_model.c: at most 16 MiB of FP32 logits */
+    chunk = chunk < 1 ? 1 : chunk > T ? T : chunk;
+    if (!strcmp(n, "weights"))
+        add(p, PLAN_DEVICE, b, n, "%s working copy of all %lld parameters", dt, (long long)N);
+    else if (!strcmp(n, "gradients"))
+        add(p, PLAN_DEVICE, b, n, "FP32 accumulators (GEMMs write FP32 with beta=1)");
+    else if (!strcmp(n, "master weights"))
+        add(p, PLAN_DEVICE, b, n, "FP32, updated by AdamW on the device");
+    else if (!strcmp(n, "AdamW m, v"))
+        add(p, PLAN_DEVICE, b, n, "FP32");
+    else if (!strcmp(n, "embedding grads"))
+        add(p, PLAN_DEVICE, b, n, "FP32: embedding (tied classifier), final norm%s; to the host after each sequence",
+            d.head ? ", lm_head" : "");
+    else if (!strcmp(n, "layer grads"))
+        add(p, PLAN_DEVICE, b, n,
+            "FP32, two layer slots: one streams to pinned host memory while backward fills the other");
+    else if (!strcmp(n, "activation checkpoints"))
+        add(p, PLAN_DEVICE, b, n, "each layer's input, %s [%lld x %lld]", dt, (long long)T, (long long)d.C);
+    else if (!strcmp(n, "layer workspace"))
+        add(p, PLAN_DEVICE, b, n,
+            "one layer's activations, recomputed just before its backward (flash attention: no T x T)");
+    else if (!strcmp(n, "activations"))
+        add(p, PLAN_DEVICE, b, n, "every layer's activations kept for backward (no recompute), %s", dt);
+    else if (!strcmp(n, "model buffers"))
+        add(p, PLAN_DEVICE, b, n, "embedding out, attention/MLP outputs, final norm in/out; losses, ids, "
+            "targets, embedding-backward plan");
+    else if (!strcmp(n, "backward scratch"))
+        add(p, PLAN_DEVICE, b, n, "dx, d(norm out), d(att), d(qkv), d(gate|up), d(act), %s", dt);
+    else if (!strcmp(n, "classifier"))
+        add(p, PLAN_DEVICE, b, n, "FP32 logits of %lld tokens at a time -> loss -> dlogits in place (never "
+            "T x V); the ops' shared workspace", (long long)chunk);
+    else if (!strcmp(n, "GEMM staging"))
+        add(p, PLAN_DEVICE, b, n,
+            "FP32 blocks for the SGEMM candidate and the GEMM tuner's scratch output (kernels/gemm.cu)");
+    else if (!strcmp(n, "cuBLAS workspace")) /* + a margin for what the layout cannot know here */
+        add(p, PLAN_DEVICE, b + PLAN_MISC_SLACK, "cuBLAS workspace, misc",
+            "32 MiB cuBLAS (4 MiB before Hopper), alignment, teacher rows when distilling");
+    else
+        add(p, PLAN_DEVICE, b, n, "%s", "");
+}
+
 /* The CUDA plan's device rows are host/cuda_model.c's own layout, run against a sizing arena (cuda_model_plan):
  * each row is a part the layout named, in its order, with its bytes; this file only adds what each row is for.
  * The CUDA trainer runs the sequences of a micro-batch one after another through the same buffers, so device
@@ -63,51 +110,8 @@ void plan_cuda(train_plan *p, const sc_config *cfg, int seq, int mb, plan_placem
     p->recompute = pl == PLAN_OFFLOAD;
 
     cuda_arena a;
-    if (cuda_model_plan(&a, cfg, seq, plan_cuda_flags(pl), PLAN_CUBLAS_WORKSPACE, !fp16) == 0) {
-        int64_t chunk = (16ll << 20) / (4 * d.V); /* as cuda_model.c: at most 16 MiB of FP32 logits */
-        chunk = chunk < 1 ? 1 : chunk > T ? T : chunk;
-        for (int i = 0; i < a.nitems; i++) {
-            const char *n = a.items[i].name;
-            int64_t b = (int64_t)a.items[i].bytes;
-            if (!strcmp(n, "weights"))
-                add(p, PLAN_DEVICE, b, n, "%s working copy of all %lld parameters", dt, (long long)N);
-            else if (!strcmp(n, "gradients"))
-                add(p, PLAN_DEVICE, b, n, "FP32 accumulators (GEMMs write FP32 with beta=1)");
-            else if (!strcmp(n, "master weights"))
-                add(p, PLAN_DEVICE, b, n, "FP32, updated by AdamW on the device");
-            else if (!strcmp(n, "AdamW m, v"))
-                add(p, PLAN_DEVICE, b, n, "FP32");
-            else if (!strcmp(n, "embedding grads"))
-                add(p, PLAN_DEVICE, b, n, "FP32: embedding (tied classifier), final norm%s; to the host after each sequence",
-                    d.head ? ", lm_head" : "");
-            else if (!strcmp(n, "layer grads"))
-                add(p, PLAN_DEVICE, b, n,
-                    "FP32, two layer slots: one streams to pinned host memory while backward fills the other");
-            else if (!strcmp(n, "activation checkpoints"))
-                add(p, PLAN_DEVICE, b, n, "each layer's input, %s [%lld x %lld]", dt, (long long)T, (long long)d.C);
-            else if (!strcmp(n, "layer workspace"))
-                add(p, PLAN_DEVICE, b, n,
-                    "one layer's activations, recomputed just before its backward (flash attention: no T x T)");
-            else if (!strcmp(n, "activations"))
-                add(p, PLAN_DEVICE, b, n, "every layer's activations kept for backward (no recompute), %s", dt);
-            else if (!strcmp(n, "model buffers"))
-                add(p, PLAN_DEVICE, b, n, "embedding out, attention/MLP outputs, final norm in/out; losses, ids, "
-                    "targets, embedding-backward plan");
-            else if (!strcmp(n, "backward scratch"))
-                add(p, PLAN_DEVICE, b, n, "dx, d(norm out), d(att), d(qkv), d(gate|up), d(act), %s", dt);
-            else if (!strcmp(n, "classifier"))
-                add(p, PLAN_DEVICE, b, n, "FP32 logits of %lld tokens at a time -> loss -> dlogits in place (never "
-                    "T x V); the ops' shared workspace", (long long)chunk);
-            else if (!strcmp(n, "GEMM staging"))
-                add(p, PLAN_DEVICE, b, n,
-                    "FP32 blocks for the SGEMM candidate and the GEMM tuner's scratch output (kernels/gemm.cu)");
-            else if (!strcmp(n, "cuBLAS workspace")) /* + a margin for what the layout cannot know here */
-                add(p, PLAN_DEVICE, b + PLAN_MISC_SLACK, "cuBLAS workspace, misc",
-                    "32 MiB cuBLAS (4 MiB before Hopper), alignment, teacher rows when distilling");
-            else
-                add(p, PLAN_DEVICE, b, n, "%s", "");
-        }
-    }
+    if (cuda_model_plan(&a, cfg, seq, plan_cuda_flags(pl), PLAN_CUBLAS_WORKSPACE, !fp16) == 0)
+        for (int i = 0; i < a.nitems; i++) add_device_row(p, &d, a.items[i].name, (int64_t)a.items[i].bytes, dt, T, N);
 
     if (pl == PLAN_OFFLOAD) {
         add(p, PLAN_HOST, 3 * N * 4, "master weights, AdamW m, v", "FP32, AdamW runs here (threaded, vectorised)");
@@ -165,6 +169,67 @@ void plan_cpu_lora(train_plan *p, const sc_config *cfg, int seq, int mb, int thr
     add(p, PLAN_HOST, (int64_t)mb * (T + 1) * 4 * 2, "token windows", "micro-batch of %d windows + targets", mb);
 }
 
+/* The CUDA LoRA plan: host/cuda_model.c's layout of a frozen base with the adapter (cuda_model_plan_lora), so the
+ * rows are what backend_lora_cuda_open allocates; the adapter's master and moments are on the host. */
+void plan_cuda_lora(train_plan *p, const sc_config *cfg, int seq, int mb, plan_placement pl, int rank,
+                    unsigned targets, float dropout, int int8) {
+    plan_dims d = dims_of(cfg);
+    plan_begin(p, pl, 1, seq, mb, &d);
+    p->recompute = pl == PLAN_OFFLOAD;
+    p->lora = 1;
+    const int64_t T = seq, N = d.total;
+    sc_lora ad;
+    if (lora_create(&ad, cfg, rank, 2.0f * (float)rank, targets, dropout, NULL)) return;
+    const int64_t P = ad.nparams;
+    const int host_embed = pl == PLAN_OFFLOAD && d.head; /* backend_lora_cuda_flags: untied embedding on the host */
+    p->nparams = P;
+    cuda_arena a;
+    if (cuda_model_plan_lora(&a, cfg, &ad, seq, backend_lora_cuda_flags(int8, pl == PLAN_OFFLOAD),
+                             PLAN_CUBLAS_WORKSPACE) == 0) {
+        for (int i = 0; i < a.nitems; i++) {
+            const char *n = a.items[i].name;
+            int64_t b = (int64_t)a.items[i].bytes;
+            if (!strcmp(n, "weights") && (int8 || host_embed))
+                add(p, PLAN_DEVICE, b, "base weights (frozen)", "FP16%s%s norms%s; no gradients, no dW GEMMs",
+                    host_embed ? "" : " embedding,", int8 ? "" : " linear layers,", d.head ? ", lm_head" : "");
+            else if (!strcmp(n, "weights"))
+                add(p, PLAN_DEVICE, b, "base weights (frozen)", "FP16, all %lld parameters; no gradients, no dW GEMMs",
+                    (long long)N);
+            else if (!strcmp(n, "INT8 weights"))
+                add(p, PLAN_DEVICE, b, "base linear layers (frozen)", "INT8 rows + FP16 per-row scales (q k v o gate "
+                    "up down)");
+            else if (!strcmp(n, "dequant scratch"))
+                add(p, PLAN_DEVICE, b, n, "FP16: one layer's largest fused matrix, dequantized before each GEMM");
+            else if (!strcmp(n, "adapter weights"))
+                add(p, PLAN_DEVICE, b, n, "FP16 copies of A and B, %lld parameters (rank %d); FP32 master on the host",
+                    (long long)P, rank);
+            else if (!strcmp(n, "adapter grads"))
+                add(p, PLAN_DEVICE, b, n, "FP32, accumulated over the sequences of a step, read down once per step");
+            else if (!strcmp(n, "activation checkpoints") && pl == PLAN_OFFLOAD)
+                add(p, PLAN_DEVICE, b, n, "the input of the layer being computed, FP16 [%lld x %lld]; all %lld in "
+                    "pinned host memory", (long long)T, (long long)d.C, (long long)d.L);
+            else if (!strcmp(n, "backward scratch"))
+                add(p, PLAN_DEVICE, b, n, "dx, d(norm out), d(att), d(qkv), d(act), FP16; d(gate|up) overwrites the "
+                    "layer's gate|up in place");
+            else if (!strcmp(n, "adapter activations"))
+                add(p, PLAN_DEVICE, b, n, "FP16 A x of every adapted module [T x %d], s dy B%s", rank,
+                    dropout > 0 ? ", dropout scratch" : "");
+            else
+                add_device_row(p, &d, n, b, "FP16", T, N);
+        }
+    }
+    add(p, PLAN_HOST, N * 4, "base weights (loaded)", "FP32 as read (rounded to %s), uploaded once",
+        int8 ? "INT8 per row" : "FP16");
+    add(p, PLAN_HOST, 4 * P * 4, "adapter, grads, AdamW m, v", "FP32: AdamW runs here (train/adamw.c), as on the CPU");
+    if (host_embed)
+        add(p, PLAN_HOST, d.embed * 2 + T * d.C * 2, "embedding (frozen)", "FP16 table; each step's rows gathered "
+            "here and copied up (pinned staging)");
+    if (pl == PLAN_OFFLOAD)
+        add(p, PLAN_HOST, d.L * T * d.C * 2, "activation checkpoints", "pinned, FP16: each layer's input, down after "
+            "its forward, up before its recompute");
+    lora_free(&ad);
+}
+
 void plan_set_context(train_plan *p, int64_t bytes, const char *note) {
     p->context_bytes = bytes;
     snprintf(p->context_note, sizeof p->context_note, "%s", note);
@@ -187,7 +252,8 @@ void plan_print(FILE *f, const train_plan *p, int64_t budget) {
     if (p->placement == PLAN_CPU)
         fprintf(f, "memory plan: cpu, FP32, seq %d x micro-batch %d\n", p->seq, p->micro_batch);
     else
-        fprintf(f, "memory plan: cuda %s, %s, seq %d x micro-batch %d, %s\n", plan_placement_name(p->placement),
+        fprintf(f, "memory plan: cuda %s%s, %s, seq %d x micro-batch %d, %s\n", p->lora ? "LoRA " : "",
+                plan_placement_name(p->placement),
                 p->fp16 ? "FP16 mixed precision" : "FP32", p->seq, p->micro_batch,
                 p->recompute ? "layer recompute" : "no recompute");
     for (int w = 0; w < 2; w++) {

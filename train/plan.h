@@ -29,6 +29,7 @@ typedef struct {
     int fp16;        /* device storage: 1 = FP16 weights/activations (FP32 accumulation), 0 = FP32 */
     int recompute;   /* activation checkpointing: keep each layer's input only, recompute the layer in backward */
     int seq, micro_batch;
+    int lora;        /* a LoRA plan: nparams counts the adapter */
     int64_t nparams;
     plan_item items[PLAN_MAX_ITEMS];
     int n;
@@ -58,6 +59,13 @@ void plan_cpu(train_plan *p, const sc_config *cfg, int seq, int micro_batch, int
  * plan_cpu plus the adapter's saved A x per module and its scratch. */
 void plan_cpu_lora(train_plan *p, const sc_config *cfg, int seq, int micro_batch, int threads, int rank,
                    unsigned targets);
+
+/* The CUDA LoRA trainer's plan (backend_lora_cuda.c): the frozen base in FP16 (int8 = 1: linear layers INT8 with
+ * a dequant scratch), the adapter's FP16 copies, FP32 gradients and saved A x on the device, its FP32 master and
+ * moments on the host. PLAN_FULL keeps every activation, PLAN_OFFLOAD each layer's input only (layer recompute).
+ * The device rows are host/cuda_model.c's layout (cuda_model_plan_lora) plus PLAN_MISC_SLACK. */
+void plan_cuda_lora(train_plan *p, const sc_config *cfg, int seq, int micro_batch, plan_placement placement, int rank,
+                    unsigned targets, float dropout, int int8);
 
 /* Sets the context row of a CUDA plan (plan_print shows it under the arena's total, with the total of both). */
 void plan_set_context(train_plan *p, int64_t bytes, const char *note);

@@ -81,7 +81,7 @@ void train_options_init(train_cli *o, train_args *a) {
         {"lora-alpha", 0, SC_ARG_FLOAT, &o->lora_alpha, "LoRA alpha: the adapter is scaled by alpha/rank (0 = 2 x rank)", 0},
         {"lora-targets", 0, SC_ARG_STR, &o->lora_targets, "linear layers that get adapters: q,k,v,o,gate,up,down (or all)", 0},
         {"lora-dropout", 0, SC_ARG_FLOAT, &o->lora_dropout, "dropout on the adapters' input while training", 0},
-        {"base-precision", 0, SC_ARG_STR, &o->base_precision, "the frozen LoRA base: fp32, fp16 or int8 (per-row, dequantized) (auto = fp32 on the CPU)", 0},
+        {"base-precision", 0, SC_ARG_STR, &o->base_precision, "the frozen LoRA base: fp32, fp16 or int8 (per-row, dequantized) (auto = fp32 on the CPU, fp16 on CUDA; CUDA takes fp16 or int8)", 0},
     };
     a->nargs = (int)(sizeof t / sizeof t[0]);
     memcpy(a->args, t, sizeof t);
