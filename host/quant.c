@@ -119,8 +119,14 @@ void qmat_matmul(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y,
         return;
     }
     /* blocks of 16 rows stay in cache while every token passes over them (quant_dot.c's several-token kernels);
-     * taken dynamically, as in decode */
+     * one contiguous run of blocks per thread, stolen from the back, as in decode (a verification pass of a few
+     * tokens reads the weights once, like a decode step) */
     qmm_fn mm = quant_matmul_kernel();
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int r0 = 0; r0 < m->rows; r0 += 16) mm(m, r0, r0 + 16 < m->rows ? r0 + 16 : m->rows, xq, xs, y, T);
+    sc_split split;
+    sc_split_init(&split, (m->rows + 15) / 16, omp_get_max_threads());
+#pragma omp parallel
+    for (int item, t = omp_get_thread_num(); (item = sc_split_next(&split, t)) >= 0;) {
+        int r0 = item * 16;
+        mm(m, r0, r0 + 16 < m->rows ? r0 + 16 : m->rows, xq, xs, y, T);
+    }
 }

@@ -1,7 +1,7 @@
 /* test_threads_split.c — decode's work splitter (host/threads.h) and the INT8 matrix-vector products it drives
  * (host/quant.c): every item is run exactly once whatever the team size, one thread runs its segment in order and
- * then steals from the back, and qmat_matvec_multi and a whole INT8 decode give the same bits on 1, 2 and 3
- * threads, on odd row counts (partial items, the 4-row kernel's row tail, masked column tails). */
+ * then steals from the back, and qmat_matvec_multi, qmat_matmul and a whole INT8 decode give the same bits on 1,
+ * 2 and 3 threads, on odd row counts (partial items, the 4-row kernel's row tail, masked column tails). */
 #include <omp.h>
 
 #include "host/engine.h"
@@ -99,6 +99,27 @@ static void matvec_threads(sc_rng *r, int nm, const int *rows, int cols, int gro
         }
     }
     quant_set_kernel(was);
+    /* several tokens (verification, prefill): qmat_matmul's 16-row blocks on 1, 2, 3 threads, token 0 = the input
+     * above, so its rows equal the one-token products */
+    enum { T = 3 };
+    uint8_t *xq3 = TU_NEW(uint8_t, T * cols);
+    float *xs3 = TU_NEW(float, T * ng), *y3 = TU_NEW(float, T * rows[0]), *y3ref = TU_NEW(float, T * rows[0]);
+    for (int t = 0; t < T; t++) {
+        act_quant(x, cols, group, xq3 + t * cols, xs3 + t * ng);
+        for (int c = 0; c < cols && t; c++) xq3[t * cols + c] ^= (uint8_t)(t * 37 + c); /* other tokens differ */
+    }
+    for (int nt = 1; nt <= 3; nt++) {
+        omp_set_num_threads(nt);
+        for (int i = 0; i < T * rows[0]; i++) y3[i] = NAN;
+        qmat_matmul(&m[0], xq3, xs3, y3, T);
+        if (nt == 1) memcpy(y3ref, y3, sizeof(float) * T * rows[0]);
+        int diff = memcmp(y3, ref, sizeof(float) * rows[0]) != 0;
+        for (int i = 0; i < T * rows[0]; i++) diff += memcmp(&y3[i], &y3ref[i], sizeof(float)) != 0;
+        snprintf(what, sizeof what, "qmat_matmul %d tokens x %d rows x %d, group %d, %d threads: outputs differing "
+                 "from one thread (token 0: from the one-token product)", T, rows[0], cols, group, nt);
+        tu_check(what, diff, 0);
+    }
+    free(xq3), free(xs3), free(y3), free(y3ref);
     for (int i = 0; i < nm; i++) qmat_free(&m[i]);
     free(w), free(x), free(q), free(sc), free(xq), free(xs), free(ref), free(y), free(exact);
 }
