@@ -36,6 +36,7 @@ typedef struct {
 
 typedef struct {
     const sc_tokenizer *tok;
+    const char *eot_text;     /* the separator's text: files holding it are skipped like the specials */
     const corpus_list *files;
     uint64_t max_size;
     file_result *ring;
@@ -50,12 +51,17 @@ typedef struct {
 static const char *const SPECIALS[] = {SC_TOK_ENDOFTEXT, SC_TOK_FIM_PREFIX, SC_TOK_FIM_MIDDLE,
                                        SC_TOK_FIM_SUFFIX, SC_TOK_FIM_PAD, SC_TOK_FILE_SEP};
 
-static int has_special_text(const char *data, size_t n) {
+static int has_special_text(const char *data, size_t n, const char *eot) {
     if (!memchr(data, '<', n)) return 0;
     for (size_t i = 0; i < sizeof SPECIALS / sizeof SPECIALS[0]; i++)
         if (memmem(data, n, SPECIALS[i], strlen(SPECIALS[i]))) return 1;
-    return 0;
+    return memmem(data, n, eot, strlen(eot)) != NULL;
 }
+
+/* The document separator: the first of the families' end-of-text tokens the tokenizer has (ours, GPT-2, Qwen2 and
+ * StarCoder <|endoftext|>; DeepSeek's; Llama-3's; Llama-2, Mistral and CodeLlama </s>), as `init --tokenizer` picks
+ * its end id. */
+static const char *const END_TOKENS[] = {SC_TOK_ENDOFTEXT, "<｜end▁of▁sentence｜>", "<|end_of_text|>", "</s>"};
 
 /* Reads at most max+1 bytes so a file that grew past the limit since the walk is still caught. */
 static int read_file(const char *path, uint64_t max, char **data, size_t *n) {
@@ -98,7 +104,7 @@ static void process_file(pipeline *p, size_t i, file_result *r) {
     else if (kind == CORPUS_EMPTY) r->status = FILE_EMPTY;
     else if (kind == CORPUS_BINARY) r->status = FILE_BINARY;
     else if (kind == CORPUS_NOT_UTF8) r->status = FILE_NOT_UTF8;
-    else if (has_special_text(data, n)) r->status = FILE_SPECIAL;
+    else if (has_special_text(data, n, p->eot_text)) r->status = FILE_SPECIAL;
     else {
         r->h1 = hash64(data, n, 0x5c0de5c0de5c0de5ull);
         r->h2 = hash64(data, n, 0x7a11da7a5eed0001ull);
@@ -316,9 +322,12 @@ int cmd_tokenize(int argc, char **argv) {
     struct sigaction old_signals[2];
     signals_catch(old_signals);  /* from here on an interrupt takes the cleanup path below */
     if (tokenizer_load(&tok, tok_path)) goto done;
-    int32_t eot = tokenizer_token_id(tok, SC_TOK_ENDOFTEXT);
+    int32_t eot = -1;
+    for (size_t k = 0; k < sizeof END_TOKENS / sizeof END_TOKENS[0] && eot < 0; k++)
+        if ((eot = tokenizer_token_id(tok, END_TOKENS[k])) >= 0) p.eot_text = END_TOKENS[k];
     if (eot < 0) {
-        sc_fail("%s: the tokenizer has no %s token to separate documents", tok_path, SC_TOK_ENDOFTEXT);
+        sc_fail("%s: the tokenizer has no end-of-text token (%s, </s>, ...) to separate documents", tok_path,
+                SC_TOK_ENDOFTEXT);
         goto done;
     }
     if (corpus_filter_parse_exts(&filter, ext)) goto done;

@@ -14,6 +14,8 @@
 #include "host/progress.h"
 #include "host/args.h"
 #include "host/command.h"
+#include "host/device.h"
+#include "host/engine.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "distill/kd_dir.h"
@@ -56,7 +58,9 @@ static int teacher_done(const char *kd_path, const char *shard_path, const kd_he
 }
 
 int cmd_teacher(int argc, char **argv) {
-    const char *model_dir = NULL, *data = NULL, *out = NULL, *split = "train", *name = NULL;
+    const char *model_dir = NULL, *data = NULL, *out = NULL, *split = "train", *name = NULL, *precision = "auto";
+    /* cpu by default: the FP32 model whose .kd files the reference tests compare with PyTorch's bit for bit */
+    sc_enum device = {DEVICE_CPU, device_names};
     int top_k = 32, context = 0, overlap = -1, threads = 0, quiet = 0;
     float temperature = 1.0f;
     sc_arg args[] = {
@@ -69,6 +73,8 @@ int cmd_teacher(int argc, char **argv) {
         {"overlap", 0, SC_ARG_INT, &overlap, "tokens each window (but the first) re-reads as context only (-1 = context/4)", 0},
         {"split", 0, SC_ARG_STR, &split, "shards to process: train, val or all", 0},
         {"name", 0, SC_ARG_STR, &name, "teacher name recorded in the headers (default: the model directory's name)", 0},
+        {"device", 0, SC_ARG_ENUM, &device, "cpu: the FP32 CPU model; cuda: the CUDA inference engine (FP16/INT8); auto: cuda when there is a device", 0},
+        {"precision", 0, SC_ARG_STR, &precision, "CUDA engine weights: auto, fp16 or int8 (as complete --precision)", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"quiet", 'q', SC_ARG_FLAG, &quiet, "no progress line", 0},
     };
@@ -80,24 +86,32 @@ int cmd_teacher(int argc, char **argv) {
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"temperature", 1e-3, 1e3}, {"context", 0, 1 << 20},
                                           {"overlap", -1, 1 << 20}};
-    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &threads};
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .device = &device, .auto_prefers_cuda = 1,
+                      .threads = &threads};
     if (sc_command_parse(&cmd, argc, argv) || sc_command_setup(&cmd)) return cmd.status;
+    int use_cuda = cmd.use_cuda;
     if (!(temperature > 0) || !isfinite(temperature)) {
         fprintf(stderr, "smallcoder teacher: --temperature must be positive, got %g\n", temperature);
         return 2;
     }
     sc_model m;
     memset(&m, 0, sizeof m);
+    sc_weights w; /* --device cuda: the engine's weights (FP32 or INT8 directories) */
+    memset(&w, 0, sizeof w);
+    sc_engine e;
+    memset(&e, 0, sizeof e);
     char **names = NULL;
-    int nshards = 0, rc = -1, made_out = 0;
+    int nshards = 0, rc = -1, made_out = 0, have_w = 0, have_e = 0;
     kd_teacher_run run = {0};
-    if (model_load(&m, model_dir)) goto done;
-    const int V = m.cfg.vocab_size;
+    if (use_cuda ? weights_load(&w, model_dir) : model_load(&m, model_dir)) goto done;
+    have_w = use_cuda;
+    const sc_config *tcfg = use_cuda ? &w.cfg : &m.cfg;
+    const int V = tcfg->vocab_size;
     if (top_k < 1 || top_k > V || top_k > KD_MAX_K) {
         sc_fail("--top-k %d: must be between 1 and the teacher's vocabulary size %d (at most %d)", top_k, V, KD_MAX_K);
         goto done;
     }
-    if (context <= 0 || context > m.cfg.max_position_embeddings) context = m.cfg.max_position_embeddings;
+    if (context <= 0 || context > tcfg->max_position_embeddings) context = tcfg->max_position_embeddings;
     if (overlap < 0) overlap = context / 4;
     if (overlap >= context) {
         sc_fail("--overlap %d must be smaller than the window (--context %d)", overlap, context);
@@ -162,11 +176,24 @@ int cmd_teacher(int argc, char **argv) {
         if (todo[i]) pg.total += n;
         else skipped++;
     }
+    if (use_cuda) {
+        sc_engine_opts o = {.device = "cuda", .precision = precision, .n_ctx = context, .n_seqs = 1, .threads = cmd.nthreads};
+        if (engine_open(&e, &w, &o) == 0) {
+            have_e = 1;
+        } else if (device.value == DEVICE_CUDA || model_load(&m, model_dir)) {
+            goto done;
+        } else {
+            fprintf(stderr, "note: --device auto: %s; the teacher runs on the CPU\n", sc_error());
+            use_cuda = 0;
+        }
+    }
     if (!quiet)
-        fprintf(stderr, "teacher %s (%lld parameters): %d shard(s), %d already done; top-%d, temperature %g, "
-                        "windows of %d tokens overlapping by %d\n", want.teacher, (long long)m.nparams, nshards,
-                skipped, top_k, temperature, context, overlap);
-    kd_teacher_run_init(&run, &m, context);
+        fprintf(stderr, "teacher %s (%lld parameters, %s): %d shard(s), %d already done; top-%d, temperature %g, "
+                        "windows of %d tokens overlapping by %d\n", want.teacher, (long long)config_param_count(tcfg),
+                have_e ? (e.precision && !strcmp(e.precision, "int8") ? "CUDA engine, INT8" : "CUDA engine, FP16")
+                       : "CPU model, FP32", nshards, skipped, top_k, temperature, context, overlap);
+    if (have_e) kd_teacher_run_init_engine(&run, &e, context);
+    else kd_teacher_run_init(&run, &m, context);
     uint64_t tokens = 0, bytes = 0;
     double t0 = clock_now();
     for (int i = 0; i < nshards; i++) {
@@ -192,6 +219,8 @@ done:
     if (rc) sc_command_fail(&cmd);
     if (rc && made_out) rmdir(out); /* only when nothing was finished in it */
     kd_teacher_run_free(&run);
+    if (have_e) engine_close(&e);
+    if (have_w) weights_free(&w);
     if (names) kd_dir_free_names(names, nshards);
     if (m.params) model_free(&m);
     return rc ? 1 : 0;

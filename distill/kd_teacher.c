@@ -1,5 +1,5 @@
 /* kd_teacher.c — top-k extraction and the windowed teacher pass over one shard (see kd_teacher.h). The teacher
- * is the FP32 CPU model (host/model_cpu.h); entries are gathered frame by frame so each .kd frame is written as
+ * is the FP32 CPU model (host/model_cpu.h) or an inference engine (host/engine.h); entries are gathered frame by frame so each .kd frame is written as
  * soon as the matching shard frame's positions are done. */
 #include "distill/kd_teacher.h"
 
@@ -35,7 +35,7 @@ void kd_topk_rows(const float *logits, int n, int V, int k, float temp, int32_t 
 
 void kd_teacher_run_init(kd_teacher_run *r, const sc_model *m, int context) {
     memset(r, 0, sizeof *r);
-    r->m = m;
+    r->m = m, r->V = m->cfg.vocab_size;
     r->acts = sc_calloc(1, sizeof *r->acts);
     cpu_acts_create(r->acts, &m->cfg, context);
     r->logits = sc_malloc(sizeof(float) * (size_t)context * (size_t)m->cfg.vocab_size);
@@ -44,7 +44,16 @@ void kd_teacher_run_init(kd_teacher_run *r, const sc_model *m, int context) {
     for (int i = 0; i < context; i++) r->targets[i] = -1;
 }
 
+void kd_teacher_run_init_engine(kd_teacher_run *r, sc_engine *e, int context) {
+    memset(r, 0, sizeof *r);
+    r->eng = e, r->V = e->cfg->vocab_size;
+    engine_kv_create(e, &r->kv, context);
+    r->logits = sc_malloc(sizeof(float) * (size_t)context * (size_t)r->V);
+    r->tokens = sc_malloc(sizeof(int32_t) * (size_t)context);
+}
+
 void kd_teacher_run_free(kd_teacher_run *r) {
+    if (r->eng) kv_free(&r->kv);
     if (r->acts) cpu_acts_free(r->acts);
     free(r->acts), free(r->logits), free(r->tokens), free(r->targets);
     memset(r, 0, sizeof *r);
@@ -55,7 +64,7 @@ int kd_teacher_write_shard(kd_teacher_run *r, const char *shard_path, const char
     shard_reader *s;
     if (shard_open(&s, shard_path)) return -1;
     const shard_header *sh = shard_info(s);
-    const int V = r->m->cfg.vocab_size, W = hin->context, O = hin->overlap, k = (int)hin->k;
+    const int V = r->V, W = hin->context, O = hin->overlap, k = (int)hin->k;
     kd_header h = *hin;
     h.vocab_size = (uint32_t)V;
     h.frame_count = sh->frame_count;
@@ -83,7 +92,13 @@ int kd_teacher_write_shard(kd_teacher_run *r, const char *shard_path, const char
         if (keep0 >= n) break; /* the previous window already reached the end */
         if ((rc = shard_read_tokens(s, w0, n, r->tokens))) break;
         int cnt;
-        model_cpu_step(r->m, r->acts, r->tokens, r->targets, (int)n, r->logits, NULL, 0.0f, &cnt);
+        if (r->eng) { /* every window from an empty cache, as the CPU model sees it */
+            if ((rc = engine_kv_rollback(&r->kv, 0)) ||
+                (rc = engine_forward_all(r->eng, &r->kv, r->tokens, (int)n, r->logits)))
+                break;
+        } else {
+            model_cpu_step(r->m, r->acts, r->tokens, r->targets, (int)n, r->logits, NULL, 0.0f, &cnt);
+        }
         for (size_t p = keep0; p < n && !rc;) {
             size_t fn = shard_frame_info(s, frame)->token_count, m = n - p;
             if (m > fn - infr) m = fn - infr;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "distill/kd_format.h"
+#include "host/engine.h"
 #include "host/model.h"
 #include "host/model_cpu.h"
 
@@ -21,13 +22,19 @@ typedef struct {
 } kd_windows;
 
 typedef struct {
-    const sc_model *m;
+    const sc_model *m;       /* the FP32 CPU model (NULL when an engine runs the teacher) */
     sc_cpu_acts *acts;       /* for context tokens */
+    sc_engine *eng;          /* an inference engine (`teacher --device cuda`: the CUDA engine, FP16 or INT8) */
+    sc_kv kv;                /* its cache of context positions, emptied before every window */
+    int V;
     float *logits;           /* [context, V] */
     int32_t *tokens, *targets;
 } kd_teacher_run;
 
 void kd_teacher_run_init(kd_teacher_run *r, const sc_model *m, int context);
+/* The teacher on an open engine (which must outlive the run): each window is one engine_forward_all from an
+ * empty cache, every position's logits out. */
+void kd_teacher_run_init_engine(kd_teacher_run *r, sc_engine *e, int context);
 void kd_teacher_run_free(kd_teacher_run *r);
 /* Writes one .kd for the shard at shard_path (h: k, temperature, teacher, context, overlap; the rest is taken
  * from the shard). progress(ctx, tokens_done) is called after every window. */

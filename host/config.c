@@ -119,10 +119,6 @@ void config_rope_inv_freq(const sc_config *c, float *inv_freq) {
 
 int config_has_biases(const sc_config *c) { return c->qkv_bias || c->o_bias || c->mlp_bias; }
 
-int config_has_cpu_only_features(const sc_config *c) {
-    return c->qkv_bias || c->o_bias || c->mlp_bias || c->rope_scaling != SC_ROPE_NONE;
-}
-
 int64_t config_param_count(const sc_config *c) {
     int64_t C = c->hidden_size, F = c->intermediate_size, V = c->vocab_size;
     int64_t q = (int64_t)c->num_attention_heads * c->head_dim, kv = (int64_t)c->num_key_value_heads * c->head_dim;

@@ -38,8 +38,6 @@ enum { SC_ROPE_NONE = 0, SC_ROPE_LINEAR = 1, SC_ROPE_LLAMA3 = 2 };
 
 /* RoPE inverse frequencies after rope_scaling, as HF computes them (float32): inv_freq[i] for i < head_dim/2. */
 void config_rope_inv_freq(const sc_config *cfg, float *inv_freq);
-/* 1 when the model has any bias or a rope_scaling: the features the CUDA training model does not implement. */
-int config_has_cpu_only_features(const sc_config *cfg);
 /* 1 when the model has any bias (q/k/v, o, or the MLP's). */
 int config_has_biases(const sc_config *cfg);
 /* Fills cfg->eos_ids from dir/generation_config.json (int or list) when that file exists; -1 on a bad file. */

@@ -1,6 +1,8 @@
 /* cuda_model.c — see cuda_model.h. A layer is the CPU model's layer (host/model_cpu.c) with the projections
  * fused: norm1(+add) -> qkv GEMM -> RoPE on q|k -> flash attention -> o GEMM -> norm2(+add) -> gate|up GEMM ->
- * SwiGLU -> down GEMM, the down output being added in the next norm. The fused GEMMs read the weights in place:
+ * SwiGLU -> down GEMM, the down output being added in the next norm. Open-model biases (qwen2 q/k/v, Llama
+ * attention_bias/mlp_bias) are added after their GEMM (q/k before RoPE, as HF), and RoPE reads the config's
+ * inverse frequencies (rope_scaling linear/llama3), as the CPU model does. The fused GEMMs read the weights in place:
  * q, k, v (and gate, up) are consecutive in the parameter table, so together they are one [rows, C] matrix.
  * Recompute (CUDA_MODEL_RECOMPUTE): every layer keeps its own x (the norm1 output residual, i.e. the layer's input);
  * the rest of the activations are one shared set, refilled for layer l by running layer l's forward again from x
@@ -45,9 +47,12 @@ typedef struct {
 } cuda_int8_mat;
 enum { LIN_QKV, LIN_O, LIN_GU, LIN_DOWN, LIN_N };
 
-/* Offsets (elements) of one layer's tensors in the parameter block; the same for weights and gradients. */
+/* Offsets (elements) of one layer's tensors in the parameter block; the same for weights and gradients. The
+ * biases (-1 when the config has none) sit after the final norm and lm_head (model_param_table), q|k|v and gate|up
+ * consecutive like their matrices, so a fused bias is one vector too. */
 typedef struct {
     int64_t attn_norm, wqkv, wo, mlp_norm, wgu, wdown;
+    int64_t bqkv, bo, bgu, bdown;
 } cuda_layer_offs;
 
 struct cuda_model {
@@ -237,6 +242,32 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
 #undef TAKE
 }
 
+/* The biases of each layer, in the order model_param_table adds them after the 9-per-layer matrices (model_view).
+ * Their gradients live in the tail (from final_norm_off on), so streamed gradients keep them on the device. */
+static int bias_offsets(cuda_model *cm, const sc_model *m) {
+    const sc_config *c = &m->cfg;
+    const sc_param *t = m->table;
+    int k = 2 + 9 * cm->L + !c->tie_word_embeddings;
+    for (int l = 0; l < cm->L; l++) {
+        cuda_layer_offs *o = &cm->offs[l];
+        o->bqkv = o->bo = o->bgu = o->bdown = -1;
+        if (c->qkv_bias) {
+            if (t[k + 1].offset != t[k].offset + t[k].numel || t[k + 2].offset != t[k + 1].offset + t[k + 1].numel)
+                return sc_fail("cuda backend: layer %d: the q/k/v biases are not contiguous in the parameter table", l);
+            o->bqkv = t[k].offset;
+            k += 3;
+        }
+        if (c->o_bias) o->bo = t[k++].offset;
+        if (c->mlp_bias) {
+            if (t[k + 1].offset != t[k].offset + t[k].numel)
+                return sc_fail("cuda backend: layer %d: the gate/up biases are not contiguous in the parameter table", l);
+            o->bgu = t[k].offset, o->bdown = t[k + 2].offset;
+            k += 3;
+        }
+    }
+    return k == m->ntensors ? 0 : sc_fail("cuda backend: %d tensors in the parameter table, %d expected", m->ntensors, k);
+}
+
 static int layer_offsets(cuda_model *cm, const sc_model *m) {
     const sc_param *t = m->table;
     cm->offs = sc_calloc((size_t)cm->L, sizeof(cuda_layer_offs));
@@ -252,6 +283,7 @@ static int layer_offsets(cuda_model *cm, const sc_model *m) {
     }
     cm->final_norm_off = t[1 + 9 * cm->L].offset;
     cm->lm_head_off = m->cfg.tie_word_embeddings ? cm->embed_off : t[2 + 9 * cm->L].offset;
+    if (bias_offsets(cm, m)) return -1;
     const sc_param *last = &t[9 * cm->L];
     cm->layer_numel = cm->L ? last->offset + last->numel - cm->offs[cm->L - 1].attn_norm : 0;
     if (cm->flags & CUDA_MODEL_STREAM_GRADS) { /* slots and the sink addressing assume the table's usual order */
@@ -274,7 +306,7 @@ static int tensor_at(const sc_model *m, int64_t off) {
 }
 
 /* CUDA_MODEL_INT8 / HOST_EMBED (a frozen model: no gradient block needs the host layout): the device's FP16 block w
- * holds only what stays FP16 on the device, compact, in table order; every offset the layer code reads (offs,
+ * holds only what stays FP16 on the device, compact, in table order; every offset the layer code reads (offs with their biases,
  * embed_off, final_norm_off, lm_head_off) is rewritten to its place there, and each layer's fused INT8 matrices get
  * their INT8 element and scale-row offsets in q8. */
 static void compact_shape(cuda_model *cm, const sc_model *m) {
@@ -308,6 +340,7 @@ static void compact_shape(cuda_model *cm, const sc_model *m) {
             if ((int64_t)rows[k] * cols[k] > cm->deq_numel) cm->deq_numel = (int64_t)rows[k] * cols[k];
         }
         REMAP(o->attn_norm), REMAP(o->wqkv), REMAP(o->wo), REMAP(o->mlp_norm), REMAP(o->wgu), REMAP(o->wdown);
+        REMAP(o->bqkv), REMAP(o->bo), REMAP(o->bgu), REMAP(o->bdown); /* biases stay FP16, after the tail */
     }
     REMAP(cm->embed_off), REMAP(cm->final_norm_off), REMAP(cm->lm_head_off);
 #undef REMAP
@@ -388,10 +421,6 @@ int cuda_model_plan_lora(cuda_arena *a, const sc_config *c, const sc_lora *ad, i
 static int model_open(cuda_model **out, const sc_model *m, const sc_lora *ad, int max_T, int flags) {
     *out = NULL;
     const sc_config *c = &m->cfg;
-    /* the kernels have no bias add and take RoPE as theta only: such models train on the CPU (--device cpu) */
-    if (config_has_cpu_only_features(c))
-        return sc_fail("cuda backend: %s models with biases or rope_scaling run on the CPU only (--device cpu)",
-                       c->model_type);
     if (device_count() <= 0) return sc_fail("cuda backend: no CUDA device is visible");
     if (kn_attention_check(c->head_dim, c->num_attention_heads, c->num_key_value_heads,
                            (c->num_attention_heads + 2 * c->num_key_value_heads) * c->head_dim,
@@ -450,8 +479,8 @@ static int model_open(cuda_model **out, const sc_model *m, const sc_lora *ad, in
     if ((flags & CUDA_MODEL_HOST_CKPT) && (flags & CUDA_MODEL_RECOMPUTE))
         cm->ckpt = pinned_alloc(&cm->ckpt_buf, sizeof(uint16_t) * (size_t)cm->L * (size_t)max_T * (size_t)cm->C,
                                 "the activation checkpoints");
-    float inv[512]; /* head_dim <= 1024 (config.c) */
-    rope_inv_freq(inv, cm->hd, (float)c->rope_theta);
+    float inv[512]; /* head_dim <= 1024 (config.c); rope_scaling included, as the CPU model's */
+    config_rope_inv_freq(c, inv);
     CU_CHECK(cudaMemcpy(cm->inv_freq, inv, sizeof(float) * (size_t)(cm->hd / 2), cudaMemcpyHostToDevice));
     const char *ovf = getenv("SMALLCODER_TEST_OVERFLOW");
     if (ovf && *ovf) { /* "N": backward pass N only; "N+": from pass N on */
@@ -578,6 +607,15 @@ static void grad_slot_end(cuda_model *cm, int l) {
     CU_CHECK(cudaEventRecord(cm->copied[s], cm->copy));
 }
 
+/* A layer's FP16 bias (NULL: none, kn_bias_forward adds nothing) and its gradient: the column sums of the output
+ * gradient dy, into the tail of the gradients (biases come after the final norm in the parameter table). */
+static const kn_half *bias_of(const cuda_model *cm, int64_t off) { return off >= 0 ? cm->w + off : NULL; }
+
+static void bias_grad(cuda_model *cm, int64_t off, const kn_half *dy, int T, int n, float gs) {
+    float *g = off >= 0 ? grad_of(cm, -1, off) : NULL; /* NULL too when the base is frozen (LoRA) */
+    if (g) kn_bias_backward(g, gs, dy, T, n, cm->stream);
+}
+
 /* A layer's fused linear matrix (LIN_*, at parameter offset off) as the FP16 operand of its GEMM: in place, or
  * with CUDA_MODEL_INT8 dequantized into the scratch (stream-ordered: the GEMM that reads it runs before the next
  * dequantization overwrites it). */
@@ -609,18 +647,22 @@ static void layer_forward(cuda_model *cm, int l, int T, const kn_half *resid_in,
     lora_fwd(cm, l, LORA_Q, A->qkv, QKV, A->xn1, T);
     lora_fwd(cm, l, LORA_K, A->qkv + Q, QKV, A->xn1, T);
     lora_fwd(cm, l, LORA_V, A->qkv + Q + KV, QKV, A->xn1, T);
+    kn_bias_forward(A->qkv, bias_of(cm, o->bqkv), T, QKV, s); /* before RoPE, as HF: q and k biases are rotated */
     (void)kn_rope_forward(A->qkv, cm->inv_freq, T, cm->nh + cm->nkv, cm->hd, QKV, 0, NULL, s); /* q|k in one call */
     /* shapes were checked at open, so this cannot fail */
     kn_attention_forward(A->att, A->lse, A->qkv, A->qkv + Q, A->qkv + Q + KV, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, s);
     kn_matmul_forward(cm->blas, cm->o, A->att, lin(cm, l, LIN_O, o->wo), T, Q, C);
     lora_fwd(cm, l, LORA_O, cm->o, C, A->att, T);
+    kn_bias_forward(cm->o, bias_of(cm, o->bo), T, C, s);
     kn_rmsnorm_forward(A->xmid, A->xn2, A->rstd2, A->x, cm->o, cm->w + o->mlp_norm, T, C, eps, s);
     kn_matmul_forward(cm->blas, A->gu, A->xn2, lin(cm, l, LIN_GU, o->wgu), T, C, 2 * F);
     lora_fwd(cm, l, LORA_GATE, A->gu, 2 * F, A->xn2, T);
     lora_fwd(cm, l, LORA_UP, A->gu + F, 2 * F, A->xn2, T);
+    kn_bias_forward(A->gu, bias_of(cm, o->bgu), T, 2 * F, s);
     kn_swiglu_forward(A->act, A->gu, A->gu + F, T, F, 2 * F, s);
     kn_matmul_forward(cm->blas, cm->down, A->act, lin(cm, l, LIN_DOWN, o->wdown), T, F, C);
     lora_fwd(cm, l, LORA_DOWN, cm->down, C, A->act, T);
+    kn_bias_forward(cm->down, bias_of(cm, o->bdown), T, C, s);
 }
 
 /* CUDA_MODEL_HOST_CKPT: layer l's input down to pinned host memory after its forward (dir 0), or back up before
@@ -676,11 +718,13 @@ static void backward(cuda_model *cm, int T, float gs, int nids) {
         }
         if (cm->g_slot[0]) grad_slot_begin(cm, l);
         /* MLP branch: its output was added to the stream, so its gradient is dx */
+        bias_grad(cm, o->bdown, cm->dx, T, C, gs);
         kn_matmul_backward(cm->blas, cm->dact, 0, grad_of(cm, l, o->wdown), gs, cm->dx, A->act,
                            lin(cm, l, LIN_DOWN, o->wdown), T, F, C);
         lora_bwd(cm, l, LORA_DOWN, cm->dact, cm->dx, C, A->act, T);
         kn_half *dgu = cm->dgu ? cm->dgu : A->gu;
         kn_swiglu_backward(dgu, dgu + F, cm->dact, A->gu, A->gu + F, T, F, 2 * F, s);
+        bias_grad(cm, o->bgu, dgu, T, 2 * F, gs);
         kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wgu), gs, dgu, A->xn2, lin(cm, l, LIN_GU, o->wgu),
                            T, C, 2 * F);
         lora_bwd(cm, l, LORA_GATE, cm->dxn, dgu, 2 * F, A->xn2, T);
@@ -692,12 +736,14 @@ static void backward(cuda_model *cm, int T, float gs, int nids) {
             CU_CHECK(cudaMemcpyAsync(cm->dx, &inf16, sizeof inf16, cudaMemcpyHostToDevice, s));
         }
         /* attention branch */
+        bias_grad(cm, o->bo, cm->dx, T, C, gs);
         kn_matmul_backward(cm->blas, cm->datt, 0, grad_of(cm, l, o->wo), gs, cm->dx, A->att, lin(cm, l, LIN_O, o->wo),
                            T, Q, C);
         lora_bwd(cm, l, LORA_O, cm->datt, cm->dx, C, A->att, T);
         kn_attention_backward(cm->dqkv, cm->dqkv + Q, cm->dqkv + Q + KV, cm->datt, A->qkv, A->qkv + Q,
                               A->qkv + Q + KV, A->att, A->lse, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, cm->ws, s);
         (void)kn_rope_backward(cm->dqkv, cm->inv_freq, T, cm->nh + cm->nkv, cm->hd, QKV, 0, NULL, s);
+        bias_grad(cm, o->bqkv, cm->dqkv, T, QKV, gs); /* the gradient before RoPE, where the bias was added */
         kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wqkv), gs, cm->dqkv, A->xn1,
                            lin(cm, l, LIN_QKV, o->wqkv), T, C, QKV);
         lora_bwd(cm, l, LORA_Q, cm->dxn, cm->dqkv, QKV, A->xn1, T);

@@ -10,6 +10,8 @@
 #include "host/device.h"
 #include "host/error.h"
 
+const char *const engine_precision_names[] = {"auto", "fp16", "int8", NULL};
+
 int engine_lora_check(const sc_lora *ad, const sc_config *c, const char *dir) {
     if (ad->nlayers != c->num_hidden_layers)
         return sc_fail("LoRA adapter %s: %d layers, the model has %d (an adapter for another base)", dir, ad->nlayers,
@@ -56,8 +58,7 @@ int engine_open(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
     if (kv_type_check(e->kv_type, w->cfg.head_dim)) return -1;
     const char *dev = o && o->device ? o->device : "auto";
     const char *prec = o && o->precision ? o->precision : "auto";
-    if (strcmp(prec, "auto") && strcmp(prec, "fp16") && strcmp(prec, "int8"))
-        return sc_fail("--precision must be auto, fp16 or int8, got '%s'", prec);
+    if (sc_enum_index("precision", engine_precision_names, prec) < 0) return -1; /* callers other than the CLIs */
 #ifdef SC_HAVE_KERNELS
     int cuda = device_resolve(dev, 1);
     if (cuda < 0) return -1;

@@ -35,7 +35,7 @@ typedef struct {
     int kv_type;        /* sc_kv_type (host/kv_cache.h): SC_KV_F16 (0, the default), f32, q8, q4 */
     int threads;        /* CPU threads per forward (0 = OpenMP's default) */
     /* CUDA engine only (the CPU runs the weights as loaded): */
-    const char *precision; /* "auto" (NULL), "fp16" or "int8": see engine_cuda.c */
+    const char *precision; /* "auto" (NULL), "fp16" or "int8" (engine_precision_names): see engine_cuda.c */
     int n_ctx;             /* positions per session (0 = the model's context) */
     int n_seqs;            /* sessions whose KV caches are preallocated (0 = 1) */
     int no_graphs;         /* 1: decode without CUDA graphs (tests compare the two) */
@@ -47,6 +47,11 @@ typedef struct {
     const sc_lora *const *lora;
     int n_lora;
 } sc_engine_opts;
+
+/* --precision as an SC_ARG_ENUM: {ENGINE_PRECISION_AUTO, engine_precision_names}; sc_engine_opts.precision is the
+ * chosen name */
+enum { ENGINE_PRECISION_AUTO, ENGINE_PRECISION_FP16, ENGINE_PRECISION_INT8 };
+extern const char *const engine_precision_names[]; /* "auto", "fp16", "int8", NULL */
 
 typedef struct {
     const char *name;

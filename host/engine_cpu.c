@@ -40,7 +40,8 @@ static void *scratch_alloc(const sc_config *c, const sc_weights *w, cpu_scratch 
     s->gate = sc_malloc(T * F * 4), s->up = sc_malloc(T * F * 4), s->rstd = sc_malloc(T * 4);
     s->deq = NULL; /* allocated on first use: the dequantize + sgemm path */
     s->deq_floats = w->quantized ? (F * C > nq * C ? F * C : nq * C) : 0;
-    s->scores = sc_malloc((size_t)s->nthreads * c->max_position_embeddings * 4);
+    size_t att_ws = kv_attention_scratch(c->num_attention_heads, c->num_key_value_heads, (int)hd, s->nthreads);
+    s->scores = sc_malloc(att_ws * sizeof(float));
     s->xq = sc_malloc(INT8_MAX_T * inmax), s->xs = sc_malloc(INT8_MAX_T * inmax * 4);
     return s;
 }

@@ -1,11 +1,8 @@
-/* kv_cache.c — preallocated KV cache (f16, f32, q8, q4) and attention against it (see kv_cache.h). One (query row,
- * head) pair per OpenMP work item: decode has a single row, so its heads spread over the threads. FP16 rows are
- * converted with F16C where the compiler has it; quantized rows are read block by block (scale x integer dot). */
+/* kv_cache.c — preallocated KV cache (f16, f32, q8, q4): storing rows, quantizing them, reading them back (see
+ * kv_cache.h). The attention over it is kv_attention.c. */
 #include "host/kv_cache.h"
 
-#include <immintrin.h>
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,124 +148,5 @@ void kv_store(sc_kv *kv, int l, int pos0, int T, const float *k, const float *v)
             kv_quant_block(kv->type, k + b * qb, qb, K + b * bb, KS + b);
             kv_quant_block(kv->type, v + b * qb, qb, V + b * bb, VS + b);
         }
-    }
-}
-
-static inline float dot_f32(const float *a, const float *b, int n) {
-    float s = 0;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-static inline float dot_f16(const float *a, const uint16_t *b, int n) {
-    int i = 0;
-    float s = 0;
-#ifdef __F16C__
-    __m256 acc = _mm256_setzero_ps();
-    for (; i + 8 <= n; i += 8)
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + i))), acc);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    s = _mm_cvtss_f32(h);
-#endif
-    for (; i < n; i++) s += a[i] * half_to_float(b[i]);
-    return s;
-}
-
-static inline void axpy_f16(float *y, float a, const uint16_t *x, int n) {
-    int i = 0;
-#ifdef __F16C__
-    __m256 av = _mm256_set1_ps(a);
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))),
-                                                _mm256_loadu_ps(y + i)));
-#endif
-    for (; i < n; i++) y[i] += a * half_to_float(x[i]);
-}
-
-static inline float dot_q8(const float *a, const int8_t *b, const uint16_t *sc, int n, int qb) {
-    float s = 0;
-    for (int b0 = 0; b0 < n; b0 += qb) {
-        float t = 0;
-        for (int i = b0; i < b0 + qb; i++) t += a[i] * (float)b[i];
-        s += t * half_to_float(sc[b0 / qb]);
-    }
-    return s;
-}
-
-static inline float dot_q4(const float *a, const uint8_t *b, const uint16_t *sc, int n, int qb) {
-    float s = 0;
-    for (int b0 = 0; b0 < n; b0 += qb) {
-        float t = 0;
-        for (int i = b0; i < b0 + qb; i += 2)
-            t += a[i] * (float)((b[i / 2] & 15) - 8) + a[i + 1] * (float)((b[i / 2] >> 4) - 8);
-        s += t * half_to_float(sc[b0 / qb]);
-    }
-    return s;
-}
-
-static inline void axpy_q8(float *y, float a, const int8_t *x, const uint16_t *sc, int n, int qb) {
-    for (int b0 = 0; b0 < n; b0 += qb) {
-        float ad = a * half_to_float(sc[b0 / qb]);
-        for (int i = b0; i < b0 + qb; i++) y[i] += ad * (float)x[i];
-    }
-}
-
-static inline void axpy_q4(float *y, float a, const uint8_t *x, const uint16_t *sc, int n, int qb) {
-    for (int b0 = 0; b0 < n; b0 += qb) {
-        float ad = a * half_to_float(sc[b0 / qb]);
-        for (int i = b0; i < b0 + qb; i += 2) {
-            y[i] += ad * (float)((x[i / 2] & 15) - 8);
-            y[i + 1] += ad * (float)((x[i / 2] >> 4) - 8);
-        }
-    }
-}
-
-/* score of query row qr against cached key (head kvh, element offset off of its row) of any type */
-static inline float kv_dot(const sc_kv *kv, const float *qr, size_t off) {
-    int hd = kv->hd, qb = kv->qb;
-    switch (kv->type) {
-    case SC_KV_F16: return dot_f16(qr, (const uint16_t *)kv->k + off, hd);
-    case SC_KV_F32: return dot_f32(qr, (const float *)kv->k + off, hd);
-    case SC_KV_Q8: return dot_q8(qr, (const int8_t *)kv->k + off, kv->ks + off / qb, hd, qb);
-    default: return dot_q4(qr, (const uint8_t *)kv->k + off / 2, kv->ks + off / qb, hd, qb);
-    }
-}
-
-static inline void kv_axpy(const sc_kv *kv, float *o, float a, size_t off) {
-    int hd = kv->hd, qb = kv->qb;
-    switch (kv->type) {
-    case SC_KV_F16: axpy_f16(o, a, (const uint16_t *)kv->v + off, hd); break;
-    case SC_KV_F32: {
-        const float *vr = (const float *)kv->v + off;
-        for (int d = 0; d < hd; d++) o[d] += a * vr[d];
-        break;
-    }
-    case SC_KV_Q8: axpy_q8(o, a, (const int8_t *)kv->v + off, kv->vs + off / qb, hd, qb); break;
-    default: axpy_q4(o, a, (const uint8_t *)kv->v + off / 2, kv->vs + off / qb, hd, qb); break;
-    }
-}
-
-void kv_attention(const sc_kv *kv, int l, float *out, const float *q, int T, int pos0, int nh, float *scratch) {
-    int hd = kv->hd, nkv = kv->nkv, group = nh / nkv;
-    size_t row = (size_t)nkv * hd, base = (size_t)l * kv->n_ctx * row;
-    float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int item = 0; item < T * nh; item++) {
-        int t = item / nh, h = item % nh, kvh = h / group, p = pos0 + t;
-        float *s = scratch + (size_t)omp_get_thread_num() * kv->n_ctx;
-        const float *qr = q + (size_t)t * nh * hd + (size_t)h * hd;
-        float *o = out + (size_t)t * nh * hd + (size_t)h * hd;
-        float mx = -INFINITY;
-        for (int j = 0; j <= p; j++) {
-            s[j] = scale * kv_dot(kv, qr, base + (size_t)j * row + (size_t)kvh * hd);
-            if (s[j] > mx) mx = s[j];
-        }
-        float sum = 0;
-        for (int j = 0; j <= p; j++) sum += (s[j] = expf(s[j] - mx));
-        float inv = 1.0f / sum;
-        memset(o, 0, (size_t)hd * sizeof(float));
-        for (int j = 0; j <= p; j++) kv_axpy(kv, o, s[j] * inv, base + (size_t)j * row + (size_t)kvh * hd);
     }
 }

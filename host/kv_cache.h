@@ -45,8 +45,14 @@ int64_t kv_bytes(const sc_kv *kv);
 /* Stores T rows of k and v [T, nkv*hd] for layer l at positions pos0.. (quantized types: each row on its own) */
 void kv_store(sc_kv *kv, int l, int pos0, int T, const float *k, const float *v);
 /* out[T, nh*hd] = causal attention of q[T, nh*hd] (rows at positions pos0..pos0+T-1) over the layer's cached
- * positions [0, pos0 + t]. scratch: omp_get_max_threads() * n_ctx floats. */
+ * positions [0, pos0 + t] (kv_attention.c). Each row's result has the same bits whatever T and the thread count.
+ * scratch: kv_attention_scratch(nh, nkv, hd, omp_get_max_threads()) floats. */
 void kv_attention(const sc_kv *kv, int l, float *out, const float *q, int T, int pos0, int nh, float *scratch);
+size_t kv_attention_scratch(int nh, int nkv, int hd, int nthreads);
+/* The attention kernel in use ("avx512", "avx2", "scalar"), the best this CPU runs unless set: set fails (-1) for
+ * an unknown name or one the CPU cannot run. Not thread-safe: for tests and benchmarks, between forwards. */
+const char *kv_attention_kernel_name(void);
+int kv_attention_set_kernel(const char *name);
 
 /* One block of qb values x quantized: q8 writes qb int8 to q, q4 qb/2 bytes; *scale gets the FP16 bits of d.
  * kernels/decode_attention.cu's store kernel does the same float operations. */

@@ -42,6 +42,12 @@ void qmat_matmul(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y,
  * bit to the scalar one; the best the CPU supports is picked at start-up. */
 typedef void (*qrows_fn)(const sc_qmat *m, int r0, int r1, const uint8_t *xq, const float *xs, float *y);
 qrows_fn quant_rows_kernel(void);
+/* The same for T tokens at once: y[t * m->rows + r] for rows [r0, r1), tokens [0, T), xq [T, cols], xs [T,
+ * ngroups]. Each token's outputs equal the one-token kernel's bit for bit, whatever T (verification of drafted
+ * tokens must give the logits of single steps); on AVX-512 VNNI each weight vector is loaded once for a tile of
+ * up to 6 tokens. */
+typedef void (*qmm_fn)(const sc_qmat *m, int r0, int r1, const uint8_t *xq, const float *xs, float *y, int T);
+qmm_fn quant_matmul_kernel(void);
 /* Which kernel runs ("avx512-vnni", "avx-vnni", "avx2", "scalar"). */
 const char *quant_kernel_name(void);
 /* Forces a kernel by name (tests, benchmarks); -1 when unknown or not supported by this CPU. Not thread-safe:

@@ -1,7 +1,8 @@
 /* cmd_bench.c — `smallcoder infer-bench`: prefill and decode speed of the engine at batch 1 on synthetic ids (no
  * tokenizer needed, so any model shape runs) or a file's tokens (--file), optionally at a context depth the way
  * llama-bench's `-d N` measures it (--depth), bytes read per decoded token, the tok/s
- * that a given memory bandwidth would allow (default: the MX450's 64 GB/s), and peak memory. With --draft and/or
+ * that a given memory bandwidth would allow (default: the MX450's 64 GB/s), peak memory and (--membw) the share of
+ * the CPU's measured memory read bandwidth that decode used. With --draft and/or
  * --lookup every repetition decodes twice, plain and speculative, alternating; medians of both, the speedup, the
  * acceptance rate and whether the tokens were identical. bench/infer-bench and bench/spec-bench drive it. */
 #include <math.h>
@@ -14,9 +15,10 @@
 #include "host/clock.h"
 #include "host/args.h"
 #include "host/command.h"
-#include "host/device.h" /* --device: device_names */
-#include "host/kv_cache.h" /* --kv: kv_type_names */
+#include "host/kv_cache.h" /* kv_type_names */
+#include "host/membw.h"     /* --membw */
 #include "infer/commands_infer.h"
+#include "infer/engine_cli.h"
 #include "host/engine.h"
 #include "host/error.h"
 #include "infer/generate.h"
@@ -42,10 +44,18 @@ static int bench_file_ids(const char *dir, const char *file, int32_t *ids, int *
     return 0;
 }
 
+/* the process's CPU seconds: on a shared machine wall time mostly measures the other processes (at 1 thread the
+ * CPU time still includes the stalls on memory, so it keeps the memory-bound part) */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* n_gen greedy tokens after a prefill of ids, plain (sp NULL: one forward per token) or speculative; the decode
- * seconds go to *dec_s, the tokens to out */
+ * seconds go to *dec_s (wall) and *dec_cpu (process CPU time), the tokens to out */
 static int bench_decode(sc_engine *e, sc_session *s, sc_spec *sp, const int32_t *ids, int np, int n_gen,
-                        float *logits, int32_t *out, double *dec_s) {
+                        float *logits, int32_t *out, double *dec_s, double *dec_cpu) {
     sc_sampling g;
     sampling_defaults(&g); /* temperature 0: greedy */
     sc_sampler smp;
@@ -54,7 +64,7 @@ static int bench_decode(sc_engine *e, sc_session *s, sc_spec *sp, const int32_t 
     memcpy(s->ids, ids, (size_t)np * sizeof(int32_t));
     int rc = engine_forward(e, &s->kv, ids, np, logits);
     if (!rc && sp) rc = spec_prefill(sp, ids, np);
-    double t0 = clock_now();
+    double t0 = clock_now(), c0 = cpu_seconds();
     int k = 0;
     if (!rc) out[k++] = sampler_sample(&smp, logits, s->ids, s->kv.n);
     if (sp) spec_begin(sp, &g);
@@ -71,6 +81,7 @@ static int bench_decode(sc_engine *e, sc_session *s, sc_spec *sp, const int32_t 
         if (!rc) out[k] = sampler_sample(&smp, logits, s->ids, s->kv.n), k++;
     }
     *dec_s = clock_now() - t0;
+    *dec_cpu = cpu_seconds() - c0;
     sampler_free(&smp);
     return rc;
 }
@@ -96,6 +107,7 @@ static int bench_spec(sc_engine *e, sc_spec_cli *sc, const sc_spec_opts *so, con
     float *logits = sc_malloc((size_t)V * sizeof(float));
     int32_t *a = sc_malloc((size_t)n_gen * sizeof(int32_t)), *b = sc_malloc((size_t)n_gen * sizeof(int32_t));
     double *tp = sc_malloc((size_t)reps * sizeof(double)), *ts = sc_malloc((size_t)reps * sizeof(double));
+    double *cp = sc_malloc((size_t)reps * sizeof(double)), *cs = sc_malloc((size_t)reps * sizeof(double));
     int identical = 1, drafted = 0, accepted = 0, kmax = 0;
     for (int rep = 0; rep < reps && !rc; rep++) {
         sc_spec sp;
@@ -104,34 +116,36 @@ static int bench_spec(sc_engine *e, sc_spec_cli *sc, const sc_spec_opts *so, con
             break;
         }
         kmax = sp.kmax;
-        rc = bench_decode(e, &s, NULL, ids, np, n_gen, logits, a, &tp[rep]);
-        if (!rc) rc = bench_decode(e, &s, &sp, ids, np, n_gen, logits, b, &ts[rep]);
+        rc = bench_decode(e, &s, NULL, ids, np, n_gen, logits, a, &tp[rep], &cp[rep]);
+        if (!rc) rc = bench_decode(e, &s, &sp, ids, np, n_gen, logits, b, &ts[rep], &cs[rep]);
         identical &= !rc && memcmp(a, b, (size_t)n_gen * sizeof(int32_t)) == 0;
         drafted += sp.n_drafted, accepted += sp.n_accepted;
         spec_close(&sp);
     }
     if (!rc) {
-        double mp = median(tp, reps), ms = median(ts, reps);
+        double mp = median(tp, reps), ms = median(ts, reps), cpu_speedup = median(cp, reps) / median(cs, reps);
         double plain = (n_gen - 1) / mp, spec = (n_gen - 1) / ms, rate = drafted ? (double)accepted / drafted : 0;
         if (json)
             printf("{\"model\":\"%s\",\"draft\":\"%s\",\"lookup\":%d,\"draft_max\":%d,\"draft_fixed\":%d,"
                    "\"threads\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"reps\":%d,\"decode_tok_s\":%.2f,"
                    "\"spec_decode_tok_s\":%.2f,\"speedup\":%.3f,\"draft_n\":%d,\"draft_n_accepted\":%d,"
-                   "\"accept_rate\":%.4f,\"identical\":%s,\"weights\":\"%s\",\"device\":\"%s\"}\n",
+                   "\"accept_rate\":%.4f,\"identical\":%s,\"weights\":\"%s\",\"device\":\"%s\","
+                   "\"cpu_speedup\":%.3f}\n",
                    dir, sc->draft_dir ? sc->draft_dir : "", so->lookup, kmax, so->fixed_k, nthreads, np, n_gen, reps,
                    plain, spec, spec / plain, drafted, accepted, rate, identical ? "true" : "false", e->precision,
-                   e->ops->name);
+                   e->ops->name, cpu_speedup);
         else
             printf("%s (%s, %d threads), %d prompt tokens, %d decoded, median of %d: plain %.1f tok/s, speculative "
-                   "(%s%s%s, K <= %d%s) %.1f tok/s = %.2fx; drafted %d, accepted %d (%.1f%%); tokens %s\n",
+                   "(%s%s%s, K <= %d%s) %.1f tok/s = %.2fx (CPU time %.2fx); drafted %d, accepted %d (%.1f%%); "
+                   "tokens %s\n",
                    dir, e->precision, nthreads, np, n_gen, reps, plain, sc->draft_dir ? "draft " : "",
                    sc->draft_dir ? sc->draft_dir : "", so->lookup ? " lookup" : "", kmax,
-                   so->fixed_k ? " fixed" : " adaptive", spec, spec / plain, drafted, accepted, 100.0 * rate,
+                   so->fixed_k ? " fixed" : " adaptive", spec, spec / plain, cpu_speedup, drafted, accepted, 100.0 * rate,
                    identical ? "identical" : "DIFFERENT");
         if (!identical) rc = sc_fail("speculative greedy tokens differ from the plain ones");
     }
     session_free(&s);
-    free(logits), free(a), free(b), free(tp), free(ts);
+    free(logits), free(a), free(b), free(tp), free(ts), free(cp), free(cs);
     return rc;
 }
 
@@ -141,11 +155,6 @@ static int bench_spec(sc_engine *e, sc_spec_cli *sc, const sc_spec_opts *so, con
  * ratio to n = 1. A pass that reads each weight once costs little more than a decode step for small n. The process's
  * CPU time is timed too: on a shared machine wall time mostly measures the other processes (at 1 thread the CPU
  * time still includes the stalls on memory, so it keeps the memory-bound part). */
-static double cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int bench_verify_cost(sc_engine *e, const int32_t *ids, int np, int nmax, int rounds, int json, int nthreads,
                              const char *dir) {
@@ -279,10 +288,10 @@ static int bench_plan(const char *dir, const char *prec, int kv_type, int n_ctx)
 }
 
 int cmd_infer_bench(int argc, char **argv) {
-    const char *dir = NULL, *precision = "auto";
-    sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {SC_KV_F16, kv_type_names};
-    int n_prompt = 512, n_gen = 128, threads = 0, reps = 2, json = 0, depth = -1, ppl = 0, verify_cost = 0,
-        plan_ctx = 0;
+    const char *dir = NULL;
+    sc_engine_cli ec = ENGINE_CLI_DEFAULTS;
+    int n_prompt = 512, n_gen = 128, reps = 2, json = 0, depth = -1, ppl = 0, verify_cost = 0, plan_ctx = 0,
+        membw = 0;
     float bw = 64.0f;
     const char *file = NULL;
     sc_spec_cli sc = SPEC_CLI_DEFAULTS;
@@ -295,12 +304,11 @@ int cmd_infer_bench(int argc, char **argv) {
          "llama-bench's -d: N tokens already in the context (filled once, untimed); prefill and decode are each "
          "timed from there (without it, decode follows the prompt)", 0},
         {"bandwidth", 0, SC_ARG_FLOAT, &bw, "GB/s for the projected decode speed (MX450: 64)", 0},
-        {"kv", 0, SC_ARG_ENUM, &kv_type, "KV cache type", 0},
-        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
-        {"precision", 0, SC_ARG_STR, &precision,
-         "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
-        {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+        ENGINE_CLI_ARGS(ec),
         {"json", 0, SC_ARG_FLAG, &json, "one JSON line on stdout", 0},
+        {"membw", 0, SC_ARG_FLAG, &membw,
+         "CPU engine: also measure the memory read bandwidth with the same threads (256 MiB, best of 5) and the share "
+         "of it that decode used", 0},
         {"file", 'f', SC_ARG_STR, &file, "prompt: the last -p tokens of this file (tokenizer.json of the model)", 0},
         {"verify-cost", 0, SC_ARG_INT, &verify_cost,
          "time passes of 1..N tokens after the prompt (speculative verification), -r rounds, medians (0 = off)", 0},
@@ -315,8 +323,7 @@ int cmd_infer_bench(int argc, char **argv) {
                   "--draft/--lookup: also speculatively, alternating, with medians and the speedup.",
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"bandwidth", 1e-3, 1e6}, {"verify-cost", 0, 64}};
-    /* --device is resolved by engine_open: auto falls back to the CPU when the CUDA engine cannot take the model */
-    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &threads};
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &ec.threads};
     if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if (n_prompt < 1 || n_gen < 1 || reps < 1) {
         fprintf(stderr, "smallcoder infer-bench: -p, -n and -r must be >= 1\n");
@@ -329,7 +336,8 @@ int cmd_infer_bench(int argc, char **argv) {
         return 2;
     }
     if (sc.plan && !sc.draft_dir) { /* the model's plan alone, from config.json (no weights read) */
-        if (bench_plan(dir, precision, kv_type.value, plan_ctx > 0 ? plan_ctx : n_prompt + n_gen)) {
+        const char *prec = engine_precision_names[ec.precision.value];
+        if (bench_plan(dir, prec, ec.kv.value, plan_ctx > 0 ? plan_ctx : n_prompt + n_gen)) {
             fprintf(stderr, "smallcoder infer-bench: %s\n", sc_error());
             return 1;
         }
@@ -345,14 +353,17 @@ int cmd_infer_bench(int argc, char **argv) {
     if (ppl) n_gen = 0, spec_room = 0; /* --perplexity runs the prompt only */
     /* positions used: depth mode rewinds to the depth between prefill and decode */
     int need = depth >= 0 ? depth + (n_prompt > n_gen ? n_prompt : n_gen) : n_prompt + n_gen + spec_room;
-    sc_engine_opts o = {.device = device_names[device.value], .kv_type = kv_type.value, .threads = nthreads,
-                        .precision = precision, .n_ctx = need, .n_seqs = 1};
+    sc_engine_opts o = {ENGINE_CLI_OPTS(ec, nthreads), .n_ctx = need, .n_seqs = 1};
     if (sc.plan) { /* the device plan of the model and its draft, then exit */
         if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
         weights_free(&w);
         return 0;
     }
     if (spec_plan_reserve(&sc, &o) || engine_open(&e, &w, &o)) goto fail;
+    if (membw && strcmp(e.ops->name, "cpu") != 0) {
+        sc_fail("--membw measures the CPU's memory: it needs the CPU engine (--device cpu), this run uses %s", e.ops->name);
+        goto fail;
+    }
     if (need > w.cfg.max_position_embeddings) {
         if (depth >= 0) sc_fail("--depth + max(-p, -n) = %d exceeds the context (%d)", need, w.cfg.max_position_embeddings);
         else sc_fail("-p + -n = %d exceeds the context (%d%s)", n_prompt + n_gen, w.cfg.max_position_embeddings,
@@ -415,7 +426,12 @@ int cmd_infer_bench(int argc, char **argv) {
     double bytes = (double)e.weight_bytes + kv_row * (dec_from + n_gen / 2.0);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double pp = n_prompt / best_pp, tg = n_gen / best_tg, proj = bw * 1e9 / bytes, used_mib = -1;
+    double pp = n_prompt / best_pp, tg = n_gen / best_tg, proj = bw * 1e9 / bytes, used_mib = -1, mbw = -1;
+    if (membw && (mbw = membw_read_gbs(nthreads, (size_t)256 << 20, 5)) < 0) {
+        free(ids), free(logits);
+        kv_free(&kv);
+        goto fail;
+    }
 #ifdef SC_HAVE_KERNELS
     if (e.device_bytes) used_mib = engine_cuda_measured_bytes(&e) / 1048576.0; /* after the run: all allocated */
 #endif
@@ -424,16 +440,19 @@ int cmd_infer_bench(int argc, char **argv) {
                "\"decode_from\":%d,\"prefill_tok_s\":%.2f,"
                "\"decode_tok_s\":%.2f,\"bytes_per_token\":%.0f,\"projected_tok_s\":%.1f,\"bandwidth_gbs\":%.0f,"
                "\"effective_gbs\":%.2f,\"kv_mib\":%.1f,\"peak_rss_mib\":%.1f,\"kernel\":\"%s\",\"device\":\"%s\","
-               "\"peak_device_mib\":%.1f,\"device_used_mib\":%.1f,\"context_mib\":%.1f}\n",
+               "\"peak_device_mib\":%.1f,\"device_used_mib\":%.1f,\"context_mib\":%.1f,\"membw_gbs\":%.2f}\n",
                dir, e.precision, nthreads, n_prompt, n_gen, depth > 0 ? depth : 0, dec_from, pp, tg, bytes, proj, bw,
                bytes * tg / 1e9, kv_bytes(&kv) / 1048576.0, ru.ru_maxrss / 1024.0, quant_kernel_name(), e.ops->name,
-               e.device_bytes / 1048576.0, used_mib, e.context_bytes / 1048576.0);
+               e.device_bytes / 1048576.0, used_mib, e.context_bytes / 1048576.0, mbw);
     else
         printf("%s (%s, %d threads): prefill %d tokens %.1f tok/s; decode %d tokens from position %d %.1f tok/s; "
                "%.1f MB read per token (%.2f GB/s effective) -> %.0f tok/s at %.0f GB/s; KV %.1f MiB; peak RSS %.1f "
                "MiB\n",
                dir, e.precision, nthreads, n_prompt, pp, n_gen, dec_from, tg, bytes / 1e6, bytes * tg / 1e9,
                proj, bw, kv_bytes(&kv) / 1048576.0, ru.ru_maxrss / 1024.0);
+    if (!json && mbw > 0)
+        printf("memory read bandwidth, %d threads: %.1f GB/s (256 MiB, best of 5); decode read %.0f%% of it\n", nthreads,
+               mbw, 100.0 * bytes * tg / 1e9 / mbw);
     if (!json && e.device_bytes)
         printf("%s engine: peak device memory %.1f MiB planned (its arena: weights, scratch, KV caches); %.1f MiB "
                "measured by cudaMemGetInfo since it opened (+ cuBLAS, graph); before it, CUDA context, cuBLAS and "

@@ -8,9 +8,8 @@
 #include "host/clock.h"
 #include "host/args.h"
 #include "host/command.h"
-#include "host/device.h" /* --device: device_names */
-#include "host/kv_cache.h" /* --kv: kv_type_names */
 #include "infer/commands_infer.h"
+#include "infer/engine_cli.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "infer/generate.h"
@@ -58,9 +57,9 @@ static char *unescape(const char *s) { /* "\n" and "\t" in --stop */
 int cmd_complete(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *file = NULL, *cursor = NULL, *prefix = NULL, *suffix = NULL;
     const char *fim_format = NULL;
-    const char *stop = NULL, *precision = "auto";
-    sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {SC_KV_F16, kv_type_names};
-    int n_predict = 128, stream = 0, threads = 0, ctx = 0;
+    const char *stop = NULL;
+    sc_engine_cli ec = ENGINE_CLI_DEFAULTS;
+    int n_predict = 128, stream = 0, ctx = 0;
     sc_sampling sp;
     sampling_defaults(&sp);
     int seed = 0;
@@ -86,11 +85,7 @@ int cmd_complete(int argc, char **argv) {
         {"seed", 0, SC_ARG_INT, &seed, "sampling seed", 0},
         {"stop", 0, SC_ARG_STR, &stop, "stop string (\\n and \\t understood)", 0},
         {"ctx", 'c', SC_ARG_INT, &ctx, "context positions to allocate (0 = the model's)", 0},
-        {"kv", 0, SC_ARG_ENUM, &kv_type, "KV cache type", 0},
-        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
-        {"precision", 0, SC_ARG_STR, &precision,
-         "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
-        {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+        ENGINE_CLI_ARGS(ec),
         SPEC_CLI_ARGS(sc),
         LORA_CLI_ARGS(lc),
         {"fim-format", 0, SC_ARG_STR, &fim_format,
@@ -109,8 +104,7 @@ int cmd_complete(int argc, char **argv) {
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS,       {"n-predict", 0, 1 << 20}, {"temperature", 0, 100},
                                           {"top-k", 0, 1 << 30},  {"top-p", 0, 1},           {"min-p", 0, 1},
                                           {"repeat-penalty", 0, 100}, {"ctx", 0, 1 << 20}};
-    /* --device is resolved by engine_open: auto falls back to the CPU when the CUDA engine cannot take the model */
-    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &threads};
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &ec.threads};
     if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if (!sc.plan && (prompt != NULL) + (file != NULL) + (prefix != NULL) != 1) {
         fprintf(stderr, "smallcoder complete: give exactly one of --prompt, --file, --prefix\n");
@@ -144,7 +138,7 @@ int cmd_complete(int argc, char **argv) {
     if (lora_cli_open(&lc, &w.cfg, dir)) goto fail;
     if (sc.plan && lc.n > 0 && !sc.draft_dir) { /* base + adapters: the CPU engine's and both CUDA precisions' */
         lora_cli_plan(&lc, &w, dir, ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings,
-                      1, kv_type.value);
+                      1, ec.kv.value);
         rc = 0;
         goto done;
     }
@@ -153,8 +147,7 @@ int cmd_complete(int argc, char **argv) {
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;
     /* the context is known before the engine opens: the CUDA engine sizes its KV cache (and --precision auto
      * its choice) by it */
-    sc_engine_opts o = {.device = device_names[device.value], .kv_type = kv_type.value, .threads = nthreads,
-                        .precision = precision, .n_ctx = ctx, .n_seqs = 1, .lora = lc.ptr, .n_lora = lc.n};
+    sc_engine_opts o = {ENGINE_CLI_OPTS(ec, nthreads), .n_ctx = ctx, .n_seqs = 1, .lora = lc.ptr, .n_lora = lc.n};
     if (sc.plan) { /* the device plan of the model and its draft, then exit */
         if (spec_plan_print(&sc, dir, &w, &o)) goto fail;
         rc = 0;
@@ -167,7 +160,7 @@ int cmd_complete(int argc, char **argv) {
     session_create(&s, &e, ctx);
     fprintf(stderr, "complete: %s model, %s engine (%s int8 kernel), %d threads, KV %s %.1f MiB for %d positions, "
                     "loaded in %.2fs\n",
-            w.quantized ? "INT8" : "FP32", e.ops->name, quant_kernel_name(), nthreads, kv_type_names[kv_type.value],
+            w.quantized ? "INT8" : "FP32", e.ops->name, quant_kernel_name(), nthreads, kv_type_names[ec.kv.value],
             kv_bytes(&s.kv) / 1048576.0, s.kv.n_ctx, clock_now() - t0);
     if (lc.n) {
         char desc[2048];

@@ -9,9 +9,8 @@
 
 #include "host/args.h"
 #include "host/command.h"
-#include "host/device.h" /* --device: device_names */
-#include "host/kv_cache.h" /* --kv: kv_type_names */
 #include "infer/commands_infer.h"
+#include "infer/engine_cli.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "infer/serve_http.h"
@@ -19,9 +18,9 @@
 
 int cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *host = "127.0.0.1", *api_key = NULL, *alias = NULL;
-    sc_enum device = {DEVICE_AUTO, device_names}, kv_type = {SC_KV_F16, kv_type_names};
-    const char *precision = "auto", *fim_format = NULL;
-    int port = 8080, parallel = 1, queue = 32, ctx = 0, threads = 0, max_conn = 0, timeout = 30;
+    sc_engine_cli ec = ENGINE_CLI_DEFAULTS;
+    const char *fim_format = NULL;
+    int port = 8080, parallel = 1, queue = 32, ctx = 0, max_conn = 0, timeout = 30;
     int64_t max_body = 1 << 20;
     sc_spec_cli sc = SPEC_CLI_DEFAULTS;
     sc_spec_opts so;
@@ -41,11 +40,7 @@ int cmd_serve(int argc, char **argv) {
         {"timeout", 0, SC_ARG_INT, &timeout, "seconds a connection may stay idle before it is closed (1..3600)", 0},
         {"ctx", 'c', SC_ARG_INT, &ctx, "context positions per slot (0 = the model's)", 0},
         {"alias", 0, SC_ARG_STR, &alias, "model name in replies and /v1/models (default: the directory)", 0},
-        {"kv", 0, SC_ARG_ENUM, &kv_type, "KV cache type", 0},
-        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
-        {"precision", 0, SC_ARG_STR, &precision,
-         "CUDA weights: auto (FP16 when it fits the free device memory and the card is fast enough, else INT8), fp16 or int8", 0},
-        {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+        ENGINE_CLI_ARGS(ec),
         SPEC_CLI_ARGS(sc),
         LORA_CLI_ARGS(lc),
         {"lora-init-without-apply", 0, SC_ARG_FLAG, &lora_off,
@@ -61,8 +56,7 @@ int cmd_serve(int argc, char **argv) {
                   "lists them and POST /lora-adapters sets the scales of requests that do not say.",
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"ctx", 0, 1 << 20}};
-    /* --device is resolved by engine_open: auto falls back to the CPU when the CUDA engine cannot take the model */
-    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &threads};
+    sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .threads = &ec.threads};
     if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
     if (parallel < 1 || parallel > 64 || queue < 0 || port < 0 || port > 65535 || max_body < 1) {
         fprintf(stderr, "smallcoder serve: --parallel must be 1..64, --queue >= 0, --port 0..65535, --max-body > 0\n");
@@ -113,11 +107,10 @@ int cmd_serve(int argc, char **argv) {
     if (weights_load(&w, dir) || weights_check_vocab(&w, tokenizer_vocab_size(tok), dir)) goto fail;
     if (lora_cli_open(&lc, &w.cfg, dir)) goto fail;
     st.n_ctx = ctx > 0 && ctx < w.cfg.max_position_embeddings ? ctx : w.cfg.max_position_embeddings;
-    sc_engine_opts o = {.device = device_names[device.value], .kv_type = kv_type.value, .threads = nthreads,
-                        .precision = precision, .n_ctx = st.n_ctx, .n_seqs = parallel, .lora = lc.ptr,
+    sc_engine_opts o = {ENGINE_CLI_OPTS(ec, nthreads), .n_ctx = st.n_ctx, .n_seqs = parallel, .lora = lc.ptr,
                         .n_lora = lc.n};
     if (sc.plan && lc.n > 0 && !sc.draft_dir) { /* base + adapters: the CPU engine's and both CUDA precisions' */
-        lora_cli_plan(&lc, &w, dir, st.n_ctx, parallel, kv_type.value);
+        lora_cli_plan(&lc, &w, dir, st.n_ctx, parallel, ec.kv.value);
         lora_cli_close(&lc);
         weights_free(&w);
         tokenizer_free(tok);
@@ -148,7 +141,7 @@ int cmd_serve(int argc, char **argv) {
     }
     fprintf(stderr, "serve: %s model %s, %s engine, %d slot(s) x %d positions (KV %s, %.1f MiB each), queue %d, "
                     "%d threads, %d connections at most (idle timeout %d s)\nserve: listening on http://%s:%d\n",
-            w.quantized ? "INT8" : "FP32", dir, e.ops->name, parallel, st.n_ctx, kv_type_names[kv_type.value],
+            w.quantized ? "INT8" : "FP32", dir, e.ops->name, parallel, st.n_ctx, kv_type_names[ec.kv.value],
             kv_bytes(&st.slots[0].s.kv) / 1048576.0, queue, nthreads, max_conn, timeout, host, port);
     if (st.spec_opts)
         fprintf(stderr, "serve: speculative decoding:%s%s%s (K <= %d, adaptive)\n", sc.draft_dir ? " draft " : "",

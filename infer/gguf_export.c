@@ -3,9 +3,8 @@
  * `llama`, Q and K rows (and their biases) permuted from HF's rotate-half RoPE to llama.cpp's interleaved pairs
  * (qwen2 uses rotate-half in llama.cpp too: no permutation); biases as blk.N.attn_q.bias ...; rope_scaling linear
  * as rope.scaling.*, llama3 as the rope_freqs.weight tensor of per-frequency divisors; the tokenizer as
- * tokenizer.ggml.* ("gpt2" BPE: tokens, token types, merges, special ids). Matrices F16 or Q8_0 (blocks of 32:
- * FP16 scale + 32 int8), norms and biases F32. */
-#include <cjson/cJSON.h>
+ * tokenizer.ggml.* (gguf_vocab.c: "gpt2" or "llama"). Matrices F16 or Q8_0 (blocks of 32: FP16 scale + 32 int8),
+ * norms and biases F32. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -16,33 +15,7 @@
 #include "infer/gguf.h"
 #include "host/half.h"
 #include "host/weights.h"
-
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-} buf;
-
-static void put(buf *b, const void *d, size_t n) {
-    if (!n) return;
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 4096;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) sc_malloc((size_t)-1);
-    }
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-static void put_u32(buf *b, uint32_t v) { put(b, &v, 4); }
-static void put_u64(buf *b, uint64_t v) { put(b, &v, 8); }
-static void put_strn(buf *b, const char *s, size_t n) { put_u64(b, n), put(b, s, n); }
-static void put_str(buf *b, const char *s) { put_strn(b, s, strlen(s)); }
-static void kv_u32(buf *b, uint64_t *nkv, const char *k, uint32_t v) { put_str(b, k), put_u32(b, GGUF_T_U32), put_u32(b, v), ++*nkv; }
-static void kv_f32(buf *b, uint64_t *nkv, const char *k, float v) { put_str(b, k), put_u32(b, GGUF_T_F32), put(b, &v, 4), ++*nkv; }
-static void kv_str(buf *b, uint64_t *nkv, const char *k, const char *v) { put_str(b, k), put_u32(b, GGUF_T_STRING), put_str(b, v), ++*nkv; }
-static void kv_bool(buf *b, uint64_t *nkv, const char *k, int v) {
-    uint8_t x = (uint8_t)(v != 0);
-    put_str(b, k), put_u32(b, GGUF_T_BOOL), put(b, &x, 1), ++*nkv;
-}
+#include "infer/gguf_buf.h"
 
 void gguf_permute_rope_rows(const float *src, float *dst, int nheads, int hd, int cols) {
     for (int h = 0; h < nheads; h++)
@@ -50,112 +23,6 @@ void gguf_permute_rope_rows(const float *src, float *dst, int nheads, int hd, in
             for (int j = 0; j < 2; j++)
                 memcpy(dst + ((size_t)h * hd + 2 * i + j) * cols, src + ((size_t)h * hd + (size_t)j * hd / 2 + i) * cols,
                        (size_t)cols * sizeof(float));
-}
-
-/* 1 when a normalizer / pre-tokenizer object is, or a Sequence of it contains, the type named */
-static int has_type(const cJSON *p, const char *type) {
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "type"), *it;
-    if (!cJSON_IsString(t)) return 0;
-    if (strcmp(t->valuestring, type) == 0) return 1;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(p, "pretokenizers")) if (has_type(it, type)) return 1;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(p, "normalizers")) if (has_type(it, type)) return 1;
-    return 0;
-}
-
-/* tokenizer.json -> tokenizer.ggml.*; V = the model's vocabulary (rows beyond the tokenizer are unused tokens) */
-static int put_tokenizer(buf *b, uint64_t *nkv, const char *dir, int V, const sc_config *cfg) {
-    char path[4096], *text;
-    size_t len;
-    if (file_read_all(path_join(path, sizeof path, dir, "tokenizer.json"), &text, &len)) return -1;
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!root) return sc_fail("%s: not valid JSON", path);
-    int rc = -1;
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
-    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
-    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), *e;
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
-    char **tok = sc_calloc((size_t)V, sizeof(char *));
-    int32_t *tt = sc_calloc((size_t)V, sizeof(int32_t));
-    if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE") || !cJSON_IsObject(vocab) || !cJSON_IsArray(merges)) {
-        sc_fail("%s: expected a BPE model with vocab and merges", path);
-        goto out;
-    }
-    /* GGUF's "gpt2" tokenizer is byte-level BPE; a SentencePiece-style one (Llama-2, TinyLlama, CodeLlama) would
-     * need llama.cpp's "llama" tokenizer with scores and byte tokens, which is not written */
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "byte_fallback")) ||
-        has_type(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), "Metaspace") ||
-        has_type(cJSON_GetObjectItemCaseSensitive(root, "normalizer"), "Prepend")) {
-        sc_fail("%s: a SentencePiece-style tokenizer (byte_fallback, Metaspace or Prepend) is not exported to GGUF "
-                "(only byte-level BPE, GGUF's \"gpt2\")", path);
-        goto out;
-    }
-    cJSON_ArrayForEach(e, vocab) {
-        int id = e->valueint;
-        if (!cJSON_IsNumber(e) || id < 0) continue;
-        if (id >= V) {
-            sc_fail("%s: token id %d is outside the model's vocabulary (%d)", path, id, V);
-            goto out;
-        }
-        tok[id] = e->string, tt[id] = 1; /* NORMAL */
-    }
-    cJSON_ArrayForEach(e, added) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id"), *c = cJSON_GetObjectItemCaseSensitive(e, "content");
-        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(e, "special");
-        if (!cJSON_IsNumber(id) || !cJSON_IsString(c) || id->valueint < 0 || id->valueint >= V) continue;
-        tok[id->valueint] = c->valuestring, tt[id->valueint] = cJSON_IsTrue(sp) ? 3 : 4; /* CONTROL : USER_DEFINED */
-    }
-    kv_str(b, nkv, "tokenizer.ggml.model", "gpt2");
-    kv_str(b, nkv, "tokenizer.ggml.pre", strcmp(cfg->model_type, "qwen2") == 0 ? "qwen2" : "gpt-2");
-    put_str(b, "tokenizer.ggml.tokens"), put_u32(b, GGUF_T_ARRAY), put_u32(b, GGUF_T_STRING), put_u64(b, (uint64_t)V);
-    for (int i = 0; i < V; i++) {
-        char pad[32];
-        if (!tok[i]) snprintf(pad, sizeof pad, "[PAD%d]", i), tt[i] = 5; /* UNUSED */
-        put_str(b, tok[i] ? tok[i] : pad);
-    }
-    ++*nkv;
-    put_str(b, "tokenizer.ggml.token_type"), put_u32(b, GGUF_T_ARRAY), put_u32(b, GGUF_T_I32), put_u64(b, (uint64_t)V);
-    put(b, tt, (size_t)V * 4);
-    ++*nkv;
-    put_str(b, "tokenizer.ggml.merges"), put_u32(b, GGUF_T_ARRAY), put_u32(b, GGUF_T_STRING);
-    put_u64(b, (uint64_t)cJSON_GetArraySize(merges));
-    cJSON_ArrayForEach(e, merges) {
-        if (cJSON_IsString(e)) put_str(b, e->valuestring);
-        else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2) { /* newer tokenizers: ["a", "b"] */
-            const char *l = cJSON_GetArrayItem(e, 0)->valuestring, *r = cJSON_GetArrayItem(e, 1)->valuestring;
-            size_t n = strlen(l) + strlen(r) + 1;
-            char *m = sc_malloc(n + 1);
-            snprintf(m, n + 1, "%s %s", l, r);
-            put_str(b, m);
-            free(m);
-        } else {
-            sc_fail("%s: a merge is neither \"a b\" nor [a, b]", path);
-            goto out;
-        }
-    }
-    ++*nkv;
-    static const struct { const char *tok, *key; } ids[] = {
-        {"<|endoftext|>", "tokenizer.ggml.eos_token_id"},   {"<|endoftext|>", "tokenizer.ggml.bos_token_id"},
-        {"<fim_prefix>", "tokenizer.ggml.fim_pre_token_id"}, {"<fim_suffix>", "tokenizer.ggml.fim_suf_token_id"},
-        {"<fim_middle>", "tokenizer.ggml.fim_mid_token_id"}, {"<fim_pad>", "tokenizer.ggml.fim_pad_token_id"},
-        {"<file_sep>", "tokenizer.ggml.fim_sep_token_id"},
-    };
-    for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++) {
-        int id = -1;
-        if (strstr(ids[k].key, "eos") && cfg->eos_token_id >= 0) id = cfg->eos_token_id;
-        else if (strstr(ids[k].key, "bos") && cfg->bos_token_id >= 0) id = cfg->bos_token_id;
-        else
-            for (int i = 0; i < V; i++)
-                if (tok[i] && strcmp(tok[i], ids[k].tok) == 0) id = i;
-        if (id >= 0) kv_u32(b, nkv, ids[k].key, (uint32_t)id);
-    }
-    kv_bool(b, nkv, "tokenizer.ggml.add_bos_token", 0); /* training adds no BOS */
-    rc = 0;
-out:
-    free(tok), free(tt);
-    cJSON_Delete(root);
-    return rc;
 }
 
 typedef struct {
@@ -274,53 +141,53 @@ int gguf_export(const char *dir, const char *outpath, int type) {
     }
 #undef T
     nt = k;
-    buf h = {0}, meta = {0};
+    gguf_buf h = {0}, meta = {0};
     uint64_t nkvs = 0;
     const char *slash = strrchr(dir, '/');
     char key[96];
 #define AK(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
-    kv_str(&meta, &nkvs, "general.architecture", arch);
-    kv_str(&meta, &nkvs, "general.name", slash && slash[1] ? slash + 1 : dir);
-    kv_u32(&meta, &nkvs, "general.file_type", type == GGML_F16 ? 1 : 7);
-    kv_u32(&meta, &nkvs, "general.alignment", GGUF_ALIGN);
-    kv_u32(&meta, &nkvs, AK("context_length"), (uint32_t)c->max_position_embeddings);
-    kv_u32(&meta, &nkvs, AK("embedding_length"), (uint32_t)C);
-    kv_u32(&meta, &nkvs, AK("block_count"), (uint32_t)L);
-    kv_u32(&meta, &nkvs, AK("feed_forward_length"), (uint32_t)F);
-    kv_u32(&meta, &nkvs, AK("attention.head_count"), (uint32_t)nh);
-    kv_u32(&meta, &nkvs, AK("attention.head_count_kv"), (uint32_t)nkv);
-    kv_u32(&meta, &nkvs, AK("attention.key_length"), (uint32_t)hd);
-    kv_u32(&meta, &nkvs, AK("attention.value_length"), (uint32_t)hd);
-    kv_u32(&meta, &nkvs, AK("rope.dimension_count"), (uint32_t)hd);
-    kv_f32(&meta, &nkvs, AK("rope.freq_base"), (float)c->rope_theta);
+    gguf_kv_str(&meta, &nkvs, "general.architecture", arch);
+    gguf_kv_str(&meta, &nkvs, "general.name", slash && slash[1] ? slash + 1 : dir);
+    gguf_kv_u32(&meta, &nkvs, "general.file_type", type == GGML_F16 ? 1 : 7);
+    gguf_kv_u32(&meta, &nkvs, "general.alignment", GGUF_ALIGN);
+    gguf_kv_u32(&meta, &nkvs, AK("context_length"), (uint32_t)c->max_position_embeddings);
+    gguf_kv_u32(&meta, &nkvs, AK("embedding_length"), (uint32_t)C);
+    gguf_kv_u32(&meta, &nkvs, AK("block_count"), (uint32_t)L);
+    gguf_kv_u32(&meta, &nkvs, AK("feed_forward_length"), (uint32_t)F);
+    gguf_kv_u32(&meta, &nkvs, AK("attention.head_count"), (uint32_t)nh);
+    gguf_kv_u32(&meta, &nkvs, AK("attention.head_count_kv"), (uint32_t)nkv);
+    gguf_kv_u32(&meta, &nkvs, AK("attention.key_length"), (uint32_t)hd);
+    gguf_kv_u32(&meta, &nkvs, AK("attention.value_length"), (uint32_t)hd);
+    gguf_kv_u32(&meta, &nkvs, AK("rope.dimension_count"), (uint32_t)hd);
+    gguf_kv_f32(&meta, &nkvs, AK("rope.freq_base"), (float)c->rope_theta);
     if (c->rope_scaling == SC_ROPE_LINEAR) {
-        kv_str(&meta, &nkvs, AK("rope.scaling.type"), "linear");
-        kv_f32(&meta, &nkvs, AK("rope.scaling.factor"), (float)c->rope_factor);
+        gguf_kv_str(&meta, &nkvs, AK("rope.scaling.type"), "linear");
+        gguf_kv_f32(&meta, &nkvs, AK("rope.scaling.factor"), (float)c->rope_factor);
     }
-    kv_f32(&meta, &nkvs, AK("attention.layer_norm_rms_epsilon"), (float)c->rms_norm_eps);
-    kv_u32(&meta, &nkvs, AK("vocab_size"), (uint32_t)V);
+    gguf_kv_f32(&meta, &nkvs, AK("attention.layer_norm_rms_epsilon"), (float)c->rms_norm_eps);
+    gguf_kv_u32(&meta, &nkvs, AK("vocab_size"), (uint32_t)V);
 #undef AK
-    if (put_tokenizer(&meta, &nkvs, dir, V, c)) goto out;
-    put(&h, "GGUF", 4);
-    put_u32(&h, 3);
-    put_u64(&h, (uint64_t)nt);
-    put_u64(&h, nkvs);
-    put(&h, meta.p, meta.n);
+    if (gguf_put_tokenizer(&meta, &nkvs, dir, V, c)) goto out;
+    gguf_put(&h, "GGUF", 4);
+    gguf_put_u32(&h, 3);
+    gguf_put_u64(&h, (uint64_t)nt);
+    gguf_put_u64(&h, nkvs);
+    gguf_put(&h, meta.p, meta.n);
     uint64_t off = 0;
     for (int i = 0; i < nt; i++) {
         t[i].nbytes = tensor_bytes(t[i].type, t[i].rows, t[i].cols);
         t[i].offset = off;
         off += (t[i].nbytes + GGUF_ALIGN - 1) / GGUF_ALIGN * GGUF_ALIGN;
-        put_str(&h, t[i].name);
+        gguf_put_str(&h, t[i].name);
         int nd = t[i].rows == 1 ? 1 : 2;
-        put_u32(&h, (uint32_t)nd);
-        put_u64(&h, (uint64_t)t[i].cols);
-        if (nd == 2) put_u64(&h, (uint64_t)t[i].rows);
-        put_u32(&h, (uint32_t)t[i].type);
-        put_u64(&h, t[i].offset);
+        gguf_put_u32(&h, (uint32_t)nd);
+        gguf_put_u64(&h, (uint64_t)t[i].cols);
+        if (nd == 2) gguf_put_u64(&h, (uint64_t)t[i].rows);
+        gguf_put_u32(&h, (uint32_t)t[i].type);
+        gguf_put_u64(&h, t[i].offset);
     }
     static const uint8_t zeros[GGUF_ALIGN];
-    put(&h, zeros, (GGUF_ALIGN - h.n % GGUF_ALIGN) % GGUF_ALIGN);
+    gguf_put(&h, zeros, (GGUF_ALIGN - h.n % GGUF_ALIGN) % GGUF_ALIGN);
     sc_atomic_file af;
     if (atomic_open(&af, outpath)) goto out;
     rc = fwrite(h.p, 1, h.n, af.f) == h.n ? 0 : sc_fail("%s: write failed (%s)", outpath, strerror(errno));

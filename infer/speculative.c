@@ -13,9 +13,12 @@
 #include "infer/lookup.h"
 
 enum {
-    SPEC_PROBE = 16, /* a source that does not pay is still tried with one token every this many steps */
+    SPEC_PROBE = 16,     /* a source that is off is tried with one token after this many steps, */
+    SPEC_BACKOFF = 4,    /* doubled after each probe that fails, up to 16 << 4 = 256 steps */
+    SPEC_MISSES = 6,     /* this many drafting steps in a row with nothing accepted turn a source off */
 };
 #define SPEC_DECAY 0.9   /* weight of the past in the acceptance counts (about the last 10 steps) */
+#define SPEC_PRIOR 1.0   /* the acceptance counts start at 0.5 of 1 trial: a prior of 1/2 that decays with them */
 #define SPEC_TDECAY 0.95 /* and in the timing fit */
 
 int spec_open(sc_spec *sp, const sc_spec_opts *o, const sc_engine *e, int n_ctx) {
@@ -31,6 +34,7 @@ int spec_open(sc_spec *sp, const sc_spec_opts *o, const sc_engine *e, int n_ctx)
         sp->draft_ratio = (double)o->draft->weight_bytes / (double)(e->weight_bytes > 0 ? e->weight_bytes : 1);
         if (sp->draft_ratio < 0.02) sp->draft_ratio = 0.02;
     }
+    for (int i = 0; i < SPEC_NSRC; i++) sp->hits[i] = 0.5 * SPEC_PRIOR, sp->trials[i] = SPEC_PRIOR;
     sp->kmax = o->draft_max > 0 ? o->draft_max : 8;
     if (sp->kmax > engine_verify_max(e) - 1) sp->kmax = engine_verify_max(e) - 1;
     size_t V = (size_t)sp->V, K = (size_t)sp->kmax;
@@ -92,10 +96,19 @@ static void spec_pass_record(sc_spec *sp, int n, double t) {
 }
 
 /* How many tokens to draft from source src: the k <= cap with the most expected tokens per second, where a step
- * yields 1 + a + a^2 + ... + a^k tokens at acceptance rate a and costs a pass of k + 1 tokens plus k drafts. */
+ * yields 1 + a + a^2 + ... + a^k tokens at acceptance rate a and costs a pass of k + 1 tokens plus k drafts; 0
+ * when no k beats a plain step by 2%. A source at 0 is off: it costs nothing (the draft model does not run) and
+ * is probed with one token after SPEC_PROBE plain steps, the wait doubling after each probe that fails (up to
+ * 16 << SPEC_BACKOFF steps) and back to SPEC_PROBE on any accepted token (spec_adapt). */
 static int spec_choose_k(sc_spec *sp, int src, int cap) {
     if (cap <= 0) return 0;
     if (sp->o.fixed_k > 0) return sp->o.fixed_k < cap ? sp->o.fixed_k : cap;
+    if (sp->off[src]) {
+        if (++sp->idle[src] < SPEC_PROBE << sp->backoff[src]) return 0;
+        sp->idle[src] = 0, sp->probing[src] = 1;
+        if (sp->debug) fprintf(stderr, "spec: src %d probe (backoff %d)\n", src, sp->backoff[src]);
+        return 1;
+    }
     double a, b, td;
     if (sp->dsmp.p.temperature > 0) {
         /* sampling: K must not depend on timings, or a seed would not reproduce its output (K decides which
@@ -105,7 +118,10 @@ static int spec_choose_k(sc_spec *sp, int src, int cap) {
         spec_pass_cost(sp, &a, &b);
         td = sp->t_draft > 0 ? sp->t_draft : sp->draft_ratio * a;
     }
-    double alpha = (sp->hits[src] + 1) / (sp->trials[src] + 2); /* prior 1/2 */
+    /* decayed counts whose prior (1/2) decays with them: a source that is always wrong goes to 0, so that a
+     * cheap verification pass no longer makes K = 1 look worth its cost (a prior kept at full weight held the
+     * rate at >= 1/12 and K at 1 once a pass of 2 tokens cost < 1.07 of one) */
+    double alpha = sp->trials[src] > 0 ? sp->hits[src] / sp->trials[src] : 0;
     double per = b + (src == SPEC_DRAFT ? td : 0);
     double best = 1 / (a + b), yield = 1, pw = 1;
     int bk = 0;
@@ -117,11 +133,27 @@ static int spec_choose_k(sc_spec *sp, int src, int cap) {
     if (sp->debug)
         fprintf(stderr, "spec: src %d alpha %.2f pass %.3g ms + %.3g ms/token, draft %.3g ms -> k %d\n", src, alpha,
                 a * 1e3, b * 1e3, td * 1e3, bk);
-    /* a source that does not pay is probed with one token after SPEC_PROBE idle steps; each probe that fails
-     * doubles the wait (up to 8x), so that drafts that are always wrong cost a few percent at most */
-    if (bk == 0 && ++sp->idle[src] >= SPEC_PROBE << sp->backoff[src]) sp->idle[src] = 0, bk = 1, sp->probing[src] = 1;
-    else if (bk > 0) sp->idle[src] = 0, sp->probing[src] = 0;
+    if (bk == 0) sp->off[src] = 1, sp->idle[src] = 0;
     return bk;
+}
+
+/* After a step in which source src drafted nd tokens (nd = 0: it ran and proposed nothing) and acc were accepted:
+ * the acceptance counts, and the on/off state. Any accepted token turns the source on with the shortest probe
+ * wait; SPEC_MISSES steps in a row with none turn it off, whatever the cost model says (its rate estimate
+ * lags, and these counts make the back-off deterministic: with sampling K must not depend on timings); a
+ * failed probe doubles the wait. */
+static void spec_adapt(sc_spec *sp, int src, int nd, int acc) {
+    sp->trials[src] = sp->trials[src] * SPEC_DECAY + acc + (acc < nd || nd == 0);
+    sp->hits[src] = sp->hits[src] * SPEC_DECAY + acc;
+    if (acc > 0) {
+        sp->off[src] = 0, sp->misses[src] = 0, sp->backoff[src] = 0;
+    } else if (sp->probing[src]) {
+        sp->backoff[src] += sp->backoff[src] < SPEC_BACKOFF;
+    } else if (++sp->misses[src] >= SPEC_MISSES) {
+        sp->off[src] = 1, sp->idle[src] = 0;
+        if (sp->debug) fprintf(stderr, "spec: src %d off after %d steps without an accepted token\n", src, SPEC_MISSES);
+    }
+    sp->probing[src] = 0;
 }
 
 /* softmax probability of the top logit */
@@ -197,12 +229,14 @@ int spec_step(sc_spec *sp, sc_engine *e, sc_session *s, sc_sampler *smp, int32_t
     if (sp->o.lookup > 0) {
         int k = spec_choose_k(sp, SPEC_LOOKUP, cap);
         if (k > 0 && (nd = lookup_draft(s->ids, nh, sp->o.lookup, k, sp->d)) > 0) src = SPEC_LOOKUP;
+        else if (sp->probing[SPEC_LOOKUP]) /* no match is no failure (it cost nothing): probe at the next step */
+            sp->probing[SPEC_LOOKUP] = 0, sp->idle[SPEC_LOOKUP] = (SPEC_PROBE << sp->backoff[SPEC_LOOKUP]) - 1;
     }
     if (nd == 0 && sp->o.draft) {
         int k = spec_choose_k(sp, SPEC_DRAFT, cap);
         if (k > 0 && (nd = spec_draft_model(sp, s->ids, nh, k)) < 0) return -1;
         if (nd > 0) src = SPEC_DRAFT;
-        else if (k > 0) sp->trials[SPEC_DRAFT] = sp->trials[SPEC_DRAFT] * SPEC_DECAY + 1; /* ran, proposed nothing */
+        else if (k > 0 && !sp->o.fixed_k) spec_adapt(sp, SPEC_DRAFT, 0, 0); /* ran, proposed nothing */
     }
     /* verify: pending and the drafts in one pass, logits of every position */
     memcpy(s->ids + nh, sp->d, (size_t)nd * sizeof(int32_t));
@@ -242,16 +276,7 @@ int spec_step(sc_spec *sp, sc_engine *e, sc_session *s, sc_sampler *smp, int32_t
     }
     if (next < 0) next = sampler_sample(smp, sp->all + (size_t)nd * V, s->ids, nh + nd); /* all accepted: a bonus */
     s->kv.n = nh + acc; /* the rejected drafts are forgotten (engine_kv_rollback without the check) */
-    if (src >= 0) {
-        sp->trials[src] = sp->trials[src] * SPEC_DECAY + acc + (acc < nd);
-        sp->hits[src] = sp->hits[src] * SPEC_DECAY + acc;
-    }
-    for (int i = 0; i < SPEC_NSRC; i++)
-        if (sp->probing[i]) {
-            int ok = src == i && acc > 0;
-            sp->backoff[i] = ok ? 0 : sp->backoff[i] < 3 ? sp->backoff[i] + 1 : 3;
-            sp->probing[i] = 0;
-        }
+    if (src >= 0 && !sp->o.fixed_k) spec_adapt(sp, src, nd, acc);
     sp->n_drafted += nd, sp->n_accepted += acc, sp->n_steps++;
     memcpy(out, sp->d, (size_t)acc * sizeof(int32_t));
     out[acc] = next;

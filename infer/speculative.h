@@ -31,7 +31,9 @@ typedef struct {
     double trials[SPEC_NSRC], hits[SPEC_NSRC];
     double sw, sn, snn, st, snt, t_draft;
     double draft_ratio; /* the draft's weight bytes over the target's: the cost model when sampling */
-    int idle[SPEC_NSRC], backoff[SPEC_NSRC], probing[SPEC_NSRC];
+    /* per source: off (K = 0, not run), plain steps since it went off or was last probed, the probe wait's
+     * doubling count, a probe in flight, drafting steps in a row with nothing accepted */
+    int off[SPEC_NSRC], idle[SPEC_NSRC], backoff[SPEC_NSRC], probing[SPEC_NSRC], misses[SPEC_NSRC];
     int debug; /* SMALLCODER_SPEC_DEBUG set: each choice of K on stderr */
     /* per request */
     sc_sampler dsmp; /* the draft's sampling (its own RNG) */

@@ -1,4 +1,4 @@
-// decode_attention.cu — attention of new token rows over a session's KV cache (host/kv_cache.c kv_attention is the
+// decode_attention.cu — attention of new token rows over a session's KV cache (host/kv_attention.c kv_attention is the
 // CPU twin), and the RoPE + cache store that precedes it. Both read the position and the cache pointers from a
 // kn_kv_step in device memory, so the host can change them between replays of one captured CUDA graph.
 // Attention is split-K flash-decoding (docs/cuda.md, "Decode attention"): a block takes one KV head, the query heads

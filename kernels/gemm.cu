@@ -325,3 +325,34 @@ extern "C" void kn_bias_forward(kn_half *y, const kn_half *b, int T, int out, cu
     bias_forward_kernel<<<kn_blocks(n, 256), 256, 0, stream>>>((__half *)y, (const __half *)b, n, out);
     KN_CHECK_LAUNCH();
 }
+
+// db[i] += scale * sum_t dy[t, i] in FP32 (host/cpu/matmul.c bias_backward): the bias gradient of the training
+// model (Qwen2 q/k/v, Llama attention_bias and mlp_bias). A block of 256 threads takes 32 columns: its 8 rows of
+// 32 threads each sum every 8th token (a warp reads 32 neighbouring columns of one token), then the first row adds
+// the 8 partials in a fixed order. No atomics, so the same bits on every run.
+enum { BIAS_COLS = 32, BIAS_ROWS = 8 };
+
+__global__ void __launch_bounds__(BIAS_COLS * BIAS_ROWS)
+    bias_backward_kernel(float *db, float scale, const __half *dy, int T, int out) {
+    __shared__ float part[BIAS_ROWS][BIAS_COLS + 1];
+    int col = threadIdx.x % BIAS_COLS, row = threadIdx.x / BIAS_COLS;
+    int i = blockIdx.x * BIAS_COLS + col;
+    float s = 0.0f;
+    if (i < out)
+        for (int t = row; t < T; t += BIAS_ROWS) s += h2f(dy[(int64_t)t * out + i]);
+    part[row][col] = s;
+    __syncthreads();
+    if (row == 0 && i < out) {
+        float total = 0.0f;
+        for (int r = 0; r < BIAS_ROWS; r++) total += part[r][col];
+        db[i] += scale * total;
+    }
+}
+
+extern "C" void kn_bias_backward(float *db_acc, float db_scale, const kn_half *dy, int T, int out,
+                                 cudaStream_t stream) {
+    if (!db_acc || T <= 0 || out <= 0) return;
+    bias_backward_kernel<<<(out + BIAS_COLS - 1) / BIAS_COLS, BIAS_COLS * BIAS_ROWS, 0, stream>>>(
+        db_acc, db_scale, (const __half *)dy, T, out);
+    KN_CHECK_LAUNCH();
+}

@@ -86,6 +86,9 @@ void kn_gemm_cache_reset(void);
 void kn_matmul_forward(kn_blas *b, kn_half *y, const kn_half *x, const kn_half *W, int T, int in, int out);
 /* y[T,out] += b[out] (FP16 y and b, the sum in FP32); nothing when b is NULL. */
 void kn_bias_forward(kn_half *y, const kn_half *b, int T, int out, cudaStream_t stream);
+/* db[out] += db_scale * sum_t dy[t, :] (FP16 dy, the sum in FP32 over tokens in a fixed order: no atomics, the
+ * same bits every run); nothing when db_acc is NULL. The bias gradient of the training model. */
+void kn_bias_backward(float *db_acc, float db_scale, const kn_half *dy, int T, int out, cudaStream_t stream);
 /* dx[T,in] = dy W (dx_accumulate = 0) or += (1), skipped when dx is NULL; dW[out,in] += dW_scale * dy^T x in FP32,
  * skipped when dW_acc is NULL. */
 void kn_matmul_backward(kn_blas *b, kn_half *dx, int dx_accumulate, float *dW_acc, float dW_scale, const kn_half *dy,

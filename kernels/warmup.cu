@@ -54,6 +54,8 @@ extern "C" void kn_warmup(kn_blas *blas, int hd, void *scratch, cudaStream_t s) 
         kn_matmul_forward(blas, y, x, W, T, C, C);
         kn_matmul_backward(blas, dx, 0, f, 1.0f, y, x, W, T, C, C);
     }
+    kn_bias_forward(y, x, T, C, s);
+    kn_bias_backward(f, 1.0f, y, T, C, s);
     kn_embedding_forward(y, ids, W, T, C, s);
     int32_t hid[T] = {0, 0, 0, 0}, hplan[64];
     int nids = kn_embedding_plan(hplan, hid, T, V);

@@ -78,6 +78,17 @@ expect 2 "option --bandwidth -5 is out of range" $sc infer-bench $m --bandwidth 
 expect 2 "option --max-tokens -1 is out of range" $sc eval $m --data "$dir" --max-tokens -1
 expect 2 "option --ctx -5 is out of range" $sc serve $m --ctx -5
 expect 2 "option --overlap -7 is out of range" $sc teacher $m --data "$dir" $o --overlap -7
+# a choice outside its name table is refused by the parser (exit 2, one line naming the choices), and --help lists
+# them: the engine options of complete, serve and infer-bench (infer/engine_cli.h) and export's --type
+for c in "complete $m -p x" "infer-bench $m" "serve $m"; do
+  expect 2 "--precision must be auto, fp16 or int8, got 'bf16'" $sc $c --precision bf16
+  expect 2 "--kv must be f16, f32, q8 or q4, got 'q2'" $sc $c --kv q2
+  expect_ok $sc ${c%% *} --help
+  grep -q -- "--precision S .*: auto, fp16 or int8 (default auto)" "$dir/out" || fail "${c%% *} --help: no --precision choices"
+done
+expect 2 "--type must be f16 or q8_0, got 'q4_0'" $sc export gguf $m --out "$dir/never" --type q4_0
+expect_ok $sc export --help
+grep -q -- "--type S .*matrix type: f16 or q8_0 (default f16)" "$dir/out" || fail "export --help: no --type choices"
 [ -e "$dir/never" ] && { echo "FAIL: a refused command created $dir/never"; fails=$((fails + 1)); }
 
 [ $fails -eq 0 ] && echo "cli_bad_input: all checks passed" || echo "cli_bad_input: $fails failure(s)"

@@ -15,9 +15,8 @@ mk=$2
 src=$3
 command -v curl >/dev/null || { echo "curl not installed: skipped"; exit 77; }
 dir=$(mktemp -d /tmp/sc_infer_lora.XXXXXX)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
+. "$(dirname "$0")/serve_start.sh"
+trap serve_cleanup EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 export OMP_NUM_THREADS=1
@@ -88,7 +87,6 @@ echo "complete: adapters change the text, B = 0 and scale 0 do not, speculation 
 
 printf %s "$P" >"$dir/p"
 printf %s "$P2" >"$dir/p2"
-. "$(dirname "$0")/serve_start.sh"
 check_serve() { # MODEL ADAPTER_A ADAPTER_B [serve options]: concurrent requests choosing adapters
   m=$1 aa=$2 bb=$3
   shift 3
@@ -100,19 +98,13 @@ check_serve() { # MODEL ADAPTER_A ADAPTER_B [serve options]: concurrent requests
     $sc complete --model "$dir/$m" --prompt "$P2" -n 16 $o 2>/dev/null >"$dir/want2_$k"
   done
   start --model "$dir/$m" --parallel 2 --lora "A=$dir/$aa" --lora "B=$dir/$bb" --lora-init-without-apply "$@"
-  $py - "$port" "$dir" <<'PY' || fail "serve $m $* (log: $(tail -3 "$dir/serve.log"))"
-import codecs, http.client, json, sys, threading
+  $py - "$port" "$dir" "$src/tests" <<'PY' || fail "serve $m $* (log: $(tail -3 "$dir/serve.log"))"
+import sys
 port, d = int(sys.argv[1]), sys.argv[2]
-codecs.register_error("byte", lambda e: ("\ufffd", e.start + 1))
-# the server writes NUL as U+FFFD too (serve_utf8_clean), as infer_cuda_emu.sh compares
-def rd(n): return open(f"{d}/{n}", "rb").read().decode("utf-8", "byte").replace("\0", "\ufffd").removesuffix("\n")
-def req(method, path, body=None, status=200):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    c.request(method, path, json.dumps(body) if body is not None else None, {"Content-Type": "application/json"})
-    r = c.getresponse()
-    data = r.read()
-    assert r.status == status, (path, body, r.status, data)
-    return json.loads(data)
+sys.path.insert(0, sys.argv[3])
+from serve_client import concurrently, request, server_text
+def rd(n): return server_text(f"{d}/{n}")
+def req(method, path, body=None, status=200): return request(port, method, path, body, status)
 l = req("GET", "/lora-adapters")
 assert [(x["id"], x["name"], x["scale"]) for x in l] == [(0, "A", 0), (1, "B", 0)], l
 assert l[0]["path"].endswith("/a") or l[0]["path"].endswith("/a8"), l
@@ -124,16 +116,7 @@ for k in ["a", "b", "base", "b", "a", "b"]:
     jobs.append(("/v1/completions", dict(prompt=p2, max_tokens=16, temperature=0, lora=sets[k]), rd("want2_" + k), "text"))
 for j in jobs:
     if j[1]["lora"] is None: del j[1]["lora"]
-out, errs = [None] * len(jobs), []
-def run(i):
-    try:
-        out[i] = req("POST", jobs[i][0], jobs[i][1])
-    except Exception as e:
-        errs.append(repr(e))
-ts = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-for t in ts: t.start()
-for t in ts: t.join()
-assert not errs, errs
+out = concurrently(lambda i: req("POST", jobs[i][0], jobs[i][1]), len(jobs))
 for (path, body, want, field), o in zip(jobs, out):
     got = o["content"] if field == "content" else o["choices"][0]["text"]
     assert got == want, (path, body.get("lora"), got, want)

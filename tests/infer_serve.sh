@@ -8,15 +8,13 @@ sc=$1
 src=$2
 command -v curl >/dev/null || { echo "curl not installed: skipped"; exit 77; }
 dir=$(mktemp -d /tmp/sc_infer_serve.XXXXXX)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
+. "$(dirname "$0")/serve_start.sh"
+trap serve_cleanup EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 "$(dirname "$0")/infer_model.sh" "$sc" "$src" "$dir" || { echo "FAIL: could not train the test model"; exit 1; }
 $sc quantize --model "$dir/model" --out "$dir/int8" 2>/dev/null || { echo "FAIL: quantize"; exit 1; }
 
-. "$(dirname "$0")/serve_start.sh"
 K="Authorization: Bearer k3y"
 code() { curl -s -o "$dir/body" -w '%{http_code}' "$@"; }
 

@@ -13,9 +13,8 @@ shift 2
 families=${*:-qwen2.5-coder-0.5b deepseek-coder-1.3b llama-3.2-1b}
 /usr/bin/python3 -c 'import numpy' 2>/dev/null || { echo "needs python3-numpy: skipped"; exit 77; }
 dir=$(mktemp -d /tmp/sc_open_cli.XXXXXX)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
+. "$src/tests/serve_start.sh"
+trap serve_cleanup EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 run() { # run LABEL CMD...: runs, reports a failure with its stderr
@@ -78,17 +77,8 @@ PY
     fail "$fam: checkpoint lost model_type"; }
   # serve: /completion greedy equals complete
   if command -v curl >/dev/null; then
-    : >"$dir/serve.log" # emptied before the fork: the wait below must not read an earlier server's port
-    $sc serve --port 0 --model "$m-int8" --device cpu --threads 2 2>"$dir/serve.log" &
-    pid=$!
-    port=
-    for i in $(seq 300); do
-      port=$(sed -n 's/.*listening on http:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$dir/serve.log")
-      [ -n "$port" ] && break
-      sleep 0.1
-    done
-    if [ -n "$port" ]; then
-      curl -s "http://127.0.0.1:$port/completion" -d '{"prompt":"static int ","n_predict":6,"temperature":0}' >"$dir/body"
+    if try_start --model "$m-int8" --device cpu --threads 2; then
+      curl -s "$url/completion" -d '{"prompt":"static int ","n_predict":6,"temperature":0}' >"$dir/body"
       printf '%s' "$a" >"$dir/completed"
       /usr/bin/python3 - "$dir/body" "$dir/completed" <<'PY' || fail "$fam serve: /completion differs from complete"
 import json, sys
@@ -100,10 +90,10 @@ except UnicodeDecodeError:  # a random model's bytes: JSON carries them replaced
     want = None
 assert isinstance(got, str) and (want is None or got.rstrip("\n") == want.rstrip("\n")), (got, want)
 PY
+      stop
     else
       fail "$fam serve did not start: $(cat "$dir/serve.log")"
     fi
-    kill "$pid"; wait "$pid" 2>/dev/null; pid=
   fi
 done
 

@@ -71,10 +71,7 @@ int main(void) {
     for (int i = 0; i < NR; i++) rows[i] = i < 10 ? i : 240 + i;
     double *gx = TU_NEW(double, NR * C), *gw = TU_NEW(double, V * C);
     float *dxs = TU_NEW(float, NR * C);
-    for (int i = 0; i < NR; i++) {
-        tu_fd_grad(gx + i * C, c.x + rows[i] * C, C, 1e-3f, cl_loss, &c);
-        memcpy(dxs + i * C, dx + rows[i] * C, sizeof(float) * C);
-    }
+    tu_fd_rows(gx, dxs, c.x, dx, rows, NR, C, 1e-3f, cl_loss, &c);
     tu_fd_grad(gw, c.W, V * C, 1e-3f, cl_loss, &c);
     float *ddW = tu_sub(dW, dW0, V * C);
     tu_check("dx (rows 0-9, 250-263) vs finite differences", tu_relerr(dxs, gx, NR * C), 1e-3);

@@ -1,5 +1,6 @@
 /* test_cpu_matmul.c — matmul_forward against a double triple loop; matmul_backward (dx +=, dW +=, dx NULL)
- * against central finite differences of L = sum(y * R). */
+ * against central finite differences of L = sum(y * R); bias_forward against a loop and bias_backward (db +=, the
+ * twin of kernels/gemm.cu kn_bias_backward) against finite differences of L = sum((y + b) * R). */
 #include "host/cpu/ops.h"
 #include "tests/testutil.h"
 
@@ -51,6 +52,39 @@ static void check_backward(sc_rng *rng, int T, int in, int out) {
     free(ddx), free(ddW), free(dW2);
 }
 
+typedef struct {
+    float *y0, *b, *R, *y;
+    int T, out;
+} bias_ctx;
+
+static double bias_loss(void *p) {
+    bias_ctx *c = p;
+    memcpy(c->y, c->y0, sizeof(float) * (size_t)c->T * (size_t)c->out);
+    bias_forward(c->y, c->b, c->T, c->out);
+    return tu_dot(c->y, c->R, (int64_t)c->T * c->out);
+}
+
+static void check_bias(sc_rng *rng, int T, int out) {
+    int64_t ny = (int64_t)T * out;
+    bias_ctx c = {tu_randn(rng, ny, 1.0), tu_randn(rng, out, 0.5), tu_randn(rng, ny, 1.0), TU_NEW(float, ny), T, out};
+    bias_loss(&c);
+    double *ref = TU_NEW(double, ny);
+    for (int64_t i = 0; i < ny; i++) ref[i] = (double)c.y0[i] + c.b[i % out];
+    char what[96];
+    snprintf(what, sizeof what, "bias forward T=%d out=%d vs loop", T, out);
+    tu_check(what, tu_relerr(c.y, ref, ny), 1e-7);
+    float *db0 = tu_randn(rng, out, 1.0), *db = tu_copy(db0, out);
+    bias_backward(db, c.R, T, out);
+    double *g = TU_NEW(double, out);
+    tu_fd_grad(g, c.b, out, 1e-2f, bias_loss, &c);
+    float *ddb = tu_sub(db, db0, out);
+    snprintf(what, sizeof what, "bias backward T=%d out=%d (accumulated) vs finite differences", T, out);
+    tu_check(what, tu_relerr(ddb, g, out), 1e-3);
+    bias_backward(NULL, c.R, T, out); /* no bias: nothing to do, no crash */
+    bias_forward(c.y, NULL, T, out);
+    free(c.y0), free(c.b), free(c.R), free(c.y), free(ref), free(db0), free(db), free(g), free(ddb);
+}
+
 int main(void) {
     sc_rng rng;
     rng_seed(&rng, 1234);
@@ -59,5 +93,7 @@ int main(void) {
     check_forward(&rng, 1, 300, 3);
     check_backward(&rng, 7, 12, 10);
     check_backward(&rng, 13, 5, 9);
+    check_bias(&rng, 1, 7);
+    check_bias(&rng, 37, 45);
     return tu_finish("test_cpu_matmul");
 }

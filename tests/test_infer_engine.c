@@ -16,7 +16,7 @@
 #include "host/model_cpu.h"
 #include "host/quant.h"
 #include "host/rng.h"
-
+#include "tests/model_dir.h"
 
 static float max_abs_diff(const float *a, const float *b, size_t n, float *amax) {
     float d = 0, m = 0;
@@ -135,12 +135,10 @@ static void run_variant(int variant) {
     model_cpu_step(&m, &acts, ids, targets, T, ref, NULL, 0, &counted);
     cpu_acts_free(&acts);
 
-    char dir[] = "/tmp/sc_test_infer.XXXXXX", path[4200];
-    if (!mkdtemp(dir)) exit(1);
-    snprintf(path, sizeof path, "%s/fp32", dir);
-    if (model_save(&m, path)) printf("save: %s\n", sc_error()), exit(1);
+    char dir[] = "/tmp/sc_test_infer.XXXXXX", name[16], path[4200];
+    md_mkdtemp(dir);
     sc_weights w;
-    if (weights_load(&w, path)) printf("load: %s\n", sc_error()), exit(1);
+    md_save_load(&m, dir, "fp32", -1, &w);
     float amax, d;
     engine_logits(&w, SC_KV_F32, ids, T, 1, got);
     d = max_abs_diff(got, ref, (size_t)T * V, &amax);
@@ -164,15 +162,7 @@ static void run_variant(int variant) {
     for (int i = 0; i < 2; i++) {
         engine_logits(&w, qtypes[i], ids, T, 1, got);
         d = max_abs_diff(got, ref, (size_t)T * V, NULL);
-        int agree = 0;
-        for (int t = 0; t < T; t++) {
-            int a = 0, b = 0;
-            for (int v = 1; v < V; v++) {
-                if (got[(size_t)t * V + v] > got[(size_t)t * V + a]) a = v;
-                if (ref[(size_t)t * V + v] > ref[(size_t)t * V + b]) b = v;
-            }
-            agree += a == b;
-        }
+        int agree = md_argmax_agreement(got, ref, T, V);
         engine_logits(&w, qtypes[i], ids, T, 0, pre);
         float dp = max_abs_diff(got, pre, (size_t)T * V, NULL);
         printf("fp32 engine, %s kv: max |diff| %.3g of max |logit| %.3g, argmax agreement %d/%d; prefill+decode vs "
@@ -189,22 +179,14 @@ static void run_variant(int variant) {
 
     int groups[] = {0, 32};
     for (int gi = 0; gi < 2; gi++) {
-        snprintf(path, sizeof path, "%s/int8-%d", dir, groups[gi]);
-        if (quantize_model(&m, path, groups[gi])) printf("quantize: %s\n", sc_error()), exit(1);
-        if (weights_load(&w, path)) printf("load int8: %s\n", sc_error()), exit(1);
+        snprintf(name, sizeof name, "int8-%d", groups[gi]);
+        md_save_load(&m, dir, name, groups[gi], &w);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
         CHECKF(w.quantized && w.group_size == groups[gi], "INT8 dir not recognised");
         for (int mode = 0; mode < 2; mode++) {
             engine_logits(&w, SC_KV_F16, ids, T, mode == 0, got);
             d = max_abs_diff(got, ref, (size_t)T * V, NULL);
-            int agree = 0;
-            for (int t = 0; t < T; t++) {
-                int a = 0, b = 0;
-                for (int v = 1; v < V; v++) {
-                    if (got[(size_t)t * V + v] > got[(size_t)t * V + a]) a = v;
-                    if (ref[(size_t)t * V + v] > ref[(size_t)t * V + b]) b = v;
-                }
-                agree += a == b;
-            }
+            int agree = md_argmax_agreement(got, ref, T, V);
             printf("int8 group %d, %s: max |diff| %.3g of max |logit| %.3g, argmax agreement %d/%d\n", groups[gi],
                    mode == 0 ? "decode" : "prefill+decode", d, amax, agree, T);
             /* tolerance: 5% of the largest logit (weights and activations both 8-bit) */
@@ -221,9 +203,7 @@ static void run_variant(int variant) {
     }
     model_free(&m);
     free(ref), free(got);
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) printf("could not remove %s\n", dir);
+    md_remove(dir);
 }
 
 int main(void) {

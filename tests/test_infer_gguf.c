@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tests/check.h"
+#include "tests/model_dir.h"
 #include "host/error.h"
 #include "host/fileio.h"
 #include "infer/gguf.h"
@@ -261,14 +262,12 @@ static void check_hostile(const char *base) {
 
 int main(void) {
     char base[] = "/tmp/sc_test_gguf.XXXXXX";
-    if (!mkdtemp(base)) return 1;
+    md_mkdtemp(base);
     check_model(base, 1);
     check_model(base, 0);
     check_open_variant(base, 1);
     check_open_variant(base, 0);
     check_hostile(base);
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
-    if (system(cmd)) printf("could not remove %s\n", base);
+    md_remove(base);
     return check_result("test_infer_gguf");
 }

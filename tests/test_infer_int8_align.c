@@ -14,6 +14,7 @@
 #include "infer/quantize.h"
 #include "host/weights.h"
 #include "tests/check.h"
+#include "tests/model_dir.h"
 
 /* Copies dir/model.safetensors to odd/model.safetensors with one more space at the end of the header. */
 static int copy_misaligned(const char *dir, const char *odd) {
@@ -50,7 +51,7 @@ static void same_matrix(const sc_wmat *a, const sc_wmat *b, const char *what) {
 
 int main(void) {
     char base[] = "/tmp/sc_test_int8_align.XXXXXX";
-    if (!mkdtemp(base)) return 1;
+    md_mkdtemp(base);
     sc_config cfg;
     config_preset(&cfg, "tiny");
     cfg.num_hidden_layers = 1;
@@ -78,8 +79,6 @@ int main(void) {
         weights_free(&a), weights_free(&b);
     }
     model_free(&m);
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
-    if (system(cmd)) printf("could not remove %s\n", base);
+    md_remove(base);
     return check_result("test_infer_int8_align");
 }

@@ -18,12 +18,12 @@
 
 #include "host/engine.h"
 #include "host/error.h"
-#include "host/fileio.h"
 #include "host/lora.h"
 #include "host/rng.h"
 #include "infer/generate.h"
 #include "infer/quantize.h"
 #include "tests/check.h"
+#include "tests/model_dir.h"
 
 enum { P = 90, D = 6, K = 11, CTX = 128 };
 
@@ -31,27 +31,6 @@ static double rel_l2(const float *a, const float *b, size_t n) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) num += (double)(a[i] - b[i]) * (a[i] - b[i]), den += (double)b[i] * b[i];
     return sqrt(num / (den > 0 ? den : 1));
-}
-
-/* random adapter for cfg written to dir/name and loaded back (the PEFT round trip) */
-static void make_adapter(sc_lora *out, const sc_config *cfg, const char *dir, const char *name, uint64_t seed,
-                         double bstd, unsigned targets, int rank, const char *base_name) {
-    sc_lora ad;
-    CHECK(lora_create(&ad, cfg, rank, 2.0f * rank, targets, 0.0f, base_name) == 0);
-    lora_init_weights(&ad, seed);
-    sc_rng r;
-    rng_seed(&r, seed + 1000);
-    for (int l = 0; l < ad.nlayers; l++)
-        for (int t = 0; t < LORA_NTARGETS; t++) {
-            float *b = lora_b(&ad, l, t);
-            for (int64_t i = 0; b && i < (int64_t)ad.out[t] * ad.rank; i++) b[i] = (float)(bstd * rng_normal(&r));
-        }
-    char p[4200];
-    path_join(p, sizeof p, dir, name);
-    mkdir(p, 0755);
-    CHECK(lora_save(&ad, p) == 0);
-    lora_free(&ad);
-    if (lora_load(out, p, cfg, base_name)) printf("lora_load %s: %s\n", p, sc_error()), exit(1);
 }
 
 /* prefill logits [P, V] of ids, then D decode steps [D, V] fed ids[P..] */
@@ -107,20 +86,15 @@ static void verify_case(const sc_weights *w, const sc_lora *const *ads, const sc
 }
 
 int main(void) {
-    sc_config cfg;
-    config_preset(&cfg, "tiny");
-    cfg.max_position_embeddings = CTX;
     sc_model m;
-    model_create(&m, &cfg);
-    model_init_weights(&m, 99, 0.08f);
+    md_tiny(&m, CTX, 99, 0.08f);
+    sc_config cfg = m.cfg;
     char dir[] = "/tmp/sc_test_lora.XXXXXX", base[4200], path[4200];
-    if (!mkdtemp(dir)) return 1;
+    md_mkdtemp(dir);
     snprintf(base, sizeof base, "%s/base", dir);
-    if (model_save(&m, base)) return printf("save: %s\n", sc_error()), 1;
     sc_weights w, w8;
-    if (weights_load(&w, base)) return printf("load: %s\n", sc_error()), 1;
-    snprintf(path, sizeof path, "%s/base-int8", dir);
-    if (quantize_model(&m, path, 0) || weights_load(&w8, path)) return printf("int8: %s\n", sc_error()), 1;
+    md_save_load(&m, dir, "base", -1, &w);
+    md_save_load(&m, dir, "base-int8", 0, &w8);
     int V = cfg.vocab_size;
     int32_t ids[P + D];
     sc_rng r;
@@ -128,9 +102,9 @@ int main(void) {
     for (int i = 0; i < P + D; i++) ids[i] = (int32_t)rng_below(&r, (uint64_t)V);
 
     sc_lora a, b, z;
-    make_adapter(&a, &cfg, dir, "a", 1, 0.3, LORA_ALL_TARGETS, 4, base);
-    make_adapter(&b, &cfg, dir, "b", 2, 0.3, (1u << LORA_Q) | (1u << LORA_V) | (1u << LORA_DOWN), 2, base);
-    make_adapter(&z, &cfg, dir, "zero", 3, 0.0, LORA_ALL_TARGETS, 8, base);
+    md_adapter(&a, &cfg, dir, "a", 1, 1001, 0.3, LORA_ALL_TARGETS, 4, base);
+    md_adapter(&b, &cfg, dir, "b", 2, 1002, 0.3, (1u << LORA_Q) | (1u << LORA_V) | (1u << LORA_DOWN), 2, base);
+    md_adapter(&z, &cfg, dir, "zero", 3, 1003, 0.0, LORA_ALL_TARGETS, 8, base);
     const sc_lora *ab[2] = {&a, &b}, *zs[1] = {&z};
     float *pre0 = malloc((size_t)P * V * 4), *dec0 = malloc((size_t)D * V * 4);
     float *pre1 = malloc((size_t)P * V * 4), *dec1 = malloc((size_t)D * V * 4);
@@ -254,8 +228,6 @@ int main(void) {
     weights_free(&w), weights_free(&w8);
     model_free(&m);
     free(pre0), free(dec0), free(pre1), free(dec1), free(pre2), free(dec2);
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) printf("could not remove %s\n", dir);
+    md_remove(dir);
     return check_result("test_infer_lora");
 }

@@ -23,6 +23,7 @@
 #include "infer/lookup.h"
 #include "infer/speculative.h"
 #include "tests/check.h"
+#include "tests/model_dir.h"
 
 enum { P = 21, K = 11 };
 
@@ -85,15 +86,21 @@ static sc_engine open_cpu(const sc_weights *w) {
     return e;
 }
 
+/* a session of ctx positions holding the prompt; returns the logits after it (malloc'd, [V]) */
+static float *prefill(sc_engine *e, sc_session *s, const int32_t *prompt, int np, int ctx) {
+    session_create(s, e, ctx);
+    float *l = malloc((size_t)e->cfg->vocab_size * 4);
+    memcpy(s->ids, prompt, (size_t)np * 4);
+    CHECK(engine_forward(e, &s->kv, prompt, np, l) == 0);
+    return l;
+}
+
 /* the target alone: prefill, then greedy single steps; out[0..n) */
 static void greedy_alone(sc_engine *e, const sc_sampling *sp, const int32_t *prompt, int np, int n, int ctx,
                          int32_t *out, int *got) {
     sc_session s;
-    session_create(&s, e, ctx);
+    float *l = prefill(e, &s, prompt, np, ctx);
     int V = e->cfg->vocab_size;
-    float *l = malloc((size_t)V * 4);
-    memcpy(s.ids, prompt, (size_t)np * 4);
-    CHECK(engine_forward(e, &s.kv, prompt, np, l) == 0);
     sc_sampler smp;
     sampler_init(&smp, sp, V);
     int k = 0;
@@ -116,11 +123,8 @@ static void greedy_alone(sc_engine *e, const sc_sampling *sp, const int32_t *pro
 static void greedy_spec(sc_engine *e, sc_spec *sp, const sc_sampling *sa, const int32_t *prompt, int np, int n,
                         int ctx, int32_t *out, int *got) {
     sc_session s;
-    session_create(&s, e, ctx);
+    float *l = prefill(e, &s, prompt, np, ctx);
     int V = e->cfg->vocab_size;
-    float *l = malloc((size_t)V * 4);
-    memcpy(s.ids, prompt, (size_t)np * 4);
-    CHECK(engine_forward(e, &s.kv, prompt, np, l) == 0);
     CHECK(spec_prefill(sp, prompt, np) == 0);
     sc_sampler smp;
     sampler_init(&smp, sa, V);
@@ -169,6 +173,42 @@ static void greedy_case(sc_engine *target, sc_engine *draft, int lookup, int fix
         if (fixed_k && (draft || lookup)) CHECKF(sp.n_drafted > 0, "%s: nothing drafted", what);
     }
     spec_close(&sp);
+}
+
+/* A draft that is always wrong: a model of zeros (all its logits tie, so it always proposes token 0, which this
+ * target's greedy continuation never holds: checked at a fixed K, where it drafts every step and nothing is
+ * accepted). Adaptive, the draft goes off after SPEC_MISSES (6) steps with nothing accepted at the latest and is
+ * then probed with one token after 16, 32, 64 plain steps: at most 6 x 2 + 2 tokens are drafted in 100 (a fixed
+ * K = 2 drafts ~200), whatever the timings say; the output stays the target's own. */
+static void backoff_case(sc_engine *target, sc_engine *zero) {
+    enum { NP = 24, N = 100, CTX = 128 };
+    int V = target->cfg->vocab_size;
+    int32_t prompt[NP], want[N], got[N];
+    sc_rng r;
+    rng_seed(&r, 8);
+    for (int i = 0; i < NP; i++) prompt[i] = 1 + (int32_t)rng_below(&r, (uint64_t)V - 1);
+    sc_sampling sa;
+    sampling_defaults(&sa);
+    int nw, ng, drafted[2], accepted[2];
+    greedy_alone(target, &sa, prompt, NP, N, CTX, want, &nw);
+    for (int adaptive = 0; adaptive < 2; adaptive++) {
+        sc_spec sp;
+        sc_spec_opts o = {.draft = zero, .draft_max = 2, .draft_min_p = 0, .fixed_k = adaptive ? 0 : 2};
+        CHECK(spec_open(&sp, &o, target, CTX) == 0);
+        greedy_spec(target, &sp, &sa, prompt, NP, N, CTX, got, &ng);
+        int same = ng == nw;
+        for (int i = 0; same && i < nw; i++) same = got[i] == want[i];
+        drafted[adaptive] = sp.n_drafted, accepted[adaptive] = sp.n_accepted;
+        printf("always-wrong draft, %s: %d tokens, %d drafted, %d accepted: %s\n", adaptive ? "adaptive K" : "K=2",
+               ng, sp.n_drafted, sp.n_accepted, same ? "identical to the target alone" : "DIFFERENT");
+        CHECKF(same, "always-wrong draft: speculative tokens differ from the target's own");
+        spec_close(&sp);
+    }
+    CHECKF(accepted[0] == 0 && drafted[0] >= N, "the zero draft is not always wrong here (%d of %d accepted at K=2)",
+           accepted[0], drafted[0]);
+    CHECKF(drafted[1] >= 1 && drafted[1] <= 6 * 2 + 2,
+           "adaptive K with an always-wrong draft drafted %d tokens in %d (expected 1..14: off after 6 steps, "
+           "probes after 16 and 32 more)", drafted[1], N);
 }
 
 /* chi-square critical value at p = 0.001 (Wilson-Hilferty) */
@@ -334,18 +374,12 @@ static void lookup_case(void) {
 }
 
 int main(void) {
-    sc_config cfg;
-    config_preset(&cfg, "tiny");
-    cfg.max_position_embeddings = 128;
     sc_model m;
-    model_create(&m, &cfg);
-    model_init_weights(&m, 99, 0.08f);
-    char dir[] = "/tmp/sc_test_spec.XXXXXX", path[4200];
-    if (!mkdtemp(dir)) return 1;
-    snprintf(path, sizeof path, "%s/fp32", dir);
-    if (model_save(&m, path)) return printf("save: %s\n", sc_error()), 1;
+    md_tiny(&m, 128, 99, 0.08f);
+    char dir[] = "/tmp/sc_test_spec.XXXXXX", name[16];
+    md_mkdtemp(dir);
     sc_weights w, w32;
-    if (weights_load(&w32, path)) return printf("load: %s\n", sc_error()), 1;
+    md_save_load(&m, dir, "fp32", -1, &w32);
     w = w32;
     check_engine(&w, SC_KV_F16, "fp32 weights, fp16 kv");
     check_engine(&w, SC_KV_F32, "fp32 weights, fp32 kv");
@@ -354,9 +388,8 @@ int main(void) {
     lookup_case();
     int groups[] = {0, 32};
     for (int gi = 0; gi < 2; gi++) {
-        snprintf(path, sizeof path, "%s/int8-%d", dir, groups[gi]);
-        if (quantize_model(&m, path, groups[gi])) return printf("quantize: %s\n", sc_error()), 1;
-        if (weights_load(&w, path)) return printf("load int8: %s\n", sc_error()), 1;
+        snprintf(name, sizeof name, "int8-%d", groups[gi]);
+        md_save_load(&m, dir, name, groups[gi], &w);
         char what[64];
         snprintf(what, sizeof what, "int8 group %d, fp16 kv", groups[gi]);
         check_engine(&w, SC_KV_F16, what);
@@ -365,14 +398,16 @@ int main(void) {
         if (gi == 0) {
             /* speculative decoding: FP32 target; drafts: its INT8 twin (agrees often), another random model */
             sc_model m2;
-            model_create(&m2, &cfg);
-            model_init_weights(&m2, 555, 0.08f);
-            snprintf(path, sizeof path, "%s/other", dir);
-            if (model_save(&m2, path)) return printf("save: %s\n", sc_error()), 1;
+            md_tiny(&m2, 128, 555, 0.08f);
+            sc_weights wo, wz;
+            md_save_load(&m2, dir, "other", -1, &wo);
+            model_init_weights(&m2, 1, 0.0f); /* zeros: the always-wrong draft */
+            md_save_load(&m2, dir, "zero", -1, &wz);
             model_free(&m2);
-            sc_weights wo;
-            if (weights_load(&wo, path)) return printf("load: %s\n", sc_error()), 1;
-            sc_engine et = open_cpu(&w32), etw = open_cpu(&w), eo = open_cpu(&wo);
+            sc_engine et = open_cpu(&w32), etw = open_cpu(&w), eo = open_cpu(&wo), ez = open_cpu(&wz);
+            backoff_case(&et, &ez);
+            engine_close(&ez);
+            weights_free(&wz);
             greedy_case(&et, &etw, 0, 4, 1.0f, 128, "int8-twin draft, K=4");
             greedy_case(&et, &etw, 0, 0, 1.0f, 128, "int8-twin draft, adaptive K");
             greedy_case(&et, &eo, 0, 3, 1.0f, 128, "unrelated draft, K=3");
@@ -394,8 +429,6 @@ int main(void) {
     }
     weights_free(&w32);
     model_free(&m);
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) printf("could not remove %s\n", dir);
+    md_remove(dir);
     return check_result("test_infer_spec");
 }

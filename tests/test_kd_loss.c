@@ -107,10 +107,7 @@ static void run_case(const char *name, int k, float alpha, float Tm, int reverse
         int rows[NR] = {0, 1, 2, 3, 4, 5, 250, 251, 252, 253, 254, 255};
         double *gx = TU_NEW(double, NR * C), *gw = TU_NEW(double, V * C);
         float *dxs = TU_NEW(float, NR * C);
-        for (int i = 0; i < NR; i++) {
-            tu_fd_grad(gx + i * C, c.x + rows[i] * C, C, 1e-3f, kd_loss_sum, &c);
-            memcpy(dxs + i * C, dx + rows[i] * C, sizeof(float) * C);
-        }
+        tu_fd_rows(gx, dxs, c.x, dx, rows, NR, C, 1e-3f, kd_loss_sum, &c);
         tu_fd_grad(gw, c.W, V * C, 1e-3f, kd_loss_sum, &c);
         float *ddW = tu_sub(dW, dW0, V * C);
         snprintf(what, sizeof what, "%s: dx vs central finite differences", name);

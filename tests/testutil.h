@@ -88,6 +88,16 @@ static inline void tu_fd_grad(double *g, float *x, int64_t n, float h, tu_loss_f
     }
 }
 
+/* Central differences (tu_fd_grad) of the rows rows[0..nr) of x [., C] into gx [nr, C], and those rows of the
+ * analytic gradient dx gathered into dxs [nr, C] beside them, for tu_relerr(dxs, gx, nr * C). */
+static inline void tu_fd_rows(double *gx, float *dxs, float *x, const float *dx, const int *rows, int nr, int C,
+                              float h, tu_loss_fn loss, void *ctx) {
+    for (int i = 0; i < nr; i++) {
+        tu_fd_grad(gx + (size_t)i * C, x + (size_t)rows[i] * C, C, h, loss, ctx);
+        memcpy(dxs + (size_t)i * C, dx + (size_t)rows[i] * C, sizeof(float) * (size_t)C);
+    }
+}
+
 /* a - b elementwise into a new array (for "accumulated gradient minus its initial value") */
 static inline float *tu_sub(const float *a, const float *b, int64_t n) {
     float *p = TU_NEW(float, n);

@@ -95,6 +95,20 @@ got=$($sc shard-info --ids "$dir/all/train-00000.tok")
 $sc shard-info "$dir/all/train-00000.tok" >"$dir/out" 2>&1 || { fail "shard-info:"; cat "$dir/out"; }
 grep -q "56 documents" "$dir/out" || { fail "shard-info document count:"; cat "$dir/out"; }
 
+# ---- a tokenizer without <|endoftext|> (Llama-2, Mistral): documents end with </s>, files holding "</s>" are skipped ----
+sed 's/<|endoftext|>/<\/s>/g' "$tok" >"$dir/tok-s.json"
+mkdir -p "$dir/two"
+printf 'a = 1\n' >"$dir/two/a.py"
+printf 'b = "</s>"\n' >"$dir/two/b.py"
+if $sc tokenize -t "$dir/tok-s.json" --out "$dir/s" --ext .py --val-fraction 0 "$dir/two" >"$dir/out" 2>&1; then
+  printf '</s>' >"$dir/eos.txt"
+  s_want="$($sc tokenizer encode -t "$dir/tok-s.json" "$dir/two/a.py") $($sc tokenizer encode -t "$dir/tok-s.json" "$dir/eos.txt")"
+  s_got=$($sc shard-info --ids "$dir/s/train-00000.tok")
+  [ "$(echo $s_got)" = "$(echo $s_want)" ] || fail "</s> tokenizer: shard ids '$s_got', want '$s_want' (b.py skipped)"
+else
+  fail "tokenize with a </s> tokenizer:"; cat "$dir/out"
+fi
+
 # ---- --shard-tokens: several train shards, consecutive names, together the same stream ----
 $sc tokenize -t "$tok" --out "$dir/multi" --max-file-size 64KiB --frame-tokens 256 --val-fraction 0 --shard-tokens 1500 \
   "$c" >/dev/null 2>"$dir/err" || { fail "tokenize --shard-tokens:"; cat "$dir/err"; }

@@ -61,11 +61,6 @@ int cmd_eval(int argc, char **argv) {
     if (model_load(&m, dir)) goto fail_nomodel;
 #endif
     if (lora_dir && lora_load(&ad, lora_dir, &m.cfg, dir)) goto fail;
-    if (use_cuda && !strcmp(device_names[device.value], "auto") && config_has_cpu_only_features(&m.cfg)) {
-        /* the CUDA model has no biases or rope_scaling (qwen2, DeepSeek-Coder, Llama-3.x): auto means the CPU */
-        fprintf(stderr, "note: --device auto: %s with biases or rope_scaling runs on the CPU\n", m.cfg.model_type);
-        use_cuda = 0;
-    }
     if (seq <= 0) seq = m.cfg.max_position_embeddings;
     if (seq > m.cfg.max_position_embeddings) {
         sc_fail("--seq %d is longer than the model's context (%d)", seq, m.cfg.max_position_embeddings);

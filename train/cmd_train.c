@@ -386,11 +386,6 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     uint64_t hash = data_source_tokenizer_hash(&probe);
     batch_source_close(&probe);
     if (open_model(r, vocab)) return -1;
-    if (*use_cuda && !strcmp(o->device, "auto") && config_has_cpu_only_features(&r->model.cfg)) {
-        /* the CUDA model has no biases or rope_scaling (qwen2, DeepSeek-Coder, Llama-3.x): auto means the CPU */
-        fprintf(stderr, "note: --device auto: %s with biases or rope_scaling trains on the CPU\n", r->model.cfg.model_type);
-        *use_cuda = 0;
-    }
     if ((o->teacher_logits || o->teacher) && !r->kdp)
         return FAIL("--%s: this build has no distillation (distill/)", o->teacher ? "teacher" : "teacher-logits");
     if ((o->teacher_logits || o->teacher) && check_kd_options(o)) return -1;

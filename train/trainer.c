@@ -42,6 +42,12 @@ int trainer_open(trainer *t, train_backend *b, batch_source *train, batch_source
     if (train->seq != c->seq) return sc_fail("data source serves %d-token windows, the trainer wants %d", train->seq, c->seq);
     if (resume) {
         t->st = *resume;
+        /* a checkpoint of the other engine (CPU: static scale 1; CUDA: dynamic, 2^16 at the start): the scaler
+         * starts afresh for this backend, so a CPU checkpoint does not train FP16 activations unscaled on CUDA */
+        if (resume->scaler.dynamic != c->dynamic_loss_scale) {
+            loss_scale_init(&t->st.scaler, c->dynamic_loss_scale);
+            t->st.scaler.skipped = resume->scaler.skipped; /* the run's count of skipped steps goes on */
+        }
     } else {
         loss_scale_init(&t->st.scaler, c->dynamic_loss_scale);
         t->st.val_loss = NAN;

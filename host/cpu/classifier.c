@@ -16,29 +16,6 @@
  * softmax reads them. 128 rows at V = 32768 measured fastest on a 2-core Zen 5. */
 enum { CLS_CHUNK_VALUES = 1 << 22, CLS_CHUNK_MIN = 64, CLS_CHUNK_MAX = 256 };
 
-/* sum_j exp(l[j] - mx), storing the terms in e when e != NULL. A vectorised float sum over blocks of 1024 terms,
- * the blocks added in double: accurate for any vocabulary size (a double reduction does not vectorise). */
-static double classifier_sumexp(float *e, const float *l, float mx, int V) {
-    double sum = 0.0;
-    for (int j0 = 0; j0 < V; j0 += 1024) {
-        int j1 = V - j0 < 1024 ? V : j0 + 1024;
-        float part = 0.0f;
-        if (e) {
-#pragma omp simd reduction(+ : part)
-            for (int j = j0; j < j1; j++) {
-                float x = vexp(l[j] - mx);
-                e[j] = x;
-                part += x;
-            }
-        } else {
-#pragma omp simd reduction(+ : part)
-            for (int j = j0; j < j1; j++) part += vexp(l[j] - mx);
-        }
-        sum += part;
-    }
-    return sum;
-}
-
 /* Softmax statistics of rows [0, n) of a logits chunk; writes losses and, when dl != NULL, the scaled gradient
  * (softmax - onehot(target)) * loss_scale. dl may equal logits (then the logits are overwritten). A target outside
  * [0, V) counts as ignored: the API has no error path, and an out-of-range id must not read out of bounds. */
@@ -54,7 +31,7 @@ static void classifier_rows(float *losses, float *dl, const float *logits, const
         for (int j = 1; j < V; j++) mx = lr[j] > mx ? lr[j] : mx;
         float target_logit = counted ? lr[tgt] : 0.0f; /* read before dl (maybe == logits) is written */
         /* dl != NULL: keep the exponentials there (it may be lr itself: each element is read before written) */
-        double sum = classifier_sumexp(dl ? dl + (int64_t)r * V : NULL, lr, mx, V);
+        double sum = vexp_sum(dl ? dl + (int64_t)r * V : NULL, lr, mx, 1.0f, V);
         if (dl) {
             float *dr = dl + (int64_t)r * V;
             if (counted) {

@@ -20,39 +20,17 @@
 
 enum { KD_CHUNK_VALUES = 1 << 22, KD_CHUNK_MIN = 16, KD_CHUNK_MAX = 256, KD_MAXK = 1024 };
 
-/* sum_j exp((l[j] - mx) * s) into e[j]; float blocks of 1024 added in double (as classifier.c). */
-static double kd_sumexp(float *e, const float *l, float mx, float s, int V) {
-    double sum = 0.0;
-    for (int j0 = 0; j0 < V; j0 += 1024) {
-        int j1 = V - j0 < 1024 ? V : j0 + 1024;
-        float part = 0.0f;
-        if (e) {
-#pragma omp simd reduction(+ : part)
-            for (int j = j0; j < j1; j++) {
-                float v = vexp((l[j] - mx) * s);
-                e[j] = v;
-                part += v;
-            }
-        } else {
-#pragma omp simd reduction(+ : part)
-            for (int j = j0; j < j1; j++) part += vexp((l[j] - mx) * s);
-        }
-        sum += part;
-    }
-    return sum;
-}
-
 /* One row: z = student logits [V], dr = dlogits out [V]. Returns the row's loss; *ce its cross-entropy. */
 static double kd_row(float *dr, double *ce, const float *z, int tgt, const int32_t *ids, const float *ta, float tl,
                      int k, int V, float alpha, float Temp, int reverse, float loss_scale) {
     float mx = z[0];
 #pragma omp simd reduction(max : mx)
     for (int j = 1; j < V; j++) mx = z[j] > mx ? z[j] : mx;
-    double sum1 = kd_sumexp(NULL, z, mx, 1.0f, V);
+    double sum1 = vexp_sum(NULL, z, mx, 1.0f, V);
     *ce = (double)mx + log(sum1) - (double)z[tgt];
     const float invT = 1.0f / Temp;
     /* student at temperature T: e_j = exp((z_j - mx)/T) kept in dr */
-    double ZT = kd_sumexp(dr, z, mx, invT, V);
+    double ZT = vexp_sum(dr, z, mx, invT, V);
     double e_top[KD_MAXK], stail = 0.0;
     for (int i = 0; i < k; i++) e_top[i] = dr[ids[i]], dr[ids[i]] = 0.0f;
     const int has_tail = k < V;

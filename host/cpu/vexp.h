@@ -36,4 +36,28 @@ static inline float vexp(float x) {
     return p * s.f;
 }
 
+/* sum_j exp((l[j] - mx) * s) over j < V, storing the terms in e when e != NULL: the softmax denominator of the
+ * classifier (s = 1) and of the distillation loss (s = 1/T). A vectorised float sum over blocks of 1024 terms, the
+ * blocks added in double: accurate for any vocabulary size (a double reduction does not vectorise). */
+static inline double vexp_sum(float *e, const float *l, float mx, float s, int V) {
+    double sum = 0.0;
+    for (int j0 = 0; j0 < V; j0 += 1024) {
+        int j1 = V - j0 < 1024 ? V : j0 + 1024;
+        float part = 0.0f;
+        if (e) {
+#pragma omp simd reduction(+ : part)
+            for (int j = j0; j < j1; j++) {
+                float x = vexp((l[j] - mx) * s);
+                e[j] = x;
+                part += x;
+            }
+        } else {
+#pragma omp simd reduction(+ : part)
+            for (int j = j0; j < j1; j++) part += vexp((l[j] - mx) * s);
+        }
+        sum += part;
+    }
+    return sum;
+}
+
 #endif

@@ -109,30 +109,46 @@ static inline float *gt_randn_half(sc_rng *r, int64_t n, double scale) {
     return x;
 }
 
+/* ||a - ref||^2 into *num and ||ref||^2 into *den, in double; -1 when a holds a NaN or inf */
+static inline int gt_sq_sums(const float *a, const float *ref, int64_t n, double *num, double *den) {
+    *num = *den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(a[i])) return -1;
+        double d = (double)a[i] - ref[i];
+        *num += d * d;
+        *den += (double)ref[i] * ref[i];
+    }
+    return 0;
+}
+
 /* ||a - ref|| / ||ref|| in double (absolute when ref is zero); +inf when a holds a NaN or inf */
 static inline double gt_relerr(const float *a, const float *ref, int64_t n) {
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(a[i])) return INFINITY;
-        double d = (double)a[i] - ref[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
+    double num, den;
+    if (gt_sq_sums(a, ref, n, &num, &den)) return INFINITY;
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
 /* gt_relerr with the denominator at least rms_floor * sqrt(n): for a reference that is zero up to rounding (the
  * attention gradients of a one-token sequence), where a relative error would only compare two roundings */
 static inline double gt_relerr_floor(const float *a, const float *ref, int64_t n, double rms_floor) {
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(a[i])) return INFINITY;
-        double d = (double)a[i] - ref[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    double fl = rms_floor * rms_floor * (double)n;
+    double num, den, fl = rms_floor * rms_floor * (double)n;
+    if (gt_sq_sums(a, ref, n, &num, &den)) return INFINITY;
     return sqrt(num / (den > fl ? den : fl));
+}
+
+/* The parameter tensor of m whose gradient in got (laid out as m's parameters) is furthest from ref by gt_relerr,
+ * each one beyond tol printed: its error, and its name in *name. */
+static inline double gt_worst_grad(const sc_model *m, const float *got, const float *ref, double tol,
+                                   const char **name) {
+    double worst = 0;
+    *name = "";
+    for (int i = 0; i < m->ntensors; i++) {
+        const sc_param *p = &m->table[i];
+        double e = gt_relerr(got + p->offset, ref + p->offset, p->numel);
+        if (!(e <= worst)) worst = e, *name = p->name;
+        if (!(e <= tol)) printf("     grad %-48s err %.3g\n", p->name, e);
+    }
+    return worst;
 }
 
 static inline double gt_maxabs(const float *a, const float *ref, int64_t n) {

@@ -15,8 +15,8 @@ dir=$(mktemp -d /tmp/sc_infer_cuda_emu.XXXXXX)
 # emulator has none unless given) turns on the per-GPU cache, as on a real GPU: choices are made once and shared
 # by this script's runs (full, offload, resume). The cache is this run's own, not the user's or another test's.
 export SC_EMU_UUID=5c5c0de0000000000000000000000001 XDG_CACHE_HOME="$dir/cache"
-pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+. "$src/tests/serve_start.sh"
+trap serve_cleanup EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 export OMP_NUM_THREADS=2
@@ -81,16 +81,8 @@ PY
 for kv in f16 q8; do
 # to a file, not a shell variable: a random model may emit a NUL byte, which the shell would drop
 $sc complete --model "$dir/fp32" --device cuda --kv $kv --prompt "int main(" -n 10 >"$dir/want" 2>/dev/null
-: >"$dir/serve.log" # emptied before the fork: the wait below must not read an earlier server's port
-$sc serve --model "$dir/fp32" --device cuda --kv $kv --port 0 --parallel 2 2>"$dir/serve.log" &
-pid=$!
-port=
-for i in $(seq 300); do
-  port=$(sed -n 's/.*listening on http:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$dir/serve.log")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-if [ -z "$port" ]; then fail "serve --device cuda --kv $kv did not start: $(cat "$dir/serve.log")"
+if ! try_start --model "$dir/fp32" --device cuda --kv $kv --parallel 2; then
+  fail "serve --device cuda --kv $kv did not start: $(cat "$dir/serve.log")"
 else
   for r in 1 2 3; do
     curl -s -o "$dir/body" "http://127.0.0.1:$port/completion" \
@@ -105,9 +97,7 @@ sys.stdout.buffer.write(sys.stdin.buffer.read().decode("utf-8", "byte").replace(
     [ "$got" = "$want_clean" ] || fail "serve --kv $kv request $r: '$got' differs from complete '$want_clean'"
   done
   grep -q "cuda engine: .*($kv, 2 x " "$dir/serve.log" || fail "serve did not plan 2 $kv KV caches: $(cat "$dir/serve.log")"
-  kill "$pid"
-  wait "$pid" 2>/dev/null
-  pid=
+  stop
 fi
 done
 
@@ -126,47 +116,26 @@ if [ -n "$mk" ] && [ -x "$mk" ]; then
   for k in a b; do
     $sc complete --model "$dir/fp32" --device cuda --prompt "int main(" -n 10 --lora "$dir/l$k" >"$dir/want_$k" 2>/dev/null
   done
-  : >"$dir/serve.log" # emptied before the fork: the wait below must not read an earlier server's port
-  $sc serve --model "$dir/fp32" --device cuda --port 0 --parallel 2 --lora "A=$dir/la" --lora "B=$dir/lb" \
-    2>"$dir/serve.log" &
-  pid=$!
-  port=
-  for i in $(seq 300); do
-    port=$(sed -n 's/.*listening on http:\/\/[0-9.]*:\([0-9]*\).*/\1/p' "$dir/serve.log")
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
-  if [ -z "$port" ]; then fail "serve --device cuda --lora did not start: $(cat "$dir/serve.log")"
+  if ! try_start --model "$dir/fp32" --device cuda --parallel 2 --lora "A=$dir/la" --lora "B=$dir/lb"; then
+    fail "serve --device cuda --lora did not start: $(cat "$dir/serve.log")"
   else
-    /usr/bin/python3 - "$port" "$dir" <<'PY' || fail "serve --device cuda --lora (log: $(tail -2 "$dir/serve.log"))"
-import codecs, http.client, json, sys, threading
+    /usr/bin/python3 - "$port" "$dir" "$src/tests" <<'PY' || fail "serve --device cuda --lora (log: $(tail -2 "$dir/serve.log"))"
+import sys
 port, d = int(sys.argv[1]), sys.argv[2]
-codecs.register_error("byte", lambda e: ("\ufffd", e.start + 1))
-def rd(n): return open(f"{d}/{n}", "rb").read().decode("utf-8", "byte").replace("\0", "\ufffd").removesuffix("\n")
+sys.path.insert(0, sys.argv[3])
+from serve_client import concurrently, request, server_text
+def rd(n): return server_text(f"{d}/{n}")
 jobs = [("a", [{"id": 0, "scale": 1}]), ("b", [{"id": 1, "scale": 1}]), ("a", [{"id": 0, "scale": 1}]),
         ("b", [{"id": 1, "scale": 1}])]
-out, errs = [None] * len(jobs), []
-def run(i):
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-        c.request("POST", "/completion", json.dumps({"prompt": "int main(", "n_predict": 10, "temperature": 0,
-                                                    "lora": jobs[i][1]}))
-        r = c.getresponse()
-        out[i] = (r.status, json.loads(r.read()))
-    except Exception as e:
-        errs.append(repr(e))
-ts = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-for t in ts: t.start()
-for t in ts: t.join()
-assert not errs, errs
-for (k, _), (st, o) in zip(jobs, out):
-    assert st == 200 and o["content"] == rd("want_" + k), (k, st, o, rd("want_" + k))
+out = concurrently(lambda i: request(port, "POST", "/completion", {"prompt": "int main(", "n_predict": 10,
+                                                                  "temperature": 0, "lora": jobs[i][1]}, timeout=300),
+                   len(jobs))
+for (k, _), o in zip(jobs, out):
+    assert o["content"] == rd("want_" + k), (k, o, rd("want_" + k))
 assert rd("want_a") != rd("want_b")
 print("serve --device cuda --lora: 4 concurrent requests with adapters A/B = complete --device cuda --lora")
 PY
-    kill "$pid"
-    wait "$pid" 2>/dev/null
-    pid=
+    stop
   fi
 fi
 

@@ -19,6 +19,7 @@
 #include "infer/quantize.h"
 #include "host/error.h"
 #include "tests/gpu/gpu_test.h"
+#include "tests/model_dir.h"
 #include "host/device_probe.h"
 #include "host/model.h"
 
@@ -28,13 +29,6 @@ enum { P = 20, G = 32, CTX = 64 };
 
 /* the KV cache type of every engine the cases below open (the CPU reference: FP32 for f16, else the same type) */
 static int g_kv = SC_KV_F16;
-
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
 
 static void open_or_die(sc_engine *e, const sc_weights *w, const sc_engine_opts *o) {
     if (engine_open(e, w, o)) {
@@ -59,11 +53,11 @@ static void cpu_run(const sc_weights *w, const int32_t *prompt, float *pre, floa
     engine_kv_create(&e, &kv, CTX);
     int V = w->cfg.vocab_size;
     fwd(&e, &kv, prompt, P, NULL, pre);
-    int32_t id = argmax(pre + (size_t)(P - 1) * V, V);
+    int32_t id = md_argmax(pre + (size_t)(P - 1) * V, V);
     for (int g = 0; g < G; g++) {
         seq[g] = id;
         fwd(&e, &kv, &id, 1, dec + (size_t)g * V, NULL);
-        id = argmax(dec + (size_t)g * V, V);
+        id = md_argmax(dec + (size_t)g * V, V);
     }
     kv_free(&kv);
     engine_close(&e);
@@ -100,8 +94,8 @@ static void compare(const char *name, const run_out *gpu, const run_out *cpu, co
     tu_check(what, gt_relerr(gpu->pre, cpu->pre, (int64_t)P * V), tol_pre);
     snprintf(what, sizeof what, "%s: decode logits, %d steps, rel L2", name, G);
     tu_check(what, gt_relerr(gpu->dec, cpu->dec, (int64_t)G * V), tol_dec);
-    int agree = argmax(gpu->pre + (size_t)(P - 1) * V, V) == seq[0];
-    for (int g = 0; g + 1 < G; g++) agree += argmax(gpu->dec + (size_t)g * V, V) == seq[g + 1];
+    int agree = md_argmax(gpu->pre + (size_t)(P - 1) * V, V) == seq[0];
+    for (int g = 0; g + 1 < G; g++) agree += md_argmax(gpu->dec + (size_t)g * V, V) == seq[g + 1];
     snprintf(what, sizeof what, "%s: greedy agreement %d/%d (err = 1 - rate)", name, agree, G);
     tu_check(what, 1.0 - (double)agree / G, 1.0 - min_agree);
 }
@@ -313,13 +307,8 @@ static void open_variant_case(const char *dir) {
     sc_rng r;
     rng_seed(&r, 78);
     gt_model_random_norms(&m, &r);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/llama3", dir);
     sc_weights w;
-    if (model_save(&m, path) || weights_load(&w, path)) {
-        printf("llama3 variant: %s\n", sc_error());
-        exit(1);
-    }
+    md_save_load(&m, dir, "llama3", -1, &w);
     int V = cfg.vocab_size;
     int32_t prompt[64], seq[G];
     for (int i = 0; i < 64; i++) prompt[i] = (int32_t)rng_below(&r, (uint64_t)V);
@@ -352,15 +341,12 @@ static void open_variant_case(const char *dir) {
             if (strstr(m.table[i].name, ".bias"))
                 for (int64_t j = 0; j < m.table[i].numel; j++)
                     m.params[m.table[i].offset + j] = (float)rng_normal(&r) * 0.3f;
-        char p8[4300];
-        snprintf(path, sizeof path, "%s/bias%d", dir, variant);
-        snprintf(p8, sizeof p8, "%s/bias%d-int8", dir, variant);
-        sc_weights w8;
-        if (model_save(&m, path) || weights_load(&w, path) || quantize_model(&m, p8, 0) || weights_load(&w8, p8)) {
-            printf("bias variant: %s\n", sc_error());
-            exit(1);
-        }
         char name[96];
+        snprintf(name, sizeof name, "bias%d", variant);
+        md_save_load(&m, dir, name, -1, &w);
+        snprintf(name, sizeof name, "bias%d-int8", variant);
+        sc_weights w8;
+        md_save_load(&m, dir, name, 0, &w8);
         run_out g = run_alloc(V), c = run_alloc(V), nob = run_alloc(V);
         cpu_run(&w, prompt, c.pre, c.dec, seq);
         cuda_run(&w, "fp16", 0, prompt, seq, g.pre, g.dec, NULL);
@@ -369,13 +355,9 @@ static void open_variant_case(const char *dir) {
         /* the biases are not a no-op: the same model with them zeroed gives other logits */
         for (int i = 0; i < m.ntensors; i++)
             if (strstr(m.table[i].name, ".bias")) memset(m.params + m.table[i].offset, 0, sizeof(float) * m.table[i].numel);
-        char pz[4300];
-        snprintf(pz, sizeof pz, "%s/bias%d-zero", dir, variant);
+        snprintf(name, sizeof name, "bias%d-zero", variant);
         sc_weights wz;
-        if (model_save(&m, pz) || weights_load(&wz, pz)) {
-            printf("bias variant (zeroed): %s\n", sc_error());
-            exit(1);
-        }
+        md_save_load(&m, dir, name, -1, &wz);
         cuda_run(&wz, "fp16", 0, prompt, seq, nob.pre, nob.dec, NULL);
         snprintf(name, sizeof name, "%s: zeroed biases change the logits (1 - min(rel L2 / 1e-2, 1))",
                  variant ? "llama" : "qwen2");
@@ -477,33 +459,19 @@ int main(void) {
     kernel_case(21, 352, 128, 2, &kr); /* groups of 128, 128, 96 */
     kernel_case(64, 1152, 64, 1, &kr);
     kernel_case(5, 64, 32, 2, &kr); /* fewer words per row than lanes */
-    sc_config cfg;
-    config_preset(&cfg, "tiny");
-    cfg.max_position_embeddings = CTX;
     sc_model m;
-    model_create(&m, &cfg);
-    model_init_weights(&m, 1234, 0.08f);
+    md_tiny(&m, CTX, 1234, 0.08f);
     sc_rng r;
     rng_seed(&r, 99);
     gt_model_random_norms(&m, &r);
-    int V = cfg.vocab_size;
+    int V = m.cfg.vocab_size;
     int32_t prompt[64];
     for (int i = 0; i < 64; i++) prompt[i] = (int32_t)rng_below(&r, (uint64_t)V);
 
-    char dir[] = "/tmp/sc_test_cuda_infer.XXXXXX", p32[4200], p8[4200], p8g[4200];
-    if (!mkdtemp(dir)) return 1;
-    snprintf(p32, sizeof p32, "%s/fp32", dir);
-    snprintf(p8, sizeof p8, "%s/int8", dir);
-    snprintf(p8g, sizeof p8g, "%s/int8g32", dir);
-    if (model_save(&m, p32) || quantize_model(&m, p8, 0) || quantize_model(&m, p8g, 32)) {
-        printf("writing the models: %s\n", sc_error());
-        return 1;
-    }
+    char dir[] = "/tmp/sc_test_cuda_infer.XXXXXX";
     sc_weights w32, w8, w8g;
-    if (weights_load(&w32, p32) || weights_load(&w8, p8) || weights_load(&w8g, p8g)) {
-        printf("weights_load: %s\n", sc_error());
-        return 1;
-    }
+    md_twins(&m, dir, &w32, &w8);
+    md_save_load(&m, dir, "int8g32", 32, &w8g);
     int32_t seq[G];
     char chosen[16];
     run_out gpu = run_alloc(V), other = run_alloc(V), ref32 = run_alloc(V), cpu;
@@ -576,8 +544,6 @@ int main(void) {
     weights_free(&w32), weights_free(&w8), weights_free(&w8g);
     open_variant_case(dir);
     model_free(&m);
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd)) printf("note: could not remove %s\n", dir);
+    md_remove(dir);
     return tu_finish("test_infer_engine");
 }

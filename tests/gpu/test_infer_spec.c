@@ -11,6 +11,7 @@
 #include "infer/quantize.h"
 #include "host/error.h"
 #include "tests/gpu/gpu_test.h"
+#include "tests/model_dir.h"
 #include "host/model.h"
 
 #include <cuda_runtime_api.h>
@@ -137,34 +138,24 @@ static void plan_on_device(const sc_weights *w8) {
 
 int main(void) {
     gt_require_device("test_infer_spec");
-    sc_config cfg;
-    config_preset(&cfg, "tiny");
-    cfg.max_position_embeddings = CTX;
     sc_model m;
-    model_create(&m, &cfg);
-    model_init_weights(&m, 4321, 0.08f);
+    md_tiny(&m, CTX, 4321, 0.08f);
     sc_rng r;
     rng_seed(&r, 17);
     gt_model_random_norms(&m, &r);
-    int V = cfg.vocab_size;
+    int V = m.cfg.vocab_size;
     int32_t ids[P + K], wrong[4];
     for (int i = 0; i < P + K; i++) ids[i] = (int32_t)rng_below(&r, (uint64_t)V);
     for (int i = 0; i < 4; i++) wrong[i] = (int32_t)rng_below(&r, (uint64_t)V);
-    char dir[] = "/tmp/sc_test_cuda_spec.XXXXXX", p32[4200], p8[4200];
-    if (!mkdtemp(dir)) return 1;
-    snprintf(p32, sizeof p32, "%s/fp32", dir);
-    snprintf(p8, sizeof p8, "%s/int8", dir);
-    if (model_save(&m, p32) || quantize_model(&m, p8, 0)) printf("writing the models: %s\n", sc_error()), exit(1);
+    char dir[] = "/tmp/sc_test_cuda_spec.XXXXXX";
     sc_weights w32, w8;
-    if (weights_load(&w32, p32) || weights_load(&w8, p8)) printf("weights_load: %s\n", sc_error()), exit(1);
+    md_twins(&m, dir, &w32, &w8);
     spec_case(&w32, "fp16", ids, wrong);
     spec_case(&w8, "int8", ids, wrong);
     plan_304m_with_draft();
     plan_on_device(&w8);
     weights_free(&w32), weights_free(&w8);
     model_free(&m);
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd)) printf("note: could not remove %s\n", dir);
+    md_remove(dir);
     return tu_finish("test_infer_spec");
 }

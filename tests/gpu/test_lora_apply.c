@@ -14,8 +14,7 @@
 #include "host/model.h"
 #include "infer/quantize.h"
 #include "tests/gpu/gpu_test.h"
-
-#include <sys/stat.h>
+#include "tests/model_dir.h"
 
 enum { P = 20, G = 16, CTX = 64 };
 
@@ -61,26 +60,6 @@ static void kernel_case(sc_rng *r, int T, int rows, int cols, int rank, int ldy,
     free(x), free(A), free(B), free(y0), free(ref), free(got), free(h), free(one);
 }
 
-/* a random adapter (B ~ N(0, bstd^2)), written in the PEFT layout and read back */
-static void make_adapter(sc_lora *out, const sc_config *cfg, const char *dir, const char *name, uint64_t seed,
-                         double bstd, unsigned targets, int rank) {
-    sc_lora ad;
-    if (lora_create(&ad, cfg, rank, 2.0f * rank, targets, 0.0f, NULL)) printf("%s\n", sc_error()), exit(1);
-    lora_init_weights(&ad, seed);
-    sc_rng r;
-    rng_seed(&r, seed + 77);
-    for (int l = 0; l < ad.nlayers; l++)
-        for (int t = 0; t < LORA_NTARGETS; t++) {
-            float *b = lora_b(&ad, l, t);
-            for (int64_t i = 0; b && i < (int64_t)ad.out[t] * ad.rank; i++) b[i] = (float)(bstd * rng_normal(&r));
-        }
-    char p[4200];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    mkdir(p, 0755);
-    if (lora_save(&ad, p) || lora_load(out, p, cfg, NULL)) printf("adapter %s: %s\n", p, sc_error()), exit(1);
-    lora_free(&ad);
-}
-
 typedef struct {
     const char *device, *precision;
     int no_graphs;
@@ -108,13 +87,6 @@ static void run(const sc_weights *w, const run_opts *ro, const sc_lora_set *sets
     engine_close(&e);
 }
 
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
-
 int main(void) {
     gt_require_device("test_lora_apply");
     unsetenv("SMALLCODER_CUDA_GRAPHS");
@@ -125,26 +97,19 @@ int main(void) {
     kernel_case(&kr, 12, 96, 128, 8, 96, 0);
     kernel_case(&kr, 3, 200, 352, 16, 448, 248);
 
-    sc_config cfg;
-    config_preset(&cfg, "tiny");
-    cfg.max_position_embeddings = CTX;
     sc_model m;
-    model_create(&m, &cfg);
-    model_init_weights(&m, 4321, 0.08f);
+    md_tiny(&m, CTX, 4321, 0.08f);
+    sc_config cfg = m.cfg;
     sc_rng r;
     rng_seed(&r, 17);
     gt_model_random_norms(&m, &r);
-    char dir[] = "/tmp/sc_test_cuda_lora.XXXXXX", p32[4200], p8[4200];
-    if (!mkdtemp(dir)) return 1;
-    snprintf(p32, sizeof p32, "%s/fp32", dir);
-    snprintf(p8, sizeof p8, "%s/int8", dir);
+    char dir[] = "/tmp/sc_test_cuda_lora.XXXXXX";
     sc_weights w32, w8;
-    if (model_save(&m, p32) || quantize_model(&m, p8, 0) || weights_load(&w32, p32) || weights_load(&w8, p8))
-        return printf("models: %s\n", sc_error()), 1;
-    sc_lora a, b, z;
-    make_adapter(&a, &cfg, dir, "a", 1, 0.2, LORA_ALL_TARGETS, 4);
-    make_adapter(&b, &cfg, dir, "b", 2, 0.2, (1u << LORA_K) | (1u << LORA_O) | (1u << LORA_UP), 8);
-    make_adapter(&z, &cfg, dir, "z", 3, 0.0, LORA_ALL_TARGETS, 4);
+    md_twins(&m, dir, &w32, &w8);
+    sc_lora a, b, z; /* B drawn from seed + 77 */
+    md_adapter(&a, &cfg, dir, "a", 1, 78, 0.2, LORA_ALL_TARGETS, 4, NULL);
+    md_adapter(&b, &cfg, dir, "b", 2, 79, 0.2, (1u << LORA_K) | (1u << LORA_O) | (1u << LORA_UP), 8, NULL);
+    md_adapter(&z, &cfg, dir, "z", 3, 80, 0.0, LORA_ALL_TARGETS, 4, NULL);
     const sc_lora *ab[2] = {&a, &b}, *zs[1] = {&z};
     int V = cfg.vocab_size;
     int32_t prompt[P], seq[G];
@@ -164,8 +129,7 @@ int main(void) {
         run(w, &gpu, &none, 1, prompt, seq, pre[2], dec[2], NULL);
         double ep = gt_relerr(pre[1], pre[0], (int64_t)P * V), ed = gt_relerr(dec[1], dec[0], (int64_t)G * V);
         double moved = gt_relerr(pre[2], pre[1], (int64_t)P * V);
-        int agree = 0;
-        for (int g = 0; g < G; g++) agree += argmax(dec[1] + (size_t)g * V, V) == argmax(dec[0] + (size_t)g * V, V);
+        int agree = md_argmax_agreement(dec[1], dec[0], G, V);
         printf("%s base + 2 adapters (scales 1, 0.5): CUDA vs CPU rel L2 prefill %.2e, decode %.2e, greedy %d/%d; "
                "adapters vs none %.3f; adapters in the arena %.1f KiB\n", prec, ep, ed, agree, G, moved, lb / 1024.0);
         snprintf(what, sizeof what, "%s + adapters: CUDA vs CPU prefill logits rel L2", prec);
@@ -248,8 +212,6 @@ int main(void) {
     lora_free(&a), lora_free(&b), lora_free(&z);
     weights_free(&w32), weights_free(&w8);
     model_free(&m);
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) printf("could not remove %s\n", dir);
+    md_remove(dir);
     return tu_finish("test_lora_apply");
 }

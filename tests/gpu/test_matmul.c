@@ -2,7 +2,9 @@
  * dW += scale dy^T x in FP32, by each GEMM candidate forced in turn (cuBLAS GemmEx, staged SGEMM, the SIMT kernel)
  * and by the automatic choice. Inputs are FP16 values on both sides, so only the accumulation order and the FP16
  * rounding of y/dx differ: tolerance 2e-3 for FP16 outputs, 1e-5 for the FP32 dW. Then the bias add (kn_bias_forward,
- * the inference engine's q/k/v, o and MLP biases) against bias_forward. */
+ * the q/k/v, o and MLP biases of the inference engine and the training model) against bias_forward, and the bias
+ * gradient (kn_bias_backward: FP32 column sums of FP16 dy, accumulated, scaled) against bias_backward, 1e-5, with
+ * two runs bit-identical. */
 #include "tests/gpu/gpu_test.h"
 #include "host/cpu/ops.h"
 
@@ -67,6 +69,32 @@ static void bias_case(sc_rng *r, int T, int out) {
     free(y), free(b), free(got);
 }
 
+/* kn_bias_backward against bias_backward: db += scale * sum_t dy, only the FP32 summation order differs */
+static void bias_grad_case(sc_rng *r, int T, int out) {
+    float *dy = gt_randn_half(r, (int64_t)T * out, 1.0), *db0 = tu_randn(r, out, 1.0), *db = tu_copy(db0, out);
+    bias_backward(db, dy, T, out);
+    kn_half *ddy = gt_up_half(dy, (int64_t)T * out);
+    float *ddb = gt_up_f32(db0, out), *ddb2 = gt_up_f32(db0, out);
+    kn_bias_backward(ddb, 1.0f, ddy, T, out, 0);
+    kn_bias_backward(ddb2, 1.0f, ddy, T, out, 0);
+    float *got = TU_NEW(float, out), *got2 = TU_NEW(float, out), *got3 = TU_NEW(float, out);
+    gt_down_f32(got, ddb, out);
+    gt_down_f32(got2, ddb2, out);
+    float *a = tu_sub(got, db0, out), *ref = tu_sub(db, db0, out);
+    char name[96];
+    snprintf(name, sizeof name, "bias backward T=%d out=%d (accumulated)", T, out);
+    tu_check(name, gt_relerr(a, ref, out), 1e-5);
+    snprintf(name, sizeof name, "bias backward T=%d out=%d: two runs bit-identical", T, out);
+    tu_check(name, gt_bitdiff(got, got2, sizeof(float) * (size_t)out), 0.0);
+    kn_bias_backward(ddb, 2.0f, ddy, T, out, 0); /* scale 2: adds twice the sums */
+    gt_down_f32(got3, ddb, out);
+    for (int i = 0; i < out; i++) got3[i] -= got[i], ref[i] *= 2.0f;
+    snprintf(name, sizeof name, "bias backward T=%d out=%d: scale 2", T, out);
+    tu_check(name, gt_relerr(got3, ref, out), 1e-5);
+    GT_FREE(ddy), GT_FREE(ddb), GT_FREE(ddb2);
+    free(dy), free(db0), free(db), free(got), free(got2), free(got3), free(a), free(ref);
+}
+
 int main(void) {
     gt_require_device("test_matmul");
     sc_rng r;
@@ -74,6 +102,9 @@ int main(void) {
     bias_case(&r, 1, 64);
     bias_case(&r, 37, 352); /* a prefill chunk */
     bias_case(&r, 3, 1152 + 2 * 288);
+    bias_grad_case(&r, 1, 64);
+    bias_grad_case(&r, 37, 100); /* columns not a multiple of the block's 32 */
+    bias_grad_case(&r, 129, 1152 + 2 * 288);
     kn_blas *b = kn_blas_create(0, NULL, 0, NULL, 0);
     const kn_gemm_algo algos[] = {KN_GEMM_CUBLAS, KN_GEMM_SGEMM, KN_GEMM_SIMT, KN_GEMM_AUTO};
     for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {

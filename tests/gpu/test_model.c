@@ -68,14 +68,8 @@ static void model_case(const char *preset, int layers, int T, float std, uint64_
     tu_check(name, fabs(gloss - loss) / counted, 2e-3);
     snprintf(name, sizeof name, "model %s %s: logits", preset, path);
     tu_check(name, gt_relerr(glogits, logits, (int64_t)T * V), 1e-2);
-    double worst = 0;
-    const char *worst_name = "";
-    for (int i = 0; i < m.ntensors; i++) {
-        const sc_param *p = &m.table[i];
-        double e = gt_relerr(g1 + p->offset, grads + p->offset, p->numel);
-        if (!(e <= worst)) worst = e, worst_name = p->name;
-        if (!(e <= 2e-2)) printf("     grad %-48s err %.3g\n", p->name, e);
-    }
+    const char *worst_name;
+    double worst = gt_worst_grad(&m, g1, grads, 2e-2, &worst_name);
     snprintf(name, sizeof name, "model %s %s: worst gradient tensor (%s)", preset, path, worst_name);
     tu_check(name, worst, 2e-2);
     snprintf(name, sizeof name, "model %s %s: gradients of two runs bit-identical", preset, path);

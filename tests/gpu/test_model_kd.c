@@ -93,14 +93,8 @@ static void kd_model_case(int T, int k, int reserve_k, int reverse, float alpha,
     tu_check(name, fabs(gl - loss) / counted, 2e-3);
     snprintf(name, sizeof name, "model_kd k=%d: mean CE (abs; cpu %.6f gpu %.6f)", k, ce / counted, gce / counted);
     tu_check(name, fabs(gce - ce) / counted, 2e-3);
-    double worst = 0;
-    const char *worst_name = "";
-    for (int i = 0; i < m.ntensors; i++) {
-        const sc_param *p = &m.table[i];
-        double e = gt_relerr(g1 + p->offset, grads + p->offset, p->numel);
-        if (!(e <= worst)) worst = e, worst_name = p->name;
-        if (!(e <= 2e-2)) printf("     grad %-48s err %.3g\n", p->name, e);
-    }
+    const char *worst_name;
+    double worst = gt_worst_grad(&m, g1, grads, 2e-2, &worst_name);
     snprintf(name, sizeof name, "model_kd k=%d: worst gradient tensor (%s)", k, worst_name);
     tu_check(name, worst, 2e-2);
     snprintf(name, sizeof name, "model_kd k=%d: two runs bit-identical (loss and gradients)", k);
