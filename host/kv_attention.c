@@ -29,7 +29,8 @@ enum {
 
 /* ---- cached rows to FP32 tiles ----
  * A tile is KV_CH rows of hdp floats: rows [j0, j0 + n) of one KV head as FP32 (the values kv_dequant_row gives),
- * each padded with zeros from hd to hdp, and zero rows from n on. Positions are nkv*hd values apart (4 KB with 16
+ * each padded with zeros from hd to hdp, then zero rows up to nz (the kernels' score blocks of 16 or 8 rows read
+ * whole blocks; rows past the last block with a valid position, and value rows past n, are never read). Positions are nkv*hd values apart (4 KB with 16
  * FP16 heads of 128), so each row can sit on a page of its own, where the hardware prefetcher does not follow: the
  * same row of the next chunk is prefetched by hand while this one is converted (rows below npf exist). */
 
@@ -41,11 +42,11 @@ typedef struct {
     int type, hd, qb, hdp;
 } kv_src;
 
-typedef void (*tile_fn)(const kv_src *src, int n, int npf, float *tile);
+typedef void (*tile_fn)(const kv_src *src, int n, int nz, int npf, float *tile);
 typedef void (*row_fn)(const uint8_t *src, const uint16_t *sc, int hd, int qb, float *out);
 
 /* the shared loop: row() is a constant in each caller, so it is inlined there */
-__attribute__((always_inline)) static inline void tile_loop(row_fn row, const kv_src *src, int n, int npf,
+__attribute__((always_inline)) static inline void tile_loop(row_fn row, const kv_src *src, int n, int nz, int npf,
                                                             float *tile) {
     for (int j = 0; j < n; j++) {
         float *t = tile + (size_t)j * src->hdp;
@@ -57,7 +58,7 @@ __attribute__((always_inline)) static inline void tile_loop(row_fn row, const kv
             src->qb, t);
         for (int c = src->hd; c < src->hdp; c++) t[c] = 0.0f;
     }
-    if (n < KV_CH) memset(tile + (size_t)n * src->hdp, 0, (size_t)(KV_CH - n) * src->hdp * sizeof(float));
+    if (n < nz) memset(tile + (size_t)n * src->hdp, 0, (size_t)(nz - n) * src->hdp * sizeof(float));
 }
 
 static inline void row_f32(const uint8_t *src, const uint16_t *sc, int hd, int qb, float *out) {
@@ -74,12 +75,12 @@ static inline void row_q4(const uint8_t *src, const uint16_t *sc, int hd, int qb
     kv_dequant_row(SC_KV_Q4, src, sc, hd, qb, out);
 }
 
-static void tile_scalar(const kv_src *src, int n, int npf, float *tile) {
+static void tile_scalar(const kv_src *src, int n, int nz, int npf, float *tile) {
     switch (src->type) {
-    case SC_KV_F32: tile_loop(row_f32, src, n, npf, tile); break;
-    case SC_KV_F16: tile_loop(row_f16, src, n, npf, tile); break;
-    case SC_KV_Q8: tile_loop(row_q8, src, n, npf, tile); break;
-    default: tile_loop(row_q4, src, n, npf, tile); break;
+    case SC_KV_F32: tile_loop(row_f32, src, n, nz, npf, tile); break;
+    case SC_KV_F16: tile_loop(row_f16, src, n, nz, npf, tile); break;
+    case SC_KV_Q8: tile_loop(row_q8, src, n, nz, npf, tile); break;
+    default: tile_loop(row_q4, src, n, nz, npf, tile); break;
     }
 }
 
@@ -133,21 +134,21 @@ INL T512 void row_f16_avx512(const uint8_t *src, const uint16_t *sc, int hd, int
     (void)sc, (void)qb;
 }
 
-T256 static void tile_avx2(const kv_src *src, int n, int npf, float *tile) {
+T256 static void tile_avx2(const kv_src *src, int n, int nz, int npf, float *tile) {
     switch (src->type) {
-    case SC_KV_F32: tile_loop(row_f32, src, n, npf, tile); break;
-    case SC_KV_F16: tile_loop(row_f16_avx2, src, n, npf, tile); break;
-    case SC_KV_Q8: tile_loop(row_q8_avx2, src, n, npf, tile); break;
-    default: tile_loop(row_q4_avx2, src, n, npf, tile); break;
+    case SC_KV_F32: tile_loop(row_f32, src, n, nz, npf, tile); break;
+    case SC_KV_F16: tile_loop(row_f16_avx2, src, n, nz, npf, tile); break;
+    case SC_KV_Q8: tile_loop(row_q8_avx2, src, n, nz, npf, tile); break;
+    default: tile_loop(row_q4_avx2, src, n, nz, npf, tile); break;
     }
 }
 
-T512 static void tile_avx512(const kv_src *src, int n, int npf, float *tile) {
+T512 static void tile_avx512(const kv_src *src, int n, int nz, int npf, float *tile) {
     switch (src->type) {
-    case SC_KV_F32: tile_loop(row_f32, src, n, npf, tile); break;
-    case SC_KV_F16: tile_loop(row_f16_avx512, src, n, npf, tile); break;
-    case SC_KV_Q8: tile_loop(row_q8_avx2, src, n, npf, tile); break;
-    default: tile_loop(row_q4_avx2, src, n, npf, tile); break;
+    case SC_KV_F32: tile_loop(row_f32, src, n, nz, npf, tile); break;
+    case SC_KV_F16: tile_loop(row_f16_avx512, src, n, nz, npf, tile); break;
+    case SC_KV_Q8: tile_loop(row_q8_avx2, src, n, nz, npf, tile); break;
+    default: tile_loop(row_q4_avx2, src, n, nz, npf, tile); break;
     }
 }
 #endif
@@ -269,7 +270,9 @@ T256 static void chunk_avx2(const float *q, int G, const float *kt, const float 
         const float *qh = q + (size_t)h * hdp;
         float *sh = s + h * KV_CH;
         __m256 sv[KV_CH / 8];
-        for (int j0 = 0; j0 < KV_CH; j0 += 8) {
+        /* blocks past the row's last position are masked below: their tile rows are not read */
+        for (int i = 0; i < KV_CH / 8; i++) sv[i] = _mm256_setzero_ps();
+        for (int j0 = 0; j0 < nv; j0 += 8) {
             __m256 acc[8];
 #pragma GCC unroll 8
             for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
@@ -348,7 +351,9 @@ T512 static void chunk_avx512(const float *q, int G, const float *kt, const floa
         const float *qh = q + (size_t)h * hdp;
         float *sh = s + h * KV_CH;
         __m512 sv[KV_CH / 16];
-        for (int j0 = 0; j0 < KV_CH; j0 += 16) {
+        /* blocks past the row's last position are masked below: their tile rows are not read */
+        for (int i = 0; i < KV_CH / 16; i++) sv[i] = _mm512_setzero_ps();
+        for (int j0 = 0; j0 < nv; j0 += 16) {
             __m512 acc[16];
 #pragma GCC unroll 16
             for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
@@ -493,8 +498,8 @@ static void kv_attention_item(const sc_kv *kv, int l, float *out, const float *q
         int nk = pmax + 1 - j0 < KV_CH ? pmax + 1 - j0 : KV_CH;
         for (int b = 0; b < nb; b++) {
             kv_src ks = kv_source(kv, l, 0, kvh0 + b, j0, hdp), vs = kv_source(kv, l, 1, kvh0 + b, j0, hdp);
-            tile(&ks, nk, pmax + 1 - j0, kt);
-            tile(&vs, nk, pmax + 1 - j0, vt);
+            tile(&ks, nk, (nk + 15) / 16 * 16, pmax + 1 - j0, kt);
+            tile(&vs, nk, nk, pmax + 1 - j0, vt);
             for (int r = 0; r < nr; r++) {
                 int p = pos0 + t0 + r, i = r * nbh + b * G;
                 if (p < j0) continue;

@@ -19,7 +19,10 @@ __attribute__((target("avx512f"))) static uint64_t read_avx512(const char *p, si
         a = _mm512_add_epi64(a, _mm512_load_si512((const void *)(p + i)));
         b = _mm512_add_epi64(b, _mm512_load_si512((const void *)(p + i + 64)));
     }
-    return (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(a, b));
+    uint64_t w[8], sum = 0; /* summed unsigned: the signed reduce helper would overflow (UB) on these sums */
+    _mm512_storeu_si512((void *)w, _mm512_add_epi64(a, b));
+    for (int k = 0; k < 8; k++) sum += w[k];
+    return sum;
 }
 
 __attribute__((target("avx2"))) static uint64_t read_avx2(const char *p, size_t n) {

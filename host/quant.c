@@ -92,10 +92,12 @@ void qmat_matvec(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y)
 
 /* Decode: the rows of all nm matrices are one list of QCHUNK-row items, in one parallel region per input instead
  * of one per matrix (q, k, v share theirs; gate and up theirs): each region is a wake-up and a join of the team.
- * The items are split into one contiguous run per thread, stolen from the back when a thread is done or
- * preempted (threads.h): with a shared queue instead (OpenMP's dynamic schedule), two threads streamed no more
- * than one (2026-12-05: 304m decode 110.8 tok/s on one thread, 110.2 on two). Every row is computed by the same
- * code whichever thread takes it, so results do not depend on the schedule or the thread count. */
+ * Items are handed out by sc_split (threads.h): one contiguous run per thread, or a shared queue with
+ * SMALLCODER_DECODE_SPLIT=queue (OpenMP's dynamic schedule until 2026-12-05: two threads read alternate blocks,
+ * and on the idle machine decoded no faster than one, 304m 110.8 tok/s on one thread, 110.2 on two). Either way a
+ * thread the scheduler preempts (2 cores shared with other jobs) holds back one item, the other takes the rest.
+ * Every row is computed by the same code whichever thread takes it, so results do not depend on the schedule or
+ * the thread count. */
 enum { QCHUNK = 64 };
 void qmat_matvec_multi(const sc_qmat *const *m, int nm, const uint8_t *xq, const float *xs, float *const *y) {
     qrows_fn rows = quant_rows_kernel();
@@ -103,7 +105,7 @@ void qmat_matvec_multi(const sc_qmat *const *m, int nm, const uint8_t *xq, const
     first[0] = 0;
     for (int i = 0; i < nm; i++) first[i + 1] = first[i] + (m[i]->rows + QCHUNK - 1) / QCHUNK;
     sc_split split;
-    sc_split_init(&split, first[nm], omp_get_max_threads());
+    sc_split_init(&split, first[nm], sc_split_segments(omp_get_max_threads()));
 #pragma omp parallel
     for (int item, t = omp_get_thread_num(); (item = sc_split_next(&split, t)) >= 0;) {
         int i = 0;
@@ -119,8 +121,13 @@ void qmat_matmul(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y,
         return;
     }
     /* blocks of 16 rows stay in cache while every token passes over them (quant_dot.c's several-token kernels);
-     * taken dynamically, as in decode */
+     * handed out as in decode (a verification pass of a few tokens reads the weights once, like a decode step) */
     qmm_fn mm = quant_matmul_kernel();
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int r0 = 0; r0 < m->rows; r0 += 16) mm(m, r0, r0 + 16 < m->rows ? r0 + 16 : m->rows, xq, xs, y, T);
+    sc_split split;
+    sc_split_init(&split, (m->rows + 15) / 16, sc_split_segments(omp_get_max_threads()));
+#pragma omp parallel
+    for (int item, t = omp_get_thread_num(); (item = sc_split_next(&split, t)) >= 0;) {
+        int r0 = item * 16;
+        mm(m, r0, r0 + 16 < m->rows ? r0 + 16 : m->rows, xq, xs, y, T);
+    }
 }

@@ -2,6 +2,9 @@
 #include "host/threads.h"
 
 #include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <omp.h>
 #include <unistd.h>
 
@@ -13,35 +16,40 @@ int sc_set_threads(int n) {
     return n;
 }
 
-static uint64_t span_of(uint32_t front, uint32_t end) { return (uint64_t)end << 32 | front; }
-
-void sc_split_init(sc_split *s, int n, int nthreads) {
-    int ns = nthreads < 1 ? 1 : nthreads > SC_SPLIT_MAX ? SC_SPLIT_MAX : nthreads;
+void sc_split_init(sc_split *s, int n, int nseg) {
+    int ns = nseg < 1 ? 1 : nseg > SC_SPLIT_MAX ? SC_SPLIT_MAX : nseg;
     s->nseg = ns;
     for (int i = 0; i < ns; i++) {
-        uint32_t a = (uint32_t)((int64_t)n * i / ns), b = (uint32_t)((int64_t)n * (i + 1) / ns);
-        atomic_store_explicit(&s->seg[i].span, span_of(a, b), memory_order_relaxed);
+        atomic_store_explicit(&s->seg[i].next, (int)((int64_t)n * i / ns), memory_order_relaxed);
+        s->seg[i].end = (int)((int64_t)n * (i + 1) / ns);
     }
 }
 
-/* takes the front (own segment) or the back (another's) item of segment i; -1 when it is empty. Relaxed order is
- * enough: the compare-exchange only hands out indices, and the region's closing barrier publishes the results. */
-static int split_take(sc_split *s, int i, int back) {
-    uint64_t v = atomic_load_explicit(&s->seg[i].span, memory_order_relaxed);
-    for (;;) {
-        uint32_t front = (uint32_t)v, end = (uint32_t)(v >> 32);
-        if (front >= end) return -1;
-        uint64_t next = back ? span_of(front, end - 1) : span_of(front + 1, end);
-        if (atomic_compare_exchange_weak_explicit(&s->seg[i].span, &v, next, memory_order_relaxed,
-                                                  memory_order_relaxed))
-            return (int)(back ? end - 1 : front);
-    }
-}
-
+/* Owner and thieves take from the front of a segment: a thread that takes over a preempted thread's run reads
+ * it front to back too, one linear stream. Relaxed order is enough: the fetch-add only hands out indices, and the
+ * region's closing barrier publishes the results. A segment's counter passes its end by at most one per thread
+ * and pass; the end bounds every item. */
 int sc_split_next(sc_split *s, int t) {
-    int ns = s->nseg, item;
-    if (t < ns && (item = split_take(s, t, 0)) >= 0) return item;
-    for (int k = 1; k <= ns; k++) /* the next segments first, so two idle threads rarely pick the same victim */
-        if ((item = split_take(s, (t + k) % ns, 1)) >= 0) return item;
+    int ns = s->nseg;
+    for (int k = 0; k < ns; k++) { /* own segment first (t < ns), then the following ones */
+        int i = (t + k) % ns;
+        if (atomic_load_explicit(&s->seg[i].next, memory_order_relaxed) >= s->seg[i].end) continue;
+        int item = atomic_fetch_add_explicit(&s->seg[i].next, 1, memory_order_relaxed);
+        if (item < s->seg[i].end) return item;
+    }
     return -1;
 }
+
+/* read before main(), so no thread sees it change (tests excepted) */
+static int split_env = 1, split_forced = -1;
+__attribute__((constructor)) static void split_pick(void) {
+    const char *v = getenv("SMALLCODER_DECODE_SPLIT");
+    if (!v || !*v || strcmp(v, "runs") == 0) return;
+    if (strcmp(v, "queue") == 0) split_env = 0;
+    else if (!getenv("SMALLCODER_TUNED")) /* once: not again in the process cpu_tune.c re-executes */
+        fprintf(stderr, "smallcoder: SMALLCODER_DECODE_SPLIT=%s is not runs or queue; using runs\n", v);
+}
+
+int sc_split_segments(int nthreads) { return (split_forced >= 0 ? split_forced : split_env) ? nthreads : 1; }
+
+void sc_split_set_runs(int runs) { split_forced = runs < 0 ? -1 : runs != 0; }

@@ -18,9 +18,8 @@ for f in llama2 qwen3; do
 done
 /usr/bin/python3 -c 'import numpy' 2>/dev/null || { echo "needs python3-numpy: skipped"; exit 77; }
 dir=$(mktemp -d /tmp/sc_open_pub.XXXXXX)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
+. "$src/tests/serve_start.sh"
+trap serve_cleanup EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 run() { # run LABEL CMD...: runs, reports a failure with its stderr
@@ -28,7 +27,6 @@ run() { # run LABEL CMD...: runs, reports a failure with its stderr
   if "$@" >"$dir/out" 2>"$dir/err"; then return 0; fi
   fail "$label: $(tail -n 3 "$dir/err")"; return 1
 }
-. "$src/tests/serve_start.sh"
 
 # a small corpus: 10 documents (two C files cut in 5), so a 30% validation split is never empty
 mkdir -p "$dir/corpus"

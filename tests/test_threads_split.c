@@ -1,7 +1,8 @@
 /* test_threads_split.c — decode's work splitter (host/threads.h) and the INT8 matrix-vector products it drives
- * (host/quant.c): every item is run exactly once whatever the team size, one thread runs its segment in order and
- * then steals from the back, and qmat_matvec_multi and a whole INT8 decode give the same bits on 1, 2 and 3
- * threads, on odd row counts (partial items, the 4-row kernel's row tail, masked column tails). */
+ * (host/quant.c), with one segment (a queue) and one run per thread: every item is run exactly once whatever the
+ * team size, one thread runs its segment in order and then takes over the others' front to back, and
+ * qmat_matvec_multi, qmat_matmul and a whole INT8 decode give the same bits on 1, 2 and 3 threads, on odd row
+ * counts (partial items, the 4-row kernel's row tail, masked column tails). */
 #include <omp.h>
 
 #include "host/engine.h"
@@ -12,7 +13,7 @@
 #include "infer/quantize.h"
 #include "tests/testutil.h"
 
-/* items [0, n) planned for `plan` threads, run by a team of `team`: each item taken exactly once */
+/* items [0, n) in `plan` segments (1: the shared queue), run by a team of `team`: each item taken exactly once */
 static void split_covers(int n, int plan, int team) {
     int *count = TU_NEW(int, n + 1);
     sc_split s;
@@ -31,21 +32,36 @@ static void split_covers(int n, int plan, int team) {
     int bad = count[n];
     for (int i = 0; i < n; i++) bad += count[i] != 1;
     char what[160];
-    snprintf(what, sizeof what, "split of %d items planned for %d threads, team of %d: items not taken once", n, plan,
-             team);
+    snprintf(what, sizeof what, "split of %d items in %d segments, team of %d: items not taken once", n, plan, team);
     tu_check(what, bad + abs(taken - n), 0);
     free(count);
 }
 
-/* a team of one planned for two: its own half in order, then the other half from the back */
+/* one thread: its own segment front to back, then the following segments front to back, so a team of one runs
+ * the items in order (one linear stream); thread 1 of 3 starts at its own segment and wraps around */
 static void split_order(void) {
     sc_split s;
     sc_split_init(&s, 7, 2);
-    static const int want[7] = {0, 1, 2, 6, 5, 4, 3};
     int bad = 0;
-    for (int i = 0; i < 7; i++) bad += sc_split_next(&s, 0) != want[i];
+    for (int i = 0; i < 7; i++) bad += sc_split_next(&s, 0) != i;
     bad += sc_split_next(&s, 0) != -1;
-    tu_check("split order: own segment front to back, then the other's from the back", bad, 0);
+    tu_check("split order, thread 0 of 2 alone: items 0..6 in order", bad, 0);
+    sc_split_init(&s, 9, 3);
+    static const int want[9] = {3, 4, 5, 6, 7, 8, 0, 1, 2};
+    bad = 0;
+    for (int i = 0; i < 9; i++) bad += sc_split_next(&s, 1) != want[i];
+    bad += sc_split_next(&s, 2) != -1;
+    tu_check("split order, thread 1 of 3 alone: its segment, the next, then the first", bad, 0);
+    sc_split_init(&s, 5, 1);
+    bad = 0;
+    for (int i = 0; i < 5; i++) bad += sc_split_next(&s, i % 3) != i;
+    tu_check("one segment is a queue: threads 0, 1, 2 take items 0..4 in turn", bad, 0);
+    sc_split_set_runs(1);
+    bad = sc_split_segments(3) != 3;
+    sc_split_set_runs(0);
+    bad += sc_split_segments(3) != 1;
+    sc_split_set_runs(-1);
+    tu_check("sc_split_segments: runs give one segment per thread, the queue one", bad, 0);
     sc_split_init(&s, 0, 3);
     tu_check("split of no items: nothing to take", sc_split_next(&s, 1) != -1, 0);
 }
@@ -84,27 +100,56 @@ static void matvec_threads(sc_rng *r, int nm, const int *rows, int cols, int gro
     snprintf(what, sizeof what, "%d matrices of %d..%d rows x %d, group %d: one scalar thread vs double (rel L2)", nm,
              rows[0], rows[nm - 1], cols, group);
     tu_check(what, tu_relerr(ref, exact, total), 1e-6);
-    static const char *kernels[] = {"scalar", "avx512-vnni", "avx-vnni", "avx2"};
-    for (int k = 0; k < 4; k++) {
-        if (quant_set_kernel(kernels[k])) continue; /* not on this CPU */
+    static const char *kernels[] = {"scalar", "avx512-vnni", "avx-vnni", "avx2"}; /* each with the queue and runs */
+    for (int k = 0; k < 8; k++) {
+        if (quant_set_kernel(kernels[k / 2])) continue; /* not on this CPU */
+        sc_split_set_runs(k % 2);
         for (int nt = 1; nt <= 3; nt++) {
             omp_set_num_threads(nt);
             for (int i = 0; i < total; i++) y[i] = NAN;
             qmat_matvec_multi(mp, nm, xq, xs, yy);
             int diff = 0;
             for (int i = 0; i < total; i++) diff += memcmp(&y[i], &ref[i], sizeof(float)) != 0;
-            snprintf(what, sizeof what, "%d matrices of %d..%d rows x %d, group %d, %s on %d threads: outputs "
-                     "differing from one scalar thread", nm, rows[0], rows[nm - 1], cols, group, kernels[k], nt);
+            snprintf(what, sizeof what, "%d matrices of %d..%d rows x %d, group %d, %s, %s, %d threads: outputs "
+                     "differing from one scalar thread", nm, rows[0], rows[nm - 1], cols, group, kernels[k / 2],
+                     k % 2 ? "runs" : "queue", nt);
             tu_check(what, diff, 0);
         }
     }
     quant_set_kernel(was);
+    /* several tokens (verification, prefill): qmat_matmul's 16-row blocks on 1, 2, 3 threads, token 0 = the input
+     * above, so its rows equal the one-token products */
+    enum { T = 3 };
+    uint8_t *xq3 = TU_NEW(uint8_t, T * cols);
+    float *xs3 = TU_NEW(float, T * ng), *y3 = TU_NEW(float, T * rows[0]), *y3ref = TU_NEW(float, T * rows[0]);
+    for (int t = 0; t < T; t++) {
+        act_quant(x, cols, group, xq3 + t * cols, xs3 + t * ng);
+        for (int c = 0; c < cols && t; c++) xq3[t * cols + c] ^= (uint8_t)(t * 37 + c); /* other tokens differ */
+    }
+    for (int k = 0; k < 6; k++) {
+        int nt = k / 2 + 1;
+        sc_split_set_runs(k % 2);
+        omp_set_num_threads(nt);
+        for (int i = 0; i < T * rows[0]; i++) y3[i] = NAN;
+        qmat_matmul(&m[0], xq3, xs3, y3, T);
+        if (nt == 1) memcpy(y3ref, y3, sizeof(float) * T * rows[0]);
+        int diff = memcmp(y3, ref, sizeof(float) * rows[0]) != 0;
+        for (int i = 0; i < T * rows[0]; i++) diff += memcmp(&y3[i], &y3ref[i], sizeof(float)) != 0;
+        snprintf(what, sizeof what, "qmat_matmul %d tokens x %d rows x %d, group %d, %s, %d threads: outputs "
+                 "differing from one thread (token 0: from the one-token product)", T, rows[0], cols, group,
+                 k % 2 ? "runs" : "queue", nt);
+        tu_check(what, diff, 0);
+    }
+    sc_split_set_runs(-1);
+    free(xq3), free(xs3), free(y3), free(y3ref);
     for (int i = 0; i < nm; i++) qmat_free(&m[i]);
     free(w), free(x), free(q), free(sc), free(xq), free(xs), free(ref), free(y), free(exact);
 }
 
-/* greedy INT8 decode of a tiny random model on 1, 2 and 3 threads: the same tokens and the same logits, bit for bit */
-static void decode_threads(void) {
+/* greedy INT8 decode of a tiny random model on 1, 2 and 3 threads: the same tokens and the same logits, bit for bit,
+ * with the queue and with runs */
+static void decode_threads(int runs) {
+    sc_split_set_runs(runs);
     sc_config cfg;
     config_preset(&cfg, "tiny");
     cfg.max_position_embeddings = 64;
@@ -140,11 +185,14 @@ static void decode_threads(void) {
     }
     for (int nt = 2; nt <= 3; nt++) {
         char what[120];
-        snprintf(what, sizeof what, "INT8 greedy decode, %d threads vs 1: differing tokens", nt);
+        snprintf(what, sizeof what, "INT8 greedy decode, %s, %d threads vs 1: differing tokens", runs ? "runs" : "queue",
+                 nt);
         tu_check(what, memcmp(toks[nt - 1], toks[0], sizeof toks[0]) != 0, 0);
-        snprintf(what, sizeof what, "INT8 greedy decode, %d threads vs 1: logits not bit-identical", nt);
+        snprintf(what, sizeof what, "INT8 greedy decode, %s, %d threads vs 1: logits not bit-identical",
+                 runs ? "runs" : "queue", nt);
         tu_check(what, memcmp(logits[nt - 1], logits[0], (size_t)N * V * sizeof(float)) != 0, 0);
     }
+    sc_split_set_runs(-1);
     for (int i = 0; i < 3; i++) free(logits[i]);
     weights_free(&w);
     model_free(&m);
@@ -158,7 +206,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
         for (int plan = 1; plan <= 3; plan++)
             for (int team = 1; team <= 4; team++) split_covers(ns[i], plan, team);
-    split_covers(100, SC_SPLIT_MAX + 5, 3); /* more threads planned than segments */
+    split_covers(100, SC_SPLIT_MAX + 5, 3); /* more segments asked for than SC_SPLIT_MAX */
     split_order();
     sc_rng r;
     rng_seed(&r, 17);
@@ -166,6 +214,7 @@ int main(void) {
     matvec_threads(&r, 2, (const int[]){201, 201}, 200, 64);   /* gate, up: a partial last group, masked columns */
     matvec_threads(&r, 1, (const int[]){5}, 256, 128);         /* fewer items than threads */
     matvec_threads(&r, 1, (const int[]){1027}, 96, 0);
-    decode_threads();
+    decode_threads(0);
+    decode_threads(1);
     return tu_finish("test_threads_split");
 }
