@@ -11,6 +11,7 @@
  * K tokens gives the bits of K single steps (tests/test_infer_spec.c). The SIMD kernels (scores = q . k for 16 or
  * 8 positions at once, summed with a transposing reduction; p V accumulated in registers) are chosen at run time
  * from what the CPU reports, as quant_dot.c does, with a scalar twin. */
+#include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
@@ -413,7 +414,10 @@ enum { NKERNELS = sizeof kernels / sizeof kernels[0] };
 static int kernel_supported(int i) {
 #ifdef SC_KV_X86
     __builtin_cpu_init();
-    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    /* F16C from CPUID.1:ECX bit 29: clang's __builtin_cpu_supports does not know "f16c" (the fuzz build) */
+    unsigned a, b, c, d;
+    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
     if (i == 0) return avx2 && __builtin_cpu_supports("avx512f");
     if (i == 1) return avx2;
 #endif
