@@ -18,6 +18,7 @@
 #ifdef SC_HAVE_KERNELS
 #include "host/cuda_model.h"
 #include "host/cpu/kd_loss.h"
+#include "train/backend_cuda_step.h"
 
 typedef struct {
     cuda_model *cm;
@@ -27,25 +28,30 @@ typedef struct {
     train_kd kd;       /* kd.next NULL: plain cross-entropy */
 } cuda_impl;
 
+int backend_cuda_seq_step(cuda_model *cm, const train_kd *kd, const int32_t *si, const int32_t *st, int T, int training,
+                          float grad_scale, double *loss_sum, int64_t *counted) {
+    double l = 0;
+    int k = 0;
+    if (training && kd->next) { /* training with a teacher: its rows for this sequence, in order */
+        kd_targets kt;
+        if (kd->next(kd->ctx, si, T, &kt) || cuda_model_step_kd(cm, si, st, T, &kt, 1, grad_scale, &l, NULL, &k))
+            return -1;
+    } else if (cuda_model_step(cm, si, st, T, NULL, training, grad_scale, &l, &k)) {
+        return -1;
+    }
+    *loss_sum += l, *counted += k;
+    return 0;
+}
+
 static int cu_run(train_backend *b, const int32_t *ids, const int32_t *targets, int n, int T, int want_grads,
                   float grad_scale, double *loss_sum, int64_t *counted) {
     cuda_impl *c = b->impl;
     double loss = 0;
     int64_t cnt = 0;
-    for (int i = 0; i < n; i++) {
-        double l = 0;
-        int k = 0;
-        const int32_t *si = ids + (int64_t)i * T, *st = targets + (int64_t)i * T;
-        if (want_grads && c->kd.next) { /* training with a teacher: its rows for this sequence, in order */
-            kd_targets kt;
-            if (c->kd.next(c->kd.ctx, si, T, &kt) ||
-                cuda_model_step_kd(c->cm, si, st, T, &kt, 1, grad_scale, &l, NULL, &k))
-                return -1;
-        } else if (cuda_model_step(c->cm, si, st, T, NULL, want_grads, grad_scale, &l, &k)) {
+    for (int i = 0; i < n; i++)
+        if (backend_cuda_seq_step(c->cm, &c->kd, ids + (int64_t)i * T, targets + (int64_t)i * T, T, want_grads,
+                                  grad_scale, &loss, &cnt))
             return -1;
-        }
-        loss += l, cnt += k;
-    }
     if (want_grads) c->grads_on_host = 0;
     *loss_sum = loss;
     *counted = cnt;

@@ -24,7 +24,7 @@ int backend_lora_cuda_flags(int int8, int recompute) {
 }
 
 #ifdef SC_HAVE_KERNELS
-#include "host/cpu/kd_loss.h"
+#include "train/backend_cuda_step.h"
 
 typedef struct {
     cuda_model *cm;
@@ -42,24 +42,15 @@ static int lcu_run(train_backend *b, const int32_t *ids, const int32_t *targets,
     double loss = 0;
     int64_t cnt = 0;
     for (int i = 0; i < n; i++) {
-        double l = 0;
-        int k = 0;
-        const int32_t *si = ids + (int64_t)i * T, *st = targets + (int64_t)i * T;
         uint64_t key = 0;
         if (training) {
             if (b->step != c->seq_step) c->seq_step = b->step, c->seq_index = 0;
             key = backend_lora_dropout_key(c->seed, b->step, c->seq_index++);
         }
         cuda_model_lora_dropout(c->cm, drop, key);
-        if (training && c->kd.next) {
-            kd_targets kt;
-            if (c->kd.next(c->kd.ctx, si, T, &kt) ||
-                cuda_model_step_kd(c->cm, si, st, T, &kt, 1, grad_scale, &l, NULL, &k))
-                return -1;
-        } else if (cuda_model_step(c->cm, si, st, T, NULL, training, grad_scale, &l, &k)) {
+        if (backend_cuda_seq_step(c->cm, &c->kd, ids + (int64_t)i * T, targets + (int64_t)i * T, T, training,
+                                  grad_scale, &loss, &cnt))
             return -1;
-        }
-        loss += l, cnt += k;
     }
     cuda_model_lora_dropout(c->cm, 0, 0);
     if (training) c->grads_current = 0;

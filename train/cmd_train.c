@@ -419,6 +419,16 @@ static int setup(train_run *r, int *use_cuda, int *nthreads) {
     return 0;
 }
 
+/* The arena the CUDA backend allocated against --vram-budget (checked again: the plan's cuBLAS workspace is an
+ * estimate); what: how the message names the arena (" placement's" for full training). */
+static int check_arena(const train_run *r, const char *what, int64_t need) {
+    char b1[32], b2[32];
+    if (r->o.vram_budget > 0 && need > r->o.vram_budget)
+        return FAIL("the %s%s device arena is %s, over --vram-budget %s", r->backend.name, what,
+                    plan_fmt_bytes(b1, sizeof b1, need), plan_fmt_bytes(b2, sizeof b2, r->o.vram_budget));
+    return 0;
+}
+
 /* The device backend: CUDA in the placement show_plan chose, else the CPU. The plan is cuda_model's own layout,
  * but with a 32 MiB cuBLAS workspace (4 MiB before Hopper) and a margin, so --vram-budget is checked again against
  * the arena actually allocated. */
@@ -431,12 +441,7 @@ static int open_backend(train_run *r, int use_cuda) {
             train_kd hook = r->kdp->hook(r->kd);
             backend_lora_cuda_set_kd(&r->backend, &hook);
         }
-        int64_t need = (int64_t)backend_lora_cuda_device_bytes(&r->backend);
-        char b1[32], b2[32];
-        if (r->o.vram_budget > 0 && need > r->o.vram_budget)
-            return FAIL("the %s device arena is %s, over --vram-budget %s", r->backend.name,
-                        plan_fmt_bytes(b1, sizeof b1, need), plan_fmt_bytes(b2, sizeof b2, r->o.vram_budget));
-        return 0;
+        return check_arena(r, "", (int64_t)backend_lora_cuda_device_bytes(&r->backend));
     }
     if (use_cuda) {
         if (backend_cuda_open(&r->backend, &r->model, r->o.seq, r->placement, r->kd ? r->kdp->top_k(r->kd) : 0))
@@ -445,12 +450,7 @@ static int open_backend(train_run *r, int use_cuda) {
             train_kd hook = r->kdp->hook(r->kd);
             backend_cuda_set_kd(&r->backend, &hook);
         }
-        int64_t need = (int64_t)backend_cuda_device_bytes(&r->backend);
-        char b1[32], b2[32];
-        if (r->o.vram_budget > 0 && need > r->o.vram_budget)
-            return FAIL("the %s placement's device arena is %s, over --vram-budget %s", r->backend.name,
-                        plan_fmt_bytes(b1, sizeof b1, need), plan_fmt_bytes(b2, sizeof b2, r->o.vram_budget));
-        return 0;
+        return check_arena(r, " placement's", (int64_t)backend_cuda_device_bytes(&r->backend));
     }
     if (r->have_lora) backend_lora_open(&r->backend, &r->model, &r->ad, r->o.seq, 1, (uint64_t)r->o.seed);
     else backend_cpu_open(&r->backend, &r->model, r->o.seq, 1);

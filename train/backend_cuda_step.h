@@ -1,0 +1,13 @@
+/* backend_cuda_step.h — one training or evaluation sequence on a cuda_model, with the teacher's rows when the
+ * backend distils: the step both CUDA backends (backend_cuda.c, backend_lora_cuda.c) run per sequence. */
+#pragma once
+#include <stdint.h>
+
+#include "train/backend.h"
+#include "host/cuda_model.h"
+
+/* Sequence si (targets st, T tokens): with training and kd->next, the distillation step on the teacher's rows for
+ * it (taken in order); else plain cross-entropy, with gradients when training. Adds to *loss_sum and *counted;
+ * -1 (sc_error) on failure. */
+int backend_cuda_seq_step(cuda_model *cm, const train_kd *kd, const int32_t *si, const int32_t *st, int T, int training,
+                          float grad_scale, double *loss_sum, int64_t *counted);
