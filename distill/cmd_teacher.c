@@ -58,7 +58,8 @@ static int teacher_done(const char *kd_path, const char *shard_path, const kd_he
 }
 
 int cmd_teacher(int argc, char **argv) {
-    const char *model_dir = NULL, *data = NULL, *out = NULL, *split = "train", *name = NULL, *precision = "auto";
+    const char *model_dir = NULL, *data = NULL, *out = NULL, *split = "train", *name = NULL;
+    sc_enum precision = {ENGINE_PRECISION_AUTO, engine_precision_names};
     /* cpu by default: the FP32 model whose .kd files the reference tests compare with PyTorch's bit for bit */
     sc_enum device = {DEVICE_CPU, device_names};
     int top_k = 32, context = 0, overlap = -1, threads = 0, quiet = 0;
@@ -74,7 +75,7 @@ int cmd_teacher(int argc, char **argv) {
         {"split", 0, SC_ARG_STR, &split, "shards to process: train, val or all", 0},
         {"name", 0, SC_ARG_STR, &name, "teacher name recorded in the headers (default: the model directory's name)", 0},
         {"device", 0, SC_ARG_ENUM, &device, "cpu: the FP32 CPU model; cuda: the CUDA inference engine (FP16/INT8); auto: cuda when there is a device", 0},
-        {"precision", 0, SC_ARG_STR, &precision, "CUDA engine weights: auto, fp16 or int8 (as complete --precision)", 0},
+        {"precision", 0, SC_ARG_ENUM, &precision, "CUDA engine weights (as complete --precision)", 0},
         {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
         {"quiet", 'q', SC_ARG_FLAG, &quiet, "no progress line", 0},
     };
@@ -177,7 +178,8 @@ int cmd_teacher(int argc, char **argv) {
         else skipped++;
     }
     if (use_cuda) {
-        sc_engine_opts o = {.device = "cuda", .precision = precision, .n_ctx = context, .n_seqs = 1, .threads = cmd.nthreads};
+        sc_engine_opts o = {.device = "cuda", .precision = engine_precision_names[precision.value], .n_ctx = context,
+                            .n_seqs = 1, .threads = cmd.nthreads};
         if (engine_open(&e, &w, &o) == 0) {
             have_e = 1;
         } else if (device.value == DEVICE_CUDA || model_load(&m, model_dir)) {
