@@ -13,6 +13,7 @@
 #include "host/engine.h"
 #include "host/error.h"
 #include "host/cpu/ops.h"
+#include "host/threads.h"
 
 enum {
     CHUNK = 256,      /* tokens per prefill pass */
@@ -27,6 +28,7 @@ typedef struct {
     size_t deq_floats;
     int nthreads; /* OpenMP threads per forward: set on every call, because the server calls from threads that
                    * libmicrohttpd created, which do not inherit the main thread's omp_set_num_threads */
+    sc_pool *pool; /* decode steps' threads (threads.h): they spin through a step, sleep between steps */
 } cpu_scratch;
 
 static void *scratch_alloc(const sc_config *c, const sc_weights *w, cpu_scratch *s) {
@@ -50,6 +52,7 @@ static void scratch_free(cpu_scratch *s) {
     free(s->x), free(s->xn), free(s->tmp), free(s->q), free(s->att), free(s->k), free(s->v);
     free(s->gate), free(s->up), free(s->rstd), free(s->deq), free(s->scores), free(s->xq), free(s->xs);
     free(s->lora_h);
+    sc_pool_free(s->pool);
 }
 
 /* a dot product whose rounding depends only on n (fixed lanes, fixed reduction order) */
@@ -73,17 +76,33 @@ static float dot_fixed(const float *a, const float *b, int n) {
     return s;
 }
 
+typedef struct {
+    const float *W, *x;
+    float *y;
+    int rows, cols, T;
+    sc_split split; /* blocks of 16 rows */
+} f32_small;
+
+static void f32_matmul_small_part(void *arg, int t, int nt) {
+    f32_small *a = arg;
+    (void)nt;
+    for (int b; (b = sc_split_next(&a->split, t)) >= 0;) {
+        int r0 = b * 16, r1 = r0 + 16 < a->rows ? r0 + 16 : a->rows;
+        for (int i = 0; i < a->T; i++)
+            for (int r = r0; r < r1; r++)
+                a->y[(size_t)i * a->rows + r] = dot_fixed(a->W + (size_t)r * a->cols, a->x + (size_t)i * a->cols, a->cols);
+    }
+}
+
 /* FP32 y[T, rows] = x[T, cols] W^T for a few tokens, one fixed-order dot product per output: row t comes out the
  * same whatever T is, so verifying K drafted tokens in one pass gives the logits of K single steps bit for bit
- * (sgemm and sgemv round differently). Blocks of 16 weight rows stay in cache while every token passes. */
+ * (sgemm and sgemv round differently). Blocks of 16 weight rows stay in cache while every token passes; one run of
+ * blocks per thread (sc_split), on the decode pool when held (threads.h), else OpenMP. */
 static void f32_matmul_small(const float *W, int rows, int cols, const float *x, float *y, int T) {
-#pragma omp parallel for schedule(static)
-    for (int r0 = 0; r0 < rows; r0 += 16) {
-        int r1 = r0 + 16 < rows ? r0 + 16 : rows;
-        for (int t = 0; t < T; t++)
-            for (int r = r0; r < r1; r++)
-                y[(size_t)t * rows + r] = dot_fixed(W + (size_t)r * cols, x + (size_t)t * cols, cols);
-    }
+    f32_small a = {.W = W, .x = x, .y = y, .rows = rows, .cols = cols, .T = T};
+    int nt = sc_par_threads();
+    sc_split_init(&a.split, (rows + 15) / 16, nt);
+    sc_par(f32_matmul_small_part, &a);
 }
 
 /* y[T, rows] = x[T, cols] W^T */
@@ -188,6 +207,12 @@ static int cpu_forward_chunk(sc_engine *e, sc_kv *kv, const int32_t *ids, int T,
     return 0;
 }
 
+static int engine_cpu_lora_active(const sc_engine *e) {
+    for (int i = 0; i < e->n_lora; i++)
+        if (e->lora_on.scale[i] != 0.0f) return 1;
+    return 0;
+}
+
 static int cpu_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float *logits, float *all_logits) {
     if (n <= 0) return sc_fail("forward: no tokens");
     if (kv->n + n > kv->n_ctx)
@@ -195,13 +220,19 @@ static int cpu_forward(sc_engine *e, sc_kv *kv, const int32_t *ids, int n, float
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= e->cfg->vocab_size)
             return sc_fail("token id %d is outside the vocabulary (%d)", ids[i], e->cfg->vocab_size);
-    omp_set_num_threads(((cpu_scratch *)e->impl)->nthreads);
-    for (int i = 0; i < n; i += CHUNK) {
+    cpu_scratch *s = e->impl;
+    omp_set_num_threads(s->nthreads);
+    /* A decode step runs its parallel regions on the pool, whose workers spin from one to the next. Not with
+     * LoRA: lora_apply's regions are OpenMP ones, and an OpenMP worker would share a core with a spinning one. */
+    int pooled = n == 1 && !engine_cpu_lora_active(e) && sc_pool_hold(s->pool, 1);
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i += CHUNK) {
         int T = n - i < CHUNK ? n - i : CHUNK, last = i + T == n;
         float *al = all_logits ? all_logits + (size_t)i * e->cfg->vocab_size : NULL;
-        if (cpu_forward_chunk(e, kv, ids + i, T, last ? logits : NULL, al)) return -1;
+        rc = cpu_forward_chunk(e, kv, ids + i, T, last ? logits : NULL, al);
     }
-    return 0;
+    if (pooled) sc_pool_hold(s->pool, 0);
+    return rc;
 }
 
 static void cpu_close(sc_engine *e) {
@@ -225,6 +256,7 @@ int engine_cpu_open(sc_engine *e, int threads) {
         e->lora_bytes += ad->nparams * (int64_t)sizeof(float);
     }
     s->lora_h = rmax ? sc_malloc((size_t)CHUNK * rmax * sizeof(float)) : NULL;
+    s->pool = sc_pool_create(s->nthreads);
     e->impl = s;
     return 0;
 }

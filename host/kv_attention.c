@@ -14,7 +14,7 @@
 #include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
-#include <omp.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -22,6 +22,7 @@
 #include "host/cpu/vexp.h"
 #include "host/half.h"
 #include "host/kv_cache.h"
+#include "host/threads.h"
 
 enum {
     KV_CH = 32, /* positions per chunk: a K and a V tile of 32 x 128 floats take 32 KB, in L1 */
@@ -520,17 +521,36 @@ static void kv_attention_item(const sc_kv *kv, int l, float *out, const float *q
         }
 }
 
+typedef struct {
+    const sc_kv *kv;
+    float *out, *scratch;
+    const float *q;
+    int l, T, pos0, nh, nb, nhb, nblocks, items;
+    size_t per;
+    atomic_int next; /* items handed out longest rows first, one at a time (a dynamic schedule) */
+} kv_par;
+
+static void kv_attention_part(void *arg, int t, int nt) {
+    kv_par *a = arg;
+    (void)nt;
+    for (int it; (it = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < a->items;) {
+        int b = a->nblocks - 1 - it / a->nhb, kvh0 = it % a->nhb * a->nb, t0 = b * KV_RB;
+        int nr = a->T - t0 < KV_RB ? a->T - t0 : KV_RB;
+        kv_attention_item(a->kv, a->l, a->out, a->q, t0, nr, a->pos0, a->nh, kvh0, a->nb, a->scratch + (size_t)t * a->per);
+    }
+}
+
 void kv_attention(const sc_kv *kv, int l, float *out, const float *q, int T, int pos0, int nh, float *scratch) {
     int nkv = kv->nkv, nblocks = (T + KV_RB - 1) / KV_RB;
-    size_t per = kv_ws_floats(nh, nh / nkv, kv_hdp(kv->hd));
     /* a short context is not worth waking the team for; the result is the same either way, as it is for any split of
-     * the KV heads into blocks: as few blocks as give every thread an item */
-    int par = PAR((int64_t)T * nh * (pos0 + T) * kv->hd), nt = par ? omp_get_max_threads() : 1, nb = nkv;
+     * the KV heads into blocks: as few blocks as give every thread an item. sc_par (threads.h): the decode pool when
+     * the engine holds one, else an OpenMP team; the scratch has a workspace per thread of either. */
+    int par = PAR((int64_t)T * nh * (pos0 + T) * kv->hd), nt = par ? sc_par_threads() : 1, nb = nkv;
     while (nb % 2 == 0 && (nkv / nb) * nblocks < nt) nb /= 2;
-    int nhb = nkv / nb, items = nhb * nblocks;
-#pragma omp parallel for schedule(dynamic, 1) if (par && items > 1)
-    for (int it = 0; it < items; it++) { /* the longest rows first */
-        int b = nblocks - 1 - it / nhb, kvh0 = it % nhb * nb, t0 = b * KV_RB, nr = T - t0 < KV_RB ? T - t0 : KV_RB;
-        kv_attention_item(kv, l, out, q, t0, nr, pos0, nh, kvh0, nb, scratch + (size_t)omp_get_thread_num() * per);
-    }
+    int nhb = nkv / nb;
+    kv_par a = {.kv = kv, .out = out, .scratch = scratch, .q = q, .l = l, .T = T, .pos0 = pos0, .nh = nh, .nb = nb,
+                .nhb = nhb, .nblocks = nblocks, .items = nhb * nblocks, .per = kv_ws_floats(nh, nh / nkv, kv_hdp(kv->hd))};
+    atomic_init(&a.next, 0);
+    if (par && a.items > 1) sc_par(kv_attention_part, &a);
+    else kv_attention_part(&a, 0, 1);
 }

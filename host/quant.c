@@ -99,19 +99,46 @@ void qmat_matvec(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y)
  * Every row is computed by the same code whichever thread takes it, so results do not depend on the schedule or
  * the thread count. */
 enum { QCHUNK = 64 };
-void qmat_matvec_multi(const sc_qmat *const *m, int nm, const uint8_t *xq, const float *xs, float *const *y) {
+typedef struct {
+    const sc_qmat *const *m;
+    const uint8_t *xq;
+    const float *xs;
+    float *const *y;
+    int *first, T;
+    sc_split split;
+} qpar;
+
+static void matvec_part(void *a, int t, int nt) {
+    qpar *q = a;
     qrows_fn rows = quant_rows_kernel();
+    (void)nt;
+    for (int item; (item = sc_split_next(&q->split, t)) >= 0;) {
+        int i = 0;
+        while (item >= q->first[i + 1]) i++;
+        const sc_qmat *m = q->m[i];
+        int r0 = (item - q->first[i]) * QCHUNK, r1 = r0 + QCHUNK < m->rows ? r0 + QCHUNK : m->rows;
+        rows(m, r0, r1, q->xq, q->xs, q->y[i]);
+    }
+}
+
+/* sc_par (threads.h): the CPU engine's decode pool when it holds one, else an OpenMP region */
+void qmat_matvec_multi(const sc_qmat *const *m, int nm, const uint8_t *xq, const float *xs, float *const *y) {
     int first[QMULTI_MAX + 1];
     first[0] = 0;
     for (int i = 0; i < nm; i++) first[i + 1] = first[i] + (m[i]->rows + QCHUNK - 1) / QCHUNK;
-    sc_split split;
-    sc_split_init(&split, first[nm], sc_split_segments(omp_get_max_threads()));
-#pragma omp parallel
-    for (int item, t = omp_get_thread_num(); (item = sc_split_next(&split, t)) >= 0;) {
-        int i = 0;
-        while (item >= first[i + 1]) i++;
-        int r0 = (item - first[i]) * QCHUNK, r1 = r0 + QCHUNK < m[i]->rows ? r0 + QCHUNK : m[i]->rows;
-        rows(m[i], r0, r1, xq, xs, y[i]);
+    qpar q = {.m = m, .xq = xq, .xs = xs, .y = y, .first = first};
+    sc_split_init(&q.split, first[nm], sc_split_segments(sc_par_threads()));
+    sc_par(matvec_part, &q);
+}
+
+static void matmul_part(void *a, int t, int nt) {
+    qpar *q = a;
+    qmm_fn mm = quant_matmul_kernel();
+    const sc_qmat *m = q->m[0];
+    (void)nt;
+    for (int item; (item = sc_split_next(&q->split, t)) >= 0;) {
+        int r0 = item * 16;
+        mm(m, r0, r0 + 16 < m->rows ? r0 + 16 : m->rows, q->xq, q->xs, q->y[0], q->T);
     }
 }
 
@@ -122,12 +149,7 @@ void qmat_matmul(const sc_qmat *m, const uint8_t *xq, const float *xs, float *y,
     }
     /* blocks of 16 rows stay in cache while every token passes over them (quant_dot.c's several-token kernels);
      * handed out as in decode (a verification pass of a few tokens reads the weights once, like a decode step) */
-    qmm_fn mm = quant_matmul_kernel();
-    sc_split split;
-    sc_split_init(&split, (m->rows + 15) / 16, sc_split_segments(omp_get_max_threads()));
-#pragma omp parallel
-    for (int item, t = omp_get_thread_num(); (item = sc_split_next(&split, t)) >= 0;) {
-        int r0 = item * 16;
-        mm(m, r0, r0 + 16 < m->rows ? r0 + 16 : m->rows, xq, xs, y, T);
-    }
+    qpar q = {.m = &m, .xq = xq, .xs = xs, .y = &y, .T = T};
+    sc_split_init(&q.split, (m->rows + 15) / 16, sc_split_segments(sc_par_threads()));
+    sc_par(matmul_part, &q);
 }
