@@ -207,12 +207,19 @@ static int bench_verify_cost(sc_engine *e, const int32_t *ids, int np, int nmax,
 
 /* Plain timing: reps x (prefill of ids, n_gen greedy single-token steps); the best seconds of each. Without a
  * depth (depth < 0) decode follows the prompt; with one, the depth ids fill the cache once (untimed) and both
- * prefill and decode start at position `depth`, as llama-bench -d restores its cached depth for each test. */
+ * prefill and decode start at position `depth`, as llama-bench -d restores its cached depth for each test. Before
+ * the repetitions, untimed, a warm-up as llama-bench's: the prompt once and one decode step (the first pass of a
+ * process pays for thread creation and the first touch of scratch and cache pages, which llama-bench never times
+ * either; without it, -r 1 at depth 0 timed them in our prefill only). */
 static int bench_plain(sc_engine *e, sc_kv *kv, const int32_t *dids, int depth, const int32_t *ids, int np,
                        int n_gen, int reps, float *logits, double *best_pp, double *best_tg) {
     int V = e->cfg->vocab_size, base = depth > 0 ? depth : 0;
     kv->n = 0;
     if (depth > 0 && e->ops->forward(e, kv, dids, depth, logits, NULL)) return -1;
+    int32_t first = ids[0];
+    if (e->ops->forward(e, kv, ids, np, logits, NULL)) return -1;
+    if (depth >= 0) kv->n = base; /* the step goes where the timed decode starts */
+    if (e->ops->forward(e, kv, &first, 1, logits, NULL)) return -1;
     for (int rep = 0; rep < reps; rep++) {
         kv->n = base;
         double t0 = clock_now();
@@ -319,7 +326,8 @@ int cmd_infer_bench(int argc, char **argv) {
     };
     sc_cli cli = {"smallcoder infer-bench", "--model DIR [-p 512] [-n 128]",
                   "Times a prefill of -p random ids (or --file's tokens) and -n greedy decode steps after it, at\n"
-                  "batch 1; with --depth N both start after N context tokens, as llama-bench -d N does.\n"
+                  "batch 1; with --depth N both start after N context tokens, as llama-bench -d N does. An untimed\n"
+                  "warm-up (the prompt and one decode step) comes first, as llama-bench's.\n"
                   "--draft/--lookup: also speculatively, alternating, with medians and the speedup.",
                   args, sizeof args / sizeof args[0], 0, 0};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS, {"bandwidth", 1e-3, 1e6}, {"verify-cost", 0, 64}};
