@@ -67,12 +67,14 @@ void sc_split_set_runs(int runs) { split_forced = runs < 0 ? -1 : runs != 0; }
  * workers inside, so joining (a compare-and-swap) and closing (a fetch-or) cannot cross. */
 
 enum {
-    SC_POOL_IDLE_US = 30,     /* spin after a step before sleeping: covers sampling the next token */
+    SC_POOL_IDLE_US = 100,    /* spin after a step before sleeping: covers picking the next token */
     SC_POOL_HOLD_US = 2000,   /* while held, a gap this long (the caller preempted) puts the workers to sleep too */
     SC_POOL_YIELD_SPINS = 2048, /* the caller waiting this long for a worker yields its core (a preempted worker) */
     SC_POOL_PREEMPTED_US = 100, /* a spinning worker that lost its core this long: the machine is oversubscribed */
-    SC_POOL_CONTENDED_US = 100000, /* ...so the pool backs off this long (or longer, sc_pool_hold) */
-    SC_POOL_CONTENDED_SPIN_US = 5, /* meanwhile workers spin this long (GOMP_SPINCOUNT 300 is about 6 us) */
+    SC_POOL_SPIN_SHORT_US = 10000, /* ...so for this long the workers sleep soon after each region */
+    SC_POOL_CONTENDED_US = 100000, /* a held step that found the cores contended: not held for this long (or
+                                    * longer, sc_pool_hold) */
+    SC_POOL_CONTENDED_SPIN_US = 5, /* workers' spin in both cases (GOMP_SPINCOUNT 300 is about 6 us) */
     SC_POOL_MEASURE_US = 500,  /* a held step at least this long tells whether the cores are contended... */
     SC_POOL_RAN_PERCENT = 85,  /* ...by whether the holder ran for less than this share of it */
 };
@@ -88,6 +90,7 @@ struct sc_pool {
     _Alignas(64) atomic_int hold, quit, sleepers;
     atomic_uint wakes; /* bumped by sc_pool_hold(p, 1): sleeping workers go back to spinning */
     _Atomic int64_t contended_until; /* pool_now_us() before which the pool is not held and workers barely spin */
+    _Atomic int64_t spin_short_until; /* ...before which workers barely spin (one of them was descheduled) */
     int64_t hold_wall, hold_cpu;     /* the holder's clocks when it took the pool */
     int backoff;                     /* SC_POOL_CONTENDED_US units of the current back-off (0: none) */
     pthread_mutex_t mu;
@@ -118,12 +121,14 @@ static unsigned pool_gen(uint64_t st) { return (unsigned)(st >> 32); }
  * under the mutex, which the sleeper holds until it waits) or the sleeper sees the new generation.
  * Spinning pays only on cores nobody else wants: on an oversubscribed machine the spinner uses up the process's
  * share of the CPU that the caller needs, and the scheduler favours threads that slept. A worker whose spin loop
- * finds a gap in time (it was descheduled) marks the pool contended: for SC_POOL_CONTENDED_US the workers sleep as
- * soon as a region is done, as OpenMP's do under decode's GOMP_SPINCOUNT, and the caller wakes them per region. */
+ * finds a gap in time (it was descheduled) makes the workers sleep soon after each region for SC_POOL_SPIN_SHORT_US,
+ * as OpenMP's do under decode's GOMP_SPINCOUNT (the caller wakes them per region); the holder's own measure
+ * (sc_pool_hold) stops holding the pool altogether. */
 static unsigned pool_wait(sc_pool *p, unsigned seen) {
     for (;;) {
         int64_t t0 = pool_now_us(), last = t0;
-        int contended = t0 < atomic_load_explicit(&p->contended_until, memory_order_relaxed);
+        int contended = t0 < atomic_load_explicit(&p->contended_until, memory_order_relaxed) ||
+                        t0 < atomic_load_explicit(&p->spin_short_until, memory_order_relaxed);
         int held = atomic_load_explicit(&p->hold, memory_order_relaxed);
         int64_t budget = contended ? SC_POOL_CONTENDED_SPIN_US : held ? SC_POOL_HOLD_US : SC_POOL_IDLE_US;
         for (unsigned i = 1;; i++) {
@@ -133,7 +138,7 @@ static unsigned pool_wait(sc_pool *p, unsigned seen) {
             if (i % 64 == 0) {
                 int64_t now = pool_now_us();
                 if (now - last > SC_POOL_PREEMPTED_US) {
-                    atomic_store_explicit(&p->contended_until, now + SC_POOL_CONTENDED_US, memory_order_relaxed);
+                    atomic_store_explicit(&p->spin_short_until, now + SC_POOL_SPIN_SHORT_US, memory_order_relaxed);
                     atomic_fetch_add_explicit(&p->preempted, 1, memory_order_relaxed);
                     break;
                 }
@@ -307,6 +312,7 @@ long sc_pool_contended(const sc_pool *p) { return p ? atomic_load(&p->contended)
 void sc_pool_end_backoff(sc_pool *p) {
     if (!p) return;
     atomic_store(&p->contended_until, 0);
+    atomic_store(&p->spin_short_until, 0);
     p->backoff = 0;
 }
 int sc_pool_asleep(sc_pool *p) { return p ? atomic_load(&p->sleepers) : 0; }
