@@ -72,7 +72,7 @@ enum {
     SC_POOL_YIELD_SPINS = 2048, /* the caller waiting this long for a worker yields its core (a preempted worker) */
     SC_POOL_PREEMPTED_US = 100, /* a spinning worker that lost its core this long: the machine is oversubscribed */
     SC_POOL_SPIN_SHORT_US = 10000, /* ...so for this long the workers sleep soon after each region */
-    SC_POOL_CONTENDED_US = 100000, /* a held step that found the cores contended: not held for this long (or
+    SC_POOL_CONTENDED_US = 50000, /* a held step that found the cores contended: not held for this long (or
                                     * longer, sc_pool_hold) */
     SC_POOL_CONTENDED_SPIN_US = 5, /* workers' spin in both cases (GOMP_SPINCOUNT 300 is about 6 us) */
     SC_POOL_MEASURE_US = 500,  /* a held step at least this long tells whether the cores are contended... */
