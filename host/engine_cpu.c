@@ -256,7 +256,10 @@ int engine_cpu_open(sc_engine *e, int threads) {
         e->lora_bytes += ad->nparams * (int64_t)sizeof(float);
     }
     s->lora_h = rmax ? sc_malloc((size_t)CHUNK * rmax * sizeof(float)) : NULL;
-    s->pool = sc_pool_create(s->nthreads);
+    /* spinning workers past the cores this process may use would only take turns with the ones that work (the
+     * results do not depend on the thread count); -t 1 or one CPU: no pool, decode runs on the caller alone */
+    int cpus = sc_cpus_available();
+    s->pool = sc_pool_create(s->nthreads < cpus ? s->nthreads : cpus);
     e->impl = s;
     return 0;
 }

@@ -21,6 +21,15 @@ int sc_set_threads(int n) {
     return n;
 }
 
+int sc_cpus_available(void) {
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
 void sc_split_init(sc_split *s, int n, int nseg) {
     int ns = nseg < 1 ? 1 : nseg > SC_SPLIT_MAX ? SC_SPLIT_MAX : nseg;
     s->nseg = ns;

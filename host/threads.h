@@ -7,6 +7,8 @@
 
 /* n <= 0: all cores. Returns the count in effect. */
 int sc_set_threads(int n);
+/* the CPUs this process may run on (its affinity mask; the online count where that cannot be read), at least 1 */
+int sc_cpus_available(void);
 
 /* Items [0, n) of one parallel region in contiguous segments. One segment is a shared queue: every thread takes
  * the next item (OpenMP's dynamic schedule), so two threads read alternate blocks. One segment per thread gives
