@@ -16,17 +16,10 @@ pub=$3/published
 for f in llama2 qwen3; do
   [ -s "$pub/$f/tokenizer.json" ] || { echo "SKIP: $pub/$f/tokenizer.json absent (fixture tokenizer_published_files)"; exit 77; }
 done
-/usr/bin/python3 -c 'import numpy' 2>/dev/null || { echo "needs python3-numpy: skipped"; exit 77; }
+. "$src/tests/open_models_lib.sh"
 dir=$(mktemp -d /tmp/sc_open_pub.XXXXXX)
 . "$src/tests/serve_start.sh"
 trap serve_cleanup EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-run() { # run LABEL CMD...: runs, reports a failure with its stderr
-  label=$1; shift
-  if "$@" >"$dir/out" 2>"$dir/err"; then return 0; fi
-  fail "$label: $(tail -n 3 "$dir/err")"; return 1
-}
 
 # a small corpus: 10 documents (two C files cut in 5), so a 30% validation split is never empty
 mkdir -p "$dir/corpus"
