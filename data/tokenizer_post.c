@@ -86,7 +86,7 @@ static int parse_cls_sep(sc_tokenizer *t, const cJSON *p, const char *type, int3
     return 0;
 }
 
-/* One processor (Sequence flattened: each wraps what the previous ones produced, as HF applies them in turn). */
+/* One processor (Sequence flattened; at most one of its processors may add tokens). */
 static int parse_one(sc_tokenizer *t, const cJSON *p, int depth) {
     if (!p || cJSON_IsNull(p)) return 0;
     const cJSON *tp = cJSON_GetObjectItemCaseSensitive(p, "type");
@@ -110,7 +110,11 @@ static int parse_one(sc_tokenizer *t, const cJSON *p, int depth) {
         rc = parse_cls_sep(t, p, type, pre, &npre, &suf, &nsuf);
     else rc = sc_fail("post_processor type '%s' is not supported (TemplateProcessing, ByteLevel, RobertaProcessing, "
                       "BertProcessing, Sequence)", type);
-    if (!rc) { /* this one wraps the earlier ones: its front goes before theirs, its back after */
+    /* HF's tokenizers (0.23) do not nest two such processors in a Sequence the way their order suggests (measured:
+     * Sequence[<s> $A, </s> $A] gives "<s> text"): refused rather than guessed */
+    if (!rc && (npre || nsuf) && (t->npost_pre || t->npost_suf))
+        rc = sc_fail("post_processor Sequence: more than one processor adds tokens (%s); not supported", type);
+    if (!rc) {
         if (npre) ids_add(&t->post_pre, &t->npost_pre, pre, npre, 1);
         if (nsuf) ids_add(&t->post_suf, &t->npost_suf, suf, nsuf, 0);
     }
