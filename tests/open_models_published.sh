@@ -158,9 +158,14 @@ for spec in "tinyllama-1.1b $pub/llama2 llama 32000 1 2" "qwen2.5-coder-0.5b $pu
     start --model "$m-int8" --device cpu --threads 2 $ctx
     curl -s "$url/completion" -d '{"prompt":"static int ","n_predict":6,"temperature":0}' >"$dir/body"
     printf '%s' "$a" >"$dir/completed"
-    /usr/bin/python3 - "$dir/body" "$dir/completed" <<'PY' || fail "$fam serve: /completion differs from complete"
+    # the server's prompt is complete's: the BOS where the tokenizer adds one, then the text's ids
+    printf 'static int ' >"$dir/p2"
+    n_want=$($sc tokenizer encode --special -t "$m/tokenizer.json" "$dir/p2" | wc -w)
+    /usr/bin/python3 - "$dir/body" "$dir/completed" "$n_want" <<'PY' || fail "$fam serve: /completion differs from complete"
 import json, sys
-got = json.load(open(sys.argv[1]))["content"]
+body = json.load(open(sys.argv[1]))
+assert body["tokens_evaluated"] == int(sys.argv[3]), ("tokens_evaluated", body["tokens_evaluated"], sys.argv[3])
+got = body["content"]
 raw = open(sys.argv[2], "rb").read()
 try:
     want = raw.decode("utf-8")
