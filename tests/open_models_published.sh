@@ -10,12 +10,12 @@
 # adds one + the text's ids, checked id by id with --print-tokens; Qwen: FIM --prefix/--suffix, prompt = 3
 # sentinels + prefix + suffix ids) -> serve (/completion equals complete; Qwen: /infill equals complete's FIM) ->
 # export gguf q8_0 (tokenizer model "llama" with scores and byte tokens, or "gpt2"; one token per vocabulary row;
-# add_bos_token as the post_processor). Then training data for a SentencePiece-style family with FIM tokens (the
-# Llama-2 file + CodeLlama's ▁<PRE>/▁<SUF>/▁<MID>/▁<EOT>): separator </s> = 2 and BOS <s> = 1 in the shards,
-# FIM_CHECK (tests/fim_tokenizer_check) on them, and train --fim-rate 1 on a student of that vocabulary. The
-# tokenizer.json files are the ones tokenizer_hf_published compares with HF tokenizers, fetched once by the ctest
-# fixture tokenizer_published_files into NPM_DIR/published: nothing is downloaded here; without them the test is
-# skipped (exit 77).
+# add_bos_token as the post_processor); infer-bench --file's prompt has the BOS too. Then training data for a
+# SentencePiece-style family with FIM tokens (the Llama-2 file + CodeLlama's ▁<PRE>/▁<SUF>/▁<MID>/▁<EOT>):
+# separator </s> = 2 and BOS <s> = 1 in the shards, FIM_CHECK (tests/fim_tokenizer_check) on them, and train
+# --fim-rate 1 on a student of that vocabulary. The tokenizer.json files are the ones tokenizer_hf_published
+# compares with HF tokenizers, fetched once by the ctest fixture tokenizer_published_files into NPM_DIR/published:
+# nothing is downloaded here; without them the test is skipped (exit 77).
 set -u
 sc=$1
 src=$2
@@ -139,6 +139,10 @@ for spec in "tinyllama-1.1b $pub/llama2 llama 32000 1 2" "qwen2.5-coder-0.5b $pu
     fi
   done
   echo "$fam complete: prompt = $([ "$bos" = - ] && echo "no BOS" || echo "BOS $bos") + $(echo "$text_ids" | wc -w) text ids"
+  # infer-bench --file: the BOS, then the file's last tokens (all of them here)
+  if run "$fam infer-bench --file" $sc infer-bench --model "$m-int8" --file "$dir/prompt" -p 64 -n 2 -r 1 --threads 2 --json; then
+    grep -q "\"n_prompt\":$n_ids," "$dir/out" || fail "$fam infer-bench --file: $(grep -o '"n_prompt":[0-9]*' "$dir/out"), want $n_ids"
+  fi
   [ "$fam" = llama-3.2-1b ] && ctx="--ctx 512" || ctx="" # its 131072 positions: a 1 GB KV cache per slot
   a=$($sc complete --model "$m-int8" --prompt "static int " -n 6 --device cpu --threads 2 2>/dev/null)
   if [ "$fam" = qwen2.5-coder-0.5b ]; then
