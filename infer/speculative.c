@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "host/clock.h"
 #include "host/error.h"
@@ -21,15 +22,28 @@ enum {
 #define SPEC_DECAY 0.9   /* weight of the past in the acceptance counts (about the last 10 steps) */
 #define SPEC_PRIOR 1.0   /* the acceptance counts start at 0.5 of 1 trial: a prior of 1/2 that decays with them */
 #define SPEC_OFF_RATE 0.15 /* SPEC_MISSES turn a source off when its rate is below this too (spec_adapt) */
-#define SPEC_PRIOR_TOKEN 0.1 /* a verified token costs this much of a step, until measured (CPU INT8: 0.05-0.2) */
+#define SPEC_PRIOR_TOKEN 0.1 /* a verified token after the second costs this much of a step, until measured */
 #define SPEC_TRUST 4.0       /* samples of a pass size after which its measured time alone counts */
 #define SPEC_EVIDENCE 3.0    /* decayed drafted tokens checked before the cost model may turn a source off */
+
+/* What the cost model times passes and draft forwards with: on the CPU engine the calling thread's CPU time (it
+ * runs the forward, or leads its OpenMP team and waits for it spinning), which leaves out the time the thread was
+ * preempted: on the 2 shared cores at load 8-10, 1..3-token passes timed 12.7/8.5/12.5 ms wall but 4.7/4.4/4.6 ms
+ * of CPU (infer-bench --verify-cost), and wall timings made the sizes' costs too noisy to compare. The CUDA
+ * engine's thread may sleep while the device works: wall time there. */
+static double spec_clock(const sc_spec *sp) {
+    if (!sp->cpu_clock) return clock_now();
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 int spec_open(sc_spec *sp, const sc_spec_opts *o, const sc_engine *e, int n_ctx) {
     memset(sp, 0, sizeof *sp);
     sp->o = *o;
     sp->V = e->cfg->vocab_size;
     sp->debug = getenv("SMALLCODER_SPEC_DEBUG") != NULL;
+    sp->cpu_clock = !strcmp(e->ops->name, "cpu") && (!o->draft || !strcmp(o->draft->ops->name, "cpu"));
     if (o->draft && o->draft->cfg->vocab_size != sp->V)
         return sc_fail("the draft model has %d tokens in its vocabulary, the target %d: they must share one "
                        "tokenizer", o->draft->cfg->vocab_size, sp->V);
@@ -76,27 +90,31 @@ void spec_end(sc_spec *sp) {
 }
 
 /* The target's seconds for a pass of n tokens (1 = a plain step): its measured spec_low_avg, blended over its
- * first SPEC_TRUST samples with the prior shape (a pass of n tokens costs 1 + SPEC_PRIOR_TOKEN (n - 1) steps)
+ * first SPEC_TRUST samples with the prior shape (spec_prior: a pass of n tokens costs 1 + 0.1 (n - 2) steps)
  * scaled to the most measured size, which is also all there is for a size never measured. A size is only
  * measured when chosen: one slow first sample (a cold cache, a preemption) would otherwise keep it from being
  * chosen again; the prior is optimistic enough to get sizes tried. The cost is not linear on the CPU: with the
  * several-token INT8 kernel a pass of 2-3 tokens costs 0.82-0.89 of a one-token step and each further token
  * ~0.1 (7-layer 104 MiB target, infer-bench --verify-cost). Sampling uses the prior alone: K must not depend on
  * timings there, or a seed would not reproduce its output (K decides which random numbers are drawn). */
+/* decode is bound by reading the weights: a second token in the pass costs next to nothing (on the CPU a 2-token
+ * pass even costs less than a plain step, its INT8 kernel is faster), each further one SPEC_PRIOR_TOKEN */
+static double spec_prior(int n) { return n <= 2 ? 1 : 1 + SPEC_PRIOR_TOKEN * (n - 2); }
+
 static double spec_pass_measured(const sc_spec *sp, int n) {
-    double prior = 1 + SPEC_PRIOR_TOKEN * (n - 1);
+    double prior = spec_prior(n);
     int m = 0;
     for (int i = 1; i <= SPEC_PASS_MAX; i++)
         if (sp->npass[i] > (m ? sp->npass[m] : 0)) m = i;
     if (!m) return prior;
-    double model = sp->tpass[m] * prior / (1 + SPEC_PRIOR_TOKEN * (m - 1));
+    double model = sp->tpass[m] * prior / spec_prior(m);
     if (n > SPEC_PASS_MAX || sp->npass[n] <= 0) return model;
     double w = sp->npass[n] < SPEC_TRUST ? sp->npass[n] / SPEC_TRUST : 1;
     return w * sp->tpass[n] + (1 - w) * model;
 }
 
 static double spec_pass_time(const sc_spec *sp, int n) {
-    return sp->dsmp.p.temperature > 0 ? 1 + SPEC_PRIOR_TOKEN * (n - 1) : spec_pass_measured(sp, n);
+    return sp->dsmp.p.temperature > 0 ? spec_prior(n) : spec_pass_measured(sp, n);
 }
 
 /* a low quantile of the recent samples (the estimate falls half-way to a faster sample, rises by 5% of the way to
@@ -202,11 +220,11 @@ static int spec_draft_model(sc_spec *sp, const int32_t *hist, int nh, int k) {
     if (c >= nh) c = nh - 1;
     ds->kv.n = c;
     memcpy(ds->ids + c, hist + c, (size_t)(nh - c) * sizeof(int32_t));
-    double t0 = clock_now();
+    double t0 = spec_clock(sp);
     if (engine_forward(de, &ds->kv, hist + c, nh - c, sp->dlogits)) return -1;
     /* the draft's cost per token from its small forwards only (a catch-up after idle steps is a batch) */
     int nf = nh - c <= 2 ? 1 : 0;
-    if (!nf) t0 = clock_now();
+    if (!nf) t0 = spec_clock(sp);
     int n = 0;
     for (; n < k; n++) {
         int32_t id;
@@ -229,7 +247,7 @@ static int spec_draft_model(sc_spec *sp, const int32_t *hist, int nh, int k) {
         }
     }
     if (nf) {
-        double t = (clock_now() - t0) / nf;
+        double t = (spec_clock(sp) - t0) / nf;
         sp->t_draft = spec_low_avg(sp->t_draft, t);
     }
     return n;
@@ -266,12 +284,12 @@ int spec_step(sc_spec *sp, sc_engine *e, sc_session *s, sc_sampler *smp, int32_t
     }
     /* verify: pending and the drafts in one pass, logits of every position */
     memcpy(s->ids + nh, sp->d, (size_t)nd * sizeof(int32_t));
-    double t0 = clock_now();
+    double t0 = spec_clock(sp);
     if (engine_forward_all(e, &s->kv, s->ids + n0, nd + 1, sp->all)) {
         s->kv.n = n0;
         return -1;
     }
-    spec_pass_record(sp, nd + 1, clock_now() - t0);
+    spec_pass_record(sp, nd + 1, spec_clock(sp) - t0);
     int acc = 0;
     int32_t next = -1;
     for (; acc < nd; acc++) {

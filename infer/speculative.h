@@ -36,7 +36,8 @@ typedef struct {
     /* per source: off (K = 0, not run), plain steps since it went off or was last probed, the probe wait (before
      * doubling) and its doubling count, a probe in flight, drafting steps in a row with nothing accepted */
     int off[SPEC_NSRC], idle[SPEC_NSRC], wait[SPEC_NSRC], backoff[SPEC_NSRC], probing[SPEC_NSRC], misses[SPEC_NSRC];
-    int debug; /* SMALLCODER_SPEC_DEBUG set: each choice of K on stderr */
+    int debug;     /* SMALLCODER_SPEC_DEBUG set: each choice of K on stderr */
+    int cpu_clock; /* both engines on the CPU: timings in the thread's CPU time (spec_clock) */
     /* per request */
     sc_sampler dsmp; /* the draft's sampling (its own RNG) */
     int dsmp_live;
