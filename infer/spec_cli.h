@@ -1,6 +1,6 @@
 /* spec_cli.h — the speculative-decoding options shared by complete, serve and infer-bench (--draft DIR,
- * --draft-max K, --draft-min-p P, --lookup N) and the loading of a draft model: its tokenizer must be the
- * target's (same hash), else one line says so. */
+ * --draft-max K, --draft-min-p P, --draft-threads N, --lookup N) and the loading of a draft model: its tokenizer
+ * must be the target's (same hash), else one line says so. */
 #ifndef SC_INFER_SPEC_CLI_H
 #define SC_INFER_SPEC_CLI_H
 
@@ -11,6 +11,7 @@
 typedef struct {
     const char *draft_dir;
     int draft_max, lookup, fixed_k;
+    int draft_threads; /* CPU threads of the draft's forwards (0 = the model's --threads) */
     float draft_min_p;
     int plan;            /* --plan: print the device plan (target and draft) and exit */
     int64_t vram_budget; /* --vram-budget: device bytes the arenas must fit (0 = free memory, less the reserve) */
@@ -19,14 +20,17 @@ typedef struct {
     int loaded;
 } sc_spec_cli;
 
-#define SPEC_CLI_DEFAULTS {.draft_max = 8, .draft_min_p = 0.75f}
+#define SPEC_CLI_DEFAULTS {.draft_max = 8, .draft_min_p = 0, .draft_threads = 1}
 #define SPEC_CLI_ARGS(c)                                                                                           \
     {"draft", 0, SC_ARG_STR, &(c).draft_dir, "draft model directory (same tokenizer): speculative decoding", 0},    \
     {"draft-max", 0, SC_ARG_INT, &(c).draft_max, "most tokens drafted per step (adapts below it; default 8)", 0},  \
     {"draft-min-p", 0, SC_ARG_FLOAT, &(c).draft_min_p,                                                           \
-     "the draft model stops when its top token is less probable than this (default 0.75)", 0},                   \
+     "the draft model stops when its top token is less probable than this (0: the adaptive K decides)", 0},         \
     {"lookup", 0, SC_ARG_INT, &(c).lookup, "draft by prompt lookup of the last N..1 tokens (0 = off)", 0},          \
     {"draft-fixed", 0, SC_ARG_INT, &(c).fixed_k, "always draft this many tokens: no adaptation (K sweeps)", 0},   \
+    {"draft-threads", 0, SC_ARG_INT, &(c).draft_threads,                                                         \
+     "CPU threads of the draft model's forwards (0 = --threads; 1: a small draft's forward is shorter than "    \
+     "waking a second thread)", 0},                                                                         \
     {"plan", 0, SC_ARG_FLAG, &(c).plan, "print the CUDA device plan (the model's and the draft's rows) and exit", 0}, \
     {"vram-budget", 0, SC_ARG_BYTES, &(c).vram_budget,                                                           \
      "device memory the plan's arenas must fit, e.g. 1.75GiB (0 = the free memory less 64 MiB)", 0}

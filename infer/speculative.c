@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "host/clock.h"
 #include "host/error.h"
@@ -14,18 +15,35 @@
 
 enum {
     SPEC_PROBE = 16,     /* a source that is off is tried with one token after this many steps, */
+    SPEC_PROBE_COST = 4, /* (this many when the cost model turned it off: a close call, often wrong under noise) */
     SPEC_BACKOFF = 4,    /* doubled after each probe that fails, up to 16 << 4 = 256 steps */
     SPEC_MISSES = 6,     /* this many drafting steps in a row with nothing accepted turn a source off */
 };
 #define SPEC_DECAY 0.9   /* weight of the past in the acceptance counts (about the last 10 steps) */
 #define SPEC_PRIOR 1.0   /* the acceptance counts start at 0.5 of 1 trial: a prior of 1/2 that decays with them */
-#define SPEC_TDECAY 0.95 /* and in the timing fit */
+#define SPEC_OFF_RATE 0.15 /* SPEC_MISSES turn a source off when its rate is below this too (spec_adapt) */
+#define SPEC_PRIOR_TOKEN 0.1 /* a verified token after the second costs this much of a step, until measured */
+#define SPEC_TRUST 4.0       /* samples of a pass size after which its measured time alone counts */
+#define SPEC_EVIDENCE 3.0    /* decayed drafted tokens checked before the cost model may turn a source off */
+
+/* What the cost model times passes and draft forwards with: on the CPU engine the calling thread's CPU time (it
+ * runs the forward, or leads its OpenMP team and waits for it spinning), which leaves out the time the thread was
+ * preempted: on the 2 shared cores at load 8-10, 1..3-token passes timed 12.7/8.5/12.5 ms wall but 4.7/4.4/4.6 ms
+ * of CPU (infer-bench --verify-cost), and wall timings made the sizes' costs too noisy to compare. The CUDA
+ * engine's thread may sleep while the device works: wall time there. */
+static double spec_clock(const sc_spec *sp) {
+    if (!sp->cpu_clock) return clock_now();
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 int spec_open(sc_spec *sp, const sc_spec_opts *o, const sc_engine *e, int n_ctx) {
     memset(sp, 0, sizeof *sp);
     sp->o = *o;
     sp->V = e->cfg->vocab_size;
     sp->debug = getenv("SMALLCODER_SPEC_DEBUG") != NULL;
+    sp->cpu_clock = !strcmp(e->ops->name, "cpu") && (!o->draft || !strcmp(o->draft->ops->name, "cpu"));
     if (o->draft && o->draft->cfg->vocab_size != sp->V)
         return sc_fail("the draft model has %d tokens in its vocabulary, the target %d: they must share one "
                        "tokenizer", o->draft->cfg->vocab_size, sp->V);
@@ -71,77 +89,103 @@ void spec_end(sc_spec *sp) {
     sp->dsmp_live = 0;
 }
 
-/* the target's pass time a + b * tokens, fitted on the recent passes; until the fit has two different sizes,
- * a prior: each further token costs a fifth of a pass (the CPU INT8 engine's prefill/decode ratio) */
-static void spec_pass_cost(const sc_spec *sp, double *a, double *b) {
-    double var = sp->sw > 0 ? sp->snn / sp->sw - (sp->sn / sp->sw) * (sp->sn / sp->sw) : 0;
-    if (sp->sw <= 0) {
-        *a = 1, *b = 0.2;
-        return;
-    }
-    if (var < 0.05) { /* one size only: split its mean time by the prior */
-        double n = sp->sn / sp->sw, t = sp->st / sp->sw;
-        *a = t / (1 + 0.2 * (n - 1)), *b = 0.2 * *a;
-        return;
-    }
-    *b = (sp->snt / sp->sw - (sp->sn / sp->sw) * (sp->st / sp->sw)) / var;
-    *a = sp->st / sp->sw - *b * (sp->sn / sp->sw);
-    if (*a <= 0) *a = 1e-6;
-    if (*b < 0.05 * *a) *b = 0.05 * *a; /* noise (a shared machine) must not make extra tokens look free */
+/* The target's seconds for a pass of n tokens (1 = a plain step): its measured spec_low_avg, blended over its
+ * first SPEC_TRUST samples with the prior shape (spec_prior: a pass of n tokens costs 1 + 0.1 (n - 2) steps)
+ * scaled to the most measured size, which is also all there is for a size never measured. A size is only
+ * measured when chosen: one slow first sample (a cold cache, a preemption) would otherwise keep it from being
+ * chosen again; the prior is optimistic enough to get sizes tried. The cost is not linear on the CPU: with the
+ * several-token INT8 kernel a pass of 2-3 tokens costs 0.82-0.89 of a one-token step and each further token
+ * ~0.1 (7-layer 104 MiB target, infer-bench --verify-cost). Sampling uses the prior alone: K must not depend on
+ * timings there, or a seed would not reproduce its output (K decides which random numbers are drawn). */
+/* decode is bound by reading the weights: a second token in the pass costs next to nothing (on the CPU a 2-token
+ * pass even costs less than a plain step, its INT8 kernel is faster), each further one SPEC_PRIOR_TOKEN */
+static double spec_prior(int n) { return n <= 2 ? 1 : 1 + SPEC_PRIOR_TOKEN * (n - 2); }
+
+static double spec_pass_measured(const sc_spec *sp, int n) {
+    double prior = spec_prior(n);
+    int m = 0;
+    for (int i = 1; i <= SPEC_PASS_MAX; i++)
+        if (sp->npass[i] > (m ? sp->npass[m] : 0)) m = i;
+    if (!m) return prior;
+    double model = sp->tpass[m] * prior / spec_prior(m);
+    if (n > SPEC_PASS_MAX || sp->npass[n] <= 0) return model;
+    double w = sp->npass[n] < SPEC_TRUST ? sp->npass[n] / SPEC_TRUST : 1;
+    return w * sp->tpass[n] + (1 - w) * model;
 }
 
+static double spec_pass_time(const sc_spec *sp, int n) {
+    return sp->dsmp.p.temperature > 0 ? spec_prior(n) : spec_pass_measured(sp, n);
+}
+
+/* a low quantile of the recent samples (the estimate falls half-way to a faster sample, rises by 5% of the way to
+ * a slower one): on a shared machine a pass that was preempted says nothing about what a size costs, and sizes
+ * measured minutes apart (a size is only measured when it is chosen) stay comparable */
+static double spec_low_avg(double cur, double t) { return cur <= 0 ? t : cur + (t < cur ? 0.5 : 0.05) * (t - cur); }
+
+/* a sample is clipped to [1/2, 2] of what the size is thought to cost: a first sample 4x too slow (preempted)
+ * kept a size from being chosen again */
 static void spec_pass_record(sc_spec *sp, int n, double t) {
-    sp->sw = sp->sw * SPEC_TDECAY + 1, sp->sn = sp->sn * SPEC_TDECAY + n, sp->snn = sp->snn * SPEC_TDECAY + n * n;
-    sp->st = sp->st * SPEC_TDECAY + t, sp->snt = sp->snt * SPEC_TDECAY + n * t;
+    if (n > SPEC_PASS_MAX) return;
+    int m = 0;
+    for (int i = 1; i <= SPEC_PASS_MAX; i++)
+        if (sp->npass[i] > (m ? sp->npass[m] : 0)) m = i;
+    if (m) {
+        double exp = spec_pass_measured(sp, n);
+        t = t > 2 * exp ? 2 * exp : t < 0.5 * exp ? 0.5 * exp : t;
+    }
+    sp->tpass[n] = spec_low_avg(sp->npass[n] > 0 ? sp->tpass[n] : 0, t), sp->npass[n]++;
 }
 
 /* How many tokens to draft from source src: the k <= cap with the most expected tokens per second, where a step
- * yields 1 + a + a^2 + ... + a^k tokens at acceptance rate a and costs a pass of k + 1 tokens plus k drafts; 0
- * when no k beats a plain step by 2%. A source at 0 is off: it costs nothing (the draft model does not run) and
- * is probed with one token after SPEC_PROBE plain steps, the wait doubling after each probe that fails (up to
- * 16 << SPEC_BACKOFF steps) and back to SPEC_PROBE on any accepted token (spec_adapt). */
+ * yields 1 + a + a^2 + ... + a^k tokens at acceptance rate a and costs a pass of k + 1 tokens (spec_pass_time)
+ * plus k draft forwards; 0 when no k beats a plain step by 2%. A source at 0 is off: it costs nothing (the draft
+ * model does not run) and is probed with one token after SPEC_PROBE_COST plain steps (SPEC_PROBE when it went
+ * off for missing, spec_adapt), the wait doubling after each probe that fails (up to SPEC_BACKOFF times) and back
+ * to the shortest on any accepted token (spec_adapt). A cost-model off is a close call between K = 0 and 1 at
+ * best; on this CPU, where a 2-token pass costs less than a plain step, it was mostly noise, and a wait of 16
+ * steps after it cost a 96-token run 10-20% of its speedup. */
 static int spec_choose_k(sc_spec *sp, int src, int cap) {
     if (cap <= 0) return 0;
     if (sp->o.fixed_k > 0) return sp->o.fixed_k < cap ? sp->o.fixed_k : cap;
     if (sp->off[src]) {
-        if (++sp->idle[src] < SPEC_PROBE << sp->backoff[src]) return 0;
+        if (++sp->idle[src] < sp->wait[src] << sp->backoff[src]) return 0;
         sp->idle[src] = 0, sp->probing[src] = 1;
         if (sp->debug) fprintf(stderr, "spec: src %d probe (backoff %d)\n", src, sp->backoff[src]);
         return 1;
     }
-    double a, b, td;
-    if (sp->dsmp.p.temperature > 0) {
-        /* sampling: K must not depend on timings, or a seed would not reproduce its output (K decides which
-         * random numbers are drawn): a model of the costs from the weight bytes instead */
-        a = 1, b = 0.2, td = sp->draft_ratio;
-    } else {
-        spec_pass_cost(sp, &a, &b);
-        td = sp->t_draft > 0 ? sp->t_draft : sp->draft_ratio * a;
-    }
+    double t1 = spec_pass_time(sp, 1), td = 0;
+    if (src == SPEC_DRAFT) /* sampling: from the weight bytes (see spec_pass_time) */
+        td = sp->dsmp.p.temperature <= 0 && sp->t_draft > 0 ? sp->t_draft : sp->draft_ratio * t1;
     /* decayed counts whose prior (1/2) decays with them: a source that is always wrong goes to 0, so that a
      * cheap verification pass no longer makes K = 1 look worth its cost (a prior kept at full weight held the
      * rate at >= 1/12 and K at 1 once a pass of 2 tokens cost < 1.07 of one) */
     double alpha = sp->trials[src] > 0 ? sp->hits[src] / sp->trials[src] : 0;
-    double per = b + (src == SPEC_DRAFT ? td : 0);
-    double best = 1 / (a + b), yield = 1, pw = 1;
+    double best = 1 / t1, yield = 1, pw = 1;
     int bk = 0;
     for (int k = 1; k <= cap; k++) {
         pw *= alpha, yield += pw;
-        double rate = yield / (a + b * (k + 1) + (per - b) * k);
+        double rate = yield / (spec_pass_time(sp, k + 1) + td * k);
         if (rate > best * 1.02) best = rate, bk = k; /* 2%: a draft must clearly pay */
     }
+    /* off on the cost model only with some evidence: after one or two rejections the rate (prior 1/2 worth one
+     * token) is at 0.15-0.24, and going off for SPEC_PROBE steps there lost a third of a 96-token run */
+    if (bk == 0 && sp->trials[src] < SPEC_EVIDENCE) bk = 1;
     if (sp->debug)
-        fprintf(stderr, "spec: src %d alpha %.2f pass %.3g ms + %.3g ms/token, draft %.3g ms -> k %d\n", src, alpha,
-                a * 1e3, b * 1e3, td * 1e3, bk);
-    if (bk == 0) sp->off[src] = 1, sp->idle[src] = 0;
+        fprintf(stderr, "spec: src %d alpha %.2f pass 1/2/3/%d: %.3g/%.3g/%.3g/%.3g ms, draft %.3g ms -> k %d\n", src,
+                alpha, cap + 1, t1 * 1e3, spec_pass_time(sp, 2) * 1e3, spec_pass_time(sp, 3) * 1e3,
+                spec_pass_time(sp, cap + 1) * 1e3, td * 1e3, bk);
+    if (bk == 0) sp->off[src] = 1, sp->idle[src] = 0, sp->wait[src] = SPEC_PROBE_COST;
     return bk;
 }
 
 /* After a step in which source src drafted nd tokens (nd = 0: it ran and proposed nothing) and acc were accepted:
  * the acceptance counts, and the on/off state. Any accepted token turns the source on with the shortest probe
- * wait; SPEC_MISSES steps in a row with none turn it off, whatever the cost model says (its rate estimate
- * lags, and these counts make the back-off deterministic: with sampling K must not depend on timings); a
- * failed probe doubles the wait. */
+ * wait; SPEC_MISSES steps in a row with none turn it off, whatever the cost model says (these counts make the
+ * back-off deterministic: with sampling K must not depend on timings), once the rate has also fallen below
+ * SPEC_OFF_RATE: a useful draft misses 6 steps in a row often enough (at a = 0.3 and K = 2, 12% of the time)
+ * that going off on the count alone cost it a third of its drafts (16 plain steps each time) and made the
+ * adaptive K slower than a fixed K = 2; an always-wrong one is at a ~ 0.05 by then. A failed probe doubles the
+ * wait. */
 static void spec_adapt(sc_spec *sp, int src, int nd, int acc) {
     sp->trials[src] = sp->trials[src] * SPEC_DECAY + acc + (acc < nd || nd == 0);
     sp->hits[src] = sp->hits[src] * SPEC_DECAY + acc;
@@ -149,9 +193,9 @@ static void spec_adapt(sc_spec *sp, int src, int nd, int acc) {
         sp->off[src] = 0, sp->misses[src] = 0, sp->backoff[src] = 0;
     } else if (sp->probing[src]) {
         sp->backoff[src] += sp->backoff[src] < SPEC_BACKOFF;
-    } else if (++sp->misses[src] >= SPEC_MISSES) {
-        sp->off[src] = 1, sp->idle[src] = 0;
-        if (sp->debug) fprintf(stderr, "spec: src %d off after %d steps without an accepted token\n", src, SPEC_MISSES);
+    } else if (++sp->misses[src] >= SPEC_MISSES && sp->hits[src] < SPEC_OFF_RATE * sp->trials[src]) {
+        sp->off[src] = 1, sp->idle[src] = 0, sp->wait[src] = SPEC_PROBE;
+        if (sp->debug) fprintf(stderr, "spec: src %d off after %d steps without an accepted token\n", src, sp->misses[src]);
     }
     sp->probing[src] = 0;
 }
@@ -176,11 +220,11 @@ static int spec_draft_model(sc_spec *sp, const int32_t *hist, int nh, int k) {
     if (c >= nh) c = nh - 1;
     ds->kv.n = c;
     memcpy(ds->ids + c, hist + c, (size_t)(nh - c) * sizeof(int32_t));
-    double t0 = clock_now();
+    double t0 = spec_clock(sp);
     if (engine_forward(de, &ds->kv, hist + c, nh - c, sp->dlogits)) return -1;
     /* the draft's cost per token from its small forwards only (a catch-up after idle steps is a batch) */
     int nf = nh - c <= 2 ? 1 : 0;
-    if (!nf) t0 = clock_now();
+    if (!nf) t0 = spec_clock(sp);
     int n = 0;
     for (; n < k; n++) {
         int32_t id;
@@ -203,8 +247,8 @@ static int spec_draft_model(sc_spec *sp, const int32_t *hist, int nh, int k) {
         }
     }
     if (nf) {
-        double t = (clock_now() - t0) / nf;
-        sp->t_draft = sp->t_draft > 0 ? 0.8 * sp->t_draft + 0.2 * t : t;
+        double t = (spec_clock(sp) - t0) / nf;
+        sp->t_draft = spec_low_avg(sp->t_draft, t);
     }
     return n;
 }
@@ -230,7 +274,7 @@ int spec_step(sc_spec *sp, sc_engine *e, sc_session *s, sc_sampler *smp, int32_t
         int k = spec_choose_k(sp, SPEC_LOOKUP, cap);
         if (k > 0 && (nd = lookup_draft(s->ids, nh, sp->o.lookup, k, sp->d)) > 0) src = SPEC_LOOKUP;
         else if (sp->probing[SPEC_LOOKUP]) /* no match is no failure (it cost nothing): probe at the next step */
-            sp->probing[SPEC_LOOKUP] = 0, sp->idle[SPEC_LOOKUP] = (SPEC_PROBE << sp->backoff[SPEC_LOOKUP]) - 1;
+            sp->probing[SPEC_LOOKUP] = 0, sp->idle[SPEC_LOOKUP] = (sp->wait[SPEC_LOOKUP] << sp->backoff[SPEC_LOOKUP]) - 1;
     }
     if (nd == 0 && sp->o.draft) {
         int k = spec_choose_k(sp, SPEC_DRAFT, cap);
@@ -240,12 +284,12 @@ int spec_step(sc_spec *sp, sc_engine *e, sc_session *s, sc_sampler *smp, int32_t
     }
     /* verify: pending and the drafts in one pass, logits of every position */
     memcpy(s->ids + nh, sp->d, (size_t)nd * sizeof(int32_t));
-    double t0 = clock_now();
+    double t0 = spec_clock(sp);
     if (engine_forward_all(e, &s->kv, s->ids + n0, nd + 1, sp->all)) {
         s->kv.n = n0;
         return -1;
     }
-    spec_pass_record(sp, nd + 1, clock_now() - t0);
+    spec_pass_record(sp, nd + 1, spec_clock(sp) - t0);
     int acc = 0;
     int32_t next = -1;
     for (; acc < nd; acc++) {

@@ -21,20 +21,23 @@ typedef struct {
 } sc_spec_opts;
 
 enum { SPEC_DRAFT, SPEC_LOOKUP, SPEC_NSRC };
+enum { SPEC_PASS_MAX = 64 }; /* a pass verifies pending + at most 63 drafts (--draft-max) */
 
 typedef struct {
     sc_spec_opts o;
     int kmax, V;
     sc_session *dsess; /* the draft's KV cache and ids: kept across steps (and requests), synced by common prefix */
-    /* adaptation: decayed counts of drafted tokens checked and accepted per source; a least-squares fit of the
-     * target's pass time = a + b * tokens; seconds per draft forward */
+    /* adaptation: decayed counts of drafted tokens checked and accepted per source; the target's pass time per
+     * number of tokens in the pass (a low quantile of each size's measured seconds and how many were measured:
+     * the cost is not linear, a 2-token pass can cost less than a 1-token step); seconds per draft forward */
     double trials[SPEC_NSRC], hits[SPEC_NSRC];
-    double sw, sn, snn, st, snt, t_draft;
+    double tpass[SPEC_PASS_MAX + 1], npass[SPEC_PASS_MAX + 1], t_draft;
     double draft_ratio; /* the draft's weight bytes over the target's: the cost model when sampling */
-    /* per source: off (K = 0, not run), plain steps since it went off or was last probed, the probe wait's
-     * doubling count, a probe in flight, drafting steps in a row with nothing accepted */
-    int off[SPEC_NSRC], idle[SPEC_NSRC], backoff[SPEC_NSRC], probing[SPEC_NSRC], misses[SPEC_NSRC];
-    int debug; /* SMALLCODER_SPEC_DEBUG set: each choice of K on stderr */
+    /* per source: off (K = 0, not run), plain steps since it went off or was last probed, the probe wait (before
+     * doubling) and its doubling count, a probe in flight, drafting steps in a row with nothing accepted */
+    int off[SPEC_NSRC], idle[SPEC_NSRC], wait[SPEC_NSRC], backoff[SPEC_NSRC], probing[SPEC_NSRC], misses[SPEC_NSRC];
+    int debug;     /* SMALLCODER_SPEC_DEBUG set: each choice of K on stderr */
+    int cpu_clock; /* both engines on the CPU: timings in the thread's CPU time (spec_clock) */
     /* per request */
     sc_sampler dsmp; /* the draft's sampling (its own RNG) */
     int dsmp_live;

@@ -2,11 +2,11 @@
 # infer_spec.sh SMALLCODER SOURCE_DIR — speculative decoding through the commands, on random tiny models with a
 # tokenizer trained here (seconds): `complete` greedy output is byte-identical with and without --draft (the
 # target's INT8 twin, which agrees often; an unrelated model; FP32 and INT8 targets), --lookup, both, forced drafts
-# (--draft-min-p 0), a FIM prompt, a prompt longer than the CPU engine's 256-token prefill chunk, and a seeded
-# sampled run that reproduces; a draft with another tokenizer is refused with one line by complete, infer-bench and
-# serve; `infer-bench --draft --json` reports identical tokens; `serve --parallel 2 --draft --lookup` answers 6
-# concurrent clients on /completion, /infill and /v1/completions with complete's text, timings carry draft_n and
-# draft_n_accepted, and a repeated prompt hits the slot's cache (tokens_cached) with the same text;
+# (--draft-min-p 0), the draft on 2 threads (--draft-threads), a FIM prompt, a prompt longer than the CPU engine's
+# 256-token prefill chunk, and a seeded sampled run that reproduces; a draft with another tokenizer is refused
+# with one line by complete, infer-bench and serve; `infer-bench --draft --json` reports identical tokens;
+# `serve --parallel 2 --draft --lookup` answers 6 concurrent clients on /completion, /infill and /v1/completions
+# with complete's text, timings carry draft_n and draft_n_accepted, and a repeated prompt hits the slot's cache (tokens_cached) with the same text;
 # `infer-bench --verify-cost` times passes of 1..N tokens; `--plan --draft` prints both models' rows (CUDA builds).
 set -u
 sc=$1
@@ -39,7 +39,8 @@ check() { # model, then the options of a speculative run; the plain run is the r
   shift
   want=$($sc complete --model "$dir/$m" "$@" 2>"$dir/err0" | od -c)
   for opt in "--draft $dir/t8" "--draft $dir/t8 --draft-min-p 0 --draft-fixed 4" "--draft $dir/other --draft-min-p 0 --draft-max 3" \
-             "--lookup 3" "--lookup 2 --draft $dir/t8 --draft-min-p 0 --draft-max 6" "--draft $dir/t"; do
+             "--lookup 3" "--lookup 2 --draft $dir/t8 --draft-min-p 0 --draft-max 6" "--draft $dir/t" \
+             "--draft $dir/t8 --draft-min-p 0 --draft-threads 2"; do
     # shellcheck disable=SC2086
     got=$($sc complete --model "$dir/$m" "$@" $opt 2>"$dir/err" | od -c)
     n=$((n + 1))
@@ -85,7 +86,7 @@ for c in complete infer-bench; do
 done
 $sc complete --model "$dir/t" --prompt x --draft-max 0 --lookup 2 >/dev/null 2>"$dir/err" && fail "--draft-max 0 accepted"
 # a bad value is refused even without --draft/--lookup (it used to be ignored): one line naming the flag
-for bad in "--lookup -1" "--draft-max -3" "--draft-min-p 1.5" "--draft-fixed 9"; do
+for bad in "--lookup -1" "--draft-max -3" "--draft-min-p 1.5" "--draft-fixed 9" "--draft-threads -1"; do
   $sc complete --model "$dir/t" --prompt x -n 2 $bad >/dev/null 2>"$dir/err" && fail "$bad accepted"
   [ "$(wc -l <"$dir/err")" = 1 ] && grep -q -- "${bad%% *} must be" "$dir/err" || fail "$bad: $(cat "$dir/err")"
 done
