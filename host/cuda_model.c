@@ -107,13 +107,16 @@ struct cuda_model {
     uint16_t *h_kd16; /* [max_T, kd_k] FP16 staging of the teacher's logits (CUDA_MODEL_KD) */
     /* LoRA (cuda_model_open_lora): the adapter, applied after each targeted projection (host/cuda_lora.c) */
     cuda_lora *lora;
-    /* CUDA_MODEL_INT8: the linear layers' INT8 rows and FP16 scales (q8[LIN_N l + LIN_*]) and the FP16 scratch each
-     * is dequantized into before its GEMM; w then holds the other parameters only (w_numel, compact: offs,
-     * embed_off, final_norm_off, lm_head_off point into it); table: the host parameter table, for uploads */
+    /* CUDA_MODEL_INT8: the linear layers' (and an untied lm_head's: head8) INT8 rows and FP16 scales
+     * (q8[LIN_N l + LIN_*]) and the FP16 scratch of deq_numel halves that one tile of a matrix is dequantized into
+     * right before each GEMM on it (lin_forward, lin_backward, the classifier); w then holds the other parameters
+     * only (w_numel, compact: offs, embed_off, final_norm_off, lm_head_off point into it); table: the host parameter
+     * table, for uploads */
     int64_t w_numel, n8, nrows8, deq_numel;
     int8_t *w8;
     kn_half *s8, *deq;
-    cuda_int8_mat *q8;
+    cuda_int8_mat *q8, head8;
+    int head_int8;
     sc_param *table;
     int ntensors;
     /* CUDA_MODEL_HOST_EMBED with an untied head: the FP16 embedding table on the host, pinned row staging */
@@ -137,7 +140,9 @@ static size_t take_size(const cuda_model *cm, size_t size) {
  * that `train --plan` prints (cuda_model_plan): the plan is this layout, not a second derivation of it. */
 static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
     size_t T = (size_t)cm->max_T;
-    int grads = cm->flags & CUDA_MODEL_GRADS, stream = grads && (cm->flags & CUDA_MODEL_STREAM_GRADS);
+    /* frozen (LoRA): STREAM_GRADS streams the adapter's gradients (host/cuda_lora.c), the base has none */
+    int grads = cm->flags & CUDA_MODEL_GRADS, frozen = cm->flags & CUDA_MODEL_FROZEN;
+    int stream = grads && (cm->flags & CUDA_MODEL_STREAM_GRADS) && !frozen;
     int recompute = cm->flags & CUDA_MODEL_RECOMPUTE;
 #define TAKE(type, n) ((type *)cuda_arena_alloc(a, take_size(cm, sizeof(type)) * (size_t)(n)))
     cuda_arena_name(a, "weights");
@@ -151,7 +156,7 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
     }
     if (cm->lora) cuda_lora_layout(cm->lora, a);
     cuda_arena_name(a, "gradients");
-    cm->g = grads && !stream && !(cm->flags & CUDA_MODEL_FROZEN) ? TAKE(float, cm->nparams) : NULL;
+    cm->g = grads && !stream && !frozen ? TAKE(float, cm->nparams) : NULL;
     if (stream) {
         cuda_arena_name(a, "embedding grads");
         cm->g_embed = TAKE(float, cm->offs[0].attn_norm);
@@ -286,7 +291,8 @@ static int layer_offsets(cuda_model *cm, const sc_model *m) {
     if (bias_offsets(cm, m)) return -1;
     const sc_param *last = &t[9 * cm->L];
     cm->layer_numel = cm->L ? last->offset + last->numel - cm->offs[cm->L - 1].attn_norm : 0;
-    if (cm->flags & CUDA_MODEL_STREAM_GRADS) { /* slots and the sink addressing assume the table's usual order */
+    if ((cm->flags & CUDA_MODEL_STREAM_GRADS) && !(cm->flags & CUDA_MODEL_FROZEN)) { /* slots and the sink
+                                                                * addressing assume the table's usual order */
         int ok = cm->embed_off == 0 && cm->L > 0 && cm->offs[0].attn_norm == t[0].numel &&
                  cm->final_norm_off == cm->offs[0].attn_norm + cm->L * cm->layer_numel;
         for (int l = 1; l < cm->L && ok; l++) ok = cm->offs[l].attn_norm == cm->offs[l - 1].attn_norm + cm->layer_numel;
@@ -295,8 +301,21 @@ static int layer_offsets(cuda_model *cm, const sc_model *m) {
     return 0;
 }
 
-/* A linear projection weight, which CUDA_MODEL_INT8 keeps as INT8 (lora_base_precision's rule). */
-static int is_linear(const sc_param *p) { return p->ndim == 2 && strstr(p->name, "_proj.weight") != NULL; }
+/* A weight CUDA_MODEL_INT8 keeps as INT8 (lora_base_precision's rule): the linear projections and an untied
+ * lm_head (a tied one is the embedding table, which stays FP16). */
+static int is_int8(const sc_param *p) {
+    return p->ndim == 2 && (strstr(p->name, "_proj.weight") != NULL || strcmp(p->name, "lm_head.weight") == 0);
+}
+
+/* The FP16 scratch an INT8 GEMM dequantizes one tile into: at most 8 MiB and a quarter of the largest matrix (so the
+ * tiled path is the one every INT8 model runs, small test models included), at least one row and one column of
+ * every matrix (rows, cols: the largest of each). */
+static int64_t dequant_tile(int64_t largest, int64_t rows, int64_t cols) {
+    int64_t t = (largest + 3) / 4;
+    if (t > ((int64_t)4 << 20)) t = (int64_t)4 << 20;
+    if (t < rows) t = rows;
+    return t < cols ? cols : t;
+}
 
 /* The index of the tensor at parameter offset off in m's table (-1: none, or off < 0). */
 static int tensor_at(const sc_model *m, int64_t off) {
@@ -318,7 +337,7 @@ static void compact_shape(cuda_model *cm, const sc_model *m) {
         const sc_param *p = &m->table[i];
         map[i] = srow[i] = -1;
         if (i == 0 && cm->emb_on_host) continue;
-        if (int8 && is_linear(p)) {
+        if (int8 && is_int8(p)) {
             map[i] = cm->n8, srow[i] = cm->nrows8;
             cm->n8 += p->numel, cm->nrows8 += p->shape[0];
         } else {
@@ -328,7 +347,7 @@ static void compact_shape(cuda_model *cm, const sc_model *m) {
     }
 #define REMAP(field) ((field) = tensor_at(m, field) >= 0 ? map[tensor_at(m, field)] : -1)
     cm->q8 = sc_calloc((size_t)cm->L * LIN_N, sizeof(cuda_int8_mat));
-    cm->deq_numel = 1;
+    int64_t largest = 1, maxr = 1, maxc = 1;
     for (int l = 0; l < cm->L; l++) {
         cuda_layer_offs *o = &cm->offs[l];
         const int64_t lin_off[LIN_N] = {o->wqkv, o->wo, o->wgu, o->wdown};
@@ -337,12 +356,23 @@ static void compact_shape(cuda_model *cm, const sc_model *m) {
             cuda_int8_mat *q = &cm->q8[l * LIN_N + k];
             int i = tensor_at(m, lin_off[k]);
             q->q = map[i], q->s = srow[i], q->rows = rows[k], q->cols = cols[k];
-            if ((int64_t)rows[k] * cols[k] > cm->deq_numel) cm->deq_numel = (int64_t)rows[k] * cols[k];
+            if ((int64_t)rows[k] * cols[k] > largest) largest = (int64_t)rows[k] * cols[k];
+            maxr = rows[k] > maxr ? rows[k] : maxr, maxc = cols[k] > maxc ? cols[k] : maxc;
         }
         REMAP(o->attn_norm), REMAP(o->wqkv), REMAP(o->wo), REMAP(o->mlp_norm), REMAP(o->wgu), REMAP(o->wdown);
         REMAP(o->bqkv), REMAP(o->bo), REMAP(o->bgu), REMAP(o->bdown); /* biases stay FP16, after the tail */
     }
-    REMAP(cm->embed_off), REMAP(cm->final_norm_off), REMAP(cm->lm_head_off);
+    int head = tensor_at(m, cm->lm_head_off);
+    cm->head_int8 = int8 && cm->lm_head_off != cm->embed_off && is_int8(&m->table[head]);
+    if (cm->head_int8) { /* the classifier reads it tile by tile from the same scratch */
+        cm->head8.q = map[head], cm->head8.s = srow[head], cm->head8.rows = cm->V, cm->head8.cols = cm->C;
+        if ((int64_t)cm->V * cm->C > largest) largest = (int64_t)cm->V * cm->C;
+        maxr = cm->V > maxr ? cm->V : maxr, maxc = cm->C > maxc ? cm->C : maxc;
+        cm->lm_head_off = -1;
+    }
+    cm->deq_numel = int8 ? dequant_tile(largest, maxr, maxc) : 1;
+    REMAP(cm->embed_off), REMAP(cm->final_norm_off);
+    if (!cm->head_int8) REMAP(cm->lm_head_off);
 #undef REMAP
     free(map), free(srow);
     cm->table = sc_malloc(sizeof(sc_param) * (size_t)m->ntensors);
@@ -382,6 +412,15 @@ static cuda_model *model_shape(const sc_model *m, int max_T, int flags) {
     return cm;
 }
 
+/* The adapter's device side (host/cuda_lora.c) as the model's flags want it: one layer's saved A x when layers are
+ * recomputed, and the gradients streamed per layer to the host with STREAM_GRADS (the small-card placement). */
+static void lora_init(cuda_model *cm, const sc_lora *ad) {
+    int f = cm->flags;
+    cm->lora = sc_malloc(sizeof(cuda_lora));
+    cuda_lora_init(cm->lora, ad, cm->max_T, f & CUDA_MODEL_GRADS, (f & CUDA_MODEL_RECOMPUTE) != 0,
+                   (f & CUDA_MODEL_STREAM_GRADS) != 0);
+}
+
 static void model_free_shape(cuda_model *cm) {
     if (cm->lora) cuda_lora_free(cm->lora);
     free(cm->lora), free(cm->q8), free(cm->table), free(cm->acts), free(cm->offs), free(cm);
@@ -398,10 +437,7 @@ static int plan_layout(cuda_arena *a, const sc_config *c, const sc_lora *ad, int
     if (!cm) return max_T > 0 ? -1 : sc_fail("cuda plan: max_T must be positive, got %d", max_T);
     cm->blas_ws_bytes = blas_ws_bytes;
     cm->half_bytes = fp32 ? sizeof(float) : 0;
-    if (ad) {
-        cm->lora = sc_malloc(sizeof(cuda_lora));
-        cuda_lora_init(cm->lora, ad, max_T, flags & CUDA_MODEL_GRADS);
-    }
+    if (ad) lora_init(cm, ad);
     cuda_arena_sizing(a);
     cuda_model_layout(cm, a);
     model_free_shape(cm);
@@ -433,10 +469,7 @@ static int model_open(cuda_model **out, const sc_model *m, const sc_lora *ad, in
                        c->vocab_size);
     cuda_model *cm = model_shape(m, max_T, flags);
     if (!cm) return -1;
-    if (ad) {
-        cm->lora = sc_malloc(sizeof(cuda_lora));
-        cuda_lora_init(cm->lora, ad, max_T, flags & CUDA_MODEL_GRADS);
-    }
+    if (ad) lora_init(cm, ad);
     int dev = 0, major = 0;
     CU_CHECK(cudaGetDevice(&dev));
     CU_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
@@ -452,6 +485,7 @@ static int model_open(cuda_model **out, const sc_model *m, const sc_lora *ad, in
         return -1;
     }
     cuda_model_layout(cm, &cm->arena);
+    if (cm->lora) cuda_lora_start(cm->lora);
     CU_CHECK(cudaStreamCreate(&cm->stream));
     cm->blas = kn_blas_create(cm->stream, cm->blas_ws, cm->blas_ws_bytes, cm->gemm_staging, KN_GEMM_STAGING_BYTES);
     cm->h_losses = sc_malloc(sizeof(float) * (size_t)max_T);
@@ -533,7 +567,7 @@ static int upload_compact(cuda_model *cm, const float *params) {
         int64_t n = p->numel;
         if (i == 0 && cm->emb_on_host) {
             for (int64_t j = 0; j < n; j++) cm->emb_host[j] = float_to_half(params[p->offset + j]);
-        } else if (cm->w8 && is_linear(p)) {
+        } else if (cm->w8 && is_int8(p)) {
             int rows = (int)p->shape[0], cols = (int)p->shape[1];
             int8_t *q = sc_malloc((size_t)n);
             uint16_t *sc = sc_malloc(sizeof(uint16_t) * (size_t)rows);
@@ -616,14 +650,46 @@ static void bias_grad(cuda_model *cm, int64_t off, const kn_half *dy, int T, int
     if (g) kn_bias_backward(g, gs, dy, T, n, cm->stream);
 }
 
-/* A layer's fused linear matrix (LIN_*, at parameter offset off) as the FP16 operand of its GEMM: in place, or
- * with CUDA_MODEL_INT8 dequantized into the scratch (stream-ordered: the GEMM that reads it runs before the next
- * dequantization overwrites it). */
-static const kn_half *lin(cuda_model *cm, int l, int which, int64_t off) {
-    if (!cm->w8) return cm->w + off;
+/* The input and output widths of a layer's fused linear matrix LIN_*. */
+static int lin_in(const cuda_model *cm, int which) { return which == LIN_O ? cm->Q : which == LIN_DOWN ? cm->F : cm->C; }
+static int lin_out(const cuda_model *cm, int which) {
+    return which == LIN_QKV ? cm->QKV : which == LIN_GU ? 2 * cm->F : cm->C;
+}
+
+/* y[T, out] = x[T, in] W^T for a layer's fused linear matrix (LIN_*, at parameter offset off): FP16 in place, or
+ * with CUDA_MODEL_INT8 one tile of rows (output features) at a time dequantized into the scratch, each GEMM writing
+ * its columns of y (stream-ordered: a tile's GEMM runs before the next dequantization overwrites the scratch). */
+static void lin_forward(cuda_model *cm, int l, int which, int64_t off, kn_half *y, const kn_half *x, int T) {
+    int in = lin_in(cm, which), out = lin_out(cm, which);
+    if (!cm->w8) {
+        kn_matmul_forward(cm->blas, y, x, cm->w + off, T, in, out);
+        return;
+    }
     const cuda_int8_mat *q = &cm->q8[l * LIN_N + which];
-    kn_int8_dequant(cm->deq, cm->w8 + q->q, cm->s8 + q->s, q->rows, q->cols, q->cols, cm->stream);
-    return cm->deq;
+    int rows = (int)(cm->deq_numel / in);
+    for (int r0 = 0; r0 < out; r0 += rows) {
+        int nr = out - r0 < rows ? out - r0 : rows;
+        kn_int8_dequant_tile(cm->deq, cm->w8 + q->q, cm->s8 + q->s, in, in, r0, nr, 0, in, cm->stream);
+        kn_gemm_cm(cm->blas, 1, 0, nr, T, in, 1.0f, cm->deq, in, x, in, 0.0f, y + r0, 0, out);
+    }
+}
+
+/* dx[T, in] = dy[T, out] W and, with a gradient block, dW += gs dy^T x (kn_matmul_backward); with CUDA_MODEL_INT8 one tile of columns (input features)
+ * at a time, each GEMM summing over every output feature and writing its columns of dx. */
+static void lin_backward(cuda_model *cm, int l, int which, int64_t off, kn_half *dx, const kn_half *dy, int T,
+                         float *dW, float gs, const kn_half *x) {
+    int in = lin_in(cm, which), out = lin_out(cm, which);
+    if (!cm->w8) {
+        kn_matmul_backward(cm->blas, dx, 0, dW, gs, dy, x, cm->w + off, T, in, out);
+        return;
+    }
+    const cuda_int8_mat *q = &cm->q8[l * LIN_N + which];
+    int cols = (int)(cm->deq_numel / out);
+    for (int c0 = 0; c0 < in; c0 += cols) {
+        int nc = in - c0 < cols ? in - c0 : cols;
+        kn_int8_dequant_tile(cm->deq, cm->w8 + q->q, cm->s8 + q->s, in, in, 0, out, c0, nc, cm->stream);
+        kn_gemm_cm(cm->blas, 0, 0, nc, T, out, 1.0f, cm->deq, nc, dy, out, 0.0f, dx + c0, 0, in);
+    }
 }
 
 /* LoRA: the adapter's branch of projection `target` of layer l (host/cuda_lora.c); nothing without an adapter. */
@@ -643,7 +709,7 @@ static void layer_forward(cuda_model *cm, int l, int T, const kn_half *resid_in,
     const cuda_layer_offs *o = &cm->offs[l];
     cuda_layer_acts *A = &cm->acts[l];
     kn_rmsnorm_forward(A->x, A->xn1, A->rstd1, resid_in, delta, cm->w + o->attn_norm, T, C, eps, s);
-    kn_matmul_forward(cm->blas, A->qkv, A->xn1, lin(cm, l, LIN_QKV, o->wqkv), T, C, QKV);
+    lin_forward(cm, l, LIN_QKV, o->wqkv, A->qkv, A->xn1, T);
     lora_fwd(cm, l, LORA_Q, A->qkv, QKV, A->xn1, T);
     lora_fwd(cm, l, LORA_K, A->qkv + Q, QKV, A->xn1, T);
     lora_fwd(cm, l, LORA_V, A->qkv + Q + KV, QKV, A->xn1, T);
@@ -651,16 +717,16 @@ static void layer_forward(cuda_model *cm, int l, int T, const kn_half *resid_in,
     (void)kn_rope_forward(A->qkv, cm->inv_freq, T, cm->nh + cm->nkv, cm->hd, QKV, 0, NULL, s); /* q|k in one call */
     /* shapes were checked at open, so this cannot fail */
     kn_attention_forward(A->att, A->lse, A->qkv, A->qkv + Q, A->qkv + Q + KV, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, s);
-    kn_matmul_forward(cm->blas, cm->o, A->att, lin(cm, l, LIN_O, o->wo), T, Q, C);
+    lin_forward(cm, l, LIN_O, o->wo, cm->o, A->att, T);
     lora_fwd(cm, l, LORA_O, cm->o, C, A->att, T);
     kn_bias_forward(cm->o, bias_of(cm, o->bo), T, C, s);
     kn_rmsnorm_forward(A->xmid, A->xn2, A->rstd2, A->x, cm->o, cm->w + o->mlp_norm, T, C, eps, s);
-    kn_matmul_forward(cm->blas, A->gu, A->xn2, lin(cm, l, LIN_GU, o->wgu), T, C, 2 * F);
+    lin_forward(cm, l, LIN_GU, o->wgu, A->gu, A->xn2, T);
     lora_fwd(cm, l, LORA_GATE, A->gu, 2 * F, A->xn2, T);
     lora_fwd(cm, l, LORA_UP, A->gu + F, 2 * F, A->xn2, T);
     kn_bias_forward(A->gu, bias_of(cm, o->bgu), T, 2 * F, s);
     kn_swiglu_forward(A->act, A->gu, A->gu + F, T, F, 2 * F, s);
-    kn_matmul_forward(cm->blas, cm->down, A->act, lin(cm, l, LIN_DOWN, o->wdown), T, F, C);
+    lin_forward(cm, l, LIN_DOWN, o->wdown, cm->down, A->act, T);
     lora_fwd(cm, l, LORA_DOWN, cm->down, C, A->act, T);
     kn_bias_forward(cm->down, bias_of(cm, o->bdown), T, C, s);
 }
@@ -717,16 +783,15 @@ static void backward(cuda_model *cm, int T, float gs, int nids) {
             layer_forward(cm, l, T, A->x, NULL);
         }
         if (cm->g_slot[0]) grad_slot_begin(cm, l);
+        if (cm->lora) cuda_lora_layer_begin(cm->lora, l, s);
         /* MLP branch: its output was added to the stream, so its gradient is dx */
         bias_grad(cm, o->bdown, cm->dx, T, C, gs);
-        kn_matmul_backward(cm->blas, cm->dact, 0, grad_of(cm, l, o->wdown), gs, cm->dx, A->act,
-                           lin(cm, l, LIN_DOWN, o->wdown), T, F, C);
+        lin_backward(cm, l, LIN_DOWN, o->wdown, cm->dact, cm->dx, T, grad_of(cm, l, o->wdown), gs, A->act);
         lora_bwd(cm, l, LORA_DOWN, cm->dact, cm->dx, C, A->act, T);
         kn_half *dgu = cm->dgu ? cm->dgu : A->gu;
         kn_swiglu_backward(dgu, dgu + F, cm->dact, A->gu, A->gu + F, T, F, 2 * F, s);
         bias_grad(cm, o->bgu, dgu, T, 2 * F, gs);
-        kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wgu), gs, dgu, A->xn2, lin(cm, l, LIN_GU, o->wgu),
-                           T, C, 2 * F);
+        lin_backward(cm, l, LIN_GU, o->wgu, cm->dxn, dgu, T, grad_of(cm, l, o->wgu), gs, A->xn2);
         lora_bwd(cm, l, LORA_GATE, cm->dxn, dgu, 2 * F, A->xn2, T);
         lora_bwd(cm, l, LORA_UP, cm->dxn, dgu + F, 2 * F, A->xn2, T);
         kn_rmsnorm_backward(cm->dx, grad_of(cm, l, o->mlp_norm), gs, cm->dxn, cm->dx, A->xmid, A->rstd2, cm->w + o->mlp_norm,
@@ -737,21 +802,20 @@ static void backward(cuda_model *cm, int T, float gs, int nids) {
         }
         /* attention branch */
         bias_grad(cm, o->bo, cm->dx, T, C, gs);
-        kn_matmul_backward(cm->blas, cm->datt, 0, grad_of(cm, l, o->wo), gs, cm->dx, A->att, lin(cm, l, LIN_O, o->wo),
-                           T, Q, C);
+        lin_backward(cm, l, LIN_O, o->wo, cm->datt, cm->dx, T, grad_of(cm, l, o->wo), gs, A->att);
         lora_bwd(cm, l, LORA_O, cm->datt, cm->dx, C, A->att, T);
         kn_attention_backward(cm->dqkv, cm->dqkv + Q, cm->dqkv + Q + KV, cm->datt, A->qkv, A->qkv + Q,
                               A->qkv + Q + KV, A->att, A->lse, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, cm->ws, s);
         (void)kn_rope_backward(cm->dqkv, cm->inv_freq, T, cm->nh + cm->nkv, cm->hd, QKV, 0, NULL, s);
         bias_grad(cm, o->bqkv, cm->dqkv, T, QKV, gs); /* the gradient before RoPE, where the bias was added */
-        kn_matmul_backward(cm->blas, cm->dxn, 0, grad_of(cm, l, o->wqkv), gs, cm->dqkv, A->xn1,
-                           lin(cm, l, LIN_QKV, o->wqkv), T, C, QKV);
+        lin_backward(cm, l, LIN_QKV, o->wqkv, cm->dxn, cm->dqkv, T, grad_of(cm, l, o->wqkv), gs, A->xn1);
         lora_bwd(cm, l, LORA_Q, cm->dxn, cm->dqkv, QKV, A->xn1, T);
         lora_bwd(cm, l, LORA_K, cm->dxn, cm->dqkv + Q, QKV, A->xn1, T);
         lora_bwd(cm, l, LORA_V, cm->dxn, cm->dqkv + Q + KV, QKV, A->xn1, T);
         kn_rmsnorm_backward(cm->dx, grad_of(cm, l, o->attn_norm), gs, cm->dxn, cm->dx, A->x, A->rstd1, cm->w + o->attn_norm,
                             T, C, cm->ws, s);
         if (cm->g_slot[0]) grad_slot_end(cm, l);
+        if (cm->lora) cuda_lora_layer_end(cm->lora, l, s);
     }
     if (!(cm->flags & CUDA_MODEL_FROZEN)) /* a frozen embedding: nothing to add */
         kn_embedding_backward(grad_of(cm, -1, cm->embed_off), gs, cm->dx, cm->plan, nids, T, C, s);
@@ -801,11 +865,22 @@ static int model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets
     /* the whole scale enters at the loss gradient: dlogits = d(grad_scale * loss)/dlogits in FP16 */
     const float gs = 1.0f;
     if (want_grads) cm->backwards++;
-    if (kd) /* arguments were checked by upload_kd, so it cannot fail */
+    kn_int8_mat head8 = {cm->head_int8 ? cm->w8 + cm->head8.q : NULL, cm->head_int8 ? cm->s8 + cm->head8.s : NULL,
+                         cm->C, cm->deq, cm->deq_numel};
+    if (kd && cm->head_int8)
+        kn_kd_classifier_forward_backward_q8(cm->blas, cm->losses, cm->kd_ce, want_grads ? cm->dxn : NULL, cm->xnf,
+                                             &head8, cm->targets, cm->kd_ids, cm->kd_logits, cm->kd_lse, kd->k,
+                                             kd->alpha, kd->temperature, kd->reverse, T, cm->C, cm->V, grad_scale,
+                                             cm->chunk, cm->ws, s);
+    else if (kd) /* arguments were checked by upload_kd, so it cannot fail */
         kn_kd_classifier_forward_backward(cm->blas, cm->losses, cm->kd_ce, want_grads ? cm->dxn : NULL,
                                           want_grads ? grad_of(cm, -1, cm->lm_head_off) : NULL, gs, cm->xnf,
                                           cm->w + cm->lm_head_off, cm->targets, cm->kd_ids, cm->kd_logits, cm->kd_lse,
                                           kd->k, kd->alpha, kd->temperature, kd->reverse, T, cm->C, cm->V,
+                                          grad_scale, cm->chunk, cm->ws, s);
+    else if (cm->head_int8)
+        kn_classifier_forward_backward_q8(cm->blas, cm->losses, logits_out ? cm->logits : NULL,
+                                          want_grads ? cm->dxn : NULL, cm->xnf, &head8, cm->targets, T, cm->C, cm->V,
                                           grad_scale, cm->chunk, cm->ws, s);
     else
         kn_classifier_forward_backward(cm->blas, cm->losses, logits_out ? cm->logits : NULL,
@@ -823,6 +898,7 @@ static int model_step(cuda_model *cm, const int32_t *ids, const int32_t *targets
         CU_CHECK(cudaStreamSynchronize(cm->copy));
         cm->sink_clean = 0;
     }
+    if (want_grads && cm->lora) cuda_lora_grads_done(cm->lora);
     double total = 0.0;
     int n = 0;
     for (int t = 0; t < T; t++) {
@@ -947,7 +1023,7 @@ int cuda_model_lora_upload(cuda_model *cm, const float *params) {
 }
 
 int cuda_model_lora_read_grads(cuda_model *cm, float *host) {
-    if (!cm->lora || !cm->lora->g) return sc_fail("cuda backend: no adapter gradients");
+    if (!cm->lora || !cm->lora->training) return sc_fail("cuda backend: no adapter gradients");
     cuda_lora_read_grads(cm->lora, host, cm->stream);
     return 0;
 }

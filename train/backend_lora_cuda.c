@@ -1,6 +1,7 @@
 /* backend_lora_cuda.c — the CUDA LoRA training backend (backend.h) over host/cuda_model.c opened frozen with an
  * adapter (host/cuda_lora.c): the base's FP16 (or INT8) weights on the device get no gradient block and no dW
- * GEMMs; the adapter's FP16 copies, saved A x and FP32 gradients are on the device. The optimizer stays on the
+ * GEMMs; the adapter's FP16 copies, saved A x and FP32 gradients (in the recompute placement two layer slots of
+ * them, streamed to a pinned host accumulator) are on the device. The optimizer stays on the
  * host, as in the offload placement of full training: the FP32 master adapter is ad->params and the moments are
  * host blocks, updated by train/adamw.c — the adapter is small (15M parameters for a 1.3B base at rank 16: its
  * gradients cross the bus once per optimizer step, not per sequence), it keeps 3 x 4 bytes per parameter off a
@@ -18,9 +19,11 @@
 
 int backend_lora_cuda_flags(int int8, int recompute) {
     /* recompute is the small-card placement: the checkpoints in pinned host memory too (a layer's input crosses the
-     * bus twice per sequence), and an untied model's embedding table on the host (T rows go up per sequence) */
+     * bus twice per sequence), an untied model's embedding table on the host (T rows go up per sequence), and the
+     * adapter's gradients streamed to a pinned host accumulator layer by layer (two layer slots on the device) */
     return CUDA_MODEL_GRADS | CUDA_MODEL_FROZEN | (int8 ? CUDA_MODEL_INT8 : 0) |
-           (recompute ? CUDA_MODEL_RECOMPUTE | CUDA_MODEL_HOST_CKPT | CUDA_MODEL_HOST_EMBED : 0);
+           (recompute ? CUDA_MODEL_RECOMPUTE | CUDA_MODEL_HOST_CKPT | CUDA_MODEL_HOST_EMBED | CUDA_MODEL_STREAM_GRADS
+                      : 0);
 }
 
 #ifdef SC_HAVE_KERNELS

@@ -191,18 +191,21 @@ void plan_cuda_lora(train_plan *p, const sc_config *cfg, int seq, int mb, plan_p
             int64_t b = (int64_t)a.items[i].bytes;
             if (!strcmp(n, "weights") && (int8 || host_embed))
                 add(p, PLAN_DEVICE, b, "base weights (frozen)", "FP16%s%s norms%s; no gradients, no dW GEMMs",
-                    host_embed ? "" : " embedding,", int8 ? "" : " linear layers,", d.head ? ", lm_head" : "");
+                    host_embed ? "" : " embedding,", int8 ? "" : " linear layers,", d.head && !int8 ? ", lm_head" : "");
             else if (!strcmp(n, "weights"))
                 add(p, PLAN_DEVICE, b, "base weights (frozen)", "FP16, all %lld parameters; no gradients, no dW GEMMs",
                     (long long)N);
             else if (!strcmp(n, "INT8 weights"))
                 add(p, PLAN_DEVICE, b, "base linear layers (frozen)", "INT8 rows + FP16 per-row scales (q k v o gate "
-                    "up down)");
+                    "up down%s)", d.head ? ", lm_head" : "");
             else if (!strcmp(n, "dequant scratch"))
-                add(p, PLAN_DEVICE, b, n, "FP16: one layer's largest fused matrix, dequantized before each GEMM");
+                add(p, PLAN_DEVICE, b, n, "FP16: one tile of an INT8 matrix, dequantized right before its GEMM");
             else if (!strcmp(n, "adapter weights"))
                 add(p, PLAN_DEVICE, b, n, "FP16 copies of A and B, %lld parameters (rank %d); FP32 master on the host",
                     (long long)P, rank);
+            else if (!strcmp(n, "adapter grads") && pl == PLAN_OFFLOAD)
+                add(p, PLAN_DEVICE, b, n, "FP32, two layer slots: one streams to the pinned host accumulator while "
+                    "backward fills the other");
             else if (!strcmp(n, "adapter grads"))
                 add(p, PLAN_DEVICE, b, n, "FP32, accumulated over the sequences of a step, read down once per step");
             else if (!strcmp(n, "activation checkpoints") && pl == PLAN_OFFLOAD)
@@ -224,9 +227,12 @@ void plan_cuda_lora(train_plan *p, const sc_config *cfg, int seq, int mb, plan_p
     if (host_embed)
         add(p, PLAN_HOST, d.embed * 2 + T * d.C * 2, "embedding (frozen)", "FP16 table; each step's rows gathered "
             "here and copied up (pinned staging)");
-    if (pl == PLAN_OFFLOAD)
+    if (pl == PLAN_OFFLOAD) {
         add(p, PLAN_HOST, d.L * T * d.C * 2, "activation checkpoints", "pinned, FP16: each layer's input, down after "
             "its forward, up before its recompute");
+        add(p, PLAN_HOST, P * 4, "adapter grad accumulator", "pinned, FP32: each layer's slot goes in before its "
+            "backward and down after it");
+    }
     lora_free(&ad);
 }
 
