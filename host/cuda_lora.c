@@ -165,12 +165,12 @@ static const kn_half *adapter_input(cuda_lora *cl, int layer, int target, const 
 }
 
 void cuda_lora_forward(cuda_lora *cl, kn_blas *b, cudaStream_t s, int layer, int target, kn_half *y, int ldy,
-                       const kn_half *x, int T) {
+                       const kn_half *x, int T, int t0) {
     const sc_lora *ad = cl->ad;
     int64_t ao = ad->a_off[layer * LORA_NTARGETS + target], bo = ad->b_off[layer * LORA_NTARGETS + target];
     if (ao < 0 || T <= 0) return;
     int r = ad->rank, in = ad->in[target], out = ad->out[target];
-    kn_half *u = saved_u(cl, layer, target);
+    kn_half *u = saved_u(cl, layer, target) + (size_t)t0 * (size_t)r;
     const kn_half *xin = adapter_input(cl, layer, target, x, T, s);
     /* u[T, r] = drop(x) A^T */
     kn_gemm_cm(b, 1, 0, r, T, in, 1.0f, cl->w + ao, in, xin, in, 0.0f, u, 0, r);
@@ -179,13 +179,13 @@ void cuda_lora_forward(cuda_lora *cl, kn_blas *b, cudaStream_t s, int layer, int
 }
 
 void cuda_lora_backward(cuda_lora *cl, kn_blas *b, cudaStream_t s, int layer, int target, kn_half *dx_acc,
-                        const kn_half *dy, int ldy, const kn_half *x, int T) {
+                        const kn_half *dy, int ldy, const kn_half *x, int T, int t0) {
     const sc_lora *ad = cl->ad;
     int slot = layer * LORA_NTARGETS + target;
     int64_t ao = ad->a_off[slot], bo = ad->b_off[slot];
     if (ao < 0 || T <= 0) return;
     int r = ad->rank, in = ad->in[target], out = ad->out[target];
-    const kn_half *u = saved_u(cl, layer, target);
+    const kn_half *u = saved_u(cl, layer, target) + (size_t)t0 * (size_t)r;
     float *gA = grad_at(cl, layer, ao), *gB = grad_at(cl, layer, bo);
     if (gB) /* dB[out, r] += s dy^T u */
         kn_gemm_cm(b, 0, 1, r, out, T, cl->scale, u, r, dy, ldy, 1.0f, gB, 1, r);

@@ -67,13 +67,15 @@ void cuda_lora_upload(cuda_lora *cl, const float *params, cudaStream_t stream);
 /* The FP32 gradient block to host (nparams floats) / zeroed. */
 void cuda_lora_read_grads(cuda_lora *cl, float *host, cudaStream_t stream);
 void cuda_lora_zero_grads(cuda_lora *cl, cudaStream_t stream);
-/* y[T, out] (row stride ldy) += s drop(x)[T, in] A^T B^T for (layer, target); no-op when not targeted. */
+/* y[T, out] (row stride ldy) += s drop(x)[T, in] A^T B^T for (layer, target); no-op when not targeted. The T
+ * tokens are tokens [t0, t0 + T) of the sequence (a chunk of the MLP; their saved A x goes there); with dropout
+ * only whole sequences (t0 = 0: the masks are indexed from the sequence's first element). */
 void cuda_lora_forward(cuda_lora *cl, kn_blas *b, cudaStream_t s, int layer, int target, kn_half *y, int ldy,
-                       const kn_half *x, int T);
+                       const kn_half *x, int T, int t0);
 /* dy (row stride ldy) = dL/dy of that projection, x its input as in forward: the adapter's gradients (training)
  * and dx_acc[T, in] += its input gradient. */
 void cuda_lora_backward(cuda_lora *cl, kn_blas *b, cudaStream_t s, int layer, int target, kn_half *dx_acc,
-                        const kn_half *dy, int ldy, const kn_half *x, int T);
+                        const kn_half *dy, int ldy, const kn_half *x, int T, int t0);
 #endif
 
 #endif

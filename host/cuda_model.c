@@ -58,6 +58,7 @@ typedef struct {
 struct cuda_model {
     sc_config cfg;
     int max_T, flags, chunk;
+    int mlp_chunk; /* tokens per MLP chunk (mlp_forward); max_T = the whole sequence at once */
     int C, F, Q, KV, QKV, nh, nkv, hd, V, L;
     int64_t nparams, embed_off, final_norm_off, lm_head_off;
     cuda_layer_offs *offs;
@@ -189,8 +190,9 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
         A->att = TAKE(kn_half, T * cm->Q);
         A->xmid = TAKE(kn_half, T * cm->C);
         A->xn2 = TAKE(kn_half, T * cm->C);
-        A->gu = TAKE(kn_half, T * 2 * cm->F);
-        A->act = TAKE(kn_half, T * cm->F);
+        size_t Tm = recompute ? (size_t)cm->mlp_chunk : T; /* recompute: the MLP's chunk only */
+        A->gu = TAKE(kn_half, Tm * 2 * cm->F);
+        A->act = TAKE(kn_half, Tm * cm->F);
         A->rstd1 = TAKE(float, T);
         A->rstd2 = TAKE(float, T);
         A->lse = TAKE(float, T * cm->nh);
@@ -227,7 +229,7 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
         /* frozen: d(gate|up) overwrites the layer's gate|up in place (kn_swiglu_backward allows it; with no dW
          * GEMM nothing reads gate|up after it), one [T, 2F] buffer less */
         cm->dgu = (cm->flags & CUDA_MODEL_FROZEN) ? NULL : TAKE(kn_half, T * 2 * cm->F);
-        cm->dact = TAKE(kn_half, T * cm->F);
+        cm->dact = TAKE(kn_half, (size_t)cm->mlp_chunk * cm->F);
     }
     /* one workspace for whichever op runs: they run one after another on one stream; also the FP32 staging
      * buffer of uploads (at least 1 Mi floats) */
@@ -409,6 +411,7 @@ static cuda_model *model_shape(const sc_model *m, int max_T, int flags) {
     cm->emb_on_host = (flags & CUDA_MODEL_HOST_EMBED) && cm->lm_head_off != cm->embed_off;
     if ((flags & CUDA_MODEL_INT8) || cm->emb_on_host) compact_shape(cm, m);
     cm->acts = sc_calloc((size_t)cm->L, sizeof(cuda_layer_acts));
+    cm->mlp_chunk = max_T;
     return cm;
 }
 
@@ -419,6 +422,9 @@ static void lora_init(cuda_model *cm, const sc_lora *ad) {
     cm->lora = sc_malloc(sizeof(cuda_lora));
     cuda_lora_init(cm->lora, ad, cm->max_T, f & CUDA_MODEL_GRADS, (f & CUDA_MODEL_RECOMPUTE) != 0,
                    (f & CUDA_MODEL_STREAM_GRADS) != 0);
+    /* a frozen base: the MLP in 8 chunks (no dW GEMM wants the whole sequence); not with dropout, whose masks are
+     * indexed over the whole sequence (host/cpu/lora_dropout.h) */
+    if ((f & CUDA_MODEL_FROZEN) && !(ad->dropout > 0)) cm->mlp_chunk = (cm->max_T + 7) / 8;
 }
 
 static void model_free_shape(cuda_model *cm) {
@@ -693,42 +699,85 @@ static void lin_backward(cuda_model *cm, int l, int which, int64_t off, kn_half 
 }
 
 /* LoRA: the adapter's branch of projection `target` of layer l (host/cuda_lora.c); nothing without an adapter. */
-static void lora_fwd(cuda_model *cm, int l, int target, kn_half *y, int ldy, const kn_half *x, int T) {
-    if (cm->lora) cuda_lora_forward(cm->lora, cm->blas, cm->stream, l, target, y, ldy, x, T);
+static void lora_fwd(cuda_model *cm, int l, int target, kn_half *y, int ldy, const kn_half *x, int T, int t0) {
+    if (cm->lora) cuda_lora_forward(cm->lora, cm->blas, cm->stream, l, target, y, ldy, x, T, t0);
 }
 
-static void lora_bwd(cuda_model *cm, int l, int target, kn_half *dx, const kn_half *dy, int ldy, const kn_half *x, int T) {
-    if (cm->lora) cuda_lora_backward(cm->lora, cm->blas, cm->stream, l, target, dx, dy, ldy, x, T);
+static void lora_bwd(cuda_model *cm, int l, int target, kn_half *dx, const kn_half *dy, int ldy, const kn_half *x,
+                     int T, int t0) {
+    if (cm->lora) cuda_lora_backward(cm->lora, cm->blas, cm->stream, l, target, dx, dy, ldy, x, T, t0);
 }
 
-/* Layer l from its input: resid_in + delta (delta NULL: resid_in is the stored x, as when recomputing). */
-static void layer_forward(cuda_model *cm, int l, int T, const kn_half *resid_in, const kn_half *delta) {
+/* The MLP runs in chunks of mlp_chunk tokens (a frozen base without dropout: tokens are independent there), so
+ * with recompute its widest activations (gate|up, act, d(act): [T, 2F], [T, F], [T, F]) exist for one chunk only.
+ * Layer l's gate|up and act of the chunk at token t0: their place in the stored activations (every layer kept: the
+ * whole sequence is stored), or the one chunk-sized workspace (recompute). */
+static kn_half *mlp_gu(cuda_model *cm, int l, int t0) {
+    return cm->acts[l].gu + ((cm->flags & CUDA_MODEL_RECOMPUTE) ? 0 : (size_t)t0 * 2 * (size_t)cm->F);
+}
+static kn_half *mlp_act(cuda_model *cm, int l, int t0) {
+    return cm->acts[l].act + ((cm->flags & CUDA_MODEL_RECOMPUTE) ? 0 : (size_t)t0 * (size_t)cm->F);
+}
+
+/* Tokens [t0, t0 + n) of layer l's MLP: gate|up GEMM -> SwiGLU -> down GEMM into down's rows t0.. (the adapter's
+ * branches saved at t0 too). */
+static void mlp_forward(cuda_model *cm, int l, int t0, int n) {
+    cudaStream_t s = cm->stream;
+    int C = cm->C, F = cm->F;
+    const cuda_layer_offs *o = &cm->offs[l];
+    const kn_half *xn2 = cm->acts[l].xn2 + (size_t)t0 * C;
+    kn_half *gu = mlp_gu(cm, l, t0), *act = mlp_act(cm, l, t0), *down = cm->down + (size_t)t0 * C;
+    lin_forward(cm, l, LIN_GU, o->wgu, gu, xn2, n);
+    lora_fwd(cm, l, LORA_GATE, gu, 2 * F, xn2, n, t0);
+    lora_fwd(cm, l, LORA_UP, gu + F, 2 * F, xn2, n, t0);
+    kn_bias_forward(gu, bias_of(cm, o->bgu), n, 2 * F, s);
+    kn_swiglu_forward(act, gu, gu + F, n, F, 2 * F, s);
+    lin_forward(cm, l, LIN_DOWN, o->wdown, down, act, n);
+    lora_fwd(cm, l, LORA_DOWN, down, C, act, n, t0);
+    kn_bias_forward(down, bias_of(cm, o->bdown), n, C, s);
+}
+
+/* The backward of mlp_forward for its tokens, from dy = d(down) (cm->dx's rows) to d(xn2) in cm->dxn's rows;
+ * recompute = run the chunk's forward first (its gate|up and act are not stored). */
+static void mlp_backward(cuda_model *cm, int l, int t0, int n, float gs, int recompute) {
+    cudaStream_t s = cm->stream;
+    int C = cm->C, F = cm->F;
+    const cuda_layer_offs *o = &cm->offs[l];
+    const kn_half *xn2 = cm->acts[l].xn2 + (size_t)t0 * C, *dy = cm->dx + (size_t)t0 * C;
+    kn_half *gu = mlp_gu(cm, l, t0), *act = mlp_act(cm, l, t0), *dxn = cm->dxn + (size_t)t0 * C;
+    if (recompute) mlp_forward(cm, l, t0, n);
+    lin_backward(cm, l, LIN_DOWN, o->wdown, cm->dact, dy, n, grad_of(cm, l, o->wdown), gs, act);
+    lora_bwd(cm, l, LORA_DOWN, cm->dact, dy, C, act, n, t0);
+    kn_half *dgu = cm->dgu ? cm->dgu : gu; /* frozen: in place (nothing reads gate|up after it) */
+    kn_swiglu_backward(dgu, dgu + F, cm->dact, gu, gu + F, n, F, 2 * F, s);
+    bias_grad(cm, o->bgu, dgu, n, 2 * F, gs);
+    lin_backward(cm, l, LIN_GU, o->wgu, dxn, dgu, n, grad_of(cm, l, o->wgu), gs, xn2);
+    lora_bwd(cm, l, LORA_GATE, dxn, dgu, 2 * F, xn2, n, t0);
+    lora_bwd(cm, l, LORA_UP, dxn, dgu + F, 2 * F, xn2, n, t0);
+}
+
+/* Layer l from its input: resid_in + delta (delta NULL: resid_in is the stored x, as when recomputing); mlp = 0
+ * stops after the second norm (the recompute before backward: mlp_backward recomputes the MLP chunk by chunk). */
+static void layer_forward(cuda_model *cm, int l, int T, const kn_half *resid_in, const kn_half *delta, int mlp) {
     cudaStream_t s = cm->stream;
     float eps = (float)cm->cfg.rms_norm_eps;
-    int C = cm->C, F = cm->F, Q = cm->Q, KV = cm->KV, QKV = cm->QKV;
+    int C = cm->C, Q = cm->Q, KV = cm->KV, QKV = cm->QKV;
     const cuda_layer_offs *o = &cm->offs[l];
     cuda_layer_acts *A = &cm->acts[l];
     kn_rmsnorm_forward(A->x, A->xn1, A->rstd1, resid_in, delta, cm->w + o->attn_norm, T, C, eps, s);
     lin_forward(cm, l, LIN_QKV, o->wqkv, A->qkv, A->xn1, T);
-    lora_fwd(cm, l, LORA_Q, A->qkv, QKV, A->xn1, T);
-    lora_fwd(cm, l, LORA_K, A->qkv + Q, QKV, A->xn1, T);
-    lora_fwd(cm, l, LORA_V, A->qkv + Q + KV, QKV, A->xn1, T);
+    lora_fwd(cm, l, LORA_Q, A->qkv, QKV, A->xn1, T, 0);
+    lora_fwd(cm, l, LORA_K, A->qkv + Q, QKV, A->xn1, T, 0);
+    lora_fwd(cm, l, LORA_V, A->qkv + Q + KV, QKV, A->xn1, T, 0);
     kn_bias_forward(A->qkv, bias_of(cm, o->bqkv), T, QKV, s); /* before RoPE, as HF: q and k biases are rotated */
     (void)kn_rope_forward(A->qkv, cm->inv_freq, T, cm->nh + cm->nkv, cm->hd, QKV, 0, NULL, s); /* q|k in one call */
     /* shapes were checked at open, so this cannot fail */
     kn_attention_forward(A->att, A->lse, A->qkv, A->qkv + Q, A->qkv + Q + KV, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, s);
     lin_forward(cm, l, LIN_O, o->wo, cm->o, A->att, T);
-    lora_fwd(cm, l, LORA_O, cm->o, C, A->att, T);
+    lora_fwd(cm, l, LORA_O, cm->o, C, A->att, T, 0);
     kn_bias_forward(cm->o, bias_of(cm, o->bo), T, C, s);
     kn_rmsnorm_forward(A->xmid, A->xn2, A->rstd2, A->x, cm->o, cm->w + o->mlp_norm, T, C, eps, s);
-    lin_forward(cm, l, LIN_GU, o->wgu, A->gu, A->xn2, T);
-    lora_fwd(cm, l, LORA_GATE, A->gu, 2 * F, A->xn2, T);
-    lora_fwd(cm, l, LORA_UP, A->gu + F, 2 * F, A->xn2, T);
-    kn_bias_forward(A->gu, bias_of(cm, o->bgu), T, 2 * F, s);
-    kn_swiglu_forward(A->act, A->gu, A->gu + F, T, F, 2 * F, s);
-    lin_forward(cm, l, LIN_DOWN, o->wdown, cm->down, A->act, T);
-    lora_fwd(cm, l, LORA_DOWN, cm->down, C, A->act, T);
-    kn_bias_forward(cm->down, bias_of(cm, o->bdown), T, C, s);
+    for (int t0 = 0; mlp && t0 < T; t0 += cm->mlp_chunk) mlp_forward(cm, l, t0, T - t0 < cm->mlp_chunk ? T - t0 : cm->mlp_chunk);
 }
 
 /* CUDA_MODEL_HOST_CKPT: layer l's input down to pinned host memory after its forward (dir 0), or back up before
@@ -757,7 +806,7 @@ static void forward(cuda_model *cm, int T) {
     if (!cm->emb_on_host) kn_embedding_forward(cm->emb, cm->ids, cm->w + cm->embed_off, T, cm->C, cm->stream);
     const kn_half *resid_in = cm->emb, *delta = NULL;
     for (int l = 0; l < cm->L; l++) {
-        layer_forward(cm, l, T, resid_in, delta);
+        layer_forward(cm, l, T, resid_in, delta, 1);
         ckpt_copy(cm, l, T, 0);
         resid_in = cm->acts[l].xmid;
         delta = cm->down;
@@ -771,29 +820,25 @@ static void forward(cuda_model *cm, int T) {
  * unscales them once, when they are finished: train/adamw.c grad_multiplier). */
 static void backward(cuda_model *cm, int T, float gs, int nids) {
     cudaStream_t s = cm->stream;
-    int C = cm->C, F = cm->F, Q = cm->Q, KV = cm->KV, QKV = cm->QKV;
+    int C = cm->C, Q = cm->Q, KV = cm->KV, QKV = cm->QKV;
     kn_rmsnorm_backward(cm->dx, grad_of(cm, -1, cm->final_norm_off), gs, cm->dxn, NULL, cm->xfinal, cm->rstdf,
                         cm->w + cm->final_norm_off, T, C, cm->ws, s);
     for (int l = cm->L - 1; l >= 0; l--) {
         const cuda_layer_offs *o = &cm->offs[l];
         cuda_layer_acts *A = &cm->acts[l];
-        /* the last layer's activations are still in the shared set */
-        if ((cm->flags & CUDA_MODEL_RECOMPUTE) && l < cm->L - 1) {
+        /* the last layer's activations are still in the shared set (its MLP's too when it ran in one chunk) */
+        int recompute = (cm->flags & CUDA_MODEL_RECOMPUTE) && l < cm->L - 1;
+        if (recompute) {
             ckpt_copy(cm, l, T, 1);
-            layer_forward(cm, l, T, A->x, NULL);
+            layer_forward(cm, l, T, A->x, NULL, 0);
         }
+        int mlp_recompute = (cm->flags & CUDA_MODEL_RECOMPUTE) && (recompute || cm->mlp_chunk < T);
         if (cm->g_slot[0]) grad_slot_begin(cm, l);
         if (cm->lora) cuda_lora_layer_begin(cm->lora, l, s);
         /* MLP branch: its output was added to the stream, so its gradient is dx */
         bias_grad(cm, o->bdown, cm->dx, T, C, gs);
-        lin_backward(cm, l, LIN_DOWN, o->wdown, cm->dact, cm->dx, T, grad_of(cm, l, o->wdown), gs, A->act);
-        lora_bwd(cm, l, LORA_DOWN, cm->dact, cm->dx, C, A->act, T);
-        kn_half *dgu = cm->dgu ? cm->dgu : A->gu;
-        kn_swiglu_backward(dgu, dgu + F, cm->dact, A->gu, A->gu + F, T, F, 2 * F, s);
-        bias_grad(cm, o->bgu, dgu, T, 2 * F, gs);
-        lin_backward(cm, l, LIN_GU, o->wgu, cm->dxn, dgu, T, grad_of(cm, l, o->wgu), gs, A->xn2);
-        lora_bwd(cm, l, LORA_GATE, cm->dxn, dgu, 2 * F, A->xn2, T);
-        lora_bwd(cm, l, LORA_UP, cm->dxn, dgu + F, 2 * F, A->xn2, T);
+        for (int t0 = 0; t0 < T; t0 += cm->mlp_chunk)
+            mlp_backward(cm, l, t0, T - t0 < cm->mlp_chunk ? T - t0 : cm->mlp_chunk, gs, mlp_recompute);
         kn_rmsnorm_backward(cm->dx, grad_of(cm, l, o->mlp_norm), gs, cm->dxn, cm->dx, A->xmid, A->rstd2, cm->w + o->mlp_norm,
                             T, C, cm->ws, s);
         if (l == cm->L / 2 && cm->backwards >= cm->ovf_first && cm->backwards <= cm->ovf_last) {
@@ -803,15 +848,15 @@ static void backward(cuda_model *cm, int T, float gs, int nids) {
         /* attention branch */
         bias_grad(cm, o->bo, cm->dx, T, C, gs);
         lin_backward(cm, l, LIN_O, o->wo, cm->datt, cm->dx, T, grad_of(cm, l, o->wo), gs, A->att);
-        lora_bwd(cm, l, LORA_O, cm->datt, cm->dx, C, A->att, T);
+        lora_bwd(cm, l, LORA_O, cm->datt, cm->dx, C, A->att, T, 0);
         kn_attention_backward(cm->dqkv, cm->dqkv + Q, cm->dqkv + Q + KV, cm->datt, A->qkv, A->qkv + Q,
                               A->qkv + Q + KV, A->att, A->lse, T, cm->nh, cm->nkv, cm->hd, QKV, QKV, cm->ws, s);
         (void)kn_rope_backward(cm->dqkv, cm->inv_freq, T, cm->nh + cm->nkv, cm->hd, QKV, 0, NULL, s);
         bias_grad(cm, o->bqkv, cm->dqkv, T, QKV, gs); /* the gradient before RoPE, where the bias was added */
         lin_backward(cm, l, LIN_QKV, o->wqkv, cm->dxn, cm->dqkv, T, grad_of(cm, l, o->wqkv), gs, A->xn1);
-        lora_bwd(cm, l, LORA_Q, cm->dxn, cm->dqkv, QKV, A->xn1, T);
-        lora_bwd(cm, l, LORA_K, cm->dxn, cm->dqkv + Q, QKV, A->xn1, T);
-        lora_bwd(cm, l, LORA_V, cm->dxn, cm->dqkv + Q + KV, QKV, A->xn1, T);
+        lora_bwd(cm, l, LORA_Q, cm->dxn, cm->dqkv, QKV, A->xn1, T, 0);
+        lora_bwd(cm, l, LORA_K, cm->dxn, cm->dqkv + Q, QKV, A->xn1, T, 0);
+        lora_bwd(cm, l, LORA_V, cm->dxn, cm->dqkv + Q + KV, QKV, A->xn1, T, 0);
         kn_rmsnorm_backward(cm->dx, grad_of(cm, l, o->attn_norm), gs, cm->dxn, cm->dx, A->x, A->rstd1, cm->w + o->attn_norm,
                             T, C, cm->ws, s);
         if (cm->g_slot[0]) grad_slot_end(cm, l);
