@@ -197,11 +197,14 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
         A->rstd2 = TAKE(float, T);
         A->lse = TAKE(float, T * cm->nh);
     }
+    /* frozen with gradients: the embedding output, the o projection's and the MLP's outputs are forward-only
+     * values and share the backward's dx, d(att) and d(qkv) (see below) */
+    int share = frozen && grads;
     cuda_arena_name(a, "model buffers");
     cm->sumsq = grads ? TAKE(double, 1) : NULL;
-    cm->emb = TAKE(kn_half, T * cm->C);
-    cm->o = TAKE(kn_half, T * cm->C);
-    cm->down = TAKE(kn_half, T * cm->C);
+    cm->emb = share ? NULL : TAKE(kn_half, T * cm->C);
+    cm->o = share ? NULL : TAKE(kn_half, T * cm->C);
+    cm->down = share ? NULL : TAKE(kn_half, T * cm->C);
     cm->xfinal = TAKE(kn_half, T * cm->C);
     cm->xnf = TAKE(kn_half, T * cm->C);
     cm->rstdf = TAKE(float, T);
@@ -224,8 +227,15 @@ static void cuda_model_layout(cuda_model *cm, cuda_arena *a) {
         cuda_arena_name(a, "backward scratch");
         cm->dx = TAKE(kn_half, T * cm->C);
         cm->dxn = TAKE(kn_half, T * cm->C);
-        cm->datt = TAKE(kn_half, T * cm->Q);
-        cm->dqkv = TAKE(kn_half, T * cm->QKV);
+        cm->datt = TAKE(kn_half, T * (size_t)(share && cm->C > cm->Q ? cm->C : cm->Q));
+        cm->dqkv = TAKE(kn_half, T * (size_t)(share && cm->C > cm->QKV ? cm->C : cm->QKV));
+        if (share) {
+            /* emb is read by layer 0's first norm only (a recompute starts from the stored x), before backward
+             * writes dx; o is written and read within a layer's forward, d(att) within a layer's backward; down
+             * is read by the next layer's (or the final) norm in forward, and in backward only written (a chunk's
+             * recompute), before that layer's attention backward fills d(qkv) and after the layer above used it */
+            cm->emb = cm->dx, cm->o = cm->datt, cm->down = cm->dqkv;
+        }
         /* frozen: d(gate|up) overwrites the layer's gate|up in place (kn_swiglu_backward allows it; with no dW
          * GEMM nothing reads gate|up after it), one [T, 2F] buffer less */
         cm->dgu = (cm->flags & CUDA_MODEL_FROZEN) ? NULL : TAKE(kn_half, T * 2 * cm->F);

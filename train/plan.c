@@ -212,8 +212,13 @@ void plan_cuda_lora(train_plan *p, const sc_config *cfg, int seq, int mb, plan_p
                 add(p, PLAN_DEVICE, b, n, "the input of the layer being computed, FP16 [%lld x %lld]; all %lld in "
                     "pinned host memory", (long long)T, (long long)d.C, (long long)d.L);
             else if (!strcmp(n, "backward scratch"))
-                add(p, PLAN_DEVICE, b, n, "dx, d(norm out), d(att), d(qkv), d(act), FP16; d(gate|up) overwrites the "
-                    "layer's gate|up in place");
+                add(p, PLAN_DEVICE, b, n, "dx, d(norm out), d(att), d(qkv), d(act), FP16, d(gate|up) in place; "
+                    "the first three hold the forward's outputs");
+            else if (!strcmp(n, "model buffers"))
+                add(p, PLAN_DEVICE, b, n, "final norm in/out; losses, ids, targets, embedding-backward plan");
+            else if (!strcmp(n, "layer workspace") && T > (T + 7) / 8 && !(dropout > 0))
+                add(p, PLAN_DEVICE, b, n, "one layer's activations, recomputed before its backward (no T x T); "
+                    "the MLP's %lld tokens at a time", (long long)((T + 7) / 8));
             else if (!strcmp(n, "adapter activations"))
                 add(p, PLAN_DEVICE, b, n, "FP16 A x of every adapted module [T x %d], s dy B%s", rank,
                     dropout > 0 ? ", dropout scratch" : "");
