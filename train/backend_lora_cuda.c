@@ -130,6 +130,33 @@ static void lcu_close(train_backend *b) {
     b->impl = NULL;
 }
 
+static int lcu_eval_only(train_backend *b, const int32_t *ids, const int32_t *targets, int n, int T,
+                         float grad_scale, double *loss_sum, int64_t *counted) {
+    (void)b, (void)ids, (void)targets, (void)n, (void)T, (void)grad_scale, (void)loss_sum, (void)counted;
+    return sc_fail("cuda lora backend: opened for evaluation only");
+}
+
+/* `smallcoder eval --lora`: the frozen FP16 base and the adapter's FP16 copies, no gradients, no backward buffers
+ * (the model opened without CUDA_MODEL_GRADS), so evaluation takes less device memory than training. */
+int backend_lora_cuda_open_eval(train_backend *b, sc_model *m, sc_lora *ad, int max_T) {
+    memset(b, 0, sizeof *b);
+    lcu_impl *c = sc_calloc(1, sizeof *c);
+    if (cuda_model_open_lora(&c->cm, m, ad, max_T, CUDA_MODEL_FROZEN)) {
+        free(c);
+        return -1;
+    }
+    c->seq_step = -1;
+    b->name = "cuda lora eval";
+    b->model = m;
+    b->lora = ad;
+    b->fp16 = 1;
+    b->impl = c;
+    b->accumulate = lcu_eval_only;
+    b->evaluate = lcu_evaluate;
+    b->close = lcu_close;
+    return 0;
+}
+
 void backend_lora_cuda_set_kd(train_backend *b, const train_kd *kd) { ((lcu_impl *)b->impl)->kd = *kd; }
 
 void backend_lora_cuda_describe(const train_backend *b, char *buf, size_t n) {
@@ -194,5 +221,9 @@ int backend_lora_cuda_open(train_backend *b, sc_model *m, sc_lora *ad, int max_T
     (void)m, (void)ad, (void)max_T, (void)int8, (void)recompute, (void)kd_k, (void)seed;
     memset(b, 0, sizeof *b);
     return sc_fail("this build has no CUDA kernels (built without nvcc); use --device cpu");
+}
+
+int backend_lora_cuda_open_eval(train_backend *b, sc_model *m, sc_lora *ad, int max_T) {
+    return backend_lora_cuda_open(b, m, ad, max_T, 0, 0, 0, 0);
 }
 #endif
