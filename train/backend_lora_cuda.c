@@ -130,31 +130,28 @@ static void lcu_close(train_backend *b) {
     b->impl = NULL;
 }
 
-static int lcu_eval_only(train_backend *b, const int32_t *ids, const int32_t *targets, int n, int T,
-                         float grad_scale, double *loss_sum, int64_t *counted) {
-    (void)b, (void)ids, (void)targets, (void)n, (void)T, (void)grad_scale, (void)loss_sum, (void)counted;
-    return sc_fail("cuda lora backend: opened for evaluation only");
+/* b bound to ops over a LoRA model of base m and adapter ad opened with flags; -1 (sc_error) when it does not open. */
+static int lcu_open(train_backend *b, const train_backend *ops, const char *name, sc_model *m, sc_lora *ad, int max_T,
+                    int flags, uint64_t seed) {
+    memset(b, 0, sizeof *b);
+    lcu_impl *c = sc_calloc(1, sizeof *c);
+    if (cuda_model_open_lora(&c->cm, m, ad, max_T, flags)) {
+        free(c);
+        return -1;
+    }
+    c->grads_current = 1; /* open zeroed the device gradients */
+    c->seed = seed;
+    c->seq_step = -1;
+    backend_cuda_bind(b, ops, name, m, c);
+    b->lora = ad;
+    return 0;
 }
 
 /* `smallcoder eval --lora`: the frozen FP16 base and the adapter's FP16 copies, no gradients, no backward buffers
  * (the model opened without CUDA_MODEL_GRADS), so evaluation takes less device memory than training. */
 int backend_lora_cuda_open_eval(train_backend *b, sc_model *m, sc_lora *ad, int max_T) {
-    memset(b, 0, sizeof *b);
-    lcu_impl *c = sc_calloc(1, sizeof *c);
-    if (cuda_model_open_lora(&c->cm, m, ad, max_T, CUDA_MODEL_FROZEN)) {
-        free(c);
-        return -1;
-    }
-    c->seq_step = -1;
-    b->name = "cuda lora eval";
-    b->model = m;
-    b->lora = ad;
-    b->fp16 = 1;
-    b->impl = c;
-    b->accumulate = lcu_eval_only;
-    b->evaluate = lcu_evaluate;
-    b->close = lcu_close;
-    return 0;
+    static const train_backend ops = {.accumulate = backend_cuda_eval_only, .evaluate = lcu_evaluate, .close = lcu_close};
+    return lcu_open(b, &ops, "cuda lora eval", m, ad, max_T, CUDA_MODEL_FROZEN, 0);
 }
 
 void backend_lora_cuda_set_kd(train_backend *b, const train_kd *kd) { ((lcu_impl *)b->impl)->kd = *kd; }
@@ -172,35 +169,18 @@ size_t backend_lora_cuda_device_bytes(const train_backend *b) {
 
 int backend_lora_cuda_open(train_backend *b, sc_model *m, sc_lora *ad, int max_T, int int8, int recompute, int kd_k,
                            uint64_t seed) {
-    memset(b, 0, sizeof *b);
     int flags = backend_lora_cuda_flags(int8, recompute);
     if (kd_k > 0) flags |= CUDA_MODEL_KD(kd_k);
-    lcu_impl *c = sc_calloc(1, sizeof *c);
-    if (cuda_model_open_lora(&c->cm, m, ad, max_T, flags)) {
-        free(c);
-        return -1;
-    }
+    static const train_backend ops = {.accumulate = lcu_accumulate, .evaluate = lcu_evaluate,
+                                      .grad_sumsq = lcu_grad_sumsq, .apply = lcu_apply, .zero_grads = lcu_zero_grads,
+                                      .read_state = lcu_read_state, .write_state = lcu_write_state,
+                                      .host_grads = lcu_host_grads, .close = lcu_close};
+    if (lcu_open(b, &ops, int8 ? "cuda lora (int8 base)" : "cuda lora", m, ad, max_T, flags, seed)) return -1;
+    lcu_impl *c = b->impl;
     size_t n = (size_t)(ad->nparams ? ad->nparams : 1);
     c->grads = sc_calloc(n, sizeof(float));
     c->m = sc_calloc(n, sizeof(float));
     c->v = sc_calloc(n, sizeof(float));
-    c->grads_current = 1; /* open zeroed the device block */
-    c->seed = seed;
-    c->seq_step = -1;
-    b->name = int8 ? "cuda lora (int8 base)" : "cuda lora";
-    b->model = m;
-    b->lora = ad;
-    b->fp16 = 1;
-    b->impl = c;
-    b->accumulate = lcu_accumulate;
-    b->evaluate = lcu_evaluate;
-    b->grad_sumsq = lcu_grad_sumsq;
-    b->apply = lcu_apply;
-    b->zero_grads = lcu_zero_grads;
-    b->read_state = lcu_read_state;
-    b->write_state = lcu_write_state;
-    b->host_grads = lcu_host_grads;
-    b->close = lcu_close;
     return 0;
 }
 #else

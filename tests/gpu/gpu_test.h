@@ -68,6 +68,16 @@ static inline void gt_model_random_norms(sc_model *m, sc_rng *r) {
     gt_round_half(m->params, m->nparams);
 }
 
+/* A model of config cfg: model_init_weights(wseed, std), then the norms of gt_model_random_norms from r seeded with
+ * rseed (r is the caller's, to draw more from). */
+static inline void gt_model_random(sc_model *m, const sc_config *cfg, uint64_t wseed, float std, sc_rng *r,
+                                   uint64_t rseed) {
+    model_create(m, cfg);
+    model_init_weights(m, wseed, std);
+    rng_seed(r, rseed);
+    gt_model_random_norms(m, r);
+}
+
 static inline kn_half *gt_up_half(const float *x, int64_t n) {
     uint16_t *h = TU_NEW(uint16_t, n);
     for (int64_t i = 0; i < n; i++) h[i] = float_to_half(x[i]);

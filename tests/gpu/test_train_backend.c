@@ -15,6 +15,7 @@
 #include "host/config.h"
 #include "host/cuda_model.h"
 #include "host/error.h"
+#include "tests/gpu/fake_teacher.h"
 #include "tests/gpu/gpu_test.h"
 #include "host/cpu/kd_loss.h"
 #include "train/loss_scale.h"
@@ -350,34 +351,7 @@ static void case_plan_matches_arena(void) {
     model_free(&m);
 }
 
-/* A teacher for (e): top-KD_K rows drawn from a hash of the sequence's ids, so every backend gets the same rows
- * for the same sequence; logits rounded to FP16 (what the device stores) and an lse with some tail mass. */
-enum { KD_K = 8 };
-typedef struct {
-    int V;
-    int32_t ids[T * KD_K];
-    float logits[T * KD_K], lse[T];
-} fake_teacher;
-
-static int fake_next(void *ctx, const int32_t *ids, int n, kd_targets *out) {
-    fake_teacher *f = ctx;
-    uint64_t h = 1469598103934665603ull;
-    for (int t = 0; t < n; t++) h = (h ^ (uint64_t)ids[t]) * 1099511628211ull;
-    sc_rng r;
-    rng_seed(&r, h);
-    for (int t = 0; t < n; t++) {
-        double z = 0;
-        for (int i = 0; i < KD_K; i++) {
-            f->ids[t * KD_K + i] = (ids[t] + 1 + 37 * i) % f->V; /* distinct: 37 * KD_K < V */
-            f->logits[t * KD_K + i] = half_to_float(float_to_half((float)(2.0 * rng_normal(&r))));
-            z += exp(f->logits[t * KD_K + i]);
-        }
-        f->lse[t] = (float)log(z * 1.25); /* a fifth of the mass in the tail */
-    }
-    *out = (kd_targets){KD_K, f->ids, f->logits, f->lse, 0.7f, 2.0f, 0};
-    return 0;
-}
-
+/* (e)'s teacher: tests/gpu/fake_teacher.h (the same rows for every backend) */
 static void case_kd(const sc_model *m0, const batches *d) {
     char name[200];
     fake_teacher ft = {.V = m0->cfg.vocab_size};

@@ -18,6 +18,7 @@
 #include "host/lora.h"
 #include "host/lora_cpu.h"
 #include "host/cpu/kd_loss.h"
+#include "tests/gpu/fake_teacher.h"
 #include "tests/gpu/gpu_test.h"
 #include "train/loss_scale.h"
 #include "host/model.h"
@@ -262,34 +263,8 @@ static void case_plan(const sc_model *m0, int int8, float dropout) {
     model_free(&m);
 }
 
-/* (f) distillation through the train_kd hook: a teacher's top-KD_K rows drawn from a hash of the sequence's ids
- * (the same rows for both backends), logits rounded to FP16; the KD loss and the adapter gradients track the CPU's */
-enum { KD_K = 8 };
-typedef struct {
-    int V;
-    int32_t ids[T * KD_K];
-    float logits[T * KD_K], lse[T];
-} fake_teacher;
-
-static int fake_next(void *ctx, const int32_t *ids, int n, kd_targets *out) {
-    fake_teacher *f = ctx;
-    uint64_t h = 1469598103934665603ull;
-    for (int t = 0; t < n; t++) h = (h ^ (uint64_t)ids[t]) * 1099511628211ull;
-    sc_rng r;
-    rng_seed(&r, h);
-    for (int t = 0; t < n; t++) {
-        double z = 0;
-        for (int i = 0; i < KD_K; i++) {
-            f->ids[t * KD_K + i] = (ids[t] + 1 + 37 * i) % f->V; /* distinct: 37 * KD_K < V */
-            f->logits[t * KD_K + i] = half_to_float(float_to_half((float)(2.0 * rng_normal(&r))));
-            z += exp(f->logits[t * KD_K + i]);
-        }
-        f->lse[t] = (float)log(z * 1.25); /* a fifth of the mass in the tail */
-    }
-    *out = (kd_targets){KD_K, f->ids, f->logits, f->lse, 0.7f, 2.0f, 0};
-    return 0;
-}
-
+/* (f) distillation through the train_kd hook (tests/gpu/fake_teacher.h: the same rows for both backends): the KD
+ * loss and the adapter gradients track the CPU's */
 static void case_kd(const sc_model *m0, const batches *d) {
     sc_model mc, mg;
     make_model(&mc, m0, "fp16"), make_model(&mg, m0, "fp16");
@@ -327,11 +302,8 @@ int main(void) {
     sc_config cfg;
     if (config_preset(&cfg, "tiny")) return 1;
     sc_model m0;
-    model_create(&m0, &cfg);
-    model_init_weights(&m0, 7, 0.02f);
     sc_rng r;
-    rng_seed(&r, 8);
-    gt_model_random_norms(&m0, &r);
+    gt_model_random(&m0, &cfg, 7, 0.02f, &r, 8);
     batches *d = TU_NEW(batches, 1);
     for (int k = 0; k < STEPS + 2; k++)
         for (int s = 0; s < B; s++) {
