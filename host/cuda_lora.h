@@ -1,4 +1,4 @@
-/* cuda_lora.h — a LoRA adapter on the CUDA training model: the device side of host/lora_cpu.h. host/cuda_model.c
+/* cuda_lora.h — a LoRA adapter on the CUDA training model: the device side of host/lora_cpu.h. host/cuda_model*.c
  * lays its buffers out in the model's arena (so `train --lora --plan` shows them) and calls it after each targeted
  * projection: forward y += s * B A drop(x), backward dB += s dy^T u, dA += (s dy B)^T drop(x), dx += drop'(s dy B A).
  * A and B live on the device as FP16 copies of the FP32 host adapter (the master, updated by AdamW on the host);

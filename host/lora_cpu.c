@@ -91,7 +91,7 @@ int lora_base_precision(sc_model *m, const char *precision) {
     }
     if (strcmp(precision, "int8")) return sc_fail("--base-precision must be fp32, fp16 or int8, got '%s'", precision);
     /* per-row INT8 of the linear layers and an untied lm_head (what `smallcoder quantize` stores; the CUDA base
-     * keeps them so, host/cuda_model.c); the embedding (a tied lm_head with it) and norms as FP16 */
+     * keeps them so, host/cuda_model_layout.c); the embedding (a tied lm_head with it) and norms as FP16 */
     for (int64_t i = 0; i < m->nparams; i++) m->params[i] = half_to_float(float_to_half(m->params[i]));
     for (int i = 0; i < m->ntensors; i++) {
         const sc_param *p = &m->table[i];

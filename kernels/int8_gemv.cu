@@ -61,7 +61,7 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS)
 
 // Rows [r0, r0 + n / nc) and columns [c0, c0 + nc) of W [*, cols], times their scales, into out [n / nc, nc]:
 // the whole matrix (r0 = c0 = 0, nc = cols) or one tile of it, so a GEMM over an INT8 matrix needs an FP16 scratch
-// of one tile only (host/cuda_model.c's frozen base). The same float expression as the CPU twin.
+// of one tile only (host/cuda_model_step.c's frozen base). The same float expression as the CPU twin.
 __global__ void int8_dequant_kernel(__half *out, const int8_t *W, const __half *scale, int64_t n, int cols, int group,
                                     int ng, int64_t r0, int c0, int nc) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {

@@ -1,4 +1,4 @@
-/* plan.c — see plan.h. The CUDA device rows are host/cuda_model.c's layout itself (cuda_model_plan); the CPU plan
+/* plan.c — see plan.h. The CUDA device rows are host/cuda_model_layout.c's layout itself (cuda_model_plan); the CPU plan
  * and the host rows follow the buffers host/model_cpu.c and the trainers allocate. Every activation term is tokens
  * times a per-token width, so the table shows exactly what --seq costs. */
 #include "train/plan.h"
@@ -53,11 +53,11 @@ int plan_cuda_flags(plan_placement pl) {
     return CUDA_MODEL_GRADS | (pl == PLAN_OFFLOAD ? CUDA_MODEL_STREAM_GRADS | CUDA_MODEL_RECOMPUTE : CUDA_MODEL_MASTER);
 }
 
-/* One device row of a CUDA plan: a part host/cuda_model.c's layout named, with what it is for. */
+/* One device row of a CUDA plan: a part host/cuda_model_layout.c's layout named, with what it is for. */
 static void add_device_row(train_plan *p, const plan_dims *dd, const char *n, int64_t b, const char *dt, int64_t T,
                            int64_t N) {
     plan_dims d = *dd;
-    int64_t chunk = (16ll << 20) / (4 * d.V); /* as cuda_model.c: at most 16 MiB of FP32 logits */
+    int64_t chunk = (16ll << 20) / (4 * d.V); /* as cuda_model_layout.c: at most 16 MiB of FP32 logits */
     chunk = chunk < 1 ? 1 : chunk > T ? T : chunk;
     if (!strcmp(n, "weights"))
         add(p, PLAN_DEVICE, b, n, "%s working copy of all %lld parameters", dt, (long long)N);
@@ -98,7 +98,7 @@ static void add_device_row(train_plan *p, const plan_dims *dd, const char *n, in
         add(p, PLAN_DEVICE, b, n, "%s", "");
 }
 
-/* The CUDA plan's device rows are host/cuda_model.c's own layout, run against a sizing arena (cuda_model_plan):
+/* The CUDA plan's device rows are host/cuda_model_layout.c's own layout, run against a sizing arena (cuda_model_plan):
  * each row is a part the layout named, in its order, with its bytes; this file only adds what each row is for.
  * The CUDA trainer runs the sequences of a micro-batch one after another through the same buffers, so device
  * memory depends on seq, not on the micro-batch. */
@@ -169,7 +169,7 @@ void plan_cpu_lora(train_plan *p, const sc_config *cfg, int seq, int mb, int thr
     add(p, PLAN_HOST, (int64_t)mb * (T + 1) * 4 * 2, "token windows", "micro-batch of %d windows + targets", mb);
 }
 
-/* The CUDA LoRA plan: host/cuda_model.c's layout of a frozen base with the adapter (cuda_model_plan_lora), so the
+/* The CUDA LoRA plan: host/cuda_model_layout.c's layout of a frozen base with the adapter (cuda_model_plan_lora), so the
  * rows are what backend_lora_cuda_open allocates; the adapter's master and moments are on the host. */
 void plan_cuda_lora(train_plan *p, const sc_config *cfg, int seq, int mb, plan_placement pl, int rank,
                     unsigned targets, float dropout, int int8) {

@@ -321,7 +321,7 @@ static void case_upload_chunks(void) {
     model_free(&m), model_free(&m2);
 }
 
-/* `train --plan` (train/plan.c) prints the record of the arena host/cuda_model.c lays out (cuda_model_plan): on
+/* `train --plan` (train/plan.c) prints the record of the arena host/cuda_model_layout.c lays out (cuda_model_plan): on
  * `small` at 256 tokens, for both placements' flags, the plan less its misc slack (PLAN_MISC_SLACK: teacher rows
  * when distilling) equals the arena cuda_model_open allocates, to the byte. The cuBLAS workspace is 32 MiB in both
  * here (the emulator reports sm_90; a pre-Hopper GPU takes 4 MiB, 28 MiB under the plan). */
