@@ -76,7 +76,7 @@ int cmd_teacher(int argc, char **argv) {
         {"name", 0, SC_ARG_STR, &name, "teacher name recorded in the headers (default: the model directory's name)", 0},
         {"device", 0, SC_ARG_ENUM, &device, "cpu: the FP32 CPU model; cuda: the CUDA inference engine (FP16/INT8); auto: cuda when there is a device", 0},
         {"precision", 0, SC_ARG_ENUM, &precision, "CUDA engine weights (as complete --precision)", 0},
-        {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+        SC_ARG_THREADS(&threads),
         {"quiet", 'q', SC_ARG_FLAG, &quiet, "no progress line", 0},
     };
     sc_cli cli = {"smallcoder teacher", "--model DIR --data SHARD_DIR --out KD_DIR [options]",

@@ -69,6 +69,12 @@ typedef struct {
 #define SC_THREADS_MAX 1024
 #define SC_RANGE_THREADS {"threads", 0, SC_THREADS_MAX}
 
+/* The options that commands share word for word, so their --help reads the same: --threads/-t of the CPU commands
+ * (an int: with SC_RANGE_THREADS, and sc_command's .threads) and --device (an sc_enum of device_names, sc_command's
+ * .device). */
+#define SC_ARG_THREADS(dst) {"threads", 't', SC_ARG_INT, (dst), "CPU threads (0 = all cores)", 0}
+#define SC_ARG_DEVICE(dst) {"device", 0, SC_ARG_ENUM, (dst), "where to run", 0}
+
 /* Checks the parsed values of the options in r[0..n-1]. Returns 0, or 2 after printing
  * "smallcoder complete: option --top-p 2 is out of range [0, 1] (see smallcoder complete --help)". */
 int sc_args_check_ranges(const sc_cli *cli, const sc_arg_range *r, int n);

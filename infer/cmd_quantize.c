@@ -84,7 +84,7 @@ int cmd_quantize(int argc, char **argv) {
         {"model", 'm', SC_ARG_STR, &dir, "FP32/FP16 model directory", 1},
         {"out", 'o', SC_ARG_STR, &out, "INT8 model directory to write", 1},
         {"group-size", 'g', SC_ARG_INT, &group, "columns per FP16 scale: 0 (per row), 32, 64 or 128", 0},
-        {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+        SC_ARG_THREADS(&threads),
     };
     sc_cli cli = {"smallcoder quantize", "--model DIR --out DIR8 [--group-size 0|32|64|128]",
                   "Weight-only symmetric INT8: every matrix (embeddings and lm_head included) becomes I8 with FP16\n"

@@ -55,6 +55,16 @@ static inline void attn_pack(attn_params *p, int bm) {
     p->ppb = bm / hb;
 }
 
+// launch(H) with H the head dim hd as a constant: the five both paths are instantiated for (attn_hd_ok)
+#define ATT_HD_DISPATCH(hd, launch)                                                                                \
+    switch (hd) {                                                                                                  \
+    case 64: launch(64); break;                                                                                    \
+    case 72: launch(72); break;                                                                                    \
+    case 80: launch(80); break;                                                                                    \
+    case 96: launch(96); break;                                                                                    \
+    default: launch(128); break;                                                                                   \
+    }
+
 // The paths' launchers (hd already validated).
 void attn_fma_forward(attn_params p, int hd, cudaStream_t stream);
 void attn_fma_backward(attn_params p, int hd, cudaStream_t stream);

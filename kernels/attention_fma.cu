@@ -237,20 +237,11 @@ __global__ void __launch_bounds__(FMA_THREADS) attn_bwd_dkdv_fma(attn_params p) 
     }
 }
 
-#define FMA_DISPATCH(hd, launch)                                                                                   \
-    switch (hd) {                                                                                                  \
-    case 64: launch(64); break;                                                                                    \
-    case 72: launch(72); break;                                                                                    \
-    case 80: launch(80); break;                                                                                    \
-    case 96: launch(96); break;                                                                                    \
-    default: launch(128); break;                                                                                   \
-    }
-
 void attn_fma_forward(attn_params p, int hd, cudaStream_t stream) {
     attn_pack(&p, FMA_BM);
     dim3 grid((p.T + p.ppb - 1) / p.ppb, p.nh / p.hb);
 #define LAUNCH(H) attn_fwd_fma<H><<<grid, FMA_THREADS, 0, stream>>>(p)
-    FMA_DISPATCH(hd, LAUNCH);
+    ATT_HD_DISPATCH(hd, LAUNCH);
 #undef LAUNCH
     KN_CHECK_LAUNCH();
 }
@@ -262,7 +253,7 @@ void attn_fma_backward(attn_params p, int hd, cudaStream_t stream) {
     attn_bwd_dq_fma<H><<<grid_q, FMA_THREADS, 0, stream>>>(p);                                                     \
     KN_CHECK_LAUNCH();                                                                                             \
     attn_bwd_dkdv_fma<H><<<grid_kv, FMA_THREADS, 0, stream>>>(p)
-    FMA_DISPATCH(hd, LAUNCH);
+    ATT_HD_DISPATCH(hd, LAUNCH);
 #undef LAUNCH
     KN_CHECK_LAUNCH();
 }

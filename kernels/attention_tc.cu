@@ -56,6 +56,51 @@ __device__ __forceinline__ void tc_load_rows(__half *dst, int nrows, const __hal
     }
 }
 
+// The block's BM query rows of src (p.q or p.dout, row stride ld) in packed-head order (attn_map_row), zeros for
+// rows past the sequence
+template <int HD, int LD>
+__device__ __forceinline__ void tc_load_query_rows(__half *dst, int nrows, const __half *src, int64_t ld,
+                                                   const attn_params &p, int t0, int h0) {
+    tc_load_rows<HD, LD>(dst, nrows, src, [&](int rr) -> int64_t {
+        attn_row a = attn_map_row(p, t0, h0, rr);
+        return a.valid ? (int64_t)a.pos * ld + (int64_t)a.head * HD : -1;
+    });
+}
+
+// The K and V rows n0 .. n0 + nrows - 1 of KV head kvh into Ks and Vs, zeros past the sequence
+template <int HD, int LD>
+__device__ __forceinline__ void tc_load_kv(__half *Ks, __half *Vs, int nrows, const attn_params &p, int n0, int kvh) {
+    auto kv_off = [&](int nn) -> int64_t {
+        return n0 + nn < p.T ? (int64_t)(n0 + nn) * p.ldkv + (int64_t)kvh * HD : -1;
+    };
+    tc_load_rows<HD, LD>(Ks, nrows, p.k, kv_off);
+    tc_load_rows<HD, LD>(Vs, nrows, p.v, kv_off);
+}
+
+// The A fragments of a warp's rows r0 and r0 + 8 of a shared tile (Q or dO), one pair per k-step of 8 columns
+template <int KS, int LD>
+__device__ __forceinline__ void tc_row_frags(uint32_t (&f)[KS][2], const __half *tile, int r0, int tq) {
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++) {
+        f[ks][0] = lds_pair(&tile[r0 * LD + ks * 8 + 2 * tq]);
+        f[ks][1] = lds_pair(&tile[(r0 + 8) * LD + ks * 8 + 2 * tq]);
+    }
+}
+
+// acc += S M for the warp's 16 rows: score tile kk (keys kk*8..) is the A fragment of k-step kk, M the row-major
+// [keys, HD] tile in shared memory (V for O += P V, K for dQ += dS K)
+template <int NT, int OT, int LD>
+__device__ __forceinline__ void tc_acc_scores_times(float (&acc)[OT][4], const float (&s)[NT][4], const __half *M,
+                                                    int g, int tq) {
+#pragma unroll
+    for (int kk = 0; kk < NT; kk++) {
+        uint32_t a0 = pack_f2(s[kk][0], s[kk][1]), a1 = pack_f2(s[kk][2], s[kk][3]);
+#pragma unroll
+        for (int ot = 0; ot < OT; ot++)
+            mma_16x8x8(acc[ot], a0, a1, lds_col_pair(M, LD, kk * 8 + 2 * tq, ot * 8 + g));
+    }
+}
+
 // ---- forward: BM = 64 query rows (packed heads), key tiles of BN = 64 ----
 template <int HD>
 __global__ void __launch_bounds__(TC_THREADS) attn_fwd_tc(attn_params p) {
@@ -67,17 +112,10 @@ __global__ void __launch_bounds__(TC_THREADS) attn_fwd_tc(attn_params p) {
     const int r0 = warp * 16 + g;
     const attn_row ra = attn_map_row(p, t0, h0, r0), rb = attn_map_row(p, t0, h0, r0 + 8);
 
-    tc_load_rows<HD, LD>(Ks, BM, p.q, [&](int rr) -> int64_t {
-        attn_row a = attn_map_row(p, t0, h0, rr);
-        return a.valid ? (int64_t)a.pos * p.ldq + (int64_t)a.head * HD : -1;
-    });
+    tc_load_query_rows<HD, LD>(Ks, BM, p.q, p.ldq, p, t0, h0);
     __syncthreads();
     uint32_t qf[KS][2];
-#pragma unroll
-    for (int ks = 0; ks < KS; ks++) {
-        qf[ks][0] = lds_pair(&Ks[r0 * LD + ks * 8 + 2 * tq]);
-        qf[ks][1] = lds_pair(&Ks[(r0 + 8) * LD + ks * 8 + 2 * tq]);
-    }
+    tc_row_frags<KS, LD>(qf, Ks, r0, tq);
 
     const float sl2 = p.scale * ATT_LOG2E;
     float o[OT][4];
@@ -88,11 +126,7 @@ __global__ void __launch_bounds__(TC_THREADS) attn_fwd_tc(attn_params p) {
     for (int kt = 0; kt < ntiles; kt++) {
         const int n0 = kt * BN;
         __syncthreads();  // Q fragments read / previous tile consumed
-        auto kv_off = [&](int nn) -> int64_t {
-            return n0 + nn < p.T ? (int64_t)(n0 + nn) * p.ldkv + (int64_t)kvh * HD : -1;
-        };
-        tc_load_rows<HD, LD>(Ks, BN, p.k, kv_off);
-        tc_load_rows<HD, LD>(Vs, BN, p.v, kv_off);
+        tc_load_kv<HD, LD>(Ks, Vs, BN, p, n0, kvh);
         __syncthreads();
 
         float s[NT][4];
@@ -146,14 +180,7 @@ __global__ void __launch_bounds__(TC_THREADS) attn_fwd_tc(attn_params p) {
             o[ot][2] *= ab;
             o[ot][3] *= ab;
         }
-        // O += P V: score tile kk (keys kk*8..) is the A fragment of k-step kk
-#pragma unroll
-        for (int kk = 0; kk < NT; kk++) {
-            uint32_t a0 = pack_f2(s[kk][0], s[kk][1]), a1 = pack_f2(s[kk][2], s[kk][3]);
-#pragma unroll
-            for (int ot = 0; ot < OT; ot++)
-                mma_16x8x8(o[ot], a0, a1, lds_col_pair(Vs, LD, kk * 8 + 2 * tq, ot * 8 + g));
-        }
+        tc_acc_scores_times<NT, OT, LD>(o, s, Vs, g, tq);  // O += P V
     }
     if (ra.valid) {
         float inv = 1.0f / la;
@@ -186,27 +213,13 @@ __global__ void __launch_bounds__(TC_THREADS) attn_bwd_dq_tc(attn_params p) {
     const attn_row ra = attn_map_row(p, t0, h0, r0), rb = attn_map_row(p, t0, h0, r0 + 8);
 
     uint32_t qf[KS][2], df[KS][2];
-    tc_load_rows<HD, LD>(stage, BM, p.q, [&](int rr) -> int64_t {
-        attn_row a = attn_map_row(p, t0, h0, rr);
-        return a.valid ? (int64_t)a.pos * p.ldq + (int64_t)a.head * HD : -1;
-    });
+    tc_load_query_rows<HD, LD>(stage, BM, p.q, p.ldq, p, t0, h0);
     __syncthreads();
-#pragma unroll
-    for (int ks = 0; ks < KS; ks++) {
-        qf[ks][0] = lds_pair(&stage[r0 * LD + ks * 8 + 2 * tq]);
-        qf[ks][1] = lds_pair(&stage[(r0 + 8) * LD + ks * 8 + 2 * tq]);
-    }
+    tc_row_frags<KS, LD>(qf, stage, r0, tq);
     __syncthreads();
-    tc_load_rows<HD, LD>(stage, BM, p.dout, [&](int rr) -> int64_t {
-        attn_row a = attn_map_row(p, t0, h0, rr);
-        return a.valid ? (int64_t)a.pos * p.ldo + (int64_t)a.head * HD : -1;
-    });
+    tc_load_query_rows<HD, LD>(stage, BM, p.dout, p.ldo, p, t0, h0);
     __syncthreads();
-#pragma unroll
-    for (int ks = 0; ks < KS; ks++) {
-        df[ks][0] = lds_pair(&stage[r0 * LD + ks * 8 + 2 * tq]);
-        df[ks][1] = lds_pair(&stage[(r0 + 8) * LD + ks * 8 + 2 * tq]);
-    }
+    tc_row_frags<KS, LD>(df, stage, r0, tq);
 
     const float sl2 = p.scale * ATT_LOG2E;
     const int64_t sa = (int64_t)ra.head * p.T + ra.pos, sb = (int64_t)rb.head * p.T + rb.pos;
@@ -219,11 +232,7 @@ __global__ void __launch_bounds__(TC_THREADS) attn_bwd_dq_tc(attn_params p) {
     for (int kt = 0; kt < ntiles; kt++) {
         const int n0 = kt * BN;
         __syncthreads();
-        auto kv_off = [&](int nn) -> int64_t {
-            return n0 + nn < p.T ? (int64_t)(n0 + nn) * p.ldkv + (int64_t)kvh * HD : -1;
-        };
-        tc_load_rows<HD, LD>(Ks, BN, p.k, kv_off);
-        tc_load_rows<HD, LD>(Vs, BN, p.v, kv_off);
+        tc_load_kv<HD, LD>(Ks, Vs, BN, p, n0, kvh);
         __syncthreads();
         float s[NT][4], dp[NT][4];
 #pragma unroll
@@ -247,14 +256,7 @@ __global__ void __launch_bounds__(TC_THREADS) attn_bwd_dq_tc(attn_params p) {
                 s[nt][e] = pa * (dp[nt][e] - Da);
                 s[nt][2 + e] = pb * (dp[nt][2 + e] - Db);
             }
-        // dQ += dS K
-#pragma unroll
-        for (int kk = 0; kk < NT; kk++) {
-            uint32_t a0 = pack_f2(s[kk][0], s[kk][1]), a1 = pack_f2(s[kk][2], s[kk][3]);
-#pragma unroll
-            for (int ot = 0; ot < OT; ot++)
-                mma_16x8x8(dq[ot], a0, a1, lds_col_pair(Ks, LD, kk * 8 + 2 * tq, ot * 8 + g));
-        }
+        tc_acc_scores_times<NT, OT, LD>(dq, s, Ks, g, tq);  // dQ += dS K
     }
     if (ra.valid) {
         __half *d = p.dq + (int64_t)ra.pos * p.ldq + (int64_t)ra.head * HD + 2 * tq;
@@ -288,11 +290,7 @@ __global__ void __launch_bounds__(TC_THREADS) attn_bwd_dkdv_tc(attn_params p) {
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
     const int n0 = blockIdx.x * BN, kvh = blockIdx.y;
     const int kr = warp * 16 + g, keya = n0 + kr, keyb = keya + 8;
-    auto kv_off = [&](int nn) -> int64_t {
-        return n0 + nn < p.T ? (int64_t)(n0 + nn) * p.ldkv + (int64_t)kvh * HD : -1;
-    };
-    tc_load_rows<HD, LD>(Ks, BN, p.k, kv_off);
-    tc_load_rows<HD, LD>(Vs, BN, p.v, kv_off);
+    tc_load_kv<HD, LD>(Ks, Vs, BN, p, n0, kvh);
     const float sl2 = p.scale * ATT_LOG2E;
     float dk[OT][4], dv[OT][4];
 #pragma unroll
@@ -376,20 +374,11 @@ __global__ void __launch_bounds__(TC_THREADS) attn_bwd_dkdv_tc(attn_params p) {
     }
 }
 
-#define TC_DISPATCH(hd, launch)                                                                                    \
-    switch (hd) {                                                                                                  \
-    case 64: launch(64); break;                                                                                    \
-    case 72: launch(72); break;                                                                                    \
-    case 80: launch(80); break;                                                                                    \
-    case 96: launch(96); break;                                                                                    \
-    default: launch(128); break;                                                                                   \
-    }
-
 void attn_tc_forward(attn_params p, int hd, cudaStream_t stream) {
     attn_pack(&p, 64);
     dim3 grid((p.T + p.ppb - 1) / p.ppb, p.nh / p.hb);
 #define LAUNCH(H) attn_fwd_tc<H><<<grid, TC_THREADS, 0, stream>>>(p)
-    TC_DISPATCH(hd, LAUNCH);
+    ATT_HD_DISPATCH(hd, LAUNCH);
 #undef LAUNCH
     KN_CHECK_LAUNCH();
 }
@@ -411,7 +400,7 @@ void attn_tc_backward(attn_params p, int hd, cudaStream_t stream) {
     attn_bwd_dq_tc<H><<<grid_q, TC_THREADS, 0, stream>>>(p);                                                       \
     KN_CHECK_LAUNCH();                                                                                             \
     tc_launch_dkdv<H>(p, stream)
-    TC_DISPATCH(hd, LAUNCH);
+    ATT_HD_DISPATCH(hd, LAUNCH);
 #undef LAUNCH
     KN_CHECK_LAUNCH();
 }

@@ -5,12 +5,10 @@
 #include "kernels/common.cuh"
 #include "kernels/classifier.cuh"
 
-enum { CLS_THREADS = 512, CLS_EPT = 8, CLS_SEG = CLS_THREADS * CLS_EPT };
+enum { CLS_THREADS = 512, CLS_EPT = 8 };
 
 // Row r of the chunk holds V floats at logits + r V. Its FP16 gradient is written over the first half of the same
-// bytes (so dlogits is an FP16 matrix with row stride 2V). Writing element j touches the bytes of float j / 2,
-// which lies in a segment every thread has finished reading: the row is processed in segments of CLS_SEG
-// elements, each read into registers, then a barrier, then written.
+// bytes (so dlogits is an FP16 matrix with row stride 2V), segment by segment (kn_classifier_row_to_half).
 __global__ void __launch_bounds__(CLS_THREADS)
     classifier_rows_kernel(float *logits, float *losses, const int32_t *targets, int V, float loss_scale,
                            int want_dl) {
@@ -27,25 +25,10 @@ __global__ void __launch_bounds__(CLS_THREADS)
     // read before the first write below: every write comes after a barrier this thread reaches later
     if (tid == 0) losses[row] = counted ? (mx + logf(sum)) - lr[tgt] : 0.0f;
     if (!want_dl) return;
-    __half *dl = (__half *)lr;
     float k = loss_scale / sum;
-    for (int base = 0; base < V; base += CLS_SEG) {
-        float vals[CLS_EPT];
-#pragma unroll
-        for (int e = 0; e < CLS_EPT; e++) {
-            int j = base + e * CLS_THREADS + tid;
-            vals[e] = j < V ? lr[j] : 0.0f;
-        }
-        __syncthreads();
-#pragma unroll
-        for (int e = 0; e < CLS_EPT; e++) {
-            int j = base + e * CLS_THREADS + tid;
-            if (j < V) {
-                float g = counted ? expf(vals[e] - mx) * k - (j == tgt ? loss_scale : 0.0f) : 0.0f;
-                dl[j] = f2h(g);
-            }
-        }
-    }
+    kn_classifier_row_to_half<CLS_THREADS, CLS_EPT>(lr, V, [=](int j, float v) {
+        return counted ? expf(v - mx) * k - (j == tgt ? loss_scale : 0.0f) : 0.0f;
+    });
 }
 
 // logits^T[V, n] = W[V, C] x_c^T into buf (FP32, row stride V): an INT8 W one tile of vocabulary rows at a time

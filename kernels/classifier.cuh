@@ -4,6 +4,7 @@
 #ifndef SC_KERNELS_CLASSIFIER_CUH
 #define SC_KERNELS_CLASSIFIER_CUH
 
+#include "kernels/common.cuh"
 #include "kernels/gemm.cuh"
 
 // Launches the row kernel on rows [t0, t0 + n) of the step, whose FP32 logits are in buf ([n, V]); with want_dl
@@ -21,5 +22,29 @@ typedef struct {
 void kn_classifier_chunks(kn_blas *b, float *logits_out, kn_half *dx, float *dW_acc, float dW_scale, const kn_half *x,
                           const kn_cls_weight *w, int T, int C, int V, int chunk, void *workspace, cudaStream_t stream,
                           kn_classifier_rows_fn rows, const void *ctx);
+
+// The end of a row kernel with want_dl, for classifier.cu and kd_loss.cu: the row's V FP32 values become the FP16
+// values grad(j, row[j]), written over the first half of the same bytes. Writing element j touches the bytes of
+// float j / 2, which lies in a segment every thread has finished reading: the row goes in segments of THREADS * EPT
+// elements, each read into registers, then a barrier, then written. Every thread of the block (THREADS) calls it.
+template <int THREADS, int EPT, typename Grad>
+__device__ __forceinline__ void kn_classifier_row_to_half(float *row, int V, Grad grad) {
+    __half *out = (__half *)row;
+    const int tid = threadIdx.x;
+    for (int base = 0; base < V; base += THREADS * EPT) {
+        float vals[EPT];
+#pragma unroll
+        for (int e = 0; e < EPT; e++) {
+            int j = base + e * THREADS + tid;
+            vals[e] = j < V ? row[j] : 0.0f;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int e = 0; e < EPT; e++) {
+            int j = base + e * THREADS + tid;
+            if (j < V) out[j] = f2h(grad(j, vals[e]));
+        }
+    }
+}
 
 #endif

@@ -12,7 +12,7 @@
 #include "kernels/classifier.cuh"
 #include "kernels/common.cuh"
 
-enum { KD_THREADS = 512, KD_EPT = 8, KD_SEG = KD_THREADS * KD_EPT };
+enum { KD_THREADS = 512, KD_EPT = 8 };
 
 typedef struct {
     float *losses, *ce;
@@ -36,7 +36,7 @@ __device__ __forceinline__ double kd_block_max_d(double v) {
 }
 
 // Row `row` of the chunk (position t0 + row) in logits[row V ..]: writes losses/ce and, with want_dl, the FP16
-// gradient over the first half of the row's bytes (as classifier_rows_kernel, segment by segment after a barrier).
+// gradient over the first half of the row's bytes (kn_classifier_row_to_half, as classifier_rows_kernel).
 __global__ void __launch_bounds__(KD_THREADS)
     kd_rows_kernel(float *logits, kd_rows_args a, int t0, int V, int want_dl) {
     __shared__ float ztop[KN_KD_MAX_TOPK];       // the student's logits at the teacher's ids
@@ -122,22 +122,10 @@ __global__ void __launch_bounds__(KD_THREADS)
     float ct = 0.0f;
     if (has_tail) ct = (float)(kdw * invT * (a.reverse ? (bg[k] - kl) / ZT : 1.0 / ZT - bp[k] / stail));
     const float c = (float)(cew / sum1), cewf = (float)cew;
-    for (int base = 0; base < V; base += KD_SEG) {
-        float vals[KD_EPT];
-#pragma unroll
-        for (int e = 0; e < KD_EPT; e++) {
-            int j = base + e * KD_THREADS + tid;
-            vals[e] = j < V ? lr[j] : 0.0f;
-        }
-        __syncthreads();
-#pragma unroll
-        for (int e = 0; e < KD_EPT; e++) {
-            int j = base + e * KD_THREADS + tid;
-            // the teacher's ids hold -inf here (both terms 0); they are written after the loop
-            if (j < V)
-                dl[j] = f2h(ct * expf((vals[e] - mx) * invT) + c * expf(vals[e] - mx) - (j == tgt ? cewf : 0.0f));
-        }
-    }
+    // the teacher's ids hold -inf here (both terms 0); they are written after this
+    kn_classifier_row_to_half<KD_THREADS, KD_EPT>(lr, V, [=](int j, float v) {
+        return ct * expf((v - mx) * invT) + c * expf(v - mx) - (j == tgt ? cewf : 0.0f);
+    });
     __syncthreads();  // every write of the loop is done before the top-k entries are overwritten
     for (int i = tid; i < k; i += KD_THREADS) {
         double s = (double)expf((ztop[i] - mx) * invT) / ZT;

@@ -29,8 +29,8 @@ int cmd_forward(int argc, char **argv) {
         {"logits", 0, SC_ARG_STR, &logits_path, "write the logits [T, vocab] as float32 .npy", 0},
         {"grads", 0, SC_ARG_STR, &grads_path, "write d(mean loss)/d(parameter) as F32 safetensors, HF names (with --lora: the adapter's, PEFT names)", 0},
         {"lora", 0, SC_ARG_STR, &lora_dir, "apply this PEFT LoRA adapter directory (unmerged, CPU)", 0},
-        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
-        {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+        SC_ARG_DEVICE(&device),
+        SC_ARG_THREADS(&threads),
         {"repeat", 0, SC_ARG_INT, &repeat, "run the forward this many times and report the best time (benchmarks)", 0},
     };
     sc_cli cli = {"smallcoder forward", "--model DIR --ids FILE [options]",

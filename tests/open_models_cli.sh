@@ -11,17 +11,10 @@ sc=$1
 src=$2
 shift 2
 families=${*:-qwen2.5-coder-0.5b deepseek-coder-1.3b llama-3.2-1b}
-/usr/bin/python3 -c 'import numpy' 2>/dev/null || { echo "needs python3-numpy: skipped"; exit 77; }
+. "$src/tests/open_models_lib.sh"
 dir=$(mktemp -d /tmp/sc_open_cli.XXXXXX)
 . "$src/tests/serve_start.sh"
 trap serve_cleanup EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-run() { # run LABEL CMD...: runs, reports a failure with its stderr
-  label=$1; shift
-  if "$@" >"$dir/out" 2>"$dir/err"; then return 0; fi
-  fail "$label: $(tail -n 3 "$dir/err")"; return 1
-}
 
 # a small corpus (teacher and eval run a full-width layer over all of it on the CPU)
 mkdir -p "$dir/corpus"

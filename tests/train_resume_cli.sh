@@ -19,6 +19,14 @@ state_edit() {
   sed -i "$1" "$dir/e/$(basename "$2")/trainer_state.json"
   echo "$dir/e/$(basename "$2")"
 }
+# refused_edit SED_EXPR PATTERN [ARGS...]: `train --resume` of a copy of a0/ckpt-6 whose trainer_state.json SED_EXPR
+# edits (ARGS added) is refused with one line matching PATTERN; the copy stays in $e
+refused_edit() {
+  e=$(state_edit "$1" "$dir/a0/ckpt-6") || { fail "cannot edit a copy of ckpt-6 with $1"; return; }
+  _re_pattern=$2
+  shift 2
+  expect 1 "$_re_pattern" $sc train --resume "$e" "$@"
+}
 
 data=$dir/data
 "$mk" "$data" 128 20000 2000 || { echo "FAIL: cannot make shards"; exit 1; }
@@ -48,35 +56,22 @@ expect 1 "final: not named ckpt-<step>" $sc train --resume "$dir/r/final"
 [ -e "$dir/r/ckpt-8" ] || [ -e "$dir/ckpt-8" ] && fail "a refused resume wrote a checkpoint"
 
 # ---- item 2: numbers from trainer_state.json are bounded, the error names the file and the field ----
-e=$(state_edit 's/"step":[^,]*,/"step": 1e20,/' "$dir/a0/ckpt-6")
-expect 1 "e/ckpt-6/trainer_state.json: \"step\" 1e+20 is out of range \[0, 2^40\]" $sc train --resume "$e"
+refused_edit 's/"step":[^,]*,/"step": 1e20,/' "e/ckpt-6/trainer_state.json: \"step\" 1e+20 is out of range \[0, 2^40\]"
 ls -d "$dir"/e/ckpt-* | grep -qv 'ckpt-6$' && fail "a bad step wrote a checkpoint"
-e=$(state_edit 's/"step":[^,]*,/"step": -3,/' "$dir/a0/ckpt-6")
-expect 1 "trainer_state.json: \"step\" -3 is out of range" $sc train --resume "$e"
-e=$(state_edit 's/"step":[^,]*,/"step": 6.5,/' "$dir/a0/ckpt-6")
-expect 1 "trainer_state.json: \"step\" 6.5 is not an integer" $sc train --resume "$e"
-e=$(state_edit 's/"tokens":[^,]*,/"tokens": 1e300,/' "$dir/a0/ckpt-6")
-expect 1 "trainer_state.json: \"tokens\" 1.0000000000000001e+300 is out of range \[0, 2^53\]" $sc train --resume "$e"
-e=$(state_edit 's/"adamw_updates":[^,]*,/"adamw_updates": 7,/' "$dir/a0/ckpt-6")
-expect 1 "trainer_state.json: \"adamw_updates\" 7 is out of range \[0, 6\]" $sc train --resume "$e"
-e=$(state_edit 's/"total_steps":[^,]*,/"total_steps": 1e20,/' "$dir/a0/ckpt-6")
-expect 1 "trainer_state.json: \"lr_schedule.total_steps\" 1e+20 is out of range" $sc train --resume "$e"
-e=$(state_edit 's/"scale":[^,]*,/"scale": 0,/' "$dir/a0/ckpt-6")
-expect 1 "trainer_state.json: \"loss_scale.scale\" 0 is out of range" $sc train --resume "$e"
-e=$(state_edit 's/"warmup":[^,]*,/"warmup": 1e20,/g' "$dir/a0/ckpt-6")
-expect 1 "trainer_state.json: \"lr_schedule.warmup\" 1e+20 is out of range" $sc train --resume "$e"
+refused_edit 's/"step":[^,]*,/"step": -3,/' "trainer_state.json: \"step\" -3 is out of range"
+refused_edit 's/"step":[^,]*,/"step": 6.5,/' "trainer_state.json: \"step\" 6.5 is not an integer"
+refused_edit 's/"tokens":[^,]*,/"tokens": 1e300,/' "trainer_state.json: \"tokens\" 1.0000000000000001e+300 is out of range \[0, 2^53\]"
+refused_edit 's/"adamw_updates":[^,]*,/"adamw_updates": 7,/' "trainer_state.json: \"adamw_updates\" 7 is out of range \[0, 6\]"
+refused_edit 's/"total_steps":[^,]*,/"total_steps": 1e20,/' "trainer_state.json: \"lr_schedule.total_steps\" 1e+20 is out of range"
+refused_edit 's/"scale":[^,]*,/"scale": 0,/' "trainer_state.json: \"loss_scale.scale\" 0 is out of range"
+refused_edit 's/"warmup":[^,]*,/"warmup": 1e20,/g' "trainer_state.json: \"lr_schedule.warmup\" 1e+20 is out of range"
 # ---- item 7: options restored from the file are its fields, not flags the user typed ----
-e=$(state_edit '/"options"/,$ s/"warmup":[^,]*,/"warmup": 1e20,/' "$dir/a0/ckpt-6")
-expect 1 "trainer_state.json: options.warmup 1e+20 is out of range" $sc train --resume "$e"
-e=$(state_edit '/"options"/,$ s/"steps":[^,]*,/"steps": 1e20,/' "$dir/a0/ckpt-6")
-expect 1 "trainer_state.json: options.steps 1e+20 is out of range \[0, 1099511627776\]" $sc train --resume "$e"
-e=$(state_edit '/"options"/,$ s/"min-lr":[^,]*,/"min-lr": 5,/' "$dir/a0/ckpt-6")
-expect 1 "e/ckpt-6/trainer_state.json: options.min-lr 5 is above options.lr 0.003$" $sc train --resume "$e"
+refused_edit '/"options"/,$ s/"warmup":[^,]*,/"warmup": 1e20,/' "trainer_state.json: options.warmup 1e+20 is out of range"
+refused_edit '/"options"/,$ s/"steps":[^,]*,/"steps": 1e20,/' "trainer_state.json: options.steps 1e+20 is out of range \[0, 1099511627776\]"
+refused_edit '/"options"/,$ s/"min-lr":[^,]*,/"min-lr": 5,/' "e/ckpt-6/trainer_state.json: options.min-lr 5 is above options.lr 0.003$"
 expect 1 "e/ckpt-6/trainer_state.json: options.min-lr 5 is above --lr 0.1$" $sc train --resume "$e" --lr 0.1
-e=$(state_edit '/"options"/,$ { /"data":/d }' "$dir/a0/ckpt-6")
-expect 1 "trainer_state.json: \"options.data\" is missing: give --data" $sc train --resume "$e"
-e=$(state_edit 's/"position":[^,]*,/"position": "x",/' "$dir/a0/ckpt-6")
-expect 1 "e/ckpt-6/trainer_state.json: data state: \"position\" is not a number" $sc train --resume "$e" --out "$dir/y"
+refused_edit '/"options"/,$ { /"data":/d }' "trainer_state.json: \"options.data\" is missing: give --data"
+refused_edit 's/"position":[^,]*,/"position": "x",/' "e/ckpt-6/trainer_state.json: data state: \"position\" is not a number" --out "$dir/y"
 # ---- item 6: --steps below the saved step ----
 expect 1 "\-\-steps gives 3 steps, below step 6" $sc train --resume "$dir/a" --steps 3
 cmp -s "$dir/a/metrics.jsonl" "$dir/a0/metrics.jsonl" || fail "metrics.jsonl changed by refused resumes"
@@ -86,15 +81,19 @@ evals=$(grep -c '"type":"eval"' "$dir/a/metrics.jsonl")
 for i in 1 2; do $sc train --resume "$dir/a" 2>"$dir/err" || { fail "resume of a finished run"; cat "$dir/err"; }; done
 [ "$(grep -c '"type":"eval"' "$dir/a/metrics.jsonl")" -eq "$evals" ] || fail "resuming a finished run added eval lines"
 cmp -s "$dir/a/ckpt-6/model.safetensors" "$dir/a0/ckpt-6/model.safetensors" || fail "a finished run's checkpoint was rewritten"
+# first_save_fails WHAT OUT ARGS...: `train ARGS --out OUT` under a 600-block file size limit exits 1 "saving
+# checkpoint" and leaves no OUT
+first_save_fails() {
+  _fs_what=$1 _fs_out=$2
+  shift 2
+  (ulimit -f 600; trap '' XFSZ; exec $sc train "$@" --out "$_fs_out") >"$dir/out" 2>"$dir/err"
+  rc=$?
+  [ $rc -eq 1 ] && grep -q "saving checkpoint" "$dir/err" || { fail "$_fs_what: exit $rc"; cat "$dir/err"; }
+  [ -e "$_fs_out" ] && { fail "$_fs_what left $(ls "$_fs_out")"; }
+}
 # a fresh run whose first save fails (file size limit: EFBIG) leaves no run directory and no metrics.jsonl
-(ulimit -f 600; trap '' XFSZ; exec $sc train $common --steps 2 --out "$dir/full") >"$dir/out" 2>"$dir/err"
-rc=$?
-[ $rc -eq 1 ] && grep -q "saving checkpoint" "$dir/err" || { fail "failed first save: exit $rc"; cat "$dir/err"; }
-[ -e "$dir/full" ] && { fail "a failed first save left $(ls "$dir/full")"; }
-(ulimit -f 600; trap '' XFSZ; exec $sc train --resume "$dir/a0/ckpt-2" --out "$dir/fullb") >"$dir/out" 2>"$dir/err"
-rc=$?
-[ $rc -eq 1 ] && grep -q "saving checkpoint" "$dir/err" || { fail "failed first save of a branch: exit $rc"; cat "$dir/err"; }
-[ -e "$dir/fullb" ] && { fail "a failed first save of a branch left $(ls "$dir/fullb")"; }
+first_save_fails "failed first save" "$dir/full" $common --steps 2
+first_save_fails "failed first save of a branch" "$dir/fullb" --resume "$dir/a0/ckpt-2"
 
 if [ $fails -ne 0 ]; then echo "train_resume_cli: $fails failure(s)"; exit 1; fi
 echo "train_resume_cli: all checks passed"

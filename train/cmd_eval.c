@@ -30,8 +30,8 @@ int cmd_eval(int argc, char **argv) {
         {"max-tokens", 0, SC_ARG_I64, &max_tokens, "evaluate at most this many tokens (0 = the whole split)", 0},
         {"seq", 0, SC_ARG_INT, &seq, "tokens per window (0 = the model's context length)", 0},
         {"micro-batch", 0, SC_ARG_INT, &micro_batch, "windows per forward pass", 0},
-        {"device", 0, SC_ARG_ENUM, &device, "where to run", 0},
-        {"threads", 't', SC_ARG_INT, &threads, "CPU threads (0 = all cores)", 0},
+        SC_ARG_DEVICE(&device),
+        SC_ARG_THREADS(&threads),
         {"json", 0, SC_ARG_FLAG, &json, "print one JSON object instead of text", 0},
         {"lora", 0, SC_ARG_STR, &lora_dir, "apply this PEFT LoRA adapter (e.g. a LoRA run's ckpt-N) unmerged", 0},
     };

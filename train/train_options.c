@@ -69,7 +69,7 @@ void train_options_init(train_cli *o, train_args *a) {
         {"vram-budget", 0, SC_ARG_BYTES, &o->vram_budget, "device memory the plan must fit, e.g. 1.75GiB (0 = the free memory)", 0},
         {"plan", 0, SC_ARG_FLAG, &o->plan, "print the memory plan (CUDA full and offload, and CPU) and exit", 0},
         {"seed", 0, SC_ARG_INT, &o->seed, "seed of the initial weights and the data order", 0},
-        {"threads", 't', SC_ARG_INT, &o->threads, "CPU threads (0 = all cores)", 0},
+        SC_ARG_THREADS(&o->threads),
         {"quiet", 'q', SC_ARG_FLAG, &o->quiet, "no progress line", 0},
         {"teacher-logits", 0, SC_ARG_STR, &o->teacher_logits, "distil: directory of .kd teacher logits for the train shards (smallcoder teacher)", 0},
         {"teacher", 0, SC_ARG_STR, &o->teacher, "distil from a teacher model computed on the fly (CPU)", 0},

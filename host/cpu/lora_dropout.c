@@ -6,7 +6,7 @@
 void lora_dropout(float *out, const float *x, const float *add, int64_t n, uint64_t key, int slot, float p) {
     float ks = 1.0f / (1.0f - p);
     for (int64_t i = 0; i < n; i++) {
-        float v = x[i] * lora_drop_factor(key, slot, i, p, ks);
+        float v = x[i] * kn_lora_drop_factor(key, slot, i, p, ks);
         out[i] = add ? add[i] + v : v;
     }
 }

@@ -68,14 +68,22 @@ static inline void gt_model_random_norms(sc_model *m, sc_rng *r) {
     gt_round_half(m->params, m->nparams);
 }
 
-/* A model of config cfg: model_init_weights(wseed, std), then the norms of gt_model_random_norms from r seeded with
- * rseed (r is the caller's, to draw more from). */
-static inline void gt_model_random(sc_model *m, const sc_config *cfg, uint64_t wseed, float std, sc_rng *r,
-                                   uint64_t rseed) {
+/* A model of cfg's shape for the CUDA model tests: model_init_weights(seed, std), then gt_model_random_norms from
+ * *r seeded with seed + 100 (the caller draws its tokens from r after). */
+static inline void gt_model_random(sc_model *m, const sc_config *cfg, uint64_t seed, float std, sc_rng *r) {
     model_create(m, cfg);
-    model_init_weights(m, wseed, std);
-    rng_seed(r, rseed);
+    model_init_weights(m, seed, std);
+    rng_seed(r, seed + 100);
     gt_model_random_norms(m, r);
+}
+
+/* T random ids below V from r and their targets (the next id; the last position and, when T > 4, position 3 are
+ * ignored: -1), both allocated */
+static inline void gt_model_tokens(sc_rng *r, int T, int V, int32_t **ids, int32_t **tg) {
+    *ids = TU_NEW(int32_t, T), *tg = TU_NEW(int32_t, T);
+    for (int t = 0; t < T; t++) (*ids)[t] = (int32_t)rng_below(r, (uint64_t)V);
+    for (int t = 0; t < T; t++) (*tg)[t] = t + 1 < T ? (*ids)[t + 1] : -1;
+    if (T > 4) (*tg)[3] = -1;
 }
 
 static inline kn_half *gt_up_half(const float *x, int64_t n) {
@@ -146,19 +154,27 @@ static inline double gt_relerr_floor(const float *a, const float *ref, int64_t n
     return sqrt(num / (den > fl ? den : fl));
 }
 
-/* The parameter tensor of m whose gradient in got (laid out as m's parameters) is furthest from ref by gt_relerr,
- * each one beyond tol printed: its error, and its name in *name. */
-static inline double gt_worst_grad(const sc_model *m, const float *got, const float *ref, double tol,
-                                   const char **name) {
+/* Among the parameter tensors of m whose name contains part (NULL: all), the one whose gradient in got (laid out
+ * as m's parameters) is furthest from ref by gt_relerr: its error, and its name in *name; with tol > 0, each one
+ * beyond tol printed. */
+static inline double gt_worst_grad_in(const sc_model *m, const char *part, const float *got, const float *ref,
+                                      double tol, const char **name) {
     double worst = 0;
     *name = "";
     for (int i = 0; i < m->ntensors; i++) {
         const sc_param *p = &m->table[i];
+        if (part && !strstr(p->name, part)) continue;
         double e = gt_relerr(got + p->offset, ref + p->offset, p->numel);
         if (!(e <= worst)) worst = e, *name = p->name;
-        if (!(e <= tol)) printf("     grad %-48s err %.3g\n", p->name, e);
+        if (tol > 0 && !(e <= tol)) printf("     grad %-48s err %.3g\n", p->name, e);
     }
     return worst;
+}
+
+/* gt_worst_grad_in over all tensors */
+static inline double gt_worst_grad(const sc_model *m, const float *got, const float *ref, double tol,
+                                   const char **name) {
+    return gt_worst_grad_in(m, NULL, got, ref, tol, name);
 }
 
 static inline double gt_maxabs(const float *a, const float *ref, int64_t n) {

@@ -17,7 +17,7 @@ mk=$2
 src=$3
 shift 3
 families=${*:-qwen2.5-coder-0.5b deepseek-coder-1.3b llama-3.2-1b}
-/usr/bin/python3 -c 'import numpy' 2>/dev/null || { echo "needs python3-numpy: skipped"; exit 77; }
+. "$src/tests/open_models_lib.sh"
 dir=$(mktemp -d /tmp/sc_open_cuda_emu.XXXXXX)
 # a device UUID and a private cache: the GEMM tuner's first choice sticks across this script's processes, so the
 # bit-for-bit comparisons between runs compare the same GEMM paths (as train_cuda_emu.sh)
@@ -26,8 +26,6 @@ export SC_EMU_UUID=5c5c0de0000000000000000000000017 XDG_CACHE_HOME="$dir/cache" 
 # minutes; the candidates are compared with each other in emu_test_matmul
 export SMALLCODER_GEMM=cublas
 trap 'rm -rf "$dir"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 losses() { grep '"type":"train"' "$1" | sed 's/.*"step":\([0-9]*\),"loss":\([^,]*\),.*/\1 \2/'; }
 # close A B TOL [TOL1]: every step's loss of A within TOL of B's (step 1 within TOL1), same steps
 close() {

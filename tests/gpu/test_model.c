@@ -9,6 +9,7 @@
 #include "host/cuda_model.h"
 #include "host/error.h"
 #include "tests/gpu/gpu_test.h"
+#include "tests/gpu/model_steps.h"
 #include "host/model.h"
 #include "host/model_cpu.h"
 
@@ -22,16 +23,11 @@ static void model_case(const char *preset, int layers, int T, float std, uint64_
     if (layers) cfg.num_hidden_layers = layers;
     if (untied) cfg.tie_word_embeddings = 0;
     sc_model m;
-    model_create(&m, &cfg);
-    model_init_weights(&m, seed, std);
     sc_rng r;
-    rng_seed(&r, seed + 100);
-    gt_model_random_norms(&m, &r);
+    gt_model_random(&m, &cfg, seed, std, &r);
     int V = cfg.vocab_size;
-    int32_t *ids = TU_NEW(int32_t, T), *tg = TU_NEW(int32_t, T);
-    for (int t = 0; t < T; t++) ids[t] = (int32_t)rng_below(&r, (uint64_t)V);
-    for (int t = 0; t < T; t++) tg[t] = t + 1 < T ? ids[t + 1] : -1;
-    if (T > 4) tg[3] = -1;
+    int32_t *ids, *tg;
+    gt_model_tokens(&r, T, V, &ids, &tg);
 
     sc_cpu_acts a;
     cpu_acts_create(&a, &cfg, T);
@@ -44,21 +40,11 @@ static void model_case(const char *preset, int layers, int T, float std, uint64_
 
     kn_set_tensor_cores(tc);
     cuda_model *cm = NULL;
-    if (cuda_model_open(&cm, &m, T, CUDA_MODEL_GRADS | CUDA_MODEL_LOGITS)) {
-        printf("cuda_model_open: %s\n", sc_error());
-        tu_check("cuda_model_open", 1.0, 0.0);
-        return;
-    }
+    if (gt_model_open(&cm, &m, T, CUDA_MODEL_GRADS | CUDA_MODEL_LOGITS)) return;
     float *glogits = TU_NEW(float, (int64_t)T * V), *g1 = TU_NEW(float, m.nparams), *g2 = TU_NEW(float, m.nparams);
-    double gloss = 0, l2 = 0;
-    int gcounted = 0, c2 = 0;
-    int rc = cuda_model_step(cm, ids, tg, T, glogits, 0, 0.0f, &gloss, &gcounted);
-    rc |= cuda_model_step(cm, ids, tg, T, NULL, 1, S / (float)counted, &l2, &c2);
-    rc |= cuda_model_read_grads(cm, g1);
-    cuda_model_zero_grads(cm);
-    rc |= cuda_model_step(cm, ids, tg, T, NULL, 1, S / (float)counted, &l2, &c2);
-    rc |= cuda_model_read_grads(cm, g2);
-    if (rc) printf("cuda_model_step: %s\n", sc_error());
+    double gloss = 0;
+    int gcounted = 0;
+    int rc = gt_model_ce_steps(cm, ids, tg, T, S / (float)counted, glogits, &gloss, &gcounted, g1, g2);
     const char *path = tc ? "tc" : "fma";
     snprintf(name, sizeof name, "model %s L=%d T=%d std=%g untied=%d %s: counted positions", preset,
              cfg.num_hidden_layers, T, std, untied, path);

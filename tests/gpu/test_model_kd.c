@@ -8,6 +8,7 @@
 #include "host/cuda_model.h"
 #include "host/error.h"
 #include "tests/gpu/gpu_test.h"
+#include "tests/gpu/model_steps.h"
 #include "host/cpu/kd_loss.h"
 #include "host/model.h"
 #include "host/model_cpu.h"
@@ -48,17 +49,12 @@ static void kd_model_case(int T, int k, int reserve_k, int reverse, float alpha,
     }
     if (untied) cfg.tie_word_embeddings = 0;
     sc_model m;
-    model_create(&m, &cfg);
-    model_init_weights(&m, seed, 0.05f);
     sc_rng r;
-    rng_seed(&r, seed + 100);
-    gt_model_random_norms(&m, &r);
+    gt_model_random(&m, &cfg, seed, 0.05f, &r);
     int V = cfg.vocab_size;
-    int32_t *ids = TU_NEW(int32_t, T), *tg = TU_NEW(int32_t, T), *kid = TU_NEW(int32_t, (int64_t)T * k);
+    int32_t *ids, *tg, *kid = TU_NEW(int32_t, (int64_t)T * k);
     float *tl = TU_NEW(float, (int64_t)T * k), *lse = TU_NEW(float, T);
-    for (int t = 0; t < T; t++) ids[t] = (int32_t)rng_below(&r, (uint64_t)V);
-    for (int t = 0; t < T; t++) tg[t] = t + 1 < T ? ids[t + 1] : -1;
-    if (T > 4) tg[3] = -1;
+    gt_model_tokens(&r, T, V, &ids, &tg);
     make_teacher(&r, T, V, k, tg, kid, tl, lse);
     if (T > 4) kid[3 * k] = V + 7; /* an ignored position's row is never read, so it may hold anything */
     kd_targets kd = {k, kid, tl, lse, alpha, temp, reverse};
@@ -72,11 +68,7 @@ static void kd_model_case(int T, int k, int reserve_k, int reverse, float alpha,
 
     int flags = CUDA_MODEL_GRADS | CUDA_MODEL_KD(reserve_k) | extra;
     cuda_model *cm = NULL;
-    if (cuda_model_open(&cm, &m, T, flags)) {
-        printf("cuda_model_open: %s\n", sc_error());
-        tu_check("cuda_model_open", 1.0, 0.0);
-        return;
-    }
+    if (gt_model_open(&cm, &m, T, flags)) return;
     float *g1 = TU_NEW(float, m.nparams), *g2 = TU_NEW(float, m.nparams);
     double gl = 0, gce = 0, l2 = 0;
     int gc = 0, c2 = 0;

@@ -12,6 +12,7 @@
 #include "host/cuda_model.h"
 #include "host/error.h"
 #include "tests/gpu/gpu_test.h"
+#include "tests/gpu/model_steps.h"
 #include "host/model.h"
 #include "host/model_cpu.h"
 
@@ -51,11 +52,8 @@ static void family_case(const family *f, int T, uint64_t seed) {
         return;
     }
     sc_model m;
-    model_create(&m, &cfg);
-    model_init_weights(&m, seed, 0.05f);
     sc_rng r;
-    rng_seed(&r, seed + 100);
-    gt_model_random_norms(&m, &r);
+    gt_model_random(&m, &cfg, seed, 0.05f, &r);
     int nbias = 0;
     for (int i = 0; i < m.ntensors; i++) {
         if (!strstr(m.table[i].name, ".bias")) continue;
@@ -64,10 +62,8 @@ static void family_case(const family *f, int T, uint64_t seed) {
             m.params[m.table[i].offset + j] = half_to_float(float_to_half((float)(0.3 * rng_normal(&r))));
     }
     int V = cfg.vocab_size;
-    int32_t *ids = TU_NEW(int32_t, T), *tg = TU_NEW(int32_t, T);
-    for (int t = 0; t < T; t++) ids[t] = (int32_t)rng_below(&r, (uint64_t)V);
-    for (int t = 0; t < T; t++) tg[t] = t + 1 < T ? ids[t + 1] : -1;
-    tg[3] = -1;
+    int32_t *ids, *tg;
+    gt_model_tokens(&r, T, V, &ids, &tg);
 
     float *logits = TU_NEW(float, (int64_t)T * V), *grads = TU_NEW(float, m.nparams);
     int counted = 0;
@@ -76,21 +72,11 @@ static void family_case(const family *f, int T, uint64_t seed) {
     cpu_run(&m, ids, tg, T, NULL, grads, S / (float)counted, &counted);
 
     cuda_model *cm = NULL;
-    if (cuda_model_open(&cm, &m, T, CUDA_MODEL_GRADS | CUDA_MODEL_LOGITS)) {
-        printf("cuda_model_open: %s\n", sc_error());
-        tu_check("cuda_model_open", 1.0, 0.0);
-        return;
-    }
+    if (gt_model_open(&cm, &m, T, CUDA_MODEL_GRADS | CUDA_MODEL_LOGITS)) return;
     float *glogits = TU_NEW(float, (int64_t)T * V), *g1 = TU_NEW(float, m.nparams), *g2 = TU_NEW(float, m.nparams);
-    double gloss = 0, l2 = 0;
-    int gcounted = 0, c2 = 0;
-    int rc = cuda_model_step(cm, ids, tg, T, glogits, 0, 0.0f, &gloss, &gcounted);
-    rc |= cuda_model_step(cm, ids, tg, T, NULL, 1, S / (float)counted, &l2, &c2);
-    rc |= cuda_model_read_grads(cm, g1);
-    cuda_model_zero_grads(cm);
-    rc |= cuda_model_step(cm, ids, tg, T, NULL, 1, S / (float)counted, &l2, &c2);
-    rc |= cuda_model_read_grads(cm, g2);
-    if (rc) printf("cuda_model_step: %s\n", sc_error());
+    double gloss = 0;
+    int gcounted = 0;
+    int rc = gt_model_ce_steps(cm, ids, tg, T, S / (float)counted, glogits, &gloss, &gcounted, g1, g2);
     cuda_model_close(cm);
     snprintf(name, sizeof name, "%s T=%d (%d bias tensors): counted positions", f->name, T, nbias);
     tu_check(name, rc || gcounted != counted ? 1.0 : 0.0, 0.0);
@@ -99,15 +85,9 @@ static void family_case(const family *f, int T, uint64_t seed) {
     snprintf(name, sizeof name, "%s: logits", f->name);
     double lerr = gt_relerr(glogits, logits, (int64_t)T * V);
     tu_check(name, lerr, 1e-2);
-    double worst = 0, worst_bias = 0;
-    const char *worst_name = "";
-    for (int i = 0; i < m.ntensors; i++) {
-        const sc_param *p = &m.table[i];
-        double e = gt_relerr(g1 + p->offset, grads + p->offset, p->numel);
-        if (!(e <= worst)) worst = e, worst_name = p->name;
-        if (strstr(p->name, ".bias") && !(e <= worst_bias)) worst_bias = e;
-        if (!(e <= 2e-2)) printf("     grad %-48s err %.3g\n", p->name, e);
-    }
+    const char *worst_name, *bias_name;
+    double worst = gt_worst_grad(&m, g1, grads, 2e-2, &worst_name);
+    double worst_bias = gt_worst_grad_in(&m, ".bias", g1, grads, 0, &bias_name); /* printed above */
     snprintf(name, sizeof name, "%s: worst gradient tensor (%s)", f->name, worst_name);
     tu_check(name, worst, 2e-2);
     snprintf(name, sizeof name, "%s: worst bias gradient tensor", f->name);
@@ -116,6 +96,8 @@ static void family_case(const family *f, int T, uint64_t seed) {
     tu_check(name, gt_bitdiff(g1, g2, sizeof(float) * (size_t)m.nparams), 0.0);
 
     /* the offload placement's model: layers recomputed, layer gradients streamed, bias gradients in the tail */
+    double l2 = 0;
+    int c2 = 0;
     rc = cuda_model_open(&cm, &m, T, CUDA_MODEL_GRADS | CUDA_MODEL_STREAM_GRADS | CUDA_MODEL_RECOMPUTE);
     if (!rc) {
         rc |= cuda_model_step(cm, ids, tg, T, NULL, 1, S / (float)counted, &l2, &c2);

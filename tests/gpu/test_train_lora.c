@@ -303,7 +303,7 @@ int main(void) {
     if (config_preset(&cfg, "tiny")) return 1;
     sc_model m0;
     sc_rng r;
-    gt_model_random(&m0, &cfg, 7, 0.02f, &r, 8);
+    gt_model_random(&m0, &cfg, 7, 0.02f, &r);
     batches *d = TU_NEW(batches, 1);
     for (int k = 0; k < STEPS + 2; k++)
         for (int s = 0; s < B; s++) {

