@@ -90,11 +90,12 @@ int lora_base_precision(sc_model *m, const char *precision) {
         return 0;
     }
     if (strcmp(precision, "int8")) return sc_fail("--base-precision must be fp32, fp16 or int8, got '%s'", precision);
-    /* per-row INT8 of the linear layers (what `smallcoder quantize` stores); embeddings and norms as FP16 */
+    /* per-row INT8 of the linear layers and an untied lm_head (what `smallcoder quantize` stores; the CUDA base
+     * keeps them so, host/cuda_model_layout.c); the embedding (a tied lm_head with it) and norms as FP16 */
     for (int64_t i = 0; i < m->nparams; i++) m->params[i] = half_to_float(float_to_half(m->params[i]));
     for (int i = 0; i < m->ntensors; i++) {
         const sc_param *p = &m->table[i];
-        if (p->ndim != 2 || !strstr(p->name, "_proj.weight")) continue;
+        if (p->ndim != 2 || (!strstr(p->name, "_proj.weight") && strcmp(p->name, "lm_head.weight"))) continue;
         int rows = (int)p->shape[0], cols = (int)p->shape[1];
         int8_t *q = sc_malloc((size_t)rows * (size_t)cols);
         uint16_t *sc = sc_malloc(sizeof(uint16_t) * (size_t)rows);

@@ -12,9 +12,15 @@
 typedef void (*kn_classifier_rows_fn)(float *buf, int t0, int n, int V, int want_dl, const void *ctx,
                                       cudaStream_t stream);
 
+// The classifier's weight [V, C]: FP16 (W), or INT8 (q8 != NULL: W unused, no dW) read tile by tile.
+typedef struct {
+    const kn_half *W;
+    const kn_int8_mat *q8;
+} kn_cls_weight;
+
 // The loop of kn_classifier_forward_backward with its row kernel supplied (same arguments otherwise).
 void kn_classifier_chunks(kn_blas *b, float *logits_out, kn_half *dx, float *dW_acc, float dW_scale, const kn_half *x,
-                          const kn_half *W, int T, int C, int V, int chunk, void *workspace, cudaStream_t stream,
+                          const kn_cls_weight *w, int T, int C, int V, int chunk, void *workspace, cudaStream_t stream,
                           kn_classifier_rows_fn rows, const void *ctx);
 
 // The end of a row kernel with want_dl, for classifier.cu and kd_loss.cu: the row's V FP32 values become the FP16

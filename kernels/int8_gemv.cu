@@ -59,12 +59,15 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS)
     }
 }
 
+// Rows [r0, r0 + n / nc) and columns [c0, c0 + nc) of W [*, cols], times their scales, into out [n / nc, nc]:
+// the whole matrix (r0 = c0 = 0, nc = cols) or one tile of it, so a GEMM over an INT8 matrix needs an FP16 scratch
+// of one tile only (host/cuda_model_step.c's frozen base). The same float expression as the CPU twin.
 __global__ void int8_dequant_kernel(__half *out, const int8_t *W, const __half *scale, int64_t n, int cols, int group,
-                                    int ng) {
+                                    int ng, int64_t r0, int c0, int nc) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t r = i / cols;
-        int c = (int)(i % cols);
-        out[i] = f2h((float)W[i] * h2f(scale[r * ng + c / group]));
+        int64_t r = r0 + i / nc;
+        int c = c0 + (int)(i % nc);
+        out[i] = f2h((float)W[r * cols + c] * h2f(scale[r * ng + c / group]));
     }
 }
 
@@ -96,13 +99,18 @@ extern "C" void kn_int8_gemv(kn_half *y, float *y_f32, const int8_t *xq, const f
     KN_CHECK_LAUNCH();
 }
 
-extern "C" void kn_int8_dequant(kn_half *out, const int8_t *W, const kn_half *scale, int rows, int cols, int group,
-                                cudaStream_t stream) {
-    int64_t n = (int64_t)rows * cols;
+extern "C" void kn_int8_dequant_tile(kn_half *out, const int8_t *W, const kn_half *scale, int cols, int group,
+                                     int64_t r0, int nr, int c0, int nc, cudaStream_t stream) {
+    int64_t n = (int64_t)nr * nc;
     if (n <= 0) return;
     int8_dequant_kernel<<<kn_blocks(n, 256), 256, 0, stream>>>((__half *)out, W, (const __half *)scale, n, cols, group,
-                                                               ngroups(cols, group));
+                                                               ngroups(cols, group), r0, c0, nc);
     KN_CHECK_LAUNCH();
+}
+
+extern "C" void kn_int8_dequant(kn_half *out, const int8_t *W, const kn_half *scale, int rows, int cols, int group,
+                                cudaStream_t stream) {
+    kn_int8_dequant_tile(out, W, scale, cols, group, 0, rows, 0, cols, stream);
 }
 
 extern "C" void kn_int8_embedding(kn_half *out, const int32_t *ids, const int8_t *W, const kn_half *scale, int T,

@@ -140,17 +140,38 @@ static void kd_rows(float *buf, int t0, int n, int V, int want_dl, const void *c
     KN_CHECK_LAUNCH();
 }
 
+static int kd_classifier(kn_blas *b, float *losses, float *ce, kn_half *dx, float *dW_acc, float dW_scale,
+                         const kn_half *x, const kn_cls_weight *w, const int32_t *targets, const int32_t *kd_ids,
+                         const kn_half *kd_logits, const float *kd_lse, int k, float alpha, float temperature,
+                         int reverse, int T, int C, int V, float loss_scale, int chunk, void *workspace,
+                         cudaStream_t stream) {
+    if (k < 1 || k > KN_KD_MAX_TOPK || k > V)
+        return kn_fail("kd classifier: top-k %d must be in [1, min(vocab %d, %d)]", k, V, KN_KD_MAX_TOPK);
+    if (!(temperature > 0.0f)) return kn_fail("kd classifier: temperature %g must be positive", (double)temperature);
+    kd_rows_args a = {losses, ce, targets, kd_ids, (const __half *)kd_logits, kd_lse, k, reverse != 0,
+                      alpha, temperature, loss_scale};
+    kn_classifier_chunks(b, NULL, dx, dW_acc, dW_scale, x, w, T, C, V, chunk, workspace, stream, kd_rows, &a);
+    return 0;
+}
+
 extern "C" int kn_kd_classifier_forward_backward(kn_blas *b, float *losses, float *ce, kn_half *dx, float *dW_acc,
                                                  float dW_scale, const kn_half *x, const kn_half *W,
                                                  const int32_t *targets, const int32_t *kd_ids,
                                                  const kn_half *kd_logits, const float *kd_lse, int k, float alpha,
                                                  float temperature, int reverse, int T, int C, int V,
                                                  float loss_scale, int chunk, void *workspace, cudaStream_t stream) {
-    if (k < 1 || k > KN_KD_MAX_TOPK || k > V)
-        return kn_fail("kd classifier: top-k %d must be in [1, min(vocab %d, %d)]", k, V, KN_KD_MAX_TOPK);
-    if (!(temperature > 0.0f)) return kn_fail("kd classifier: temperature %g must be positive", (double)temperature);
-    kd_rows_args a = {losses, ce, targets, kd_ids, (const __half *)kd_logits, kd_lse, k, reverse != 0,
-                      alpha, temperature, loss_scale};
-    kn_classifier_chunks(b, NULL, dx, dW_acc, dW_scale, x, W, T, C, V, chunk, workspace, stream, kd_rows, &a);
-    return 0;
+    kn_cls_weight w = {W, NULL};
+    return kd_classifier(b, losses, ce, dx, dW_acc, dW_scale, x, &w, targets, kd_ids, kd_logits, kd_lse, k, alpha,
+                         temperature, reverse, T, C, V, loss_scale, chunk, workspace, stream);
+}
+
+extern "C" int kn_kd_classifier_forward_backward_q8(kn_blas *b, float *losses, float *ce, kn_half *dx,
+                                                    const kn_half *x, const kn_int8_mat *W, const int32_t *targets,
+                                                    const int32_t *kd_ids, const kn_half *kd_logits,
+                                                    const float *kd_lse, int k, float alpha, float temperature,
+                                                    int reverse, int T, int C, int V, float loss_scale, int chunk,
+                                                    void *workspace, cudaStream_t stream) {
+    kn_cls_weight w = {NULL, W};
+    return kd_classifier(b, losses, ce, dx, NULL, 0.0f, x, &w, targets, kd_ids, kd_logits, kd_lse, k, alpha,
+                         temperature, reverse, T, C, V, loss_scale, chunk, workspace, stream);
 }

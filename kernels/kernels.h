@@ -157,6 +157,24 @@ void kn_classifier_forward_backward(kn_blas *b, float *losses, float *logits_out
                                     float dW_scale, const kn_half *x, const kn_half *W, const int32_t *targets, int T,
                                     int C, int V, float loss_scale, int chunk, void *workspace, cudaStream_t stream);
 
+/* An INT8 matrix [rows, cols] (infer/quant.h's format: FP16 scales per row, group = cols, or per group of columns)
+ * read by GEMMs through scratch, an FP16 buffer of `tile` halves (at least max(rows, cols)) that one tile of it is
+ * dequantized into right before each GEMM on it (kn_int8_dequant_tile): a frozen INT8 lm_head costs its INT8 bytes
+ * and one tile, never an FP16 copy of the whole matrix. */
+typedef struct {
+    const int8_t *q;
+    const kn_half *scale;
+    int group;
+    kn_half *scratch;
+    int64_t tile;
+} kn_int8_mat;
+/* kn_classifier_forward_backward with W [V, C] as INT8 (frozen: no dW): the logits GEMM runs over row tiles of W
+ * (vocabulary slices of the chunk's FP32 logits), dx = dlogits W over column tiles (each a slice of dx's columns,
+ * the sum over V whole in one GEMM). */
+void kn_classifier_forward_backward_q8(kn_blas *b, float *losses, float *logits_out, kn_half *dx, const kn_half *x,
+                                       const kn_int8_mat *W, const int32_t *targets, int T, int C, int V,
+                                       float loss_scale, int chunk, void *workspace, cudaStream_t stream);
+
 /* ---- kd_loss.cu: the classifier fused with the distillation loss (host/cpu/kd_loss.h is the twin): the chunk
  * loop of kn_classifier_forward_backward (same workspace: kn_classifier_workspace(chunk, V)) with, per row,
  * losses[t] = alpha * T^2 * KL + (1 - alpha) * CE, the KL over the teacher's top-k ids + one tail bucket at
@@ -171,6 +189,12 @@ int kn_kd_classifier_forward_backward(kn_blas *b, float *losses, float *ce, kn_h
                                       const int32_t *kd_ids, const kn_half *kd_logits, const float *kd_lse, int k,
                                       float alpha, float temperature, int reverse, int T, int C, int V,
                                       float loss_scale, int chunk, void *workspace, cudaStream_t stream);
+/* The same with W as INT8 (kn_classifier_forward_backward_q8's tiles; no dW). */
+int kn_kd_classifier_forward_backward_q8(kn_blas *b, float *losses, float *ce, kn_half *dx, const kn_half *x,
+                                         const kn_int8_mat *W, const int32_t *targets, const int32_t *kd_ids,
+                                         const kn_half *kd_logits, const float *kd_lse, int k, float alpha,
+                                         float temperature, int reverse, int T, int C, int V, float loss_scale,
+                                         int chunk, void *workspace, cudaStream_t stream);
 
 /* ---- amp.cu: mixed-precision helpers ---- */
 void kn_f32_to_f16(kn_half *dst, const float *src, int64_t n, cudaStream_t stream);
@@ -211,6 +235,10 @@ void kn_int8_gemv(kn_half *y, float *y_f32, const int8_t *xq, const float *xs, c
 /* out[rows, cols] FP16 = W * scale (the prefill GEMMs' operand) */
 void kn_int8_dequant(kn_half *out, const int8_t *W, const kn_half *scale, int rows, int cols, int group,
                      cudaStream_t stream);
+/* out[nr, nc] FP16 = the tile rows [r0, r0 + nr) x columns [c0, c0 + nc) of W [*, cols] times its scales: a GEMM
+ * over an INT8 matrix through an FP16 scratch of one tile (the frozen LoRA base, the INT8 lm_head) */
+void kn_int8_dequant_tile(kn_half *out, const int8_t *W, const kn_half *scale, int cols, int group, int64_t r0, int nr,
+                          int c0, int nc, cudaStream_t stream);
 /* out[T, C] = dequantized rows ids[t] of W */
 void kn_int8_embedding(kn_half *out, const int32_t *ids, const int8_t *W, const kn_half *scale, int T, int C,
                        int group, cudaStream_t stream);

@@ -1,5 +1,5 @@
 /* sizes.h — the kernels' scratch sizes as plain arithmetic (no CUDA types), so a layout that sizes device memory
- * (host/cuda_model.c against a sizing arena) also runs in a CPU-only build: `train --plan` prints the same plan
+ * (host/cuda_model_layout.c against a sizing arena) also runs in a CPU-only build: `train --plan` prints the same plan
  * there. kernels.h includes it; the kernels use the same constants. */
 #ifndef SC_KERNELS_SIZES_H
 #define SC_KERNELS_SIZES_H
@@ -11,7 +11,7 @@ enum { KN_RMS_ROWS_PER_PART = 128, KN_SUMSQ_CHUNK = 1 << 16 };
 
 /* Device bytes of staging a GEMM handle needs (callers take them from their arena: `train --plan` and the
  * inference plan count them): SGEMM's FP32 blocks and the tuner's scratch output. Here, not in kernels.h, because
- * host/cuda_model.c's layout also runs in a CPU-only build. */
+ * host/cuda_model_layout.c's layout also runs in a CPU-only build. */
 #define KN_GEMM_STAGING_BYTES ((size_t)24 << 20)
 
 /* ints of kn_embedding_plan's host plan for T tokens */

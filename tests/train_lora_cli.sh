@@ -77,7 +77,7 @@ expect 1 "adapter in .* has lora_alpha 8" $sc train --resume a --lora-alpha 16 -
 $sc init --preset mini --out mini >/dev/null
 expect 1 "adapter_config.json: field base_model_name_or_path" $sc lora merge --model mini --adapter a/ckpt-24 --out y
 expect 1 "already exists" $sc lora merge --model $base --adapter a/ckpt-24 --out merged
-expect 1 "runs on the CPU only" $sc eval --model $base --lora a/ckpt-24 --data data --device cuda
+expect 1 "device cuda: .*CUDA" $sc eval --model $base --lora a/ckpt-24 --data data --device cuda
 [ -e x ] || [ -e y ] && fail "a refused run left a directory"
 echo "train_lora_cli: $fails failure(s)"
 [ $fails -eq 0 ]

@@ -77,6 +77,9 @@ uint64_t backend_lora_dropout_key(uint64_t seed, int64_t step, int64_t seq_index
  * without a device or kernels, or when the arena does not fit. recompute: keep each layer's input only. */
 int backend_lora_cuda_open(train_backend *b, sc_model *m, sc_lora *ad, int max_T, int int8, int recompute, int kd_k,
                            uint64_t seed);
+/* Evaluation only (`smallcoder eval --lora`): the FP16 base with the adapter applied unmerged, no gradients;
+ * evaluate and close only. */
+int backend_lora_cuda_open_eval(train_backend *b, sc_model *m, sc_lora *ad, int max_T);
 void backend_lora_cuda_set_kd(train_backend *b, const train_kd *kd);
 void backend_lora_cuda_describe(const train_backend *b, char *buf, size_t n);
 size_t backend_lora_cuda_device_bytes(const train_backend *b);

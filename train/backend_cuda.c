@@ -170,26 +170,22 @@ int backend_cuda_open(train_backend *b, sc_model *m, int max_T, int placement, i
         free(c);
         return -1;
     }
-    b->name = offload ? "cuda offload" : "cuda full";
-    b->model = m;
-    b->fp16 = 1;
-    b->impl = c;
-    b->accumulate = cu_accumulate;
-    b->evaluate = cu_evaluate;
-    b->grad_sumsq = cu_grad_sumsq;
-    b->apply = cu_apply;
-    b->zero_grads = cu_zero_grads;
-    b->read_state = cu_read_state;
-    b->write_state = cu_write_state;
-    b->host_grads = cu_host_grads;
-    b->close = cu_close;
+    static const train_backend ops = {.accumulate = cu_accumulate, .evaluate = cu_evaluate, .grad_sumsq = cu_grad_sumsq,
+                                      .apply = cu_apply, .zero_grads = cu_zero_grads, .read_state = cu_read_state,
+                                      .write_state = cu_write_state, .host_grads = cu_host_grads, .close = cu_close};
+    backend_cuda_bind(b, &ops, offload ? "cuda offload" : "cuda full", m, c);
     return 0;
 }
 
-static int cu_eval_only(train_backend *b, const int32_t *ids, const int32_t *targets, int n, int T, float grad_scale,
-                        double *loss_sum, int64_t *counted) {
-    (void)b, (void)ids, (void)targets, (void)n, (void)T, (void)grad_scale, (void)loss_sum, (void)counted;
-    return sc_fail("cuda backend: opened for evaluation only");
+void backend_cuda_bind(train_backend *b, const train_backend *ops, const char *name, sc_model *m, void *impl) {
+    *b = *ops;
+    b->name = name, b->model = m, b->fp16 = 1, b->impl = impl;
+}
+
+int backend_cuda_eval_only(train_backend *b, const int32_t *ids, const int32_t *targets, int n, int T,
+                           float grad_scale, double *loss_sum, int64_t *counted) {
+    (void)ids, (void)targets, (void)n, (void)T, (void)grad_scale, (void)loss_sum, (void)counted;
+    return sc_fail("%s backend: opened for evaluation only", b->name);
 }
 
 int backend_cuda_open_eval(train_backend *b, sc_model *m, int max_T) {
@@ -199,13 +195,8 @@ int backend_cuda_open_eval(train_backend *b, sc_model *m, int max_T) {
         free(c);
         return -1;
     }
-    b->name = "cuda eval";
-    b->model = m;
-    b->fp16 = 1;
-    b->impl = c;
-    b->accumulate = cu_eval_only;
-    b->evaluate = cu_evaluate;
-    b->close = cu_close;
+    static const train_backend ops = {.accumulate = backend_cuda_eval_only, .evaluate = cu_evaluate, .close = cu_close};
+    backend_cuda_bind(b, &ops, "cuda eval", m, c);
     return 0;
 }
 

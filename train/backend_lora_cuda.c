@@ -1,6 +1,7 @@
 /* backend_lora_cuda.c — the CUDA LoRA training backend (backend.h) over host/cuda_model.c opened frozen with an
  * adapter (host/cuda_lora.c): the base's FP16 (or INT8) weights on the device get no gradient block and no dW
- * GEMMs; the adapter's FP16 copies, saved A x and FP32 gradients are on the device. The optimizer stays on the
+ * GEMMs; the adapter's FP16 copies, saved A x and FP32 gradients (in the recompute placement two layer slots of
+ * them, streamed to a pinned host accumulator) are on the device. The optimizer stays on the
  * host, as in the offload placement of full training: the FP32 master adapter is ad->params and the moments are
  * host blocks, updated by train/adamw.c — the adapter is small (15M parameters for a 1.3B base at rank 16: its
  * gradients cross the bus once per optimizer step, not per sequence), it keeps 3 x 4 bytes per parameter off a
@@ -18,9 +19,11 @@
 
 int backend_lora_cuda_flags(int int8, int recompute) {
     /* recompute is the small-card placement: the checkpoints in pinned host memory too (a layer's input crosses the
-     * bus twice per sequence), and an untied model's embedding table on the host (T rows go up per sequence) */
+     * bus twice per sequence), an untied model's embedding table on the host (T rows go up per sequence), and the
+     * adapter's gradients streamed to a pinned host accumulator layer by layer (two layer slots on the device) */
     return CUDA_MODEL_GRADS | CUDA_MODEL_FROZEN | (int8 ? CUDA_MODEL_INT8 : 0) |
-           (recompute ? CUDA_MODEL_RECOMPUTE | CUDA_MODEL_HOST_CKPT | CUDA_MODEL_HOST_EMBED : 0);
+           (recompute ? CUDA_MODEL_RECOMPUTE | CUDA_MODEL_HOST_CKPT | CUDA_MODEL_HOST_EMBED | CUDA_MODEL_STREAM_GRADS
+                      : 0);
 }
 
 #ifdef SC_HAVE_KERNELS
@@ -127,6 +130,30 @@ static void lcu_close(train_backend *b) {
     b->impl = NULL;
 }
 
+/* b bound to ops over a LoRA model of base m and adapter ad opened with flags; -1 (sc_error) when it does not open. */
+static int lcu_open(train_backend *b, const train_backend *ops, const char *name, sc_model *m, sc_lora *ad, int max_T,
+                    int flags, uint64_t seed) {
+    memset(b, 0, sizeof *b);
+    lcu_impl *c = sc_calloc(1, sizeof *c);
+    if (cuda_model_open_lora(&c->cm, m, ad, max_T, flags)) {
+        free(c);
+        return -1;
+    }
+    c->grads_current = 1; /* open zeroed the device gradients */
+    c->seed = seed;
+    c->seq_step = -1;
+    backend_cuda_bind(b, ops, name, m, c);
+    b->lora = ad;
+    return 0;
+}
+
+/* `smallcoder eval --lora`: the frozen FP16 base and the adapter's FP16 copies, no gradients, no backward buffers
+ * (the model opened without CUDA_MODEL_GRADS), so evaluation takes less device memory than training. */
+int backend_lora_cuda_open_eval(train_backend *b, sc_model *m, sc_lora *ad, int max_T) {
+    static const train_backend ops = {.accumulate = backend_cuda_eval_only, .evaluate = lcu_evaluate, .close = lcu_close};
+    return lcu_open(b, &ops, "cuda lora eval", m, ad, max_T, CUDA_MODEL_FROZEN, 0);
+}
+
 void backend_lora_cuda_set_kd(train_backend *b, const train_kd *kd) { ((lcu_impl *)b->impl)->kd = *kd; }
 
 void backend_lora_cuda_describe(const train_backend *b, char *buf, size_t n) {
@@ -142,35 +169,18 @@ size_t backend_lora_cuda_device_bytes(const train_backend *b) {
 
 int backend_lora_cuda_open(train_backend *b, sc_model *m, sc_lora *ad, int max_T, int int8, int recompute, int kd_k,
                            uint64_t seed) {
-    memset(b, 0, sizeof *b);
     int flags = backend_lora_cuda_flags(int8, recompute);
     if (kd_k > 0) flags |= CUDA_MODEL_KD(kd_k);
-    lcu_impl *c = sc_calloc(1, sizeof *c);
-    if (cuda_model_open_lora(&c->cm, m, ad, max_T, flags)) {
-        free(c);
-        return -1;
-    }
+    static const train_backend ops = {.accumulate = lcu_accumulate, .evaluate = lcu_evaluate,
+                                      .grad_sumsq = lcu_grad_sumsq, .apply = lcu_apply, .zero_grads = lcu_zero_grads,
+                                      .read_state = lcu_read_state, .write_state = lcu_write_state,
+                                      .host_grads = lcu_host_grads, .close = lcu_close};
+    if (lcu_open(b, &ops, int8 ? "cuda lora (int8 base)" : "cuda lora", m, ad, max_T, flags, seed)) return -1;
+    lcu_impl *c = b->impl;
     size_t n = (size_t)(ad->nparams ? ad->nparams : 1);
     c->grads = sc_calloc(n, sizeof(float));
     c->m = sc_calloc(n, sizeof(float));
     c->v = sc_calloc(n, sizeof(float));
-    c->grads_current = 1; /* open zeroed the device block */
-    c->seed = seed;
-    c->seq_step = -1;
-    b->name = int8 ? "cuda lora (int8 base)" : "cuda lora";
-    b->model = m;
-    b->lora = ad;
-    b->fp16 = 1;
-    b->impl = c;
-    b->accumulate = lcu_accumulate;
-    b->evaluate = lcu_evaluate;
-    b->grad_sumsq = lcu_grad_sumsq;
-    b->apply = lcu_apply;
-    b->zero_grads = lcu_zero_grads;
-    b->read_state = lcu_read_state;
-    b->write_state = lcu_write_state;
-    b->host_grads = lcu_host_grads;
-    b->close = lcu_close;
     return 0;
 }
 #else
@@ -191,5 +201,9 @@ int backend_lora_cuda_open(train_backend *b, sc_model *m, sc_lora *ad, int max_T
     (void)m, (void)ad, (void)max_T, (void)int8, (void)recompute, (void)kd_k, (void)seed;
     memset(b, 0, sizeof *b);
     return sc_fail("this build has no CUDA kernels (built without nvcc); use --device cpu");
+}
+
+int backend_lora_cuda_open_eval(train_backend *b, sc_model *m, sc_lora *ad, int max_T) {
+    return backend_lora_cuda_open(b, m, ad, max_T, 0, 0, 0, 0);
 }
 #endif

@@ -33,7 +33,7 @@ int cmd_eval(int argc, char **argv) {
         SC_ARG_DEVICE(&device),
         SC_ARG_THREADS(&threads),
         {"json", 0, SC_ARG_FLAG, &json, "print one JSON object instead of text", 0},
-        {"lora", 0, SC_ARG_STR, &lora_dir, "apply this PEFT LoRA adapter (e.g. a LoRA run's ckpt-N) unmerged, on the CPU", 0},
+        {"lora", 0, SC_ARG_STR, &lora_dir, "apply this PEFT LoRA adapter (e.g. a LoRA run's ckpt-N) unmerged", 0},
     };
     sc_cli cli = {"smallcoder eval", "--model DIR --data SHARD_DIR [--split val] [--max-tokens N]",
                   "Prints the mean cross-entropy (nats/token) and perplexity of the model on consecutive windows of\n"
@@ -44,11 +44,6 @@ int cmd_eval(int argc, char **argv) {
     sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges), .device = &device, .auto_prefers_cuda = 1,
                       .threads = &threads};
     if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
-    if (lora_dir && device.value == DEVICE_CUDA) {
-        fprintf(stderr, "smallcoder eval: --lora runs on the CPU only in this build; use --device cpu\n");
-        return 1;
-    }
-    if (lora_dir) cmd.device = NULL; /* auto: the adapter branch runs on the CPU (docs/lora.md) */
     if (sc_command_setup(&cmd)) return cmd.status;
     int use_cuda = cmd.use_cuda, nthreads = cmd.nthreads;
     sc_model m;
@@ -71,7 +66,9 @@ int cmd_eval(int argc, char **argv) {
         sc_fail("%s: the shards use %u token ids, the model's vocabulary has %d", data, src.vocab_size, m.cfg.vocab_size);
         goto fail;
     }
-    if (use_cuda) {
+    if (use_cuda && lora_dir) { /* the FP16 base and the adapter's branch on the device (docs/lora.md) */
+        if (backend_lora_cuda_open_eval(&b, &m, &ad, seq)) goto fail;
+    } else if (use_cuda) {
         if (backend_cuda_open_eval(&b, &m, seq)) goto fail;
     } else if (lora_dir) {
         backend_lora_open(&b, &m, &ad, seq, 0, 0);
@@ -89,7 +86,8 @@ int cmd_eval(int argc, char **argv) {
         printf("%s loss %.4f, perplexity %.3f over %lld tokens (windows of %d)\n", split, loss, exp(loss),
                (long long)tokens, seq);
     char where[400];
-    if (use_cuda) backend_cuda_describe(&b, where, sizeof where);
+    if (use_cuda && lora_dir) backend_lora_cuda_describe(&b, where, sizeof where);
+    else if (use_cuda) backend_cuda_describe(&b, where, sizeof where);
     else snprintf(where, sizeof where, "cpu, %d threads", nthreads);
     fprintf(stderr, "eval: %.1fs on %s (%.0f tok/s)\n", dt, where, dt > 0 ? tokens / dt : 0.0);
     backend_close(&b);

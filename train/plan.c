@@ -1,4 +1,4 @@
-/* plan.c — see plan.h. The CUDA device rows are host/cuda_model.c's layout itself (cuda_model_plan); the CPU plan
+/* plan.c — see plan.h. The CUDA device rows are host/cuda_model_layout.c's layout itself (cuda_model_plan); the CPU plan
  * and the host rows follow the buffers host/model_cpu.c and the trainers allocate. Every activation term is tokens
  * times a per-token width, so the table shows exactly what --seq costs. */
 #include "train/plan.h"
@@ -53,11 +53,11 @@ int plan_cuda_flags(plan_placement pl) {
     return CUDA_MODEL_GRADS | (pl == PLAN_OFFLOAD ? CUDA_MODEL_STREAM_GRADS | CUDA_MODEL_RECOMPUTE : CUDA_MODEL_MASTER);
 }
 
-/* One device row of a CUDA plan: a part host/cuda_model.c's layout named, with what it is for. */
+/* One device row of a CUDA plan: a part host/cuda_model_layout.c's layout named, with what it is for. */
 static void add_device_row(train_plan *p, const plan_dims *dd, const char *n, int64_t b, const char *dt, int64_t T,
                            int64_t N) {
     plan_dims d = *dd;
-    int64_t chunk = (16ll << 20) / (4 * d.V); /* as cuda_model.c: at most 16 MiB of FP32 logits */
+    int64_t chunk = (16ll << 20) / (4 * d.V); /* as cuda_model_layout.c: at most 16 MiB of FP32 logits */
     chunk = chunk < 1 ? 1 : chunk > T ? T : chunk;
     if (!strcmp(n, "weights"))
         add(p, PLAN_DEVICE, b, n, "%s working copy of all %lld parameters", dt, (long long)N);
@@ -98,7 +98,7 @@ static void add_device_row(train_plan *p, const plan_dims *dd, const char *n, in
         add(p, PLAN_DEVICE, b, n, "%s", "");
 }
 
-/* The CUDA plan's device rows are host/cuda_model.c's own layout, run against a sizing arena (cuda_model_plan):
+/* The CUDA plan's device rows are host/cuda_model_layout.c's own layout, run against a sizing arena (cuda_model_plan):
  * each row is a part the layout named, in its order, with its bytes; this file only adds what each row is for.
  * The CUDA trainer runs the sequences of a micro-batch one after another through the same buffers, so device
  * memory depends on seq, not on the micro-batch. */
@@ -169,7 +169,7 @@ void plan_cpu_lora(train_plan *p, const sc_config *cfg, int seq, int mb, int thr
     add(p, PLAN_HOST, (int64_t)mb * (T + 1) * 4 * 2, "token windows", "micro-batch of %d windows + targets", mb);
 }
 
-/* The CUDA LoRA plan: host/cuda_model.c's layout of a frozen base with the adapter (cuda_model_plan_lora), so the
+/* The CUDA LoRA plan: host/cuda_model_layout.c's layout of a frozen base with the adapter (cuda_model_plan_lora), so the
  * rows are what backend_lora_cuda_open allocates; the adapter's master and moments are on the host. */
 void plan_cuda_lora(train_plan *p, const sc_config *cfg, int seq, int mb, plan_placement pl, int rank,
                     unsigned targets, float dropout, int int8) {
@@ -191,26 +191,34 @@ void plan_cuda_lora(train_plan *p, const sc_config *cfg, int seq, int mb, plan_p
             int64_t b = (int64_t)a.items[i].bytes;
             if (!strcmp(n, "weights") && (int8 || host_embed))
                 add(p, PLAN_DEVICE, b, "base weights (frozen)", "FP16%s%s norms%s; no gradients, no dW GEMMs",
-                    host_embed ? "" : " embedding,", int8 ? "" : " linear layers,", d.head ? ", lm_head" : "");
+                    host_embed ? "" : " embedding,", int8 ? "" : " linear layers,", d.head && !int8 ? ", lm_head" : "");
             else if (!strcmp(n, "weights"))
                 add(p, PLAN_DEVICE, b, "base weights (frozen)", "FP16, all %lld parameters; no gradients, no dW GEMMs",
                     (long long)N);
             else if (!strcmp(n, "INT8 weights"))
                 add(p, PLAN_DEVICE, b, "base linear layers (frozen)", "INT8 rows + FP16 per-row scales (q k v o gate "
-                    "up down)");
+                    "up down%s)", d.head ? ", lm_head" : "");
             else if (!strcmp(n, "dequant scratch"))
-                add(p, PLAN_DEVICE, b, n, "FP16: one layer's largest fused matrix, dequantized before each GEMM");
+                add(p, PLAN_DEVICE, b, n, "FP16: one tile of an INT8 matrix, dequantized right before its GEMM");
             else if (!strcmp(n, "adapter weights"))
                 add(p, PLAN_DEVICE, b, n, "FP16 copies of A and B, %lld parameters (rank %d); FP32 master on the host",
                     (long long)P, rank);
+            else if (!strcmp(n, "adapter grads") && pl == PLAN_OFFLOAD)
+                add(p, PLAN_DEVICE, b, n, "FP32, two layer slots: one streams to the pinned host accumulator while "
+                    "backward fills the other");
             else if (!strcmp(n, "adapter grads"))
                 add(p, PLAN_DEVICE, b, n, "FP32, accumulated over the sequences of a step, read down once per step");
             else if (!strcmp(n, "activation checkpoints") && pl == PLAN_OFFLOAD)
                 add(p, PLAN_DEVICE, b, n, "the input of the layer being computed, FP16 [%lld x %lld]; all %lld in "
                     "pinned host memory", (long long)T, (long long)d.C, (long long)d.L);
             else if (!strcmp(n, "backward scratch"))
-                add(p, PLAN_DEVICE, b, n, "dx, d(norm out), d(att), d(qkv), d(act), FP16; d(gate|up) overwrites the "
-                    "layer's gate|up in place");
+                add(p, PLAN_DEVICE, b, n, "dx, d(norm out), d(att), d(qkv), d(act), FP16, d(gate|up) in place; "
+                    "the first three hold the forward's outputs");
+            else if (!strcmp(n, "model buffers"))
+                add(p, PLAN_DEVICE, b, n, "final norm in/out; losses, ids, targets, embedding-backward plan");
+            else if (!strcmp(n, "layer workspace") && T > (T + 7) / 8 && !(dropout > 0))
+                add(p, PLAN_DEVICE, b, n, "one layer's activations, recomputed before its backward (no T x T); "
+                    "the MLP's %lld tokens at a time", (long long)((T + 7) / 8));
             else if (!strcmp(n, "adapter activations"))
                 add(p, PLAN_DEVICE, b, n, "FP16 A x of every adapted module [T x %d], s dy B%s", rank,
                     dropout > 0 ? ", dropout scratch" : "");
@@ -224,9 +232,12 @@ void plan_cuda_lora(train_plan *p, const sc_config *cfg, int seq, int mb, plan_p
     if (host_embed)
         add(p, PLAN_HOST, d.embed * 2 + T * d.C * 2, "embedding (frozen)", "FP16 table; each step's rows gathered "
             "here and copied up (pinned staging)");
-    if (pl == PLAN_OFFLOAD)
+    if (pl == PLAN_OFFLOAD) {
         add(p, PLAN_HOST, d.L * T * d.C * 2, "activation checkpoints", "pinned, FP16: each layer's input, down after "
             "its forward, up before its recompute");
+        add(p, PLAN_HOST, P * 4, "adapter grad accumulator", "pinned, FP32: each layer's slot goes in before its "
+            "backward and down after it");
+    }
     lora_free(&ad);
 }
 

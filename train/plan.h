@@ -44,7 +44,7 @@ typedef struct {
  * on the device and every activation (no recompute); offload keeps only the working weights on the device,
  * streams gradients to pinned host FP32 accumulators and recomputes each layer in backward. The sequences of a
  * micro-batch run one after another, so the device total does not depend on micro_batch. The device rows are
- * host/cuda_model.c's own layout against a sizing arena (cuda_model_plan, cuBLAS workspace PLAN_CUBLAS_WORKSPACE)
+ * host/cuda_model_layout.c's own layout against a sizing arena (cuda_model_plan, cuBLAS workspace PLAN_CUBLAS_WORKSPACE)
  * plus PLAN_MISC_SLACK; the CUDA context and cuBLAS's own allocations come on top. fp16 = 0 is the what-if of FP32
  * storage (the CUDA backend trains in FP16 only). */
 void plan_cuda(train_plan *p, const sc_config *cfg, int seq, int micro_batch, plan_placement placement, int fp16);
@@ -63,7 +63,7 @@ void plan_cpu_lora(train_plan *p, const sc_config *cfg, int seq, int micro_batch
 /* The CUDA LoRA trainer's plan (backend_lora_cuda.c): the frozen base in FP16 (int8 = 1: linear layers INT8 with
  * a dequant scratch), the adapter's FP16 copies, FP32 gradients and saved A x on the device, its FP32 master and
  * moments on the host. PLAN_FULL keeps every activation, PLAN_OFFLOAD each layer's input only (layer recompute).
- * The device rows are host/cuda_model.c's layout (cuda_model_plan_lora) plus PLAN_MISC_SLACK. */
+ * The device rows are host/cuda_model_layout.c's layout (cuda_model_plan_lora) plus PLAN_MISC_SLACK. */
 void plan_cuda_lora(train_plan *p, const sc_config *cfg, int seq, int micro_batch, plan_placement placement, int rank,
                     unsigned targets, float dropout, int int8);
 

@@ -38,3 +38,14 @@ void int8_gemv(float *y, const int8_t *xq, const float *xs, const int8_t *W, con
             y[(int64_t)t * rows + r] = acc;
         }
 }
+
+void int8_dequant_tile(uint16_t *out, const int8_t *W, const uint16_t *scale, int cols, int group, int64_t r0, int nr,
+                       int c0, int nc) {
+    int G = group_of(cols, group), ng = (cols + G - 1) / G;
+    for (int64_t i = 0; i < nr; i++)
+        for (int j = 0; j < nc; j++) {
+            int64_t r = r0 + i;
+            int c = c0 + j;
+            out[i * nc + j] = float_to_half((float)W[r * cols + c] * half_to_float(scale[r * ng + c / G]));
+        }
+}

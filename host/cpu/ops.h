@@ -82,6 +82,10 @@ void int8_act_quant(int8_t *xq, float *xs, const float *x, int T, int cols, int 
  * ng] FP16 bits. */
 void int8_gemv(float *y, const int8_t *xq, const float *xs, const int8_t *W, const uint16_t *scale, int T, int rows,
                int cols, int group);
+/* out[nr, nc] FP16 bits = rows [r0, r0 + nr) x columns [c0, c0 + nc) of W [*, cols] times their scales (the twin of
+ * kn_int8_dequant_tile and, with the whole matrix, kn_int8_dequant). */
+void int8_dequant_tile(uint16_t *out, const int8_t *W, const uint16_t *scale, int cols, int group, int64_t r0, int nr,
+                       int c0, int nc);
 /* f16_gemv.c: y[T, rows] = x[T, cols] W[rows, cols]^T with x and W as FP16 bits, FP32 accumulation. */
 void f16_gemv(float *y, const uint16_t *x, const uint16_t *W, int T, int rows, int cols);
 /* decode_attention.c: the attention of T new rows over a KV cache. q [T, nh*hd], row t at position pos + t, attends

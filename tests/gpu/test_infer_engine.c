@@ -302,11 +302,8 @@ static void open_variant_case(const char *dir) {
     cfg.rope_scaling = SC_ROPE_LLAMA3, cfg.rope_factor = 8, cfg.rope_low_freq_factor = 1;
     cfg.rope_high_freq_factor = 4, cfg.rope_original_max_pos = 16, cfg.rope_theta = 500000;
     sc_model m;
-    model_create(&m, &cfg);
-    model_init_weights(&m, 77, 0.08f);
     sc_rng r;
-    rng_seed(&r, 78);
-    gt_model_random_norms(&m, &r);
+    gt_model_random(&m, &cfg, 77, 0.08f, &r);
     sc_weights w;
     md_save_load(&m, dir, "llama3", -1, &w);
     int V = cfg.vocab_size;

@@ -15,6 +15,7 @@
 #include "host/config.h"
 #include "host/cuda_model.h"
 #include "host/error.h"
+#include "tests/gpu/fake_teacher.h"
 #include "tests/gpu/gpu_test.h"
 #include "host/cpu/kd_loss.h"
 #include "train/loss_scale.h"
@@ -320,7 +321,7 @@ static void case_upload_chunks(void) {
     model_free(&m), model_free(&m2);
 }
 
-/* `train --plan` (train/plan.c) prints the record of the arena host/cuda_model.c lays out (cuda_model_plan): on
+/* `train --plan` (train/plan.c) prints the record of the arena host/cuda_model_layout.c lays out (cuda_model_plan): on
  * `small` at 256 tokens, for both placements' flags, the plan less its misc slack (PLAN_MISC_SLACK: teacher rows
  * when distilling) equals the arena cuda_model_open allocates, to the byte. The cuBLAS workspace is 32 MiB in both
  * here (the emulator reports sm_90; a pre-Hopper GPU takes 4 MiB, 28 MiB under the plan). */
@@ -350,34 +351,7 @@ static void case_plan_matches_arena(void) {
     model_free(&m);
 }
 
-/* A teacher for (e): top-KD_K rows drawn from a hash of the sequence's ids, so every backend gets the same rows
- * for the same sequence; logits rounded to FP16 (what the device stores) and an lse with some tail mass. */
-enum { KD_K = 8 };
-typedef struct {
-    int V;
-    int32_t ids[T * KD_K];
-    float logits[T * KD_K], lse[T];
-} fake_teacher;
-
-static int fake_next(void *ctx, const int32_t *ids, int n, kd_targets *out) {
-    fake_teacher *f = ctx;
-    uint64_t h = 1469598103934665603ull;
-    for (int t = 0; t < n; t++) h = (h ^ (uint64_t)ids[t]) * 1099511628211ull;
-    sc_rng r;
-    rng_seed(&r, h);
-    for (int t = 0; t < n; t++) {
-        double z = 0;
-        for (int i = 0; i < KD_K; i++) {
-            f->ids[t * KD_K + i] = (ids[t] + 1 + 37 * i) % f->V; /* distinct: 37 * KD_K < V */
-            f->logits[t * KD_K + i] = half_to_float(float_to_half((float)(2.0 * rng_normal(&r))));
-            z += exp(f->logits[t * KD_K + i]);
-        }
-        f->lse[t] = (float)log(z * 1.25); /* a fifth of the mass in the tail */
-    }
-    *out = (kd_targets){KD_K, f->ids, f->logits, f->lse, 0.7f, 2.0f, 0};
-    return 0;
-}
-
+/* (e)'s teacher: tests/gpu/fake_teacher.h (the same rows for every backend) */
 static void case_kd(const sc_model *m0, const batches *d) {
     char name[200];
     fake_teacher ft = {.V = m0->cfg.vocab_size};

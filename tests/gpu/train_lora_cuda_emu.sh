@@ -3,8 +3,8 @@
 # with smallcoder linked against the CPU emulator of the kernels (not a GPU result): the start-up line names the
 # CUDA LoRA backend, its losses track the CPU LoRA run on the same FP16 base (dropout on: the same masks), stop +
 # resume continues bit for bit (adapter, moments, losses), a CUDA checkpoint resumes on the CPU and a CPU one on
-# CUDA (the same PEFT files), an INT8 base trains, --teacher-logits distils, --plan prints the LoRA rows, and
-# --base-precision fp32 on CUDA is refused with one line.
+# CUDA (the same PEFT files), eval --lora --device cuda tracks the CPU's, an INT8 base trains, --teacher-logits
+# distils, --plan prints the LoRA rows, and --base-precision fp32 on CUDA is refused with one line.
 set -u
 sc=$1
 mk=$2
@@ -37,6 +37,18 @@ close "$dir/l_cuda" "$dir/l_cpu" 3e-3 >/dev/null || { fail "cuda LoRA losses vs 
 for f in adapter_config.json adapter_model.safetensors optimizer.safetensors trainer_state.json; do
   [ -f "$dir/cuda/ckpt-6/$f" ] || fail "cuda/ckpt-6 lacks $f"
 done
+
+# eval --lora on CUDA (the FP16 base, the adapter unmerged on the device) against the CPU's (FP32 base)
+$sc eval --model "$base" --lora "$dir/cuda/ckpt-6" --data "$dir/data" --seq 32 --max-tokens 256 --json --device cuda \
+  >"$dir/ev_cuda" 2>"$dir/err" || { fail "eval --lora --device cuda"; cat "$dir/err"; }
+grep -q "cuda lora\|device arena" "$dir/err" || { fail "eval --lora --device cuda: no device line"; cat "$dir/err"; }
+$sc eval --model "$base" --lora "$dir/cuda/ckpt-6" --data "$dir/data" --seq 32 --max-tokens 256 --json --device cpu \
+  --threads 2 >"$dir/ev_cpu" 2>/dev/null || fail "eval --lora --device cpu"
+ec=$(sed -n 's/.*"loss":\([0-9.]*\).*/\1/p' "$dir/ev_cuda")
+ep=$(sed -n 's/.*"loss":\([0-9.]*\).*/\1/p' "$dir/ev_cpu")
+echo "eval --lora: cuda $ec, cpu $ep"
+awk -v a="$ec" -v b="$ep" 'BEGIN { d = a - b; exit !(b > 0 && d < 3e-3 && d > -3e-3) }' ||
+  fail "eval --lora: cuda loss $ec, cpu $ep"
 
 # stop at 3, resume to 6 on CUDA: the same adapter, moments and losses as the straight run
 $sc train $common --device cuda --stop-at 3 --out "$dir/r" 2>/dev/null && $sc train --resume "$dir/r" -q 2>"$dir/err" ||
