@@ -19,6 +19,7 @@
 #include "host/error.h"
 #include "host/fileio.h"
 #include "data/shard_set.h"
+#include "data/fim_family.h"
 #include "data/tokenizer.h"
 #include "data/tokenizer_train.h"
 
@@ -36,7 +37,9 @@ typedef struct {
 
 typedef struct {
     const sc_tokenizer *tok;
-    const char *eot_text;     /* the separator's text: files holding it are skipped like the specials */
+    const char *forged[8];    /* the separator's, the BOS's and the family's FIM sentinels' text: files holding one
+                                 are skipped like our specials */
+    int nforged;
     const corpus_list *files;
     uint64_t max_size;
     file_result *ring;
@@ -51,17 +54,26 @@ typedef struct {
 static const char *const SPECIALS[] = {SC_TOK_ENDOFTEXT, SC_TOK_FIM_PREFIX, SC_TOK_FIM_MIDDLE,
                                        SC_TOK_FIM_SUFFIX, SC_TOK_FIM_PAD, SC_TOK_FILE_SEP};
 
-static int has_special_text(const char *data, size_t n, const char *eot) {
-    if (!memchr(data, '<', n)) return 0;
+static int has_special_text(const char *data, size_t n, const pipeline *p) {
     for (size_t i = 0; i < sizeof SPECIALS / sizeof SPECIALS[0]; i++)
-        if (memmem(data, n, SPECIALS[i], strlen(SPECIALS[i]))) return 1;
-    return memmem(data, n, eot, strlen(eot)) != NULL;
+        if (memchr(data, '<', n) && memmem(data, n, SPECIALS[i], strlen(SPECIALS[i]))) return 1;
+    for (int i = 0; i < p->nforged; i++)
+        if (memmem(data, n, p->forged[i], strlen(p->forged[i]))) return 1;
+    return 0;
 }
 
-/* The document separator: the first of the families' end-of-text tokens the tokenizer has (ours, GPT-2, Qwen2 and
- * StarCoder <|endoftext|>; DeepSeek's; Llama-3's; Llama-2, Mistral and CodeLlama </s>), as `init --tokenizer` picks
- * its end id. */
-static const char *const END_TOKENS[] = {SC_TOK_ENDOFTEXT, "<｜end▁of▁sentence｜>", "<|end_of_text|>", "</s>"};
+/* The texts that would forge a document boundary or a FIM sentinel in the family's layout. */
+static void forged_texts(pipeline *p, const sc_tokenizer *tok, const char *eot_text) {
+    p->forged[p->nforged++] = eot_text;
+    const fim_family *f = fim_family_of(tok);
+    if (f) {
+        p->forged[p->nforged++] = f->pre, p->forged[p->nforged++] = f->suf, p->forged[p->nforged++] = f->mid;
+        if (f->pad) p->forged[p->nforged++] = f->pad;
+    }
+    const int32_t *pre;
+    for (int i = 0, n = tokenizer_special_prefix(tok, &pre); i < n && p->nforged < 8; i++)
+        p->forged[p->nforged++] = tokenizer_token_text(tok, pre[i]);
+}
 
 /* Reads at most max+1 bytes so a file that grew past the limit since the walk is still caught. */
 static int read_file(const char *path, uint64_t max, char **data, size_t *n) {
@@ -104,11 +116,13 @@ static void process_file(pipeline *p, size_t i, file_result *r) {
     else if (kind == CORPUS_EMPTY) r->status = FILE_EMPTY;
     else if (kind == CORPUS_BINARY) r->status = FILE_BINARY;
     else if (kind == CORPUS_NOT_UTF8) r->status = FILE_NOT_UTF8;
-    else if (has_special_text(data, n, p->eot_text)) r->status = FILE_SPECIAL;
+    else if (has_special_text(data, n, p)) r->status = FILE_SPECIAL;
     else {
         r->h1 = hash64(data, n, 0x5c0de5c0de5c0de5ull);
         r->h2 = hash64(data, n, 0x7a11da7a5eed0001ull);
-        if (tokenizer_encode(p->tok, data, n, &r->ids, &r->n)) {
+        /* with the post-processor's tokens: a Llama or DeepSeek document starts with BOS, as HF's tokenizer(text)
+         * gives it and as prompts are encoded (complete, serve), so eval and training see what inference sees */
+        if (tokenizer_encode_special(p->tok, data, n, &r->ids, &r->n)) {
             r->status = FILE_FAILED;
             size_t len = strlen(p->files->files[i].path) + strlen(sc_error()) + 16;
             r->error = sc_malloc(len);
@@ -226,6 +240,9 @@ static int prepare_out_dir(const char *dir, int *created) {
 }
 
 typedef struct {
+    uint64_t per_doc;  /* tokens added to each document: the separator and the post-processor's */
+    const char *eot_text, *bos_text;
+    int32_t eot;
     uint64_t files, docs, bytes_in, bytes_docs;
     uint64_t n_empty, n_binary, n_not_utf8, n_large, n_unreadable, n_special, n_dup;
 } tokenize_stats;
@@ -254,7 +271,7 @@ static void print_summary(const tokenize_stats *s, const corpus_list *l, shard_s
                           double secs, int threads, uint64_t max_size) {
     uint64_t tokens = shard_set_tokens(sets[0]) + shard_set_tokens(sets[1]);
     uint64_t shard_bytes = shard_set_bytes(sets[0]) + shard_set_bytes(sets[1]);
-    uint64_t text_tokens = tokens - s->docs;  /* minus one <|endoftext|> per document */
+    uint64_t text_tokens = tokens - s->docs * s->per_doc;  /* minus the separator (and BOS) of each document */
     printf("tokenize: %llu documents (train %llu, val %llu), %llu tokens (train %llu, val %llu) in %d + %d shards\n",
            (unsigned long long)s->docs, (unsigned long long)shard_set_documents(sets[0]),
            (unsigned long long)shard_set_documents(sets[1]), (unsigned long long)tokens,
@@ -264,6 +281,8 @@ static void print_summary(const tokenize_stats *s, const corpus_list *l, shard_s
            (double)s->bytes_docs / 1e6, text_tokens ? (double)s->bytes_docs / (double)text_tokens : 0.0,
            (double)shard_bytes / 1e6, shard_bytes ? (double)(tokens * dtype) / (double)shard_bytes : 0.0, dtype,
            shard_bytes ? (double)s->bytes_docs / (double)shard_bytes : 0.0);
+    printf("  each document ends with %s (id %d)%s%s\n", s->eot_text, s->eot, s->bos_text ? " and starts with " : "",
+           s->bos_text ? s->bos_text : "");
     printf("  skipped: %llu duplicate, %llu binary, %llu not UTF-8, %llu over %.0f KiB, %llu empty, %llu unreadable, "
            "%llu with special-token text; %llu not matching --ext, %llu other (hidden, symlinked dirs, devices)\n",
            (unsigned long long)s->n_dup, (unsigned long long)s->n_binary, (unsigned long long)s->n_not_utf8,
@@ -291,7 +310,9 @@ int cmd_tokenize(int argc, char **argv) {
     };
     const sc_cli cli = {"smallcoder tokenize", "-t tokenizer.json --out DIR [options] PATH...",
                         "Tokenizes source files (directories are walked recursively in sorted order) into zstd token "
-                        "shards, one <|endoftext|> after each document. Binary, non-UTF-8, oversized, empty, "
+                        "shards, the tokenizer's end-of-text token after each document (<|endoftext|>, "
+                        "<｜end▁of▁sentence｜>, <|end_of_text|> or </s>) and the BOS its post_processor adds before "
+                        "it (Llama, DeepSeek-Coder). Binary, non-UTF-8, oversized, empty, "
                         "unreadable and exactly duplicated files are skipped and counted. The same input gives the "
                         "same bytes whatever the thread count.",
                         args, (int)(sizeof args / sizeof args[0]), 1, -1};
@@ -322,14 +343,20 @@ int cmd_tokenize(int argc, char **argv) {
     struct sigaction old_signals[2];
     signals_catch(old_signals);  /* from here on an interrupt takes the cleanup path below */
     if (tokenizer_load(&tok, tok_path)) goto done;
-    int32_t eot = -1;
-    for (size_t k = 0; k < sizeof END_TOKENS / sizeof END_TOKENS[0] && eot < 0; k++)
-        if ((eot = tokenizer_token_id(tok, END_TOKENS[k])) >= 0) p.eot_text = END_TOKENS[k];
+    const char *eot_text;
+    int32_t eot = fim_family_eot(tok, &eot_text);
     if (eot < 0) {
         sc_fail("%s: the tokenizer has no end-of-text token (%s, </s>, ...) to separate documents", tok_path,
                 SC_TOK_ENDOFTEXT);
         goto done;
     }
+    const int32_t *tail;
+    if (tokenizer_special_suffix(tok, &tail) > 0) { /* cls $A sep processors: not a causal LM's tokenizer */
+        sc_fail("%s: the post_processor appends tokens after the text (a BERT/RoBERTa template); documents end with %s "
+                "here", tok_path, eot_text);
+        goto done;
+    }
+    forged_texts(&p, tok, eot_text);
     if (corpus_filter_parse_exts(&filter, ext)) goto done;
     if (corpus_walk(&list, argv, cmd.npos, &filter)) goto done;
     if (interrupted || prepare_out_dir(out, &created)) {
@@ -356,7 +383,13 @@ int cmd_tokenize(int argc, char **argv) {
         goto done;
     }
 
-    tokenize_stats st = {0};
+    tokenize_stats st = {.eot_text = eot_text, .eot = eot};
+    {
+        const int32_t *pre;
+        int npre = tokenizer_special_prefix(tok, &pre);
+        st.per_doc = 1 + (uint64_t)npre;
+        st.bos_text = npre ? tokenizer_token_text(tok, pre[0]) : NULL;
+    }
     progress bar;
     progress_start(&bar, 1, PROGRESS_EVERY_TTY, PROGRESS_EVERY_LOG);
     double t0 = clock_now();

@@ -111,9 +111,10 @@ static int by_size_desc(const void *a, const void *b) {
 
 static int cmd_encode(int argc, char **argv) {
     const char *tok_path = NULL;
-    int threads = 0, stats = 0, quiet = 0, repeat = 1, cont = 0;
+    int threads = 0, stats = 0, quiet = 0, repeat = 1, cont = 0, special = 0;
     sc_arg args[] = {
         {"tokenizer", 't', SC_ARG_STR, &tok_path, "tokenizer.json", 1},
+        {"special", 0, SC_ARG_FLAG, &special, "add the post_processor's tokens (BOS...) as HF's add_special_tokens=True", 0},
         {"cont", 0, SC_ARG_FLAG, &cont, "the text continues earlier text: no SentencePiece \"▁\" at its start (a FIM suffix)", 0},
         {"threads", 0, SC_ARG_INT, &threads, "files encoded in parallel (0 = all cores)", 0},
         {"stats", 0, SC_ARG_FLAG, &stats, "print bytes, tokens and encode MB/s on stderr", 0},
@@ -122,11 +123,15 @@ static int cmd_encode(int argc, char **argv) {
     };
     sc_cli cli = {"smallcoder tokenizer encode", "-t tokenizer.json [options] FILE...",
                   "Prints, for each FILE, one line of space-separated token ids. Special tokens written literally\n"
-                  "in the text are matched; nothing is added at the start or end.",
+                  "in the text are matched; nothing is added at the start or end unless --special.",
                   args, sizeof args / sizeof args[0], 1, -1};
     static const sc_arg_range ranges[] = {SC_RANGE_THREADS};
     sc_command cmd = {.cli = &cli, SC_COMMAND_RANGES(ranges)};
     if (sc_command_parse(&cmd, argc, argv)) return cmd.status;
+    if (special && cont) {
+        fprintf(stderr, "smallcoder tokenizer encode: --special and --cont exclude each other (a continuation gets no BOS)\n");
+        return 2;
+    }
     int rc = 0;
     sc_tokenizer *tok;
     if (tokenizer_load(&tok, tok_path)) return fail("encode");
@@ -152,7 +157,8 @@ static int cmd_encode(int argc, char **argv) {
         for (int k = 0; k < cmd.npos; k++) {
             int i = order[k];
             free(f[i].ids);
-            if ((cont ? tokenizer_encode_cont : tokenizer_encode)(tok, f[i].data, f[i].len, &f[i].ids, &f[i].n)) {
+            if ((special ? tokenizer_encode_special : cont ? tokenizer_encode_cont : tokenizer_encode)(
+                    tok, f[i].data, f[i].len, &f[i].ids, &f[i].n)) {
 #pragma omp critical
                 {
                     failed = 1;

@@ -16,16 +16,20 @@ void fim_options_default(fim_options *o, fim_tokens ids) {
     o->spm_rate = 0.5f;
     o->split = FIM_SPLIT_CHAR;
     o->ids = ids;
+    o->bos = -1;
 }
 
 int fim_options_check(const fim_options *o) {
     if (!(o->rate >= 0 && o->rate <= 1)) return sc_fail("fim rate %g is not in [0, 1]", o->rate);
     if (!(o->spm_rate >= 0 && o->spm_rate <= 1)) return sc_fail("fim spm rate %g is not in [0, 1]", o->spm_rate);
     if (o->rate == 0) return 0;
-    const int32_t t[5] = {o->ids.prefix, o->ids.middle, o->ids.suffix, o->ids.pad, o->ids.eot};
-    static const char *names[5] = {"<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "<|endoftext|>"};
-    for (int i = 0; i < 5; i++) {
-        if (t[i] < 0) return sc_fail("FIM needs the special token %s, which the tokenizer lacks", names[i]);
+    const int32_t t[6] = {o->ids.prefix, o->ids.middle, o->ids.suffix, o->ids.eot, o->ids.pad, o->bos};
+    static const char *names[6] = {"<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<|endoftext|>", "<fim_pad>", "BOS"};
+    for (int i = 0; i < 6; i++) {
+        if (t[i] < 0) {
+            if (i >= 4) continue; /* pad and BOS are optional */
+            return sc_fail("FIM needs the special token %s, which the tokenizer lacks", names[i]);
+        }
         for (int j = 0; j < i; j++)
             if (t[i] == t[j]) return sc_fail("FIM tokens %s and %s have the same id %d", names[j], names[i], t[i]);
     }
@@ -73,6 +77,7 @@ static int fit_and_write(const fim_options *o, int spm, int32_t *doc, size_t n, 
         nsuf -= diff;
     } else {
         npad = n - total;
+        if (npad && o->ids.pad < 0) return 0; /* no pad token to fill with */
     }
     size_t k = fim_layout(&o->ids, spm, pre, npre, mid, nmid, suf, nsuf, npad, scratch);
     memcpy(doc, scratch, k * sizeof *doc);
@@ -147,6 +152,7 @@ int fim_apply(const fim_options *o, int32_t *window, size_t n, uint64_t key, fim
     size_t start = 0;
     for (size_t i = 0; i <= n && rc == 0; i++) {
         if (i < n && window[i] != o->ids.eot) continue;
+        if (o->bos >= 0 && start < i && window[start] == o->bos) start++; /* the BOS stays where it is */
         size_t len = i - start;
         if (len > 0) {
             st->documents++;

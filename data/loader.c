@@ -141,9 +141,9 @@ int loader_open(loader **out, const loader_options *opt) {
     }
     if (rc == 0 && opt->fim.rate > 0) {
         const fim_tokens *t = &opt->fim.ids;
-        int32_t ids[5] = {t->prefix, t->middle, t->suffix, t->pad, t->eot};
-        for (int k = 0; k < 5; k++)
-            if ((uint32_t)ids[k] >= l->vocab)
+        int32_t ids[6] = {t->prefix, t->middle, t->suffix, t->pad, t->eot, opt->fim.bos};
+        for (int k = 0; k < 6; k++)
+            if (ids[k] >= 0 && (uint32_t)ids[k] >= l->vocab)
                 rc = sc_fail("%s: FIM token id %d is outside the shards' vocabulary (%u)", opt->dir, ids[k], l->vocab);
     }
     for (int i = 0; i < n; i++) free(names[i]);

@@ -11,7 +11,7 @@
  *   16     4     vocab_size (every id is < vocab_size)
  *   20     4     frame_count
  *   24     8     token_count (sum of the frames' token counts)
- *   32     8     doc_count (documents; each one ends with <|endoftext|> in the stream)
+ *   32     8     doc_count (documents; each ends with the tokenizer's end-of-text token, <|endoftext|> or </s>...)
  *   40     8     tokenizer_hash (tokenizer_hash() of the tokenizer that made the ids)
  *   48     8     index_offset (where the frame index starts; file size = index_offset + 32 * frame_count)
  *   56     4     frame_tokens (nominal tokens per frame; every frame but the last holds exactly this many)

@@ -1,5 +1,6 @@
 /* shard_set.h — a numbered series of shards for one split (DIR/train-00000.tok, -00001, ...): documents are
- * appended whole, each followed by <|endoftext|>, and a new shard starts once one reaches shard_tokens.
+ * appended whole, each followed by the end-of-text id the caller gives, and a new shard starts once one reaches
+ * shard_tokens.
  * Everything written can be removed again, so a failed `tokenize` leaves nothing behind. */
 #ifndef SC_SHARD_SET_H
 #define SC_SHARD_SET_H

@@ -256,6 +256,10 @@ int tokenizer_decode_cont(const sc_tokenizer *tok, const int32_t *ids, size_t n,
 
 int tokenizer_vocab_size(const sc_tokenizer *tok) { return tok->vocab_size; }
 
+const char *tokenizer_token_text(const sc_tokenizer *tok, int32_t id) {
+    return id >= 0 && id < tok->vocab_size ? tok->id_str[id] : NULL;
+}
+
 int tokenizer_token_id(const sc_tokenizer *tok, const char *token) {
     return strmap_get(&tok->str_to_id, token, strlen(token));
 }
@@ -280,6 +284,8 @@ void tokenizer_free(sc_tokenizer *t) {
     free(t->by_first[1]);
     for (int i = 0; i < t->nsteps; i++) pretok_step_free(&t->steps[i]);
     free(t->steps);
+    free(t->post_pre);
+    free(t->post_suf);
     tokenizer_norm_free(t);
     free(t);
 }

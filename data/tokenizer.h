@@ -26,6 +26,18 @@ int tokenizer_encode(const sc_tokenizer *tok, const char *text, size_t len, int3
  * tokenizer_encode for byte-level tokenizers. */
 int tokenizer_encode_cont(const sc_tokenizer *tok, const char *text, size_t len, int32_t **ids, size_t *n);
 
+/* The tokens the tokenizer.json post_processor puts around a single sequence (HF `tokenizer(text)`,
+ * add_special_tokens=True): TemplateProcessing's "single" (Llama-2/TinyLlama/CodeLlama `<s> $A`, Llama-3.x
+ * `<|begin_of_text|> $A`, DeepSeek-Coder `<｜begin▁of▁sentence｜> $A`), RobertaProcessing/BertProcessing
+ * (cls $A sep), Sequence of those; ByteLevel and null add nothing (Qwen2, SmolLM, ours). Return the count and
+ * point *ids at them (owned by the tokenizer). */
+int tokenizer_special_prefix(const sc_tokenizer *tok, const int32_t **ids);
+int tokenizer_special_suffix(const sc_tokenizer *tok, const int32_t **ids);
+/* The BOS the post-processor prepends when it prepends exactly one token (llama.cpp's add_bos), else -1. */
+int32_t tokenizer_bos_id(const sc_tokenizer *tok);
+/* tokenizer_encode with the post-processor's tokens around the text: HF's encode(text, add_special_tokens=True). */
+int tokenizer_encode_special(const sc_tokenizer *tok, const char *text, size_t len, int32_t **ids, size_t *n);
+
 /* Decodes ids to bytes as the tokenizer's decoder does (special tokens are written as their text; <0xNN> byte
  * tokens as raw bytes, so a run that is not UTF-8 comes back as it was where HF writes U+FFFD). *out is malloc'd
  * and NUL-terminated, *len excludes the NUL. Ids outside the vocabulary are an error naming the id. */
@@ -36,6 +48,8 @@ int tokenizer_decode_cont(const sc_tokenizer *tok, const int32_t *ids, size_t n,
 
 /* Number of ids (vocabulary + added tokens = max id + 1). */
 int tokenizer_vocab_size(const sc_tokenizer *tok);
+/* The text of id as tokenizer.json spells it (e.g. "<s>"), or NULL when id is not a token. */
+const char *tokenizer_token_text(const sc_tokenizer *tok, int32_t id);
 /* Id of a token given by its exact string (e.g. "<|endoftext|>", "<fim_prefix>"), or -1. */
 int tokenizer_token_id(const sc_tokenizer *tok, const char *token);
 /* 64-bit FNV-1a hash of the tokenizer's vocabulary, merges and added tokens in id order, and of its

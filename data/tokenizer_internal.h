@@ -210,6 +210,9 @@ struct sc_tokenizer {
     int bucket[2][257];
     pre_step *steps;
     int nsteps;
+    /* the post_processor's single-sequence template (tokenizer_post.c): ids before and after the text */
+    int32_t *post_pre, *post_suf;
+    int npost_pre, npost_suf;
     uint64_t hash;
     uint64_t serial;           /* unique per loaded tokenizer: keys the per-thread BPE cache */
 };
@@ -228,6 +231,9 @@ void tokenizer_bpe_merge(const sc_tokenizer *tok, const uint8_t *w, size_t n, id
  * during the call), added() each added token's id, in text order. Encode and training both use it. */
 int tokenizer_pretokenize(const sc_tokenizer *tok, const char *text, size_t len, tok_piece_fn piece,
                           tok_added_fn added, void *arg);
+
+/* Parses the post_processor object (null or absent: nothing is added); refuses unknown types by name. */
+int tokenizer_parse_post(sc_tokenizer *t, const void *json);
 
 /* Allocates a fresh unique serial. */
 uint64_t tokenizer_next_serial(void);

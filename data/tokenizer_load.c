@@ -529,6 +529,8 @@ static int build(sc_tokenizer *t, const cJSON *root) {
         sp_id_bytes(t, &dec);
     }
 
+    if (tokenizer_parse_post(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"))) return -1;
+
     /* the hash: every id's text and kind, the merges as id pairs in rank order, the pipeline */
     uint64_t h = 0xCBF29CE484222325ull;
     for (int i = 0; i < t->vocab_size; i++) {
@@ -560,6 +562,14 @@ static int build(sc_tokenizer *t, const cJSON *root) {
         fnv(&h, k, 3);
         if (n->a) fnv(&h, n->a, n->la + 1);
         if (n->b) fnv(&h, n->b, n->lb + 1);
+    }
+    /* what the post-processor adds changes the ids of every document tokenize writes: part of the hash when it
+     * adds anything, so the hashes of tokenizers that add nothing stay as they were */
+    if (t->npost_pre || t->npost_suf) {
+        int32_t counts[2] = {t->npost_pre, t->npost_suf};
+        fnv(&h, counts, sizeof counts);
+        fnv(&h, t->post_pre, (size_t)t->npost_pre * sizeof *t->post_pre);
+        fnv(&h, t->post_suf, (size_t)t->npost_suf * sizeof *t->post_suf);
     }
     t->hash = h;
     return 0;

@@ -26,7 +26,9 @@
 #include "host/fileio.h"
 #include "infer/spec_cli.h"
 
-/* the last *n tokens of a file, tokenized with the model's tokenizer.json (*n shrinks for a shorter file) */
+/* the last *n tokens of a file, tokenized with the model's tokenizer.json (*n shrinks for a shorter file), after
+ * the tokens its post-processor prepends (BOS: Llama, DeepSeek-Coder), as complete's prompts and HF perplexity
+ * scripts encode text */
 static int bench_file_ids(const char *dir, const char *file, int32_t *ids, int *n) {
     char path[4096], *text;
     size_t len, nt;
@@ -34,12 +36,17 @@ static int bench_file_ids(const char *dir, const char *file, int32_t *ids, int *
     int32_t *t;
     if (tokenizer_load(&tok, path_join(path, sizeof path, dir, "tokenizer.json"))) return -1;
     int rc = file_read_all(file, &text, &len) || tokenizer_encode(tok, text, len, &t, &nt);
+    const int32_t *sp;
+    int nsp = rc ? 0 : tokenizer_special_prefix(tok, &sp);
+    if (nsp >= *n) nsp = 0; /* a prompt too short for both: the text alone */
+    if (nsp) memcpy(ids, sp, (size_t)nsp * sizeof(int32_t));
     tokenizer_free(tok);
     if (rc) return -1;
     free(text);
     if (nt == 0) return free(t), sc_fail("%s: no tokens", file);
-    if ((int)nt < *n) *n = (int)nt;
-    memcpy(ids, t + nt - *n, (size_t)*n * sizeof(int32_t));
+    int keep = *n - nsp < (int)nt ? *n - nsp : (int)nt;
+    memcpy(ids + nsp, t + nt - keep, (size_t)keep * sizeof(int32_t));
+    *n = nsp + keep;
     free(t);
     return 0;
 }

@@ -59,7 +59,7 @@ int cmd_complete(int argc, char **argv) {
     const char *fim_format = NULL;
     const char *stop = NULL;
     sc_engine_cli ec = ENGINE_CLI_DEFAULTS;
-    int n_predict = 128, stream = 0, ctx = 0;
+    int n_predict = 128, stream = 0, ctx = 0, print_tokens = 0;
     sc_sampling sp;
     sampling_defaults(&sp);
     int seed = 0;
@@ -90,13 +90,15 @@ int cmd_complete(int argc, char **argv) {
         LORA_CLI_ARGS(lc),
         {"fim-format", 0, SC_ARG_STR, &fim_format,
          "FIM prompt layout: auto (from the tokenizer's tokens), starcoder, qwen, deepseek or codellama", 0},
+        {"print-tokens", 0, SC_ARG_FLAG, &print_tokens, "print the prompt's token ids on stderr", 0},
     };
     sc_cli cli = {"smallcoder complete",
                   "--model DIR (--prompt TEXT | --file F [--cursor LINE:COL] | --prefix P [--suffix S]) [-n 128]",
                   "Generates a completion. With a suffix the prompt is the family's FIM layout (StarCoder/SmolLM\n"
                   "<fim_prefix>P<fim_suffix>S<fim_middle>, Qwen2.5-Coder <|fim_prefix|>..., DeepSeek-Coder\n"
                   "<｜fim▁begin｜>P<｜fim▁hole｜>S<｜fim▁end｜>, CodeLlama ▁<PRE>P▁<SUF>S▁<MID>) and the output is the\n"
-                  "middle. Prefill and decode speed and peak memory are printed on stderr. --draft and --lookup\n"
+                  "middle. The prompt starts with the BOS the tokenizer's post_processor adds (Llama,\n"
+                  "DeepSeek-Coder, CodeLlama). Prefill and decode speed and peak memory are printed on stderr. --draft and --lookup\n"
                   "decode speculatively: the output is the same (greedy) or has the same distribution. --lora\n"
                   "applies PEFT LoRA adapters to the model without merging them.",
                   args, sizeof args / sizeof args[0], 0, 0};
@@ -143,6 +145,11 @@ int cmd_complete(int argc, char **argv) {
         goto done;
     }
     if (fim_prompt(tok, fim_format, prefix, suffix, &ids, &n)) goto fail;
+    if (print_tokens) {
+        fprintf(stderr, "complete: prompt ids:");
+        for (int i = 0; i < n; i++) fprintf(stderr, " %d", ids[i]);
+        fprintf(stderr, "\n");
+    }
     if (n_predict < 0) n_predict = 0;
     if (ctx <= 0) ctx = n + n_predict + 1 < w.cfg.max_position_embeddings ? n + n_predict + 1 : 0;
     /* the context is known before the engine opens: the CUDA engine sizes its KV cache (and --precision auto

@@ -1,5 +1,6 @@
 /* fim_format.h — fill-in-the-middle prompts in each model family's own format, found from the tokenizer's added
- * tokens (or named by --fim-format), and the end tokens generation stops at:
+ * tokens (or named by --fim-format; the sentinels are data/fim_family.h's, which training uses too), and the end
+ * tokens generation stops at. <bos> is what the tokenizer's post-processor prepends (tokenizer_bos_id):
  *   starcoder  <fim_prefix>P<fim_suffix>S<fim_middle>                        (StarCoder, SmolLM, SmallCoder)
  *   qwen       <|fim_prefix|>P<|fim_suffix|>S<|fim_middle|>                  (Qwen2.5-Coder)
  *   deepseek   <bos><｜fim▁begin｜>P<｜fim▁hole｜>S<｜fim▁end｜>                 (DeepSeek-Coder)
@@ -14,7 +15,7 @@
 
 typedef struct {
     const char *name;
-    int32_t bos;            /* prepended when the family's tokenizer adds one (deepseek, codellama), else -1 */
+    int32_t bos;            /* the tokenizer's post-processor BOS (deepseek, codellama as published), else -1 */
     int32_t pre, suf, mid;
     int32_t file_sep;       /* repository-context separator (starcoder <file_sep>, qwen <|file_sep|>), or -1 */
 } fim_format;

@@ -218,28 +218,29 @@ int fim_prompt(const sc_tokenizer *tok, const char *format, const char *prefix, 
                int *n) {
     int32_t *a = NULL, *b = NULL;
     size_t na = 0, nb = 0;
-    if (!suffix) {
-        if (tokenizer_encode(tok, prefix, strlen(prefix), &a, &na)) return -1;
-        *ids = a, *n = (int)na;
-        return 0;
-    }
+    /* the post-processor's leading tokens (BOS: Llama, DeepSeek-Coder, CodeLlama), as HF's tokenizer(text) and
+     * llama.cpp's add_bos give them; a trailing template token (an EOS) is not added: the completion follows */
+    const int32_t *sp;
+    int nsp = tokenizer_special_prefix(tok, &sp);
     fim_format f;
-    if (fim_format_find(tok, format, &f)) return -1;
+    if (suffix && fim_format_find(tok, format, &f)) return -1;
     if (tokenizer_encode(tok, prefix, strlen(prefix), &a, &na)) return -1;
     /* the suffix continues the text: a SentencePiece tokenizer adds no "▁" at its start (CodeLlama's infilling
      * encodes it so); the prefix gets it as a plain encode does */
-    if (tokenizer_encode_cont(tok, suffix, strlen(suffix), &b, &nb)) {
+    if (suffix && tokenizer_encode_cont(tok, suffix, strlen(suffix), &b, &nb)) {
         free(a);
         return -1;
     }
-    int32_t *out = sc_malloc((na + nb + 4) * sizeof(int32_t));
+    int32_t *out = sc_malloc(((size_t)nsp + na + nb + 4) * sizeof(int32_t));
     int k = 0;
-    if (f.bos >= 0) out[k++] = f.bos;
-    out[k++] = f.pre;
-    memcpy(out + k, a, na * sizeof(int32_t)), k += (int)na;
-    out[k++] = f.suf;
-    memcpy(out + k, b, nb * sizeof(int32_t)), k += (int)nb;
-    out[k++] = f.mid;
+    if (nsp) memcpy(out, sp, (size_t)nsp * sizeof(int32_t)), k += nsp;
+    if (suffix) out[k++] = f.pre;
+    if (na) memcpy(out + k, a, na * sizeof(int32_t)), k += (int)na;
+    if (suffix) {
+        out[k++] = f.suf;
+        if (nb) memcpy(out + k, b, nb * sizeof(int32_t)), k += (int)nb;
+        out[k++] = f.mid;
+    }
     free(a), free(b);
     *ids = out, *n = k;
     return 0;

@@ -57,7 +57,8 @@ void gen_result_free(sc_gen_result *r);
 
 /* Prompt for fill-in-the-middle in the family's format (infer/fim_format.h; format NULL = found from the
  * tokenizer): e.g. <fim_prefix> prefix <fim_suffix> suffix <fim_middle>, as training builds it. Without a suffix
- * (NULL) it is the plain prefix. *ids malloc'd. */
+ * (NULL) it is the plain prefix. Either way it starts with the tokens the tokenizer's post-processor prepends
+ * (the BOS of Llama, DeepSeek-Coder, CodeLlama; nothing for Qwen2, SmolLM, ours). *ids malloc'd. */
 int fim_prompt(const sc_tokenizer *tok, const char *format, const char *prefix, const char *suffix, int32_t **ids,
                int *n);
 

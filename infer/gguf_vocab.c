@@ -271,7 +271,9 @@ static int put_llama(gguf_buf *b, uint64_t *nkv, const char *path, const cJSON *
     gguf_put(b, score, (size_t)V * sizeof *score);
     gguf_kv_array(b, nkv, "tokenizer.ggml.token_type", GGUF_T_I32, (uint64_t)V);
     gguf_put(b, tt, (size_t)V * sizeof *tt);
-    int bos = cfg->bos_token_id >= 0 ? cfg->bos_token_id : tokenizer_token_id(t, "<s>");
+    /* llama.cpp adds tokenizer.ggml.bos_token_id where add_bos_token says so: the post-processor's BOS (<s> $A) */
+    int32_t post_bos = tokenizer_bos_id(t);
+    int bos = post_bos >= 0 ? post_bos : cfg->bos_token_id >= 0 ? cfg->bos_token_id : tokenizer_token_id(t, "<s>");
     int eos = cfg->eos_token_id >= 0 ? cfg->eos_token_id : tokenizer_token_id(t, "</s>");
     if (bos >= 0 && bos < V) gguf_kv_u32(b, nkv, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
     if (eos >= 0 && eos < V) gguf_kv_u32(b, nkv, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
@@ -285,13 +287,9 @@ static int put_llama(gguf_buf *b, uint64_t *nkv, const char *path, const cJSON *
         int id = tokenizer_token_id(t, fim[k].tok);
         if (id >= 0 && id < V) gguf_kv_u32(b, nkv, fim[k].key, (uint32_t)id);
     }
-    /* gguf-py's SpecialVocab: BOS is added when the post-processor's template starts with it (Llama's <s> $A) */
-    const cJSON *post = cJSON_GetObjectItemCaseSensitive(root, "post_processor");
-    const cJSON *single = cJSON_GetObjectItemCaseSensitive(post, "single");
-    const char *lead = str_field(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(single, 0), "SpecialToken"), "id");
-    int add_bos = type_of(post) && strcmp(type_of(post), "TemplateProcessing") == 0 && cJSON_GetArraySize(single) > 1 &&
-                  lead && tokenizer_token_id(t, lead) == bos;
-    gguf_kv_bool(b, nkv, "tokenizer.ggml.add_bos_token", add_bos);
+    /* gguf-py's SpecialVocab: BOS is added when the post-processor's template starts with it (Llama's <s> $A);
+     * complete and serve prepend the same (data/tokenizer_post.c) */
+    gguf_kv_bool(b, nkv, "tokenizer.ggml.add_bos_token", post_bos >= 0);
     gguf_kv_bool(b, nkv, "tokenizer.ggml.add_eos_token", 0);
     gguf_kv_bool(b, nkv, "tokenizer.ggml.add_space_prefix", add_prefix);
     rc = 0;
@@ -327,6 +325,16 @@ static int put_gpt2(gguf_buf *b, uint64_t *nkv, const char *path, const cJSON *r
         if (k < 0) return sc_fail("%s: a merge is neither \"a b\" nor [a, b]", path);
         gguf_put_u64(b, ll + 1 + lr), gguf_put(b, l, ll), gguf_put(b, " ", 1), gguf_put(b, r, lr);
     }
+    /* Llama-3.x <|begin_of_text|> $A, DeepSeek-Coder's BOS: read by the tokenizer where a post-processor can add
+     * one (not null, not a bare ByteLevel) */
+    int32_t post_bos = -1;
+    const cJSON *post = cJSON_GetObjectItemCaseSensitive(root, "post_processor");
+    if (post && !cJSON_IsNull(post) && !(type_of(post) && strcmp(type_of(post), "ByteLevel") == 0)) {
+        sc_tokenizer *t;
+        if (tokenizer_load(&t, path)) return -1;
+        post_bos = tokenizer_bos_id(t);
+        tokenizer_free(t);
+    }
     static const struct { const char *tok, *key; } ids[] = {
         {"<|endoftext|>", "tokenizer.ggml.eos_token_id"},   {"<|endoftext|>", "tokenizer.ggml.bos_token_id"},
         {"<fim_prefix>", "tokenizer.ggml.fim_pre_token_id"}, {"<fim_suffix>", "tokenizer.ggml.fim_suf_token_id"},
@@ -336,13 +344,15 @@ static int put_gpt2(gguf_buf *b, uint64_t *nkv, const char *path, const cJSON *r
     for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++) {
         int id = -1;
         if (strstr(ids[k].key, "eos") && cfg->eos_token_id >= 0) id = cfg->eos_token_id;
+        else if (strstr(ids[k].key, "bos") && post_bos >= 0) id = post_bos;
         else if (strstr(ids[k].key, "bos") && cfg->bos_token_id >= 0) id = cfg->bos_token_id;
         else
             for (int i = 0; i < V; i++)
                 if (tok[i] && strcmp(tok[i], ids[k].tok) == 0) id = i;
         if (id >= 0) gguf_kv_u32(b, nkv, ids[k].key, (uint32_t)id);
     }
-    gguf_kv_bool(b, nkv, "tokenizer.ggml.add_bos_token", 0); /* training adds no BOS */
+    /* llama.cpp adds BOS where the tokenizer's post-processor does, as complete and serve do */
+    gguf_kv_bool(b, nkv, "tokenizer.ggml.add_bos_token", post_bos >= 0);
     return 0;
 }
 

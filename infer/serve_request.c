@@ -75,14 +75,28 @@ static void append_id(serve_job *job, int32_t id) {
     job->ids[job->n++] = id;
 }
 
+/* the tokens the tokenizer's post-processor prepends (BOS of Llama, DeepSeek-Coder, CodeLlama): llama.cpp's
+ * server adds BOS to a text prompt where the model's add_bos says so */
+static void append_special_prefix(serve_state *st, serve_job *job) {
+    const int32_t *sp;
+    int n = tokenizer_special_prefix(st->tok, &sp);
+    for (int i = 0; i < n; i++) append_id(job, sp[i]);
+}
+
+/* a text prompt (not token ids: those are taken as given, as llama.cpp does) */
+static int append_prompt_text(serve_state *st, serve_job *job, const char *text) {
+    append_special_prefix(st, job);
+    return append_text(st, job, text);
+}
+
 static int parse_prompt(serve_state *st, serve_job *job, const cJSON *p, int required) {
     if (!p || cJSON_IsNull(p)) return required ? sc_fail("field 'prompt' is required") : 0;
-    if (cJSON_IsString(p)) return append_text(st, job, p->valuestring);
+    if (cJSON_IsString(p)) return append_prompt_text(st, job, p->valuestring);
     if (cJSON_IsArray(p)) { /* token ids (llama.cpp) or one string in an array (OpenAI) */
         const cJSON *e;
         int V = st->engine->cfg->vocab_size;
         if (cJSON_GetArraySize(p) == 1 && cJSON_IsString(cJSON_GetArrayItem(p, 0)))
-            return append_text(st, job, cJSON_GetArrayItem(p, 0)->valuestring);
+            return append_prompt_text(st, job, cJSON_GetArrayItem(p, 0)->valuestring);
         cJSON_ArrayForEach(e, p) {
             if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= V || e->valuedouble != floor(e->valuedouble))
                 return sc_fail("field 'prompt' as an array must hold token ids in [0, %d) or a single string", V);
@@ -105,7 +119,7 @@ static int parse_infill(serve_state *st, serve_job *job, const cJSON *root) {
         return sc_fail("/infill is unavailable: %s", why);
     }
     int sep = f.file_sep;
-    if (f.bos >= 0) append_id(job, f.bos); /* deepseek, codellama: the sequence starts with BOS */
+    append_special_prefix(st, job); /* deepseek, codellama: the sequence starts with BOS, before any context */
     const cJSON *extra = cJSON_GetObjectItemCaseSensitive(root, "input_extra"), *e;
     if (extra && !cJSON_IsNull(extra)) { /* other files as context: <file_sep>name\ntext, before the FIM prompt */
         if (!cJSON_IsArray(extra)) return sc_fail("field 'input_extra' must be an array of {filename, text}");

@@ -1,7 +1,9 @@
 /* fim_tokenizer_check.c TOKENIZER.json SHARD_DIR — character-level FIM with a real tokenizer over real shards
- * (run by tokenize_test.sh): every window keeps T+1 tokens and its <|endoftext|> positions; every transformed
- * document holds exactly one of each sentinel in PSM or SPM order, and its pieces decode back to the document's
- * text (all of it when the suffix was padded, a prefix of it when the suffix was truncated). */
+ * (run by tokenize_test.sh, and by open_models_published.sh on a CodeLlama-style SentencePiece tokenizer whose
+ * documents start with <s> and end with </s>): every window keeps T+1 tokens and its end-of-text positions (and
+ * a document's BOS where it was); every transformed document holds exactly one of each of its family's
+ * sentinels in PSM or SPM order, and its pieces decode back to the document's text (all of it when the suffix
+ * was padded, a prefix of it when the suffix was truncated). Prints the family's ids it used. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +17,7 @@ enum { T = 256 };
 
 static char *decode(const sc_tokenizer *tok, const int32_t *ids, size_t n, size_t *len) {
     char *s = NULL;
-    if (tokenizer_decode(tok, ids, n, &s, len)) {
+    if (tokenizer_decode_cont(tok, ids, n, &s, len)) { /* pieces of a stream: no Strip of a leading space */
         fprintf(stderr, "decode: %s\n", sc_error());
         exit(1);
     }
@@ -38,6 +40,9 @@ int main(int argc, char **argv) {
     o.tokenizer_hash = tokenizer_hash(tok);
     CHECK(fim_options_from_tokenizer(&o.fim, tok, 1.0f) == 0);
     const fim_tokens ft = o.fim.ids;
+    const int32_t bos = o.fim.bos;
+    fprintf(stderr, "fim_tokenizer_check: prefix %d, suffix %d, middle %d, pad %d, end of text %d, bos %d\n", ft.prefix,
+            ft.suffix, ft.middle, ft.pad, ft.eot, bos);
     loader *l, *plain;
     if (loader_open(&l, &o)) {
         fprintf(stderr, "%s\n", sc_error());
@@ -47,7 +52,7 @@ int main(int argc, char **argv) {
     po.fim.rate = 0;
     CHECK(loader_open(&plain, &po) == 0);
     int32_t w[T + 1], orig[T + 1];
-    int bad_layout = 0, bad_text = 0, bad_eot = 0, padded = 0, truncated = 0;
+    int bad_layout = 0, bad_text = 0, bad_eot = 0, padded = 0, truncated = 0, bos_kept = 0;
     uint64_t n = loader_windows_per_epoch(l) < 300 ? loader_windows_per_epoch(l) : 300;
     for (uint64_t p = 0; p < n; p++) {
         CHECK(loader_next(l, w) == 0 && loader_next(plain, orig) == 0);
@@ -55,6 +60,11 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i <= T + 1; i++) {
             if (i <= T && orig[i] != ft.eot) continue;
             if (i <= T && w[i] != ft.eot) bad_eot++;
+            if (bos >= 0 && s < i && orig[s] == bos) { /* the BOS opens the document in both, then its layout */
+                if (w[s] != bos) bad_eot++;
+                else bos_kept++;
+                s++;
+            }
             size_t len = i - s;
             const int32_t *d = w + s;
             if (len > 0 && memcmp(d, orig + s, len * sizeof *d) != 0) {
@@ -89,12 +99,13 @@ int main(int argc, char **argv) {
     }
     const fim_stats *st = loader_fim_stats(l);
     fprintf(stderr, "fim_tokenizer_check: %llu windows, %llu documents, %llu transformed (%llu SPM, %d padded, %d truncated), "
-            "%llu too short, %llu cut characters\n", (unsigned long long)n, (unsigned long long)st->documents,
-            (unsigned long long)st->transformed, (unsigned long long)st->spm, padded, truncated,
-            (unsigned long long)st->too_short, (unsigned long long)st->not_utf8);
+            "%llu too short, %llu cut characters; %d documents opened by the BOS\n", (unsigned long long)n,
+            (unsigned long long)st->documents, (unsigned long long)st->transformed, (unsigned long long)st->spm, padded,
+            truncated, (unsigned long long)st->too_short, (unsigned long long)st->not_utf8, bos_kept);
     CHECK(bad_layout == 0);
     CHECK(bad_text == 0);
     CHECK(bad_eot == 0);
+    CHECK(bos < 0 || bos_kept > 0);
     CHECK(st->transformed > 0 && st->transformed + st->too_short + st->not_utf8 == st->documents);
     loader_close(l);
     loader_close(plain);

@@ -10,11 +10,11 @@ if(TARGET sc_infer AND TARGET sc_train AND TARGET sc_data)
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/open_models_cli.sh $<TARGET_FILE:smallcoder> ${CMAKE_SOURCE_DIR}
                    smollm2-135m smollm2-360m tinyllama-1.1b qwen2.5-coder-1.5b)
   set_tests_properties(open_models_cli_more PROPERTIES LABELS "cpu;slow" TIMEOUT 1500 SKIP_RETURN_CODE 77)
-  # TinyLlama and Qwen2.5-Coder with their published tokenizer.json (full vocabularies): tokenize, eval, quantize,
-  # complete (FIM), serve, export gguf ("llama" and "gpt2" tokenizers). The files: fixture in tests/tokenizer.cmake.
+  # TinyLlama, Qwen2.5-Coder and Llama-3.2 with their published tokenizer.json (full vocabularies): tokenize, eval,
+  # quantize, complete (BOS, FIM), serve, export gguf ("llama" and "gpt2" tokenizers); CodeLlama-style FIM training. The files: fixture in tests/tokenizer.cmake.
   add_test(NAME open_models_published
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/open_models_published.sh $<TARGET_FILE:smallcoder> ${CMAKE_SOURCE_DIR}
-                   $<TARGET_FILE_DIR:smallcoder>/npm)
+                   $<TARGET_FILE_DIR:smallcoder>/npm $<TARGET_FILE:fim_tokenizer_check>)
   set_tests_properties(open_models_published PROPERTIES LABELS "cpu;npm;slow" TIMEOUT 900 SKIP_RETURN_CODE 77
                        FIXTURES_REQUIRED published_tokenizers)
 endif()

@@ -295,8 +295,64 @@ static void test_options(void) {
     CHECK_FAILS_WITH(fim_options_check(&o), "rate");
 }
 
+/* Families with a BOS (Llama, DeepSeek-Coder: tokenize opens each document with it) keep it in front of the
+ * transformed document, so training sees <bos> <fim_prefix>... as the prompt is built; families without a pad
+ * token (DeepSeek-Coder, CodeLlama) leave a document that re-encodes shorter unchanged instead of padding it. */
+enum { BOS = 6 };
+static void test_bos_and_no_pad(void) {
+    fim_options o;
+    fim_options_default(&o, IDS);
+    o.rate = 1.0f, o.split = FIM_SPLIT_TOKEN, o.bos = BOS;
+    CHECK(fim_options_check(&o) == 0);
+    int32_t w[40], orig[40];
+    for (int i = 0; i < 40; i++) w[i] = BASE + i;
+    w[0] = BOS, w[15] = EOT, w[16] = BOS, w[31] = EOT; /* two whole documents, then one cut by the window's end */
+    memcpy(orig, w, sizeof w);
+    fim_stats st = {0};
+    int bad = 0;
+    for (uint64_t key = 0; key < 50; key++) {
+        memcpy(w, orig, sizeof w);
+        CHECK(fim_apply(&o, w, 40, key, &st) == 0);
+        int nbos = 0;
+        for (int i = 0; i < 40; i++) nbos += w[i] == BOS;
+        /* each document: the BOS where it was, then <fim_prefix> or the document unchanged */
+        bad += nbos != 2 || w[0] != BOS || w[16] != BOS || w[15] != EOT || w[31] != EOT;
+        bad += w[1] != PRE && memcmp(w + 1, orig + 1, 14 * sizeof *w) != 0;
+        bad += w[17] != PRE && memcmp(w + 17, orig + 17, 14 * sizeof *w) != 0;
+        bad += w[32] != PRE && memcmp(w + 32, orig + 32, 8 * sizeof *w) != 0;
+    }
+    CHECKF(bad == 0 && st.documents == 150 && st.transformed > 40, "bad %d, documents %llu, transformed %llu", bad,
+           (unsigned long long)st.documents, (unsigned long long)st.transformed);
+    o.bos = PRE;
+    CHECK_FAILS_WITH(fim_options_check(&o), "same id");
+
+    /* no pad: the pair codec re-encodes every document shorter, so nothing may be transformed */
+    fim_options_default(&o, IDS);
+    o.ids.pad = -1;
+    o.rate = 1.0f;
+    o.codec.decode = pair_decode, o.codec.encode = pair_encode;
+    CHECK(fim_options_check(&o) == 0);
+    sc_rng r;
+    rng_seed(&r, 9);
+    int32_t tw[300], keep[300];
+    fim_stats st2 = {0};
+    for (int t = 0; t < 20; t++) {
+        make_text_window(&r, tw, 300);
+        memcpy(keep, tw, sizeof tw);
+        CHECK(fim_apply(&o, tw, 300, (uint64_t)t, &st2) == 0);
+        CHECK(memcmp(tw, keep, sizeof tw) == 0);
+    }
+    CHECK(st2.transformed == 0 && st2.too_short + st2.not_utf8 == st2.documents && st2.documents > 20);
+    /* the byte codec re-encodes longer: transformed without a pad token, none written */
+    o.codec.decode = byte_decode, o.codec.encode = byte_encode;
+    fim_stats st3 = {0};
+    make_text_window(&r, tw, 300);
+    CHECK(fim_apply(&o, tw, 300, 1, &st3) == 0 && st3.transformed > 0);
+}
+
 int main(void) {
     test_layout();
+    test_bos_and_no_pad();
     test_token_level();
     test_rate_and_determinism();
     test_char_level(0);

@@ -14,9 +14,17 @@
 #include "infer/generate.h"
 #include "tests/check.h"
 
-/* a byte-level tokenizer.json: the 256 bytes, no merges, then the added tokens from id 256 on */
-static sc_tokenizer *byte_tokenizer(const char *const *added, int nadded) {
+/* a byte-level tokenizer.json: the 256 bytes, no merges, then the added tokens from id 256 on; bos >= 0: a
+ * post_processor TemplateProcessing "added[bos] $A" as DeepSeek-Coder's and Llama's (ids from special_tokens) */
+static sc_tokenizer *byte_tokenizer_bos(const char *const *added, int nadded, int bos) {
     cJSON *root = cJSON_CreateObject();
+    if (bos >= 0) {
+        char json[512];
+        snprintf(json, sizeof json, "{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"%s\","
+                 "\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],\"special_tokens\":{\"%s\":"
+                 "{\"id\":\"%s\",\"ids\":[%d],\"tokens\":[\"%s\"]}}}", added[bos], added[bos], added[bos], 256 + bos, added[bos]);
+        cJSON_AddItemToObject(root, "post_processor", cJSON_Parse(json));
+    }
     cJSON *add = cJSON_AddArrayToObject(root, "added_tokens");
     cJSON_AddNullToObject(root, "normalizer");
     cJSON_AddItemToObject(root, "pre_tokenizer",
@@ -47,6 +55,8 @@ static sc_tokenizer *byte_tokenizer(const char *const *added, int nadded) {
     return tok;
 }
 
+static sc_tokenizer *byte_tokenizer(const char *const *added, int nadded) { return byte_tokenizer_bos(added, nadded, -1); }
+
 /* CodeLlama as it ships: SentencePiece-style (Prepend/Replace normalizer, byte_fallback), <unk> 0, <s> 1, </s> 2,
  * <0x00>..<0xFF> 3..258, then ▁ 259, a 260, b 261, c 262, ▁a 263 (merge "▁ a"), ▁<PRE> 264, ▁<SUF> 265,
  * ▁<MID> 266, ▁<EOT> 267 (special added tokens) */
@@ -56,6 +66,9 @@ static sc_tokenizer *codellama_sp_tokenizer(void) {
     cJSON_AddItemToObject(root, "normalizer", cJSON_Parse("{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\","
         "\"prepend\":\"▁\"},{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"▁\"}]}"));
     cJSON_AddNullToObject(root, "pre_tokenizer");
+    cJSON_AddItemToObject(root, "post_processor", cJSON_Parse("{\"type\":\"TemplateProcessing\",\"single\":["
+        "{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],"
+        "\"special_tokens\":{\"<s>\":{\"id\":\"<s>\",\"ids\":[1],\"tokens\":[\"<s>\"]}}}"));
     cJSON_AddItemToObject(root, "decoder", cJSON_Parse("{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\","
         "\"pattern\":{\"String\":\"▁\"},\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
         "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]}"));
@@ -134,19 +147,31 @@ int main(void) {
     tokenizer_free(t);
 
     /* DeepSeek-Coder: <｜begin▁of▁sentence｜> 32013, <｜end▁of▁sentence｜> 32014, <｜fim▁hole｜> 32015,
-     * <｜fim▁begin｜> 32016, <｜fim▁end｜> 32017; the tokenizer adds BOS, so the prompt starts with it */
+     * <｜fim▁begin｜> 32016, <｜fim▁end｜> 32017; its post_processor adds BOS (the model card's FIM example
+     * encodes "<｜fim▁begin｜>..." with tokenizer()), so the prompt starts with it, and so does a plain one */
     const char *ds[] = {"<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜fim▁hole｜>", "<｜fim▁begin｜>",
                         "<｜fim▁end｜>"};
-    t = byte_tokenizer(ds, 5);
+    t = byte_tokenizer_bos(ds, 5, 0);
     CHECK(fim_format_find(t, NULL, &f) == 0 && strcmp(f.name, "deepseek") == 0 && f.bos == 256);
     check_prompt("deepseek", t, NULL, (int32_t[]){256, 259, a, b, 258, c, 260}, 7);
     CHECK(fim_is_end_token(t, 257) && !fim_is_end_token(t, 256));
+    {
+        int32_t *ids;
+        int n;
+        CHECK(fim_prompt(t, NULL, "ab", NULL, &ids, &n) == 0 && n == 3 && ids[0] == 256 && ids[1] == a && ids[2] == b);
+        free(ids);
+    }
+    tokenizer_free(t);
+    /* the BOS is the tokenizer's: a DeepSeek-Coder file without the post_processor gets none (as HF would) */
+    t = byte_tokenizer(ds, 5);
+    CHECK(fim_format_find(t, NULL, &f) == 0 && f.bos < 0);
+    check_prompt("deepseek-nobos", t, NULL, (int32_t[]){259, a, b, 258, c, 260}, 6);
     tokenizer_free(t);
 
     /* CodeLlama: <s> 1, </s> 2, then ▁<PRE> 32007, ▁<SUF> 32008, ▁<MID> 32009, ▁<EOT> 32010; Meta's
      * infilling_prompt_tokens: [bos, PRE] + prefix + [SUF] + suffix + [MID] */
     const char *cl[] = {"<s>", "</s>", "▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"};
-    t = byte_tokenizer(cl, 6);
+    t = byte_tokenizer_bos(cl, 6, 0);
     CHECK(fim_format_find(t, NULL, &f) == 0 && strcmp(f.name, "codellama") == 0);
     check_prompt("codellama", t, NULL, (int32_t[]){256, 258, a, b, 259, c, 260}, 7);
     CHECK(fim_is_end_token(t, 261) && fim_is_end_token(t, 257));

@@ -126,7 +126,8 @@ static cJSON *sp_tokenizer(const strlist *chars, const strlist *pieces, int *nvo
     cJSON_AddNullToObject(root, "pre_tokenizer");
     cJSON_AddItemToObject(root, "post_processor", cJSON_Parse(
         "{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":0}},"
-        "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}]}"));
+        "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],"
+        "\"special_tokens\":{\"<s>\":{\"id\":\"<s>\",\"ids\":[1],\"tokens\":[\"<s>\"]}}}"));
     cJSON_AddItemToObject(root, "decoder", cJSON_Parse(
         "{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"String\":\"" SPACE "\"},"
         "\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"

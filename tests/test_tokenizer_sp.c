@@ -246,7 +246,103 @@ static void test_hash(void) {
     tokenizer_free(a), tokenizer_free(b), tokenizer_free(c), tokenizer_free(d);
 }
 
+/* the Llama form with post_processor set to the JSON text post */
+static char *with_post(const char *post) {
+    char *base = sp_json(LLAMA_NORM, "null", LLAMA_DEC, 1, 1, 0, "BPE");
+    cJSON *root = cJSON_Parse(base);
+    free(base);
+    cJSON_AddItemToObject(root, "post_processor", cJSON_Parse(post));
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+/* encode_special of text must give want[0..nw) */
+static void check_special(const char *label, const sc_tokenizer *t, const char *text, const int32_t *want, int nw) {
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int same = tokenizer_encode_special(t, text, strlen(text), &ids, &n) == 0 && (int)n == nw;
+    for (int i = 0; same && i < nw; i++) same = ids[i] == want[i];
+    CHECKF(same, "%s: '%s' with special tokens: %zu ids", label, text, n);
+    free(ids);
+}
+
+#define TEMPLATE(single, specials) "{\"type\":\"TemplateProcessing\",\"single\":[" single "],\"pair\":[],\"special_tokens\":{" specials "}}"
+#define SPECIAL(name) "{\"SpecialToken\":{\"id\":\"" name "\",\"type_id\":0}}"
+#define SEQ_A "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}"
+#define IDS_OF(name, ids) "\"" name "\":{\"id\":\"" name "\",\"ids\":[" ids "],\"tokens\":[\"" name "\"]}"
+
+/* the post_processor (HF add_special_tokens=True): Llama-2's <s> $A, Llama-3.x's Sequence[ByteLevel, Template],
+ * RoBERTa/BERT cls $A sep, ByteLevel/null adding nothing, and the refusals */
+static void test_post_processor(void) {
+    sc_tokenizer *t = load(with_post(TEMPLATE(SPECIAL("<s>") "," SEQ_A, IDS_OF("<s>", "1"))));
+    if (t) {
+        check_special("llama <s> $A", t, "ab", IDS(1, SP_AB));
+        check_ids("llama plain encode adds nothing", t, 0, "ab", IDS(SP_AB));
+        CHECK(tokenizer_bos_id(t) == 1);
+        const int32_t *p;
+        CHECK(tokenizer_special_prefix(t, &p) == 1 && p[0] == 1 && tokenizer_special_suffix(t, &p) == 0);
+    }
+    sc_tokenizer *none = load(with_post("null"));
+    if (t && none) CHECK(tokenizer_hash(t) != tokenizer_hash(none)); /* shards with BOS are not shards without */
+    tokenizer_free(t);
+    if (none) {
+        check_special("null", none, "ab", IDS(SP_AB));
+        CHECK(tokenizer_bos_id(none) == -1);
+    }
+    t = load(with_post("{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false}"));
+    if (t) {
+        check_special("ByteLevel (Qwen2)", t, "ab", IDS(SP_AB));
+        CHECK(tokenizer_bos_id(t) == -1 && tokenizer_hash(t) == tokenizer_hash(none)); /* adds nothing: same hash */
+    }
+    tokenizer_free(t), tokenizer_free(none);
+    /* Llama-3.x: Sequence[ByteLevel, TemplateProcessing]; a template after $A appends (some fine-tunes' EOS) */
+    t = load(with_post("{\"type\":\"Sequence\",\"processors\":[{\"type\":\"ByteLevel\"}," TEMPLATE(SPECIAL("<s>") "," SEQ_A "," SPECIAL("</s>"), IDS_OF("<s>", "1") "," IDS_OF("</s>", "2")) "]}"));
+    if (t) {
+        check_special("Sequence[ByteLevel, <s> $A </s>]", t, "ab", IDS(1, SP_AB, 2));
+        CHECK(tokenizer_bos_id(t) == 1);
+    }
+    tokenizer_free(t);
+    /* two tokens in front: no single BOS */
+    t = load(with_post(TEMPLATE(SPECIAL("<s>") "," SPECIAL("</s>") "," SEQ_A, IDS_OF("<s>", "1") "," IDS_OF("</s>", "2"))));
+    if (t) {
+        check_special("<s> </s> $A", t, "ab", IDS(1, 2, SP_AB));
+        CHECK(tokenizer_bos_id(t) == -1);
+    }
+    tokenizer_free(t);
+    t = load(with_post("{\"type\":\"RobertaProcessing\",\"sep\":[\"</s>\",2],\"cls\":[\"<s>\",1],\"trim_offsets\":true,"
+                       "\"add_prefix_space\":false}"));
+    if (t) check_special("RobertaProcessing", t, "ab", IDS(1, SP_AB, 2));
+    tokenizer_free(t);
+    t = load(with_post("{\"type\":\"BertProcessing\",\"sep\":[\"</s>\",2],\"cls\":[\"<unk>\",0]}"));
+    if (t) check_special("BertProcessing", t, "a", IDS(0, SP_A, 2));
+    tokenizer_free(t);
+    /* the ids come from special_tokens, not from the vocabulary (HF's rule): a template may name several */
+    t = load(with_post(TEMPLATE(SPECIAL("X") "," SEQ_A, IDS_OF("X", "1, 2"))));
+    if (t) check_special("special_tokens ids", t, "ab", IDS(1, 2, SP_AB));
+    tokenizer_free(t);
+#define REFUSED(post, needle)                                                                                      \
+    do {                                                                                                           \
+        char *s = with_post(post);                                                                                 \
+        sc_tokenizer *r = NULL;                                                                                    \
+        CHECK_FAILS_WITH(tokenizer_load_json(&r, s, strlen(s), "tok.json"), needle);                               \
+        CHECK(r == NULL);                                                                                          \
+        free(s);                                                                                                   \
+    } while (0)
+    REFUSED("{\"type\":\"Whatever\"}", "tok.json: post_processor type 'Whatever' is not supported");
+    /* HF does not nest two adding processors (tokenizer_hf_published measured it): refused, not guessed */
+    REFUSED("{\"type\":\"Sequence\",\"processors\":[" TEMPLATE(SPECIAL("<s>") "," SEQ_A, IDS_OF("<s>", "1")) ","
+            TEMPLATE(SPECIAL("</s>") "," SEQ_A, IDS_OF("</s>", "2")) "]}", "more than one processor adds tokens");
+    REFUSED(TEMPLATE(SPECIAL("<s>") "," SEQ_A, ""), "special token '<s>' has no ids in \"special_tokens\"");
+    REFUSED(TEMPLATE(SPECIAL("<s>"), IDS_OF("<s>", "1")), "\"single\" has no $A");
+    REFUSED(TEMPLATE(SEQ_A ",{\"Sequence\":{\"id\":\"B\",\"type_id\":1}}", ""), "must hold the sequence $A once");
+    REFUSED(TEMPLATE(SPECIAL("<s>") "," SEQ_A, IDS_OF("<s>", "99999")), "post_processor <s>: id 99999 is not in the vocabulary");
+    REFUSED("{\"type\":\"RobertaProcessing\",\"sep\":\"</s>\"}", "post_processor RobertaProcessing: \"cls\" and \"sep\" must be [token, id]");
+#undef REFUSED
+}
+
 int main(void) {
+    test_post_processor();
     test_llama_form();
     test_metaspace();
     test_normalizers();

@@ -25,6 +25,7 @@
 #include "host/model.h"
 #include "train/plan.h"
 #include "host/threads.h"
+#include "data/fim_family.h"
 #include "data/tokenizer.h"
 #include "train/train_options.h"
 #include "train/trainer.h"
@@ -567,6 +568,13 @@ int cmd_train(int argc, char **argv, const train_kd_provider *kd) {
             o->resume ? r.ckpt : o->preset ? o->preset : o->model, what, dev, o->seq, o->micro_batch, o->grad_accum,
             (long long)per_step, o->resume ? "resuming at" : "from", (long long)t.st.step, (long long)o->steps,
             (double)o->lr, (double)o->min_lr, o->warmup, (double)o->fim_rate, r.have_val ? "" : "; no val-*.tok shards: no evaluation");
+    if (o->fim_rate > 0 && r.tok) { /* which family's layout, so a run on an open model's shards shows its tokens */
+        const fim_family *ff = fim_family_of(r.tok);
+        fprintf(stderr, "train: FIM in the %s layout (%s %s %s, pad %s), documents end with %s%s%s\n", ff ? ff->name : "?",
+                ff ? ff->pre : "", ff ? ff->suf : "", ff ? ff->mid : "", ff && ff->pad ? ff->pad : "none",
+                tokenizer_token_text(r.tok, r.fim.ids.eot), r.fim.bos >= 0 ? " and keep their BOS " : "",
+                r.fim.bos >= 0 ? tokenizer_token_text(r.tok, r.fim.bos) : "");
+    }
     if (t.st.step >= o->steps) fprintf(stderr, "train: the run is already at step %lld of %lld\n", (long long)t.st.step, (long long)o->steps);
     if (r.kd)
         fprintf(stderr, "train: distilling from %s: loss = %g * %g^2 * KL(%s) + %g * CE\n", r.kdp->describe(r.kd),

@@ -110,14 +110,15 @@ function checker(sc, tk, work) {
     if (lines.length !== files.length) throw new Error(`smallcoder printed ${lines.length} lines for ${files.length} files`);
     return lines.map((l) => (l.length ? l.split(' ').map(Number) : []));
   }
-  async function compare(name, json, files) {
+  // special: with the post_processor's tokens (HF add_special_tokens=True, `tokenizer encode --special`)
+  async function compare(name, json, files, special = false) {
     const hf = tk.Tokenizer.fromFile(json);
-    const mine = ours(json, files);
+    const mine = ours(json, files, special ? ['--special'] : []);
     let bad = 0, tokens = 0, bytes = 0;
     for (let i = 0; i < files.length; i++) {
       const text = fs.readFileSync(files[i], 'utf8');
       bytes += Buffer.byteLength(text);
-      const ids = (await hf.encode(text, null, { addSpecialTokens: false })).getIds();
+      const ids = (await hf.encode(text, null, { addSpecialTokens: special })).getIds();
       tokens += ids.length;
       checks++;
       const a = mine[i];

@@ -4,8 +4,11 @@
 //                          Replace(" ", "▁")], no pre-tokenizer, byte_fallback, fuse_unk, decoder
 //                          Sequence[Replace, ByteFallback, Fuse, Strip]) as Llama-2 / TinyLlama / Mistral ship it
 //   qwen3/tokenizer.json   Qwen2's byte-level BPE (151k merges as pairs, NFC normalizer, Qwen2 split regex)
+//   llama3/tokenizer.json  Meta-Llama-3's byte-level BPE (128k, Llama-3 split regex; post_processor ByteLevel as
+//                          first published; Llama-3.1/3.2's Sequence[ByteLevel, TemplateProcessing] written in)
 // and variants in the other published forms (Metaspace pre-tokenizer with each prepend scheme, merges as pairs,
-// no byte fallback, CodeLlama's FIM tokens and its prefix-less suffix encoding, NFKC/NFD). Ids must be identical
+// no byte fallback, CodeLlama's FIM tokens and its prefix-less suffix encoding, NFKC/NFD), and with the
+// post_processor's special tokens (HF add_special_tokens=True: Llama's BOS, none for Qwen2). Ids must be identical
 // on real code and hard text (combining characters, Hangul jamo, CJK compatibility ideographs, emoji, bytes
 // outside the vocabulary, leading/trailing spaces, tabs, CRLF, every code point).
 'use strict';
@@ -77,6 +80,7 @@ function agreedCodepoints(files, hfNormalizer, form) {
 const read = (p) => JSON.parse(fs.readFileSync(p, 'utf8'));
 const llama = read(path.join(pub, 'llama2', 'tokenizer.json'));
 const qwen = read(path.join(pub, 'qwen3', 'tokenizer.json'));
+const llama3 = read(path.join(pub, 'llama3', 'tokenizer.json'));
 const variant = (base, name, edit) => { const o = JSON.parse(JSON.stringify(base)); edit(o); return writeJson(name + '.json', o); };
 
 (async () => {
@@ -158,5 +162,36 @@ const variant = (base, name, edit) => { const o = JSON.parse(JSON.stringify(base
   await compare('qwen2 + Sequence[NFD, Strip]', variant(qwen, 'qwen-nfd', (o) => {
     o.normalizer = { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'Strip', strip_left: true, strip_right: true }] };
   }), small);
+
+  // 4. Llama-3's byte-level BPE as published (Meta-Llama-3: ByteLevel post-processor), and the post-processor
+  // Llama-3.1/3.2 ship (Sequence[ByteLevel, TemplateProcessing "<|begin_of_text|> $A"]): open_models_published
+  // runs the Llama-3.2-shaped model on that form
+  const llama3Path = path.join(pub, 'llama3', 'tokenizer.json');
+  check(llama3.model.vocab['\u0120the'] !== undefined && llama3.added_tokens[0].content === '<|begin_of_text|>' &&
+    llama3.added_tokens[0].id === 128000, 'llama3/tokenizer.json is not the 128k Llama-3 file this test expects');
+  await compare('llama3 (published)', llama3Path, files);
+  await roundtrip('llama3 (published)', llama3Path, clean.slice(0, 12));
+  const bot = { id: '<|begin_of_text|>', type_id: 0 };
+  const llama32 = variant(llama3, 'llama32', (o) => {
+    o.post_processor = { type: 'Sequence', processors: [
+      { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+      { type: 'TemplateProcessing', single: [{ SpecialToken: bot }, { Sequence: { id: 'A', type_id: 0 } }],
+        pair: [{ SpecialToken: bot }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<|begin_of_text|>', type_id: 1 } },
+          { Sequence: { id: 'B', type_id: 1 } }],
+        special_tokens: { '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [128000], tokens: ['<|begin_of_text|>'] } } }] };
+  });
+
+  // 5. with special tokens (HF add_special_tokens=True, ours `encode --special`): what complete, serve and
+  // tokenize now put in front of a text. Llama-2 <s> $A, Llama-3.2 <|begin_of_text|> $A; Qwen2 and the first
+  // Llama-3 file (ByteLevel post-processor) add nothing; RoBERTa's cls $A sep checks the general rule. (Two
+  // adding processors in a Sequence are refused: HF 0.23 gave "<s> text" for Sequence[<s> $A, </s> $A].)
+  const some = small.slice(0, 30);
+  await compare('llama2 (published) + special tokens', llamaPath, some, true);
+  await compare('qwen3/qwen2 (published) + special tokens', qwenPath, some, true);
+  await compare('llama3 (published, ByteLevel post-processor) + special tokens', llama3Path, some, true);
+  await compare('llama3.2 post-processor + special tokens', llama32, some, true);
+  await compare('llama2 + RobertaProcessing + special tokens', variant(llama, 'llama-roberta', (o) => {
+    o.post_processor = { type: 'RobertaProcessing', sep: ['</s>', 2], cls: ['<s>', 1], trim_offsets: true, add_prefix_space: false };
+  }), some.slice(0, 8), true);
   done();
 })().catch((e) => { console.log('ERROR', e.stack || e); process.exit(1); });
