@@ -2,17 +2,15 @@
  * frames or token ranges with pread, checking each frame's size, CRC and ids as it is decompressed. */
 #include "data/shard.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
 #include "host/checksum.h"
 #include "host/error.h"
+#include "host/fileio.h"
 #include "host/le.h"
 
 struct shard_reader {
@@ -29,15 +27,7 @@ struct shard_reader {
 };
 
 static int read_exact(shard_reader *r, void *buf, size_t n, uint64_t off) {
-    size_t done = 0;
-    while (done < n) {
-        ssize_t k = pread(r->fd, (char *)buf + done, n - done, (off_t)(off + done));
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) return sc_fail("%s: read failed at offset %llu: %s", r->path, (unsigned long long)(off + done), strerror(errno));
-        if (k == 0) return sc_fail("%s: truncated: expected %zu bytes at offset %llu", r->path, n, (unsigned long long)off);
-        done += (size_t)k;
-    }
-    return 0;
+    return file_pread_all(r->fd, r->path, buf, n, off);
 }
 
 /* Checks the header fields that do not need the index; file_size comes from fstat. */
@@ -100,22 +90,11 @@ int shard_open(shard_reader **out, const char *path) {
     shard_reader *r = sc_calloc(1, sizeof *r);
     r->path = strdup(path);
     r->cached_frame = -1;
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (r->fd < 0) {
-        sc_fail("%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
-    struct stat st;
-    if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        sc_fail("%s: not a regular file", path);
-        goto fail;
-    }
-    if ((uint64_t)st.st_size < SHARD_HEADER_SIZE) {
-        sc_fail("%s: truncated: %lld bytes, smaller than the %d-byte header", path, (long long)st.st_size, SHARD_HEADER_SIZE);
-        goto fail;
-    }
+    uint64_t size;
+    r->fd = file_open_sized(path, SHARD_HEADER_SIZE, &size);
+    if (r->fd < 0) goto fail;
     unsigned char hb[SHARD_HEADER_SIZE];
-    if (read_exact(r, hb, sizeof hb, 0) || check_header(path, hb, &r->h, (uint64_t)st.st_size)) goto fail;
+    if (read_exact(r, hb, sizeof hb, 0) || check_header(path, hb, &r->h, size)) goto fail;
     size_t index_bytes = (size_t)r->h.frame_count * SHARD_INDEX_ENTRY_SIZE;
     unsigned char *index = sc_malloc(index_bytes ? index_bytes : 1);
     if (read_exact(r, index, index_bytes, r->h.index_offset)) {

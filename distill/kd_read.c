@@ -1,17 +1,15 @@
 /* kd_read.c — opens a *.kd (layout in kd_format.h), validates header and index before anything is read, checks
  * it against its shard, and decodes frames (size, CRC, ids < vocab) into FP32 logits and int ids. */
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
 #include "host/checksum.h"
 #include "host/error.h"
+#include "host/fileio.h"
 #include "host/half.h"
 #include "distill/kd_format.h"
 #include "distill/kd_internal.h"
@@ -36,15 +34,7 @@ struct kd_reader {
 };
 
 static int kd_pread(kd_reader *r, void *buf, size_t n, uint64_t off) {
-    size_t done = 0;
-    while (done < n) {
-        ssize_t k = pread(r->fd, (char *)buf + done, n - done, (off_t)(off + done));
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) return sc_fail("%s: read failed: %s", r->path, strerror(errno));
-        if (k == 0) return sc_fail("%s: truncated: expected %zu bytes at offset %llu", r->path, n, (unsigned long long)off);
-        done += (size_t)k;
-    }
-    return 0;
+    return file_pread_all(r->fd, r->path, buf, n, off);
 }
 
 static int kd_parse_header(kd_reader *r, const unsigned char *b, uint64_t size) {
@@ -115,19 +105,12 @@ int kd_open(kd_reader **out, const char *path) {
     kd_reader *r = sc_calloc(1, sizeof *r);
     r->path = strdup(path);
     r->cached = -1;
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (r->fd < 0) {
-        int e = errno;
-        free(r->path), free(r);
-        return sc_fail("%s: cannot open: %s", path, strerror(e));
-    }
-    struct stat st;
+    uint64_t size = 0;
+    r->fd = file_open_sized(path, KD_HEADER_SIZE, &size);
     unsigned char hb[KD_HEADER_SIZE], *ib = NULL;
-    int rc = fstat(r->fd, &st) ? sc_fail("%s: stat failed", path) : 0;
-    if (!rc && (uint64_t)st.st_size < KD_HEADER_SIZE)
-        rc = sc_fail("%s: truncated: %lld bytes, less than the %d-byte header", path, (long long)st.st_size, KD_HEADER_SIZE);
+    int rc = r->fd < 0 ? -1 : 0;
     if (!rc) rc = kd_pread(r, hb, sizeof hb, 0);
-    if (!rc) rc = kd_parse_header(r, hb, (uint64_t)st.st_size);
+    if (!rc) rc = kd_parse_header(r, hb, size);
     size_t isz = (size_t)r->h.frame_count * KD_INDEX_ENTRY_SIZE;
     if (!rc) {
         ib = sc_malloc(isz + 1);

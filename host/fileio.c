@@ -142,3 +142,32 @@ char *path_join(char *buf, size_t size, const char *dir, const char *name) {
     else snprintf(buf, size, "%s/%s", dir, name);
     return buf;
 }
+
+int file_open_sized(const char *path, uint64_t header_size, uint64_t *size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return sc_fail("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return sc_fail("%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size < header_size) {
+        close(fd);
+        return sc_fail("%s: truncated: %lld bytes, smaller than the %llu-byte header", path, (long long)st.st_size,
+                       (unsigned long long)header_size);
+    }
+    *size = (uint64_t)st.st_size;
+    return fd;
+}
+
+int file_pread_all(int fd, const char *path, void *buf, size_t n, uint64_t off) {
+    size_t done = 0;
+    while (done < n) {
+        ssize_t k = pread(fd, (char *)buf + done, n - done, (off_t)(off + done));
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return sc_fail("%s: read failed at offset %llu: %s", path, (unsigned long long)(off + done), strerror(errno));
+        if (k == 0) return sc_fail("%s: truncated: expected %zu bytes at offset %llu", path, n, (unsigned long long)off);
+        done += (size_t)k;
+    }
+    return 0;
+}

@@ -233,7 +233,9 @@ static void test_specials(void) {
     tokenizer_free(t);
 }
 
-static sc_tokenizer *trained(const char *path, int vocab) {
+/* The test tokenizer of `vocab` ids, trained on the texts below into tmpdir/<name> (its path into path) and
+ * loaded; NULL, after a failed check, when it cannot be had. */
+static sc_tokenizer *trained(const char *name, int vocab, char path[512]) {
     static const char *texts[] = {
         "def main(argv):\n    for i in range(10):\n        print(i, argv)\n    return 0\n",
         "int main(int argc, char **argv) {\n\tfor (int i = 0; i < argc; i++) printf(\"%s\\n\", argv[i]);\n}\n",
@@ -246,19 +248,17 @@ static sc_tokenizer *trained(const char *path, int vocab) {
     tokenizer_train_defaults(&o);
     o.vocab_size = vocab;
     o.min_frequency = 1;
-    if (tokenizer_train_texts(texts, lens, 4, &o, path, NULL)) {
-        fprintf(stderr, "train: %s\n", sc_error());
-        return NULL;
-    }
-    sc_tokenizer *t;
-    return tokenizer_load(&t, path) ? NULL : t;
+    snprintf(path, 512, "%s/%s", tmpdir, name);
+    sc_tokenizer *t = NULL;
+    if (tokenizer_train_texts(texts, lens, 4, &o, path, NULL)) fprintf(stderr, "train: %s\n", sc_error());
+    else if (tokenizer_load(&t, path)) t = NULL;
+    CHECK(t != NULL);
+    return t;
 }
 
 static void test_roundtrip(void) {
     char path[512];
-    snprintf(path, sizeof path, "%s/rt.json", tmpdir);
-    sc_tokenizer *t = trained(path, 400);
-    CHECK(t != NULL);
+    sc_tokenizer *t = trained("rt.json", 400, path);
     if (!t) return;
     const char *cases[] = {
         "", " ", "\n", "\r\n\r\n", "\t\t x", "a", "hello world", "   leading", "trailing   ", "don't I'll 'S",
@@ -315,12 +315,8 @@ static void naive_bpe(const sc_tokenizer *t, const uint8_t *w, size_t n, id_vec 
 
 static void test_bpe_against_naive(void) {
     char path[512];
-    snprintf(path, sizeof path, "%s/naive.json", tmpdir);
-    sc_tokenizer *t = trained(path, 700);
-    if (!t) {
-        CHECK(t != NULL);
-        return;
-    }
+    sc_tokenizer *t = trained("naive.json", 700, path);
+    if (!t) return;
     uint64_t x = 12345;
     int same = 1, cached = 1;
     const char alphabet[] = "aeinrst prt\n\t()_";
@@ -455,12 +451,8 @@ static void test_training(void) {
 
 static void test_threads_and_hash(void) {
     char path[512];
-    snprintf(path, sizeof path, "%s/th.json", tmpdir);
-    sc_tokenizer *t = trained(path, 500);
-    if (!t) {
-        CHECK(t != NULL);
-        return;
-    }
+    sc_tokenizer *t = trained("th.json", 500, path);
+    if (!t) return;
     size_t n = 200000;
     char *text = sc_malloc(n);
     for (size_t i = 0; i < n; i++) text[i] = "for i in range(10):\n  x += i  # größe\n"[i % 38];

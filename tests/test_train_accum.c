@@ -39,15 +39,22 @@ static train_config base_config(int B, int K) {
     return c;
 }
 
+/* What a trainer of these tests runs on: model m (weights from wseed), its CPU backend b and the synthetic windows
+ * of dseed (targets equal to ignore are not counted) */
+static void accum_setup(const sc_config *cfg, uint64_t wseed, uint64_t dseed, int32_t ignore, sc_model *m,
+                        train_backend *b, batch_source *src) {
+    model_create(m, cfg);
+    model_init_weights(m, wseed, 0.05f);
+    backend_cpu_open(b, m, T, 1);
+    synth_open(src, dseed, T, (uint32_t)cfg->vocab_size, ignore);
+}
+
 /* One step with (B, K) from the same windows; returns the captured gradients and the loss. */
 static float *step_grads(const sc_config *cfg, int B, int K, double *loss, float **params_after) {
     sc_model m;
-    model_create(&m, cfg);
-    model_init_weights(&m, 7, 0.05f);
     train_backend b;
-    backend_cpu_open(&b, &m, T, 1);
     batch_source src;
-    synth_open(&src, 3, T, (uint32_t)cfg->vocab_size, IGNORE);
+    accum_setup(cfg, 7, 3, IGNORE, &m, &b, &src);
     hook_ctx h = {sc_malloc(sizeof(float) * (size_t)m.nparams), m.nparams, -1};
     train_config c = base_config(B, K);
     c.after_accumulate = capture, c.hook_ctx = &h;
@@ -139,12 +146,9 @@ static void test_accumulation(void) {
 static void test_inf_skips_and_halves(void) {
     sc_config cfg = synth_config();
     sc_model m;
-    model_create(&m, &cfg);
-    model_init_weights(&m, 1, 0.05f);
     train_backend b;
-    backend_cpu_open(&b, &m, T, 1);
     batch_source src;
-    synth_open(&src, 5, T, (uint32_t)cfg.vocab_size, -1);
+    accum_setup(&cfg, 1, 5, -1, &m, &b, &src);
     hook_ctx h = {NULL, m.nparams, 2};
     train_config c = base_config(2, 2);
     c.dynamic_loss_scale = 1;
@@ -187,12 +191,9 @@ static void test_scaled_equals_unscaled(void) {
     float *res[2];
     for (int dyn = 0; dyn < 2; dyn++) {
         sc_model m;
-        model_create(&m, &cfg);
-        model_init_weights(&m, 9, 0.05f);
         train_backend b;
-        backend_cpu_open(&b, &m, T, 1);
         batch_source src;
-        synth_open(&src, 11, T, (uint32_t)cfg.vocab_size, -1);
+        accum_setup(&cfg, 9, 11, -1, &m, &b, &src);
         train_config c = base_config(1, 3);
         c.dynamic_loss_scale = dyn;
         trainer t;
