@@ -6,8 +6,9 @@
 
 #include <stdint.h>
 
-/* Proposes up to kmax tokens after ids[0..n): for m = ngram down to 1, the most recent earlier occurrence of the
- * last m ids; out gets the ids that followed it. Returns how many (0: no match). */
+/* Proposes kmax tokens after ids[0..n): for m = ngram down to 1, the most recent earlier occurrence of the last m
+ * ids; out gets the ids that followed it, repeated with the match's period where they reach the end of ids.
+ * Returns how many (kmax, or 0: no match). */
 int lookup_draft(const int32_t *ids, int n, int ngram, int kmax, int32_t *out);
 
 #endif

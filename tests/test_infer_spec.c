@@ -366,8 +366,12 @@ static void lookup_case(void) {
     /* last 2 = (6, 7): the most recent earlier match is at 7 -> proposes 3, 4, 6 */
     int n = lookup_draft(ids, 13, 2, 3, out);
     CHECKF(n == 3 && out[0] == 3 && out[1] == 4 && out[2] == 6, "lookup 2-gram: %d tokens, first %d", n, out[0]);
-    n = lookup_draft(ids, 13, 3, 8, out); /* (4,6,7) never seen before: falls back to (6,7) */
-    CHECKF(n == 4 && out[0] == 3 && out[3] == 7, "lookup fallback to 2-gram: %d tokens", n);
+    n = lookup_draft(ids, 13, 3, 8, out); /* (4,6,7) never seen before: falls back to (6,7); 3 4 6 7 then again */
+    CHECKF(n == 8 && out[0] == 3 && out[3] == 7 && out[4] == 3 && out[7] == 7, "lookup fallback to 2-gram: %d tokens",
+           n);
+    int32_t run[] = {1, 2, 9, 9, 9}; /* a run: the match (9, 9) one back, continued with period 1 */
+    n = lookup_draft(run, 5, 3, 4, out);
+    CHECKF(n == 4 && out[0] == 9 && out[3] == 9, "lookup in a run: %d tokens, first %d", n, out[0]);
     int32_t none[] = {1, 2, 3, 4};
     CHECK(lookup_draft(none, 4, 3, 8, out) == 0);
     CHECK(lookup_draft(none, 1, 3, 8, out) == 0);
