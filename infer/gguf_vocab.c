@@ -299,13 +299,30 @@ out:
     return rc;
 }
 
+/* 1 when a pre-tokenizer object is, or a Sequence of it contains, a Split whose Regex contains `needle` */
+static int has_split_regex(const cJSON *p, const char *needle) {
+    const cJSON *it;
+    const char *t = type_of(p), *re = str_field(cJSON_GetObjectItemCaseSensitive(p, "pattern"), "Regex");
+    if (t && strcmp(t, "Split") == 0 && re && strstr(re, needle)) return 1;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(p, "pretokenizers")) if (has_split_regex(it, needle)) return 1;
+    return 0;
+}
+
+/* tokenizer.ggml.pre: which split llama.cpp runs before BPE. Qwen2's; Llama-3's ("llama-bpe": the pattern that
+ * groups digits by up to three, \p{N}{1,3}, which GPT-2's and Qwen2's do not); else GPT-2's, our own tokenizer's */
+static const char *gpt2_pre(const cJSON *root, const sc_config *cfg) {
+    if (strcmp(cfg->model_type, "qwen2") == 0) return "qwen2";
+    if (has_split_regex(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), "\\p{N}{1,3}")) return "llama-bpe";
+    return "gpt-2";
+}
+
 /* tokenizer.ggml.* of the "gpt2" model (byte-level BPE): tokens, types, merges as "a b" strings */
 static int put_gpt2(gguf_buf *b, uint64_t *nkv, const char *path, const cJSON *root, int V, const sc_config *cfg,
                     const char **tok, int32_t *tt) {
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "merges");
     const cJSON *e;
     gguf_kv_str(b, nkv, "tokenizer.ggml.model", "gpt2");
-    gguf_kv_str(b, nkv, "tokenizer.ggml.pre", strcmp(cfg->model_type, "qwen2") == 0 ? "qwen2" : "gpt-2");
+    gguf_kv_str(b, nkv, "tokenizer.ggml.pre", gpt2_pre(root, cfg));
     gguf_kv_array(b, nkv, "tokenizer.ggml.tokens", GGUF_T_STRING, (uint64_t)V);
     for (int i = 0; i < V; i++) {
         char pad[32];
