@@ -5,6 +5,7 @@
 # every step (the first includes warm-up), and the peak device memory nvidia-smi saw during each run (the whole
 # GPU: includes the CUDA context and cuBLAS; sampled every 100 ms, so a short peak can be missed).
 set -eu
+. "$(dirname "$0")/measured_train.sh"
 sc=$1 mk=$2 work=$3 preset=${4:-304m} seq=${5:-4096} steps=${6:-6} accum=${7:-4}
 rm -rf "$work"
 mkdir -p "$work"
@@ -13,24 +14,10 @@ case $preset in tiny) vocab=512 ;; mini) vocab=4096 ;; small) vocab=8192 ;; *) v
 for p in full offload; do
   budget=""
   [ "$p" = offload ] && budget="--vram-budget 1.75GiB"
-  smi=""
-  if command -v nvidia-smi >/dev/null 2>&1; then
-    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$work/mem-$p.txt" 2>/dev/null &
-    smi=$!
-  fi
-  rc=0
-  $sc train --data "$work/data" --preset "$preset" --seq "$seq" --steps "$steps" --grad-accum "$accum" \
-    --eval-every 0 --save-every 0 \
-    --device cuda --placement "$p" $budget --out "$work/run-$p" -q 2>"$work/log-$p" || rc=$?
-  [ -n "$smi" ] && kill "$smi" 2>/dev/null
+  measured_train "$p" "$work/run-$p" "$work/log-$p" --data "$work/data" --preset "$preset" --seq "$seq" \
+    --steps "$steps" --grad-accum "$accum" --eval-every 0 --save-every 0 --device cuda --placement "$p" $budget
   echo "== $preset seq $seq, --placement $p $budget: exit $rc"
   grep "^train: \|smallcoder train" "$work/log-$p" | head -2 || true
-  if [ -f "$work/run-$p/metrics.jsonl" ]; then
-    echo "   tok/s per step: $(grep '"type":"train"' "$work/run-$p/metrics.jsonl" |
-      sed 's/.*"tok_s":\([0-9.]*\).*/\1/' | tr '\n' ' ')"
-    echo "   loss per step:  $(grep '"type":"train"' "$work/run-$p/metrics.jsonl" |
-      sed 's/.*"loss":\([0-9.]\{1,7\}\).*/\1/' | tr '\n' ' ')"
-  fi
-  [ -s "$work/mem-$p.txt" ] && echo "   peak device memory used (nvidia-smi): $(sort -n "$work/mem-$p.txt" | tail -1) MiB"
+  measured_report "$p" "$work/run-$p"
   rm -rf "$work/run-$p" # the checkpoint written at the end (GBs for 304m)
 done

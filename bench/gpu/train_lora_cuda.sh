@@ -10,6 +10,7 @@
 # With the CPU emulator's smallcoder (tests' emu_smallcoder) and the tiny preset it runs anywhere: that proves the
 # script, not the GPU (no nvidia-smi: no peak line).
 set -eu
+. "$(dirname "$0")/measured_train.sh"
 sc=$1 mk=$2 work=$3 preset=${4:-304m} seq=${5:-4096} steps=${6:-4} base=${7:-}
 rm -rf "$work"
 mkdir -p "$work"
@@ -24,23 +25,10 @@ for prec in fp16 int8; do
   args="--model $base --lora 16 --base-precision $prec --seq $seq"
   echo "== $preset base, $prec, --lora 16, seq $seq, --placement offload"
   $sc train $args --plan --device cuda 2>&1 | awk '/LoRA offload/ { on = 1 } on && /host:/ { exit } on { print "   " $0 }'
-  smi=""
-  if command -v nvidia-smi >/dev/null 2>&1; then
-    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$work/mem-$prec.txt" 2>/dev/null &
-    smi=$!
-  fi
-  rc=0
-  $sc train --data "$work/data" $args --steps "$steps" --grad-accum $accum --eval-every 0 --save-every 0 \
-    --device cuda --placement offload --out "$work/run-$prec" -q 2>"$work/log-$prec" || rc=$?
-  [ -n "$smi" ] && kill "$smi" 2>/dev/null
+  measured_train "$prec" "$work/run-$prec" "$work/log-$prec" --data "$work/data" $args --steps "$steps" \
+    --grad-accum $accum --eval-every 0 --save-every 0 --device cuda --placement offload
   echo "   exit $rc"
   grep "^train: \|smallcoder train" "$work/log-$prec" | head -3 | sed 's/^/   /' || true
-  if [ -f "$work/run-$prec/metrics.jsonl" ]; then
-    echo "   tok/s per step: $(grep '"type":"train"' "$work/run-$prec/metrics.jsonl" |
-      sed 's/.*"tok_s":\([0-9.]*\).*/\1/' | tr '\n' ' ')"
-    echo "   loss per step:  $(grep '"type":"train"' "$work/run-$prec/metrics.jsonl" |
-      sed 's/.*"loss":\([0-9.]\{1,7\}\).*/\1/' | tr '\n' ' ')"
-  fi
-  [ -s "$work/mem-$prec.txt" ] && echo "   peak device memory used (nvidia-smi): $(sort -n "$work/mem-$prec.txt" | tail -1) MiB"
+  measured_report "$prec" "$work/run-$prec"
   [ "$rc" = 0 ] || exit "$rc"
 done
