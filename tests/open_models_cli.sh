@@ -15,6 +15,7 @@ families=${*:-qwen2.5-coder-0.5b deepseek-coder-1.3b llama-3.2-1b}
 dir=$(mktemp -d /tmp/sc_open_cli.XXXXXX)
 . "$src/tests/serve_start.sh"
 trap serve_cleanup EXIT
+trap 'exit 143' INT TERM HUP # a killed run (ctest's timeout, Ctrl-C) still removes its GBs of models
 
 # a small corpus (teacher and eval run a full-width layer over all of it on the CPU)
 mkdir -p "$dir/corpus"

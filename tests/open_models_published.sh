@@ -28,6 +28,7 @@ done
 dir=$(mktemp -d /tmp/sc_open_pub.XXXXXX)
 . "$src/tests/serve_start.sh"
 trap serve_cleanup EXIT
+trap 'exit 143' INT TERM HUP # a killed run (ctest's timeout, Ctrl-C) still removes its GBs of models
 
 # a small corpus: 10 documents (two C files cut in 5), so a 30% validation split is never empty
 mkdir -p "$dir/corpus"

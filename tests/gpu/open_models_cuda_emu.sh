@@ -26,6 +26,7 @@ export SC_EMU_UUID=5c5c0de0000000000000000000000017 XDG_CACHE_HOME="$dir/cache" 
 # minutes; the candidates are compared with each other in emu_test_matmul
 export SMALLCODER_GEMM=cublas
 trap 'rm -rf "$dir"' EXIT
+trap 'exit 143' INT TERM HUP # a killed run (ctest's timeout, Ctrl-C) still removes its GBs of models
 losses() { grep '"type":"train"' "$1" | sed 's/.*"step":\([0-9]*\),"loss":\([^,]*\),.*/\1 \2/'; }
 # close A B TOL [TOL1]: every step's loss of A within TOL of B's (step 1 within TOL1), same steps
 close() {
