@@ -89,7 +89,6 @@ __attribute__((target("avx2,fma,avxvnni"))) static void qrows_avxvnni(const sc_q
 
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
-
 /* ---- several tokens at once: verification of drafted tokens, prefill ---- */
 
 /* y[t * rows + r] for rows [r0, r1) and tokens [0, T) by the one-token kernel, token after token (the AVX2,

@@ -1,6 +1,7 @@
 /* threads.c — see threads.h. */
 #include "host/threads.h"
 
+#include "host/clock.h"
 #include "host/error.h"
 
 #include <cblas.h>
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <omp.h>
 #include <unistd.h>
 
@@ -116,11 +116,7 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static int64_t pool_now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+static int64_t pool_now_us(void) { return (int64_t)(clock_now() * 1e6); }
 
 static unsigned pool_gen(uint64_t st) { return (unsigned)(st >> 32); }
 
@@ -236,11 +232,7 @@ void sc_pool_free(sc_pool *p) {
     free(p);
 }
 
-static int64_t thread_cpu_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+static int64_t thread_cpu_us(void) { return (int64_t)(clock_thread_cpu() * 1e6); }
 
 /* Holding measures the caller: it spins at every region's end, so on a machine with cores to spare it runs for the
  * whole step; when it ran less than SC_POOL_RAN_PERCENT of the step's wall time, other processes want the cores

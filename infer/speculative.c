@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "host/clock.h"
 #include "host/error.h"
@@ -32,10 +31,7 @@ enum {
  * of CPU (infer-bench --verify-cost), and wall timings made the sizes' costs too noisy to compare. The CUDA
  * engine's thread may sleep while the device works: wall time there. */
 static double spec_clock(const sc_spec *sp) {
-    if (!sp->cpu_clock) return clock_now();
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return sp->cpu_clock ? clock_thread_cpu() : clock_now();
 }
 
 int spec_open(sc_spec *sp, const sc_spec_opts *o, const sc_engine *e, int n_ctx) {
