@@ -89,12 +89,13 @@ void spec_end(sc_spec *sp) {
  * first SPEC_TRUST samples with the prior shape (spec_prior: a pass of n tokens costs 1 + 0.1 (n - 2) steps)
  * scaled to the most measured size, which is also all there is for a size never measured. A size is only
  * measured when chosen: one slow first sample (a cold cache, a preemption) would otherwise keep it from being
- * chosen again; the prior is optimistic enough to get sizes tried. The cost is not linear on the CPU: with the
- * several-token INT8 kernel a pass of 2-3 tokens costs 0.82-0.89 of a one-token step and each further token
- * ~0.1 (7-layer 104 MiB target, infer-bench --verify-cost). Sampling uses the prior alone: K must not depend on
- * timings there, or a seed would not reproduce its output (K decides which random numbers are drawn). */
-/* decode is bound by reading the weights: a second token in the pass costs next to nothing (on the CPU a 2-token
- * pass even costs less than a plain step, its INT8 kernel is faster), each further one SPEC_PRIOR_TOKEN */
+ * chosen again; the prior is optimistic enough to get sizes tried. The cost is not linear on the CPU: a pass of
+ * 2/3/4 tokens costs 1.08/1.18/1.33 one-token steps (7-layer 104 MiB target, infer-bench --verify-cost, one
+ * thread, since one token runs through the several-token INT8 kernel too; before that 2-3 tokens cost 0.82-0.89).
+ * Sampling uses the prior alone: K must not depend on timings there, or a seed would not reproduce its output (K
+ * decides which random numbers are drawn). */
+/* decode is bound by reading the weights: a second token in the pass costs next to nothing, each further one
+ * SPEC_PRIOR_TOKEN (an optimistic prior: the measured times replace it) */
 static double spec_prior(int n) { return n <= 2 ? 1 : 1 + SPEC_PRIOR_TOKEN * (n - 2); }
 
 static double spec_pass_measured(const sc_spec *sp, int n) {
